@@ -58,7 +58,8 @@ pub(crate) fn l2sq_f32(a: &[f32], b: &[f32]) -> f32 {
         }
         if i < n {
             let m = tail_mask(n - i);
-            let d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a.as_ptr().add(i)), _mm512_maskz_loadu_ps(m, b.as_ptr().add(i)));
+            let d =
+                _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a.as_ptr().add(i)), _mm512_maskz_loadu_ps(m, b.as_ptr().add(i)));
             s1 = _mm512_fmadd_ps(d, d, s1);
         }
     }

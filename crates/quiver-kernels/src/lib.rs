@@ -63,7 +63,10 @@ fn check_len(a: usize, b: usize) {
 #[inline]
 fn check_tile(queries: usize, rows: usize, dim: usize, out: usize) {
     assert!(dim > 0 && dim <= MAX_DIM, "tile dimension {dim} outside 1..={MAX_DIM}");
-    assert!(queries % dim == 0 && rows % dim == 0, "tile inputs are not whole rows of dimension {dim}");
+    assert!(
+        queries.is_multiple_of(dim) && rows.is_multiple_of(dim),
+        "tile inputs are not whole rows of dimension {dim}"
+    );
     assert_eq!(out, (queries / dim) * (rows / dim), "tile output has the wrong length");
 }
 

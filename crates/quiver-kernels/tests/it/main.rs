@@ -1,6 +1,8 @@
 //! Every SIMD kernel set this CPU can run must agree with the scalar reference: exactly for integer kernels,
 //! within the documented bound for f32 kernels, for every length (0, 1, odd, lane-width edges, long).
 
+#![allow(clippy::unwrap_used)] // test helpers panic on broken fixtures by design
+
 use proptest::prelude::*;
 use quiver_kernels::{F32_REL_EPS, Kernels, available, scalar};
 

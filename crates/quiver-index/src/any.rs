@@ -1,0 +1,113 @@
+//! The closed set of index kinds. Code that must handle every kind matches [`AnyIndex`] without a wildcard, so
+//! adding a kind fails to compile until every site handles it.
+
+use crate::error::{Error, Result};
+use crate::flat::FlatIndex;
+use crate::metric::Metric;
+use crate::params::Params;
+use crate::traits::{MutableIndex, VectorIndex};
+use crate::vectors::VectorSet;
+
+/// Names an index kind.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum IndexKind {
+    /// Exact scan ([`FlatIndex`]).
+    Flat,
+}
+
+impl IndexKind {
+    /// Every kind.
+    pub const ALL: [IndexKind; 1] = [IndexKind::Flat];
+
+    /// Name used in configs, the CLI and the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            IndexKind::Flat => "flat",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(s: &str) -> Result<Self> {
+        let want = s.trim().to_ascii_lowercase();
+        IndexKind::ALL.into_iter().find(|k| k.name() == want).ok_or_else(|| Error::UnknownName {
+            what: "index kind",
+            got: s.to_owned(),
+            known: IndexKind::ALL.map(IndexKind::name).join(", "),
+        })
+    }
+
+    /// Tag in serialised bytes.
+    pub(crate) fn tag(self) -> u8 {
+        match self {
+            IndexKind::Flat => 1,
+        }
+    }
+
+    /// Build parameters this kind accepts.
+    pub fn build_params(self) -> &'static [&'static str] {
+        match self {
+            IndexKind::Flat => FlatIndex::BUILD_PARAMS,
+        }
+    }
+
+    /// Search parameters this kind accepts.
+    pub fn search_params(self) -> &'static [&'static str] {
+        match self {
+            IndexKind::Flat => FlatIndex::SEARCH_PARAMS,
+        }
+    }
+}
+
+impl std::fmt::Display for IndexKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Any index, by kind.
+#[derive(Debug)]
+pub enum AnyIndex {
+    /// Exact scan.
+    Flat(FlatIndex),
+}
+
+impl AnyIndex {
+    /// Builds an index of `kind` over `vectors` with the given `ids` and build `params`.
+    pub fn build(kind: IndexKind, metric: Metric, vectors: VectorSet, ids: Vec<u64>, params: Params) -> Result<Self> {
+        match kind {
+            IndexKind::Flat => FlatIndex::build(metric, vectors, ids, params).map(AnyIndex::Flat),
+        }
+    }
+
+    /// An empty index of `kind`, ready for inserts.
+    pub fn empty(kind: IndexKind, metric: Metric, dim: usize, params: Params) -> Result<Self> {
+        Self::build(kind, metric, VectorSet::new(dim)?, Vec::new(), params)
+    }
+
+    /// Decodes any index written by [`VectorIndex::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let tag = crate::codec::peek_kind(bytes, "index")?;
+        let kind = IndexKind::ALL.into_iter().find(|k| k.tag() == tag).ok_or_else(|| Error::Corrupt {
+            what: "index",
+            offset: 6,
+            detail: format!("unknown index kind tag {tag}"),
+        })?;
+        match kind {
+            IndexKind::Flat => FlatIndex::from_bytes(bytes).map(AnyIndex::Flat),
+        }
+    }
+
+    /// Read access.
+    pub fn as_index(&self) -> &dyn VectorIndex {
+        match self {
+            AnyIndex::Flat(i) => i,
+        }
+    }
+
+    /// Write access.
+    pub fn as_mutable(&mut self) -> &mut dyn MutableIndex {
+        match self {
+            AnyIndex::Flat(i) => i,
+        }
+    }
+}

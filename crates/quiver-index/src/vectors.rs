@@ -1,0 +1,149 @@
+//! `VectorSet`: validated, contiguous, row-major storage of same-length f32 vectors.
+
+use crate::error::{Error, Result};
+use quiver_kernels::MAX_DIM;
+
+/// Checks that `dim` is usable.
+pub fn validate_dim(dim: usize) -> Result<()> {
+    if dim == 0 || dim > MAX_DIM { Err(Error::InvalidDimension { got: dim, max: MAX_DIM }) } else { Ok(()) }
+}
+
+/// Checks one vector: the right length and only finite components.
+pub fn validate_vector(v: &[f32], dim: usize) -> Result<()> {
+    if v.len() != dim {
+        return Err(Error::DimensionMismatch { expected: dim, got: v.len() });
+    }
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(position) => Err(Error::NonFinite { position, value: v[position] }),
+        None => Ok(()),
+    }
+}
+
+/// Same-length f32 vectors stored back to back in one allocation (row `i` is `data[i*dim..(i+1)*dim]`).
+///
+/// Invariant: `dim` is in `1..=MAX_DIM`, `data.len()` is a multiple of `dim`, every value is finite.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VectorSet {
+    dim: usize,
+    data: Vec<f32>,
+}
+
+impl VectorSet {
+    /// An empty set of `dim`-dimensional vectors.
+    pub fn new(dim: usize) -> Result<Self> {
+        validate_dim(dim)?;
+        Ok(Self { dim, data: Vec::new() })
+    }
+
+    /// An empty set with room for `rows` vectors.
+    pub fn with_capacity(dim: usize, rows: usize) -> Result<Self> {
+        validate_dim(dim)?;
+        Ok(Self { dim, data: Vec::with_capacity(rows.saturating_mul(dim)) })
+    }
+
+    /// Takes ownership of row-major `data`. Errors name the first bad row and component.
+    pub fn from_flat(dim: usize, data: Vec<f32>) -> Result<Self> {
+        validate_dim(dim)?;
+        if !data.len().is_multiple_of(dim) {
+            return Err(Error::invalid("data", format!("a multiple of the dimension {dim} of values"), data.len()));
+        }
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFinite { position: i % dim, value: data[i] });
+        }
+        Ok(Self { dim, data })
+    }
+
+    /// Builds a set from rows, validating each.
+    pub fn from_rows<R: AsRef<[f32]>>(dim: usize, rows: impl IntoIterator<Item = R>) -> Result<Self> {
+        let mut set = Self::new(dim)?;
+        for r in rows {
+            set.push(r.as_ref())?;
+        }
+        Ok(set)
+    }
+
+    /// Vector length.
+    #[inline]
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of vectors.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.data.len() / self.dim
+    }
+
+    /// True when there are no vectors.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Row `i`. # Panics: if `i >= len()`.
+    #[inline]
+    pub fn get(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// Rows `start..end` as one contiguous slice.
+    #[inline]
+    pub fn rows(&self, start: usize, end: usize) -> &[f32] {
+        &self.data[start * self.dim..end * self.dim]
+    }
+
+    /// All rows as one slice.
+    #[inline]
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Mutable access to every row at once, for in-place transforms that keep values finite (normalisation).
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    /// Iterates over rows.
+    pub fn iter(&self) -> std::slice::ChunksExact<'_, f32> {
+        self.data.chunks_exact(self.dim)
+    }
+
+    /// Appends a validated vector; returns its row number.
+    pub fn push(&mut self, v: &[f32]) -> Result<usize> {
+        validate_vector(v, self.dim)?;
+        self.data.extend_from_slice(v);
+        Ok(self.len() - 1)
+    }
+
+    /// Overwrites row `i` with a validated vector. # Panics: if `i >= len()`.
+    pub fn set(&mut self, i: usize, v: &[f32]) -> Result<()> {
+        validate_vector(v, self.dim)?;
+        self.data[i * self.dim..(i + 1) * self.dim].copy_from_slice(v);
+        Ok(())
+    }
+
+    /// Removes row `i` by moving the last row into its place (O(dim)). # Panics: if `i >= len()`.
+    pub fn swap_remove(&mut self, i: usize) {
+        let last = self.len() - 1;
+        if i != last {
+            let (head, tail) = self.data.split_at_mut(last * self.dim);
+            head[i * self.dim..(i + 1) * self.dim].copy_from_slice(tail);
+        }
+        self.data.truncate(last * self.dim);
+    }
+
+    /// The first `n` rows (or all, if fewer).
+    pub fn truncate(&mut self, n: usize) {
+        self.data.truncate(n.min(self.len()) * self.dim);
+    }
+
+    /// Heap bytes held.
+    pub fn memory_bytes(&self) -> usize {
+        self.data.capacity() * std::mem::size_of::<f32>()
+    }
+
+    /// Consumes the set, returning the row-major data.
+    pub fn into_flat(self) -> Vec<f32> {
+        self.data
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of quiver-index (one binary, habit 13).
+
+#![allow(clippy::unwrap_used)] // test helpers panic on broken fixtures by design
+
+mod dataset;
+mod flat;
+mod params;
+mod support;
