@@ -1,1 +1,34 @@
-fn main() {}
+//! `quiver` — QuiverDB's command-line tool.
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod plot;
+
+#[derive(Parser, Debug)]
+#[command(name = "quiver", version, about = "QuiverDB: a vector database. `quiver help <command>` for details.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Benchmark an index on a TEXMEX dataset (recall, QPS, latency, memory), ann-benchmarks style.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the whole context chain on one line: "loading the dataset: FILE: row 3: ...".
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

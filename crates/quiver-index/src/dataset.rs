@@ -57,7 +57,7 @@ impl ByteRows {
 }
 
 fn read_all(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io { file: path.to_owned(), source })
+    std::fs::read(path).map_err(|cause| Error::Io { file: path.to_owned(), cause })
 }
 
 fn bad(file: &Path, row: usize, detail: impl Into<String>) -> Error {
@@ -165,7 +165,7 @@ fn write_rows<'a>(path: &Path, dim: usize, rows: impl Iterator<Item = &'a [u8]>)
         out.extend_from_slice(&(dim as i32).to_le_bytes());
         out.extend_from_slice(r);
     }
-    std::fs::write(path, out).map_err(|source| Error::Io { file: path.to_owned(), source })
+    std::fs::write(path, out).map_err(|cause| Error::Io { file: path.to_owned(), cause })
 }
 
 /// Writes an `fvecs` file.

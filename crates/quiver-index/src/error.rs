@@ -122,12 +122,12 @@ pub enum Error {
         detail: String,
     },
     /// An I/O failure on a file.
-    #[error("{}: {source}", file.display())]
+    #[error("{}: {cause}", file.display())]
     Io {
         /// The file.
         file: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, so not also chained as a source).
+        cause: std::io::Error,
     },
 }
 

@@ -1,0 +1,127 @@
+//! End-to-end tests of the `quiver` binary.
+
+#![allow(clippy::unwrap_used)] // test helpers panic on broken fixtures by design
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn testdata() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/wordnet-minilm-3k/wordnet-minilm-3k")
+}
+
+fn quiver(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quiver")).args(args).output().unwrap()
+}
+
+fn json_rows(out: &Output) -> Vec<serde_json::Value> {
+    assert!(out.status.success(), "quiver failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn bench_flat_reports_exact_recall_and_every_field() {
+    let data = testdata();
+    for extra in [&[][..], &["--batch"][..], &["--threads", "2"][..]] {
+        let mut args = vec!["bench", "--data", data.to_str().unwrap(), "--index", "flat", "--json", "--queries", "50"];
+        args.extend_from_slice(extra);
+        let rows = json_rows(&quiver(&args));
+        assert_eq!(rows.len(), 1, "{extra:?}");
+        let r = &rows[0];
+        assert_eq!(r["recall"], 1.0, "{extra:?}: {r}");
+        for field in [
+            "index",
+            "build_params",
+            "search_params",
+            "k",
+            "threads",
+            "n",
+            "dim",
+            "recall",
+            "qps",
+            "p50_ms",
+            "p99_ms",
+            "build_s",
+            "index_bytes",
+            "rss_peak_bytes",
+        ] {
+            assert!(r.get(field).is_some(), "{extra:?}: missing {field} in {r}");
+        }
+        assert_eq!(r["n"], 3000);
+        assert_eq!(r["dim"], 384);
+        assert_eq!(r["nq"], 50);
+        assert!(r["qps"].as_f64().unwrap() > 0.0);
+        assert!(r["index_bytes"].as_u64().unwrap() >= 3000 * 384 * 4);
+    }
+}
+
+#[test]
+fn bench_table_and_errors() {
+    let data = testdata();
+    let d = data.to_str().unwrap();
+    let out = quiver(&["bench", "--data", d, "--queries", "20"]);
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("recall") && table.contains("flat") && table.contains("1.0000"), "{table}");
+
+    let cases: [(&[&str], &str); 5] = [
+        (&["bench", "--data", d, "--param", "ef=4"], "unknown parameter `ef`"),
+        (&["bench", "--data", d, "--sweep", "nprobe=1,2"], "unknown parameter `nprobe`"),
+        (&["bench", "--data", d, "--index", "annoy"], "unknown index kind `annoy`"),
+        (&["bench", "--data", "/nonexistent/set", "--index", "flat"], "/nonexistent/set_base.fvecs"),
+        (&["bench", "--data", d, "--k", "101"], "exceeds the ground truth"),
+    ];
+    for (args, want) in cases {
+        let out = quiver(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(want), "{args:?}: stderr {err:?} lacks {want:?}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn bench_plots_recall_vs_qps_with_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let peers = dir.path().join("peers.json");
+    std::fs::write(
+        &peers,
+        r#"{"rows": [
+            {"peer": "hnswlib", "params": "M=16", "search": "ef=10", "qps": 9000.0, "recall10": 0.87},
+            {"peer": "hnswlib", "params": "M=16", "search": "ef=40", "qps": 4000.0, "recall10": 0.97},
+            {"peer": "faiss-flat", "params": "IndexFlatIP", "search": "-", "qps": 900.0, "recall10": 1.0}
+        ]}"#,
+    )
+    .unwrap();
+    let png = dir.path().join("curve.png");
+    let data = testdata();
+    let out = quiver(&[
+        "bench",
+        "--data",
+        data.to_str().unwrap(),
+        "--queries",
+        "20",
+        "--plot",
+        png.to_str().unwrap(),
+        "--peers",
+        peers.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    assert!(bytes.len() > 10_000, "suspiciously small plot: {} bytes", bytes.len());
+
+    std::fs::write(&peers, r#"{"rows": [{"peer": "x"}]}"#).unwrap();
+    let out = quiver(&[
+        "bench",
+        "--data",
+        data.to_str().unwrap(),
+        "--queries",
+        "5",
+        "--plot",
+        png.to_str().unwrap(),
+        "--peers",
+        peers.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr).unwrap().contains("rows[0] has no `qps`"));
+}
