@@ -8,6 +8,27 @@
 //!   without new index types.
 //! - [`FlatIndex`]: the exact oracle. [`AnyIndex`] / [`IndexKind`]: the closed set of kinds.
 //! - [`dataset`]: TEXMEX `fvecs` / `ivecs` / `bvecs` files and benchmark sets.
+//!
+//! ```
+//! use quiver_index::{FlatIndex, IdSet, Metric, MutableIndex, Params, SearchParams, VectorIndex, VectorSet};
+//!
+//! let vectors = VectorSet::from_rows(2, [[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])?;
+//! let mut index = FlatIndex::build(Metric::Cosine, vectors, vec![10, 20, 30], Params::new())?;
+//! index.insert(40, &[-1.0, 0.0])?;
+//!
+//! let hits = index.search(&[0.9, 0.1], 2, &SearchParams::new(), None)?;
+//! assert_eq!(hits.iter().map(|n| n.id).collect::<Vec<_>>(), [10, 30]);
+//! assert!(Metric::Cosine.score(hits[0].distance) > 0.99); // cosine similarity
+//!
+//! // Only ids the filter allows come back.
+//! let allowed: IdSet = [20, 40].into_iter().collect();
+//! let hits = index.search(&[0.9, 0.1], 2, &SearchParams::new(), Some(&allowed))?;
+//! assert_eq!(hits.iter().map(|n| n.id).collect::<Vec<_>>(), [20, 40]);
+//!
+//! // Bad input is an error naming what was wrong, never a panic.
+//! assert!(index.search(&[1.0, 2.0, 3.0], 1, &SearchParams::new(), None).is_err());
+//! # Ok::<(), quiver_index::Error>(())
+//! ```
 
 #![warn(missing_docs)]
 

@@ -15,6 +15,18 @@
 //! f32 SIMD kernels sum in a different order than the scalar loop, so results differ by rounding:
 //! `|simd - scalar| <= F32_REL_EPS * sum(|a_i * b_i|) + 1e-6` (for `l2sq`, the sum of `(a_i - b_i)^2`).
 //! Integer kernels (u8, Hamming) are exact.
+//!
+//! ```
+//! let a = [1.0f32, 2.0, 3.0];
+//! let b = [4.0f32, 5.0, 6.0];
+//! assert_eq!(quiver_kernels::dot(&a, &b), 32.0);
+//! assert_eq!(quiver_kernels::l2sq(&a, &b), 27.0);
+//! assert_eq!(quiver_kernels::hamming(&[0b1011], &[0b0001]), 2);
+//! // Every set the CPU supports agrees with the scalar reference.
+//! for k in quiver_kernels::available() {
+//!     assert_eq!(k.dot(&a, &b), 32.0, "{}", k.name());
+//! }
+//! ```
 
 #![warn(missing_docs)]
 
