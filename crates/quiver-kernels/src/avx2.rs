@@ -268,51 +268,6 @@ fn l2sq_4x2(q: [&[f32]; 4], r: [&[f32]; 2], d8: usize) -> [[f32; 4]; 2] {
     [hsum4(a00, a10, a20, a30), hsum4(a01, a11, a21, a31)]
 }
 
-/// One query against 4 rows over the first `d8` dimensions.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn dot_1x4(q: &[f32], r: [&[f32]; 4], d8: usize) -> [f32; 4] {
-    let z = _mm256_setzero_ps();
-    let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
-    let mut k = 0;
-    // SAFETY (all loads below): `d8 <= dim` and every slice holds `dim` values; `k + 8 <= d8`.
-    unsafe {
-        while k < d8 {
-            let x = ld(q, k);
-            a0 = _mm256_fmadd_ps(x, ld(r[0], k), a0);
-            a1 = _mm256_fmadd_ps(x, ld(r[1], k), a1);
-            a2 = _mm256_fmadd_ps(x, ld(r[2], k), a2);
-            a3 = _mm256_fmadd_ps(x, ld(r[3], k), a3);
-            k += 8;
-        }
-    }
-    hsum4(a0, a1, a2, a3)
-}
-
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn l2sq_1x4(q: &[f32], r: [&[f32]; 4], d8: usize) -> [f32; 4] {
-    let z = _mm256_setzero_ps();
-    let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
-    let mut k = 0;
-    // SAFETY (all loads below): `d8 <= dim` and every slice holds `dim` values; `k + 8 <= d8`.
-    unsafe {
-        while k < d8 {
-            let x = ld(q, k);
-            let d = _mm256_sub_ps(x, ld(r[0], k));
-            a0 = _mm256_fmadd_ps(d, d, a0);
-            let d = _mm256_sub_ps(x, ld(r[1], k));
-            a1 = _mm256_fmadd_ps(d, d, a1);
-            let d = _mm256_sub_ps(x, ld(r[2], k));
-            a2 = _mm256_fmadd_ps(d, d, a2);
-            let d = _mm256_sub_ps(x, ld(r[3], k));
-            a3 = _mm256_fmadd_ps(d, d, a3);
-            k += 8;
-        }
-    }
-    hsum4(a0, a1, a2, a3)
-}
-
 fn tail_dot(q: &[f32], r: &[f32], from: usize) -> f32 {
     q[from..].iter().zip(&r[from..]).map(|(x, y)| x * y).sum()
 }
@@ -321,8 +276,7 @@ fn tail_l2sq(q: &[f32], r: &[f32], from: usize) -> f32 {
     q[from..].iter().zip(&r[from..]).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
-/// Register-tiled `out[i * nr + j] = dot(query_i, row_j)`: 4 x 3 tiles, then 1 x 4 strips for the leftover
-/// queries (the single-query scan), then single pairs.
+/// Register-tiled `out[i * nr + j] = dot(query_i, row_j)`: 4 x 3 tiles, then single pairs for the leftovers.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn dot_tile(queries: &[f32], rows: &[f32], dim: usize, out: &mut [f32]) {
     let nq = queries.len() / dim;
@@ -351,24 +305,17 @@ pub(crate) fn dot_tile(queries: &[f32], rows: &[f32], dim: usize, out: &mut [f32
         }
         i += 4;
     }
+    // Leftover queries, including the single-query scan: one row at a time reads memory as one sequential stream,
+    // which measured faster than interleaving four rows (docs/benchmarks.md).
     for i in i..nq {
         let qv = q(i);
-        let mut j = 0;
-        while j + 4 <= nr {
-            let rs = [r(j), r(j + 1), r(j + 2), r(j + 3)];
-            let s = dot_1x4(qv, rs, d8);
-            for c in 0..4 {
-                out[i * nr + j + c] = s[c] + tail_dot(qv, rs[c], d8);
-            }
-            j += 4;
-        }
-        for j in j..nr {
+        for j in 0..nr {
             out[i * nr + j] = dot_f32(qv, r(j));
         }
     }
 }
 
-/// Register-tiled `out[i * nr + j] = l2sq(query_i, row_j)`: 4 x 2 tiles, then 1 x 4 strips, then single pairs.
+/// Register-tiled `out[i * nr + j] = l2sq(query_i, row_j)`: 4 x 2 tiles, then single pairs for the leftovers.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn l2sq_tile(queries: &[f32], rows: &[f32], dim: usize, out: &mut [f32]) {
     let nq = queries.len() / dim;
@@ -399,16 +346,7 @@ pub(crate) fn l2sq_tile(queries: &[f32], rows: &[f32], dim: usize, out: &mut [f3
     }
     for i in i..nq {
         let qv = q(i);
-        let mut j = 0;
-        while j + 4 <= nr {
-            let rs = [r(j), r(j + 1), r(j + 2), r(j + 3)];
-            let s = l2sq_1x4(qv, rs, d8);
-            for c in 0..4 {
-                out[i * nr + j + c] = s[c] + tail_l2sq(qv, rs[c], d8);
-            }
-            j += 4;
-        }
-        for j in j..nr {
+        for j in 0..nr {
             out[i * nr + j] = l2sq_f32(qv, r(j));
         }
     }
