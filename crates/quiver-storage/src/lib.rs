@@ -1,0 +1,1 @@
+//! QuiverDB storage: bytes made durable. Knows nothing about vectors.
