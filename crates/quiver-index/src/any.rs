@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::flat::FlatIndex;
+use crate::hnsw::{HnswIndex, HnswParams};
 use crate::metric::Metric;
 use crate::params::Params;
 use crate::traits::{MutableIndex, VectorIndex};
@@ -13,16 +14,19 @@ use crate::vectors::VectorSet;
 pub enum IndexKind {
     /// Exact scan ([`FlatIndex`]).
     Flat,
+    /// Hierarchical navigable small-world graph ([`HnswIndex`]).
+    Hnsw,
 }
 
 impl IndexKind {
     /// Every kind.
-    pub const ALL: [IndexKind; 1] = [IndexKind::Flat];
+    pub const ALL: [IndexKind; 2] = [IndexKind::Flat, IndexKind::Hnsw];
 
     /// Name used in configs, the CLI and the API.
     pub fn name(self) -> &'static str {
         match self {
             IndexKind::Flat => "flat",
+            IndexKind::Hnsw => "hnsw",
         }
     }
 
@@ -40,6 +44,7 @@ impl IndexKind {
     pub(crate) fn tag(self) -> u8 {
         match self {
             IndexKind::Flat => 1,
+            IndexKind::Hnsw => 2,
         }
     }
 
@@ -47,6 +52,7 @@ impl IndexKind {
     pub fn build_params(self) -> &'static [&'static str] {
         match self {
             IndexKind::Flat => FlatIndex::BUILD_PARAMS,
+            IndexKind::Hnsw => HnswParams::NAMES,
         }
     }
 
@@ -54,6 +60,7 @@ impl IndexKind {
     pub fn search_params(self) -> &'static [&'static str] {
         match self {
             IndexKind::Flat => FlatIndex::SEARCH_PARAMS,
+            IndexKind::Hnsw => HnswIndex::SEARCH_PARAMS,
         }
     }
 }
@@ -66,9 +73,12 @@ impl std::fmt::Display for IndexKind {
 
 /// Any index, by kind.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // a few per collection; boxing would only add an indirection
 pub enum AnyIndex {
     /// Exact scan.
     Flat(FlatIndex),
+    /// Graph.
+    Hnsw(HnswIndex),
 }
 
 impl AnyIndex {
@@ -76,6 +86,7 @@ impl AnyIndex {
     pub fn build(kind: IndexKind, metric: Metric, vectors: VectorSet, ids: Vec<u64>, params: Params) -> Result<Self> {
         match kind {
             IndexKind::Flat => FlatIndex::build(metric, vectors, ids, params).map(AnyIndex::Flat),
+            IndexKind::Hnsw => HnswIndex::build(metric, vectors, ids, params).map(AnyIndex::Hnsw),
         }
     }
 
@@ -94,6 +105,7 @@ impl AnyIndex {
         })?;
         match kind {
             IndexKind::Flat => FlatIndex::from_bytes(bytes).map(AnyIndex::Flat),
+            IndexKind::Hnsw => HnswIndex::from_bytes(bytes).map(AnyIndex::Hnsw),
         }
     }
 
@@ -101,6 +113,7 @@ impl AnyIndex {
     pub fn as_index(&self) -> &dyn VectorIndex {
         match self {
             AnyIndex::Flat(i) => i,
+            AnyIndex::Hnsw(i) => i,
         }
     }
 
@@ -108,6 +121,7 @@ impl AnyIndex {
     pub fn as_mutable(&mut self) -> &mut dyn MutableIndex {
         match self {
             AnyIndex::Flat(i) => i,
+            AnyIndex::Hnsw(i) => i,
         }
     }
 }

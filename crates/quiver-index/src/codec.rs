@@ -48,6 +48,12 @@ impl Writer {
     pub(crate) fn f32s(&mut self, vs: &[f32]) {
         vs.iter().for_each(|v| self.buf.extend_from_slice(&v.to_le_bytes()));
     }
+    pub(crate) fn u32s(&mut self, vs: impl Iterator<Item = u32>) {
+        vs.for_each(|v| self.u32(v));
+    }
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
     pub(crate) fn finish(mut self) -> Vec<u8> {
         let payload_len = (self.buf.len() - HEADER_LEN) as u64;
         self.buf[8..16].copy_from_slice(&payload_len.to_le_bytes());
@@ -147,6 +153,15 @@ impl<'a> Reader<'a> {
     pub(crate) fn u64s(&mut self, n: usize) -> Result<Vec<u64>> {
         let b = self.take(n.checked_mul(8).ok_or_else(|| self.corrupt(self.pos, "count overflows"))?)?;
         Ok(b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())).collect())
+    }
+    /// `n` raw bytes.
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
+        self.take(n)
+    }
+    /// `n` u32 values; `n` is checked against the bytes left before anything is allocated.
+    pub(crate) fn u32s(&mut self, n: usize) -> Result<Vec<u32>> {
+        let b = self.take(n.checked_mul(4).ok_or_else(|| self.corrupt(self.pos, "count overflows"))?)?;
+        Ok(b.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap_or_default())).collect())
     }
     /// `n` f32 values; `n` is checked against the bytes left before anything is allocated.
     pub(crate) fn f32s(&mut self, n: usize) -> Result<Vec<f32>> {

@@ -74,6 +74,12 @@ impl Params {
         }
     }
 
+    /// Takes any unsigned 64-bit integer (seeds), or `None` if absent.
+    pub fn take_u64(&mut self, key: &str) -> Result<Option<u64>> {
+        let Some(raw) = self.entries.remove(key) else { return Ok(None) };
+        raw.parse::<u64>().map(Some).map_err(|_| Error::invalid(key, "an unsigned 64-bit integer", raw))
+    }
+
     /// Takes a float in `min..=max`, or `None` if absent.
     pub fn take_f32(&mut self, key: &str, min: f32, max: f32) -> Result<Option<f32>> {
         let Some(raw) = self.entries.remove(key) else { return Ok(None) };

@@ -317,6 +317,33 @@ pub fn l2sq_u8(a: &[u8], b: &[u8]) -> u32 {
     active().l2sq_u8(a, b)
 }
 
+/// Asks the CPU to start loading the first `lines` cache lines of `data` (a hint: no effect on results, never
+/// faults). Graph indexes call it on the next candidates' vectors before scoring the current one.
+#[inline]
+pub fn prefetch<T>(data: &[T], lines: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let bytes = std::mem::size_of_val(data);
+        let base = data.as_ptr().cast::<u8>();
+        for line in 0..lines.min(bytes.div_ceil(64)) {
+            // `wrapping_add` stays within (or one past) the slice: line * 64 < bytes.
+            x86_prefetch::line(base.wrapping_add(line * 64));
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, lines);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86_prefetch {
+    #[inline(always)]
+    pub(super) fn line(p: *const u8) {
+        // SAFETY: `prefetcht0` is a hint that never faults, whatever the address; SSE is part of the x86_64 baseline.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast()) }
+    }
+}
+
 /// Hamming distance of bit codes with the active kernels.
 #[inline]
 pub fn hamming(a: &[u64], b: &[u64]) -> u32 {

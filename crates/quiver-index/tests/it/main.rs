@@ -4,5 +4,6 @@
 
 mod dataset;
 mod flat;
+mod hnsw;
 mod params;
 mod support;

@@ -1,0 +1,195 @@
+//! HNSW against the exact Flat oracle on the real 3k set. Failures print the seed.
+
+use crate::support::{random_vectors, small_set};
+use quiver_index::{
+    AnyIndex, Error, FlatIndex, FnFilter, HnswIndex, IdFilter, IdSet, Metric, MutableIndex, Neighbor, Params,
+    SearchParams, VectorIndex, VectorSet,
+};
+
+const SEED: u64 = 0x005E_ED0F_0A11;
+
+fn hnsw(vectors: &VectorSet, ids: Vec<u64>, extra: &[&str]) -> HnswIndex {
+    HnswIndex::build(Metric::Cosine, vectors.clone(), ids, Params::parse(extra).unwrap()).unwrap()
+}
+
+fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(f)
+}
+
+/// Tie-aware recall of `got` against the exact answer `want` (same k): a returned id counts if its distance is
+/// no worse than the k-th exact distance.
+fn recall(got: &[Neighbor], want: &[Neighbor]) -> f64 {
+    let Some(limit) = want.last().map(|n| n.distance + 1e-5) else { return 1.0 };
+    got.iter().filter(|n| n.distance <= limit).count().min(want.len()) as f64 / want.len() as f64
+}
+
+fn mean_recall(
+    index: &dyn VectorIndex,
+    oracle: &FlatIndex,
+    queries: &VectorSet,
+    k: usize,
+    sp: &SearchParams,
+    filter: Option<&dyn IdFilter>,
+) -> f64 {
+    let mut total = 0.0;
+    for q in queries.iter() {
+        let got = index.search(q, k, sp, filter).unwrap();
+        let want = oracle.search(q, k, &SearchParams::new(), filter).unwrap();
+        assert_eq!(got.len(), want.len(), "seed {SEED:#x}: must return min(k, matches) results");
+        if let Some(f) = filter {
+            assert!(got.iter().all(|n| f.allows(n.id)), "a filtered-out id was returned");
+        }
+        total += recall(&got, &want);
+    }
+    total / queries.len() as f64
+}
+
+fn oracle(vectors: &VectorSet, ids: Vec<u64>) -> FlatIndex {
+    FlatIndex::build(Metric::Cosine, vectors.clone(), ids, Params::new()).unwrap()
+}
+
+#[test]
+fn recall_at_default_parameters() {
+    let set = small_set();
+    let ids: Vec<u64> = (0..set.base.len() as u64).collect();
+    let index = hnsw(&set.base, ids.clone(), &[]);
+    let r = mean_recall(&index, &oracle(&set.base, ids), &set.queries, 10, &SearchParams::new(), None);
+    eprintln!("recall@10 at defaults {r:.4}");
+    assert!(r >= 0.95, "seed {SEED:#x}: recall@10 {r:.4} < 0.95");
+    let stats = index.stats();
+    assert_eq!(stats.live, 3000);
+    assert_eq!(stats.tombstones, 0);
+    assert!(stats.mean_degree0 > 4.0, "{stats:?}");
+}
+
+#[test]
+fn parallel_build_reaches_the_same_recall_and_one_thread_is_deterministic() {
+    let set = small_set();
+    let ids: Vec<u64> = (0..set.base.len() as u64).collect();
+    let parallel =
+        rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(|| hnsw(&set.base, ids.clone(), &[]));
+    let r = mean_recall(&parallel, &oracle(&set.base, ids.clone()), &set.queries, 10, &SearchParams::new(), None);
+    assert!(r >= 0.95, "parallel build recall {r:.4}");
+    let a = one_thread(|| hnsw(&set.base, ids.clone(), &["m=8", "ef_construction=40"]).to_bytes());
+    let b = one_thread(|| hnsw(&set.base, ids.clone(), &["m=8", "ef_construction=40"]).to_bytes());
+    assert!(a == b, "same seed, one thread: the graph must be identical");
+    let c = one_thread(|| hnsw(&set.base, ids, &["m=8", "ef_construction=40", "seed=7"]).to_bytes());
+    assert!(a != c, "another seed gives another graph");
+}
+
+#[test]
+fn churn_keeps_recall_and_never_returns_deleted_ids() {
+    let set = small_set();
+    let n = set.base.len() as u64;
+    let mut index = hnsw(&set.base, (0..n).collect(), &[]);
+    // Delete 30% (a deterministic spread of ids), then insert as many new points (the same vectors, new ids).
+    let gone: Vec<u64> = (0..n).filter(|id| (id * 7919) % 10 < 3).collect();
+    for &id in &gone {
+        assert!(index.remove(id));
+    }
+    assert_eq!(index.stats().tombstones, gone.len());
+    for &id in &gone {
+        index.insert(100_000 + id, set.base.get(id as usize)).unwrap();
+    }
+    let live_ids: Vec<u64> = (0..n).map(|id| if gone.binary_search(&id).is_ok() { 100_000 + id } else { id }).collect();
+    let flat = oracle(&set.base, live_ids);
+    let r = mean_recall(&index, &flat, &set.queries, 10, &SearchParams::new(), None);
+    eprintln!("recall after churn {r:.4}");
+    assert!(r >= 0.95, "seed {SEED:#x}: recall after churn {r:.4}");
+    for q in set.queries.iter() {
+        let got = index.search(q, 50, &SearchParams::new(), None).unwrap();
+        assert!(got.iter().all(|nb| gone.binary_search(&nb.id).is_err()), "a deleted id came back");
+    }
+    assert_eq!(index.len(), n as usize);
+}
+
+#[test]
+fn filtered_search_keeps_recall_and_returns_min_k_matches() {
+    let set = small_set();
+    let n = set.base.len() as u64;
+    let ids: Vec<u64> = (0..n).collect();
+    let index = hnsw(&set.base, ids.clone(), &[]);
+    let flat = oracle(&set.base, ids);
+    let half = FnFilter::new(|id| id % 2 == 0, None); // no estimate: the index samples
+    let tenth: IdSet = (0..n).filter(|id| id % 10 == 1).collect();
+    let one_pct = FnFilter::new(|id| id % 100 == 42, Some(n / 100));
+    let tiny: IdSet = [3u64, 1500, 2999].into_iter().collect(); // 0.1%
+    let filters: [(&str, &dyn IdFilter); 4] = [("50%", &half), ("10%", &tenth), ("1%", &one_pct), ("0.1%", &tiny)];
+    for (name, f) in filters {
+        for k in [10usize, 40] {
+            let r = mean_recall(&index, &flat, &set.queries, k, &SearchParams::new(), Some(f));
+            eprintln!("filter {name} k {k}: recall {r:.4}");
+            assert!(r >= 0.95, "seed {SEED:#x}: filter {name} k {k}: recall {r:.4}");
+        }
+    }
+    // A small ef moves the 10% filter onto the graph path (the exact-scan threshold is sqrt(ef * len)).
+    let sp = SearchParams::new().with_ef(24);
+    let r = mean_recall(&index, &flat, &set.queries, 10, &sp, Some(&tenth));
+    eprintln!("filter 10% on the graph, ef 24: recall {r:.4}");
+    assert!(r >= 0.95, "seed {SEED:#x}: graph path with a 10% filter: recall {r:.4}");
+    let none = IdSet::new();
+    assert!(index.search(set.queries.get(0), 10, &SearchParams::new(), Some(&none)).unwrap().is_empty());
+}
+
+#[test]
+fn bytes_round_trip_and_damage_is_detected() {
+    let set = small_set();
+    let ids: Vec<u64> = (0..set.base.len() as u64).collect();
+    let mut index = hnsw(&set.base, ids, &["m=8"]);
+    index.remove(17);
+    index.insert(5_000, set.queries.get(0)).unwrap();
+    let bytes = index.to_bytes();
+    let back = HnswIndex::from_bytes(&bytes).unwrap();
+    assert_eq!(back.to_bytes(), bytes);
+    let sp = SearchParams::new().with_ef(32);
+    for q in set.queries.iter().take(20) {
+        assert_eq!(back.search(q, 10, &sp, None).unwrap(), index.search(q, 10, &sp, None).unwrap());
+    }
+    assert!(matches!(AnyIndex::from_bytes(&bytes).unwrap(), AnyIndex::Hnsw(_)));
+
+    let small = HnswIndex::build(
+        Metric::Euclidean,
+        random_vectors(3, 40, 4),
+        (0..40).collect(),
+        Params::parse(["m=4"]).unwrap(),
+    )
+    .unwrap();
+    let bytes = small.to_bytes();
+    for cut in 0..bytes.len() {
+        assert!(HnswIndex::from_bytes(&bytes[..cut]).is_err(), "truncated to {cut}");
+    }
+    for pos in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[pos] ^= 0x04;
+        assert!(HnswIndex::from_bytes(&b).is_err(), "flip at {pos}");
+    }
+}
+
+#[test]
+fn bad_input_and_edge_cases() {
+    let data = random_vectors(11, 30, 6);
+    let mut index = HnswIndex::build(Metric::Dot, data.clone(), (0..30).collect(), Params::new()).unwrap();
+    let sp = SearchParams::new();
+    assert!(matches!(index.search(&[0.0; 5], 3, &sp, None), Err(Error::DimensionMismatch { expected: 6, got: 5 })));
+    assert!(matches!(index.search(&[f32::NAN; 6], 3, &sp, None), Err(Error::NonFinite { position: 0, .. })));
+    assert!(index.insert(99, &[1.0; 7]).is_err());
+    assert_eq!(index.len(), 30);
+    assert!(index.search(data.get(0), 0, &sp, None).unwrap().is_empty());
+    assert_eq!(index.search(data.get(0), 100, &sp, None).unwrap().len(), 30, "k > n returns every point");
+    for id in 0..30 {
+        assert!(index.remove(id));
+    }
+    assert!(index.is_empty());
+    assert!(index.search(data.get(0), 5, &sp, None).unwrap().is_empty());
+    index.insert(7, data.get(3)).unwrap();
+    assert_eq!(index.search(data.get(3), 5, &sp, None).unwrap()[0].id, 7);
+    for bad in [["m=1"], ["ef_construction=0"], ["bogus=3"]] {
+        assert!(
+            HnswIndex::build(Metric::Dot, data.clone(), (0..30).collect(), Params::parse(bad).unwrap()).is_err(),
+            "{bad:?}"
+        );
+    }
+    let empty = HnswIndex::build(Metric::Cosine, VectorSet::new(4).unwrap(), vec![], Params::new()).unwrap();
+    assert!(empty.search(&[1.0, 0.0, 0.0, 0.0], 3, &sp, None).unwrap().is_empty());
+    assert!(HnswIndex::from_bytes(&empty.to_bytes()).is_ok());
+}
