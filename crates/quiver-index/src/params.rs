@@ -74,6 +74,11 @@ impl Params {
         }
     }
 
+    /// Takes a raw string value, or `None` if absent.
+    pub fn take_str(&mut self, key: &str) -> Option<String> {
+        self.entries.remove(key)
+    }
+
     /// Takes any unsigned 64-bit integer (seeds), or `None` if absent.
     pub fn take_u64(&mut self, key: &str) -> Result<Option<u64>> {
         let Some(raw) = self.entries.remove(key) else { return Ok(None) };

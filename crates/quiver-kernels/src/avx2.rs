@@ -125,6 +125,43 @@ pub(crate) fn sum_f32(a: &[f32]) -> f32 {
     s
 }
 
+/// 8 bytes at `p[i..i + 8]` widened to 8 x f32.
+#[inline(always)]
+unsafe fn ld_u8x8_f32(p: &[u8], i: usize) -> __m256 {
+    debug_assert!(i + 8 <= p.len());
+    // SAFETY: the caller guarantees `i + 8 <= p.len()`; `loadl_epi64` reads 8 bytes with no alignment requirement.
+    unsafe { _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(p.as_ptr().add(i).cast()))) }
+}
+
+/// `sum(w[i] * c[i])` of f32 weights and u8 codes: the asymmetric scalar-quantization kernel.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn dot_f32_u8(w: &[f32], c: &[u8]) -> f32 {
+    let n = w.len().min(c.len());
+    let (mut s0, mut s1, mut s2, mut s3) =
+        (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut i = 0;
+    // SAFETY (all loads below): every index is bounded by the loop condition against `n`.
+    unsafe {
+        while i + 32 <= n {
+            s0 = _mm256_fmadd_ps(ld(w, i), ld_u8x8_f32(c, i), s0);
+            s1 = _mm256_fmadd_ps(ld(w, i + 8), ld_u8x8_f32(c, i + 8), s1);
+            s2 = _mm256_fmadd_ps(ld(w, i + 16), ld_u8x8_f32(c, i + 16), s2);
+            s3 = _mm256_fmadd_ps(ld(w, i + 24), ld_u8x8_f32(c, i + 24), s3);
+            i += 32;
+        }
+        while i + 8 <= n {
+            s0 = _mm256_fmadd_ps(ld(w, i), ld_u8x8_f32(c, i), s0);
+            i += 8;
+        }
+    }
+    let mut s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    while i < n {
+        s += w[i] * f32::from(c[i]);
+        i += 1;
+    }
+    s
+}
+
 /// Widens 16 bytes at `p[i..i + 16]` to 16 x i16.
 #[inline(always)]
 unsafe fn ld_u8x16(p: &[u8], i: usize) -> __m256i {

@@ -59,6 +59,7 @@ pub struct Kernels {
     dot_f32: PairF32,
     l2sq_f32: PairF32,
     sum_f32: fn(&[f32]) -> f32,
+    dot_f32_u8: fn(&[f32], &[u8]) -> f32,
     dot_u8: fn(&[u8], &[u8]) -> u32,
     l2sq_u8: fn(&[u8], &[u8]) -> u32,
     hamming: fn(&[u64], &[u64]) -> u32,
@@ -114,6 +115,14 @@ impl Kernels {
         (self.sum_f32)(a)
     }
 
+    /// `Σ w[i] · c[i]` of f32 weights and u8 codes — scoring a full-precision query against scalar-quantized
+    /// (SQ8) codes without quantizing the query. # Panics: as [`Kernels::dot`].
+    #[inline]
+    pub fn dot_f32_u8(&self, w: &[f32], c: &[u8]) -> f32 {
+        check_len(w.len(), c.len());
+        (self.dot_f32_u8)(w, c)
+    }
+
     /// Inner product of u8 codes. # Panics: as [`Kernels::dot`].
     #[inline]
     pub fn dot_u8(&self, a: &[u8], b: &[u8]) -> u32 {
@@ -156,6 +165,7 @@ static SCALAR: Kernels = Kernels {
     dot_f32: scalar::dot_f32,
     l2sq_f32: scalar::l2sq_f32,
     sum_f32: scalar::sum_f32,
+    dot_f32_u8: scalar::dot_f32_u8,
     dot_u8: scalar::dot_u8,
     l2sq_u8: scalar::l2sq_u8,
     hamming: scalar::hamming,
@@ -183,6 +193,7 @@ mod x86_tables {
     safe!(avx2_dot, avx2::dot_f32, (a: &[f32], b: &[f32]) -> f32);
     safe!(avx2_l2sq, avx2::l2sq_f32, (a: &[f32], b: &[f32]) -> f32);
     safe!(avx2_sum, avx2::sum_f32, (a: &[f32]) -> f32);
+    safe!(avx2_dot_f32_u8, avx2::dot_f32_u8, (w: &[f32], c: &[u8]) -> f32);
     safe!(avx2_dot_u8, avx2::dot_u8, (a: &[u8], b: &[u8]) -> u32);
     safe!(avx2_l2sq_u8, avx2::l2sq_u8, (a: &[u8], b: &[u8]) -> u32);
     safe!(avx2_hamming, avx2::hamming, (a: &[u64], b: &[u64]) -> u32);
@@ -201,6 +212,7 @@ mod x86_tables {
         dot_f32: avx2_dot,
         l2sq_f32: avx2_l2sq,
         sum_f32: avx2_sum,
+        dot_f32_u8: avx2_dot_f32_u8,
         dot_u8: avx2_dot_u8,
         l2sq_u8: avx2_l2sq_u8,
         hamming: avx2_hamming,
@@ -214,6 +226,7 @@ mod x86_tables {
         dot_f32: avx512_dot,
         l2sq_f32: avx512_l2sq,
         sum_f32: avx512_sum,
+        dot_f32_u8: avx2_dot_f32_u8,
         dot_u8: avx512_dot_u8,
         l2sq_u8: avx512_l2sq_u8,
         hamming: avx512_hamming,
@@ -228,6 +241,7 @@ static NEON: Kernels = Kernels {
     dot_f32: neon::dot_f32,
     l2sq_f32: neon::l2sq_f32,
     sum_f32: neon::sum_f32,
+    dot_f32_u8: neon::dot_f32_u8,
     dot_u8: neon::dot_u8,
     l2sq_u8: neon::l2sq_u8,
     hamming: neon::hamming,
@@ -303,6 +317,12 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 #[inline]
 pub fn norm(a: &[f32]) -> f32 {
     active().dot(a, a).sqrt()
+}
+
+/// `Σ w[i] · c[i]` (f32 weights, u8 codes) with the active kernels. See [`Kernels::dot_f32_u8`].
+#[inline]
+pub fn dot_f32_u8(w: &[f32], c: &[u8]) -> f32 {
+    active().dot_f32_u8(w, c)
 }
 
 /// Inner product of u8 codes with the active kernels.

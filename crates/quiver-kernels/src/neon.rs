@@ -77,6 +77,30 @@ pub(crate) fn sum_f32(a: &[f32]) -> f32 {
     s
 }
 
+#[inline]
+pub(crate) fn dot_f32_u8(w: &[f32], c: &[u8]) -> f32 {
+    let n = w.len().min(c.len());
+    let mut i = 0;
+    // SAFETY: as in `dot_f32`.
+    let mut s = unsafe {
+        let (mut s0, mut s1) = (vdupq_n_f32(0.0), vdupq_n_f32(0.0));
+        while i + 8 <= n {
+            let b = vmovl_u8(vld1_u8(c.as_ptr().add(i)));
+            let lo = vcvtq_f32_u32(vmovl_u16(vget_low_u16(b)));
+            let hi = vcvtq_f32_u32(vmovl_high_u16(b));
+            s0 = vfmaq_f32(s0, vld1q_f32(w.as_ptr().add(i)), lo);
+            s1 = vfmaq_f32(s1, vld1q_f32(w.as_ptr().add(i + 4)), hi);
+            i += 8;
+        }
+        vaddvq_f32(vaddq_f32(s0, s1))
+    };
+    while i < n {
+        s += w[i] * f32::from(c[i]);
+        i += 1;
+    }
+    s
+}
+
 /// `vmull_u8` products are at most 65,025 and fit u16; `vpadalq_u16` accumulates pairs into u32 lanes.
 #[inline]
 pub(crate) fn dot_u8(a: &[u8], b: &[u8]) -> u32 {

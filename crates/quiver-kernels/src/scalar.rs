@@ -27,6 +27,14 @@ pub(crate) fn sum_f32(a: &[f32]) -> f32 {
     s
 }
 
+pub(crate) fn dot_f32_u8(w: &[f32], c: &[u8]) -> f32 {
+    let mut s = 0.0f32;
+    for (x, &y) in w.iter().zip(c) {
+        s += x * f32::from(y);
+    }
+    s
+}
+
 pub(crate) fn dot_u8(a: &[u8], b: &[u8]) -> u32 {
     let mut s = 0u32;
     for (&x, &y) in a.iter().zip(b) {

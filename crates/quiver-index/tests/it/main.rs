@@ -6,4 +6,5 @@ mod dataset;
 mod flat;
 mod hnsw;
 mod params;
+mod quant;
 mod support;

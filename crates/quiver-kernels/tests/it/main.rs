@@ -66,6 +66,17 @@ proptest! {
     }
 
     #[test]
+    fn f32_u8_kernel_matches_scalar(
+        (w, c) in (0usize..300).prop_flat_map(|n| (vec_f32(n), prop::collection::vec(any::<u8>(), n)))
+    ) {
+        let mag: f32 = w.iter().zip(&c).map(|(x, y)| (x * f32::from(*y)).abs()).sum();
+        for k in simd_sets() {
+            let (got, want) = (k.dot_f32_u8(&w, &c), scalar().dot_f32_u8(&w, &c));
+            prop_assert!(f32_close(got, want, mag), "{} dot_f32_u8 len {}: {got} vs {want}", k.name(), w.len());
+        }
+    }
+
+    #[test]
     fn hamming_matches_scalar_exactly(
         (a, b) in (0usize..40).prop_flat_map(|n| (prop::collection::vec(any::<u64>(), n), prop::collection::vec(any::<u64>(), n)))
     ) {
