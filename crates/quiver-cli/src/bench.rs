@@ -20,7 +20,7 @@ pub struct BenchArgs {
     /// NAME_groundtruth_dist.fvecs), or the set's directory.
     #[arg(long)]
     pub data: PathBuf,
-    /// Index kind (flat).
+    /// Index: flat, hnsw, or a preset (hnsw-f32, hnsw-sq8, hnsw-pq, hnsw-bits).
     #[arg(long, default_value = "flat")]
     pub index: String,
     /// Metric the index uses.
@@ -90,6 +90,18 @@ pub struct Row {
     pub kernels: &'static str,
 }
 
+/// Index names the harness accepts: every [`IndexKind`], plus presets such as `hnsw-sq8` (= `hnsw` with
+/// `quantization=sq8`).
+fn resolve_index(name: &str) -> anyhow::Result<(IndexKind, Vec<String>)> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "hnsw-sq8" => Ok((IndexKind::Hnsw, vec!["quantization=sq8".to_owned()])),
+        "hnsw-f32" => Ok((IndexKind::Hnsw, vec!["quantization=none".to_owned()])),
+        "hnsw-pq" => Ok((IndexKind::Hnsw, vec!["quantization=pq".to_owned()])),
+        "hnsw-bits" => Ok((IndexKind::Hnsw, vec!["quantization=bits".to_owned()])),
+        _ => Ok((IndexKind::parse(name)?, Vec::new())),
+    }
+}
+
 struct Sweep {
     key: String,
     values: Vec<String>,
@@ -114,10 +126,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.peers.is_some() && args.plot.is_none() {
         bail!("--peers needs --plot");
     }
-    let kind = IndexKind::parse(&args.index)?;
+    let (kind, preset) = resolve_index(&args.index)?;
     let metric = Metric::parse(&args.metric)?;
     let gt_metric = Metric::parse(&args.gt_metric)?;
-    let all = Params::parse(&args.params)?;
+    let all = Params::parse(preset.iter().chain(&args.params))?;
     let known: Vec<&str> = kind.build_params().iter().chain(kind.search_params()).copied().collect();
     let sweep_key = args.sweep.as_deref().and_then(|s| s.split_once('=')).map(|(k, _)| k.trim());
     if let Some(key) = all.keys().chain(sweep_key).find(|key| !known.contains(key)) {

@@ -27,8 +27,8 @@ use crate::filter::IdFilter;
 use crate::metric::Metric;
 use crate::neighbor::{Neighbor, TopK};
 use crate::params::{Params, SearchParams};
-use crate::quant::{Quantization, Sq8, Sq8Query};
-use crate::storage::RawStorage;
+use crate::quant::{BitStorage, PqStorage, Quantization, Sq8Storage};
+use crate::storage::{QueryScorer, RawStorage, VectorStorage};
 use crate::traits::{MutableIndex, VectorIndex, prepare_query};
 use crate::vectors::{VectorSet, validate_vector};
 use parking_lot::Mutex;
@@ -54,19 +54,28 @@ pub struct HnswParams {
     pub ef_search: usize,
     /// Seed of the level generator: same seed, same data, one thread → same graph.
     pub seed: u64,
-    /// What searches traverse: f32 vectors, or SQ8 codes rescored on f32 vectors.
+    /// What searches traverse: f32 vectors, or SQ8 / PQ codes rescored on f32 vectors.
     pub quantization: Quantization,
+    /// PQ sub-spaces (bytes per code); 0 picks [`crate::Pq::default_m`].
+    pub pq_m: usize,
 }
 
 impl Default for HnswParams {
     fn default() -> Self {
-        Self { m: 16, ef_construction: 200, ef_search: 64, seed: 0x005E_ED0F_0A11, quantization: Quantization::None }
+        Self {
+            m: 16,
+            ef_construction: 200,
+            ef_search: 64,
+            seed: 0x005E_ED0F_0A11,
+            quantization: Quantization::None,
+            pq_m: 0,
+        }
     }
 }
 
 impl HnswParams {
     /// Build parameters accepted by [`HnswParams::from_params`].
-    pub const NAMES: &'static [&'static str] = &["m", "ef_construction", "ef_search", "seed", "quantization"];
+    pub const NAMES: &'static [&'static str] = &["m", "ef_construction", "ef_search", "seed", "quantization", "pq_m"];
 
     /// Reads `m`, `ef_construction`, `ef_search`, `seed`; anything else is an error.
     pub fn from_params(mut p: Params) -> Result<Self> {
@@ -81,6 +90,7 @@ impl HnswParams {
                 .map(|q| Quantization::parse(&q))
                 .transpose()?
                 .unwrap_or(d.quantization),
+            pq_m: p.take_usize("pq_m", 1, quiver_kernels::MAX_DIM)?.unwrap_or(d.pq_m),
         };
         p.finish("hnsw index (build)", Self::NAMES)?;
         Ok(out)
@@ -188,71 +198,16 @@ pub struct HnswIndex {
     /// Entry node and the top level, `None` while the graph is empty.
     entry: Mutex<Option<(u32, usize)>>,
     /// SQ8 codes of every node, when searches traverse codes.
-    sq8: Option<Sq8Codes>,
+    codes: Codes,
 }
 
-/// SQ8 codes, node `i` at `[i * dim..]`, and each decoded vector's squared norm (for Euclidean).
+/// What a search traverses besides the f32 vectors (which always stay, for rescoring and for building).
 #[derive(Debug)]
-struct Sq8Codes {
-    quantizer: Sq8,
-    codes: Vec<u8>,
-    norms: Vec<f32>,
-}
-
-impl Sq8Codes {
-    fn push(&mut self, v: &[f32]) {
-        let start = self.codes.len();
-        self.codes.resize(start + v.len(), 0);
-        self.quantizer.encode_into(v, &mut self.codes[start..]);
-        self.norms.push(self.quantizer.decoded_norm2(&self.codes[start..]));
-    }
-
-    #[inline]
-    fn code(&self, node: u32, dim: usize) -> &[u8] {
-        &self.codes[node as usize * dim..(node as usize + 1) * dim]
-    }
-}
-
-/// Distances from one query to nodes, as a search traverses them.
-trait NodeScorer {
-    fn dist(&self, node: u32) -> f32;
-    fn prefetch(&self, node: u32);
-}
-
-/// Exact distances on f32 vectors.
-struct F32Scorer<'a> {
-    index: &'a HnswIndex,
-    q: &'a [f32],
-}
-
-impl NodeScorer for F32Scorer<'_> {
-    #[inline]
-    fn dist(&self, node: u32) -> f32 {
-        self.index.dist(self.q, node)
-    }
-    #[inline]
-    fn prefetch(&self, node: u32) {
-        quiver_kernels::prefetch(self.index.vector(node), 4);
-    }
-}
-
-/// Approximate distances on SQ8 codes.
-struct Sq8Scorer<'a> {
-    metric: Metric,
-    codes: &'a Sq8Codes,
-    dim: usize,
-    q: Sq8Query,
-}
-
-impl NodeScorer for Sq8Scorer<'_> {
-    #[inline]
-    fn dist(&self, node: u32) -> f32 {
-        Sq8::distance(self.metric, &self.q, self.codes.code(node, self.dim), self.codes.norms[node as usize])
-    }
-    #[inline]
-    fn prefetch(&self, node: u32) {
-        quiver_kernels::prefetch(self.codes.code(node, self.dim), 2);
-    }
+enum Codes {
+    None,
+    Sq8(Sq8Storage),
+    Pq(PqStorage),
+    Bits(BitStorage),
 }
 
 /// Counters describing an HNSW graph.
@@ -289,7 +244,7 @@ impl HnswIndex {
             upper: Vec::new(),
             locks: Vec::new(),
             entry: Mutex::new(None),
-            sq8: None,
+            codes: Codes::None,
         })
     }
 
@@ -322,16 +277,22 @@ impl HnswIndex {
         for i in 0..n {
             index.push_node_slots(i);
         }
-        if hp.quantization == Quantization::Sq8 {
-            let quantizer = Sq8::train(&index.storage.vectors);
-            let mut codes = vec![0u8; n * dim];
-            codes
-                .par_chunks_exact_mut(dim)
-                .zip(index.storage.vectors.as_slice().par_chunks_exact(dim))
-                .for_each(|(c, v)| quantizer.encode_into(v, c));
-            let norms = codes.par_chunks_exact(dim).map(|c| quantizer.decoded_norm2(c)).collect();
-            index.sq8 = Some(Sq8Codes { quantizer, codes, norms });
-        }
+        index.codes = match hp.quantization {
+            Quantization::None => Codes::None,
+            Quantization::Sq8 => Codes::Sq8(Sq8Storage::train(metric, &index.storage.vectors)),
+            Quantization::Pq => {
+                let m = if hp.pq_m == 0 { crate::quant::Pq::default_m(dim) } else { hp.pq_m };
+                if n == 0 {
+                    return Err(Error::invalid(
+                        "quantization",
+                        "points to train the product quantizer on",
+                        "pq on an empty build",
+                    ));
+                }
+                Codes::Pq(PqStorage::train(metric, &index.storage.vectors, m, hp.seed)?)
+            }
+            Quantization::Bits => Codes::Bits(BitStorage::new(metric, &index.storage.vectors, hp.seed)),
+        };
         if rayon::current_num_threads() <= 1 {
             with_ctx(|ctx| (0..n as u32).for_each(|i| index.link(i, ctx)));
         } else {
@@ -421,14 +382,14 @@ impl HnswIndex {
     }
 
     /// Greedy descent from the entry through the levels above `stop`; returns the closest node found.
-    fn descend(&self, sc: &impl NodeScorer, entry: u32, top: usize, stop: usize, links: &mut Vec<u32>) -> Cand {
-        let mut cur = Cand { dist: sc.dist(entry), node: entry };
+    fn descend(&self, sc: &impl QueryScorer, entry: u32, top: usize, stop: usize, links: &mut Vec<u32>) -> Cand {
+        let mut cur = Cand { dist: sc.distance(entry as usize), node: entry };
         for level in (stop + 1..=top).rev() {
             loop {
                 let mut changed = false;
                 self.neighbors_into(cur.node, level, links);
                 for &nb in links.iter() {
-                    let d = sc.dist(nb);
+                    let d = sc.distance(nb as usize);
                     if d < cur.dist {
                         cur = Cand { dist: d, node: nb };
                         changed = true;
@@ -445,7 +406,7 @@ impl HnswIndex {
     /// Best-first search of one layer from `entries`; leaves up to `ef` admitted nodes in `ctx.results`.
     fn search_layer(
         &self,
-        sc: &impl NodeScorer,
+        sc: &impl QueryScorer,
         entries: &[Cand],
         ef: usize,
         level: usize,
@@ -473,16 +434,16 @@ impl HnswIndex {
             }
             self.neighbors_into(c.node, level, links);
             if let Some(&first) = links.first() {
-                sc.prefetch(first);
+                sc.prefetch(first as usize);
             }
             for (pos, &nb) in links.iter().enumerate() {
                 if let Some(&next) = links.get(pos + 1) {
-                    sc.prefetch(next);
+                    sc.prefetch(next as usize);
                 }
                 if !visited.insert(nb) {
                     continue;
                 }
-                let d = sc.dist(nb);
+                let d = sc.distance(nb as usize);
                 let worst = results.peek().map_or(f32::INFINITY, |w| w.dist);
                 if results.len() < ef || d < worst {
                     candidates.push(Reverse(Cand { dist: d, node: nb }));
@@ -529,7 +490,7 @@ impl HnswIndex {
             return self.link(node, ctx);
         };
         let q = self.vector(node).to_vec();
-        let sc = F32Scorer { index: self, q: &q };
+        let sc = self.storage.scorer(&q);
         let mut links = std::mem::take(&mut ctx.links);
         let start = self.descend(&sc, entry, top, level.min(top), &mut links);
         ctx.links = links;
@@ -583,6 +544,28 @@ impl HnswIndex {
         let mut out = Vec::with_capacity(max);
         self.select(&cands, max, &mut out);
         self.set_neighbors(nb, level, &out);
+    }
+
+    /// Descends to layer 0 and searches it with scorer `sc`; returns the admitted candidates (unsorted).
+    fn walk(
+        &self,
+        sc: &impl QueryScorer,
+        entry: u32,
+        top: usize,
+        ef: usize,
+        ctx: &mut Ctx,
+        admit: &dyn Fn(u32) -> bool,
+    ) -> Vec<Cand> {
+        let start = self.descend(sc, entry, top, 0, &mut ctx.links);
+        self.search_layer(sc, &[start], ef, 0, ctx, admit);
+        ctx.results.drain().collect()
+    }
+
+    /// Keeps the best `keep` candidates found on codes and rescores them on the f32 vectors.
+    fn rescore(&self, q: &[f32], mut approx: Vec<Cand>, keep: usize) -> Vec<Cand> {
+        approx.sort_unstable();
+        approx.truncate(keep);
+        approx.iter().map(|c| Cand { dist: self.dist(q, c.node), node: c.node }).collect()
     }
 
     /// Exact top-k over live points the filter allows.
@@ -640,6 +623,7 @@ impl HnswIndex {
         let mut hp = HnswParams::from_params(p).map_err(|e| r.corrupt(at, e.to_string()))?;
         let at = r.offset();
         hp.quantization = Quantization::from_tag(r.u8()?).ok_or_else(|| r.corrupt(at, "unknown quantization tag"))?;
+        hp.pq_m = r.u32()? as usize;
         let at = r.offset();
         let n = r.u32()? as usize;
         if n == NO_NODE as usize {
@@ -659,18 +643,11 @@ impl HnswIndex {
         let upper = r.u32s(upper_lists.checked_mul(hp.m + 1).ok_or_else(|| r.corrupt(at_upper, "count overflows"))?)?;
         let at_vec = r.offset();
         let data = r.f32s(n.checked_mul(dim).ok_or_else(|| r.corrupt(at_vec, "count overflows"))?)?;
-        let sq8 = match hp.quantization {
-            Quantization::None => None,
-            Quantization::Sq8 => {
-                let quantizer = Sq8::read(&mut r, dim)?;
-                let codes = r.bytes(n * dim)?.to_vec();
-                let at = r.offset();
-                let norms = r.f32s(n)?;
-                if norms.iter().any(|x| !x.is_finite()) {
-                    return Err(r.corrupt(at, "code norm is not finite"));
-                }
-                Some(Sq8Codes { quantizer, codes, norms })
-            }
+        let codes = match hp.quantization {
+            Quantization::None => Codes::None,
+            Quantization::Sq8 => Codes::Sq8(Sq8Storage::read(&mut r, metric, dim, n)?),
+            Quantization::Pq => Codes::Pq(PqStorage::read(&mut r, metric, dim, n)?),
+            Quantization::Bits => Codes::Bits(BitStorage::read(&mut r, metric, dim, n)?),
         };
         r.finish()?;
 
@@ -729,7 +706,7 @@ impl HnswIndex {
             upper: upper.into_iter().map(AtomicU32::new).collect(),
             locks: (0..n).map(|_| Mutex::new(())).collect(),
             entry: Mutex::new(entry),
-            sq8,
+            codes,
         })
     }
 
@@ -790,23 +767,12 @@ impl VectorIndex for HnswIndex {
         let Some((entry, top)) = *self.entry.lock() else { return Ok(Vec::new()) };
         let admit = |n: u32| !self.deleted[n as usize] && filter.is_none_or(|f| f.allows(self.ids[n as usize]));
         let found = with_ctx(|ctx| {
-            let mut cands: Vec<Cand> = match &self.sq8 {
-                None => {
-                    let sc = F32Scorer { index: self, q: &q };
-                    let start = self.descend(&sc, entry, top, 0, &mut ctx.links);
-                    self.search_layer(&sc, &[start], ef, 0, ctx, &admit);
-                    ctx.results.drain().collect()
-                }
-                Some(codes) => {
-                    let sc = Sq8Scorer { metric: self.metric(), codes, dim: self.dim(), q: codes.quantizer.query(&q) };
-                    let start = self.descend(&sc, entry, top, 0, &mut ctx.links);
-                    self.search_layer(&sc, &[start], ef, 0, ctx, &admit);
-                    let mut approx: Vec<Cand> = ctx.results.drain().collect();
-                    approx.sort_unstable();
-                    approx.truncate(k.saturating_mul(params.rerank.unwrap_or(Self::DEFAULT_RERANK)).max(k));
-                    // Rescore the best candidates on full-precision vectors.
-                    approx.iter().map(|c| Cand { dist: self.dist(&q, c.node), node: c.node }).collect()
-                }
+            let rerank = k.saturating_mul(params.rerank.unwrap_or(Self::DEFAULT_RERANK)).max(k);
+            let mut cands: Vec<Cand> = match &self.codes {
+                Codes::None => self.walk(&self.storage.scorer(&q), entry, top, ef, ctx, &admit),
+                Codes::Sq8(c) => self.rescore(&q, self.walk(&c.scorer(&q), entry, top, ef, ctx, &admit), rerank),
+                Codes::Pq(c) => self.rescore(&q, self.walk(&c.scorer(&q), entry, top, ef, ctx, &admit), rerank),
+                Codes::Bits(c) => self.rescore(&q, self.walk(&c.scorer(&q), entry, top, ef, ctx, &admit), rerank),
             };
             cands.sort_unstable();
             cands.truncate(k);
@@ -832,15 +798,21 @@ impl VectorIndex for HnswIndex {
             + self.upper_start.capacity() * 4
             + (self.layer0.capacity() + self.upper.capacity()) * 4
             + self.locks.capacity() * std::mem::size_of::<Mutex<()>>()
-            + self.sq8.as_ref().map_or(0, |c| c.codes.capacity() + c.norms.capacity() * 4 + c.quantizer.dim() * 8)
+            + match &self.codes {
+                Codes::None => 0,
+                Codes::Sq8(c) => c.memory_bytes(),
+                Codes::Pq(c) => c.memory_bytes(),
+                Codes::Bits(c) => c.memory_bytes(),
+            }
     }
 
     /// Payload (version 1), little-endian: metric tag u8, 3 zero bytes, dim u32, m u32, ef_construction u32,
-    /// ef_search u32, seed u64, quantization tag u8 (0 none, 1 sq8), node count n u32, entry node u32 (u32::MAX if none), top level u32,
+    /// ef_search u32, seed u64, quantization tag u8 (0 none, 1 sq8, 2 pq, 3 bits), pq_m u32, node count n u32, entry node u32 (u32::MAX if none), top level u32,
     /// ids `n x u64`, tombstones `n x u8` (0/1), levels `n x u8`, layer-0 lists `n x (2m + 1) x u32`
     /// (count then ids), upper list count u32, upper lists `count x (m + 1) x u32`, vectors `n x dim x f32`;
     /// with sq8 then: quantizer (dim u32, lo `dim x f32`, step `dim x f32`), codes `n x dim x u8`, decoded
-    /// squared norms `n x f32`.
+    /// squared norms `n x f32`; with pq: quantizer (dim u32, m u32, ksub u32, centroids `m x ksub x dim/m x f32`),
+    /// codes `n x m x u8`; with bits: rotation (dim u32, `dim x dim x f32`), codes `n x ceil(dim/64) x u64`.
     fn to_bytes(&self) -> Vec<u8> {
         let v = &self.storage.vectors;
         let n = self.ids.len();
@@ -859,6 +831,7 @@ impl VectorIndex for HnswIndex {
         w.u32(self.params.ef_search as u32);
         w.u64(self.params.seed);
         w.u8(self.params.quantization.tag());
+        w.u32(self.params.pq_m as u32);
         w.u32(n as u32);
         let entry = *self.entry.lock();
         w.u32(entry.map_or(NO_NODE, |(e, _)| e));
@@ -870,10 +843,11 @@ impl VectorIndex for HnswIndex {
         w.u32((self.upper.len() / (self.params.m + 1)) as u32);
         w.u32s(self.upper.iter().map(|a| a.load(Relaxed)));
         w.f32s(v.as_slice());
-        if let Some(c) = &self.sq8 {
-            c.quantizer.write(&mut w);
-            w.bytes(&c.codes);
-            w.f32s(&c.norms);
+        match &self.codes {
+            Codes::None => {}
+            Codes::Sq8(c) => c.write(&mut w),
+            Codes::Pq(c) => c.write(&mut w),
+            Codes::Bits(c) => c.write(&mut w),
         }
         w.finish()
     }
@@ -890,8 +864,11 @@ impl MutableIndex for HnswIndex {
         // Upsert: the old node becomes a tombstone (with repair), the new vector a new node.
         self.remove(id);
         let node = self.storage.vectors.push(&v)?;
-        if let Some(codes) = &mut self.sq8 {
-            codes.push(&v);
+        match &mut self.codes {
+            Codes::None => {}
+            Codes::Sq8(c) => c.push(&v),
+            Codes::Pq(c) => c.push(&v),
+            Codes::Bits(c) => c.push(&v),
         }
         self.ids.push(id);
         self.deleted.push(false);

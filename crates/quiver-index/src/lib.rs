@@ -39,6 +39,7 @@ mod error;
 mod filter;
 mod flat;
 mod hnsw;
+pub mod kmeans;
 mod metric;
 mod neighbor;
 mod params;
@@ -55,7 +56,10 @@ pub use hnsw::{HnswIndex, HnswParams, HnswStats};
 pub use metric::Metric;
 pub use neighbor::{Neighbor, TopK, merge_top_k};
 pub use params::{Params, SearchParams};
-pub use quant::{Quantization, Sq8, Sq8Query};
+pub use quant::{
+    BitQuantizer, BitScorer, BitStorage, Pq, PqScorer, PqStorage, PqTable, Quantization, Sq8, Sq8Query, Sq8Scorer,
+    Sq8Storage,
+};
 pub use storage::{QueryScorer, RawScorer, RawStorage, VectorStorage};
 pub use traits::{MutableIndex, VectorIndex, prepare_query};
 pub use vectors::{VectorSet, validate_dim, validate_vector};

@@ -7,7 +7,9 @@
 use crate::codec::{Reader, Writer};
 use crate::error::{Error, Result};
 use crate::metric::Metric;
+use crate::storage::{QueryScorer, VectorStorage};
 use crate::vectors::VectorSet;
+use rayon::prelude::*;
 
 /// Scalar quantizer: `x̂ᵢ = loᵢ + stepᵢ · cᵢ`, `cᵢ ∈ 0..=255`.
 ///
@@ -122,6 +124,503 @@ impl Sq8 {
     }
 }
 
+/// SQ8 codes of a set of prepared vectors (row `i` at `[i * dim..]`) and each decoded vector's squared norm
+/// (for Euclidean distances).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sq8Storage {
+    metric: Metric,
+    quantizer: Sq8,
+    codes: Vec<u8>,
+    norms: Vec<f32>,
+}
+
+impl Sq8Storage {
+    /// Trains a quantizer on `vectors` (already prepared for `metric`) and encodes them, in parallel.
+    pub fn train(metric: Metric, vectors: &VectorSet) -> Self {
+        let dim = vectors.dim();
+        let quantizer = Sq8::train(vectors);
+        let mut codes = vec![0u8; vectors.len() * dim];
+        codes
+            .par_chunks_exact_mut(dim)
+            .zip(vectors.as_slice().par_chunks_exact(dim))
+            .for_each(|(c, v)| quantizer.encode_into(v, c));
+        let norms = codes.par_chunks_exact(dim).map(|c| quantizer.decoded_norm2(c)).collect();
+        Self { metric, quantizer, codes, norms }
+    }
+
+    /// Appends the code of one prepared vector.
+    pub fn push(&mut self, v: &[f32]) {
+        let start = self.codes.len();
+        self.codes.resize(start + v.len(), 0);
+        self.quantizer.encode_into(v, &mut self.codes[start..]);
+        self.norms.push(self.quantizer.decoded_norm2(&self.codes[start..]));
+    }
+
+    /// Code of row `row`.
+    #[inline]
+    pub fn code(&self, row: usize) -> &[u8] {
+        let dim = self.quantizer.dim();
+        &self.codes[row * dim..(row + 1) * dim]
+    }
+
+    /// The quantizer.
+    pub fn quantizer(&self) -> &Sq8 {
+        &self.quantizer
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        self.quantizer.write(w);
+        w.bytes(&self.codes);
+        w.f32s(&self.norms);
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>, metric: Metric, dim: usize, rows: usize) -> Result<Self> {
+        let quantizer = Sq8::read(r, dim)?;
+        let at = r.offset();
+        let codes = r.bytes(rows.checked_mul(dim).ok_or_else(|| r.corrupt(at, "count overflows"))?)?.to_vec();
+        let at = r.offset();
+        let norms = r.f32s(rows)?;
+        if norms.iter().any(|x| !x.is_finite()) {
+            return Err(r.corrupt(at, "code norm is not finite"));
+        }
+        Ok(Self { metric, quantizer, codes, norms })
+    }
+}
+
+/// Scores one query against [`Sq8Storage`] codes.
+#[derive(Debug)]
+pub struct Sq8Scorer<'a> {
+    storage: &'a Sq8Storage,
+    query: Sq8Query,
+}
+
+impl QueryScorer for Sq8Scorer<'_> {
+    #[inline]
+    fn distance(&self, row: usize) -> f32 {
+        Sq8::distance(self.storage.metric, &self.query, self.storage.code(row), self.storage.norms[row])
+    }
+
+    fn distances(&self, start: usize, out: &mut [f32]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.distance(start + i);
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, row: usize) {
+        quiver_kernels::prefetch(self.storage.code(row), 2);
+    }
+}
+
+impl VectorStorage for Sq8Storage {
+    type Scorer<'a> = Sq8Scorer<'a>;
+
+    fn scorer<'a>(&'a self, query: &'a [f32]) -> Sq8Scorer<'a> {
+        Sq8Scorer { storage: self, query: self.quantizer.query(query) }
+    }
+
+    fn rows(&self) -> usize {
+        self.norms.len()
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.codes.capacity() + self.norms.capacity() * 4 + self.quantizer.dim() * 8
+    }
+}
+
+/// Product quantizer: `m` sub-spaces of `dim / m` dimensions with up to 256 centroids each, one byte per
+/// sub-space. A query builds a table of its distance to every centroid of every sub-space (asymmetric distance
+/// computation); a code's distance is then `m` table lookups.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pq {
+    dim: usize,
+    m: usize,
+    ksub: usize,
+    /// `m x ksub x (dim / m)` values.
+    centroids: Vec<f32>,
+}
+
+/// A query's distance table for [`Pq`] codes.
+#[derive(Clone, Debug)]
+pub struct PqTable {
+    ksub: usize,
+    table: Vec<f32>,
+    metric: Metric,
+}
+
+impl Pq {
+    /// The default number of sub-spaces for `dim`: 8 dimensions each when `dim` allows, else 4, 2 or 1.
+    pub fn default_m(dim: usize) -> usize {
+        [8usize, 4, 2, 1].into_iter().find(|d| dim.is_multiple_of(*d)).map_or(dim, |d| dim / d)
+    }
+
+    /// Trains `m` sub-quantizers on `vectors` with k-means (256 centroids each, or as many as there are
+    /// training points), from a fixed seed.
+    pub fn train(vectors: &VectorSet, m: usize, seed: u64) -> Result<Self> {
+        let dim = vectors.dim();
+        if m == 0 || !dim.is_multiple_of(m) {
+            return Err(Error::invalid("pq_m", format!("a divisor of the dimension {dim}"), m));
+        }
+        if vectors.is_empty() {
+            return Err(Error::invalid("vectors", "at least one vector to train a product quantizer", 0));
+        }
+        let dsub = dim / m;
+        let ksub = vectors.len().min(256);
+        let subs: Vec<Vec<f32>> = (0..m)
+            .into_par_iter()
+            .map(|j| {
+                let part: Vec<f32> = vectors.iter().flat_map(|v| v[j * dsub..(j + 1) * dsub].iter().copied()).collect();
+                let mut params = crate::kmeans::KMeansParams::new(ksub);
+                params.max_sample = 10_000;
+                params.max_iters = 12;
+                params.seed = seed ^ (j as u64).wrapping_mul(0x9E37_79B9);
+                crate::kmeans::kmeans(&part, dsub, &params)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { dim, m, ksub, centroids: subs.concat() })
+    }
+
+    /// Sub-spaces (bytes per code).
+    pub fn m(&self) -> usize {
+        self.m
+    }
+
+    fn dsub(&self) -> usize {
+        self.dim / self.m
+    }
+
+    fn centroid(&self, j: usize, c: usize) -> &[f32] {
+        let d = self.dsub();
+        &self.centroids[(j * self.ksub + c) * d..(j * self.ksub + c + 1) * d]
+    }
+
+    /// Encodes `v` into `out` (`m` bytes).
+    pub fn encode_into(&self, v: &[f32], out: &mut [u8]) {
+        let d = self.dsub();
+        for (j, o) in out.iter_mut().enumerate().take(self.m) {
+            let sub = &self.centroids[j * self.ksub * d..(j + 1) * self.ksub * d];
+            *o = crate::kmeans::nearest(&v[j * d..(j + 1) * d], sub, d).0 as u8;
+        }
+    }
+
+    /// Decodes a code into `out` (`dim` values).
+    pub fn decode_into(&self, code: &[u8], out: &mut [f32]) {
+        let d = self.dsub();
+        for (j, &c) in code.iter().enumerate().take(self.m) {
+            out[j * d..(j + 1) * d].copy_from_slice(self.centroid(j, c as usize));
+        }
+    }
+
+    /// The distance table of a prepared query.
+    pub fn table(&self, metric: Metric, q: &[f32]) -> PqTable {
+        let d = self.dsub();
+        let mut table = Vec::with_capacity(self.m * self.ksub);
+        for j in 0..self.m {
+            let qs = &q[j * d..(j + 1) * d];
+            for c in 0..self.ksub {
+                let cv = self.centroid(j, c);
+                table.push(if metric.uses_dot() { quiver_kernels::dot(qs, cv) } else { quiver_kernels::l2sq(qs, cv) });
+            }
+        }
+        PqTable { ksub: self.ksub, table, metric }
+    }
+
+    /// Approximate distance from a query (its table) to a code.
+    #[inline]
+    pub fn distance(t: &PqTable, code: &[u8]) -> f32 {
+        let mut s = 0.0f32;
+        for (j, &c) in code.iter().enumerate() {
+            s += t.table[j * t.ksub + c as usize];
+        }
+        t.metric.distance_from_raw(s)
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.u32(self.dim as u32);
+        w.u32(self.m as u32);
+        w.u32(self.ksub as u32);
+        w.f32s(&self.centroids);
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>, dim: usize) -> Result<Self> {
+        let at = r.offset();
+        let (d, m, ksub) = (r.u32()? as usize, r.u32()? as usize, r.u32()? as usize);
+        if d != dim || m == 0 || !dim.is_multiple_of(m) || ksub == 0 || ksub > 256 {
+            return Err(r.corrupt(at, format!("product quantizer shape dim {d} m {m} ksub {ksub} for dimension {dim}")));
+        }
+        let at = r.offset();
+        let centroids = r.f32s(m * ksub * (dim / m))?;
+        if centroids.iter().any(|x| !x.is_finite()) {
+            return Err(r.corrupt(at, "centroid value is not finite"));
+        }
+        Ok(Self { dim, m, ksub, centroids })
+    }
+}
+
+/// PQ codes of a set of prepared vectors (row `i` at `[i * m..]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PqStorage {
+    metric: Metric,
+    quantizer: Pq,
+    codes: Vec<u8>,
+}
+
+impl PqStorage {
+    /// Trains a product quantizer with `m` sub-spaces on `vectors` and encodes them.
+    pub fn train(metric: Metric, vectors: &VectorSet, m: usize, seed: u64) -> Result<Self> {
+        let quantizer = Pq::train(vectors, m, seed)?;
+        let mut codes = vec![0u8; vectors.len() * m];
+        codes
+            .par_chunks_exact_mut(m)
+            .zip(vectors.as_slice().par_chunks_exact(vectors.dim()))
+            .for_each(|(c, v)| quantizer.encode_into(v, c));
+        Ok(Self { metric, quantizer, codes })
+    }
+
+    /// Appends the code of one prepared vector.
+    pub fn push(&mut self, v: &[f32]) {
+        let start = self.codes.len();
+        self.codes.resize(start + self.quantizer.m, 0);
+        self.quantizer.encode_into(v, &mut self.codes[start..]);
+    }
+
+    /// Code of row `row`.
+    #[inline]
+    pub fn code(&self, row: usize) -> &[u8] {
+        &self.codes[row * self.quantizer.m..(row + 1) * self.quantizer.m]
+    }
+
+    /// The quantizer.
+    pub fn quantizer(&self) -> &Pq {
+        &self.quantizer
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        self.quantizer.write(w);
+        w.bytes(&self.codes);
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>, metric: Metric, dim: usize, rows: usize) -> Result<Self> {
+        let quantizer = Pq::read(r, dim)?;
+        let at = r.offset();
+        let codes = r.bytes(rows.checked_mul(quantizer.m).ok_or_else(|| r.corrupt(at, "count overflows"))?)?.to_vec();
+        if codes.iter().any(|&c| c as usize >= quantizer.ksub) {
+            return Err(r.corrupt(at, "code refers to a missing centroid"));
+        }
+        Ok(Self { metric, quantizer, codes })
+    }
+}
+
+/// Scores one query against [`PqStorage`] codes through its distance table.
+#[derive(Debug)]
+pub struct PqScorer<'a> {
+    storage: &'a PqStorage,
+    table: PqTable,
+}
+
+impl QueryScorer for PqScorer<'_> {
+    #[inline]
+    fn distance(&self, row: usize) -> f32 {
+        Pq::distance(&self.table, self.storage.code(row))
+    }
+
+    fn distances(&self, start: usize, out: &mut [f32]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.distance(start + i);
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, row: usize) {
+        quiver_kernels::prefetch(self.storage.code(row), 1);
+    }
+}
+
+impl VectorStorage for PqStorage {
+    type Scorer<'a> = PqScorer<'a>;
+
+    fn scorer<'a>(&'a self, query: &'a [f32]) -> PqScorer<'a> {
+        PqScorer { storage: self, table: self.quantizer.table(self.metric, query) }
+    }
+
+    fn rows(&self) -> usize {
+        self.codes.len() / self.quantizer.m
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.codes.capacity() + self.quantizer.centroids.capacity() * 4
+    }
+}
+
+/// 1-bit codes: the signs of a random rotation of each vector (the idea behind RaBitQ; this keeps only the
+/// sign bits and compares codes by Hamming distance). A rotation spreads every direction over all coordinates, so
+/// for unit vectors the fraction of differing signs estimates the angle: `cos θ ≈ cos(π · hamming / dim)`.
+/// Coarse on its own — it is meant for traversal with an exact rerank — but 32x smaller than f32.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BitQuantizer {
+    dim: usize,
+    /// Row-major `dim x dim` orthogonal matrix.
+    rotation: Vec<f32>,
+}
+
+impl BitQuantizer {
+    /// A random orthogonal rotation drawn from `seed` (Gram–Schmidt on a Gaussian matrix).
+    pub fn new(dim: usize, seed: u64) -> Self {
+        let mut rng = crate::kmeans::SplitMix::new(seed);
+        let mut gauss = move || {
+            // Box–Muller.
+            let u1 = rng.next_f64().max(1e-300);
+            let u2 = rng.next_f64();
+            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+        };
+        let mut rows: Vec<Vec<f32>> = Vec::with_capacity(dim);
+        while rows.len() < dim {
+            let mut v: Vec<f32> = (0..dim).map(|_| gauss()).collect();
+            for _ in 0..2 {
+                // Twice, for numerical orthogonality.
+                for r in &rows {
+                    let p = quiver_kernels::dot(&v, r);
+                    v.iter_mut().zip(r).for_each(|(x, y)| *x -= p * y);
+                }
+            }
+            let n = quiver_kernels::norm(&v);
+            if n > 1e-3 {
+                v.iter_mut().for_each(|x| *x /= n);
+                rows.push(v);
+            }
+        }
+        Self { dim, rotation: rows.concat() }
+    }
+
+    /// u64 words per code.
+    pub fn words(&self) -> usize {
+        self.dim.div_ceil(64)
+    }
+
+    /// Sign bits of the rotated `v` into `out` (`words()` words).
+    pub fn encode_into(&self, v: &[f32], out: &mut [u64]) {
+        out.iter_mut().for_each(|w| *w = 0);
+        for (i, row) in self.rotation.chunks_exact(self.dim).enumerate() {
+            if quiver_kernels::dot(row, v) >= 0.0 {
+                out[i / 64] |= 1 << (i % 64);
+            }
+        }
+    }
+
+    /// Estimated distance between two codes under `metric` (for unit vectors; Euclidean uses `2 - 2 cos`).
+    #[inline]
+    pub fn distance(&self, metric: Metric, a: &[u64], b: &[u64]) -> f32 {
+        let h = quiver_kernels::hamming(a, b) as f32;
+        let cos = (std::f32::consts::PI * h / self.dim as f32).cos();
+        match metric {
+            Metric::Cosine => 1.0 - cos,
+            Metric::Dot => -cos,
+            Metric::Euclidean => 2.0 - 2.0 * cos,
+        }
+    }
+}
+
+/// 1-bit codes of a set of prepared vectors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BitStorage {
+    metric: Metric,
+    quantizer: BitQuantizer,
+    codes: Vec<u64>,
+}
+
+impl BitStorage {
+    /// Encodes `vectors` with a rotation drawn from `seed`.
+    pub fn new(metric: Metric, vectors: &VectorSet, seed: u64) -> Self {
+        let quantizer = BitQuantizer::new(vectors.dim(), seed);
+        let w = quantizer.words();
+        let mut codes = vec![0u64; vectors.len() * w];
+        codes
+            .par_chunks_exact_mut(w)
+            .zip(vectors.as_slice().par_chunks_exact(vectors.dim()))
+            .for_each(|(c, v)| quantizer.encode_into(v, c));
+        Self { metric, quantizer, codes }
+    }
+
+    /// Appends the code of one prepared vector.
+    pub fn push(&mut self, v: &[f32]) {
+        let start = self.codes.len();
+        self.codes.resize(start + self.quantizer.words(), 0);
+        self.quantizer.encode_into(v, &mut self.codes[start..]);
+    }
+
+    /// Code of row `row`.
+    #[inline]
+    pub fn code(&self, row: usize) -> &[u64] {
+        let w = self.quantizer.words();
+        &self.codes[row * w..(row + 1) * w]
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.u32(self.quantizer.dim as u32);
+        w.f32s(&self.quantizer.rotation);
+        w.u64s(&self.codes);
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>, metric: Metric, dim: usize, rows: usize) -> Result<Self> {
+        let at = r.offset();
+        if r.u32()? as usize != dim {
+            return Err(r.corrupt(at, "rotation dimension differs from the index dimension"));
+        }
+        let at = r.offset();
+        let rotation = r.f32s(dim * dim)?;
+        if rotation.iter().any(|x| !x.is_finite()) {
+            return Err(r.corrupt(at, "rotation value is not finite"));
+        }
+        let quantizer = BitQuantizer { dim, rotation };
+        let at = r.offset();
+        let codes = r.u64s(rows.checked_mul(quantizer.words()).ok_or_else(|| r.corrupt(at, "count overflows"))?)?;
+        Ok(Self { metric, quantizer, codes })
+    }
+}
+
+/// Scores one query against [`BitStorage`] codes by Hamming distance.
+#[derive(Debug)]
+pub struct BitScorer<'a> {
+    storage: &'a BitStorage,
+    code: Vec<u64>,
+}
+
+impl QueryScorer for BitScorer<'_> {
+    #[inline]
+    fn distance(&self, row: usize) -> f32 {
+        self.storage.quantizer.distance(self.storage.metric, &self.code, self.storage.code(row))
+    }
+
+    fn distances(&self, start: usize, out: &mut [f32]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.distance(start + i);
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, row: usize) {
+        quiver_kernels::prefetch(self.storage.code(row), 1);
+    }
+}
+
+impl VectorStorage for BitStorage {
+    type Scorer<'a> = BitScorer<'a>;
+
+    fn scorer<'a>(&'a self, query: &'a [f32]) -> BitScorer<'a> {
+        let mut code = vec![0u64; self.quantizer.words()];
+        self.quantizer.encode_into(query, &mut code);
+        BitScorer { storage: self, code }
+    }
+
+    fn rows(&self) -> usize {
+        self.codes.len() / self.quantizer.words()
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.codes.capacity() * 8 + self.quantizer.rotation.capacity() * 4
+    }
+}
+
 /// How an index stores what it traverses.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Quantization {
@@ -129,6 +628,10 @@ pub enum Quantization {
     None,
     /// One byte per dimension ([`Sq8`]), rescored on f32 vectors.
     Sq8,
+    /// One byte per sub-space ([`Pq`]), rescored on f32 vectors.
+    Pq,
+    /// One bit per dimension ([`BitQuantizer`]), rescored on f32 vectors.
+    Bits,
 }
 
 impl Quantization {
@@ -137,7 +640,11 @@ impl Quantization {
         match s.trim().to_ascii_lowercase().as_str() {
             "none" | "f32" => Ok(Quantization::None),
             "sq8" | "int8" => Ok(Quantization::Sq8),
-            _ => Err(Error::UnknownName { what: "quantization", got: s.to_owned(), known: "none, sq8".into() }),
+            "pq" => Ok(Quantization::Pq),
+            "bits" | "1bit" | "binary" => Ok(Quantization::Bits),
+            _ => {
+                Err(Error::UnknownName { what: "quantization", got: s.to_owned(), known: "none, sq8, pq, bits".into() })
+            }
         }
     }
 
@@ -145,10 +652,12 @@ impl Quantization {
         match self {
             Quantization::None => 0,
             Quantization::Sq8 => 1,
+            Quantization::Pq => 2,
+            Quantization::Bits => 3,
         }
     }
 
     pub(crate) fn from_tag(t: u8) -> Option<Self> {
-        [Quantization::None, Quantization::Sq8].into_iter().find(|q| q.tag() == t)
+        [Quantization::None, Quantization::Sq8, Quantization::Pq, Quantization::Bits].into_iter().find(|q| q.tag() == t)
     }
 }

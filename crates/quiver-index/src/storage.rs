@@ -1,5 +1,6 @@
 //! Distance is not the index's business: an index asks a per-query [`QueryScorer`] for distances by row, and the
-//! storage decides how they are computed (full-precision floats here; SQ8, PQ and bit codes plug in the same way).
+//! storage decides how they are computed: full-precision floats ([`RawStorage`]) or SQ8 codes
+//! ([`crate::Sq8Storage`]); PQ and bit codes plug in the same way.
 
 use crate::metric::Metric;
 use crate::vectors::VectorSet;
@@ -10,6 +11,8 @@ pub trait QueryScorer {
     fn distance(&self, row: usize) -> f32;
     /// Distances to rows `start..start + out.len()`, written to `out`.
     fn distances(&self, start: usize, out: &mut [f32]);
+    /// Hints that row `row` will be scored soon (graph searches call it one neighbour ahead).
+    fn prefetch(&self, row: usize);
 }
 
 /// Rows of vectors that can be scored against a query.
@@ -71,6 +74,11 @@ impl QueryScorer for RawScorer<'_> {
         self.storage.raw_tile(self.query, start, out.len(), out);
         let m = self.storage.metric;
         out.iter_mut().for_each(|v| *v = m.distance_from_raw(*v));
+    }
+
+    #[inline]
+    fn prefetch(&self, row: usize) {
+        quiver_kernels::prefetch(self.storage.vectors.get(row), 4);
     }
 }
 

@@ -74,3 +74,96 @@ fn hnsw_sq8_with_rerank_loses_at_most_a_hundredth_of_recall() {
     }
     assert!(sq8.memory_bytes() > f32_graph.memory_bytes(), "codes are held beside the f32 vectors");
 }
+
+#[test]
+fn pq_asymmetric_distance_equals_distance_to_the_decoded_vector() {
+    let set = small_set();
+    let base = VectorSet::from_flat(384, set.base.rows(0, 600).to_vec()).unwrap();
+    let pq = quiver_index::Pq::train(&base, 48, 1).unwrap();
+    assert_eq!(pq.m(), 48);
+    let mut code = vec![0u8; 48];
+    let mut decoded = vec![0f32; 384];
+    let mut rel_err = 0.0f64;
+    for (i, v) in base.iter().enumerate().take(100) {
+        pq.encode_into(v, &mut code);
+        pq.decode_into(&code, &mut decoded);
+        let q = set.queries.get(i);
+        for metric in [Metric::Dot, Metric::Euclidean] {
+            let table = pq.table(metric, q);
+            let got = quiver_index::Pq::distance(&table, &code);
+            let want = metric.distance(q, &decoded);
+            assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{metric}: {got} vs {want}");
+        }
+        let err: f32 = v.iter().zip(&decoded).map(|(a, b)| (a - b) * (a - b)).sum();
+        rel_err += err as f64; // vectors are unit length
+    }
+    rel_err /= 100.0;
+    eprintln!("pq mean squared reconstruction error (unit vectors): {rel_err:.4}");
+    assert!(rel_err < 0.2, "PQ reconstructs poorly: {rel_err}");
+    assert!(quiver_index::Pq::train(&base, 50, 1).is_err(), "50 does not divide 384");
+}
+
+#[test]
+fn hnsw_pq_with_rerank_keeps_recall_and_round_trips() {
+    let set = small_set();
+    let ids: Vec<u64> = (0..set.base.len() as u64).collect();
+    let oracle = FlatIndex::build(Metric::Cosine, set.base.clone(), ids.clone(), Params::new()).unwrap();
+    let mut pq =
+        HnswIndex::build(Metric::Cosine, set.base.clone(), ids, Params::parse(["quantization=pq"]).unwrap()).unwrap();
+    let sp = SearchParams::new().with_ef(64).with_rerank(8);
+    let r = recall(&pq, &oracle, &set.queries, &sp);
+    eprintln!("hnsw-pq ef 64 rerank 8: recall {r:.4}");
+    assert!(r >= 0.95, "hnsw-pq recall {r:.4}");
+    use quiver_index::MutableIndex;
+    pq.insert(9_999, set.queries.get(3)).unwrap();
+    let back = HnswIndex::from_bytes(&pq.to_bytes()).unwrap();
+    for q in set.queries.iter().take(10) {
+        assert_eq!(back.search(q, 5, &sp, None).unwrap(), pq.search(q, 5, &sp, None).unwrap());
+    }
+    assert_eq!(back.search(set.queries.get(3), 1, &sp, None).unwrap()[0].id, 9_999);
+    let empty = HnswIndex::build(
+        Metric::Cosine,
+        VectorSet::new(8).unwrap(),
+        vec![],
+        Params::parse(["quantization=pq"]).unwrap(),
+    );
+    assert!(empty.is_err(), "PQ needs training points");
+}
+
+#[test]
+fn bit_codes_estimate_angles_and_hnsw_bits_reranks_to_high_recall() {
+    let set = small_set();
+    let bq = quiver_index::BitQuantizer::new(384, 5);
+    assert_eq!(bq.words(), 6);
+    // The rotation keeps lengths (it is orthogonal): the codes of v and -v are complements.
+    let v = set.base.get(0);
+    let neg: Vec<f32> = v.iter().map(|x| -x).collect();
+    let (mut a, mut b) = (vec![0u64; 6], vec![0u64; 6]);
+    bq.encode_into(v, &mut a);
+    bq.encode_into(&neg, &mut b);
+    let differing: u32 = a.iter().zip(&b).map(|(x, y)| (x ^ y).count_ones()).sum();
+    assert!(differing >= 380, "opposite vectors should differ in (almost) every bit: {differing}");
+    // The estimate tracks the true cosine distance on real pairs.
+    let mut err = 0.0f32;
+    for i in 0..200 {
+        let (x, y) = (set.base.get(i), set.queries.get(i % 200));
+        bq.encode_into(x, &mut a);
+        bq.encode_into(y, &mut b);
+        err += (bq.distance(Metric::Cosine, &a, &b) - Metric::Cosine.distance(x, y)).abs();
+    }
+    eprintln!("mean |estimate - cosine distance| = {:.4}", err / 200.0);
+    assert!(err / 200.0 < 0.1, "bit estimate too far off: {}", err / 200.0);
+
+    let ids: Vec<u64> = (0..set.base.len() as u64).collect();
+    let oracle = FlatIndex::build(Metric::Cosine, set.base.clone(), ids.clone(), Params::new()).unwrap();
+    let bits =
+        HnswIndex::build(Metric::Cosine, set.base.clone(), ids, Params::parse(["quantization=bits"]).unwrap()).unwrap();
+    let sp = SearchParams::new().with_ef(128).with_rerank(10);
+    let r = recall(&bits, &oracle, &set.queries, &sp);
+    eprintln!("hnsw-bits ef 128 rerank 10: recall {r:.4}");
+    assert!(r >= 0.9, "hnsw-bits recall {r:.4}");
+    let back = HnswIndex::from_bytes(&bits.to_bytes()).unwrap();
+    for q in set.queries.iter().take(10) {
+        assert_eq!(back.search(q, 5, &sp, None).unwrap(), bits.search(q, 5, &sp, None).unwrap());
+    }
+}
