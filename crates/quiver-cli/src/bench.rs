@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// Issue all queries in one batch call (measures batch throughput; no per-query latency).
     #[arg(long)]
     pub batch: bool,
+    /// After building, remove this fraction of the points and insert them again under new ids (a churn cycle),
+    /// then measure: recall and QPS after heavy deletes should stay at the level of a fresh build.
+    #[arg(long, value_name = "FRACTION")]
+    pub churn: Option<f64>,
     /// Timed repetitions per setting; the median QPS run is reported.
     #[arg(long, default_value_t = 1)]
     pub runs: usize,
@@ -68,6 +72,9 @@ pub struct Row {
     pub build_params: String,
     pub search_params: String,
     pub metric: String,
+    /// Fraction of points removed and re-inserted before measuring (`--churn`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub churn: Option<f64>,
     pub mode: &'static str,
     pub k: usize,
     pub threads: usize,
@@ -123,6 +130,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.threads == 0 || args.runs == 0 {
         bail!("--threads and --runs must be at least 1");
     }
+    if args.churn.is_some_and(|f| !(0.0..=0.9).contains(&f)) {
+        bail!("--churn must be a fraction between 0 and 0.9");
+    }
     if args.peers.is_some() && args.plot.is_none() {
         bail!("--peers needs --plot");
     }
@@ -176,8 +186,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let base = data.base.clone();
             let params = build_params.clone();
             let t0 = Instant::now();
-            let index = pool.install(|| AnyIndex::build(kind, metric, base, ids, params))?;
-            built = Some((build_key.clone(), index, t0.elapsed().as_secs_f64()));
+            let mut index = pool.install(|| AnyIndex::build(kind, metric, base, ids, params))?;
+            let build_s = t0.elapsed().as_secs_f64();
+            if let Some(fraction) = args.churn {
+                churn(&mut index, &data, fraction)?;
+            }
+            built = Some((build_key.clone(), index, build_s));
         }
         let Some((_, index, build_s)) = &built else { unreachable!("built above") };
         let sp =
@@ -187,6 +201,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             build_params: build_key.clone(),
             search_params: search_params.to_string(),
             metric: metric.name().to_owned(),
+            churn: args.churn,
             mode: if args.batch { "batch" } else { "single" },
             k: args.k,
             threads: args.threads,
@@ -288,7 +303,10 @@ pub fn tie_aware_recall(data: &Dataset, results: &[Vec<Neighbor>], k: usize, gt_
         let limit = data.groundtruth_dist.get(qi)[k - 1] + RECALL_TOLERANCE;
         let mut seen = std::collections::HashSet::new();
         for n in res.iter().take(k) {
-            let Some(v) = usize::try_from(n.id).ok().filter(|&i| i < data.base.len()).map(|i| data.base.get(i)) else {
+            // Churned points come back under `id + n` (see `churn`).
+            let base_len = data.base.len() as u64;
+            let id = if n.id >= base_len { n.id - base_len } else { n.id };
+            let Some(v) = usize::try_from(id).ok().filter(|&i| i < data.base.len()).map(|i| data.base.get(i)) else {
                 continue;
             };
             let d = match gt_metric {
@@ -296,12 +314,30 @@ pub fn tie_aware_recall(data: &Dataset, results: &[Vec<Neighbor>], k: usize, gt_
                 Metric::Dot => -quiver_kernels::dot(q, v),
                 Metric::Euclidean => quiver_kernels::l2sq(q, v).sqrt(),
             };
-            if d <= limit && seen.insert(n.id) {
+            if d <= limit && seen.insert(id) {
                 hits += 1;
             }
         }
     }
     hits as f64 / (results.len() * k).max(1) as f64
+}
+
+/// Removes every point whose id falls in a deterministic `fraction` of the id space, then inserts each removed
+/// vector again under id `id + n` — the delete/insert cycle of a collection under churn.
+fn churn(index: &mut AnyIndex, data: &Dataset, fraction: f64) -> anyhow::Result<()> {
+    let n = data.base.len() as u64;
+    let cut = (fraction * 10_000.0) as u64;
+    let chosen: Vec<u64> = (0..n).filter(|id| id.wrapping_mul(2_654_435_761) % 10_000 < cut).collect();
+    let t0 = Instant::now();
+    let m = index.as_mutable();
+    for &id in &chosen {
+        m.remove(id);
+    }
+    for &id in &chosen {
+        m.insert(id + n, data.base.get(id as usize))?;
+    }
+    eprintln!("churn: removed and re-inserted {} points in {:.1} s", chosen.len(), t0.elapsed().as_secs_f64());
+    Ok(())
 }
 
 /// Streams `data` with the plain sum kernel five times; the median pass, in GB/s (a median, like the QPS it is

@@ -125,3 +125,34 @@ fn bench_plots_recall_vs_qps_with_peers() {
     assert!(!out.status.success());
     assert!(String::from_utf8(out.stderr).unwrap().contains("rows[0] has no `qps`"));
 }
+
+#[test]
+fn bench_hnsw_presets_sweeps_and_churn() {
+    let data = testdata();
+    let d = data.to_str().unwrap();
+    let rows = json_rows(&quiver(&[
+        "bench",
+        "--data",
+        d,
+        "--index",
+        "hnsw-sq8",
+        "--queries",
+        "50",
+        "--sweep",
+        "ef=16,64",
+        "--json",
+    ]));
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["search_params"], "ef=16");
+    assert!(rows[0]["build_params"].as_str().unwrap().contains("quantization=sq8"));
+    assert!(rows[1]["recall"].as_f64().unwrap() >= 0.95, "{}", rows[1]);
+    assert!(rows[1]["recall"].as_f64().unwrap() >= rows[0]["recall"].as_f64().unwrap() - 0.02);
+
+    let rows =
+        json_rows(&quiver(&["bench", "--data", d, "--index", "hnsw", "--queries", "50", "--churn", "0.3", "--json"]));
+    assert_eq!(rows[0]["churn"], 0.3);
+    assert!(rows[0]["recall"].as_f64().unwrap() >= 0.95, "recall after churn: {}", rows[0]);
+
+    let out = quiver(&["bench", "--data", d, "--index", "hnsw", "--churn", "2"]);
+    assert!(!out.status.success());
+}
