@@ -4,7 +4,7 @@
 //! the operation to the [`Wal`] (through the [`OperationLog`] trait, so a replicated log can replace it later),
 //! acknowledges it once durable, periodically writes immutable [`segment`]s holding the effects up to some sequence
 //! number, and commits "these segments + WAL checkpoint" in the [`manifest`]. On start it opens the manifest, then
-//! replays the WAL above the checkpoint. Every on-disk byte is described in `docs/storage-format.md`.
+//! replays the WAL above the checkpoint. Every on-disk byte is described in `docs/format.md`.
 //!
 //! # Code map
 //!

@@ -4,7 +4,7 @@
 //! vectors block read through a memory map is 64-byte aligned in memory), then writes the footer index and trailer,
 //! fsyncs, renames to `seg-<id>.qseg` and syncs the directory. [`Segment::open`] maps the file and checks only the
 //! header, trailer and footer index (cheap); each block's checksum is checked the first time it is read, and
-//! [`Segment::verify`] checks every block (including decompression). Layout: `docs/storage-format.md`.
+//! [`Segment::verify`] checks every block (including decompression). Layout: `docs/format.md`.
 
 use std::borrow::Cow;
 use std::path::PathBuf;

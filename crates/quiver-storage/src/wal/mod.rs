@@ -11,7 +11,7 @@
 //!   acknowledged and nothing later is accepted, so a failed fsync is never followed by a success that would seem to
 //!   cover it.
 //! - [`Wal::open`] / [`Wal::open_and_replay`] recover: a torn tail of the newest file is truncated, any other bad
-//!   byte refuses the open naming file and offset (rules in `recovery.rs` and `docs/storage-format.md`).
+//!   byte refuses the open naming file and offset (rules in `recovery.rs` and `docs/format.md`).
 //!
 //! The [`OperationLog`] trait is the seam the engine uses, so a replicated log can later take the WAL's place.
 

@@ -1,4 +1,4 @@
-//! WAL byte formats: the file header and the framed record. Layouts are in `docs/storage-format.md`.
+//! WAL byte formats: the file header and the framed record. Layouts are in `docs/format.md`.
 
 /// Magic at the start of every WAL file.
 pub const FILE_MAGIC: [u8; 4] = *b"QWAL";

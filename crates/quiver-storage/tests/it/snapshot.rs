@@ -83,7 +83,7 @@ fn a_damaged_archive_is_refused_before_anything_is_written() {
     }
 }
 
-/// An archive built by hand, following docs/storage-format.md, with a correct checksum.
+/// An archive built by hand, following docs/format.md, with a correct checksum.
 fn archive(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(b"QSNP");
