@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::flat::FlatIndex;
 use crate::hnsw::{HnswIndex, HnswParams};
+use crate::ivf::{IvfIndex, IvfParams};
 use crate::metric::Metric;
 use crate::params::Params;
 use crate::traits::{MutableIndex, VectorIndex};
@@ -16,17 +17,20 @@ pub enum IndexKind {
     Flat,
     /// Hierarchical navigable small-world graph ([`HnswIndex`]).
     Hnsw,
+    /// Inverted file over k-means cells, f32 or PQ codes ([`IvfIndex`]).
+    Ivf,
 }
 
 impl IndexKind {
     /// Every kind.
-    pub const ALL: [IndexKind; 2] = [IndexKind::Flat, IndexKind::Hnsw];
+    pub const ALL: [IndexKind; 3] = [IndexKind::Flat, IndexKind::Hnsw, IndexKind::Ivf];
 
     /// Name used in configs, the CLI and the API.
     pub fn name(self) -> &'static str {
         match self {
             IndexKind::Flat => "flat",
             IndexKind::Hnsw => "hnsw",
+            IndexKind::Ivf => "ivf",
         }
     }
 
@@ -45,6 +49,7 @@ impl IndexKind {
         match self {
             IndexKind::Flat => 1,
             IndexKind::Hnsw => 2,
+            IndexKind::Ivf => 3,
         }
     }
 
@@ -53,6 +58,7 @@ impl IndexKind {
         match self {
             IndexKind::Flat => FlatIndex::BUILD_PARAMS,
             IndexKind::Hnsw => HnswParams::NAMES,
+            IndexKind::Ivf => IvfParams::NAMES,
         }
     }
 
@@ -61,6 +67,7 @@ impl IndexKind {
         match self {
             IndexKind::Flat => FlatIndex::SEARCH_PARAMS,
             IndexKind::Hnsw => HnswIndex::SEARCH_PARAMS,
+            IndexKind::Ivf => IvfIndex::SEARCH_PARAMS,
         }
     }
 }
@@ -79,6 +86,8 @@ pub enum AnyIndex {
     Flat(FlatIndex),
     /// Graph.
     Hnsw(HnswIndex),
+    /// Inverted file.
+    Ivf(IvfIndex),
 }
 
 impl AnyIndex {
@@ -87,6 +96,7 @@ impl AnyIndex {
         match kind {
             IndexKind::Flat => FlatIndex::build(metric, vectors, ids, params).map(AnyIndex::Flat),
             IndexKind::Hnsw => HnswIndex::build(metric, vectors, ids, params).map(AnyIndex::Hnsw),
+            IndexKind::Ivf => IvfIndex::build(metric, vectors, ids, params).map(AnyIndex::Ivf),
         }
     }
 
@@ -106,6 +116,7 @@ impl AnyIndex {
         match kind {
             IndexKind::Flat => FlatIndex::from_bytes(bytes).map(AnyIndex::Flat),
             IndexKind::Hnsw => HnswIndex::from_bytes(bytes).map(AnyIndex::Hnsw),
+            IndexKind::Ivf => IvfIndex::from_bytes(bytes).map(AnyIndex::Ivf),
         }
     }
 
@@ -114,6 +125,7 @@ impl AnyIndex {
         match self {
             AnyIndex::Flat(i) => i,
             AnyIndex::Hnsw(i) => i,
+            AnyIndex::Ivf(i) => i,
         }
     }
 
@@ -122,6 +134,7 @@ impl AnyIndex {
         match self {
             AnyIndex::Flat(i) => i,
             AnyIndex::Hnsw(i) => i,
+            AnyIndex::Ivf(i) => i,
         }
     }
 }

@@ -328,11 +328,27 @@ impl Pq {
     /// Approximate distance from a query (its table) to a code.
     #[inline]
     pub fn distance(t: &PqTable, code: &[u8]) -> f32 {
+        t.metric.distance_from_raw(Self::raw_sum(t, code))
+    }
+
+    /// The table sum for a code: an inner product (dot/cosine tables) or a squared L2 (Euclidean tables).
+    #[inline]
+    pub fn raw_sum(t: &PqTable, code: &[u8]) -> f32 {
         let mut s = 0.0f32;
         for (j, &c) in code.iter().enumerate() {
             s += t.table[j * t.ksub + c as usize];
         }
-        t.metric.distance_from_raw(s)
+        s
+    }
+
+    /// Centroids per sub-space.
+    pub fn ksub(&self) -> usize {
+        self.ksub
+    }
+
+    /// Heap bytes of the codebooks.
+    pub fn memory_bytes(&self) -> usize {
+        self.centroids.capacity() * 4
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
@@ -635,7 +651,17 @@ pub enum Quantization {
 }
 
 impl Quantization {
-    /// Parses `none` or `sq8`.
+    /// Canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quantization::None => "none",
+            Quantization::Sq8 => "sq8",
+            Quantization::Pq => "pq",
+            Quantization::Bits => "bits",
+        }
+    }
+
+    /// Parses `none`, `sq8`, `pq` or `bits`.
     pub fn parse(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "none" | "f32" => Ok(Quantization::None),

@@ -5,6 +5,7 @@
 mod dataset;
 mod flat;
 mod hnsw;
+mod ivf;
 mod params;
 mod quant;
 mod support;
