@@ -20,7 +20,7 @@ pub struct BenchArgs {
     /// NAME_groundtruth_dist.fvecs), or the set's directory.
     #[arg(long)]
     pub data: PathBuf,
-    /// Index: flat, hnsw, or a preset (hnsw-f32, hnsw-sq8, hnsw-pq, hnsw-bits).
+    /// Index: flat, hnsw, ivf, or a preset (hnsw-f32, hnsw-sq8, hnsw-pq, hnsw-bits, ivf-flat, ivf-pq).
     #[arg(long, default_value = "flat")]
     pub index: String,
     /// Metric the index uses.
@@ -105,6 +105,8 @@ fn resolve_index(name: &str) -> anyhow::Result<(IndexKind, Vec<String>)> {
         "hnsw-f32" => Ok((IndexKind::Hnsw, vec!["quantization=none".to_owned()])),
         "hnsw-pq" => Ok((IndexKind::Hnsw, vec!["quantization=pq".to_owned()])),
         "hnsw-bits" => Ok((IndexKind::Hnsw, vec!["quantization=bits".to_owned()])),
+        "ivf-flat" => Ok((IndexKind::Ivf, vec!["quantization=none".to_owned()])),
+        "ivf-pq" => Ok((IndexKind::Ivf, vec!["quantization=pq".to_owned()])),
         _ => Ok((IndexKind::parse(name)?, Vec::new())),
     }
 }

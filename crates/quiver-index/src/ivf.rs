@@ -493,7 +493,7 @@ impl IvfIndex {
             return Err(r.corrupt(at, "centroid value is not finite"));
         }
         let pq = match quantization {
-            Quantization::Pq => Some(Pq::read(&mut r, dim)?),
+            Quantization::Pq => Some(Pq::read(&mut r, Some(dim))?),
             _ => None,
         };
         let stores = pq.is_none() || store_vectors;

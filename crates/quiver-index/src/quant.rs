@@ -5,6 +5,12 @@
 //! kernel, which keeps the query's full precision and reads a quarter of the bytes of f32 vectors.
 
 use crate::codec::{Reader, Writer};
+
+/// Envelope kind tags of stand-alone quantizers (indexes use 1..=63).
+const SQ8_TAG: u8 = 64;
+const PQ_TAG: u8 = 65;
+const BITS_TAG: u8 = 66;
+const QUANTIZER_VERSION: u16 = 1;
 use crate::error::{Error, Result};
 use crate::metric::Metric;
 use crate::storage::{QueryScorer, VectorStorage};
@@ -108,11 +114,28 @@ impl Sq8 {
         w.f32s(&self.step);
     }
 
-    pub(crate) fn read(r: &mut Reader<'_>, dim: usize) -> Result<Self> {
+    /// The quantizer alone, in the checksummed envelope (kind tag 64; payload as inside an HNSW index).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(SQ8_TAG, QUANTIZER_VERSION, 4 + self.lo.len() * 8);
+        self.write(&mut w);
+        w.finish()
+    }
+
+    /// Decodes [`Sq8::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::open(bytes, "sq8 quantizer", SQ8_TAG, QUANTIZER_VERSION)?;
+        let q = Self::read(&mut r, None)?;
+        r.finish()?;
+        Ok(q)
+    }
+
+    /// Reads the payload; `expect` is the owning index's dimension, if any.
+    pub(crate) fn read(r: &mut Reader<'_>, expect: Option<usize>) -> Result<Self> {
         let at = r.offset();
         let d = r.u32()? as usize;
-        if d != dim {
-            return Err(r.corrupt(at, format!("quantizer dimension {d}, index dimension {dim}")));
+        crate::vectors::validate_dim(d).map_err(|e| r.corrupt(at, e.to_string()))?;
+        if expect.is_some_and(|dim| dim != d) {
+            return Err(r.corrupt(at, format!("quantizer dimension {d}, index dimension {expect:?}")));
         }
         let lo = r.f32s(d)?;
         let at = r.offset();
@@ -175,7 +198,7 @@ impl Sq8Storage {
     }
 
     pub(crate) fn read(r: &mut Reader<'_>, metric: Metric, dim: usize, rows: usize) -> Result<Self> {
-        let quantizer = Sq8::read(r, dim)?;
+        let quantizer = Sq8::read(r, Some(dim))?;
         let at = r.offset();
         let codes = r.bytes(rows.checked_mul(dim).ok_or_else(|| r.corrupt(at, "count overflows"))?)?.to_vec();
         let at = r.offset();
@@ -358,11 +381,32 @@ impl Pq {
         w.f32s(&self.centroids);
     }
 
-    pub(crate) fn read(r: &mut Reader<'_>, dim: usize) -> Result<Self> {
+    /// The quantizer alone, in the checksummed envelope (kind tag 65; payload as inside an HNSW index).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(PQ_TAG, QUANTIZER_VERSION, 12 + self.centroids.len() * 4);
+        self.write(&mut w);
+        w.finish()
+    }
+
+    /// Decodes [`Pq::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::open(bytes, "pq quantizer", PQ_TAG, QUANTIZER_VERSION)?;
+        let q = Self::read(&mut r, None)?;
+        r.finish()?;
+        Ok(q)
+    }
+
+    /// Reads the payload; `expect` is the owning index's dimension, if any.
+    pub(crate) fn read(r: &mut Reader<'_>, expect: Option<usize>) -> Result<Self> {
         let at = r.offset();
         let (d, m, ksub) = (r.u32()? as usize, r.u32()? as usize, r.u32()? as usize);
-        if d != dim || m == 0 || !dim.is_multiple_of(m) || ksub == 0 || ksub > 256 {
-            return Err(r.corrupt(at, format!("product quantizer shape dim {d} m {m} ksub {ksub} for dimension {dim}")));
+        let dim = d;
+        let shape_ok = crate::vectors::validate_dim(d).is_ok() && expect.is_none_or(|e| e == d);
+        if !shape_ok || m == 0 || !dim.is_multiple_of(m) || ksub == 0 || ksub > 256 {
+            return Err(r.corrupt(
+                at,
+                format!("product quantizer shape dim {d} m {m} ksub {ksub}, expected dimension {expect:?}"),
+            ));
         }
         let at = r.offset();
         let centroids = r.f32s(m * ksub * (dim / m))?;
@@ -417,7 +461,7 @@ impl PqStorage {
     }
 
     pub(crate) fn read(r: &mut Reader<'_>, metric: Metric, dim: usize, rows: usize) -> Result<Self> {
-        let quantizer = Pq::read(r, dim)?;
+        let quantizer = Pq::read(r, Some(dim))?;
         let at = r.offset();
         let codes = r.bytes(rows.checked_mul(quantizer.m).ok_or_else(|| r.corrupt(at, "count overflows"))?)?.to_vec();
         if codes.iter().any(|&c| c as usize >= quantizer.ksub) {
@@ -521,6 +565,29 @@ impl BitQuantizer {
                 out[i / 64] |= 1 << (i % 64);
             }
         }
+    }
+
+    /// The quantizer alone, in the checksummed envelope (kind tag 66): dim u32, rotation `dim x dim x f32`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(BITS_TAG, QUANTIZER_VERSION, 4 + self.rotation.len() * 4);
+        w.u32(self.dim as u32);
+        w.f32s(&self.rotation);
+        w.finish()
+    }
+
+    /// Decodes [`BitQuantizer::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::open(bytes, "bit quantizer", BITS_TAG, QUANTIZER_VERSION)?;
+        let at = r.offset();
+        let dim = r.u32()? as usize;
+        crate::vectors::validate_dim(dim).map_err(|e| r.corrupt(at, e.to_string()))?;
+        let at = r.offset();
+        let rotation = r.f32s(dim.checked_mul(dim).ok_or_else(|| r.corrupt(at, "count overflows"))?)?;
+        if rotation.iter().any(|x| !x.is_finite()) {
+            return Err(r.corrupt(at, "rotation value is not finite"));
+        }
+        r.finish()?;
+        Ok(Self { dim, rotation })
     }
 
     /// Estimated distance between two codes under `metric` (for unit vectors; Euclidean uses `2 - 2 cos`).

@@ -167,3 +167,28 @@ fn bit_codes_estimate_angles_and_hnsw_bits_reranks_to_high_recall() {
         assert_eq!(back.search(q, 5, &sp, None).unwrap(), bits.search(q, 5, &sp, None).unwrap());
     }
 }
+
+#[test]
+fn quantizers_round_trip_through_bytes_and_reject_damage() {
+    let data = random_vectors(21, 300, 16);
+    let sq8 = Sq8::train(&data);
+    let pq = quiver_index::Pq::train(&data, 4, 3).unwrap();
+    let bits = quiver_index::BitQuantizer::new(16, 4);
+    assert_eq!(Sq8::from_bytes(&sq8.to_bytes()).unwrap(), sq8);
+    assert_eq!(quiver_index::Pq::from_bytes(&pq.to_bytes()).unwrap(), pq);
+    assert_eq!(quiver_index::BitQuantizer::from_bytes(&bits.to_bytes()).unwrap(), bits);
+    // Each decoder refuses the others' bytes, every truncation and every bit flip.
+    assert!(quiver_index::Pq::from_bytes(&sq8.to_bytes()).is_err());
+    for bytes in [sq8.to_bytes(), pq.to_bytes(), bits.to_bytes()] {
+        for cut in (0..bytes.len()).step_by(7) {
+            assert!(Sq8::from_bytes(&bytes[..cut]).is_err() && quiver_index::Pq::from_bytes(&bytes[..cut]).is_err());
+        }
+        for pos in (0..bytes.len()).step_by(5) {
+            let mut b = bytes.clone();
+            b[pos] ^= 1;
+            assert!(Sq8::from_bytes(&b).is_err());
+            assert!(quiver_index::Pq::from_bytes(&b).is_err());
+            assert!(quiver_index::BitQuantizer::from_bytes(&b).is_err());
+        }
+    }
+}
