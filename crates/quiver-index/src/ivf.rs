@@ -245,8 +245,16 @@ impl IvfIndex {
 
     /// The `nprobe` cells nearest to `q`.
     fn probe_order(&self, q: &[f32], nprobe: usize) -> Vec<(f32, usize)> {
+        // One tiled kernel call over all centroids (contiguous), not one call per centroid.
+        let mut raw = vec![0f32; self.cells.len()];
+        let kernels = quiver_kernels::active();
+        if self.metric.uses_dot() {
+            kernels.dot_tile(q, &self.centroids, self.dim, &mut raw);
+        } else {
+            kernels.l2sq_tile(q, &self.centroids, self.dim, &mut raw);
+        }
         let mut order: Vec<(f32, usize)> =
-            self.centroids.chunks_exact(self.dim).enumerate().map(|(c, cv)| (self.metric.distance(q, cv), c)).collect();
+            raw.into_iter().enumerate().map(|(c, r)| (self.metric.distance_from_raw(r), c)).collect();
         let keep = nprobe.min(order.len());
         if keep < order.len() {
             order.select_nth_unstable_by(keep, |a, b| a.0.total_cmp(&b.0));

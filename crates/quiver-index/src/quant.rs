@@ -266,8 +266,9 @@ pub struct Pq {
 /// A query's distance table for [`Pq`] codes.
 #[derive(Clone, Debug)]
 pub struct PqTable {
-    ksub: usize,
-    table: Vec<f32>,
+    /// One row of 256 entries per sub-space (padded when `ksub < 256`), so a `u8` code indexes a row without a
+    /// bounds check.
+    rows: Vec<[f32; 256]>,
     metric: Metric,
 }
 
@@ -337,15 +338,16 @@ impl Pq {
     /// The distance table of a prepared query.
     pub fn table(&self, metric: Metric, q: &[f32]) -> PqTable {
         let d = self.dsub();
-        let mut table = Vec::with_capacity(self.m * self.ksub);
-        for j in 0..self.m {
+        let mut rows = vec![[0f32; 256]; self.m];
+        let kernels = quiver_kernels::active();
+        // One tiled call per sub-space (1 query x ksub centroids), not one kernel call per centroid.
+        for (j, row) in rows.iter_mut().enumerate() {
             let qs = &q[j * d..(j + 1) * d];
-            for c in 0..self.ksub {
-                let cv = self.centroid(j, c);
-                table.push(if metric.uses_dot() { quiver_kernels::dot(qs, cv) } else { quiver_kernels::l2sq(qs, cv) });
-            }
+            let book = &self.centroids[j * self.ksub * d..(j + 1) * self.ksub * d];
+            let out = &mut row[..self.ksub];
+            if metric.uses_dot() { kernels.dot_tile(qs, book, d, out) } else { kernels.l2sq_tile(qs, book, d, out) }
         }
-        PqTable { ksub: self.ksub, table, metric }
+        PqTable { rows, metric }
     }
 
     /// Approximate distance from a query (its table) to a code.
@@ -357,11 +359,20 @@ impl Pq {
     /// The table sum for a code: an inner product (dot/cosine tables) or a squared L2 (Euclidean tables).
     #[inline]
     pub fn raw_sum(t: &PqTable, code: &[u8]) -> f32 {
-        let mut s = 0.0f32;
-        for (j, &c) in code.iter().enumerate() {
-            s += t.table[j * t.ksub + c as usize];
+        // Four partial sums break the dependency chain of the additions.
+        let mut acc = [0.0f32; 4];
+        let mut chunks = code.chunks_exact(4).zip(t.rows.chunks_exact(4));
+        for (c, rows) in &mut chunks {
+            acc[0] += rows[0][c[0] as usize];
+            acc[1] += rows[1][c[1] as usize];
+            acc[2] += rows[2][c[2] as usize];
+            acc[3] += rows[3][c[3] as usize];
         }
-        s
+        let tail = code.len() / 4 * 4;
+        for (&c, row) in code[tail..].iter().zip(&t.rows[tail..]) {
+            acc[0] += row[c as usize];
+        }
+        (acc[0] + acc[1]) + (acc[2] + acc[3])
     }
 
     /// Centroids per sub-space.
