@@ -65,6 +65,28 @@ pub(crate) fn nearest(v: &[f32], centroids: &[f32], dim: usize) -> (usize, f32) 
     best
 }
 
+/// Nearest centroid (index, squared distance) of every row of `points`: blocks of 64 points are scored against
+/// all centroids with the tiled kernel (a small matrix multiply), in parallel over blocks.
+pub(crate) fn assign_all(points: &[f32], centroids: &[f32], dim: usize) -> Vec<(usize, f32)> {
+    const BLOCK: usize = 64;
+    let k = centroids.len() / dim;
+    points
+        .par_chunks(BLOCK * dim)
+        .flat_map_iter(|block| {
+            let nb = block.len() / dim;
+            let mut out = vec![0f32; nb * k];
+            quiver_kernels::active().l2sq_tile(block, centroids, dim, &mut out);
+            out.chunks_exact(k)
+                .map(|row| {
+                    row.iter()
+                        .enumerate()
+                        .fold((0usize, f32::INFINITY), |best, (c, &d)| if d < best.1 { (c, d) } else { best })
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Trains `params.k` centroids on `data` (row-major, `dim` values per row); returns them row-major.
 /// Fewer distinct points than `k` is an error.
 pub fn kmeans(data: &[f32], dim: usize, params: &KMeansParams) -> Result<Vec<f32>> {
@@ -113,7 +135,7 @@ pub fn kmeans(data: &[f32], dim: usize, params: &KMeansParams) -> Result<Vec<f32
     // Lloyd iterations.
     let mut previous = f64::INFINITY;
     for _ in 0..params.max_iters {
-        let assign: Vec<(usize, f32)> = (0..rows).into_par_iter().map(|i| nearest(point(i), &centroids, dim)).collect();
+        let assign = assign_all(&sample, &centroids, dim);
         let inertia = assign.iter().map(|a| a.1 as f64).sum::<f64>() / rows as f64;
         let mut sums = vec![0f64; k * dim];
         let mut counts = vec![0usize; k];
