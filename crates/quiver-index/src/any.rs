@@ -4,6 +4,9 @@
 use crate::error::{Error, Result};
 use crate::flat::FlatIndex;
 use crate::hnsw::{HnswIndex, HnswParams};
+use crate::kdlsh::{KdLshIndex, KdLshParams};
+use crate::kdtree::{KdTreeIndex, KdTreeParams};
+use crate::lsh::{LshIndex, LshParams};
 use crate::metric::Metric;
 use crate::params::Params;
 use crate::traits::{MutableIndex, VectorIndex};
@@ -16,17 +19,27 @@ pub enum IndexKind {
     Flat,
     /// Hierarchical navigable small-world graph ([`HnswIndex`]).
     Hnsw,
+    /// KD-tree, exact branch and bound or best-bin-first ([`KdTreeIndex`]).
+    KdTree,
+    /// Locality-sensitive hashing with multi-probe ([`LshIndex`]).
+    Lsh,
+    /// KD-tree regions with LSH tables inside ([`KdLshIndex`]).
+    KdLsh,
 }
 
 impl IndexKind {
     /// Every kind.
-    pub const ALL: [IndexKind; 2] = [IndexKind::Flat, IndexKind::Hnsw];
+    pub const ALL: [IndexKind; 5] =
+        [IndexKind::Flat, IndexKind::Hnsw, IndexKind::KdTree, IndexKind::Lsh, IndexKind::KdLsh];
 
     /// Name used in configs, the CLI and the API.
     pub fn name(self) -> &'static str {
         match self {
             IndexKind::Flat => "flat",
             IndexKind::Hnsw => "hnsw",
+            IndexKind::KdTree => "kdtree",
+            IndexKind::Lsh => "lsh",
+            IndexKind::KdLsh => "kd-lsh",
         }
     }
 
@@ -45,6 +58,9 @@ impl IndexKind {
         match self {
             IndexKind::Flat => 1,
             IndexKind::Hnsw => 2,
+            IndexKind::KdTree => 10,
+            IndexKind::Lsh => 11,
+            IndexKind::KdLsh => 12,
         }
     }
 
@@ -53,6 +69,9 @@ impl IndexKind {
         match self {
             IndexKind::Flat => FlatIndex::BUILD_PARAMS,
             IndexKind::Hnsw => HnswParams::NAMES,
+            IndexKind::KdTree => KdTreeParams::NAMES,
+            IndexKind::Lsh => LshParams::NAMES,
+            IndexKind::KdLsh => KdLshParams::NAMES,
         }
     }
 
@@ -61,6 +80,9 @@ impl IndexKind {
         match self {
             IndexKind::Flat => FlatIndex::SEARCH_PARAMS,
             IndexKind::Hnsw => HnswIndex::SEARCH_PARAMS,
+            IndexKind::KdTree => KdTreeIndex::SEARCH_PARAMS,
+            IndexKind::Lsh => LshIndex::SEARCH_PARAMS,
+            IndexKind::KdLsh => KdLshIndex::SEARCH_PARAMS,
         }
     }
 }
@@ -79,6 +101,12 @@ pub enum AnyIndex {
     Flat(FlatIndex),
     /// Graph.
     Hnsw(HnswIndex),
+    /// KD-tree.
+    KdTree(KdTreeIndex),
+    /// LSH.
+    Lsh(LshIndex),
+    /// KD-tree + LSH.
+    KdLsh(KdLshIndex),
 }
 
 impl AnyIndex {
@@ -87,6 +115,9 @@ impl AnyIndex {
         match kind {
             IndexKind::Flat => FlatIndex::build(metric, vectors, ids, params).map(AnyIndex::Flat),
             IndexKind::Hnsw => HnswIndex::build(metric, vectors, ids, params).map(AnyIndex::Hnsw),
+            IndexKind::KdTree => KdTreeIndex::build(metric, vectors, ids, params).map(AnyIndex::KdTree),
+            IndexKind::Lsh => LshIndex::build(metric, vectors, ids, params).map(AnyIndex::Lsh),
+            IndexKind::KdLsh => KdLshIndex::build(metric, vectors, ids, params).map(AnyIndex::KdLsh),
         }
     }
 
@@ -106,6 +137,9 @@ impl AnyIndex {
         match kind {
             IndexKind::Flat => FlatIndex::from_bytes(bytes).map(AnyIndex::Flat),
             IndexKind::Hnsw => HnswIndex::from_bytes(bytes).map(AnyIndex::Hnsw),
+            IndexKind::KdTree => KdTreeIndex::from_bytes(bytes).map(AnyIndex::KdTree),
+            IndexKind::Lsh => LshIndex::from_bytes(bytes).map(AnyIndex::Lsh),
+            IndexKind::KdLsh => KdLshIndex::from_bytes(bytes).map(AnyIndex::KdLsh),
         }
     }
 
@@ -114,6 +148,9 @@ impl AnyIndex {
         match self {
             AnyIndex::Flat(i) => i,
             AnyIndex::Hnsw(i) => i,
+            AnyIndex::KdTree(i) => i,
+            AnyIndex::Lsh(i) => i,
+            AnyIndex::KdLsh(i) => i,
         }
     }
 
@@ -122,6 +159,9 @@ impl AnyIndex {
         match self {
             AnyIndex::Flat(i) => i,
             AnyIndex::Hnsw(i) => i,
+            AnyIndex::KdTree(i) => i,
+            AnyIndex::Lsh(i) => i,
+            AnyIndex::KdLsh(i) => i,
         }
     }
 }
