@@ -65,14 +65,14 @@ pub struct KdLshParams {
 impl Default for KdLshParams {
     fn default() -> Self {
         Self {
-            region_size: 512,
+            region_size: 256,
             pca_dims: 16,
             tables: 4,
             bits: 0,
             seed: 0x0CD1_54E5_EED0,
-            width: 2.0,
-            probe_regions: 4,
-            probes: 8,
+            width: 3.0,
+            probe_regions: 12,
+            probes: 12,
         }
     }
 }
@@ -215,7 +215,8 @@ impl KdLshIndex {
             let n = leaf.rows.len().max(1) as f64;
             centroids.extend(c.into_iter().map(|a| (a / n) as f32));
         }
-        let hasher = Hasher::new(Family::for_metric(pts.metric), params.tables, Self::bits_for(&params), dim, params.seed);
+        let hasher =
+            Hasher::new(Family::for_metric(pts.metric), params.tables, Self::bits_for(&params), dim, params.seed);
         let mut index = Self::assemble(params, pts, basis, coords, tree, centroids, hasher);
         // Fit the p-stable width on a sample of offsets from their centroids, then hash everything with it.
         if index.hasher.family == Family::PStable {
@@ -354,7 +355,8 @@ impl KdLshIndex {
         }
         r.finish()?;
         let coords = Self::project_all(&basis, &pts, pd);
-        let mut hasher = Hasher::new(Family::for_metric(metric), params.tables, Self::bits_for(&params), dim, params.seed);
+        let mut hasher =
+            Hasher::new(Family::for_metric(metric), params.tables, Self::bits_for(&params), dim, params.seed);
         hasher.width = w;
         let mut index = Self::assemble(params, pts, basis, coords, tree, centroids, hasher);
         index.hash_all();

@@ -195,9 +195,7 @@ fn key(vals: &[i32], salt: u64, table: usize) -> u64 {
 pub(crate) type Buckets = Vec<HashMap<u64, Vec<u32>>>;
 
 pub(crate) fn buckets_memory(b: &Buckets) -> usize {
-    b.iter()
-        .map(|m| m.capacity() * (8 + 24 + 1) * 8 / 7 + m.values().map(|l| l.capacity() * 4).sum::<usize>())
-        .sum()
+    b.iter().map(|m| m.capacity() * (8 + 24 + 1) * 8 / 7 + m.values().map(|l| l.capacity() * 4).sum::<usize>()).sum()
 }
 
 /// `bits` for `points` expected per bucket over `n` points: `round(log2(n / points))` in `2..=24`.
@@ -222,7 +220,7 @@ pub struct LshParams {
 
 impl Default for LshParams {
     fn default() -> Self {
-        Self { tables: 8, bits: 0, seed: 0x15C4_A54E_ED00, width: 2.0, probes: 24 }
+        Self { tables: 8, bits: 0, seed: 0x15C4_A54E_ED00, width: 3.0, probes: 24 }
     }
 }
 

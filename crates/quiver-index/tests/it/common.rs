@@ -69,7 +69,8 @@ pub fn churn(kind: IndexKind, min_recall: f64) {
             _ => Some(set.base.get(id as usize)),
         }
     };
-    let live_ids: Vec<u64> = (0..set.base.len() as u64).chain(10_000..10_100).filter(|&id| live(id).is_some()).collect();
+    let live_ids: Vec<u64> =
+        (0..set.base.len() as u64).chain(10_000..10_100).filter(|&id| live(id).is_some()).collect();
     assert_eq!(index.as_index().len(), live_ids.len());
     let mut rows = VectorSet::new(384).unwrap();
     for &id in &live_ids {
@@ -114,7 +115,10 @@ pub fn bytes(kind: IndexKind, metric: Metric, extra: &[&str]) {
     assert_eq!(back.as_index().len(), index.as_index().len());
     let sp = SearchParams::new();
     for q in set.queries.iter().take(30) {
-        assert_eq!(back.as_index().search(q, 10, &sp, None).unwrap(), index.as_index().search(q, 10, &sp, None).unwrap());
+        assert_eq!(
+            back.as_index().search(q, 10, &sp, None).unwrap(),
+            index.as_index().search(q, 10, &sp, None).unwrap()
+        );
     }
 
     let data = random_vectors(3, 40, 4);
@@ -160,11 +164,7 @@ pub fn bad_input(kind: IndexKind, bad_params: &[&str]) {
     }
     let dup = AnyIndex::build(kind, Metric::Dot, data.clone(), vec![1; 30], Params::new());
     assert!(matches!(dup, Err(quiver_index::Error::DuplicateId { id: 1 })));
-    let unknown_search = SearchParams::from_params(
-        Params::parse(["ef=3"]).unwrap(),
-        "search",
-        kind.search_params(),
-    );
+    let unknown_search = SearchParams::from_params(Params::parse(["ef=3"]).unwrap(), "search", kind.search_params());
     assert!(unknown_search.is_err() || kind.search_params().contains(&"ef"));
     for metric in Metric::ALL {
         let empty = AnyIndex::empty(kind, metric, 4, Params::new()).unwrap();

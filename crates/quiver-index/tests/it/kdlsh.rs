@@ -41,3 +41,19 @@ fn bytes_round_trip_and_damage_is_detected() {
 fn bad_input_and_edge_cases() {
     common::bad_input(IndexKind::KdLsh, &["region_size=0", "pca_dims=0", "tables=0", "width=-1"]);
 }
+
+#[test]
+#[ignore]
+fn tune() {
+    let kind = quiver_index::IndexKind::parse(&std::env::var("QV_KIND").unwrap()).unwrap();
+    let metric = Metric::parse(&std::env::var("QV_METRIC").unwrap_or("cosine".into())).unwrap();
+    let extra = std::env::var("QV_EXTRA").unwrap_or_default();
+    let extra: Vec<&str> = extra.split_whitespace().collect();
+    for sp in std::env::var("QV_SP").unwrap_or_default().split(';') {
+        let p = quiver_index::Params::parse(sp.split_whitespace()).unwrap();
+        let sp2 = SearchParams::from_params(p, "t", &SearchParams::NAMES).unwrap();
+        let t = std::time::Instant::now();
+        let r = common::real_recall(kind, metric, &extra, &sp2);
+        eprintln!("{kind} {metric} {extra:?} [{sp}] recall {r:.4} {:?}", t.elapsed());
+    }
+}

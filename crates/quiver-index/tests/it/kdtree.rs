@@ -17,7 +17,8 @@ fn exact_search_equals_brute_force_for_every_metric() {
                 let index = KdTreeIndex::build(metric, data.clone(), ids, Params::parse([leaf]).unwrap()).unwrap();
                 for k in [1usize, 10, 301] {
                     for (qi, q) in queries.iter().enumerate() {
-                        let want = naive_top_k(metric, data.iter().enumerate().map(|(i, v)| (i as u64, v)), q, k, |_| true);
+                        let want =
+                            naive_top_k(metric, data.iter().enumerate().map(|(i, v)| (i as u64, v)), q, k, |_| true);
                         let got = index.search(q, k, &SearchParams::new(), None).unwrap();
                         let ctx = format!("{metric} dim {dim} {leaf} k {k} query {qi}");
                         assert_exact(&got, &want, |id| naive_distance(metric, q, data.get(id as usize)), EPS, &ctx);
