@@ -207,73 +207,88 @@ impl KdTree {
     /// split value f32, row count u32, rows `count x u32` (empty for internal nodes); then the boxes
     /// `nodes x (lo: dim x f32, hi: dim x f32)`.
     pub(crate) fn write(&self, w: &mut Writer) {
-        w.u32(self.nodes.len() as u32);
-        for n in &self.nodes {
-            w.u32(n.left);
-            w.u32(n.right);
-            w.u32(n.split_dim);
-            w.f32s(&[n.split]);
-            w.u32(n.rows.len() as u32);
-            w.u32s(n.rows.iter().copied());
-        }
+        write_nodes(&self.nodes, w);
         w.f32s(&self.boxes);
     }
 
-    /// Reads a tree over `n_rows` rows of `dim` coordinates, checking that the nodes form one tree rooted at 0
-    /// (children after their parent, each referenced once) whose leaves hold every row exactly once.
+    /// Reads a tree over `n_rows` rows of `dim` coordinates (see [`read_nodes`]) and its boxes.
     pub(crate) fn read(r: &mut Reader<'_>, dim: usize, n_rows: usize) -> Result<Self> {
+        let nodes = read_nodes(r, n_rows, |split_dim, split| (split_dim as usize) < dim && split.is_finite())?;
         let at = r.offset();
-        let count = r.u32()? as usize;
-        if count == 0 || count > 2 * n_rows + 1 {
-            return Err(r.corrupt(at, format!("{count} nodes for {n_rows} rows")));
-        }
-        let mut nodes = Vec::with_capacity(count);
-        let mut parent_seen = vec![false; count];
-        let mut row_seen = vec![false; n_rows];
-        for i in 0..count {
-            let at = r.offset();
-            let (left, right, split_dim) = (r.u32()?, r.u32()?, r.u32()?);
-            let split = f32::from_bits(r.u32()?);
-            let nr = r.u32()? as usize;
-            let rows = r.u32s(nr)?;
-            let bad = |detail: &str| r.corrupt(at, format!("node {i}: {detail}"));
-            if left == NONE {
-                if right != NONE {
-                    return Err(bad("leaf with a right child"));
-                }
-                for &row in &rows {
-                    match row_seen.get_mut(row as usize) {
-                        Some(seen @ false) => *seen = true,
-                        _ => return Err(bad("row out of range or in two leaves")),
-                    }
-                }
-            } else {
-                if !rows.is_empty() || split_dim as usize >= dim || !split.is_finite() {
-                    return Err(bad("malformed internal node"));
-                }
-                for c in [left, right] {
-                    let c = c as usize;
-                    if c <= i || c >= count || parent_seen[c] {
-                        return Err(bad("child out of order or shared"));
-                    }
-                    parent_seen[c] = true;
-                }
-            }
-            nodes.push(Node { split_dim, split, left, right, rows });
-        }
-        if parent_seen.iter().skip(1).any(|&s| !s) {
-            return Err(r.corrupt(at, "a node is not reachable from the root"));
-        }
-        if row_seen.iter().any(|&s| !s) {
-            return Err(r.corrupt(at, "a row is in no leaf"));
-        }
-        let at = r.offset();
-        let boxes = r.f32s(count.checked_mul(2 * dim).ok_or_else(|| r.corrupt(at, "count overflows"))?)?;
+        let boxes = r.f32s(nodes.len().checked_mul(2 * dim).ok_or_else(|| r.corrupt(at, "count overflows"))?)?;
         if boxes.iter().any(|x| x.is_nan()) {
             return Err(r.corrupt(at, "NaN in a bounding box"));
         }
         Ok(Self { dim, nodes, boxes })
     }
+}
+
+/// Writes nodes as [`KdTree::write`] does (without the boxes).
+pub(crate) fn write_nodes(nodes: &[Node], w: &mut Writer) {
+    w.u32(nodes.len() as u32);
+    for n in nodes {
+        w.u32(n.left);
+        w.u32(n.right);
+        w.u32(n.split_dim);
+        w.f32s(&[n.split]);
+        w.u32(n.rows.len() as u32);
+        w.u32s(n.rows.iter().copied());
+    }
+}
+
+/// Reads nodes over `n_rows` rows, checking that they form one tree rooted at 0 (children after their parent,
+/// each referenced once), that every row is in exactly one leaf, and `split_ok` for internal nodes.
+pub(crate) fn read_nodes(
+    r: &mut Reader<'_>,
+    n_rows: usize,
+    split_ok: impl Fn(u32, f32) -> bool,
+) -> Result<Vec<Node>> {
+    let at = r.offset();
+    let count = r.u32()? as usize;
+    if count == 0 || count > 2 * n_rows + 1 {
+        return Err(r.corrupt(at, format!("{count} nodes for {n_rows} rows")));
+    }
+    let mut nodes = Vec::with_capacity(count);
+    let mut parent_seen = vec![false; count];
+    let mut row_seen = vec![false; n_rows];
+    for i in 0..count {
+        let at = r.offset();
+        let (left, right, split_dim) = (r.u32()?, r.u32()?, r.u32()?);
+        let split = f32::from_bits(r.u32()?);
+        let nr = r.u32()? as usize;
+        let rows = r.u32s(nr)?;
+        let bad = |detail: &str| r.corrupt(at, format!("node {i}: {detail}"));
+        if left == NONE {
+            if right != NONE || split_dim != 0 || split.to_bits() != 0 {
+                return Err(bad("malformed leaf"));
+            }
+            for &row in &rows {
+                match row_seen.get_mut(row as usize) {
+                    Some(seen @ false) => *seen = true,
+                    _ => return Err(bad("row out of range or in two leaves")),
+                }
+            }
+        } else {
+            if !rows.is_empty() || !split_ok(split_dim, split) {
+                return Err(bad("malformed internal node"));
+            }
+            for c in [left, right] {
+                let c = c as usize;
+                if c <= i || c >= count || parent_seen[c] {
+                    return Err(bad("child out of order or shared"));
+                }
+                parent_seen[c] = true;
+            }
+        }
+        nodes.push(Node { split_dim, split, left, right, rows });
+    }
+    if parent_seen.iter().skip(1).any(|&s| !s) {
+        return Err(r.corrupt(at, "a node is not reachable from the root"));
+    }
+    if row_seen.iter().any(|&s| !s) {
+        return Err(r.corrupt(at, "a row is in no leaf"));
+    }
+    Ok(nodes)
 }
 
 /// Lower bound of `metric`'s distance from prepared `q` to any prepared point in the box, lowered by a small

@@ -141,33 +141,38 @@ impl Hasher {
             return;
         }
         perts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-        let cost = |set: &[u16]| set.iter().map(|&i| perts[i as usize].0).sum::<f32>().max(0.0).to_bits();
-        let mut heap: BinaryHeap<Reverse<(u32, Vec<u16>)>> = BinaryHeap::new();
-        heap.push(Reverse((cost(&[0]), vec![0])));
+        perts.truncate(128); // a set is a u128 of indices into the sorted perturbations
+        // Perturbation sets in increasing total cost (Lv et al.): from {0}, "shift" moves the largest index up by
+        // one and "expand" adds the next index; every set is generated exactly once.
+        let mut heap: BinaryHeap<Reverse<(u32, u128)>> = BinaryHeap::with_capacity(2 * probes);
+        let cost_bits = |c: f32| c.max(0.0).to_bits(); // non-negative floats order like their bits
+        heap.push(Reverse((cost_bits(perts[0].0), 1)));
         let mut emitted = 1;
         let mut work = vals.clone();
+        let mut used = vec![false; self.bits];
         while emitted < probes {
-            let Some(Reverse((_, set))) = heap.pop() else { break };
-            let mut coords: Vec<u16> = set.iter().map(|&i| perts[i as usize].1).collect();
-            coords.sort_unstable();
-            if coords.windows(2).all(|w| w[0] != w[1]) {
-                work.copy_from_slice(&vals);
-                for &i in &set {
-                    let (_, c, nv) = perts[i as usize];
-                    work[c as usize] = nv;
-                }
+            let Some(Reverse((cost, set))) = heap.pop() else { break };
+            work.copy_from_slice(&vals);
+            used.iter_mut().for_each(|u| *u = false);
+            let mut valid = true;
+            let mut bits = set;
+            while bits != 0 {
+                let (_, c, nv) = perts[bits.trailing_zeros() as usize];
+                valid &= !std::mem::replace(&mut used[c as usize], true);
+                work[c as usize] = nv;
+                bits &= bits - 1;
+            }
+            if valid {
                 out.push(key(&work, salt, table));
                 emitted += 1;
             }
-            let last = set[set.len() - 1] as usize;
+            let last = 127 - set.leading_zeros() as usize;
             if last + 1 < perts.len() {
-                let mut shift = set.clone();
-                let n = shift.len();
-                shift[n - 1] = (last + 1) as u16;
-                let mut expand = set;
-                expand.push((last + 1) as u16);
-                heap.push(Reverse((cost(&shift), shift)));
-                heap.push(Reverse((cost(&expand), expand)));
+                let c = f32::from_bits(cost);
+                let next = perts[last + 1].0;
+                let shift = (set & !(1u128 << last)) | (1u128 << (last + 1));
+                heap.push(Reverse((cost_bits(c - perts[last].0 + next), shift)));
+                heap.push(Reverse((cost_bits(c + next), set | (1u128 << (last + 1)))));
             }
         }
     }
