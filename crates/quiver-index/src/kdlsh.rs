@@ -63,15 +63,7 @@ pub struct KdLshParams {
 
 impl Default for KdLshParams {
     fn default() -> Self {
-        Self {
-            region_size: 256,
-            tables: 4,
-            bits: 0,
-            seed: 0x0CD1_54E5_EED0,
-            width: 3.0,
-            probe_regions: 12,
-            probes: 12,
-        }
+        Self { region_size: 256, tables: 4, bits: 0, seed: 0x0CD1_54E5_EED0, width: 3.0, probe_regions: 12, probes: 12 }
     }
 }
 
@@ -139,7 +131,8 @@ impl PaTree {
             self.nodes[id as usize].rows = rows.to_vec();
             return id;
         };
-        let mut keyed: Vec<(f32, u32)> = rows.iter().map(|&r| (quiver_kernels::dot(&dir, vectors.get(r as usize)), r)).collect();
+        let mut keyed: Vec<(f32, u32)> =
+            rows.iter().map(|&r| (quiver_kernels::dot(&dir, vectors.get(r as usize)), r)).collect();
         let mid = keyed.len() / 2;
         keyed.select_nth_unstable_by(mid, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let split = keyed[mid].0;
@@ -290,13 +283,7 @@ impl KdLshIndex {
     }
 
     /// Ties the parts together: region numbers and centroid shifts; tables empty.
-    fn assemble(
-        params: KdLshParams,
-        pts: Points,
-        tree: PaTree,
-        centroids: Vec<f32>,
-        hasher: Hasher,
-    ) -> Self {
+    fn assemble(params: KdLshParams, pts: Points, tree: PaTree, centroids: Vec<f32>, hasher: Hasher) -> Self {
         let mut region_of = vec![NONE; tree.nodes.len()];
         for (i, (node, _)) in tree.leaves().enumerate() {
             region_of[node as usize] = i as u32;

@@ -238,11 +238,7 @@ pub(crate) fn write_nodes(nodes: &[Node], w: &mut Writer) {
 
 /// Reads nodes over `n_rows` rows, checking that they form one tree rooted at 0 (children after their parent,
 /// each referenced once), that every row is in exactly one leaf, and `split_ok` for internal nodes.
-pub(crate) fn read_nodes(
-    r: &mut Reader<'_>,
-    n_rows: usize,
-    split_ok: impl Fn(u32, f32) -> bool,
-) -> Result<Vec<Node>> {
+pub(crate) fn read_nodes(r: &mut Reader<'_>, n_rows: usize, split_ok: impl Fn(u32, f32) -> bool) -> Result<Vec<Node>> {
     let at = r.offset();
     let count = r.u32()? as usize;
     if count == 0 || count > 2 * n_rows + 1 {

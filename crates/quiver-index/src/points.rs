@@ -17,6 +17,9 @@ use rayon::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+/// Dimensions up to which distances are computed inline rather than through the kernel table.
+const SMALL_DIM: usize = 16;
+
 /// Changes below this never trigger a rebuild on their own.
 pub(crate) const REBUILD_MIN: u64 = 256;
 
@@ -145,10 +148,20 @@ impl Points {
         (0..self.ids.len() as u32).filter(|&r| !self.deleted[r as usize]).collect()
     }
 
-    /// Distance from a prepared query to `row`.
+    /// Distance from a prepared query to `row`. Below [`SMALL_DIM`] components a plain loop beats the dispatched
+    /// SIMD kernel (whose call and length checks then dominate).
     #[inline]
     pub(crate) fn distance(&self, q: &[f32], row: u32) -> f32 {
-        self.metric.distance(q, self.vectors.get(row as usize))
+        let v = self.vectors.get(row as usize);
+        if q.len() <= SMALL_DIM {
+            match self.metric {
+                Metric::Euclidean => q.iter().zip(v).map(|(a, b)| (a - b) * (a - b)).sum(),
+                Metric::Dot => -q.iter().zip(v).map(|(a, b)| a * b).sum::<f32>(),
+                Metric::Cosine => 1.0 - q.iter().zip(v).map(|(a, b)| a * b).sum::<f32>(),
+            }
+        } else {
+            self.metric.distance(q, v)
+        }
     }
 
     /// Offers `row` to `heap` if it is live, close enough and allowed by the filter.
