@@ -39,7 +39,7 @@ fn bytes_round_trip_and_damage_is_detected() {
 
 #[test]
 fn bad_input_and_edge_cases() {
-    common::bad_input(IndexKind::KdLsh, &["region_size=0", "pca_dims=0", "tables=0", "width=-1"]);
+    common::bad_input(IndexKind::KdLsh, &["region_size=0", "probe_regions=0", "tables=0", "width=-1"]);
 }
 
 #[test]
