@@ -5,6 +5,9 @@ use crate::error::{Error, Result};
 use crate::flat::FlatIndex;
 use crate::hnsw::{HnswIndex, HnswParams};
 use crate::ivf::{IvfIndex, IvfParams};
+use crate::kdlsh::{KdLshIndex, KdLshParams};
+use crate::kdtree::{KdTreeIndex, KdTreeParams};
+use crate::lsh::{LshIndex, LshParams};
 use crate::metric::Metric;
 use crate::params::Params;
 use crate::traits::{MutableIndex, VectorIndex};
@@ -19,11 +22,18 @@ pub enum IndexKind {
     Hnsw,
     /// Inverted file over k-means cells, f32 or PQ codes ([`IvfIndex`]).
     Ivf,
+    /// KD-tree, exact branch and bound or best-bin-first ([`KdTreeIndex`]).
+    KdTree,
+    /// Locality-sensitive hashing with multi-probe ([`LshIndex`]).
+    Lsh,
+    /// KD-tree regions with LSH tables inside ([`KdLshIndex`]).
+    KdLsh,
 }
 
 impl IndexKind {
     /// Every kind.
-    pub const ALL: [IndexKind; 3] = [IndexKind::Flat, IndexKind::Hnsw, IndexKind::Ivf];
+    pub const ALL: [IndexKind; 6] =
+        [IndexKind::Flat, IndexKind::Hnsw, IndexKind::Ivf, IndexKind::KdTree, IndexKind::Lsh, IndexKind::KdLsh];
 
     /// Name used in configs, the CLI and the API.
     pub fn name(self) -> &'static str {
@@ -31,6 +41,9 @@ impl IndexKind {
             IndexKind::Flat => "flat",
             IndexKind::Hnsw => "hnsw",
             IndexKind::Ivf => "ivf",
+            IndexKind::KdTree => "kdtree",
+            IndexKind::Lsh => "lsh",
+            IndexKind::KdLsh => "kd-lsh",
         }
     }
 
@@ -50,6 +63,9 @@ impl IndexKind {
             IndexKind::Flat => 1,
             IndexKind::Hnsw => 2,
             IndexKind::Ivf => 3,
+            IndexKind::KdTree => 10,
+            IndexKind::Lsh => 11,
+            IndexKind::KdLsh => 12,
         }
     }
 
@@ -59,6 +75,9 @@ impl IndexKind {
             IndexKind::Flat => FlatIndex::BUILD_PARAMS,
             IndexKind::Hnsw => HnswParams::NAMES,
             IndexKind::Ivf => IvfParams::NAMES,
+            IndexKind::KdTree => KdTreeParams::NAMES,
+            IndexKind::Lsh => LshParams::NAMES,
+            IndexKind::KdLsh => KdLshParams::NAMES,
         }
     }
 
@@ -68,6 +87,9 @@ impl IndexKind {
             IndexKind::Flat => FlatIndex::SEARCH_PARAMS,
             IndexKind::Hnsw => HnswIndex::SEARCH_PARAMS,
             IndexKind::Ivf => IvfIndex::SEARCH_PARAMS,
+            IndexKind::KdTree => KdTreeIndex::SEARCH_PARAMS,
+            IndexKind::Lsh => LshIndex::SEARCH_PARAMS,
+            IndexKind::KdLsh => KdLshIndex::SEARCH_PARAMS,
         }
     }
 }
@@ -88,6 +110,12 @@ pub enum AnyIndex {
     Hnsw(HnswIndex),
     /// Inverted file.
     Ivf(IvfIndex),
+    /// KD-tree.
+    KdTree(KdTreeIndex),
+    /// LSH.
+    Lsh(LshIndex),
+    /// KD-tree + LSH.
+    KdLsh(KdLshIndex),
 }
 
 impl AnyIndex {
@@ -97,6 +125,9 @@ impl AnyIndex {
             IndexKind::Flat => FlatIndex::build(metric, vectors, ids, params).map(AnyIndex::Flat),
             IndexKind::Hnsw => HnswIndex::build(metric, vectors, ids, params).map(AnyIndex::Hnsw),
             IndexKind::Ivf => IvfIndex::build(metric, vectors, ids, params).map(AnyIndex::Ivf),
+            IndexKind::KdTree => KdTreeIndex::build(metric, vectors, ids, params).map(AnyIndex::KdTree),
+            IndexKind::Lsh => LshIndex::build(metric, vectors, ids, params).map(AnyIndex::Lsh),
+            IndexKind::KdLsh => KdLshIndex::build(metric, vectors, ids, params).map(AnyIndex::KdLsh),
         }
     }
 
@@ -117,6 +148,9 @@ impl AnyIndex {
             IndexKind::Flat => FlatIndex::from_bytes(bytes).map(AnyIndex::Flat),
             IndexKind::Hnsw => HnswIndex::from_bytes(bytes).map(AnyIndex::Hnsw),
             IndexKind::Ivf => IvfIndex::from_bytes(bytes).map(AnyIndex::Ivf),
+            IndexKind::KdTree => KdTreeIndex::from_bytes(bytes).map(AnyIndex::KdTree),
+            IndexKind::Lsh => LshIndex::from_bytes(bytes).map(AnyIndex::Lsh),
+            IndexKind::KdLsh => KdLshIndex::from_bytes(bytes).map(AnyIndex::KdLsh),
         }
     }
 
@@ -126,6 +160,9 @@ impl AnyIndex {
             AnyIndex::Flat(i) => i,
             AnyIndex::Hnsw(i) => i,
             AnyIndex::Ivf(i) => i,
+            AnyIndex::KdTree(i) => i,
+            AnyIndex::Lsh(i) => i,
+            AnyIndex::KdLsh(i) => i,
         }
     }
 
@@ -135,6 +172,9 @@ impl AnyIndex {
             AnyIndex::Flat(i) => i,
             AnyIndex::Hnsw(i) => i,
             AnyIndex::Ivf(i) => i,
+            AnyIndex::KdTree(i) => i,
+            AnyIndex::Lsh(i) => i,
+            AnyIndex::KdLsh(i) => i,
         }
     }
 }

@@ -145,11 +145,15 @@ pub struct SearchParams {
     pub rerank: Option<usize>,
     /// Force an exact scan (bypasses the index; the oracle path).
     pub exact: bool,
+    /// Most leaves a KD-tree search visits (approximate best-bin-first); `None` searches exactly.
+    pub max_leaves: Option<usize>,
+    /// Buckets probed per LSH table (multi-probe: the home bucket, then the least-confident bit flips).
+    pub probes: Option<usize>,
 }
 
 impl SearchParams {
     /// Names of the search parameters [`SearchParams::from_params`] understands.
-    pub const NAMES: [&'static str; 4] = ["ef", "nprobe", "rerank", "exact"];
+    pub const NAMES: [&'static str; 6] = ["ef", "nprobe", "rerank", "exact", "max_leaves", "probes"];
 
     /// Default settings.
     pub fn new() -> Self {
@@ -174,6 +178,18 @@ impl SearchParams {
         self
     }
 
+    /// Sets `max_leaves`.
+    pub fn with_max_leaves(mut self, max_leaves: usize) -> Self {
+        self.max_leaves = Some(max_leaves);
+        self
+    }
+
+    /// Sets `probes`.
+    pub fn with_probes(mut self, probes: usize) -> Self {
+        self.probes = Some(probes);
+        self
+    }
+
     /// Sets `exact`.
     pub fn with_exact(mut self, exact: bool) -> Self {
         self.exact = exact;
@@ -189,6 +205,8 @@ impl SearchParams {
         sp.nprobe = mine.take_usize("nprobe", 1, 1 << 24)?;
         sp.rerank = mine.take_usize("rerank", 1, 1 << 10)?;
         sp.exact = mine.take_bool("exact")?.unwrap_or(false);
+        sp.max_leaves = mine.take_usize("max_leaves", 1, 1 << 30)?;
+        sp.probes = mine.take_usize("probes", 1, 1 << 16)?;
         mine.finish(context, accepted)?;
         params.finish(context, accepted)?;
         Ok(sp)

@@ -80,3 +80,33 @@ pub fn assert_exact(got: &[Neighbor], want: &[(u64, f64)], truth: impl Fn(u64) -
     assert_eq!(ids.len(), got.len(), "{context}: duplicate ids");
     assert!(got.windows(2).all(|w| w[0] <= w[1]), "{context}: results not sorted");
 }
+
+/// Tie-aware recall of `got` against the exact answer `want` (same k): a returned id counts if its distance is
+/// no worse than the k-th exact distance.
+pub fn recall(got: &[Neighbor], want: &[Neighbor]) -> f64 {
+    let Some(limit) = want.last().map(|n| n.distance + 1e-5) else { return 1.0 };
+    got.iter().filter(|n| n.distance <= limit).count().min(want.len()) as f64 / want.len() as f64
+}
+
+/// Mean recall@k of `index` against the exact `oracle` over `queries`; also checks that every search returns
+/// `min(k, matches)` results and only ids the filter allows.
+pub fn mean_recall(
+    index: &dyn quiver_index::VectorIndex,
+    oracle: &dyn quiver_index::VectorIndex,
+    queries: &VectorSet,
+    k: usize,
+    sp: &quiver_index::SearchParams,
+    filter: Option<&dyn quiver_index::IdFilter>,
+) -> f64 {
+    let mut total = 0.0;
+    for q in queries.iter() {
+        let got = index.search(q, k, sp, filter).unwrap();
+        let want = oracle.search(q, k, &quiver_index::SearchParams::new(), filter).unwrap();
+        assert_eq!(got.len(), want.len(), "must return min(k, matches) results");
+        if let Some(f) = filter {
+            assert!(got.iter().all(|n| f.allows(n.id)), "a filtered-out id was returned");
+        }
+        total += recall(&got, &want);
+    }
+    total / queries.len() as f64
+}
