@@ -27,6 +27,7 @@ use crate::filter::IdFilter;
 use crate::metric::Metric;
 use crate::neighbor::{Neighbor, TopK};
 use crate::params::{Params, SearchParams};
+use crate::points::Visited;
 use crate::quant::{BitStorage, PqStorage, Quantization, Sq8Storage};
 use crate::storage::{QueryScorer, RawStorage, VectorStorage};
 use crate::traits::{MutableIndex, VectorIndex, prepare_query};
@@ -128,35 +129,6 @@ impl Ord for Cand {
 impl PartialOrd for Cand {
     fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
         Some(self.cmp(o))
-    }
-}
-
-/// Visited marks with a generation counter: clearing is O(1) except once every 2^32 searches.
-#[derive(Debug, Default)]
-struct Visited {
-    marks: Vec<u32>,
-    epoch: u32,
-}
-
-impl Visited {
-    fn reset(&mut self, n: usize) {
-        if self.marks.len() < n {
-            self.marks.resize(n, 0);
-        }
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == 0 {
-            self.marks.fill(0);
-            self.epoch = 1;
-        }
-    }
-
-    /// Marks `i`; true if it was not marked yet.
-    #[inline]
-    fn insert(&mut self, i: u32) -> bool {
-        let m = &mut self.marks[i as usize];
-        let fresh = *m != self.epoch;
-        *m = self.epoch;
-        fresh
     }
 }
 
@@ -418,7 +390,7 @@ impl HnswIndex {
         candidates.clear();
         results.clear();
         for &e in entries {
-            if visited.insert(e.node) {
+            if visited.first(e.node) {
                 candidates.push(Reverse(e));
                 if admit(e.node) {
                     results.push(e);
@@ -440,7 +412,7 @@ impl HnswIndex {
                 if let Some(&next) = links.get(pos + 1) {
                     sc.prefetch(next as usize);
                 }
-                if !visited.insert(nb) {
+                if !visited.first(nb) {
                     continue;
                 }
                 let d = sc.distance(nb as usize);

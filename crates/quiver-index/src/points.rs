@@ -308,7 +308,8 @@ impl Points {
     }
 }
 
-/// Visited marks with a generation counter, one set per thread.
+/// Visited marks with a generation counter (clearing is O(1) except once every 2^32 resets); used by every
+/// index that walks a structure (HNSW, KD-tree, LSH, KD-LSH).
 #[derive(Debug, Default)]
 pub(crate) struct Visited {
     marks: Vec<u32>,
@@ -316,7 +317,8 @@ pub(crate) struct Visited {
 }
 
 impl Visited {
-    fn reset(&mut self, n: usize) {
+    /// Forgets every mark and makes room for `n` rows.
+    pub(crate) fn reset(&mut self, n: usize) {
         if self.marks.len() < n {
             self.marks.resize(n, 0);
         }
