@@ -188,6 +188,45 @@ impl KdTree {
         }
     }
 
+    /// Exact branch and bound, depth first: at each internal node the child with the smaller bound is visited
+    /// first and the other only if its bound still beats the threshold `leaf` returns. No priority queue, so it
+    /// costs less per node than [`KdTree::best_first`]; used when the leaf budget is unlimited.
+    pub(crate) fn depth_first(&self, bound: impl Fn(&[f32], &[f32]) -> f32, mut leaf: impl FnMut(u32, &[u32]) -> f32) {
+        if self.nodes.is_empty() {
+            return;
+        }
+        let (lo, hi) = self.node_box(0);
+        let root = bound(lo, hi);
+        let mut threshold = f32::INFINITY;
+        self.descend(0, root, &bound, &mut leaf, &mut threshold);
+    }
+
+    fn descend(
+        &self,
+        node: u32,
+        node_bound: f32,
+        bound: &impl Fn(&[f32], &[f32]) -> f32,
+        leaf: &mut impl FnMut(u32, &[u32]) -> f32,
+        threshold: &mut f32,
+    ) {
+        if node_bound > *threshold {
+            return;
+        }
+        let n = &self.nodes[node as usize];
+        if n.is_leaf() {
+            *threshold = leaf(node, &n.rows);
+            return;
+        }
+        let child_bound = |c: u32| {
+            let (lo, hi) = self.node_box(c);
+            bound(lo, hi).max(node_bound)
+        };
+        let (bl, br) = (child_bound(n.left), child_bound(n.right));
+        let (first, b1, second, b2) = if bl <= br { (n.left, bl, n.right, br) } else { (n.right, br, n.left, bl) };
+        self.descend(first, b1, bound, leaf, threshold);
+        self.descend(second, b2, bound, leaf, threshold);
+    }
+
     /// Leaves in preorder.
     pub(crate) fn leaves(&self) -> impl Iterator<Item = (u32, &Node)> {
         self.nodes.iter().enumerate().filter(|(_, n)| n.is_leaf()).map(|(i, n)| (i as u32, n))
@@ -424,16 +463,18 @@ impl VectorIndex for KdTreeIndex {
         let metric = self.metric();
         let cost = max_leaves.saturating_mul(self.params.leaf_size).min(self.pts.n_rows());
         Ok(self.pts.search(&q, k, params.exact, cost, filter, |heap| {
-            self.tree.best_first(
-                |lo, hi| box_bound(metric, &q, lo, hi),
-                max_leaves,
-                |_, rows| {
-                    for &row in rows {
-                        self.pts.offer(&q, row, heap, filter);
-                    }
-                    heap.threshold()
-                },
-            )
+            let bound = |lo: &[f32], hi: &[f32]| box_bound(metric, &q, lo, hi);
+            let mut visit = |_: u32, rows: &[u32]| {
+                for &row in rows {
+                    self.pts.offer(&q, row, heap, filter);
+                }
+                heap.threshold()
+            };
+            if max_leaves == usize::MAX {
+                self.tree.depth_first(bound, visit)
+            } else {
+                self.tree.best_first(bound, max_leaves, &mut visit)
+            }
         }))
     }
 
