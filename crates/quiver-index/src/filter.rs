@@ -15,6 +15,30 @@ pub trait IdFilter: Send + Sync {
     fn ids(&self) -> Option<&IdSet>;
 }
 
+/// Ids sampled when a filter cannot count its matches.
+const ESTIMATE_SAMPLE: usize = 512;
+
+/// How many of an index's `live` points `filter` admits: the filter's own count when it knows it, else the share
+/// it admits among about [`ESTIMATE_SAMPLE`] evenly spaced slots `0..slots`, where `id_at(slot)` is the live id
+/// in that slot (`None` for a removed point). Every index plans filtered searches with this one estimate.
+pub(crate) fn estimate_matches(
+    filter: &dyn IdFilter,
+    live: usize,
+    slots: usize,
+    id_at: impl Fn(usize) -> Option<u64>,
+) -> usize {
+    if let Some(c) = filter.cardinality() {
+        return (c as usize).min(live);
+    }
+    let step = (slots / ESTIMATE_SAMPLE).max(1);
+    let (mut seen, mut hit) = (0usize, 0usize);
+    for id in (0..slots).step_by(step).filter_map(id_at) {
+        seen += 1;
+        hit += usize::from(filter.allows(id));
+    }
+    if seen == 0 { 0 } else { (hit * live).div_ceil(seen) }
+}
+
 /// An explicit set of allowed ids (compressed bitmap).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IdSet {

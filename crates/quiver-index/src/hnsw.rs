@@ -562,22 +562,10 @@ impl HnswIndex {
         heap.into_sorted_vec()
     }
 
-    /// How many live points `filter` admits: its own count if it knows it, else a sample of up to 512 nodes.
+    /// How many live points `filter` admits (see [`crate::filter::estimate_matches`]).
     fn estimate_matches(&self, filter: &dyn IdFilter) -> usize {
-        let live = self.len();
-        if let Some(c) = filter.cardinality() {
-            return (c as usize).min(live);
-        }
-        let n = self.ids.len();
-        let step = (n / 512).max(1);
-        let (mut seen, mut hit) = (0usize, 0usize);
-        for node in (0..n).step_by(step) {
-            if !self.deleted[node] {
-                seen += 1;
-                hit += usize::from(filter.allows(self.ids[node]));
-            }
-        }
-        if seen == 0 { 0 } else { (hit * live).div_ceil(seen) }
+        let id_at = |i: usize| (!self.deleted[i]).then(|| self.ids[i]);
+        crate::filter::estimate_matches(filter, self.len(), self.ids.len(), id_at)
     }
 
     /// Decodes a graph written by [`VectorIndex::to_bytes`].

@@ -342,19 +342,23 @@ impl IvfIndex {
         heap.into_sorted_vec()
     }
 
-    /// How many points `filter` admits: its own count if it knows it, else a sample of up to 512 points.
+    /// How many points `filter` admits (see [`crate::filter::estimate_matches`]).
     fn estimate_matches(&self, filter: &dyn IdFilter) -> usize {
-        let n = self.len();
-        if let Some(c) = filter.cardinality() {
-            return (c as usize).min(n);
-        }
-        let step = (n / 512).max(1);
-        let (mut seen, mut hit) = (0usize, 0usize);
-        for id in self.cells.iter().flat_map(|c| c.ids.iter()).step_by(step) {
-            seen += 1;
-            hit += usize::from(filter.allows(*id));
-        }
-        if seen == 0 { 0 } else { (hit * n).div_ceil(seen) }
+        // Slot i of the concatenated cells: find its cell by the running cell sizes.
+        let ends: Vec<usize> = self
+            .cells
+            .iter()
+            .scan(0usize, |acc, c| {
+                *acc += c.ids.len();
+                Some(*acc)
+            })
+            .collect();
+        let id_at = |i: usize| {
+            let c = ends.partition_point(|&end| end <= i);
+            let start = if c == 0 { 0 } else { ends[c - 1] };
+            self.cells.get(c).and_then(|cell| cell.ids.get(i - start)).copied()
+        };
+        crate::filter::estimate_matches(filter, self.len(), self.len(), id_at)
     }
 
     /// Exact top-k over the points a (selective) filter admits: visits only those when the filter can list them.

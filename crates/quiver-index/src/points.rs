@@ -197,22 +197,10 @@ impl Points {
         heap.into_sorted_vec()
     }
 
-    /// How many live points `filter` admits: its own count if it knows it, else a sample of up to 512 rows.
+    /// How many live points `filter` admits (see [`crate::filter::estimate_matches`]).
     pub(crate) fn estimate_matches(&self, filter: &dyn IdFilter) -> usize {
-        let live = self.live();
-        if let Some(c) = filter.cardinality() {
-            return (c as usize).min(live);
-        }
-        let n = self.ids.len();
-        let step = (n / 512).max(1);
-        let (mut seen, mut hit) = (0usize, 0usize);
-        for row in (0..n).step_by(step) {
-            if !self.deleted[row] {
-                seen += 1;
-                hit += usize::from(filter.allows(self.ids[row]));
-            }
-        }
-        if seen == 0 { 0 } else { (hit * live).div_ceil(seen) }
+        let id_at = |i: usize| (!self.deleted[i]).then(|| self.ids[i]);
+        crate::filter::estimate_matches(filter, self.live(), self.ids.len(), id_at)
     }
 
     /// The search skeleton every index here shares: `exact` scans; a filter matching fewer than
