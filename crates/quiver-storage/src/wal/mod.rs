@@ -20,7 +20,9 @@ mod recovery;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::Thread;
 use std::time::Duration;
 
 use crate::dir::{Directory, WritableFile};
@@ -161,6 +163,13 @@ struct State {
     pending: Vec<u8>,
     pending_first: u64,
     leader: bool,
+    /// Batch mode: highest sequence number in the group being written, `u64::MAX` while its leader has not yet
+    /// taken `pending` (during `max_delay`).
+    in_flight_last: u64,
+    /// Batch mode: parked waiters whose records are in the group being written (woken when it is done).
+    waiting_in_flight: Vec<Thread>,
+    /// Batch mode: parked waiters whose records are still pending (one is woken to lead the next group).
+    waiting_pending: Vec<Thread>,
     failed: Option<String>,
 }
 
@@ -170,7 +179,9 @@ pub struct Wal {
     dir: Arc<dyn Directory>,
     opts: WalOptions,
     state: Mutex<State>,
-    cond: Condvar,
+    /// Batch mode: copy of `State::durable_seq` (written under the `state` lock) that a woken waiter reads
+    /// without taking the lock.
+    durable: AtomicU64,
     io: Mutex<Io>,
 }
 
@@ -261,7 +272,7 @@ impl Wal {
             dir,
             opts,
             state: Mutex::new(State { last_seq: last, durable_seq: last, ..State::default() }),
-            cond: Condvar::new(),
+            durable: AtomicU64::new(last),
             io: Mutex::new(Io { files, active, scratch: Vec::new() }),
         };
         Ok((wal, report))
@@ -440,15 +451,38 @@ impl Wal {
                 return Err(Error::Poisoned { cause: cause.clone() });
             }
             if st.leader {
-                st = self.cond.wait(st).unwrap_or_else(|e| e.into_inner());
+                // Park until woken by the leader of this record's group (or, for a pending record, to lead the
+                // next group). Waking only those threads, which then need no lock to see their record durable,
+                // avoids the herd that one shared condvar causes.
+                if target <= st.in_flight_last {
+                    st.waiting_in_flight.push(std::thread::current());
+                } else {
+                    st.waiting_pending.push(std::thread::current());
+                }
+                drop(st);
+                std::thread::park();
+                if self.durable.load(Ordering::Acquire) >= target {
+                    return Ok(());
+                }
+                // Failed, asked to lead, or a spurious wake-up: look again under the lock (re-registering if
+                // still needed; a stale duplicate registration only causes a spurious wake-up later).
+                st = lock(&self.state);
                 continue;
             }
             st.leader = true;
+            st.in_flight_last = u64::MAX;
             if !max_delay.is_zero() {
-                st = self.cond.wait_timeout(st, max_delay).unwrap_or_else(|e| e.into_inner()).0;
+                drop(st);
+                std::thread::sleep(max_delay);
+                st = lock(&self.state);
             }
             let batch = std::mem::take(&mut st.pending);
             let (first, last) = (st.pending_first, st.last_seq);
+            st.in_flight_last = last;
+            // Waiters registered as pending have their records in this batch now.
+            let mut pending_waiters = std::mem::take(&mut st.waiting_pending);
+            st.waiting_in_flight.append(&mut pending_waiters);
+            st.waiting_pending = pending_waiters;
             drop(st);
             let res = {
                 let mut io = lock(&self.io);
@@ -462,15 +496,30 @@ impl Wal {
                 batch.clear();
                 st.pending = batch;
             }
-            match res {
-                Ok(()) => st.durable_seq = last,
+            let mut wake = std::mem::take(&mut st.waiting_in_flight);
+            let outcome = match res {
+                Ok(()) => {
+                    st.durable_seq = last;
+                    self.durable.store(last, Ordering::Release);
+                    // One waiter of the next group (if any) leads it; the rest of that group stays parked.
+                    if !st.pending.is_empty() {
+                        wake.extend(st.waiting_pending.pop());
+                    }
+                    Ok(())
+                }
                 Err(e) => {
                     st.failed = Some(e.to_string());
-                    self.cond.notify_all();
-                    return Err(e);
+                    wake.append(&mut st.waiting_pending);
+                    Err(e)
                 }
+            };
+            drop(st);
+            let me = std::thread::current().id();
+            for t in wake.into_iter().filter(|t| t.id() != me) {
+                t.unpark();
             }
-            self.cond.notify_all();
+            // `target` was neither durable nor in flight when this thread took the lead, so it was in this batch.
+            return outcome;
         }
     }
 
