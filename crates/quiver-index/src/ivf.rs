@@ -143,13 +143,13 @@ impl IvfIndex {
         let mut km = KMeansParams::new(p.nlist);
         km.seed = p.seed;
         let centroids = kmeans(vectors.as_slice(), dim, &km)?;
+        let cells = nearest_cells(metric, vectors.as_slice(), &centroids, dim);
         let pq = match p.quantization {
             Quantization::Pq => {
                 let m = if p.pq_m == 0 { Pq::default_m(dim) } else { p.pq_m };
                 let mut residuals = VectorSet::with_capacity(dim, n)?;
                 let mut r = vec![0f32; dim];
-                for v in vectors.iter() {
-                    let c = nearest_cell(metric, v, &centroids, dim);
+                for (v, &c) in vectors.iter().zip(&cells) {
                     residual(v, &centroids[c * dim..(c + 1) * dim], &mut r);
                     residuals.push(&r)?;
                 }
@@ -167,8 +167,8 @@ impl IvfIndex {
             slots: HashMap::with_capacity(n),
             pq,
         };
-        for (i, &id) in ids.iter().enumerate() {
-            index.place(id, vectors.get(i));
+        for ((&id, v), &c) in ids.iter().zip(vectors.iter()).zip(&cells) {
+            index.place_in(c, id, v);
         }
         Ok(index)
     }
@@ -548,6 +548,32 @@ fn residual(v: &[f32], c: &[f32], out: &mut [f32]) {
     for ((o, a), b) in out.iter_mut().zip(v).zip(c) {
         *o = a - b;
     }
+}
+
+/// [`nearest_cell`] of every row of `points`: blocks of 64 rows are scored against all centroids with one tiled
+/// kernel call each, in parallel over blocks.
+fn nearest_cells(metric: Metric, points: &[f32], centroids: &[f32], dim: usize) -> Vec<usize> {
+    use rayon::prelude::*;
+    const BLOCK: usize = 64;
+    let k = centroids.len() / dim;
+    points
+        .par_chunks(BLOCK * dim)
+        .flat_map_iter(|block| {
+            let mut raw = vec![0f32; (block.len() / dim) * k];
+            let kernels = quiver_kernels::active();
+            if metric.uses_dot() {
+                kernels.dot_tile(block, centroids, dim, &mut raw);
+            } else {
+                kernels.l2sq_tile(block, centroids, dim, &mut raw);
+            }
+            raw.chunks_exact(k)
+                .map(|row| {
+                    let best = row.iter().enumerate().map(|(c, &r)| (c, metric.distance_from_raw(r)));
+                    best.fold((0usize, f32::INFINITY), |b, cur| if cur.1 < b.1 { cur } else { b }).0
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// The cell whose centroid is nearest to `v` under `metric` (inner product for dot, as FAISS does).
