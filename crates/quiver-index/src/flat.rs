@@ -15,7 +15,7 @@ use crate::neighbor::{Neighbor, TopK};
 use crate::params::{Params, SearchParams};
 use crate::storage::RawStorage;
 use crate::traits::{MutableIndex, VectorIndex, check_batch, prepare_query};
-use crate::vectors::{VectorSet, validate_vector};
+use crate::vectors::{VectorSet, prepare_build, validate_vector};
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -54,25 +54,7 @@ impl FlatIndex {
     /// in parallel; a zero vector is an error naming its id.
     pub fn build(metric: Metric, mut vectors: VectorSet, ids: Vec<u64>, params: Params) -> Result<Self> {
         params.finish("flat index (build)", Self::BUILD_PARAMS)?;
-        if ids.len() != vectors.len() {
-            return Err(Error::IdCountMismatch { ids: ids.len(), vectors: vectors.len() });
-        }
-        let dim = vectors.dim();
-        let bad_row = vectors
-            .as_mut_slice()
-            .par_chunks_exact_mut(dim)
-            .enumerate()
-            .filter_map(|(i, v)| metric.prepare(v).err().map(|e| (i, e)))
-            .min_by_key(|(i, _)| *i);
-        if let Some((_row, e)) = bad_row {
-            return Err(e);
-        }
-        let mut rows = HashMap::with_capacity(ids.len());
-        for (row, &id) in ids.iter().enumerate() {
-            if rows.insert(id, row as u32).is_some() {
-                return Err(Error::DuplicateId { id });
-            }
-        }
+        let rows = prepare_build(metric, &mut vectors, &ids, u32::MAX as usize)?;
         Ok(Self { storage: RawStorage::new(metric, vectors), ids, rows })
     }
 

@@ -31,7 +31,7 @@ use crate::points::Visited;
 use crate::quant::{BitStorage, PqStorage, Quantization, Sq8Storage};
 use crate::storage::{QueryScorer, RawStorage, VectorStorage};
 use crate::traits::{MutableIndex, VectorIndex, prepare_query};
-use crate::vectors::{VectorSet, validate_vector};
+use crate::vectors::{VectorSet, prepare_build, validate_vector};
 use parking_lot::Mutex;
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -224,22 +224,8 @@ impl HnswIndex {
     /// (sequentially, in row order, on a one-thread pool — then the graph is a function of the inputs and seed).
     pub fn build(metric: Metric, mut vectors: VectorSet, ids: Vec<u64>, params: Params) -> Result<Self> {
         let hp = HnswParams::from_params(params)?;
-        if ids.len() != vectors.len() {
-            return Err(Error::IdCountMismatch { ids: ids.len(), vectors: vectors.len() });
-        }
-        if vectors.len() >= NO_NODE as usize {
-            return Err(Error::invalid("points", "fewer than 2^32 - 1 points per graph", vectors.len()));
-        }
+        let rows = prepare_build(metric, &mut vectors, &ids, NO_NODE as usize)?;
         let dim = vectors.dim();
-        if let Some(e) = vectors.as_mut_slice().par_chunks_exact_mut(dim).find_map_first(|v| metric.prepare(v).err()) {
-            return Err(e);
-        }
-        let mut rows = HashMap::with_capacity(ids.len());
-        for (row, &id) in ids.iter().enumerate() {
-            if rows.insert(id, row as u32).is_some() {
-                return Err(Error::DuplicateId { id });
-            }
-        }
         let n = ids.len();
         let mut index = Self::new(metric, dim, hp)?;
         index.storage = RawStorage::new(metric, vectors);

@@ -18,7 +18,7 @@ use crate::neighbor::{Neighbor, TopK};
 use crate::params::{Params, SearchParams};
 use crate::quant::{Pq, PqTable, Quantization};
 use crate::traits::{MutableIndex, VectorIndex, prepare_query};
-use crate::vectors::{VectorSet, validate_dim, validate_vector};
+use crate::vectors::{VectorSet, prepare_build, validate_dim, validate_vector};
 use std::collections::HashMap;
 
 const VERSION: u16 = 1;
@@ -119,19 +119,9 @@ impl IvfIndex {
     /// Builds: k-means on the (prepared) vectors, then every vector into its nearest cell.
     pub fn build(metric: Metric, mut vectors: VectorSet, ids: Vec<u64>, params: Params) -> Result<Self> {
         let mut p = IvfParams::from_params(params)?;
-        if ids.len() != vectors.len() {
-            return Err(Error::IdCountMismatch { ids: ids.len(), vectors: vectors.len() });
-        }
+        // Cells keep their own (cell, slot) map, so the id → row map is only the duplicate check here.
+        prepare_build(metric, &mut vectors, &ids, u32::MAX as usize)?;
         let dim = vectors.dim();
-        let mut seen = std::collections::HashSet::with_capacity(ids.len());
-        if let Some(&id) = ids.iter().find(|id| !seen.insert(**id)) {
-            return Err(Error::DuplicateId { id });
-        }
-        for i in 0..vectors.len() {
-            let mut v = vectors.get(i).to_vec();
-            metric.prepare(&mut v)?;
-            vectors.set(i, &v)?;
-        }
         let n = vectors.len();
         if n == 0 {
             return Err(Error::invalid("vectors", "at least one vector to train the IVF cells", 0));

@@ -12,8 +12,7 @@ use crate::error::{Error, Result};
 use crate::filter::IdFilter;
 use crate::metric::Metric;
 use crate::neighbor::{Neighbor, TopK};
-use crate::vectors::{VectorSet, validate_vector};
-use rayon::prelude::*;
+use crate::vectors::{VectorSet, prepare_build, validate_vector};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -41,22 +40,7 @@ pub(crate) struct Points {
 impl Points {
     /// Validates ids and prepares the vectors (normalised for cosine, in parallel). Errors change nothing.
     pub(crate) fn build(metric: Metric, mut vectors: VectorSet, ids: Vec<u64>) -> Result<Self> {
-        if ids.len() != vectors.len() {
-            return Err(Error::IdCountMismatch { ids: ids.len(), vectors: vectors.len() });
-        }
-        if ids.len() >= u32::MAX as usize {
-            return Err(Error::invalid("points", "fewer than 2^32 points per index", ids.len()));
-        }
-        let dim = vectors.dim();
-        if let Some(e) = vectors.as_mut_slice().par_chunks_exact_mut(dim).find_map_first(|v| metric.prepare(v).err()) {
-            return Err(e);
-        }
-        let mut rows = HashMap::with_capacity(ids.len());
-        for (row, &id) in ids.iter().enumerate() {
-            if rows.insert(id, row as u32).is_some() {
-                return Err(Error::DuplicateId { id });
-            }
-        }
+        let rows = prepare_build(metric, &mut vectors, &ids, u32::MAX as usize)?;
         let n = ids.len();
         Ok(Self { metric, vectors, ids, deleted: vec![false; n], rows, n_deleted: 0, built: n as u64, changes: 0 })
     }

@@ -1,7 +1,10 @@
 //! `VectorSet`: validated, contiguous, row-major storage of same-length f32 vectors.
 
 use crate::error::{Error, Result};
+use crate::metric::Metric;
 use quiver_kernels::MAX_DIM;
+use rayon::prelude::*;
+use std::collections::HashMap;
 
 /// Checks that `dim` is usable.
 pub fn validate_dim(dim: usize) -> Result<()> {
@@ -17,6 +20,34 @@ pub fn validate_vector(v: &[f32], dim: usize) -> Result<()> {
         Some(position) => Err(Error::NonFinite { position, value: v[position] }),
         None => Ok(()),
     }
+}
+
+/// The checks every index's `build` makes, in one place: as many ids as vectors, fewer than `max_rows` of them,
+/// no id twice; then every vector is prepared for `metric` in parallel (normalised for cosine; a zero vector is
+/// an error). Returns the id → row map. On error the caller discards `vectors`, so nothing half-built escapes.
+pub(crate) fn prepare_build(
+    metric: Metric,
+    vectors: &mut VectorSet,
+    ids: &[u64],
+    max_rows: usize,
+) -> Result<HashMap<u64, u32>> {
+    if ids.len() != vectors.len() {
+        return Err(Error::IdCountMismatch { ids: ids.len(), vectors: vectors.len() });
+    }
+    if ids.len() >= max_rows {
+        return Err(Error::invalid("points", format!("fewer than {max_rows} points per index"), ids.len()));
+    }
+    let mut rows = HashMap::with_capacity(ids.len());
+    for (row, &id) in ids.iter().enumerate() {
+        if rows.insert(id, row as u32).is_some() {
+            return Err(Error::DuplicateId { id });
+        }
+    }
+    let dim = vectors.dim();
+    if let Some(e) = vectors.as_mut_slice().par_chunks_exact_mut(dim).find_map_first(|v| metric.prepare(v).err()) {
+        return Err(e);
+    }
+    Ok(rows)
 }
 
 /// Same-length f32 vectors stored back to back in one allocation (row `i` is `data[i*dim..(i+1)*dim]`).
