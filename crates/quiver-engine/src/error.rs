@@ -1,0 +1,137 @@
+//! The one error type of `quiver-engine`. Variants carry the offending field and values, and
+//! [`Error::is_user_error`] says whose fault it is (the server maps that to 4xx vs 5xx in one place).
+
+use std::path::PathBuf;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `quiver-engine`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A collection configuration or request argument that is not acceptable.
+    #[error("invalid {field}: expected {expected}, got {got}")]
+    InvalidArgument {
+        /// The field at fault (`dimension`, `index.params.m`, `limit`, ...).
+        field: String,
+        /// What would have been accepted.
+        expected: String,
+        /// What was given.
+        got: String,
+    },
+    /// One point of a write batch is invalid; the whole batch was rejected and nothing was written.
+    #[error("point {point}: invalid {field}: {reason}")]
+    InvalidPoint {
+        /// The point's id as the user wrote it.
+        point: String,
+        /// The field at fault (`vector`, `vector[3]`, `payload`, `id`).
+        field: String,
+        /// What is wrong, with the numbers.
+        reason: String,
+    },
+    /// A filter that cannot be evaluated (unknown operator, wrong value type, too deep).
+    #[error("invalid filter at {path}: {reason}")]
+    InvalidFilter {
+        /// Where in the filter (`must[0].range.gte`).
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No collection of that name.
+    #[error("collection {name:?} does not exist")]
+    CollectionNotFound {
+        /// The name asked for.
+        name: String,
+    },
+    /// A collection of that name already exists.
+    #[error("collection {name:?} already exists")]
+    CollectionExists {
+        /// The name.
+        name: String,
+    },
+    /// A point that a write addresses does not exist.
+    #[error("point {id} does not exist")]
+    PointNotFound {
+        /// The id.
+        id: String,
+    },
+    /// The collection could not be opened (corrupt or unreadable files); other collections keep working.
+    #[error("collection {name:?} is unavailable: {reason}")]
+    Unavailable {
+        /// The collection.
+        name: String,
+        /// Why (the error met while opening it).
+        reason: String,
+    },
+    /// Engine-level bytes (operation records, segment metadata) that fail a structural check.
+    #[error("corrupt {} at offset {offset}: {detail}", file.display())]
+    Corrupt {
+        /// The file holding the bad bytes.
+        file: PathBuf,
+        /// Offset of the bad structure.
+        offset: u64,
+        /// What failed.
+        detail: String,
+    },
+    /// A read asked to see sequence `wanted`, which was not applied within the time allowed.
+    #[error("operation {wanted} not applied within {waited_ms} ms (applied: {applied})")]
+    NotYetApplied {
+        /// The sequence number asked for.
+        wanted: u64,
+        /// The highest applied sequence number.
+        applied: u64,
+        /// How long the read waited.
+        waited_ms: u64,
+    },
+    /// The collection was closed or dropped while the call was in progress.
+    #[error("collection {name:?} is closed")]
+    Closed {
+        /// The collection.
+        name: String,
+    },
+    /// An error from the storage layer (I/O, corruption, a poisoned WAL writer).
+    #[error(transparent)]
+    Storage(#[from] quiver_storage::Error),
+    /// An error from an index.
+    #[error(transparent)]
+    Index(#[from] quiver_index::Error),
+    /// An I/O error outside the storage layer (the database catalog).
+    #[error("I/O error on {}: {cause}", file.display())]
+    Io {
+        /// The file or directory.
+        file: PathBuf,
+        /// What the operating system said.
+        #[source]
+        cause: std::io::Error,
+    },
+}
+
+impl Error {
+    /// True when the caller's input caused the error (a 4xx); false for a fault of the system (disk, corruption).
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            Error::InvalidArgument { .. }
+            | Error::InvalidPoint { .. }
+            | Error::InvalidFilter { .. }
+            | Error::CollectionNotFound { .. }
+            | Error::CollectionExists { .. }
+            | Error::PointNotFound { .. } => true,
+            Error::Unavailable { .. }
+            | Error::Corrupt { .. }
+            | Error::NotYetApplied { .. }
+            | Error::Closed { .. }
+            | Error::Io { .. } => false,
+            Error::Storage(e) => e.is_user_error(),
+            Error::Index(e) => e.is_user_error(),
+        }
+    }
+
+    pub(crate) fn invalid(field: impl Into<String>, expected: impl Into<String>, got: impl ToString) -> Error {
+        Error::InvalidArgument { field: field.into(), expected: expected.into(), got: got.to_string() }
+    }
+
+    pub(crate) fn filter(path: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::InvalidFilter { path: path.into(), reason: reason.into() }
+    }
+}
