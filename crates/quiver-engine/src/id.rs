@@ -72,9 +72,10 @@ impl FromStr for PointId {
     /// A decimal number or a UUID.
     fn from_str(s: &str) -> Result<PointId> {
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-            return s.parse::<u64>().map(PointId::Num).map_err(|_| {
-                Error::invalid("id", "an unsigned 64-bit integer or a UUID string", format!("{s:?}"))
-            });
+            return s
+                .parse::<u64>()
+                .map(PointId::Num)
+                .map_err(|_| Error::invalid("id", "an unsigned 64-bit integer or a UUID string", format!("{s:?}")));
         }
         PointId::parse_uuid(s)
     }

@@ -1,13 +1,58 @@
 //! QuiverDB's embeddable database engine: collections of points (id, vector, JSON payload) over a data directory,
 //! payload indexes and filters, a query planner, segments, a background optimizer and the time-tiered hybrid index.
+//!
+//! ```
+//! use quiver_engine::{CollectionConfig, Database, PointInput, SearchRequest};
+//! # fn main() -> quiver_engine::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = Database::open(dir.path())?;
+//! let c = db.create_collection("docs", CollectionConfig::new(3, quiver_index::Metric::Cosine))?;
+//! c.upsert(vec![PointInput::new(1, vec![1.0, 0.0, 0.0]), PointInput::new(2, vec![0.0, 1.0, 0.0])])?;
+//! let hits = c.search(&SearchRequest::new(vec![0.9, 0.1, 0.0], 1))?.hits;
+//! assert_eq!(hits[0].id, 1u64.into());
+//! # Ok(()) }
+//! ```
+//!
+//! # Code map
+//!
+//! | module | what |
+//! |---|---|
+//! | [`database`] | the catalog: a directory of collections, create/drop atomically, unavailable collections reported |
+//! | [`collection`] | write path (validate → operation → WAL → apply), read paths (get, search, scroll, count), recovery |
+//! | [`optimizer`] | purge expired, seal, migrate to the cold tier, vacuum, merge — all one crash-safe rewrite |
+//! | [`segment`] | growing and sealed segments, the per-segment planner, the segment file's blocks |
+//! | [`ops`] | numbered, self-contained operations and their bytes |
+//! | [`filter`], [`payload_index`], [`payload`], [`datetime`] | the filter language, payload indexes, dotted keys |
+//! | [`config`] | collection configuration and its validation |
+//! | [`types`] | request and response types |
+//! | [`clock`] | wall clock behind a trait (tests move time) |
 
+pub mod clock;
+mod codec;
+pub mod collection;
+pub mod config;
+pub mod database;
 pub mod datetime;
 pub mod error;
 pub mod filter;
 pub mod id;
+pub mod ops;
+pub mod optimizer;
 pub mod payload;
 pub mod payload_index;
+pub mod segment;
+pub mod types;
 
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use collection::Collection;
+pub use config::{CollectionConfig, DurabilityConfig, IndexConfig, OptimizerConfig, TieringConfig};
+pub use database::{CollectionStatus, Database};
 pub use error::{Error, Result};
+pub use filter::Filter;
 pub use id::PointId;
 pub use payload::Payload;
+pub use payload_index::FieldType;
+pub use types::{
+    CollectionInfo, Explain, OptimizerInfo, PointInput, Record, ScoredPoint, ScrollPage, SearchRequest, SearchResponse,
+    SegmentInfo, Selector,
+};

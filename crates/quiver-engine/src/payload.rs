@@ -112,7 +112,8 @@ mod tests {
 
     #[test]
     fn nested_paths_flatten_arrays() {
-        let pl = p(json!({"a": {"b": 1}, "tags": ["x", "y"], "items": [{"price": 3}, {"price": 5}], "n": null, "e": []}));
+        let pl =
+            p(json!({"a": {"b": 1}, "tags": ["x", "y"], "items": [{"price": 3}, {"price": 5}], "n": null, "e": []}));
         assert_eq!(values_at(&pl, "a.b"), vec![&json!(1)]);
         assert_eq!(values_at(&pl, "tags"), vec![&json!("x"), &json!("y")]);
         assert_eq!(values_at(&pl, "items.price"), vec![&json!(3), &json!(5)]);

@@ -81,6 +81,18 @@ impl IndexKind {
         }
     }
 
+    /// Parses build `params` with this kind's own checks (names, ranges, types) without building anything.
+    pub fn check_params(self, params: Params) -> Result<()> {
+        match self {
+            IndexKind::Flat => params.finish("flat index (build)", FlatIndex::BUILD_PARAMS),
+            IndexKind::Hnsw => HnswParams::from_params(params).map(drop),
+            IndexKind::Ivf => IvfParams::from_params(params).map(drop),
+            IndexKind::KdTree => KdTreeParams::from_params(params).map(drop),
+            IndexKind::Lsh => LshParams::from_params(params).map(drop),
+            IndexKind::KdLsh => KdLshParams::from_params(params).map(drop),
+        }
+    }
+
     /// Search parameters this kind accepts.
     pub fn search_params(self) -> &'static [&'static str] {
         match self {

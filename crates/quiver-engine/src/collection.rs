@@ -1,0 +1,836 @@
+//! A collection: points in segments, a WAL of numbered operations, a manifest, and the read paths.
+//!
+//! **Write path**: validate the whole batch → resolve it into a self-contained [`Operation`] (payload updates
+//! become full points, deletes by filter become ids) → take the next sequence number and append to the WAL (under
+//! the writer lock, so records are in sequence order) → apply to memory (append to the growing segment, mark the
+//! old rows deleted) → acknowledge once durable per the collection's durability.
+//!
+//! **Read path**: clone the segment list (an `Arc` per segment, under a short read lock), search every segment
+//! (in parallel when there are several) with the planner in [`SegmentData::search`], merge one top-k, drop
+//! duplicates of a point that an in-flight upsert made visible twice, attach payloads.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use quiver_index::{Neighbor, prepare_query};
+use quiver_storage::{Directory, ManifestStore, Wal, WalOptions};
+use rayon::prelude::*;
+
+use crate::clock::Clock;
+use crate::codec::{Reader, Writer};
+use crate::config::CollectionConfig;
+use crate::error::{Error, Result};
+use crate::filter::{DEFAULT_MAX_FILTER_DEPTH, Filter};
+use crate::id::PointId;
+use crate::ops::{Operation, PointWrite, read_field_type, write_field_type};
+use crate::payload::{self, Payload};
+use crate::payload_index::FieldType;
+use crate::segment::{Segment, SegmentData, Tier, segment_path};
+use crate::types::{
+    CollectionInfo, Explain, OptimizerInfo, PointInput, Record, ScoredPoint, ScrollPage, SearchRequest, SearchResponse,
+    SegmentInfo, Selector,
+};
+
+/// Name of the collection's configuration file inside its directory.
+pub const CONFIG_FILE: &str = "config.json";
+/// Format version of the engine's part of the manifest.
+pub const MANIFEST_META_VERSION: u8 = 1;
+/// Largest `limit + offset` of one search.
+pub const MAX_LIMIT: usize = 100_000;
+
+/// The segments a reader sees.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    /// Sealed segments (hot and cold), by id.
+    pub sealed: Vec<Arc<Segment>>,
+    /// A growing segment being sealed: searchable, takes deletions, no more appends.
+    pub frozen: Option<Arc<Segment>>,
+    /// The segment taking appends.
+    pub growing: Arc<Segment>,
+    /// Every operation at or below this is in `sealed` (the WAL checkpoint once committed).
+    pub growing_base_seq: u64,
+    /// The applied sequence number when `frozen` was frozen (becomes `growing_base_seq` once it is sealed).
+    pub pending_base_seq: Option<u64>,
+    /// When the growing segment received its first row (ms), for sealing by age.
+    pub growing_since_ms: Option<u64>,
+    /// Indexed payload fields.
+    pub fields: Vec<(String, FieldType)>,
+    /// Next segment id to hand out.
+    pub next_segment_id: u64,
+}
+
+impl State {
+    /// Every segment, oldest first, growing last.
+    pub fn all(&self) -> Vec<Arc<Segment>> {
+        let mut v = self.sealed.clone();
+        v.extend(self.frozen.iter().cloned());
+        v.push(self.growing.clone());
+        v
+    }
+}
+
+/// The writer lock's state.
+#[derive(Debug)]
+pub(crate) struct WriterState {
+    pub next_seq: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub name: String,
+    pub config: CollectionConfig,
+    pub dir: Arc<dyn Directory>,
+    pub wal: Wal,
+    pub writer: Mutex<WriterState>,
+    pub state: RwLock<State>,
+    pub manifests: Mutex<ManifestStore>,
+    pub checkpoint: Mutex<u64>,
+    pub applied: Mutex<u64>,
+    pub applied_cv: Condvar,
+    pub clock: Arc<dyn Clock>,
+    pub optimizer: Mutex<OptimizerInfo>,
+    pub jobs: Mutex<()>,
+    pub closed: AtomicBool,
+}
+
+/// A collection of points. Cheap to clone (an `Arc`); safe to use from many threads.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub(crate) inner: Arc<Inner>,
+}
+
+fn wal_options(config: &CollectionConfig) -> WalOptions {
+    WalOptions { durability: config.wal_durability(), ..WalOptions::default() }
+}
+
+/// Writes `bytes` to `name` atomically (temp file, fsync, rename, directory fsync).
+pub(crate) fn write_atomic(dir: &dyn Directory, name: &str, bytes: &[u8]) -> Result<()> {
+    let tmp = format!("{name}{}", quiver_storage::dir::TEMP_SUFFIX);
+    let mut f = dir.create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync()?;
+    drop(f);
+    dir.rename(&tmp, name)?;
+    dir.sync_dir()?;
+    Ok(())
+}
+
+impl Collection {
+    /// Creates a collection in the empty directory `dir`: writes its configuration and an initial manifest.
+    pub fn create(
+        name: &str,
+        dir: Arc<dyn Directory>,
+        config: CollectionConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Collection> {
+        Collection::init_dir(name, dir.as_ref(), &config)?;
+        Collection::open(name, dir, clock)
+    }
+
+    /// Writes a new collection's configuration into the empty directory `dir` (validating it first).
+    pub fn init_dir(name: &str, dir: &dyn Directory, config: &CollectionConfig) -> Result<()> {
+        config.validate()?;
+        if dir.exists(CONFIG_FILE)? {
+            return Err(Error::CollectionExists { name: name.to_owned() });
+        }
+        let json = serde_json::to_vec_pretty(config).map_err(|e| Error::invalid("config", "serialisable", e))?;
+        write_atomic(dir, CONFIG_FILE, &json)
+    }
+
+    /// Opens (recovers) the collection in `dir`: configuration, manifest, segment files (checksums verified),
+    /// then the WAL above the manifest's checkpoint.
+    pub fn open(name: &str, dir: Arc<dyn Directory>, clock: Arc<dyn Clock>) -> Result<Collection> {
+        quiver_storage::dir::remove_temp_files(dir.as_ref())?;
+        let config_bytes = dir.read(CONFIG_FILE)?;
+        let config: CollectionConfig = serde_json::from_slice(&config_bytes).map_err(|e| Error::Corrupt {
+            file: dir.file_path(CONFIG_FILE),
+            offset: 0,
+            detail: format!("configuration does not parse: {e}"),
+        })?;
+        config.validate()?;
+        let (manifests, manifest) = ManifestStore::open(dir.clone())?;
+        let (checkpoint, meta) = match &manifest {
+            Some(m) => (m.wal_checkpoint, decode_meta(&m.user, &dir.file_path("MANIFEST"))?),
+            None => (0, ManifestMeta { next_segment_id: 1, fields: Vec::new(), segments: Vec::new() }),
+        };
+        if let Some(m) = &manifest {
+            let listed: Vec<u64> = meta.segments.iter().map(|s| s.0).collect();
+            if listed != m.segments {
+                return Err(Error::Corrupt {
+                    file: dir.file_path("MANIFEST"),
+                    offset: 0,
+                    detail: format!("segment list {:?} disagrees with engine metadata {listed:?}", m.segments),
+                });
+            }
+        }
+        // Segment files the manifest does not list are leftovers of a job that crashed before its commit, or of
+        // one whose inputs were replaced: remove them.
+        let live: HashSet<u64> = meta.segments.iter().map(|s| s.0).collect();
+        let mut removed = false;
+        for f in dir.list()? {
+            if let Some(id) = parse_segment_name(&f)
+                && !live.contains(&id)
+            {
+                dir.remove(&f)?;
+                removed = true;
+            }
+        }
+        if removed {
+            dir.sync_dir()?;
+        }
+        let loaded: Vec<Result<Arc<Segment>>> = meta
+            .segments
+            .par_iter()
+            .map(|(id, tier, deleted)| {
+                let (data, file_tier) = SegmentData::read_file(dir.as_ref(), *id, deleted.clone(), &meta.fields)?;
+                if file_tier != *tier {
+                    return Err(Error::Corrupt {
+                        file: segment_path(dir.as_ref(), *id),
+                        offset: 0,
+                        detail: format!("segment is {file_tier:?}, manifest says {tier:?}"),
+                    });
+                }
+                Ok(Arc::new(Segment { id: *id, tier: *tier, data: RwLock::new(data) }))
+            })
+            .collect();
+        let sealed = loaded.into_iter().collect::<Result<Vec<_>>>()?;
+        let growing_id = meta.next_segment_id;
+        let state = State {
+            sealed,
+            frozen: None,
+            growing: Arc::new(Segment {
+                id: growing_id,
+                tier: Tier::Growing,
+                data: RwLock::new(SegmentData::empty(config.dimension, &meta.fields)?),
+            }),
+            growing_base_seq: checkpoint,
+            pending_base_seq: None,
+            growing_since_ms: None,
+            fields: meta.fields.clone(),
+            next_segment_id: growing_id + 1,
+        };
+        let state = RwLock::new(state);
+        let wal_path = dir.file_path("wal");
+        let mut applied = checkpoint;
+        let (wal, _report) = Wal::open_and_replay(dir.clone(), wal_options(&config), checkpoint, |seq, bytes| {
+            let op = Operation::decode(bytes, &wal_path, 0)?;
+            apply(&state, &config, &op, clock.now_ms())?;
+            applied = seq;
+            Ok::<(), Error>(())
+        })?;
+        let next_seq = wal.last_seq().max(checkpoint) + 1;
+        let inner = Inner {
+            name: name.to_owned(),
+            config,
+            dir,
+            wal,
+            writer: Mutex::new(WriterState { next_seq }),
+            state,
+            manifests: Mutex::new(manifests),
+            checkpoint: Mutex::new(checkpoint),
+            applied: Mutex::new(applied.max(checkpoint)),
+            applied_cv: Condvar::new(),
+            clock,
+            optimizer: Mutex::new(OptimizerInfo::default()),
+            jobs: Mutex::new(()),
+            closed: AtomicBool::new(false),
+        };
+        let c = Collection { inner: Arc::new(inner) };
+        crate::optimizer::spawn_background(&c);
+        Ok(c)
+    }
+
+    /// The collection's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CollectionConfig {
+        &self.inner.config
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed { name: self.inner.name.clone() });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.inner.clock.now_ms()
+    }
+
+    // ---------------------------------------------------------------- writes
+
+    /// Logs and applies one operation built from the current state; returns its sequence number once it is
+    /// durable as the collection's durability promises.
+    pub(crate) fn write(&self, build: impl FnOnce(&State, u64) -> Result<Option<Operation>>) -> Result<u64> {
+        self.check_open()?;
+        let inner = &self.inner;
+        let mut w = inner.writer.lock();
+        let now = self.now_ms();
+        let op = {
+            let st = inner.state.read();
+            build(&st, now)?
+        };
+        let Some(op) = op else {
+            return Ok(*inner.applied.lock());
+        };
+        let seq = w.next_seq;
+        inner.wal.submit(seq, &op.encode())?;
+        w.next_seq += 1;
+        // Under `Fsync`/`None` the record is written before `submit` returns; under `Batch` it is queued and
+        // waited for below, after the writer lock is released so concurrent writers share one fsync.
+        apply(&inner.state, &inner.config, &op, now)?;
+        {
+            let mut a = inner.applied.lock();
+            *a = seq;
+            inner.applied_cv.notify_all();
+        }
+        drop(w);
+        inner.wal.wait(seq)?;
+        Ok(seq)
+    }
+
+    fn prepare_point(&self, p: &PointInput, now: u64, created: Option<u64>) -> Result<PointWrite> {
+        let cfg = &self.inner.config;
+        let bad = |field: &str, reason: String| Error::InvalidPoint {
+            point: p.id.to_string(),
+            field: field.to_owned(),
+            reason,
+        };
+        let vector = prepare_query(cfg.metric, cfg.dimension, &p.vector).map_err(|e| match e {
+            quiver_index::Error::DimensionMismatch { expected, got } => {
+                bad("vector", format!("expected {expected} numbers, got {got}"))
+            }
+            quiver_index::Error::NonFinite { position, value } => {
+                bad(&format!("vector[{position}]"), format!("expected a finite number, got {value}"))
+            }
+            other => bad("vector", other.to_string()),
+        })?;
+        let payload = p.payload.clone().unwrap_or_default();
+        check_payload_size(&p.id, &payload, cfg.max_payload_bytes)?;
+        let expires_ms = match p.ttl_secs {
+            None => 0,
+            Some(0) => return Err(bad("ttl_secs", "expected at least 1 second, got 0".into())),
+            Some(t) => now.saturating_add(t.saturating_mul(1000)),
+        };
+        Ok(PointWrite { id: p.id, vector, payload, created_ms: created.unwrap_or(now), expires_ms })
+    }
+
+    /// Inserts or replaces points. The whole batch is validated first: one bad point rejects the batch and
+    /// nothing is written. Returns the operation's sequence number.
+    pub fn upsert(&self, points: Vec<PointInput>) -> Result<u64> {
+        if points.is_empty() {
+            return Err(Error::invalid("points", "at least one point", "an empty batch"));
+        }
+        self.write(|_, now| {
+            let writes = points.iter().map(|p| self.prepare_point(p, now, None)).collect::<Result<Vec<_>>>()?;
+            Ok(Some(Operation::Upsert(writes)))
+        })
+    }
+
+    /// Deletes the selected points (ids that do not exist are ignored). Returns the sequence number.
+    pub fn delete(&self, selector: Selector) -> Result<u64> {
+        self.write(|st, now| {
+            let ids = match selector {
+                Selector::Ids(ids) => ids,
+                Selector::Filter(f) => {
+                    f.validate(DEFAULT_MAX_FILTER_DEPTH)?;
+                    matching_ids(st, &f, now)?
+                }
+            };
+            Ok((!ids.is_empty()).then_some(Operation::Delete(ids)))
+        })
+    }
+
+    /// Applies `edit` to the payload of every selected point (as one upsert of the full points).
+    fn update_payloads(&self, selector: Selector, edit: impl Fn(&mut Payload)) -> Result<u64> {
+        let limit = self.inner.config.max_payload_bytes;
+        self.write(|st, now| {
+            let targets = match selector {
+                Selector::Ids(ids) => {
+                    let mut out = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        match find_live(st, &id, now) {
+                            Some(p) => out.push(p),
+                            None => return Err(Error::PointNotFound { id: id.to_string() }),
+                        }
+                    }
+                    out
+                }
+                Selector::Filter(f) => {
+                    f.validate(DEFAULT_MAX_FILTER_DEPTH)?;
+                    matching_ids(st, &f, now)?.iter().filter_map(|id| find_live(st, id, now)).collect()
+                }
+            };
+            let mut writes = Vec::with_capacity(targets.len());
+            for mut p in targets {
+                edit(&mut p.payload);
+                check_payload_size(&p.id, &p.payload, limit)?;
+                writes.push(p);
+            }
+            Ok((!writes.is_empty()).then_some(Operation::Upsert(writes)))
+        })
+    }
+
+    /// Merges `payload` into the selected points' payloads (at the dotted `key` when given).
+    pub fn set_payload(&self, selector: Selector, payload: Payload, key: Option<&str>) -> Result<u64> {
+        self.update_payloads(selector, |p| match key {
+            Some(k) => {
+                let mut target =
+                    payload::values_at(p, k).first().and_then(|v| v.as_object().cloned()).unwrap_or_default();
+                for (kk, vv) in &payload {
+                    target.insert(kk.clone(), vv.clone());
+                }
+                payload::set_at(p, k, serde_json::Value::Object(target));
+            }
+            None => {
+                for (k, v) in &payload {
+                    p.insert(k.clone(), v.clone());
+                }
+            }
+        })
+    }
+
+    /// Replaces the selected points' payloads with `payload`.
+    pub fn overwrite_payload(&self, selector: Selector, payload: Payload) -> Result<u64> {
+        self.update_payloads(selector, |p| *p = payload.clone())
+    }
+
+    /// Removes the dotted `keys` from the selected points' payloads.
+    pub fn delete_payload_keys(&self, selector: Selector, keys: &[String]) -> Result<u64> {
+        self.update_payloads(selector, |p| {
+            for k in keys {
+                payload::remove_at(p, k);
+            }
+        })
+    }
+
+    /// Empties the selected points' payloads.
+    pub fn clear_payload(&self, selector: Selector) -> Result<u64> {
+        self.update_payloads(selector, |p| p.clear())
+    }
+
+    /// Indexes payload field `key` (dotted) as `ty`, in every segment, and on every write from now on.
+    pub fn create_field_index(&self, key: &str, ty: FieldType) -> Result<u64> {
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            return Err(Error::invalid("field_name", "a dotted key like `a.b`", format!("{key:?}")));
+        }
+        self.write(|st, _| {
+            let same = st.fields.iter().any(|(k, t)| k == key && *t == ty);
+            Ok((!same).then(|| Operation::CreateFieldIndex { key: key.to_owned(), ty }))
+        })
+    }
+
+    /// Stops indexing payload field `key`.
+    pub fn drop_field_index(&self, key: &str) -> Result<u64> {
+        self.write(|st, _| {
+            if !st.fields.iter().any(|(k, _)| k == key) {
+                return Err(Error::invalid("field_name", "an indexed field", format!("{key:?}")));
+            }
+            Ok(Some(Operation::DropFieldIndex { key: key.to_owned() }))
+        })
+    }
+
+    // ---------------------------------------------------------------- reads
+
+    /// Highest applied operation.
+    pub fn applied_seq(&self) -> u64 {
+        *self.inner.applied.lock()
+    }
+
+    /// Waits until operation `seq` is applied, for at most `timeout`.
+    pub fn wait_for(&self, seq: u64, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut a = self.inner.applied.lock();
+        while *a < seq {
+            if self.inner.applied_cv.wait_until(&mut a, deadline).timed_out() && *a < seq {
+                return Err(Error::NotYetApplied { wanted: seq, applied: *a, waited_ms: timeout.as_millis() as u64 });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<Arc<Segment>> {
+        self.inner.state.read().all()
+    }
+
+    /// The points with these ids that exist (in the order asked, missing ones left out).
+    pub fn get(&self, ids: &[PointId], with_payload: bool, with_vector: bool) -> Result<Vec<Record>> {
+        self.check_open()?;
+        let segs = self.snapshot();
+        let now = self.now_ms();
+        let mut out = Vec::with_capacity(ids.len());
+        let mut seen = HashSet::new();
+        for id in ids {
+            if !seen.insert(*id) {
+                continue;
+            }
+            for s in segs.iter().rev() {
+                let d = s.data.read();
+                if let Some(row) = d.live_row(id, now) {
+                    out.push(record(&d, row, with_payload, with_vector));
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The nearest points to a vector; see [`SearchRequest`].
+    pub fn search(&self, req: &SearchRequest) -> Result<SearchResponse> {
+        self.check_open()?;
+        let cfg = &self.inner.config;
+        if req.limit == 0 || req.limit.saturating_add(req.offset) > MAX_LIMIT {
+            return Err(Error::invalid("limit", format!("1..={MAX_LIMIT} (with offset)"), req.limit));
+        }
+        let query = prepare_query(cfg.metric, cfg.dimension, &req.vector).map_err(|e| match e {
+            quiver_index::Error::DimensionMismatch { expected, got } => {
+                Error::invalid("vector", format!("{expected} numbers"), format!("{got} numbers"))
+            }
+            other => Error::invalid("vector", "finite numbers (non-zero under cosine)", other),
+        })?;
+        if let Some(f) = &req.filter {
+            f.validate(DEFAULT_MAX_FILTER_DEPTH)?;
+        }
+        if let Some(seq) = req.min_seq {
+            self.wait_for(seq, Duration::from_secs(10))?;
+        }
+        let applied_seq = self.applied_seq();
+        let segs = self.snapshot();
+        let now = self.now_ms();
+        let k = req.limit + req.offset;
+        let exact_below = cfg.optimizer.exact_below;
+        let run = |s: &Arc<Segment>| {
+            let d = s.data.read();
+            d.search((s.id, s.tier), cfg.metric, &query, k, req.filter.as_ref(), &req.params, exact_below, now)
+        };
+        let results: Vec<_> = if segs.len() > 1 {
+            segs.par_iter().map(run).collect::<Result<Vec<_>>>()?
+        } else {
+            segs.iter().map(run).collect::<Result<Vec<_>>>()?
+        };
+        // Merge: (distance, id) order; one hit per point id.
+        let mut all: Vec<(Neighbor, usize)> = Vec::new();
+        let mut plans = Vec::with_capacity(results.len());
+        for (si, (hits, plan)) in results.into_iter().enumerate() {
+            all.extend(hits.into_iter().map(|n| (n, si)));
+            plans.push(plan);
+        }
+        let id_of = |n: &Neighbor, si: usize| segs[si].data.read().ids[n.id as usize];
+        let mut keyed: Vec<(f32, PointId, usize, u32)> =
+            all.iter().map(|(n, si)| (n.distance, id_of(n, *si), *si, n.id as u32)).collect();
+        keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut seen = HashSet::new();
+        let mut hits = Vec::with_capacity(req.limit);
+        for (dist, id, si, row) in keyed {
+            if !seen.insert(id) {
+                continue;
+            }
+            if seen.len() <= req.offset {
+                continue;
+            }
+            let score = cfg.metric.score(dist);
+            if let Some(t) = req.score_threshold {
+                let keep = if cfg.metric.higher_score_is_closer() { score >= t } else { score <= t };
+                if !keep {
+                    break;
+                }
+            }
+            let d = segs[si].data.read();
+            let r = record(&d, row, req.with_payload, req.with_vector);
+            hits.push(ScoredPoint { id, score, payload: r.payload, vector: r.vector });
+            if hits.len() == req.limit {
+                break;
+            }
+        }
+        let explain = req.explain.then(|| {
+            let matched = req.filter.as_ref().map(|_| plans.iter().filter_map(|p| p.matched).sum());
+            let mut unindexed: Vec<String> = plans.iter().flat_map(|p| p.unindexed_keys.clone()).collect();
+            unindexed.sort();
+            unindexed.dedup();
+            Explain { segments: plans, matched, unindexed_keys: unindexed, applied_seq }
+        });
+        Ok(SearchResponse { hits, explain })
+    }
+
+    /// Points the filter admits (all points without one), by id, `limit` at a time from `offset` (inclusive).
+    pub fn scroll(
+        &self,
+        filter: Option<&Filter>,
+        offset: Option<PointId>,
+        limit: usize,
+        with_payload: bool,
+        with_vector: bool,
+    ) -> Result<ScrollPage> {
+        self.check_open()?;
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(Error::invalid("limit", format!("1..={MAX_LIMIT}"), limit));
+        }
+        if let Some(f) = filter {
+            f.validate(DEFAULT_MAX_FILTER_DEPTH)?;
+        }
+        let segs = self.snapshot();
+        let now = self.now_ms();
+        let mut rows: Vec<(PointId, usize, u32)> = Vec::new();
+        for (si, s) in segs.iter().enumerate() {
+            let d = s.data.read();
+            for row in admitted_rows(&d, filter, now) {
+                let id = d.ids[row as usize];
+                if offset.is_none_or(|o| id >= o) {
+                    rows.push((id, si, row));
+                }
+            }
+        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        rows.dedup_by(|a, b| a.0 == b.0);
+        let next_offset = rows.get(limit).map(|r| r.0);
+        let points = rows
+            .iter()
+            .take(limit)
+            .map(|(_, si, row)| record(&segs[*si].data.read(), *row, with_payload, with_vector))
+            .collect();
+        Ok(ScrollPage { points, next_offset })
+    }
+
+    /// How many points the filter admits (all live points without one).
+    pub fn count(&self, filter: Option<&Filter>) -> Result<u64> {
+        self.check_open()?;
+        if let Some(f) = filter {
+            f.validate(DEFAULT_MAX_FILTER_DEPTH)?;
+        }
+        let now = self.now_ms();
+        Ok(self.snapshot().iter().map(|s| admitted_rows(&s.data.read(), filter, now).len()).sum())
+    }
+
+    /// Points, segments, indexes, memory and disk use, optimizer state.
+    pub fn info(&self) -> Result<CollectionInfo> {
+        let now = self.now_ms();
+        let (segs, fields) = {
+            let st = self.inner.state.read();
+            (st.all(), st.fields.clone())
+        };
+        let mut infos = Vec::with_capacity(segs.len());
+        let (mut points, mut memory, mut disk) = (0u64, 0u64, 0u64);
+        for s in &segs {
+            let d = s.data.read();
+            let live = d.live_count(now);
+            points += live;
+            memory += d.memory_bytes() as u64;
+            disk += d.file_bytes;
+            infos.push(SegmentInfo {
+                id: s.id,
+                tier: s.tier,
+                rows: u64::from(d.len()),
+                live,
+                deleted: d.deleted.len(),
+                index: d.index.as_ref().map_or_else(|| "exact".to_owned(), |i| i.as_index().kind().to_string()),
+                index_note: d.index_note.clone(),
+                memory_bytes: d.memory_bytes() as u64,
+                disk_bytes: d.file_bytes,
+            });
+        }
+        for f in self.inner.dir.list()? {
+            if f.starts_with("wal-") || f.starts_with("MANIFEST-") {
+                disk += self.inner.dir.file_len(&f)?;
+            }
+        }
+        let mut optimizer = self.inner.optimizer.lock().clone();
+        optimizer.background = self.inner.config.optimizer.interval_ms > 0;
+        Ok(CollectionInfo {
+            name: self.inner.name.clone(),
+            config: self.inner.config.clone(),
+            points,
+            segments: infos,
+            payload_indexes: fields,
+            memory_bytes: memory,
+            disk_bytes: disk,
+            applied_seq: self.applied_seq(),
+            wal_checkpoint: *self.inner.checkpoint.lock(),
+            optimizer,
+        })
+    }
+
+    /// Makes every applied operation durable (a WAL fsync), whatever the durability mode.
+    pub fn flush(&self) -> Result<()> {
+        Ok(self.inner.wal.sync()?)
+    }
+
+    /// Stops accepting calls and syncs the WAL.
+    pub(crate) fn close(&self) -> Result<()> {
+        self.inner.closed.store(true, Ordering::Release);
+        let _w = self.inner.writer.lock();
+        self.flush()
+    }
+}
+
+fn check_payload_size(id: &PointId, payload: &Payload, limit: usize) -> Result<()> {
+    let size = serde_json::to_vec(payload).map_or(usize::MAX, |b| b.len());
+    if size > limit {
+        return Err(Error::InvalidPoint {
+            point: id.to_string(),
+            field: "payload".into(),
+            reason: format!("expected at most {limit} bytes of JSON, got {size}"),
+        });
+    }
+    Ok(())
+}
+
+fn record(d: &SegmentData, row: u32, with_payload: bool, with_vector: bool) -> Record {
+    Record {
+        id: d.ids[row as usize],
+        payload: with_payload.then(|| d.payloads[row as usize].clone()),
+        vector: with_vector.then(|| d.vectors.get(row as usize).to_vec()),
+    }
+}
+
+/// Live, unexpired rows of `d` that `filter` admits.
+fn admitted_rows(d: &SegmentData, filter: Option<&Filter>, now: u64) -> roaring::RoaringBitmap {
+    let mut rows = match filter {
+        Some(f) => d.payload_index.evaluate(f, d).rows,
+        None => (0..d.len()).collect(),
+    };
+    rows -= &d.excluded(now);
+    rows
+}
+
+fn matching_ids(st: &State, filter: &Filter, now: u64) -> Result<Vec<PointId>> {
+    let mut ids = Vec::new();
+    for s in st.all() {
+        let d = s.data.read();
+        ids.extend(admitted_rows(&d, Some(filter), now).iter().map(|r| d.ids[r as usize]));
+    }
+    Ok(ids)
+}
+
+/// The live version of `id`, newest segment first.
+fn find_live(st: &State, id: &PointId, now: u64) -> Option<PointWrite> {
+    st.all().iter().rev().find_map(|s| {
+        let d = s.data.read();
+        d.live_row(id, now).map(|r| d.point(r))
+    })
+}
+
+/// Applies one operation to the in-memory state. Idempotent: applying an operation whose effects are already
+/// present (replay after a checkpoint) leaves the same state.
+pub(crate) fn apply(state: &RwLock<State>, config: &CollectionConfig, op: &Operation, now: u64) -> Result<()> {
+    match op {
+        Operation::Upsert(points) => {
+            let st = state.read();
+            let mut g = st.growing.data.write();
+            for p in points {
+                if p.vector.len() != config.dimension {
+                    return Err(Error::invalid("vector", format!("{} numbers", config.dimension), p.vector.len()));
+                }
+                // Append first, then retire the old row: a concurrent reader may see both (search dedups by
+                // id), never neither.
+                g.append(p)?;
+                let others = st.sealed.iter().chain(st.frozen.iter());
+                for s in others {
+                    let mut d = s.data.write();
+                    if let Some(&row) = d.row_of.get(&p.id) {
+                        d.deleted.insert(row);
+                    }
+                }
+            }
+            let need_since = st.growing_since_ms.is_none();
+            drop(g);
+            drop(st);
+            if need_since {
+                let mut st = state.write();
+                if st.growing_since_ms.is_none() {
+                    st.growing_since_ms = Some(now);
+                }
+            }
+        }
+        Operation::Delete(ids) => {
+            let st = state.read();
+            for s in st.all() {
+                let mut d = s.data.write();
+                for id in ids {
+                    if let Some(&row) = d.row_of.get(id) {
+                        d.deleted.insert(row);
+                    }
+                }
+            }
+        }
+        Operation::CreateFieldIndex { key, ty } => {
+            let mut st = state.write();
+            st.fields.retain(|(k, _)| k != key);
+            st.fields.push((key.clone(), *ty));
+            for s in st.all() {
+                s.data.write().add_field(key, *ty);
+            }
+        }
+        Operation::DropFieldIndex { key } => {
+            let mut st = state.write();
+            st.fields.retain(|(k, _)| k != key);
+            for s in st.all() {
+                s.data.write().payload_index.drop_field(key);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("seg-")?.strip_suffix(".qseg")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+}
+
+/// The engine's part of a manifest: next segment id, indexed fields, and per segment its tier and deletions.
+#[derive(Debug)]
+pub(crate) struct ManifestMeta {
+    pub next_segment_id: u64,
+    pub fields: Vec<(String, FieldType)>,
+    pub segments: Vec<(u64, Tier, roaring::RoaringBitmap)>,
+}
+
+pub(crate) fn encode_meta(m: &ManifestMeta) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.u8(MANIFEST_META_VERSION);
+    w.u64(m.next_segment_id);
+    w.u64(m.fields.len() as u64);
+    for (k, t) in &m.fields {
+        w.str(k);
+        write_field_type(&mut w, *t);
+    }
+    w.u64(m.segments.len() as u64);
+    for (id, tier, deleted) in &m.segments {
+        w.u64(*id);
+        w.u8(tier.code());
+        w.bitmap(deleted);
+    }
+    w.buf
+}
+
+pub(crate) fn decode_meta(b: &[u8], file: &std::path::Path) -> Result<ManifestMeta> {
+    let mut r = Reader::new(b, file, 0);
+    let v = r.u8("manifest metadata version")?;
+    if v != MANIFEST_META_VERSION {
+        return Err(r.corrupt(format!("manifest metadata version {v}, this build reads {MANIFEST_META_VERSION}")));
+    }
+    let next_segment_id = r.u64("next segment id")?;
+    let nf = r.len(9, "field count")?;
+    let mut fields = Vec::with_capacity(nf);
+    for _ in 0..nf {
+        let k = r.string("field key")?;
+        fields.push((k, read_field_type(&mut r)?));
+    }
+    let ns = r.len(17, "segment count")?;
+    let mut segments = Vec::with_capacity(ns);
+    for _ in 0..ns {
+        let id = r.u64("segment id")?;
+        let tier = Tier::from_code(r.u8("tier")?).ok_or_else(|| r.corrupt("unknown tier"))?;
+        segments.push((id, tier, r.bitmap("deleted rows")?));
+    }
+    if !r.is_empty() {
+        return Err(r.corrupt("trailing bytes"));
+    }
+    Ok(ManifestMeta { next_segment_id, fields, segments })
+}

@@ -1,0 +1,314 @@
+//! Collection configuration: dimension, metric, the index of sealed segments (any kind of the family, with its
+//! parameters, quantization included), durability, the tiering policy and the optimizer's thresholds.
+//!
+//! Every field but `dimension` has a default; unknown fields are errors; [`CollectionConfig::validate`] checks
+//! the values (and index parameters, by building an empty index of the kind) before a collection is created.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use quiver_index::{IndexKind, Metric, Params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::payload::DEFAULT_MAX_PAYLOAD_BYTES;
+
+/// Largest vector dimension a collection accepts.
+pub const MAX_DIMENSION: usize = 65_536;
+
+/// A collection's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionConfig {
+    /// Vector length.
+    pub dimension: usize,
+    /// `cosine` (default), `dot` or `euclidean`.
+    #[serde(default = "default_metric", with = "metric_name")]
+    pub metric: Metric,
+    /// Index of sealed (hot) segments. Default: HNSW with its default parameters.
+    #[serde(default = "IndexConfig::hnsw")]
+    pub index: IndexConfig,
+    /// When a write is acknowledged.
+    #[serde(default)]
+    pub durability: DurabilityConfig,
+    /// Move old points to a cheaper index (`None`: every sealed segment uses `index`).
+    #[serde(default)]
+    pub tiering: Option<TieringConfig>,
+    /// Sealing, merging and vacuuming thresholds.
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    /// Largest payload of one point, bytes of compact JSON.
+    #[serde(default = "default_max_payload")]
+    pub max_payload_bytes: usize,
+}
+
+fn default_metric() -> Metric {
+    Metric::Cosine
+}
+
+fn default_max_payload() -> usize {
+    DEFAULT_MAX_PAYLOAD_BYTES
+}
+
+impl CollectionConfig {
+    /// A configuration with every default and the given dimension and metric.
+    pub fn new(dimension: usize, metric: Metric) -> Self {
+        CollectionConfig {
+            dimension,
+            metric,
+            index: IndexConfig::hnsw(),
+            durability: DurabilityConfig::default(),
+            tiering: None,
+            optimizer: OptimizerConfig::default(),
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+        }
+    }
+
+    /// Checks every value; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=MAX_DIMENSION).contains(&self.dimension) {
+            return Err(Error::invalid("dimension", format!("1..={MAX_DIMENSION}"), self.dimension));
+        }
+        self.index.validate("index", self.metric, self.dimension)?;
+        if let Some(t) = &self.tiering {
+            t.cold_index.validate("tiering.cold_index", self.metric, self.dimension)?;
+            if t.hot_age_secs == 0 {
+                return Err(Error::invalid("tiering.hot_age_secs", "at least 1", 0));
+            }
+        }
+        self.optimizer.validate()?;
+        if !(64..=(64 << 20)).contains(&self.max_payload_bytes) {
+            return Err(Error::invalid("max_payload_bytes", "64..=67108864", self.max_payload_bytes));
+        }
+        if let DurabilityConfig::Batch { max_delay_ms } = self.durability
+            && max_delay_ms > 1000
+        {
+            return Err(Error::invalid("durability.max_delay_ms", "0..=1000", max_delay_ms));
+        }
+        Ok(())
+    }
+
+    /// The storage layer's durability mode.
+    pub(crate) fn wal_durability(&self) -> quiver_storage::Durability {
+        match self.durability {
+            DurabilityConfig::Fsync => quiver_storage::Durability::Fsync,
+            DurabilityConfig::Batch { max_delay_ms } => {
+                quiver_storage::Durability::Batch { max_delay: Duration::from_millis(max_delay_ms) }
+            }
+            DurabilityConfig::None => quiver_storage::Durability::None,
+        }
+    }
+}
+
+/// Which index and with which build parameters (`{"kind": "hnsw", "params": {"m": 16, "quantization": "sq8"}}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    /// `flat`, `hnsw`, `ivf`, `kd-tree`, `lsh` or `kd-lsh`.
+    #[serde(with = "kind_name")]
+    pub kind: IndexKind,
+    /// Build parameters of that kind (numbers, strings or booleans).
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_json::Value>,
+}
+
+impl IndexConfig {
+    /// HNSW with default parameters.
+    pub fn hnsw() -> Self {
+        IndexConfig { kind: IndexKind::Hnsw, params: BTreeMap::new() }
+    }
+
+    /// IVF-PQ (the default cold tier): `quantization=pq`, `nlist` chosen from the segment size.
+    pub fn ivf_pq() -> Self {
+        let mut params = BTreeMap::new();
+        params.insert("quantization".to_owned(), serde_json::Value::from("pq"));
+        IndexConfig { kind: IndexKind::Ivf, params }
+    }
+
+    /// The build parameters in the index crate's form.
+    pub fn to_params(&self) -> Result<Params> {
+        let mut p = Params::new();
+        for (k, v) in &self.params {
+            let s = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                other => return Err(Error::invalid(format!("index.params.{k}"), "a number, string or boolean", other)),
+            };
+            p.set(k, s);
+        }
+        Ok(p)
+    }
+
+    fn validate(&self, field: &str, metric: Metric, dim: usize) -> Result<()> {
+        let params = self.to_params()?;
+        for key in params.keys() {
+            if !self.kind.build_params().contains(&key) {
+                return Err(Error::invalid(
+                    format!("{field}.params.{key}"),
+                    format!("one of {:?} for a {} index", self.kind.build_params(), self.kind),
+                    key,
+                ));
+            }
+        }
+        let _ = metric;
+        if let Some(m) = params.get("pq_m").and_then(|m| m.parse::<usize>().ok())
+            && m > 0
+            && dim % m != 0
+        {
+            return Err(Error::invalid(format!("{field}.params.pq_m"), format!("a divisor of the dimension {dim}"), m));
+        }
+        self.kind.check_params(params).map_err(|e| Error::InvalidArgument {
+            field: format!("{field}.params"),
+            expected: format!("valid {} parameters", self.kind),
+            got: e.to_string(),
+        })?;
+        Ok(())
+    }
+}
+
+/// When a write is acknowledged (`"fsync"`, `{"batch": {"max_delay_ms": 2}}`, `"none"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum DurabilityConfig {
+    /// After the write's own fsync (default).
+    #[default]
+    Fsync,
+    /// Group commit: concurrent writes share an fsync; acknowledged once it covers them.
+    Batch {
+        /// How long a group waits for more writers.
+        #[serde(default)]
+        max_delay_ms: u64,
+    },
+    /// No fsync: a process crash loses nothing, a power cut may lose the last writes.
+    None,
+}
+
+/// The time-tiered hybrid: recent points in the hot index, older ones in the cold index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TieringConfig {
+    /// A sealed segment whose newest point is older than this moves to the cold tier.
+    pub hot_age_secs: u64,
+    /// Index of cold segments (default IVF-PQ).
+    #[serde(default = "IndexConfig::ivf_pq")]
+    pub cold_index: IndexConfig,
+}
+
+/// Optimizer thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerConfig {
+    /// Seal the growing segment once it holds this many points.
+    pub seal_points: usize,
+    /// ... or once its oldest write is this old (seconds; 0 = never by age).
+    pub seal_age_secs: u64,
+    /// Sealed segments below this many live points are merged together.
+    pub merge_below_points: usize,
+    /// Rewrite a sealed segment once this share of its rows is deleted or expired.
+    pub vacuum_deleted_ratio: f64,
+    /// How often the background optimizer looks for work (milliseconds; 0 = no background thread, jobs run only
+    /// when asked).
+    pub interval_ms: u64,
+    /// Search an index only when a filter admits more than this many points of a segment; fewer are scored
+    /// exactly (always exact results).
+    pub exact_below: usize,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig {
+            seal_points: 50_000,
+            seal_age_secs: 0,
+            merge_below_points: 20_000,
+            vacuum_deleted_ratio: 0.2,
+            interval_ms: 1000,
+            exact_below: 4096,
+        }
+    }
+}
+
+impl OptimizerConfig {
+    fn validate(&self) -> Result<()> {
+        if !(1..=(1 << 26)).contains(&self.seal_points) {
+            return Err(Error::invalid("optimizer.seal_points", "1..=67108864", self.seal_points));
+        }
+        if !(self.vacuum_deleted_ratio > 0.0 && self.vacuum_deleted_ratio <= 1.0) {
+            return Err(Error::invalid(
+                "optimizer.vacuum_deleted_ratio",
+                "a number in (0, 1]",
+                self.vacuum_deleted_ratio,
+            ));
+        }
+        Ok(())
+    }
+}
+
+mod metric_name {
+    use quiver_index::Metric;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<S: Serializer>(m: &Metric, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(m.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Metric, D::Error> {
+        let s = String::deserialize(d)?;
+        Metric::parse(&s.to_ascii_lowercase()).map_err(D::Error::custom)
+    }
+}
+
+mod kind_name {
+    use quiver_index::IndexKind;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<S: Serializer>(k: &IndexKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(k.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<IndexKind, D::Error> {
+        let s = String::deserialize(d)?;
+        IndexKind::parse(&s).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_and_round_trip() {
+        let c: CollectionConfig = serde_json::from_str(r#"{"dimension": 4}"#).unwrap();
+        assert_eq!(c, CollectionConfig::new(4, Metric::Cosine));
+        c.validate().unwrap();
+        let back: CollectionConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        let t: CollectionConfig = serde_json::from_str(
+            r#"{"dimension": 8, "metric": "Euclidean", "durability": {"batch": {"max_delay_ms": 2}},
+                "tiering": {"hot_age_secs": 60}, "index": {"kind": "hnsw", "params": {"m": 8, "quantization": "sq8"}}}"#,
+        )
+        .unwrap();
+        t.validate().unwrap();
+        assert_eq!(t.tiering.unwrap().cold_index, IndexConfig::ivf_pq());
+    }
+
+    #[test]
+    fn invalid_configs_name_the_field() {
+        let err = |json: &str| -> String {
+            match serde_json::from_str::<CollectionConfig>(json) {
+                Err(e) => e.to_string(),
+                Ok(c) => c.validate().unwrap_err().to_string(),
+            }
+        };
+        assert!(err(r#"{"dimension": 0}"#).contains("dimension"));
+        assert!(err(r#"{"dimension": 4, "metric": "manhattan"}"#).contains("manhattan"));
+        assert!(err(r#"{"dimension": 4, "bogus": 1}"#).contains("bogus"));
+        assert!(err(r#"{"dimension": 4, "index": {"kind": "hnsw", "params": {"mm": 3}}}"#).contains("index.params.mm"));
+        assert!(
+            err(r#"{"dimension": 4, "index": {"kind": "hnsw", "params": {"m": "lots"}}}"#).contains("index.params")
+        );
+        assert!(err(r#"{"dimension": 4, "index": {"kind": "btree"}}"#).contains("btree"));
+        assert!(err(r#"{"dimension": 4, "tiering": {"hot_age_secs": 0}}"#).contains("tiering.hot_age_secs"));
+    }
+}

@@ -1,0 +1,195 @@
+//! The database: a directory of collections. `<root>/collections/<name>/` holds one collection (its config, WAL,
+//! manifest and segment files). Creating a collection prepares `.tmp-<name>` and renames it into place; dropping
+//! renames it to `.dropped-<name>-<n>` before removing it — so a crash leaves either the whole collection or none,
+//! and leftovers are cleaned at open. A collection that fails to open is reported unavailable with the reason;
+//! the others work.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use quiver_storage::{Directory, FsDirectory};
+use serde::Serialize;
+
+use crate::clock::{Clock, SystemClock};
+use crate::collection::Collection;
+use crate::config::CollectionConfig;
+use crate::error::{Error, Result};
+
+/// Longest collection name.
+pub const MAX_NAME_LEN: usize = 64;
+
+#[derive(Debug, Clone)]
+enum Slot {
+    Open(Collection),
+    Unavailable(String),
+}
+
+/// A collection as listed by [`Database::list`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CollectionStatus {
+    /// Name.
+    pub name: String,
+    /// `None` when open; the reason when unavailable.
+    pub unavailable: Option<String>,
+}
+
+/// An open database. Cheap to share behind an `Arc`; every method is safe from many threads.
+#[derive(Debug)]
+pub struct Database {
+    root: PathBuf,
+    collections: RwLock<BTreeMap<String, Slot>>,
+    clock: Arc<dyn Clock>,
+}
+
+fn io(file: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |cause| Error::Io { file: file.to_owned(), cause }
+}
+
+fn sync_dir(path: &Path) -> Result<()> {
+    std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(io(path))
+}
+
+/// Checks a collection name: 1–64 characters of `A-Z a-z 0-9 _ -`, not starting with `.` or `-`.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "collection name",
+            "1-64 characters of A-Z a-z 0-9 _ - (not starting with -)",
+            format!("{name:?}"),
+        ))
+    }
+}
+
+impl Database {
+    /// Opens (creating if needed) the database at `root` with the system clock.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Database> {
+        Database::open_with_clock(root, Arc::new(SystemClock))
+    }
+
+    /// Opens the database at `root`, reading time from `clock` (tests move time for TTL and tiering).
+    pub fn open_with_clock(root: impl Into<PathBuf>, clock: Arc<dyn Clock>) -> Result<Database> {
+        let root = root.into();
+        let cdir = root.join("collections");
+        std::fs::create_dir_all(&cdir).map_err(io(&cdir))?;
+        let mut collections = BTreeMap::new();
+        let mut entries: Vec<_> = std::fs::read_dir(&cdir)
+            .map_err(io(&cdir))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        entries.sort();
+        for name in entries {
+            let path = cdir.join(&name);
+            if name.starts_with(".tmp-") || name.starts_with(".dropped-") {
+                std::fs::remove_dir_all(&path).map_err(io(&path))?;
+                continue;
+            }
+            if validate_name(&name).is_err() {
+                continue;
+            }
+            let slot = match FsDirectory::open(&path)
+                .map_err(Error::from)
+                .and_then(|d| Collection::open(&name, Arc::new(d), clock.clone()))
+            {
+                Ok(c) => Slot::Open(c),
+                Err(e) => Slot::Unavailable(e.to_string()),
+            };
+            collections.insert(name, slot);
+        }
+        Ok(Database { root, collections: RwLock::new(collections), clock })
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates collection `name`.
+    pub fn create_collection(&self, name: &str, config: CollectionConfig) -> Result<Collection> {
+        validate_name(name)?;
+        config.validate()?;
+        let mut map = self.collections.write();
+        if map.contains_key(name) {
+            return Err(Error::CollectionExists { name: name.to_owned() });
+        }
+        let cdir = self.root.join("collections");
+        let tmp = cdir.join(format!(".tmp-{name}"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        std::fs::create_dir(&tmp).map_err(io(&tmp))?;
+        let d = FsDirectory::open(&tmp)?;
+        Collection::init_dir(name, &d, &config)?;
+        drop(d);
+        let path = cdir.join(name);
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        sync_dir(&cdir)?;
+        let c = Collection::open(name, Arc::new(FsDirectory::open(&path)?) as Arc<dyn Directory>, self.clock.clone())?;
+        map.insert(name.to_owned(), Slot::Open(c.clone()));
+        Ok(c)
+    }
+
+    /// The open collection `name`.
+    pub fn collection(&self, name: &str) -> Result<Collection> {
+        match self.collections.read().get(name) {
+            Some(Slot::Open(c)) => Ok(c.clone()),
+            Some(Slot::Unavailable(reason)) => {
+                Err(Error::Unavailable { name: name.to_owned(), reason: reason.clone() })
+            }
+            None => Err(Error::CollectionNotFound { name: name.to_owned() }),
+        }
+    }
+
+    /// Every collection, with its status.
+    pub fn list(&self) -> Vec<CollectionStatus> {
+        self.collections
+            .read()
+            .iter()
+            .map(|(name, slot)| CollectionStatus {
+                name: name.clone(),
+                unavailable: match slot {
+                    Slot::Open(_) => None,
+                    Slot::Unavailable(r) => Some(r.clone()),
+                },
+            })
+            .collect()
+    }
+
+    /// Drops collection `name` and deletes its files (an unavailable one too).
+    pub fn drop_collection(&self, name: &str) -> Result<()> {
+        let mut map = self.collections.write();
+        let Some(slot) = map.remove(name) else {
+            return Err(Error::CollectionNotFound { name: name.to_owned() });
+        };
+        if let Slot::Open(c) = &slot {
+            c.close()?;
+        }
+        let cdir = self.root.join("collections");
+        let path = cdir.join(name);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let gone = cdir.join(format!(".dropped-{name}-{nanos}"));
+        std::fs::rename(&path, &gone).map_err(io(&path))?;
+        sync_dir(&cdir)?;
+        std::fs::remove_dir_all(&gone).map_err(io(&gone))?;
+        Ok(())
+    }
+
+    /// Syncs every collection's WAL and stops their background optimizers.
+    pub fn close(&self) -> Result<()> {
+        for slot in self.collections.read().values() {
+            if let Slot::Open(c) = slot {
+                c.close()?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,448 @@
+//! Segments: the unit of storage and search. A collection holds one *growing* segment (appends, exact scan,
+//! searchable at once) and any number of *sealed* ones (immutable rows with a built index; only their deletion
+//! bitmap changes). Rows are addressed by their offset (`u32`) inside the segment; indexes are built over offsets.
+//!
+//! A sealed segment is one segment file (`quiver_storage::segment`): metadata, ids and times, prepared vectors,
+//! zstd-compressed payloads and the serialised index, each block checksummed. Its deletions live in the manifest
+//! (they change after the file is written).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use quiver_index::{AnyIndex, IdFilter, IdSet, IndexKind, Metric, Neighbor, SearchParams, TopK, VectorSet};
+use quiver_storage::{BlockKind, Directory, SegmentWriter};
+use roaring::RoaringBitmap;
+
+use crate::codec::{Reader, Writer};
+use crate::error::Result;
+use crate::filter::Filter;
+use crate::id::PointId;
+use crate::ops::{PointWrite, read_payload, write_payload};
+use crate::payload::Payload;
+use crate::payload_index::{Estimate, FieldType, PayloadIndex, RowSource};
+
+/// Format version of the engine's segment metadata block.
+pub const SEGMENT_META_VERSION: u8 = 1;
+
+/// Which part of the collection a segment belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Takes writes; exact scan.
+    Growing,
+    /// Sealed with the collection's index.
+    Hot,
+    /// Sealed with the tiering policy's cold index.
+    Cold,
+}
+
+impl Tier {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Tier::Growing => 0,
+            Tier::Hot => 1,
+            Tier::Cold => 2,
+        }
+    }
+
+    pub(crate) fn from_code(c: u8) -> Option<Tier> {
+        Some(match c {
+            0 => Tier::Growing,
+            1 => Tier::Hot,
+            2 => Tier::Cold,
+            _ => return None,
+        })
+    }
+}
+
+/// A segment: an id, a tier and its rows behind a lock (readers share it; writers append or mark deletions).
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub id: u64,
+    pub tier: Tier,
+    pub data: RwLock<SegmentData>,
+}
+
+/// The rows of a segment.
+#[derive(Debug)]
+pub(crate) struct SegmentData {
+    pub ids: Vec<PointId>,
+    /// Newest row of each id in this segment (deleted rows included; callers check `deleted`).
+    pub row_of: HashMap<PointId, u32>,
+    pub vectors: VectorSet,
+    pub payloads: Vec<Payload>,
+    pub created: Vec<u64>,
+    pub expires: Vec<u64>,
+    /// Rows with an expiry, by expiry time.
+    pub ttl: BTreeMap<u64, Vec<u32>>,
+    pub deleted: RoaringBitmap,
+    /// `None`: exact scan (growing segments, `flat` collections, or an index that could not be built).
+    pub index: Option<AnyIndex>,
+    pub index_note: Option<String>,
+    pub payload_index: PayloadIndex,
+    /// Bytes of the segment file (0 for the growing segment).
+    pub file_bytes: u64,
+}
+
+/// How one segment answered a query (for `explain`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SegmentPlan {
+    /// Segment id.
+    pub segment: u64,
+    /// Its tier.
+    pub tier: Tier,
+    /// `exact` (scored every admitted row) or `index:<kind>` (filtered index search).
+    pub plan: String,
+    /// Live rows in the segment.
+    pub live_rows: u64,
+    /// Estimated rows the filter admits, from the payload indexes (before evaluation).
+    pub estimate: Option<(u64, u64, u64)>,
+    /// Rows the filter admitted (live, unexpired).
+    pub matched: Option<u64>,
+    /// Filter keys answered by payload indexes.
+    pub indexed_keys: Vec<String>,
+    /// Filter keys evaluated by reading payloads (no index on them).
+    pub unindexed_keys: Vec<String>,
+}
+
+struct BitmapFilter<'a> {
+    allowed: Option<&'a RoaringBitmap>,
+    excluded: &'a RoaringBitmap,
+    count: u64,
+}
+
+impl IdFilter for BitmapFilter<'_> {
+    fn allows(&self, id: u64) -> bool {
+        let Ok(row) = u32::try_from(id) else { return false };
+        self.allowed.is_none_or(|a| a.contains(row)) && !self.excluded.contains(row)
+    }
+    fn cardinality(&self) -> Option<u64> {
+        Some(self.count)
+    }
+    fn ids(&self) -> Option<&IdSet> {
+        None
+    }
+}
+
+impl RowSource for SegmentData {
+    fn row_count(&self) -> u32 {
+        self.ids.len() as u32
+    }
+    fn row_id(&self, row: u32) -> PointId {
+        self.ids[row as usize]
+    }
+    fn row_payload(&self, row: u32) -> Option<&Payload> {
+        self.payloads.get(row as usize)
+    }
+    fn rows_of_ids(&self, ids: &[PointId]) -> RoaringBitmap {
+        ids.iter().filter_map(|id| self.row_of.get(id).copied()).collect()
+    }
+}
+
+impl SegmentData {
+    pub fn empty(dim: usize, fields: &[(String, FieldType)]) -> Result<SegmentData> {
+        let mut d = SegmentData {
+            ids: Vec::new(),
+            row_of: HashMap::new(),
+            vectors: VectorSet::new(dim)?,
+            payloads: Vec::new(),
+            created: Vec::new(),
+            expires: Vec::new(),
+            ttl: BTreeMap::new(),
+            deleted: RoaringBitmap::new(),
+            index: None,
+            index_note: None,
+            payload_index: PayloadIndex::default(),
+            file_bytes: 0,
+        };
+        for (k, t) in fields {
+            d.add_field(k, *t);
+        }
+        Ok(d)
+    }
+
+    pub fn len(&self) -> u32 {
+        self.ids.len() as u32
+    }
+
+    /// Rows neither deleted nor expired at `now_ms`.
+    pub fn live_count(&self, now_ms: u64) -> u64 {
+        u64::from(self.len()) - self.excluded(now_ms).len()
+    }
+
+    /// Deleted rows plus rows expired at `now_ms`.
+    pub fn excluded(&self, now_ms: u64) -> RoaringBitmap {
+        let mut out = self.deleted.clone();
+        for rows in self.ttl.range(..=now_ms).map(|(_, r)| r) {
+            out.extend(rows.iter().copied());
+        }
+        out
+    }
+
+    /// The live row of `id`, if any (not deleted, not expired).
+    pub fn live_row(&self, id: &PointId, now_ms: u64) -> Option<u32> {
+        let row = *self.row_of.get(id)?;
+        let alive = !self.deleted.contains(row) && !self.is_expired(row, now_ms);
+        alive.then_some(row)
+    }
+
+    pub fn is_expired(&self, row: u32, now_ms: u64) -> bool {
+        let e = self.expires[row as usize];
+        e != 0 && e <= now_ms
+    }
+
+    /// Appends a row (growing segment). The caller has validated and prepared the vector.
+    pub fn append(&mut self, p: &PointWrite) -> Result<u32> {
+        let row = self.len();
+        self.vectors.push(&p.vector)?;
+        self.ids.push(p.id);
+        if let Some(old) = self.row_of.insert(p.id, row) {
+            self.deleted.insert(old);
+        }
+        self.payload_index.insert(row, &p.payload);
+        self.payloads.push(p.payload.clone());
+        self.created.push(p.created_ms);
+        self.expires.push(p.expires_ms);
+        if p.expires_ms != 0 {
+            self.ttl.entry(p.expires_ms).or_default().push(row);
+        }
+        Ok(row)
+    }
+
+    pub fn add_field(&mut self, key: &str, ty: FieldType) {
+        let mut idx = std::mem::take(&mut self.payload_index);
+        idx.add_field(key, ty, self);
+        self.payload_index = idx;
+    }
+
+    /// The full point at `row`.
+    pub fn point(&self, row: u32) -> PointWrite {
+        let r = row as usize;
+        PointWrite {
+            id: self.ids[r],
+            vector: self.vectors.get(r).to_vec(),
+            payload: self.payloads[r].clone(),
+            created_ms: self.created[r],
+            expires_ms: self.expires[r],
+        }
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        let payload_guess: usize = self.payloads.iter().map(|p| 32 + p.len() * 48).sum();
+        self.vectors.as_slice().len() * 4
+            + self.ids.len() * (16 + 8 + 8 + 32)
+            + payload_guess
+            + self.index.as_ref().map_or(0, |i| i.as_index().memory_bytes())
+            + self.payload_index.memory_bytes()
+            + self.deleted.serialized_size()
+    }
+
+    /// The `k` nearest live rows to the prepared `query` that `filter` admits, planned as described in the crate
+    /// docs: exact over the admitted rows when they are at most `exact_below`, else a filtered index search.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search(
+        &self,
+        seg: (u64, Tier),
+        metric: Metric,
+        query: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        params: &SearchParams,
+        exact_below: usize,
+        now_ms: u64,
+    ) -> Result<(Vec<Neighbor>, SegmentPlan)> {
+        let excluded = self.excluded(now_ms);
+        let live = u64::from(self.len()) - excluded.len();
+        let mut plan = SegmentPlan {
+            segment: seg.0,
+            tier: seg.1,
+            plan: String::new(),
+            live_rows: live,
+            estimate: None,
+            matched: None,
+            indexed_keys: Vec::new(),
+            unindexed_keys: Vec::new(),
+        };
+        let allowed = match filter {
+            Some(f) => {
+                let Estimate { min, exp, max } = self.payload_index.estimate(f, self.len());
+                plan.estimate = Some((min, exp, max));
+                let eval = self.payload_index.evaluate(f, self);
+                plan.indexed_keys = eval.indexed_keys;
+                plan.unindexed_keys = eval.unindexed_keys;
+                let mut rows = eval.rows;
+                rows -= &excluded;
+                plan.matched = Some(rows.len());
+                Some(rows)
+            }
+            None => None,
+        };
+        let admitted = allowed.as_ref().map_or(live, RoaringBitmap::len);
+        if k == 0 || admitted == 0 {
+            plan.plan = "none".into();
+            return Ok((Vec::new(), plan));
+        }
+        let use_index = self.index.as_ref().filter(|_| allowed.is_none() || admitted as usize > exact_below);
+        let hits = match use_index {
+            Some(index) => {
+                plan.plan = format!("index:{}", index.as_index().kind());
+                let f = BitmapFilter { allowed: allowed.as_ref(), excluded: &excluded, count: admitted };
+                let needs_filter = allowed.is_some() || !excluded.is_empty();
+                index.as_index().search(query, k, params, needs_filter.then_some(&f as &dyn IdFilter))?
+            }
+            None => {
+                plan.plan = "exact".into();
+                let mut top = TopK::new(k);
+                let mut score = |row: u32| {
+                    top.push(Neighbor::new(u64::from(row), metric.distance(query, self.vectors.get(row as usize))));
+                };
+                match &allowed {
+                    Some(rows) => rows.iter().for_each(&mut score),
+                    None => (0..self.len()).filter(|r| !excluded.contains(*r)).for_each(&mut score),
+                }
+                top.into_sorted_vec()
+            }
+        };
+        Ok((hits, plan))
+    }
+
+    /// Builds a sealed segment's data from full points (the live rows of the inputs of a job).
+    pub fn build_sealed(
+        points: Vec<PointWrite>,
+        dim: usize,
+        metric: Metric,
+        index: Option<(IndexKind, quiver_index::Params)>,
+        fields: &[(String, FieldType)],
+    ) -> Result<SegmentData> {
+        let mut d = SegmentData::empty(dim, &[])?;
+        for p in &points {
+            d.append(p)?;
+        }
+        if let Some((kind, params)) = index
+            && kind != IndexKind::Flat
+            && !points.is_empty()
+        {
+            let ids: Vec<u64> = (0..u64::from(d.len())).collect();
+            match AnyIndex::build(kind, metric, d.vectors.clone(), ids, params) {
+                Ok(i) => d.index = Some(i),
+                Err(e) => d.index_note = Some(format!("{kind} index not built ({e}); rows are scanned exactly")),
+            }
+        }
+        for (k, t) in fields {
+            d.add_field(k, *t);
+        }
+        Ok(d)
+    }
+
+    /// Writes this sealed segment as segment file `id` (temp file, fsync, rename, directory fsync).
+    pub fn write_file(&self, dir: Arc<dyn Directory>, id: u64, tier: Tier) -> Result<u64> {
+        let mut meta = Writer::default();
+        meta.u8(SEGMENT_META_VERSION);
+        meta.u8(tier.code());
+        meta.u64(u64::from(self.len()));
+        meta.u64(self.vectors.dim() as u64);
+        for i in 0..self.ids.len() {
+            meta.id(&self.ids[i]);
+            meta.u64(self.created[i]);
+            meta.u64(self.expires[i]);
+        }
+        meta.u8(u8::from(self.index_note.is_some()));
+        if let Some(n) = &self.index_note {
+            meta.str(n);
+        }
+        let mut vectors = Vec::with_capacity(self.vectors.as_slice().len() * 4);
+        for x in self.vectors.as_slice() {
+            vectors.extend_from_slice(&x.to_le_bytes());
+        }
+        let mut payloads = Writer::default();
+        for p in &self.payloads {
+            write_payload(&mut payloads, p);
+        }
+        let mut w = SegmentWriter::create(dir.clone(), id)?;
+        w.add_block(BlockKind::Metadata, 0, &meta.buf)?;
+        w.add_block(BlockKind::Vectors, 0, &vectors)?;
+        w.add_compressed_block(BlockKind::Payload, 0, &payloads.buf, 3)?;
+        if let Some(index) = &self.index {
+            w.add_block(BlockKind::Index, 0, &index.as_index().to_bytes())?;
+        }
+        let name = w.finish()?;
+        Ok(dir.file_len(&name)?)
+    }
+
+    /// Reads segment file `id`, checking every block's checksum; `deleted` comes from the manifest.
+    pub fn read_file(
+        dir: &dyn Directory,
+        id: u64,
+        deleted: RoaringBitmap,
+        fields: &[(String, FieldType)],
+    ) -> Result<(SegmentData, Tier)> {
+        let seg = quiver_storage::Segment::open(dir, id)?;
+        let name = quiver_storage::segment::file_name(id);
+        let path = dir.file_path(&name);
+        let find = |kind: BlockKind| seg.blocks().iter().position(|b| b.kind == kind && b.tag == 0);
+        let corrupt = |detail: &str| crate::Error::Corrupt { file: path.clone(), offset: 0, detail: detail.into() };
+        let meta_i = find(BlockKind::Metadata).ok_or_else(|| corrupt("no metadata block"))?;
+        let meta = seg.block(meta_i)?;
+        let mut r = Reader::new(&meta, &path, seg.blocks()[meta_i].offset);
+        let v = r.u8("segment metadata version")?;
+        if v != SEGMENT_META_VERSION {
+            return Err(r.corrupt(format!("segment metadata version {v}, this build reads {SEGMENT_META_VERSION}")));
+        }
+        let tier = Tier::from_code(r.u8("tier")?).ok_or_else(|| r.corrupt("unknown tier"))?;
+        let rows = r.len(9 + 16, "row count")?;
+        let dim = r.u64("dimension")? as usize;
+        let mut d = SegmentData::empty(dim, &[])?;
+        let mut times = Vec::with_capacity(rows);
+        for _ in 0..rows {
+            let id = r.id("point id")?;
+            let c = r.u64("created")?;
+            let e = r.u64("expires")?;
+            times.push((id, c, e));
+        }
+        let note = if r.u8("index note flag")? == 1 { Some(r.string("index note")?) } else { None };
+        let vec_i = find(BlockKind::Vectors).ok_or_else(|| corrupt("no vectors block"))?;
+        let vbytes = seg.block(vec_i)?;
+        if vbytes.len() != rows * dim * 4 {
+            return Err(crate::Error::Corrupt {
+                file: path.clone(),
+                offset: seg.blocks()[vec_i].offset,
+                detail: format!("vectors block holds {} bytes, expected {rows} × {dim} × 4", vbytes.len()),
+            });
+        }
+        let pay_i = find(BlockKind::Payload).ok_or_else(|| corrupt("no payload block"))?;
+        let pbytes = seg.block(pay_i)?;
+        let mut pr = Reader::new(&pbytes, &path, seg.blocks()[pay_i].offset);
+        for (i, (id, c, e)) in times.into_iter().enumerate() {
+            let v: Vec<f32> = vbytes[i * dim * 4..(i + 1) * dim * 4]
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let payload = read_payload(&mut pr)?;
+            d.append(&PointWrite { id, vector: v, payload, created_ms: c, expires_ms: e })?;
+        }
+        if !pr.is_empty() {
+            return Err(pr.corrupt("trailing bytes after the payloads"));
+        }
+        if let Some(ix) = find(BlockKind::Index) {
+            let bytes = seg.block(ix)?;
+            d.index = Some(AnyIndex::from_bytes(&bytes).map_err(|e| crate::Error::Corrupt {
+                file: path.clone(),
+                offset: seg.blocks()[ix].offset,
+                detail: format!("index block: {e}"),
+            })?);
+        }
+        d.index_note = note;
+        d.deleted |= deleted;
+        d.file_bytes = dir.file_len(&name)?;
+        for (k, t) in fields {
+            d.add_field(k, *t);
+        }
+        Ok((d, tier))
+    }
+}
+
+/// Full path of segment file `id` in `dir`.
+pub(crate) fn segment_path(dir: &dyn Directory, id: u64) -> std::path::PathBuf {
+    dir.file_path(&quiver_storage::segment::file_name(id))
+}

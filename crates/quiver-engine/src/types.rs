@@ -1,0 +1,224 @@
+//! Request and response types of the collection API (the server maps its JSON onto these).
+
+use quiver_index::SearchParams;
+use serde::Serialize;
+
+use crate::filter::Filter;
+use crate::id::PointId;
+use crate::payload::Payload;
+use crate::payload_index::FieldType;
+use crate::segment::{SegmentPlan, Tier};
+
+/// A point to upsert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointInput {
+    /// The id.
+    pub id: PointId,
+    /// The vector (the collection's dimension, finite numbers).
+    pub vector: Vec<f32>,
+    /// The payload (none: an empty object).
+    pub payload: Option<Payload>,
+    /// Time to live in seconds from the write; the point disappears from every read once it passes.
+    pub ttl_secs: Option<u64>,
+}
+
+impl PointInput {
+    /// A point with no payload and no expiry.
+    pub fn new(id: impl Into<PointId>, vector: Vec<f32>) -> Self {
+        PointInput { id: id.into(), vector, payload: None, ttl_secs: None }
+    }
+
+    /// With a payload.
+    pub fn with_payload(mut self, payload: Payload) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+}
+
+/// Which points a write addresses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selector {
+    /// These ids (missing ones are an error for payload updates, ignored for deletes).
+    Ids(Vec<PointId>),
+    /// Every point the filter admits at the time of the write.
+    Filter(Filter),
+}
+
+/// A stored point as returned by reads.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Record {
+    /// The id.
+    pub id: PointId,
+    /// The payload, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Payload>,
+    /// The vector (as stored: normalised under cosine), when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f32>>,
+}
+
+/// One search hit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoredPoint {
+    /// The id.
+    pub id: PointId,
+    /// Cosine similarity, inner product, or Euclidean distance (by the collection's metric).
+    pub score: f32,
+    /// The payload, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Payload>,
+    /// The vector, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f32>>,
+}
+
+/// A nearest-neighbour query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRequest {
+    /// The query vector.
+    pub vector: Vec<f32>,
+    /// How many results.
+    pub limit: usize,
+    /// Results to skip (pagination).
+    pub offset: usize,
+    /// Only points this filter admits.
+    pub filter: Option<Filter>,
+    /// Index search parameters (`ef`, `nprobe`, `rerank`, `exact`, ...).
+    pub params: SearchParams,
+    /// Attach payloads.
+    pub with_payload: bool,
+    /// Attach vectors.
+    pub with_vector: bool,
+    /// Drop hits scoring worse than this (below it for similarities, above it for Euclidean distance).
+    pub score_threshold: Option<f32>,
+    /// Return the plan.
+    pub explain: bool,
+    /// Wait until the operation with this sequence number is applied (read-your-writes).
+    pub min_seq: Option<u64>,
+}
+
+impl SearchRequest {
+    /// The `limit` nearest points to `vector`, with payloads, default parameters.
+    pub fn new(vector: Vec<f32>, limit: usize) -> Self {
+        SearchRequest {
+            vector,
+            limit,
+            offset: 0,
+            filter: None,
+            params: SearchParams::default(),
+            with_payload: true,
+            with_vector: false,
+            score_threshold: None,
+            explain: false,
+            min_seq: None,
+        }
+    }
+
+    /// With a filter.
+    pub fn with_filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+}
+
+/// The answer to a search.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchResponse {
+    /// Hits, best first.
+    pub hits: Vec<ScoredPoint>,
+    /// The plan, when `explain` was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Explain>,
+}
+
+/// How a search was answered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explain {
+    /// Per segment: plan, estimate, real count.
+    pub segments: Vec<SegmentPlan>,
+    /// Points the filter admitted over all segments (live, unexpired).
+    pub matched: Option<u64>,
+    /// Filter keys that had no payload index (evaluated by reading payloads: slower).
+    pub unindexed_keys: Vec<String>,
+    /// The highest applied operation when the search ran.
+    pub applied_seq: u64,
+}
+
+/// A page of a scroll.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScrollPage {
+    /// Points in id order.
+    pub points: Vec<Record>,
+    /// Pass as `offset` to get the next page; `None` at the end.
+    pub next_offset: Option<PointId>,
+}
+
+/// What a collection holds and does.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CollectionInfo {
+    /// Name.
+    pub name: String,
+    /// Configuration.
+    pub config: crate::config::CollectionConfig,
+    /// Live points.
+    pub points: u64,
+    /// Segments.
+    pub segments: Vec<SegmentInfo>,
+    /// Indexed payload fields.
+    pub payload_indexes: Vec<(String, FieldType)>,
+    /// Heap bytes (vectors, indexes, payloads, estimates).
+    pub memory_bytes: u64,
+    /// Bytes on disk (segment files, WAL, manifest).
+    pub disk_bytes: u64,
+    /// Highest applied operation.
+    pub applied_seq: u64,
+    /// Operations at or below this are in segment files; the WAL holds the rest.
+    pub wal_checkpoint: u64,
+    /// Optimizer state.
+    pub optimizer: OptimizerInfo,
+}
+
+/// One segment in [`CollectionInfo`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentInfo {
+    /// Id.
+    pub id: u64,
+    /// Tier.
+    pub tier: Tier,
+    /// Rows stored.
+    pub rows: u64,
+    /// Rows live now.
+    pub live: u64,
+    /// Rows deleted.
+    pub deleted: u64,
+    /// Index kind, or `exact`.
+    pub index: String,
+    /// Why no index was built, if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_note: Option<String>,
+    /// Heap bytes.
+    pub memory_bytes: u64,
+    /// File bytes.
+    pub disk_bytes: u64,
+}
+
+/// The optimizer's counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OptimizerInfo {
+    /// Whether a background thread runs.
+    pub background: bool,
+    /// The job running now, if any.
+    pub running: Option<String>,
+    /// Growing segments sealed.
+    pub sealed: u64,
+    /// Merge jobs done.
+    pub merged: u64,
+    /// Vacuum jobs done.
+    pub vacuumed: u64,
+    /// Segments moved to the cold tier.
+    pub migrated: u64,
+    /// Expired points purged.
+    pub expired_purged: u64,
+    /// The last job error, if the last job failed.
+    pub last_error: Option<String>,
+}

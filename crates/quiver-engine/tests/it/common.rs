@@ -1,0 +1,43 @@
+//! Shared fixtures.
+
+use std::sync::Arc;
+
+use quiver_engine::{Clock, Collection, CollectionConfig, ManualClock, Payload};
+use quiver_index::Metric;
+use quiver_storage::{Directory, MemDirectory};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A collection in an in-memory crash-simulating directory, a manual clock, no background optimizer.
+pub fn mem_collection(dim: usize, metric: Metric, tweak: impl FnOnce(&mut CollectionConfig)) -> Fixture {
+    let dir = MemDirectory::new(11);
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let mut cfg = CollectionConfig::new(dim, metric);
+    cfg.optimizer.interval_ms = 0;
+    tweak(&mut cfg);
+    let c = Collection::create("test", Arc::new(dir.clone()), cfg, clock.clone()).unwrap();
+    Fixture { dir, clock, c }
+}
+
+pub struct Fixture {
+    pub dir: MemDirectory,
+    pub clock: Arc<ManualClock>,
+    pub c: Collection,
+}
+
+impl Fixture {
+    /// Reopens the collection over the same directory (what survived).
+    pub fn reopen(&self) -> quiver_engine::Result<Collection> {
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        Collection::open("test", Arc::new(self.dir.clone()) as Arc<dyn Directory>, clock)
+    }
+}
+
+pub fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()).collect()
+}
+
+pub fn payload(v: serde_json::Value) -> Payload {
+    v.as_object().unwrap().clone()
+}

@@ -1,0 +1,139 @@
+//! Points: upsert, get, delete, payload updates, scroll, count, validation.
+
+use quiver_engine::{Error, PointId, PointInput, Selector};
+use quiver_index::Metric;
+use serde_json::json;
+
+use crate::common::{mem_collection, payload, random_vectors};
+
+#[test]
+fn upsert_get_replace_delete() {
+    let f = mem_collection(4, Metric::Cosine, |_| {});
+    let c = &f.c;
+    let s1 = c
+        .upsert(vec![
+            PointInput::new(1, vec![1.0, 0.0, 0.0, 0.0]).with_payload(payload(json!({"a": 1}))),
+            PointInput::new(
+                PointId::parse_uuid("550e8400-e29b-41d4-a716-446655440000").unwrap(),
+                vec![0.0, 2.0, 0.0, 0.0],
+            ),
+        ])
+        .unwrap();
+    let got = c.get(&[PointId::Num(1), PointId::Num(9)], true, true).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].payload.as_ref().unwrap()["a"], json!(1));
+    assert_eq!(got[0].vector.as_deref(), Some(&[1.0, 0.0, 0.0, 0.0][..]));
+    // The UUID point's vector was normalised for cosine.
+    let u = c.get(&["550e8400-e29b-41d4-a716-446655440000".parse().unwrap()], false, true).unwrap();
+    assert_eq!(u[0].vector.as_deref(), Some(&[0.0, 1.0, 0.0, 0.0][..]));
+    assert!(u[0].payload.is_none());
+    // Replace: new vector and payload, still one point.
+    let s2 = c.upsert(vec![PointInput::new(1, vec![0.0, 0.0, 1.0, 0.0])]).unwrap();
+    assert!(s2 > s1);
+    assert_eq!(c.count(None).unwrap(), 2);
+    let got = c.get(&[PointId::Num(1)], true, true).unwrap();
+    assert_eq!(got[0].payload.as_ref().unwrap().len(), 0);
+    assert_eq!(got[0].vector.as_deref(), Some(&[0.0, 0.0, 1.0, 0.0][..]));
+    c.delete(Selector::Ids(vec![PointId::Num(1), PointId::Num(77)])).unwrap();
+    assert!(c.get(&[PointId::Num(1)], true, false).unwrap().is_empty());
+    assert_eq!(c.count(None).unwrap(), 1);
+}
+
+#[test]
+fn a_bad_point_rejects_the_whole_batch() {
+    let f = mem_collection(3, Metric::Cosine, |c| c.max_payload_bytes = 100);
+    let c = &f.c;
+    let seq = c.applied_seq();
+    let cases: Vec<(PointInput, &str)> = vec![
+        (PointInput::new(5, vec![1.0, 2.0]), "vector"),
+        (PointInput::new(5, vec![1.0, f32::NAN, 0.0]), "vector[1]"),
+        (PointInput::new(5, vec![1.0, f32::INFINITY, 0.0]), "vector[1]"),
+        (PointInput::new(5, vec![0.0, 0.0, 0.0]), "vector"),
+        (PointInput::new(5, vec![1.0, 0.0, 0.0]).with_payload(payload(json!({"big": "x".repeat(200)}))), "payload"),
+    ];
+    for (bad, field) in cases {
+        let batch = vec![PointInput::new(4, vec![1.0, 0.0, 0.0]), bad];
+        match c.upsert(batch) {
+            Err(Error::InvalidPoint { point, field: f, .. }) => {
+                assert_eq!(point, "5");
+                assert_eq!(f, field);
+            }
+            other => panic!("expected InvalidPoint for {field}, got {other:?}"),
+        }
+    }
+    assert_eq!(c.applied_seq(), seq, "nothing was logged");
+    assert_eq!(c.count(None).unwrap(), 0, "nothing was applied");
+    assert!(c.upsert(vec![]).is_err());
+}
+
+#[test]
+fn payload_updates_by_id_and_filter() {
+    let f = mem_collection(2, Metric::Euclidean, |_| {});
+    let c = &f.c;
+    let pts = (0..10u64)
+        .map(|i| PointInput::new(i, vec![i as f32, 0.0]).with_payload(payload(json!({"n": i, "meta": {"k": "v"}}))))
+        .collect();
+    c.upsert(pts).unwrap();
+    c.set_payload(Selector::Ids(vec![PointId::Num(1)]), payload(json!({"color": "red"})), None).unwrap();
+    c.set_payload(Selector::Ids(vec![PointId::Num(1)]), payload(json!({"x": 1})), Some("meta")).unwrap();
+    let p = c.get(&[PointId::Num(1)], true, true).unwrap().remove(0);
+    assert_eq!(
+        serde_json::Value::Object(p.payload.unwrap()),
+        json!({"n": 1, "color": "red", "meta": {"k": "v", "x": 1}})
+    );
+    assert_eq!(p.vector.unwrap(), vec![1.0, 0.0], "payload updates keep the vector");
+    c.delete_payload_keys(Selector::Ids(vec![PointId::Num(1)]), &["meta.k".to_owned(), "color".to_owned()]).unwrap();
+    let p = c.get(&[PointId::Num(1)], true, false).unwrap().remove(0);
+    assert_eq!(serde_json::Value::Object(p.payload.unwrap()), json!({"n": 1, "meta": {"x": 1}}));
+    c.overwrite_payload(Selector::Ids(vec![PointId::Num(2)]), payload(json!({"only": true}))).unwrap();
+    c.clear_payload(Selector::Ids(vec![PointId::Num(3)])).unwrap();
+    assert_eq!(c.get(&[PointId::Num(2)], true, false).unwrap()[0].payload.as_ref().unwrap().len(), 1);
+    assert!(c.get(&[PointId::Num(3)], true, false).unwrap()[0].payload.as_ref().unwrap().is_empty());
+    match c.set_payload(Selector::Ids(vec![PointId::Num(99)]), payload(json!({"a": 1})), None) {
+        Err(Error::PointNotFound { id }) => assert_eq!(id, "99"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.count(None).unwrap(), 10);
+}
+
+#[test]
+fn scroll_pages_through_every_point_in_id_order() {
+    let f = mem_collection(3, Metric::Dot, |_| {});
+    let c = &f.c;
+    let vs = random_vectors(57, 3, 1);
+    let mut ids: Vec<u64> = (0..57).map(|i| i * 7 % 101).collect();
+    c.upsert(ids.iter().zip(&vs).map(|(i, v)| PointInput::new(*i, v.clone())).collect()).unwrap();
+    ids.sort();
+    let mut seen = Vec::new();
+    let mut offset = None;
+    loop {
+        let page = c.scroll(None, offset, 10, false, false).unwrap();
+        seen.extend(page.points.iter().map(|r| r.id));
+        match page.next_offset {
+            Some(o) => offset = Some(o),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids.iter().map(|i| PointId::Num(*i)).collect::<Vec<_>>());
+    assert!(c.scroll(None, None, 0, false, false).is_err());
+}
+
+#[test]
+fn ttl_hides_points_from_the_moment_they_expire() {
+    let f = mem_collection(2, Metric::Euclidean, |_| {});
+    let c = &f.c;
+    let mut p = PointInput::new(1, vec![0.0, 0.0]);
+    p.ttl_secs = Some(10);
+    c.upsert(vec![p, PointInput::new(2, vec![1.0, 0.0])]).unwrap();
+    assert_eq!(c.count(None).unwrap(), 2);
+    f.clock.advance(9_999);
+    assert_eq!(c.get(&[PointId::Num(1)], false, false).unwrap().len(), 1);
+    f.clock.advance(1);
+    assert!(c.get(&[PointId::Num(1)], false, false).unwrap().is_empty());
+    assert_eq!(c.count(None).unwrap(), 1);
+    let hits = c.search(&quiver_engine::SearchRequest::new(vec![0.0, 0.0], 5)).unwrap().hits;
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![PointId::Num(2)]);
+    // The optimizer purges it through a logged delete.
+    c.optimize().unwrap();
+    assert_eq!(c.info().unwrap().optimizer.expired_purged, 1);
+}

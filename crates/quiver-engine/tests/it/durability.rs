@@ -1,0 +1,1 @@
+//! Recovery: WAL replay, crashes, corrupt files.

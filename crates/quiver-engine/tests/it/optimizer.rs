@@ -1,0 +1,1 @@
+//! Seal, merge, vacuum, tiering.

@@ -1,0 +1,1 @@
+//! Search: exactness against brute force, filters, the planner's min(k, matches).
