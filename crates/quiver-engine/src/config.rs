@@ -154,7 +154,7 @@ impl IndexConfig {
         let _ = metric;
         if let Some(m) = params.get("pq_m").and_then(|m| m.parse::<usize>().ok())
             && m > 0
-            && dim % m != 0
+            && !dim.is_multiple_of(m)
         {
             return Err(Error::invalid(format!("{field}.params.pq_m"), format!("a divisor of the dimension {dim}"), m));
         }

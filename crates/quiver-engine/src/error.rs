@@ -131,6 +131,7 @@ impl Error {
         Error::InvalidArgument { field: field.into(), expected: expected.into(), got: got.to_string() }
     }
 
+    #[allow(dead_code)] // used by the filter module
     pub(crate) fn filter(path: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::InvalidFilter { path: path.into(), reason: reason.into() }
     }
