@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod concurrency;
 mod crud;
 mod durability;
 mod optimizer;
+mod process;
 mod search;
