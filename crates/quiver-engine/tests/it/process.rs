@@ -162,6 +162,14 @@ fn sigkill_rounds_keep_every_acknowledged_write() {
         assert!(ready, "round {round}: the child did not start");
         child.kill().unwrap();
         child.wait().unwrap();
+        // Steps the child acknowledged between our last read and the kill are still in the pipe.
+        for line in lines.map_while(Result::ok) {
+            if let Some(n) = line.strip_prefix("ACK ") {
+                let n: usize = n.parse().unwrap();
+                assert_eq!(n, acked, "acks arrive in order");
+                acked = n + 1;
+            }
+        }
         for s in next..acked {
             model_apply(&mut model, &step(s));
         }
@@ -175,7 +183,13 @@ fn sigkill_rounds_keep_every_acknowledged_write() {
             next = acked + 1;
         } else {
             let missing: Vec<_> = model.keys().filter(|k| !got.contains_key(k)).collect();
-            panic!("round {round}: state differs from the acknowledged model after SIGKILL (missing {missing:?})");
+            let extra: Vec<_> = got.keys().filter(|k| !model.contains_key(k)).collect();
+            let changed: Vec<_> =
+                model.keys().filter(|k| got.get(k).is_some_and(|g| Some(g) != model.get(k))).collect();
+            panic!(
+                "round {round}: state differs from the acknowledged model after SIGKILL \
+                 (missing {missing:?}, extra {extra:?}, changed {changed:?})"
+            );
         }
     }
     assert!(next > rounds, "the children made progress");
