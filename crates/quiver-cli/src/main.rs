@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod engine_bench;
 mod plot;
 
 #[derive(Parser, Debug)]
@@ -16,12 +17,16 @@ struct Cli {
 enum Command {
     /// Benchmark an index on a TEXMEX dataset (recall, QPS, latency, memory), ann-benchmarks style.
     Bench(bench::BenchArgs),
+    /// Benchmark the database end to end: ingest through the WAL, time to fully indexed, filtered search at
+    /// several selectivities, multi- vs single-segment search.
+    EngineBench(engine_bench::EngineBenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench::run(args),
+        Command::EngineBench(args) => engine_bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

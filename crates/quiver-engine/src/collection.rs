@@ -664,6 +664,8 @@ impl Collection {
     /// Stops accepting calls and syncs the WAL.
     pub(crate) fn close(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::Release);
+        // Wait for a running optimizer job (it stops before the next one) and for writers in flight.
+        let _j = self.inner.jobs.lock();
         let _w = self.inner.writer.lock();
         self.flush()
     }
@@ -730,12 +732,8 @@ pub(crate) fn apply(state: &RwLock<State>, config: &CollectionConfig, op: &Opera
                 // Append first, then retire the old row: a concurrent reader may see both (search dedups by
                 // id), never neither.
                 g.append(p)?;
-                let others = st.sealed.iter().chain(st.frozen.iter());
-                for s in others {
-                    let mut d = s.data.write();
-                    if let Some(&row) = d.row_of.get(&p.id) {
-                        d.deleted.insert(row);
-                    }
+                for s in st.sealed.iter().chain(st.frozen.iter()) {
+                    retire(s, &p.id);
                 }
             }
             let need_since = st.growing_since_ms.is_none();
@@ -751,11 +749,8 @@ pub(crate) fn apply(state: &RwLock<State>, config: &CollectionConfig, op: &Opera
         Operation::Delete(ids) => {
             let st = state.read();
             for s in st.all() {
-                let mut d = s.data.write();
                 for id in ids {
-                    if let Some(&row) = d.row_of.get(id) {
-                        d.deleted.insert(row);
-                    }
+                    retire(&s, id);
                 }
             }
         }
@@ -776,6 +771,18 @@ pub(crate) fn apply(state: &RwLock<State>, config: &CollectionConfig, op: &Opera
         }
     }
     Ok(())
+}
+
+/// Marks the row of `id` in `s` deleted, if it has a live one. Checks under the read lock first, so segments that
+/// do not hold the id never wait for the searches running on them.
+fn retire(s: &Segment, id: &PointId) {
+    let live = {
+        let d = s.data.read();
+        d.row_of.get(id).copied().filter(|r| !d.deleted.contains(*r))
+    };
+    if let Some(row) = live {
+        s.data.write().deleted.insert(row);
+    }
 }
 
 fn parse_segment_name(name: &str) -> Option<u64> {

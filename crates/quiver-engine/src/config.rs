@@ -210,8 +210,9 @@ pub struct OptimizerConfig {
     /// How often the background optimizer looks for work (milliseconds; 0 = no background thread, jobs run only
     /// when asked).
     pub interval_ms: u64,
-    /// Search an index only when a filter admits more than this many points of a segment; fewer are scored
-    /// exactly (always exact results).
+    /// A filtered search scores a segment's admitted points exactly when they are at most this many, or at most
+    /// `sqrt(2000 · live points)` (the planner's cost model, `segment::EXACT_COST_RATIO`); otherwise it runs the
+    /// segment's index with the filter.
     pub exact_below: usize,
 }
 
@@ -223,7 +224,7 @@ impl Default for OptimizerConfig {
             merge_below_points: 20_000,
             vacuum_deleted_ratio: 0.2,
             interval_ms: 1000,
-            exact_below: 4096,
+            exact_below: 2048,
         }
     }
 }

@@ -45,6 +45,9 @@ impl Collection {
         let _jobs = self.inner.jobs.lock();
         let mut ran = 0;
         while let Some(job) = self.next_job() {
+            if self.inner.closed.load(std::sync::atomic::Ordering::Acquire) {
+                break;
+            }
             let name = match &job {
                 Job::Purge(_) => "purge",
                 Job::Seal => "seal",

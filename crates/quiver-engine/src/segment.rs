@@ -85,6 +85,13 @@ pub(crate) struct SegmentData {
     pub file_bytes: u64,
 }
 
+/// The planner's cost model: scoring `a` admitted rows exactly costs about `a` distance computations read from
+/// memory, and a filtered graph search admitting a share `s = a / live` costs about `U / s`, where `U` (an
+/// unfiltered search) is worth about this many exact row scores. Exact wins while `a·s < U`, i.e. while
+/// `a < sqrt(U · live)`. `U ≈ 2000` was measured on the 100k WordNet set (HNSW, ef 64: 0.2–0.3 ms per segment vs
+/// about 150 ns per exactly scored 384-d row); see `docs/benchmarks.md`.
+pub const EXACT_COST_RATIO: f64 = 2000.0;
+
 /// How one segment answered a query (for `explain`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SegmentPlan {
@@ -238,8 +245,9 @@ impl SegmentData {
             + self.deleted.serialized_size()
     }
 
-    /// The `k` nearest live rows to the prepared `query` that `filter` admits, planned as described in the crate
-    /// docs: exact over the admitted rows when they are at most `exact_below`, else a filtered index search.
+    /// The `k` nearest live rows to the prepared `query` that `filter` admits: exact over the admitted rows when
+    /// they are at most `max(exact_below, sqrt(EXACT_COST_RATIO · live))` (or the segment has no index), else a
+    /// filtered index search.
     #[allow(clippy::too_many_arguments)]
     pub fn search(
         &self,
@@ -283,7 +291,8 @@ impl SegmentData {
             plan.plan = "none".into();
             return Ok((Vec::new(), plan));
         }
-        let use_index = self.index.as_ref().filter(|_| allowed.is_none() || admitted as usize > exact_below);
+        let exact_limit = (exact_below as f64).max((EXACT_COST_RATIO * live as f64).sqrt());
+        let use_index = self.index.as_ref().filter(|_| allowed.is_none() || admitted as f64 > exact_limit);
         let hits = match use_index {
             Some(index) => {
                 plan.plan = format!("index:{}", index.as_index().kind());

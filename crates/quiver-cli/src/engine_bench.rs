@@ -1,0 +1,277 @@
+//! `quiver engine-bench`: the database end to end on a real set — ingest with payloads through the WAL (batches,
+//! the chosen durability), time until every point is in a sealed, indexed segment, unfiltered and filtered search
+//! (recall@k against brute force over the admitted points, QPS on one thread), and a multi-segment collection
+//! against a single-segment one of the same data.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use quiver_engine::{
+    CollectionConfig, Database, DurabilityConfig, FieldType, Filter, Payload, PointId, PointInput, SearchRequest,
+};
+use quiver_index::dataset::Dataset;
+use quiver_index::{Metric, SearchParams};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+
+/// Arguments of `quiver engine-bench`.
+#[derive(clap::Args, Debug)]
+pub struct EngineBenchArgs {
+    /// Dataset prefix (`DIR/NAME`) or directory, with `NAME_base_items.jsonl` beside the vectors.
+    #[arg(long)]
+    data: PathBuf,
+    /// Queries to run per measurement (the first N of the query file).
+    #[arg(long, default_value_t = 500)]
+    queries: usize,
+    /// Points per upsert call.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Seal the growing segment at this many points (several segments over the set).
+    #[arg(long, default_value_t = 25_000)]
+    seal_points: usize,
+    /// `fsync`, `batch` or `none`.
+    #[arg(long, default_value = "fsync")]
+    durability: String,
+    /// HNSW `ef` for searches.
+    #[arg(long, default_value_t = 64)]
+    ef: usize,
+    /// Results per query.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Data directory (default: a fresh temporary one, removed afterwards).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Skip building the single-segment collection for the comparison.
+    #[arg(long)]
+    skip_single: bool,
+}
+
+fn items_path(data: &std::path::Path) -> Result<PathBuf> {
+    let candidates: Vec<PathBuf> = if data.is_dir() {
+        std::fs::read_dir(data)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with("_base_items.jsonl"))
+            .collect()
+    } else {
+        vec![PathBuf::from(format!("{}_base_items.jsonl", data.display()))]
+    };
+    match candidates.as_slice() {
+        [one] if one.exists() => Ok(one.clone()),
+        _ => bail!("no single *_base_items.jsonl found for {}", data.display()),
+    }
+}
+
+fn load_payloads(path: &std::path::Path, n: usize) -> Result<Vec<Payload>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::with_capacity(n);
+    for (i, line) in text.lines().enumerate().take(n) {
+        let v: Value = serde_json::from_str(line).with_context(|| format!("{}: line {}", path.display(), i + 1))?;
+        let mut p = Payload::new();
+        for key in ["lexname", "pos", "n_words", "text"] {
+            if let Some(x) = v.get(key) {
+                p.insert(key.to_owned(), x.clone());
+            }
+        }
+        out.push(p);
+    }
+    if out.len() != n {
+        bail!("{} has {} items, the base has {n} vectors", path.display(), out.len());
+    }
+    Ok(out)
+}
+
+fn durability(s: &str) -> Result<DurabilityConfig> {
+    Ok(match s {
+        "fsync" => DurabilityConfig::Fsync,
+        "batch" => DurabilityConfig::Batch { max_delay_ms: 0 },
+        "none" => DurabilityConfig::None,
+        other => bail!("--durability: expected fsync, batch or none, got {other:?}"),
+    })
+}
+
+struct Measured {
+    recall: f64,
+    qps: f64,
+    short: usize,
+}
+
+/// Exact top-k (cosine distance, ids) of `q` among `admitted` rows.
+fn exact(base: &quiver_index::VectorSet, admitted: &[u32], q: &[f32], k: usize) -> Vec<(f32, u32)> {
+    let mut d: Vec<(f32, u32)> =
+        admitted.iter().map(|&i| (1.0 - quiver_kernels::dot(base.get(i as usize), q), i)).collect();
+    d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    d.truncate(k);
+    d
+}
+
+fn measure(
+    c: &quiver_engine::Collection,
+    data: &Dataset,
+    admitted: &[u32],
+    filter: Option<&Filter>,
+    args: &EngineBenchArgs,
+    nq: usize,
+) -> Result<Measured> {
+    let queries: Vec<Vec<f32>> = (0..nq).map(|i| data.queries.get(i).to_vec()).collect();
+    let truth: Vec<Vec<(f32, u32)>> = queries.par_iter().map(|q| exact(&data.base, admitted, q, args.k)).collect();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let run = |q: &Vec<f32>| -> Result<Vec<quiver_engine::ScoredPoint>> {
+        let mut req = SearchRequest::new(q.clone(), args.k);
+        req.with_payload = false;
+        req.filter = filter.cloned();
+        req.params = SearchParams::default().with_ef(args.ef);
+        Ok(c.search(&req)?.hits)
+    };
+    // Warm-up, then timed.
+    pool.install(|| queries.iter().take(50).try_for_each(|q| run(q).map(drop)))?;
+    let t = Instant::now();
+    let results = pool.install(|| queries.iter().map(run).collect::<Result<Vec<_>>>())?;
+    let secs = t.elapsed().as_secs_f64();
+    let (mut hit, mut total, mut short) = (0usize, 0usize, 0usize);
+    for (res, tr) in results.iter().zip(&truth) {
+        let want = tr.len();
+        if res.len() < want {
+            short += 1;
+        }
+        let Some(kth) = tr.last().map(|t| t.0) else { continue };
+        // Tie-aware: a hit at the k-th exact distance or closer counts.
+        hit += res.iter().filter(|h| 1.0 - h.score <= kth + 1e-5).count().min(want);
+        total += want;
+    }
+    Ok(Measured { recall: if total == 0 { 1.0 } else { hit as f64 / total as f64 }, qps: nq as f64 / secs, short })
+}
+
+fn ingest(
+    db: &Database,
+    name: &str,
+    cfg: CollectionConfig,
+    data: &Dataset,
+    payloads: &[Payload],
+    batch: usize,
+) -> Result<(quiver_engine::Collection, f64, f64)> {
+    let c = db.create_collection(name, cfg)?;
+    c.create_field_index("lexname", FieldType::Keyword)?;
+    c.create_field_index("pos", FieldType::Keyword)?;
+    let n = data.base.len();
+    let t = Instant::now();
+    for start in (0..n).step_by(batch) {
+        let end = (start + batch).min(n);
+        let pts = (start..end)
+            .map(|i| PointInput::new(i as u64, data.base.get(i).to_vec()).with_payload(payloads[i].clone()))
+            .collect();
+        c.upsert(pts)?;
+    }
+    let ingest_s = t.elapsed().as_secs_f64();
+    c.seal()?;
+    while c.optimize()? > 0 {}
+    let indexed_s = t.elapsed().as_secs_f64();
+    Ok((c, ingest_s, indexed_s))
+}
+
+/// Runs the benchmark.
+pub fn run(args: EngineBenchArgs) -> Result<()> {
+    let data = Dataset::load(&args.data, Some(args.queries)).context("loading the dataset")?;
+    let n = data.base.len();
+    let payloads = load_payloads(&items_path(&args.data)?, n)?;
+    let nq = args.queries.min(data.queries.len());
+    let tmp;
+    let root = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempdir()?;
+            tmp.0.clone()
+        }
+    };
+    let db = Database::open(&root)?;
+    let mut cfg = CollectionConfig::new(data.base.dim(), Metric::Cosine);
+    cfg.durability = durability(&args.durability)?;
+    cfg.optimizer.seal_points = args.seal_points;
+    cfg.optimizer.merge_below_points = 1;
+    cfg.optimizer.interval_ms = 100;
+    println!(
+        "ingest: {n} points × {} dims, batches of {}, durability {}",
+        data.base.dim(),
+        args.batch,
+        args.durability
+    );
+    let (c, ingest_s, indexed_s) = ingest(&db, "multi", cfg.clone(), &data, &payloads, args.batch)?;
+    let info = c.info()?;
+    println!(
+        "  acknowledged in {ingest_s:.1} s = {:.0} vectors/s; fully indexed after {indexed_s:.1} s; {} segments; disk {:.0} MB",
+        n as f64 / ingest_s,
+        info.segments.len(),
+        info.disk_bytes as f64 / 1e6
+    );
+    let mut report = json!({
+        "points": n, "batch": args.batch, "durability": args.durability, "ingest_s": ingest_s,
+        "ingest_vectors_per_s": n as f64 / ingest_s, "indexed_s": indexed_s, "segments": info.segments.len(),
+        "ef": args.ef, "k": args.k, "queries": nq,
+    });
+    let all: Vec<u32> = (0..n as u32).collect();
+    let m = measure(&c, &data, &all, None, &args, nq)?;
+    println!("unfiltered ({} segments): recall@{} {:.3}  QPS {:.0}", info.segments.len(), args.k, m.recall, m.qps);
+    report["unfiltered"] = json!({"recall": m.recall, "qps": m.qps});
+    let filters = [
+        (
+            "50%",
+            json!({"must": [{"key": "lexname", "match": {"any": ["adj.all", "noun.artifact", "noun.person", "noun.plant", "noun.animal", "noun.act"]}}]}),
+        ),
+        ("10%", json!({"must": [{"key": "lexname", "match": {"value": "noun.artifact"}}]})),
+        ("1%", json!({"must": [{"key": "lexname", "match": {"value": "verb.social"}}]})),
+        ("0.1%", json!({"must": [{"key": "lexname", "match": {"any": ["adj.ppl", "noun.Tops"]}}]})),
+    ];
+    let mut filtered = Vec::new();
+    for (label, fj) in filters {
+        let filter: Filter = serde_json::from_value(fj)?;
+        let admitted: Vec<u32> =
+            (0..n as u32).filter(|&i| filter.matches(&PointId::Num(u64::from(i)), &payloads[i as usize])).collect();
+        let m = measure(&c, &data, &admitted, Some(&filter), &args, nq)?;
+        println!(
+            "filter {label:>5} ({:>6} points, {:.2}%): recall@{} {:.3}  QPS {:.0}  queries short of min(k, matches): {}",
+            admitted.len(),
+            100.0 * admitted.len() as f64 / n as f64,
+            args.k,
+            m.recall,
+            m.qps,
+            m.short
+        );
+        filtered.push(json!({"selectivity": label, "matches": admitted.len(), "recall": m.recall, "qps": m.qps, "short": m.short}));
+    }
+    report["filtered"] = json!(filtered);
+    if !args.skip_single {
+        let mut single = cfg.clone();
+        single.optimizer.seal_points = n + 1;
+        single.durability = DurabilityConfig::None;
+        let (s, _, s_indexed) = ingest(&db, "single", single, &data, &payloads, args.batch)?;
+        let sm = measure(&s, &data, &all, None, &args, nq)?;
+        println!(
+            "single segment (built in {s_indexed:.1} s): recall@{} {:.3}  QPS {:.0}; multi/single QPS ratio {:.2}",
+            args.k,
+            sm.recall,
+            sm.qps,
+            m.qps / sm.qps
+        );
+        report["single"] = json!({"recall": sm.recall, "qps": sm.qps, "indexed_s": s_indexed, "multi_over_single_qps": m.qps / sm.qps});
+    }
+    db.close()?;
+    println!("{report}");
+    Ok(())
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir() -> Result<TempDir> {
+    let base = std::env::temp_dir();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    let p = base.join(format!("quiver-engine-bench-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&p)?;
+    Ok(TempDir(p))
+}
