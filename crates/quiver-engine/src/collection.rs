@@ -506,14 +506,14 @@ impl Collection {
         let now = self.now_ms();
         let k = req.limit + req.offset;
         let exact_below = cfg.optimizer.exact_below;
-        let run = |s: &Arc<Segment>| {
+        let run = |s: &Arc<Segment>, k: usize, params: &quiver_index::SearchParams| {
             let d = s.data.read();
-            d.search((s.id, s.tier), cfg.metric, &query, k, req.filter.as_ref(), &req.params, exact_below, now)
+            d.search((s.id, s.tier), cfg.metric, &query, k, req.filter.as_ref(), params, exact_below, now)
         };
         let results: Vec<_> = if segs.len() > 1 {
-            segs.par_iter().map(run).collect::<Result<Vec<_>>>()?
+            segs.par_iter().map(|s| run(s, k, &req.params)).collect::<Result<Vec<_>>>()?
         } else {
-            segs.iter().map(run).collect::<Result<Vec<_>>>()?
+            segs.iter().map(|s| run(s, k, &req.params)).collect::<Result<Vec<_>>>()?
         };
         // Merge: (distance, id) order; one hit per point id.
         let mut all: Vec<(Neighbor, usize)> = Vec::new();

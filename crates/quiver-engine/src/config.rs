@@ -205,6 +205,9 @@ pub struct OptimizerConfig {
     pub seal_age_secs: u64,
     /// Sealed segments below this many live points are merged together.
     pub merge_below_points: usize,
+    /// Most sealed segments per tier before the smallest are merged; 0 = one per available core (searches run
+    /// the segments in parallel, so that many cost about as much as one).
+    pub max_segments: usize,
     /// Rewrite a sealed segment once this share of its rows is deleted or expired.
     pub vacuum_deleted_ratio: f64,
     /// How often the background optimizer looks for work (milliseconds; 0 = no background thread, jobs run only
@@ -222,6 +225,7 @@ impl Default for OptimizerConfig {
             seal_points: 50_000,
             seal_age_secs: 0,
             merge_below_points: 20_000,
+            max_segments: 0,
             vacuum_deleted_ratio: 0.2,
             interval_ms: 1000,
             exact_below: 2048,
@@ -230,6 +234,14 @@ impl Default for OptimizerConfig {
 }
 
 impl OptimizerConfig {
+    /// `max_segments`, with 0 resolved to the number of available cores (at least 2).
+    pub fn max_segments_per_tier(&self) -> usize {
+        match self.max_segments {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()).max(2),
+            n => n,
+        }
+    }
+
     fn validate(&self) -> Result<()> {
         if !(1..=(1 << 26)).contains(&self.seal_points) {
             return Err(Error::invalid("optimizer.seal_points", "1..=67108864", self.seal_points));

@@ -9,7 +9,8 @@
 //!    rewritten together as one cold segment (the cold index, IVF-PQ by default);
 //! 4. **vacuum** — a sealed segment with at least `vacuum_deleted_ratio` of its rows deleted or expired is
 //!    rewritten without them;
-//! 5. **merge** — sealed segments of one tier with fewer than `merge_below_points` live points are rewritten as one.
+//! 5. **merge** — sealed segments of one tier with fewer than `merge_below_points` live points are rewritten as
+//!    one; and while a tier holds more than `max_segments` segments (default: one per core), its two smallest are.
 //!
 //! Every job is a *rewrite*: snapshot the live rows of its inputs (short read locks), build the new segment and
 //! write its file with no lock held (readers and writers go on), then swap it in under the writer lock, carrying
@@ -146,6 +147,22 @@ impl Collection {
                 if inputs.len() >= 2 {
                     return Some(Job::Rewrite { inputs, tier, what: "merge" });
                 }
+            }
+        }
+        // 6. too many segments in a tier: merge its two smallest (segments are searched in parallel, one per
+        //    core, so about one segment per core keeps a search as fast as over a single segment)
+        let max = cfg.max_segments_per_tier();
+        for tier in [Tier::Hot, Tier::Cold] {
+            let mut of_tier: Vec<(u64, Arc<Segment>)> = st
+                .sealed
+                .iter()
+                .filter(|s| s.tier == tier)
+                .map(|s| (s.data.read().live_count(now), s.clone()))
+                .collect();
+            if of_tier.len() > max {
+                of_tier.sort_by_key(|(live, s)| (*live, s.id));
+                let inputs = of_tier.into_iter().take(2).map(|(_, s)| s).collect();
+                return Some(Job::Rewrite { inputs, tier, what: "merge" });
             }
         }
         None

@@ -18,6 +18,7 @@ fn seal_merge_and_vacuum_keep_results_and_counts() {
         c.optimizer.seal_points = 100;
         c.optimizer.merge_below_points = 150;
         c.optimizer.vacuum_deleted_ratio = 0.25;
+        c.optimizer.max_segments = 100;
     });
     let c = &f.c;
     let vs = random_vectors(450, 8, 3);
@@ -50,6 +51,26 @@ fn seal_merge_and_vacuum_keep_results_and_counts() {
     // The state survives a reopen identically.
     let again = f.reopen().unwrap();
     assert_eq!(again.count(None).unwrap(), 300);
+}
+
+#[test]
+fn tiers_are_merged_down_to_max_segments() {
+    let f = mem_collection(4, Metric::Euclidean, |c| {
+        c.index = IndexConfig { kind: IndexKind::Flat, params: Default::default() };
+        c.optimizer.seal_points = 50;
+        c.optimizer.merge_below_points = 1;
+        c.optimizer.max_segments = 3;
+    });
+    let vs = random_vectors(400, 4, 5);
+    for (n, chunk) in vs.chunks(50).enumerate() {
+        f.c.upsert(chunk.iter().enumerate().map(|(i, v)| PointInput::new((n * 50 + i) as u64, v.clone())).collect())
+            .unwrap();
+        f.c.optimize().unwrap();
+    }
+    let info = f.c.info().unwrap();
+    assert_eq!(info.segments.iter().filter(|s| s.tier == Tier::Hot).count(), 3, "{:?}", info.segments);
+    assert_eq!(info.points, 400);
+    assert!(info.optimizer.merged >= 5);
 }
 
 #[test]

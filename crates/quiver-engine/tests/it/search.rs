@@ -21,6 +21,7 @@ fn flat_collection_split_into_segments_is_exact() {
         c.index = IndexConfig { kind: IndexKind::Flat, params: Default::default() };
         c.optimizer.seal_points = 70;
         c.optimizer.merge_below_points = 1;
+        c.optimizer.max_segments = 100;
     });
     let vs = random_vectors(300, 12, 5);
     for (n, chunk) in vs.chunks(50).enumerate() {
@@ -47,6 +48,7 @@ fn hnsw_segments_reach_high_recall_and_explain_shows_the_plan() {
     let f = mem_collection(16, Metric::Cosine, |c| {
         c.optimizer.seal_points = 500;
         c.optimizer.merge_below_points = 1;
+        c.optimizer.max_segments = 100;
     });
     let vs = random_vectors(1200, 16, 8);
     f.c.upsert(vs[..1100].iter().enumerate().map(|(i, v)| PointInput::new(i as u64, v.clone())).collect()).unwrap();
@@ -114,6 +116,7 @@ fn filtered_search_returns_min_k_matches_at_every_selectivity() {
     let f = mem_collection(8, Metric::Euclidean, |c| {
         c.optimizer.seal_points = 4000;
         c.optimizer.merge_below_points = 1;
+        c.optimizer.max_segments = 100;
         c.optimizer.exact_below = 300;
         c.index.params.insert("m".into(), serde_json::json!(8));
     });
