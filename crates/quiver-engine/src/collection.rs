@@ -296,6 +296,48 @@ impl Collection {
         Ok(seq)
     }
 
+    /// Applies an operation sequenced by another log (a replicated stream): the seam the cluster mode plugs
+    /// into. `seq` must be above every sequence number this collection has seen; an operation at or below the
+    /// applied one is skipped (already applied: replays of a stream are idempotent) and `Ok(false)` is returned.
+    /// The operation is checked like a local write (dimension, finite values, payload size), then appended to the
+    /// local WAL under `seq` and applied, so local recovery covers it.
+    pub fn apply_replicated(&self, seq: u64, op: &Operation) -> Result<bool> {
+        self.check_open()?;
+        let inner = &self.inner;
+        let mut w = inner.writer.lock();
+        if seq < w.next_seq {
+            return Ok(false);
+        }
+        if let Operation::Upsert(points) = op {
+            let cfg = &inner.config;
+            for p in points {
+                let bad =
+                    |field: String, reason: String| Error::InvalidPoint { point: p.id.to_string(), field, reason };
+                if p.vector.len() != cfg.dimension {
+                    return Err(bad(
+                        "vector".into(),
+                        format!("expected {} numbers, got {}", cfg.dimension, p.vector.len()),
+                    ));
+                }
+                if let Some(i) = p.vector.iter().position(|x| !x.is_finite()) {
+                    return Err(bad(format!("vector[{i}]"), format!("expected a finite number, got {}", p.vector[i])));
+                }
+                check_payload_size(&p.id, &p.payload, cfg.max_payload_bytes)?;
+            }
+        }
+        inner.wal.submit(seq, &op.encode())?;
+        w.next_seq = seq + 1;
+        apply(&inner.state, &inner.config, op, self.now_ms())?;
+        {
+            let mut a = inner.applied.lock();
+            *a = seq;
+            inner.applied_cv.notify_all();
+        }
+        drop(w);
+        inner.wal.wait(seq)?;
+        Ok(true)
+    }
+
     fn prepare_point(&self, p: &PointInput, now: u64, created: Option<u64>) -> Result<PointWrite> {
         let cfg = &self.inner.config;
         let bad = |field: &str, reason: String| Error::InvalidPoint {
@@ -510,6 +552,8 @@ impl Collection {
             let d = s.data.read();
             d.search((s.id, s.tier), cfg.metric, &query, k, req.filter.as_ref(), params, exact_below, now)
         };
+        // Empty segments (a fresh growing one) are skipped; several non-empty ones are searched in parallel.
+        let segs: Vec<Arc<Segment>> = segs.into_iter().filter(|s| s.data.read().len() > 0).collect();
         let results: Vec<_> = if segs.len() > 1 {
             segs.par_iter().map(|s| run(s, k, &req.params)).collect::<Result<Vec<_>>>()?
         } else {
