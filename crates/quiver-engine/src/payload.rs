@@ -13,18 +13,9 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 64 << 10;
 /// Every value found at `path` in `payload` (arrays flattened, including a final array). `null` values are
 /// returned as they are; a missing key yields nothing.
 pub fn values_at<'a>(payload: &'a Payload, path: &str) -> Vec<&'a Value> {
-    let mut parts = path.split('.').map(|p| p.strip_suffix("[]").unwrap_or(p));
-    let Some(first) = parts.next() else { return Vec::new() };
-    let mut current: Vec<&Value> = payload.get(first).into_iter().collect();
-    for part in parts {
-        let mut next = Vec::new();
-        for v in current {
-            collect_field(v, part, &mut next);
-        }
-        current = next;
-    }
-    let mut out = Vec::with_capacity(current.len());
-    for v in current {
+    let found = raw_at(payload, path);
+    let mut out = Vec::with_capacity(found.len());
+    for v in found {
         match v {
             Value::Array(items) => out.extend(items.iter()),
             other => out.push(other),
