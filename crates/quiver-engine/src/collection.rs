@@ -741,7 +741,7 @@ fn admitted_rows(d: &SegmentData, filter: Option<&Filter>, now: u64) -> roaring:
         Some(f) => d.payload_index.evaluate(f, d).rows,
         None => (0..d.len()).collect(),
     };
-    rows -= &d.excluded(now);
+    rows -= &*d.excluded(now);
     rows
 }
 

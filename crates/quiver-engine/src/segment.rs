@@ -6,6 +6,7 @@
 //! zstd-compressed payloads and the serialised index, each block checksummed. Its deletions live in the manifest
 //! (they change after the file is written).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -178,13 +179,18 @@ impl SegmentData {
         u64::from(self.len()) - self.excluded(now_ms).len()
     }
 
-    /// Deleted rows plus rows expired at `now_ms`.
-    pub fn excluded(&self, now_ms: u64) -> RoaringBitmap {
+    /// Deleted rows plus rows expired at `now_ms` (borrowed, no copy, when nothing has expired: every query
+    /// asks this of every segment).
+    pub fn excluded(&self, now_ms: u64) -> Cow<'_, RoaringBitmap> {
+        let mut expired = self.ttl.range(..=now_ms).peekable();
+        if expired.peek().is_none() {
+            return Cow::Borrowed(&self.deleted);
+        }
         let mut out = self.deleted.clone();
-        for rows in self.ttl.range(..=now_ms).map(|(_, r)| r) {
+        for (_, rows) in expired {
             out.extend(rows.iter().copied());
         }
-        out
+        Cow::Owned(out)
     }
 
     /// The live row of `id`, if any (not deleted, not expired).
@@ -280,7 +286,7 @@ impl SegmentData {
                 plan.indexed_keys = eval.indexed_keys;
                 plan.unindexed_keys = eval.unindexed_keys;
                 let mut rows = eval.rows;
-                rows -= &excluded;
+                rows -= &*excluded;
                 plan.matched = Some(rows.len());
                 Some(rows)
             }
