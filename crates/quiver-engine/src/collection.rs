@@ -271,7 +271,7 @@ impl Collection {
     pub(crate) fn write(&self, build: impl FnOnce(&State, u64) -> Result<Option<Operation>>) -> Result<u64> {
         self.check_open()?;
         let inner = &self.inner;
-        let mut w = inner.writer.lock();
+        let w = inner.writer.lock();
         let now = self.now_ms();
         let op = {
             let st = inner.state.read();
@@ -281,11 +281,24 @@ impl Collection {
             return Ok(*inner.applied.lock());
         };
         let seq = w.next_seq;
+        self.log_and_apply(w, seq, &op, now)?;
+        Ok(seq)
+    }
+
+    /// Appends `op` as `seq` to the WAL, applies it and publishes it as applied, then releases the writer lock and
+    /// waits for durability. Under `Fsync`/`None` the record is written before `submit` returns; under `Batch` it is
+    /// queued and waited for after the lock is released, so concurrent writers share one fsync.
+    fn log_and_apply(
+        &self,
+        mut w: parking_lot::MutexGuard<'_, WriterState>,
+        seq: u64,
+        op: &Operation,
+        now: u64,
+    ) -> Result<()> {
+        let inner = &self.inner;
         inner.wal.submit(seq, &op.encode())?;
-        w.next_seq += 1;
-        // Under `Fsync`/`None` the record is written before `submit` returns; under `Batch` it is queued and
-        // waited for below, after the writer lock is released so concurrent writers share one fsync.
-        apply(&inner.state, &inner.config, &op, now)?;
+        w.next_seq = seq + 1;
+        apply(&inner.state, &inner.config, op, now)?;
         {
             let mut a = inner.applied.lock();
             *a = seq;
@@ -293,7 +306,7 @@ impl Collection {
         }
         drop(w);
         inner.wal.wait(seq)?;
-        Ok(seq)
+        Ok(())
     }
 
     /// Applies an operation sequenced by another log (a replicated stream): the seam the cluster mode plugs
@@ -304,7 +317,7 @@ impl Collection {
     pub fn apply_replicated(&self, seq: u64, op: &Operation) -> Result<bool> {
         self.check_open()?;
         let inner = &self.inner;
-        let mut w = inner.writer.lock();
+        let w = inner.writer.lock();
         if seq < w.next_seq {
             return Ok(false);
         }
@@ -325,16 +338,7 @@ impl Collection {
                 check_payload_size(&p.id, &p.payload, cfg.max_payload_bytes)?;
             }
         }
-        inner.wal.submit(seq, &op.encode())?;
-        w.next_seq = seq + 1;
-        apply(&inner.state, &inner.config, op, self.now_ms())?;
-        {
-            let mut a = inner.applied.lock();
-            *a = seq;
-            inner.applied_cv.notify_all();
-        }
-        drop(w);
-        inner.wal.wait(seq)?;
+        self.log_and_apply(w, seq, op, self.now_ms())?;
         Ok(true)
     }
 
