@@ -1,0 +1,268 @@
+//! Wire shapes → engine requests, engine answers → wire shapes, with the server's caps checked on the way.
+
+use quiver_engine::filter::Condition;
+use quiver_engine::{Filter, Payload, PointId, PointInput, Selector};
+use quiver_index::{Metric, SearchParams as EngineParams};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::ServerConfig;
+use crate::wire::{
+    Batch, Distance, PointStruct, SearchParams, SearchVector, UpsertPoints, VectorInput, VectorsConfig, WithPayload,
+    WithVector,
+};
+
+/// Qdrant's distance → the engine's metric.
+pub fn metric(vectors: &VectorsConfig) -> ApiResult<(usize, Metric)> {
+    let p = match vectors {
+        VectorsConfig::Single(p) => p,
+        VectorsConfig::Named(m) => {
+            let names: Vec<_> = m.keys().cloned().collect();
+            return Err(ApiError::invalid(
+                "vectors",
+                "one unnamed vector {\"size\": N, \"distance\": \"Cosine\"} (named vectors are not supported)",
+                format!("named vectors {names:?}"),
+            ));
+        }
+    };
+    let m = match p.distance {
+        Distance::Cosine => Metric::Cosine,
+        Distance::Dot => Metric::Dot,
+        Distance::Euclid => Metric::Euclidean,
+        Distance::Manhattan => {
+            return Err(ApiError::invalid("vectors.distance", "Cosine, Dot or Euclid", "Manhattan (not supported)"));
+        }
+    };
+    Ok((p.size, m))
+}
+
+/// The engine's metric → Qdrant's distance name.
+pub fn distance_name(m: Metric) -> &'static str {
+    match m {
+        Metric::Cosine => "Cosine",
+        Metric::Dot => "Dot",
+        Metric::Euclidean => "Euclid",
+    }
+}
+
+fn vector(v: VectorInput, field: &str) -> ApiResult<Vec<f32>> {
+    match v {
+        VectorInput::Plain(v) => Ok(v),
+        VectorInput::Named(mut m) => {
+            if m.len() == 1
+                && let Some(v) = m.remove("")
+            {
+                return Ok(v);
+            }
+            let names: Vec<_> = m.keys().cloned().collect();
+            Err(ApiError::invalid(field, "an array of numbers (or {\"\": [...]})", format!("named vectors {names:?}")))
+        }
+    }
+}
+
+/// The points of an upsert body, capped at `max_batch_points`.
+pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Vec<PointInput>> {
+    let out = match (body.points, body.batch) {
+        (Some(points), None) => {
+            check_batch("points", points.len(), cfg)?;
+            points
+                .into_iter()
+                .enumerate()
+                .map(|(i, PointStruct { id, vector: v, payload, ttl_secs })| {
+                    Ok(PointInput { id, vector: vector(v, &format!("points[{i}].vector"))?, payload, ttl_secs })
+                })
+                .collect::<ApiResult<Vec<_>>>()?
+        }
+        (None, Some(Batch { ids, vectors, payloads })) => {
+            check_batch("batch.ids", ids.len(), cfg)?;
+            if vectors.len() != ids.len() {
+                return Err(ApiError::invalid(
+                    "batch.vectors",
+                    format!("one vector per id ({})", ids.len()),
+                    vectors.len(),
+                ));
+            }
+            if let Some(p) = &payloads
+                && p.len() != ids.len()
+            {
+                return Err(ApiError::invalid(
+                    "batch.payloads",
+                    format!("one payload per id ({})", ids.len()),
+                    p.len(),
+                ));
+            }
+            let mut payloads = payloads.map(|p| p.into_iter());
+            ids.into_iter()
+                .zip(vectors)
+                .map(|(id, vector)| PointInput {
+                    id,
+                    vector,
+                    payload: payloads.as_mut().and_then(|p| p.next()).flatten(),
+                    ttl_secs: None,
+                })
+                .collect()
+        }
+        (Some(_), Some(_)) => return Err(ApiError::bad_request("invalid body: give `points` or `batch`, not both")),
+        (None, None) => return Err(ApiError::bad_request("invalid body: expected `points` or `batch`")),
+    };
+    if out.is_empty() {
+        return Err(ApiError::invalid("points", "at least one point", 0));
+    }
+    Ok(out)
+}
+
+/// Checks a list length against `max_batch_points`.
+pub fn check_batch(field: &str, n: usize, cfg: &ServerConfig) -> ApiResult<()> {
+    if n > cfg.max_batch_points {
+        return Err(ApiError::invalid(field, format!("at most {} entries", cfg.max_batch_points), n));
+    }
+    Ok(())
+}
+
+/// `points` or `filter`, exactly one.
+pub fn selector(points: Option<Vec<PointId>>, filter: Option<Filter>, cfg: &ServerConfig) -> ApiResult<Selector> {
+    match (points, filter) {
+        (Some(ids), None) => {
+            check_batch("points", ids.len(), cfg)?;
+            Ok(Selector::Ids(ids))
+        }
+        (None, Some(f)) => Ok(Selector::Filter(f)),
+        (Some(_), Some(_)) => Err(ApiError::bad_request("invalid body: give `points` or `filter`, not both")),
+        (None, None) => Err(ApiError::bad_request("invalid body: expected `points` (ids) or `filter`")),
+    }
+}
+
+/// Checks `limit` and `offset` against the server's caps.
+pub fn check_limit(limit: usize, offset: usize, cfg: &ServerConfig) -> ApiResult<()> {
+    if limit == 0 || limit > cfg.max_limit {
+        return Err(ApiError::invalid("limit", format!("1..={}", cfg.max_limit), limit));
+    }
+    let cap = cfg.max_limit.saturating_mul(10);
+    if offset.saturating_add(limit) > cap {
+        return Err(ApiError::invalid("offset", format!("offset + limit at most {cap}"), offset));
+    }
+    Ok(())
+}
+
+/// Qdrant's + QuiverDB's search parameters → the engine's.
+pub fn search_params(p: Option<SearchParams>) -> ApiResult<EngineParams> {
+    let mut out = EngineParams::default();
+    let Some(p) = p else { return Ok(out) };
+    if p.hnsw_ef.is_some() && p.ef.is_some() && p.hnsw_ef != p.ef {
+        return Err(ApiError::bad_request("invalid params: `hnsw_ef` and `ef` disagree; give one"));
+    }
+    out.ef = p.ef.or(p.hnsw_ef);
+    out.exact = p.exact.unwrap_or(false);
+    out.nprobe = p.nprobe;
+    out.max_leaves = p.max_leaves;
+    out.probes = p.probes;
+    out.rerank = p.rerank;
+    if let Some(q) = p.quantization {
+        if let Some(o) = q.oversampling {
+            if !(o.is_finite() && (1.0..=1024.0).contains(&o)) {
+                return Err(ApiError::invalid("params.quantization.oversampling", "a number in 1..=1024", o));
+            }
+            out.rerank = out.rerank.or(Some(o.ceil() as usize));
+        }
+        if q.rescore == Some(false) {
+            out.rerank = None;
+        }
+    }
+    Ok(out)
+}
+
+/// The query vector of a search request.
+pub fn search_vector(v: SearchVector) -> ApiResult<Vec<f32>> {
+    match v {
+        SearchVector::Plain(v) => Ok(v),
+        SearchVector::Named { name, vector } if name.is_empty() => Ok(vector),
+        SearchVector::Named { name, .. } => {
+            Err(ApiError::invalid("vector.name", "\"\" (one unnamed vector)", format!("{name:?}")))
+        }
+    }
+}
+
+/// How payloads are attached.
+#[derive(Debug, Clone)]
+pub enum PayloadSel {
+    /// None.
+    None,
+    /// All keys.
+    All,
+    /// Only these top-level/dotted keys.
+    Include(Vec<String>),
+    /// All but these.
+    Exclude(Vec<String>),
+}
+
+impl PayloadSel {
+    /// From the wire value with a default.
+    pub fn from_wire(w: Option<WithPayload>, default: bool) -> PayloadSel {
+        match w {
+            None => {
+                if default {
+                    PayloadSel::All
+                } else {
+                    PayloadSel::None
+                }
+            }
+            Some(WithPayload::Bool(true)) => PayloadSel::All,
+            Some(WithPayload::Bool(false)) => PayloadSel::None,
+            Some(WithPayload::Keys(k)) => PayloadSel::Include(k),
+            Some(WithPayload::Selector { include: Some(k), .. }) => PayloadSel::Include(k),
+            Some(WithPayload::Selector { include: None, exclude: Some(k) }) => PayloadSel::Exclude(k),
+            Some(WithPayload::Selector { include: None, exclude: None }) => PayloadSel::All,
+        }
+    }
+
+    /// Whether any payload is needed from the engine.
+    pub fn wanted(&self) -> bool {
+        !matches!(self, PayloadSel::None)
+    }
+
+    /// Trims a payload to the selection.
+    pub fn apply(&self, p: Option<Payload>) -> Option<Payload> {
+        let p = p?;
+        match self {
+            PayloadSel::None => None,
+            PayloadSel::All => Some(p),
+            PayloadSel::Include(keys) => {
+                let mut out = Payload::new();
+                for k in keys {
+                    let vals = quiver_engine::payload::values_at(&p, k);
+                    if let Some(v) = vals.first() {
+                        let v = if vals.len() == 1 {
+                            (*v).clone()
+                        } else {
+                            serde_json::Value::Array(vals.into_iter().cloned().collect())
+                        };
+                        quiver_engine::payload::set_at(&mut out, k, v);
+                    }
+                }
+                Some(out)
+            }
+            PayloadSel::Exclude(keys) => {
+                let mut p = p;
+                for k in keys {
+                    quiver_engine::payload::remove_at(&mut p, k);
+                }
+                Some(p)
+            }
+        }
+    }
+}
+
+/// Whether the vector is asked for.
+pub fn with_vector(w: Option<WithVector>) -> bool {
+    match w {
+        None | Some(WithVector::Bool(false)) => false,
+        Some(WithVector::Bool(true)) => true,
+        Some(WithVector::Names(n)) => !n.is_empty(),
+    }
+}
+
+/// `filter` AND "not this id" (a query by a stored point's id does not return the point itself).
+pub fn exclude_id(filter: Option<Filter>, id: PointId) -> Filter {
+    let mut f = filter.unwrap_or_default();
+    f.must_not.push(Condition::HasId(vec![id]));
+    f
+}

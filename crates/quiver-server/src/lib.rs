@@ -1,0 +1,215 @@
+//! QuiverDB's HTTP server: a REST API shaped like Qdrant's for the common operations (so existing clients and
+//! habits carry over) over [`quiver_engine`], with an OpenAPI document generated from the handlers, API keys
+//! (full and read-only), limits, Prometheus metrics, request ids and graceful shutdown.
+//!
+//! [`app`] builds the whole router from an [`AppState`]; tests drive it without sockets (`tower::ServiceExt::
+//! oneshot`). [`serve`] binds, recovers the data directory in the background (`/readyz` turns 200 when done),
+//! and on SIGTERM/Ctrl-C drains requests, syncs every WAL and returns.
+//!
+//! This is the only crate that knows HTTP and the wire JSON; see `docs/server.md` for the API.
+
+pub mod convert;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+pub mod routes;
+pub mod state;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::net::TcpListener;
+use utoipa::OpenApi as _;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::{ApiError, ApiResult};
+pub use state::{AppState, ServerConfig};
+
+use routes::{collections, points, search, service};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "QuiverDB", description = "Vector database with a Qdrant-shaped REST API. Every reply is \
+        `{\"result\": …, \"status\": \"ok\", \"time\": seconds}`; errors are `{\"status\": {\"error\": …}}` with a \
+        4xx naming the field at fault, or a 5xx with a request id."),
+    components(schemas(wire::ErrorBody)),
+    modifiers(&ApiKeyScheme),
+    security(("api-key" = []), ("bearer" = [])),
+)]
+struct ApiDoc;
+
+struct ApiKeyScheme;
+
+impl utoipa::Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme("api-key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("api-key"))));
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The routes and their OpenAPI document, from the same registrations (the document cannot drift from the code).
+pub fn router_and_doc() -> (Router<AppState>, OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(service::root))
+        .routes(routes!(service::healthz))
+        .routes(routes!(service::readyz))
+        .routes(routes!(service::metrics))
+        .routes(routes!(service::telemetry))
+        .routes(routes!(collections::list))
+        .routes(routes!(collections::create, collections::delete, collections::info))
+        .routes(routes!(collections::exists))
+        .routes(routes!(collections::create_index))
+        .routes(routes!(collections::delete_index))
+        .routes(routes!(points::upsert, points::retrieve))
+        .routes(routes!(points::get_one))
+        .routes(routes!(points::delete))
+        .routes(routes!(points::set_payload, points::overwrite_payload))
+        .routes(routes!(points::delete_payload))
+        .routes(routes!(points::clear_payload))
+        .routes(routes!(points::scroll))
+        .routes(routes!(points::count))
+        .routes(routes!(search::search))
+        .routes(routes!(search::search_batch))
+        .routes(routes!(search::query))
+        .routes(routes!(search::query_batch))
+        .split_for_parts()
+}
+
+/// The OpenAPI 3 document.
+pub fn openapi() -> OpenApi {
+    router_and_doc().1
+}
+
+/// The whole application: routes, `/openapi.json`, and the middleware stack (request id, metrics, auth,
+/// timeout, body limit).
+pub fn app(state: AppState) -> Router {
+    let (router, doc) = router_and_doc();
+    let doc = Arc::new(doc);
+    let router = router.route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    );
+    middleware::wrap(router, state.clone())
+        .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
+        .with_state(state)
+}
+
+/// Binds `config.bind`, opens the database in the background (requests get 503 until recovery finishes),
+/// serves until SIGTERM/Ctrl-C, drains in-flight requests (at most `shutdown_grace_secs`), then closes the
+/// database (every WAL synced).
+pub async fn serve(config: ServerConfig) -> std::io::Result<()> {
+    let listener = TcpListener::bind(config.bind).await?;
+    serve_on(listener, config, shutdown_signal()).await
+}
+
+/// [`serve`] on a bound listener, stopping when `stop` completes (tests pass their own).
+pub async fn serve_on(
+    listener: TcpListener,
+    config: ServerConfig,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() && config.api_key.is_none() {
+        tracing::warn!(
+            %addr,
+            "LISTENING BEYOND LOOPBACK WITHOUT AN API KEY: anyone who can reach this address can read and \
+             change all data. Set --api-key (or QUIVER_API_KEY)."
+        );
+    }
+    let state = AppState::new(config.clone());
+    let opener = {
+        let state = state.clone();
+        let dir = config.data_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let t = std::time::Instant::now();
+            match quiver_engine::Database::open(&dir) {
+                Ok(db) => {
+                    let n = db.list().len();
+                    state.set_database(Arc::new(db));
+                    tracing::info!(dir = %dir.display(), collections = n, secs = t.elapsed().as_secs_f64(), "ready");
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        })
+    };
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "listening");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app(state.clone())).with_graceful_shutdown(async move {
+        let _ = stop_rx.await;
+    });
+    let server = tokio::spawn(server.into_future());
+    let mut stop = Box::pin(stop);
+    let failed = tokio::select! {
+        r = opener => match r {
+            Ok(Ok(())) => {
+                (&mut stop).await;
+                None
+            }
+            Ok(Err(e)) => Some(format!("opening the data directory {}: {e}", config.data_dir.display())),
+            Err(e) => Some(format!("opening the data directory {}: {e}", config.data_dir.display())),
+        },
+        () = &mut stop => None,
+    };
+    tracing::info!("shutting down: draining in-flight requests");
+    state.begin_shutdown();
+    let _ = stop_tx.send(());
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    match tokio::time::timeout(grace, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
+        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!(secs = grace.as_secs(), "in-flight requests did not finish in time; exiting anyway"),
+    }
+    close(&state).await;
+    match failed {
+        Some(msg) => Err(std::io::Error::other(msg)),
+        None => Ok(()),
+    }
+}
+
+async fn close(state: &AppState) {
+    if let Some(db) = state.db_if_ready() {
+        match tokio::task::spawn_blocking(move || db.close()).await {
+            Ok(Ok(())) => tracing::info!("closed: every WAL synced"),
+            Ok(Err(e)) => tracing::error!(error = %e, "closing the database failed"),
+            Err(e) => tracing::error!(error = %e, "closing the database panicked"),
+        }
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

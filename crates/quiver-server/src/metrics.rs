@@ -1,0 +1,159 @@
+//! Prometheus metrics in the text exposition format (version 0.0.4), written by hand: request counters and
+//! latency histograms by route and status, kept here; per-collection figures read from the engine at scrape
+//! time, so they are never stale.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use quiver_engine::Database;
+
+/// Upper bounds of the latency histogram buckets, seconds.
+const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+/// The server's own metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<(String, String), Histogram>>,
+}
+
+impl Metrics {
+    /// Records one finished request. `route` is the matched route template (`/collections/{name}/points`), never
+    /// the raw path, so the label set stays small.
+    pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        *self.requests.lock().entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+        let secs = elapsed.as_secs_f64();
+        let mut lat = self.latency.lock();
+        let h = lat.entry((method.to_owned(), route.to_owned())).or_default();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += secs;
+        h.count += 1;
+    }
+
+    /// The exposition text: the server's metrics, then each collection's (read now from `db`).
+    pub fn render(&self, db: Option<&Database>) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP quiver_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str("# TYPE quiver_http_requests_total counter\n");
+        for ((m, r, s), n) in self.requests.lock().iter() {
+            let _ = writeln!(
+                out,
+                "quiver_http_requests_total{{method=\"{m}\",route=\"{}\",status=\"{s}\"}} {n}",
+                escape(r)
+            );
+        }
+        out.push_str("# HELP quiver_http_request_duration_seconds HTTP request latency by method and route.\n");
+        out.push_str("# TYPE quiver_http_request_duration_seconds histogram\n");
+        for ((m, r), h) in self.latency.lock().iter() {
+            let labels = format!("method=\"{m}\",route=\"{}\"", escape(r));
+            for (b, c) in BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(out, "quiver_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {c}");
+            }
+            let _ = writeln!(out, "quiver_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "quiver_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
+            let _ = writeln!(out, "quiver_http_request_duration_seconds_count{{{labels}}} {}", h.count);
+        }
+        let Some(db) = db else { return out };
+        let mut rows: Vec<(String, String, u64)> = Vec::new();
+        let mut unavailable = 0u64;
+        for status in db.list() {
+            if status.unavailable.is_some() {
+                unavailable += 1;
+                continue;
+            }
+            let Ok(info) = db.collection(&status.name).and_then(|c| c.info()) else { continue };
+            let c = escape(&info.name);
+            let seg_disk: u64 = info.segments.iter().map(|s| s.disk_bytes).sum();
+            rows.push(("quiver_collection_points".into(), format!("collection=\"{c}\""), info.points));
+            rows.push(("quiver_collection_segments".into(), format!("collection=\"{c}\""), info.segments.len() as u64));
+            rows.push(("quiver_collection_memory_bytes".into(), format!("collection=\"{c}\""), info.memory_bytes));
+            rows.push(("quiver_collection_disk_bytes".into(), format!("collection=\"{c}\""), info.disk_bytes));
+            rows.push((
+                "quiver_collection_wal_bytes".into(),
+                format!("collection=\"{c}\""),
+                info.disk_bytes.saturating_sub(seg_disk),
+            ));
+            rows.push(("quiver_collection_applied_seq".into(), format!("collection=\"{c}\""), info.applied_seq));
+            let o = &info.optimizer;
+            for (job, n) in [
+                ("seal", o.sealed),
+                ("merge", o.merged),
+                ("vacuum", o.vacuumed),
+                ("migrate", o.migrated),
+                ("expire", o.expired_purged),
+            ] {
+                rows.push(("quiver_optimizer_jobs_total".into(), format!("collection=\"{c}\",job=\"{job}\""), n));
+            }
+            rows.push((
+                "quiver_optimizer_failing".into(),
+                format!("collection=\"{c}\""),
+                u64::from(o.last_error.is_some()),
+            ));
+        }
+        const HELP: [(&str, &str, &str); 9] = [
+            ("quiver_collection_points", "gauge", "Live points per collection."),
+            ("quiver_collection_segments", "gauge", "Segments per collection."),
+            ("quiver_collection_memory_bytes", "gauge", "Heap bytes per collection (vectors, indexes, payloads)."),
+            ("quiver_collection_disk_bytes", "gauge", "Bytes on disk per collection."),
+            ("quiver_collection_wal_bytes", "gauge", "Bytes on disk outside segment files (WAL, manifest, config)."),
+            ("quiver_collection_applied_seq", "gauge", "Highest applied operation sequence number."),
+            ("quiver_optimizer_jobs_total", "counter", "Optimizer jobs done since the collection was opened."),
+            ("quiver_optimizer_failing", "gauge", "1 when the optimizer's last job failed."),
+            ("quiver_collections_unavailable", "gauge", "Collections that could not be opened."),
+        ];
+        for (name, ty, help) in HELP {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {ty}");
+            if name == "quiver_collections_unavailable" {
+                let _ = writeln!(out, "{name} {unavailable}");
+            }
+            for (n, labels, v) in rows.iter().filter(|r| r.0 == name) {
+                let _ = writeln!(out, "{n}{{{labels}}} {v}");
+            }
+        }
+        out
+    }
+}
+
+/// Escapes a label value (backslash, quote, newline).
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_counts_match() {
+        let m = Metrics::default();
+        m.observe("GET", "/a", 200, Duration::from_millis(3));
+        m.observe("GET", "/a", 200, Duration::from_millis(30));
+        m.observe("GET", "/a", 404, Duration::from_secs(20));
+        let text = m.render(None);
+        assert!(text.contains("quiver_http_requests_total{method=\"GET\",route=\"/a\",status=\"200\"} 2"));
+        assert!(text.contains("quiver_http_requests_total{method=\"GET\",route=\"/a\",status=\"404\"} 1"));
+        assert!(text.contains("le=\"0.005\"} 1\n"), "{text}");
+        assert!(text.contains("le=\"0.05\"} 2\n"), "{text}");
+        assert!(text.contains("le=\"10\"} 2\n"), "{text}");
+        assert!(text.contains("le=\"+Inf\"} 3\n"), "{text}");
+        assert!(text.contains("quiver_http_request_duration_seconds_count{method=\"GET\",route=\"/a\"} 3"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,277 @@
+//! Collections and payload indexes.
+
+use axum::extract::{Path, State};
+use quiver_engine::{CollectionConfig, FieldType};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use utoipa::IntoParams;
+
+use super::{CollectionPath, WriteParams, finish_write};
+use crate::convert;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery, Reply, Started};
+use crate::state::{AppState, blocking};
+use crate::wire::{
+    CollectionDescription, CollectionExistence, CollectionInfo, CollectionsResponse, CreateCollection,
+    CreateFieldIndex, Envelope, ErrorBody, FieldSchema, UpdateResult,
+};
+
+/// Lists collections.
+#[utoipa::path(get, path = "/collections", tag = "collections",
+    responses((status = 200, body = Envelope<CollectionsResponse>), (status = "4XX", body = ErrorBody)))]
+pub async fn list(State(s): State<AppState>, t: Started) -> ApiResult<Reply<CollectionsResponse>> {
+    let db = s.db()?;
+    let collections =
+        db.list().into_iter().map(|c| CollectionDescription { name: c.name, unavailable: c.unavailable }).collect();
+    Ok(Reply(CollectionsResponse { collections }, t))
+}
+
+/// Builds the engine configuration from Qdrant's fields and QuiverDB's.
+pub fn engine_config(body: CreateCollection) -> ApiResult<CollectionConfig> {
+    let (dim, metric) = convert::metric(&body.vectors)?;
+    for (name, v) in [("shard_number", body.shard_number), ("replication_factor", body.replication_factor)] {
+        if let Some(n) = v
+            && n != 1
+        {
+            return Err(ApiError::invalid(name, "1 (a single node)", n));
+        }
+    }
+    for (name, v) in [
+        ("quantization_config", &body.quantization_config),
+        ("sparse_vectors", &body.sparse_vectors),
+        ("init_from", &body.init_from),
+    ] {
+        if v.as_ref().is_some_and(|v| !v.is_null()) {
+            let hint = if name == "quantization_config" {
+                " (set `index.params.quantization` to sq8 or pq instead)"
+            } else {
+                ""
+            };
+            return Err(ApiError::invalid(name, format!("absent{hint}"), "a value (not supported)"));
+        }
+    }
+    let mut m = Map::new();
+    m.insert("dimension".into(), json!(dim));
+    m.insert("metric".into(), json!(quiver_metric_name(metric)));
+    for (k, v) in [
+        ("index", body.index),
+        ("tiering", body.tiering),
+        ("durability", body.durability),
+        ("optimizer", body.optimizer),
+        ("max_payload_bytes", body.max_payload_bytes.map(Value::from)),
+        ("change_feed_bytes", body.change_feed_bytes.map(Value::from)),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), v);
+        }
+    }
+    if let Some(h) = body.hnsw_config {
+        let index = m.entry("index").or_insert_with(|| json!({"kind": "hnsw"}));
+        let is_hnsw = index.get("kind").and_then(Value::as_str) == Some("hnsw");
+        if (h.m.is_some() || h.ef_construct.is_some()) && !is_hnsw {
+            return Err(ApiError::invalid("hnsw_config", "absent when `index.kind` is not hnsw", "hnsw settings"));
+        }
+        if let Some(obj) = index.as_object_mut() {
+            let params = obj.entry("params").or_insert_with(|| json!({}));
+            if let Some(p) = params.as_object_mut() {
+                if let Some(mm) = h.m {
+                    p.insert("m".into(), json!(mm));
+                }
+                if let Some(ef) = h.ef_construct {
+                    p.insert("ef_construction".into(), json!(ef));
+                }
+            }
+        }
+    }
+    let bytes = serde_json::to_vec(&Value::Object(m)).map_err(|e| ApiError::internal(e.to_string()))?;
+    let cfg: CollectionConfig = crate::extract::parse_json(&bytes)?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn quiver_metric_name(m: quiver_index::Metric) -> &'static str {
+    match m {
+        quiver_index::Metric::Cosine => "cosine",
+        quiver_index::Metric::Dot => "dot",
+        quiver_index::Metric::Euclidean => "euclidean",
+    }
+}
+
+/// Creates a collection.
+#[utoipa::path(put, path = "/collections/{collection_name}", tag = "collections", params(CollectionPath),
+    request_body = CreateCollection,
+    responses((status = 200, body = Envelope<bool>), (status = 409, body = ErrorBody), (status = "4XX", body = ErrorBody)))]
+pub async fn create(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    t: Started,
+    ApiJson(body): ApiJson<CreateCollection>,
+) -> ApiResult<Reply<bool>> {
+    let cfg = engine_config(body)?;
+    let db = s.db()?;
+    blocking(move || Ok(db.create_collection(&p.collection_name, cfg).map(drop)?)).await?;
+    Ok(Reply(true, t))
+}
+
+/// Deletes a collection and its files. `false` when there was none (as Qdrant answers).
+#[utoipa::path(delete, path = "/collections/{collection_name}", tag = "collections", params(CollectionPath),
+    responses((status = 200, body = Envelope<bool>), (status = "4XX", body = ErrorBody)))]
+pub async fn delete(State(s): State<AppState>, Path(p): Path<CollectionPath>, t: Started) -> ApiResult<Reply<bool>> {
+    let db = s.db()?;
+    let existed = blocking(move || match db.drop_collection(&p.collection_name) {
+        Ok(()) => Ok(true),
+        Err(quiver_engine::Error::CollectionNotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    })
+    .await?;
+    Ok(Reply(existed, t))
+}
+
+/// Whether a collection exists.
+#[utoipa::path(get, path = "/collections/{collection_name}/exists", tag = "collections", params(CollectionPath),
+    responses((status = 200, body = Envelope<CollectionExistence>)))]
+pub async fn exists(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    t: Started,
+) -> ApiResult<Reply<CollectionExistence>> {
+    let db = s.db()?;
+    let exists = db.list().iter().any(|c| c.name == p.collection_name);
+    Ok(Reply(CollectionExistence { exists }, t))
+}
+
+/// A collection's configuration and state.
+#[utoipa::path(get, path = "/collections/{collection_name}", tag = "collections", params(CollectionPath),
+    responses((status = 200, body = Envelope<CollectionInfo>), (status = 404, body = ErrorBody)))]
+pub async fn info(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    t: Started,
+) -> ApiResult<Reply<CollectionInfo>> {
+    let col = s.collection(&p.collection_name)?;
+    let info = blocking(move || Ok(col.info()?)).await?;
+    let cfg = &info.config;
+    let (status, optimizer_status) = match (&info.optimizer.last_error, &info.optimizer.running) {
+        (Some(e), _) => ("red", json!({ "error": e })),
+        (None, Some(_)) => ("yellow", json!("ok")),
+        (None, None) => ("green", json!("ok")),
+    };
+    let indexed: u64 = info.segments.iter().filter(|s| s.index != "exact").map(|s| s.live).sum();
+    let hnsw = if cfg.index.kind == quiver_index::IndexKind::Hnsw {
+        json!({
+            "m": cfg.index.params.get("m").cloned().unwrap_or(json!(16)),
+            "ef_construct": cfg.index.params.get("ef_construction").cloned().unwrap_or(json!(100)),
+            "full_scan_threshold": cfg.optimizer.exact_below,
+        })
+    } else {
+        json!({"m": 0, "ef_construct": 0, "full_scan_threshold": cfg.optimizer.exact_below})
+    };
+    let config = json!({
+        "params": {
+            "vectors": {"size": cfg.dimension, "distance": convert::distance_name(cfg.metric)},
+            "shard_number": 1, "replication_factor": 1, "write_consistency_factor": 1, "on_disk_payload": false,
+        },
+        "hnsw_config": hnsw,
+        "optimizer_config": {
+            "deleted_threshold": cfg.optimizer.vacuum_deleted_ratio,
+            "vacuum_min_vector_number": 0,
+            "default_segment_number": cfg.optimizer.max_segments,
+            "indexing_threshold": cfg.optimizer.seal_points,
+            "flush_interval_sec": 1,
+        },
+        "wal_config": {"wal_capacity_mb": 32, "wal_segments_ahead": 0},
+    });
+    let payload_schema: Map<String, Value> =
+        info.payload_indexes.iter().map(|(k, ty)| (k.clone(), json!({ "data_type": ty }))).collect();
+    let out = CollectionInfo {
+        status,
+        optimizer_status,
+        points_count: info.points,
+        vectors_count: info.points,
+        indexed_vectors_count: indexed,
+        segments_count: info.segments.len() as u64,
+        config,
+        payload_schema: Value::Object(payload_schema),
+        quiver: serde_json::to_value(&info).map_err(|e| ApiError::internal(e.to_string()))?,
+    };
+    Ok(Reply(out, t))
+}
+
+fn field_type(s: Option<FieldSchema>) -> ApiResult<FieldType> {
+    let name = match s {
+        None => {
+            return Err(ApiError::invalid(
+                "field_schema",
+                "keyword, integer, float, bool or datetime",
+                "nothing (QuiverDB does not guess types)",
+            ));
+        }
+        Some(FieldSchema::Name(n)) | Some(FieldSchema::Params { ty: n }) => n,
+    };
+    Ok(match name.as_str() {
+        "keyword" | "uuid" => FieldType::Keyword,
+        "integer" => FieldType::Integer,
+        "float" => FieldType::Float,
+        "bool" => FieldType::Bool,
+        "datetime" => FieldType::Datetime,
+        other => {
+            return Err(ApiError::invalid(
+                "field_schema",
+                "keyword, integer, float, bool, datetime or uuid (geo and text are not supported)",
+                format!("{other:?}"),
+            ));
+        }
+    })
+}
+
+/// Creates a payload index.
+#[utoipa::path(put, path = "/collections/{collection_name}/index", tag = "collections",
+    params(CollectionPath, WriteParams), request_body = CreateFieldIndex,
+    responses((status = 200, body = Envelope<UpdateResult>), (status = "4XX", body = ErrorBody)))]
+pub async fn create_index(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    ApiQuery(w): ApiQuery<WriteParams>,
+    t: Started,
+    ApiJson(body): ApiJson<CreateFieldIndex>,
+) -> ApiResult<Reply<UpdateResult>> {
+    let ty = field_type(body.field_schema)?;
+    let col = s.collection(&p.collection_name)?;
+    let wait = w.wait.unwrap_or(false);
+    let r = blocking(move || {
+        let seq = col.create_field_index(&body.field_name, ty)?;
+        finish_write(&col, seq, wait)
+    })
+    .await?;
+    Ok(Reply(r, t))
+}
+
+/// The collection and field in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct FieldPath {
+    /// Collection name.
+    pub collection_name: String,
+    /// Dotted payload key.
+    pub field_name: String,
+}
+
+/// Drops a payload index.
+#[utoipa::path(delete, path = "/collections/{collection_name}/index/{field_name}", tag = "collections",
+    params(FieldPath, WriteParams),
+    responses((status = 200, body = Envelope<UpdateResult>), (status = "4XX", body = ErrorBody)))]
+pub async fn delete_index(
+    State(s): State<AppState>,
+    Path(p): Path<FieldPath>,
+    ApiQuery(w): ApiQuery<WriteParams>,
+    t: Started,
+) -> ApiResult<Reply<UpdateResult>> {
+    let col = s.collection(&p.collection_name)?;
+    let wait = w.wait.unwrap_or(false);
+    let r = blocking(move || {
+        let seq = col.drop_field_index(&p.field_name)?;
+        finish_write(&col, seq, wait)
+    })
+    .await?;
+    Ok(Reply(r, t))
+}

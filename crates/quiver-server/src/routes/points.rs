@@ -1,0 +1,247 @@
+//! Points: upsert, retrieve, delete, payload updates, scroll, count.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use quiver_engine::PointId;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{CollectionPath, WriteParams, finish_write};
+use crate::convert::{self, PayloadSel};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery, MaybeJson, Reply, Started};
+use crate::state::{AppState, blocking};
+use crate::wire::{
+    CountRequest, CountResult, DeletePayload, Envelope, ErrorBody, PointRequest, PointsSelector, Record, ScrollRequest,
+    ScrollResult, SetPayload, UpdateResult, UpsertPoints,
+};
+
+/// How long a read waits for `min_seq` to be applied.
+pub const MIN_SEQ_WAIT: Duration = Duration::from_secs(10);
+
+/// Inserts or replaces points (whole batch validated first: one bad point rejects all, nothing is written).
+#[utoipa::path(put, path = "/collections/{collection_name}/points", tag = "points",
+    params(CollectionPath, WriteParams), request_body = UpsertPoints,
+    responses((status = 200, body = Envelope<UpdateResult>), (status = "4XX", body = ErrorBody)))]
+pub async fn upsert(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    ApiQuery(w): ApiQuery<WriteParams>,
+    t: Started,
+    ApiJson(body): ApiJson<UpsertPoints>,
+) -> ApiResult<Reply<UpdateResult>> {
+    let points = convert::points(body, s.config())?;
+    let col = s.collection(&p.collection_name)?;
+    let wait = w.wait.unwrap_or(false);
+    let r = blocking(move || {
+        let seq = col.upsert(points)?;
+        finish_write(&col, seq, wait)
+    })
+    .await?;
+    Ok(Reply(r, t))
+}
+
+/// Deletes points by ids (missing ids are ignored) or by filter.
+#[utoipa::path(post, path = "/collections/{collection_name}/points/delete", tag = "points",
+    params(CollectionPath, WriteParams), request_body = PointsSelector,
+    responses((status = 200, body = Envelope<UpdateResult>), (status = "4XX", body = ErrorBody)))]
+pub async fn delete(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    ApiQuery(w): ApiQuery<WriteParams>,
+    t: Started,
+    ApiJson(body): ApiJson<PointsSelector>,
+) -> ApiResult<Reply<UpdateResult>> {
+    let sel = convert::selector(body.points, body.filter, s.config())?;
+    let col = s.collection(&p.collection_name)?;
+    let wait = w.wait.unwrap_or(false);
+    let r = blocking(move || {
+        let seq = col.delete(sel)?;
+        finish_write(&col, seq, wait)
+    })
+    .await?;
+    Ok(Reply(r, t))
+}
+
+/// Merges keys into payloads (at the dotted `key` when given). Missing ids are a 404.
+#[utoipa::path(post, path = "/collections/{collection_name}/points/payload", tag = "points",
+    params(CollectionPath, WriteParams), request_body = SetPayload,
+    responses((status = 200, body = Envelope<UpdateResult>), (status = "4XX", body = ErrorBody)))]
+pub async fn set_payload(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    ApiQuery(w): ApiQuery<WriteParams>,
+    t: Started,
+    ApiJson(body): ApiJson<SetPayload>,
+) -> ApiResult<Reply<UpdateResult>> {
+    let sel = convert::selector(body.points, body.filter, s.config())?;
+    let col = s.collection(&p.collection_name)?;
+    let wait = w.wait.unwrap_or(false);
+    let r = blocking(move || {
+        let seq = col.set_payload(sel, body.payload, body.key.as_deref())?;
+        finish_write(&col, seq, wait)
+    })
+    .await?;
+    Ok(Reply(r, t))
+}
+
+/// Replaces payloads.
+#[utoipa::path(put, path = "/collections/{collection_name}/points/payload", tag = "points",
+    params(CollectionPath, WriteParams), request_body = SetPayload,
+    responses((status = 200, body = Envelope<UpdateResult>), (status = "4XX", body = ErrorBody)))]
+pub async fn overwrite_payload(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    ApiQuery(w): ApiQuery<WriteParams>,
+    t: Started,
+    ApiJson(body): ApiJson<SetPayload>,
+) -> ApiResult<Reply<UpdateResult>> {
+    if body.key.is_some() {
+        return Err(ApiError::invalid("key", "absent when overwriting (use POST to set under a key)", "a key"));
+    }
+    let sel = convert::selector(body.points, body.filter, s.config())?;
+    let col = s.collection(&p.collection_name)?;
+    let wait = w.wait.unwrap_or(false);
+    let r = blocking(move || {
+        let seq = col.overwrite_payload(sel, body.payload)?;
+        finish_write(&col, seq, wait)
+    })
+    .await?;
+    Ok(Reply(r, t))
+}
+
+/// Removes payload keys.
+#[utoipa::path(post, path = "/collections/{collection_name}/points/payload/delete", tag = "points",
+    params(CollectionPath, WriteParams), request_body = DeletePayload,
+    responses((status = 200, body = Envelope<UpdateResult>), (status = "4XX", body = ErrorBody)))]
+pub async fn delete_payload(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    ApiQuery(w): ApiQuery<WriteParams>,
+    t: Started,
+    ApiJson(body): ApiJson<DeletePayload>,
+) -> ApiResult<Reply<UpdateResult>> {
+    let sel = convert::selector(body.points, body.filter, s.config())?;
+    let col = s.collection(&p.collection_name)?;
+    let wait = w.wait.unwrap_or(false);
+    let r = blocking(move || {
+        let seq = col.delete_payload_keys(sel, &body.keys)?;
+        finish_write(&col, seq, wait)
+    })
+    .await?;
+    Ok(Reply(r, t))
+}
+
+/// Empties payloads.
+#[utoipa::path(post, path = "/collections/{collection_name}/points/payload/clear", tag = "points",
+    params(CollectionPath, WriteParams), request_body = PointsSelector,
+    responses((status = 200, body = Envelope<UpdateResult>), (status = "4XX", body = ErrorBody)))]
+pub async fn clear_payload(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    ApiQuery(w): ApiQuery<WriteParams>,
+    t: Started,
+    ApiJson(body): ApiJson<PointsSelector>,
+) -> ApiResult<Reply<UpdateResult>> {
+    let sel = convert::selector(body.points, body.filter, s.config())?;
+    let col = s.collection(&p.collection_name)?;
+    let wait = w.wait.unwrap_or(false);
+    let r = blocking(move || {
+        let seq = col.clear_payload(sel)?;
+        finish_write(&col, seq, wait)
+    })
+    .await?;
+    Ok(Reply(r, t))
+}
+
+fn to_records(recs: Vec<quiver_engine::Record>, sel: &PayloadSel) -> Vec<Record> {
+    recs.into_iter().map(|r| Record { id: r.id, payload: sel.apply(r.payload), vector: r.vector }).collect()
+}
+
+/// Points by id (missing ids are left out).
+#[utoipa::path(post, path = "/collections/{collection_name}/points", tag = "points", params(CollectionPath),
+    request_body = PointRequest,
+    responses((status = 200, body = Envelope<Vec<Record>>), (status = "4XX", body = ErrorBody)))]
+pub async fn retrieve(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    t: Started,
+    ApiJson(body): ApiJson<PointRequest>,
+) -> ApiResult<Reply<Vec<Record>>> {
+    convert::check_batch("ids", body.ids.len(), s.config())?;
+    let sel = PayloadSel::from_wire(body.with_payload, true);
+    let wv = convert::with_vector(body.with_vector);
+    let col = s.collection(&p.collection_name)?;
+    let wanted = sel.wanted();
+    let recs = blocking(move || Ok(col.get(&body.ids, wanted, wv)?)).await?;
+    Ok(Reply(to_records(recs, &sel), t))
+}
+
+/// The collection and point in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PointPath {
+    /// Collection name.
+    pub collection_name: String,
+    /// Point id (integer or UUID).
+    pub id: String,
+}
+
+/// One point with payload and vector; 404 when there is none.
+#[utoipa::path(get, path = "/collections/{collection_name}/points/{id}", tag = "points", params(PointPath),
+    responses((status = 200, body = Envelope<Record>), (status = 404, body = ErrorBody)))]
+pub async fn get_one(State(s): State<AppState>, Path(p): Path<PointPath>, t: Started) -> ApiResult<Reply<Record>> {
+    let id: PointId =
+        p.id.parse().map_err(|_| ApiError::invalid("id", "an unsigned integer or a UUID", format!("{:?}", p.id)))?;
+    let col = s.collection(&p.collection_name)?;
+    let mut recs = blocking(move || Ok(col.get(&[id], true, true)?)).await?;
+    let Some(r) = recs.pop() else {
+        return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, format!("point {id} does not exist")));
+    };
+    Ok(Reply(Record { id: r.id, payload: r.payload, vector: r.vector }, t))
+}
+
+/// Pages through points in id order.
+#[utoipa::path(post, path = "/collections/{collection_name}/points/scroll", tag = "points", params(CollectionPath),
+    request_body = ScrollRequest,
+    responses((status = 200, body = Envelope<ScrollResult>), (status = "4XX", body = ErrorBody)))]
+pub async fn scroll(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    t: Started,
+    MaybeJson(body): MaybeJson<ScrollRequest>,
+) -> ApiResult<Reply<ScrollResult>> {
+    if body.order_by.is_some() {
+        return Err(ApiError::invalid("order_by", "absent (pages are in id order)", "a value (not supported)"));
+    }
+    let limit = body.limit.unwrap_or(10);
+    convert::check_limit(limit, 0, s.config())?;
+    let sel = PayloadSel::from_wire(body.with_payload, true);
+    let wv = convert::with_vector(body.with_vector);
+    let col = s.collection(&p.collection_name)?;
+    let sel2 = sel.clone();
+    let page = blocking(move || {
+        if let Some(seq) = body.min_seq {
+            col.wait_for(seq, MIN_SEQ_WAIT)?;
+        }
+        Ok(col.scroll(body.filter.as_ref(), body.offset, limit, sel2.wanted(), wv)?)
+    })
+    .await?;
+    Ok(Reply(ScrollResult { points: to_records(page.points, &sel), next_page_offset: page.next_offset }, t))
+}
+
+/// Counts points (exactly).
+#[utoipa::path(post, path = "/collections/{collection_name}/points/count", tag = "points", params(CollectionPath),
+    request_body = CountRequest,
+    responses((status = 200, body = Envelope<CountResult>), (status = "4XX", body = ErrorBody)))]
+pub async fn count(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    t: Started,
+    MaybeJson(body): MaybeJson<CountRequest>,
+) -> ApiResult<Reply<CountResult>> {
+    let col = s.collection(&p.collection_name)?;
+    let count = blocking(move || Ok(col.count(body.filter.as_ref())?)).await?;
+    Ok(Reply(CountResult { count }, t))
+}

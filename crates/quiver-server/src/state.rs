@@ -1,0 +1,175 @@
+//! Shared server state: the database (set once recovery finishes), limits, keys and metrics.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use quiver_engine::{Collection, Database};
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+
+/// Everything `quiver serve` can be told (flags, environment, TOML file — see the CLI). Every field has a default.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on (default `127.0.0.1:6333`: loopback only).
+    pub bind: SocketAddr,
+    /// Data directory (default `./quiver-data`).
+    pub data_dir: PathBuf,
+    /// Key for full access (`api-key: …` or `Authorization: Bearer …`); none: no authentication.
+    pub api_key: Option<String>,
+    /// Key for read-only access (search, retrieve, scroll, count, listing, downloads).
+    pub read_only_api_key: Option<String>,
+    /// Largest request body in bytes (413 above it); snapshot uploads use `max_snapshot_bytes`.
+    pub max_body_bytes: usize,
+    /// Largest snapshot upload in bytes.
+    pub max_snapshot_bytes: u64,
+    /// Most points in one upsert, ids in one retrieve or delete.
+    pub max_batch_points: usize,
+    /// Largest `limit` (k) of a search, query or scroll; `offset + limit` is capped at 10× this.
+    pub max_limit: usize,
+    /// Most searches in one batch request.
+    pub max_search_batch: usize,
+    /// Requests taking longer are answered 408 (the change feed and snapshot transfers are exempt).
+    pub request_timeout_secs: u64,
+    /// How long SIGTERM waits for in-flight requests before exiting anyway.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 6333)),
+            data_dir: PathBuf::from("quiver-data"),
+            api_key: None,
+            read_only_api_key: None,
+            max_body_bytes: 64 << 20,
+            max_snapshot_bytes: 64 << 30,
+            max_batch_points: 10_000,
+            max_limit: 10_000,
+            max_search_batch: 100,
+            request_timeout_secs: 60,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Checks values that would make the server useless or unsafe; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("max_body_bytes", self.max_body_bytes as u64),
+            ("max_snapshot_bytes", self.max_snapshot_bytes),
+            ("max_batch_points", self.max_batch_points as u64),
+            ("max_limit", self.max_limit as u64),
+            ("max_search_batch", self.max_search_batch as u64),
+            ("request_timeout_secs", self.request_timeout_secs),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("invalid {name}: expected at least 1, got 0"));
+            }
+        }
+        for (name, key) in [("api_key", &self.api_key), ("read_only_api_key", &self.read_only_api_key)] {
+            if let Some(k) = key
+                && k.len() < 8
+            {
+                return Err(format!("invalid {name}: expected at least 8 characters, got {}", k.len()));
+            }
+        }
+        if self.read_only_api_key.is_some() && self.api_key.is_none() {
+            return Err(
+                "invalid read_only_api_key: set api_key too (a read-only key alone would leave writes open)".into()
+            );
+        }
+        if self.api_key.is_some() && self.api_key == self.read_only_api_key {
+            return Err("invalid read_only_api_key: expected a key different from api_key".into());
+        }
+        Ok(())
+    }
+
+    /// The request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+/// The state every handler sees.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ServerConfig,
+    db: OnceLock<Arc<Database>>,
+    metrics: Metrics,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl AppState {
+    /// State with no database yet (`/readyz` answers 503 until [`AppState::set_database`]).
+    pub fn new(config: ServerConfig) -> Self {
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        AppState { inner: Arc::new(Inner { config, db: OnceLock::new(), metrics: Metrics::default(), shutdown }) }
+    }
+
+    /// State over an open database (tests, embedding).
+    pub fn with_database(config: ServerConfig, db: Arc<Database>) -> Self {
+        let s = AppState::new(config);
+        s.set_database(db);
+        s
+    }
+
+    /// Marks recovery done: requests are served from now on.
+    pub fn set_database(&self, db: Arc<Database>) {
+        let _ = self.inner.db.set(db);
+    }
+
+    /// The database, or 503 while recovering.
+    pub fn db(&self) -> ApiResult<Arc<Database>> {
+        self.inner.db.get().cloned().ok_or_else(ApiError::starting)
+    }
+
+    /// The database if recovery finished.
+    pub fn db_if_ready(&self) -> Option<Arc<Database>> {
+        self.inner.db.get().cloned()
+    }
+
+    /// Collection `name` (404 / 503 as the engine says).
+    pub fn collection(&self, name: &str) -> ApiResult<Collection> {
+        Ok(self.db()?.collection(name)?)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Tells long-lived streams (the change feed) to end: the server is shutting down.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// A receiver that turns `true` when shutdown begins.
+    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+}
+
+/// Runs blocking engine work on tokio's blocking pool.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(ApiError::internal(format!("a blocking task failed: {e}"))),
+    }
+}

@@ -1,0 +1,651 @@
+//! Router tests without sockets: every route, its errors, auth, limits, metrics and the OpenAPI document.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use quiver_engine::Database;
+use quiver_server::{AppState, ServerConfig, app};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct T {
+    app: Router,
+    _dir: tempfile::TempDir,
+    key: Option<String>,
+}
+
+fn setup(config: ServerConfig) -> T {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let state = AppState::with_database(config, Arc::new(db));
+    T { app: app(state), _dir: dir, key: None }
+}
+
+fn server() -> T {
+    setup(ServerConfig::default())
+}
+
+impl T {
+    async fn raw(&self, method: &str, uri: &str, body: Body, headers: &[(&str, &str)]) -> (StatusCode, Vec<u8>) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(k) = &self.key {
+            req = req.header("api-key", k.as_str());
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self.app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        (status, bytes.to_vec())
+    }
+
+    async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let (body, ct) = match body {
+            Some(v) => (Body::from(serde_json::to_vec(&v).unwrap()), vec![("content-type", "application/json")]),
+            None => (Body::empty(), vec![]),
+        };
+        let (s, b) = self.raw(method, uri, body, &ct).await;
+        let v = serde_json::from_slice(&b).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&b).into()));
+        (s, v)
+    }
+
+    async fn ok(&self, method: &str, uri: &str, body: Option<Value>) -> Value {
+        let (s, v) = self.call(method, uri, body).await;
+        assert_eq!(s, StatusCode::OK, "{method} {uri}: {v}");
+        assert_eq!(v["status"], "ok", "{v}");
+        assert!(v["time"].as_f64().is_some(), "{v}");
+        v["result"].clone()
+    }
+
+    /// Asserts the status and that the error message mentions `needle`.
+    async fn err(&self, method: &str, uri: &str, body: Option<Value>, status: StatusCode, needle: &str) {
+        let (s, v) = self.call(method, uri, body).await;
+        assert_eq!(s, status, "{method} {uri}: {v}");
+        let msg = v["status"]["error"].as_str().unwrap_or_else(|| panic!("no error message: {v}"));
+        assert!(msg.contains(needle), "{method} {uri}: {msg:?} lacks {needle:?}");
+    }
+
+    async fn count(&self, c: &str) -> u64 {
+        self.ok("POST", &format!("/collections/{c}/points/count"), Some(json!({}))).await["count"].as_u64().unwrap()
+    }
+}
+
+async fn with_points(t: &T) {
+    t.ok("PUT", "/collections/c", Some(json!({"vectors": {"size": 3, "distance": "Cosine"}}))).await;
+    let points: Vec<Value> = (0..20)
+        .map(|i| {
+            let a = i as f32 / 20.0;
+            json!({"id": i, "vector": [1.0, a, 0.1], "payload": {"n": i, "parity": if i % 2 == 0 {"even"} else {"odd"}, "nested": {"x": i * 10}}})
+        })
+        .collect();
+    let r = t.ok("PUT", "/collections/c/points?wait=true", Some(json!({"points": points}))).await;
+    assert_eq!(r["status"], "completed");
+    assert!(r["operation_id"].as_u64().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn service_routes_answer() {
+    let t = server();
+    let (s, v) = t.call("GET", "/", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["title"], "quiverdb");
+    assert!(v["version"].as_str().unwrap().starts_with("1."));
+    assert_eq!(t.call("GET", "/healthz", None).await.0, StatusCode::OK);
+    assert_eq!(t.call("GET", "/readyz", None).await.0, StatusCode::OK);
+    t.err("GET", "/no/such/route", None, StatusCode::NOT_FOUND, "no such route").await;
+}
+
+#[tokio::test]
+async fn not_ready_until_the_database_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState::new(ServerConfig::default());
+    let t = T { app: app(state.clone()), _dir: tempfile::tempdir().unwrap(), key: None };
+    assert_eq!(t.call("GET", "/readyz", None).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(t.call("GET", "/healthz", None).await.0, StatusCode::OK);
+    t.err("GET", "/collections", None, StatusCode::SERVICE_UNAVAILABLE, "starting").await;
+    state.set_database(Arc::new(Database::open(dir.path()).unwrap()));
+    assert_eq!(t.call("GET", "/readyz", None).await.0, StatusCode::OK);
+    t.ok("GET", "/collections", None).await;
+}
+
+#[tokio::test]
+async fn collection_lifecycle() {
+    let t = server();
+    assert_eq!(t.ok("PUT", "/collections/docs", Some(json!({"vectors": {"size": 4, "distance": "Dot"}}))).await, true);
+    t.err(
+        "PUT",
+        "/collections/docs",
+        Some(json!({"vectors": {"size": 4, "distance": "Dot"}})),
+        StatusCode::CONFLICT,
+        "already exists",
+    )
+    .await;
+    let list = t.ok("GET", "/collections", None).await;
+    assert_eq!(list["collections"], json!([{"name": "docs"}]));
+    assert_eq!(t.ok("GET", "/collections/docs/exists", None).await["exists"], true);
+    assert_eq!(t.ok("GET", "/collections/nope/exists", None).await["exists"], false);
+    let info = t.ok("GET", "/collections/docs", None).await;
+    assert_eq!(info["points_count"], 0);
+    assert_eq!(info["status"], "green");
+    assert_eq!(info["config"]["params"]["vectors"], json!({"size": 4, "distance": "Dot"}));
+    assert_eq!(info["quiver"]["config"]["metric"], "dot");
+    t.err("GET", "/collections/nope", None, StatusCode::NOT_FOUND, "does not exist").await;
+    assert_eq!(t.ok("DELETE", "/collections/docs", None).await, true);
+    assert_eq!(t.ok("DELETE", "/collections/docs", None).await, false);
+    assert_eq!(t.ok("GET", "/collections", None).await["collections"], json!([]));
+}
+
+#[tokio::test]
+async fn quiver_config_sits_beside_qdrant_fields() {
+    let t = server();
+    let body = json!({
+        "vectors": {"size": 8, "distance": "Euclid"},
+        "hnsw_config": {"m": 8, "ef_construct": 64},
+        "durability": "none",
+        "optimizer": {"seal_points": 1000},
+    });
+    t.ok("PUT", "/collections/a", Some(body)).await;
+    let info = t.ok("GET", "/collections/a", None).await;
+    assert_eq!(info["quiver"]["config"]["index"]["params"], json!({"m": 8, "ef_construction": 64}));
+    assert_eq!(info["quiver"]["config"]["durability"], "none");
+    assert_eq!(info["config"]["hnsw_config"]["m"], 8);
+    let ivf = json!({"vectors": {"size": 8, "distance": "Cosine"}, "index": {"kind": "ivf", "params": {"nlist": 4}}});
+    t.ok("PUT", "/collections/b", Some(ivf)).await;
+    assert_eq!(t.ok("GET", "/collections/b", None).await["quiver"]["config"]["index"]["kind"], "ivf");
+}
+
+#[tokio::test]
+async fn bad_collection_configs_name_the_field_and_create_nothing() {
+    let t = server();
+    let cases = [
+        (json!({}), "vectors"),
+        (json!({"vectors": {"size": 0, "distance": "Cosine"}}), "dimension"),
+        (json!({"vectors": {"size": 3, "distance": "Manhattan"}}), "vectors.distance"),
+        (json!({"vectors": {"size": 3, "distance": "Hamming"}}), "vectors"),
+        (json!({"vectors": {"a": {"size": 3, "distance": "Cosine"}}}), "named vectors"),
+        (json!({"vectors": {"size": 3, "distance": "Cosine"}, "colour": 1}), "colour"),
+        (json!({"vectors": {"size": 3, "distance": "Cosine"}, "shard_number": 2}), "shard_number"),
+        (json!({"vectors": {"size": 3, "distance": "Cosine"}, "index": {"kind": "btree"}}), "index"),
+        (
+            json!({"vectors": {"size": 3, "distance": "Cosine"}, "index": {"kind": "hnsw", "params": {"m": 0}}}),
+            "index.params",
+        ),
+        (
+            json!({"vectors": {"size": 3, "distance": "Cosine"}, "quantization_config": {"scalar": {}}}),
+            "quantization_config",
+        ),
+        (
+            json!({"vectors": {"size": 3, "distance": "Cosine"}, "index": {"kind": "ivf"}, "hnsw_config": {"m": 4}}),
+            "hnsw_config",
+        ),
+    ];
+    for (body, needle) in cases {
+        t.err("PUT", "/collections/x", Some(body), StatusCode::BAD_REQUEST, needle).await;
+    }
+    t.err(
+        "PUT",
+        "/collections/bad%20name",
+        Some(json!({"vectors": {"size": 3, "distance": "Cosine"}})),
+        StatusCode::BAD_REQUEST,
+        "collection name",
+    )
+    .await;
+    assert_eq!(t.ok("GET", "/collections", None).await["collections"], json!([]));
+}
+
+#[tokio::test]
+async fn upsert_retrieve_and_get() {
+    let t = server();
+    with_points(&t).await;
+    assert_eq!(t.count("c").await, 20);
+    let recs = t.ok("POST", "/collections/c/points", Some(json!({"ids": [3, 5, 999], "with_vector": true}))).await;
+    let recs = recs.as_array().unwrap();
+    assert_eq!(recs.len(), 2, "missing ids are left out");
+    assert_eq!(recs[0]["payload"]["n"], 3);
+    assert_eq!(recs[0]["vector"].as_array().unwrap().len(), 3);
+    let only = t.ok("POST", "/collections/c/points", Some(json!({"ids": [4], "with_payload": ["parity"]}))).await;
+    assert_eq!(only[0]["payload"], json!({"parity": "even"}));
+    assert!(only[0].get("vector").is_none());
+    let excl = t
+        .ok("POST", "/collections/c/points", Some(json!({"ids": [4], "with_payload": {"exclude": ["nested", "n"]}})))
+        .await;
+    assert_eq!(excl[0]["payload"], json!({"parity": "even"}));
+    let one = t.ok("GET", "/collections/c/points/7", None).await;
+    assert_eq!(one["id"], 7);
+    assert_eq!(one["payload"]["nested"]["x"], 70);
+    t.err("GET", "/collections/c/points/12345", None, StatusCode::NOT_FOUND, "12345").await;
+    t.err("GET", "/collections/c/points/abc", None, StatusCode::BAD_REQUEST, "id").await;
+    // Column-wise batch and UUID ids.
+    let uuid = "550e8400-e29b-41d4-a716-446655440000";
+    t.ok("PUT", "/collections/c/points", Some(json!({"batch": {"ids": [100, uuid], "vectors": [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], "payloads": [{"k": 1}, null]}}))).await;
+    let got = t.ok("GET", &format!("/collections/c/points/{uuid}"), None).await;
+    assert_eq!(got["id"], uuid);
+    assert_eq!(t.count("c").await, 22);
+}
+
+#[tokio::test]
+async fn bad_points_are_rejected_whole_and_change_nothing() {
+    let t = server();
+    with_points(&t).await;
+    let cases = [
+        (json!({"points": [{"id": 50, "vector": [1.0, 0.0, 0.0]}, {"id": 51, "vector": [1.0, 0.0]}]}), "point 51"),
+        (json!({"points": [{"id": 52, "vector": ["a", 0.0, 0.0]}]}), "points[0].vector"),
+        (json!({"points": [{"id": -1, "vector": [1.0, 0.0, 0.0]}]}), "points[0].id"),
+        (json!({"points": [{"id": 53, "vector": [0.0, 0.0, 0.0]}]}), "53"),
+        (json!({"points": [{"id": 54, "vector": [1.0, 0.0, 0.0], "payload": [1, 2]}]}), "points[0].payload"),
+        (json!({"points": [{"id": 55, "vector": [1.0, 0.0, 0.0], "colour": 1}]}), "colour"),
+        (json!({"points": []}), "points"),
+        (json!({}), "points"),
+        (json!({"batch": {"ids": [1, 2], "vectors": [[1.0, 0.0, 0.0]]}}), "batch.vectors"),
+        (json!({"points": [{"id": 56, "vector": {"other": [1.0, 0.0, 0.0]}}]}), "points[0].vector"),
+    ];
+    for (body, needle) in cases {
+        t.err("PUT", "/collections/c/points", Some(body), StatusCode::BAD_REQUEST, needle).await;
+    }
+    // NaN and infinity are not JSON; a huge exponent overflows f32 to infinity, which the engine refuses.
+    for raw in [
+        r#"{"points": [{"id": 60, "vector": [NaN, 0, 0]}]}"#,
+        r#"{"points": [{"id": 61, "vector": [1e999, 0, 0]}]}"#,
+        r#"{"points": [{"id": 62, "vector": [1, 0, 0]}"#,
+        "not json",
+    ] {
+        let (s, v) =
+            t.raw("PUT", "/collections/c/points", Body::from(raw), &[("content-type", "application/json")]).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{raw}: {}", String::from_utf8_lossy(&v));
+    }
+    let (s, _) = t.raw("PUT", "/collections/c/points", Body::from("{}"), &[("content-type", "text/plain")]).await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    t.err(
+        "PUT",
+        "/collections/nope/points",
+        Some(json!({"points": [{"id": 1, "vector": [1.0]}]})),
+        StatusCode::NOT_FOUND,
+        "nope",
+    )
+    .await;
+    assert_eq!(t.count("c").await, 20, "nothing written");
+}
+
+#[tokio::test]
+async fn limits_answer_413_and_400() {
+    let cfg = ServerConfig {
+        max_body_bytes: 4096,
+        max_batch_points: 5,
+        max_limit: 50,
+        max_search_batch: 2,
+        ..Default::default()
+    };
+    let t = setup(cfg);
+    t.ok("PUT", "/collections/c", Some(json!({"vectors": {"size": 3, "distance": "Cosine"}}))).await;
+    let big: Vec<Value> = (0..200).map(|i| json!({"id": i, "vector": [1.0, 0.5, 0.25]})).collect();
+    t.err("PUT", "/collections/c/points", Some(json!({"points": big})), StatusCode::PAYLOAD_TOO_LARGE, "too large")
+        .await;
+    let six: Vec<Value> = (0..6).map(|i| json!({"id": i, "vector": [1.0, 0.5, 0.25]})).collect();
+    t.err("PUT", "/collections/c/points", Some(json!({"points": six})), StatusCode::BAD_REQUEST, "at most 5").await;
+    t.err(
+        "POST",
+        "/collections/c/points/search",
+        Some(json!({"vector": [1.0, 0.0, 0.0], "limit": 51})),
+        StatusCode::BAD_REQUEST,
+        "limit",
+    )
+    .await;
+    t.err(
+        "POST",
+        "/collections/c/points/search",
+        Some(json!({"vector": [1.0, 0.0, 0.0], "limit": 0})),
+        StatusCode::BAD_REQUEST,
+        "limit",
+    )
+    .await;
+    t.err(
+        "POST",
+        "/collections/c/points/search",
+        Some(json!({"vector": [1.0, 0.0, 0.0], "limit": 10, "offset": 495})),
+        StatusCode::BAD_REQUEST,
+        "offset",
+    )
+    .await;
+    let s = json!({"vector": [1.0, 0.0, 0.0], "limit": 1});
+    t.err(
+        "POST",
+        "/collections/c/points/search/batch",
+        Some(json!({"searches": [s, s, s]})),
+        StatusCode::BAD_REQUEST,
+        "searches",
+    )
+    .await;
+    t.err("POST", "/collections/c/points/scroll", Some(json!({"limit": 51})), StatusCode::BAD_REQUEST, "limit").await;
+    assert_eq!(t.count("c").await, 0);
+}
+
+#[tokio::test]
+async fn search_and_query_with_filters() {
+    let t = server();
+    with_points(&t).await;
+    let hits = t
+        .ok(
+            "POST",
+            "/collections/c/points/search",
+            Some(json!({"vector": [1.0, 0.0, 0.1], "limit": 3, "with_payload": true})),
+        )
+        .await;
+    let hits = hits.as_array().unwrap();
+    assert_eq!(hits.len(), 3);
+    assert_eq!(hits[0]["id"], 0);
+    assert!(hits[0]["score"].as_f64().unwrap() >= hits[1]["score"].as_f64().unwrap());
+    assert_eq!(hits[0]["version"], 0);
+    assert!(hits[0]["payload"].is_object());
+    // Filtered: only odd points, no payload by default.
+    let f = json!({"must": [{"key": "parity", "match": {"value": "odd"}}]});
+    let hits = t
+        .ok("POST", "/collections/c/points/search", Some(json!({"vector": [1.0, 0.0, 0.1], "limit": 5, "filter": f})))
+        .await;
+    let ids: Vec<u64> = hits.as_array().unwrap().iter().map(|h| h["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, vec![1, 3, 5, 7, 9]);
+    assert!(hits[0].get("payload").is_none());
+    // Query: plain vector, {"nearest": …}, by id (the point itself excluded), explain, range filter.
+    let q = t.ok("POST", "/collections/c/points/query", Some(json!({"query": [1.0, 0.0, 0.1], "limit": 2}))).await;
+    assert_eq!(q["points"][0]["id"], 0);
+    let q = t.ok("POST", "/collections/c/points/query", Some(json!({"query": {"nearest": [1.0, 0.0, 0.1]}, "limit": 2, "filter": {"must": [{"key": "n", "range": {"gte": 10}}]}, "with_payload": true}))).await;
+    assert_eq!(q["points"][0]["id"], 10);
+    assert_eq!(q["points"][0]["payload"]["n"], 10);
+    let q = t.ok("POST", "/collections/c/points/query", Some(json!({"query": 5, "limit": 2}))).await;
+    let ids: Vec<u64> = q["points"].as_array().unwrap().iter().map(|h| h["id"].as_u64().unwrap()).collect();
+    assert!(!ids.contains(&5) && ids.len() == 2, "{ids:?}");
+    let q = t.ok("POST", "/collections/c/points/query", Some(json!({"query": [1.0, 0.0, 0.1], "limit": 2, "explain": true, "filter": {"must": [{"key": "parity", "match": {"value": "even"}}]}}))).await;
+    assert_eq!(q["explain"]["matched"], 10, "{q}");
+    t.err("POST", "/collections/c/points/query", Some(json!({"query": 999, "limit": 2})), StatusCode::NOT_FOUND, "999")
+        .await;
+    t.err("POST", "/collections/c/points/query", Some(json!({"limit": 2})), StatusCode::BAD_REQUEST, "query").await;
+    t.err(
+        "POST",
+        "/collections/c/points/query",
+        Some(json!({"query": [1.0, 0.0, 0.1], "prefetch": [{}]})),
+        StatusCode::BAD_REQUEST,
+        "prefetch",
+    )
+    .await;
+    t.err(
+        "POST",
+        "/collections/c/points/search",
+        Some(json!({"vector": [1.0, 0.0], "limit": 2})),
+        StatusCode::BAD_REQUEST,
+        "vector",
+    )
+    .await;
+    t.err(
+        "POST",
+        "/collections/c/points/search",
+        Some(json!({"vector": [1.0, 0.0, 0.1], "limit": 2, "filter": {"must": [{"key": "n", "rnage": {}}]}})),
+        StatusCode::BAD_REQUEST,
+        "filter",
+    )
+    .await;
+    // Batches answer in order.
+    let b = t.ok("POST", "/collections/c/points/search/batch", Some(json!({"searches": [{"vector": [1.0, 0.0, 0.1], "limit": 1}, {"vector": [1.0, 0.95, 0.1], "limit": 1}]}))).await;
+    assert_eq!(b[0][0]["id"], 0);
+    assert_eq!(b[1][0]["id"], 19);
+    let b = t
+        .ok(
+            "POST",
+            "/collections/c/points/query/batch",
+            Some(json!({"searches": [{"query": [1.0, 0.95, 0.1], "limit": 1}]})),
+        )
+        .await;
+    assert_eq!(b[0]["points"][0]["id"], 19);
+    let b = t
+        .ok(
+            "POST",
+            "/collections/c/points/search",
+            Some(json!({"vector": [1.0, 0.0, 0.1], "limit": 20, "score_threshold": 0.999})),
+        )
+        .await;
+    assert!(!b.as_array().unwrap().is_empty() && b.as_array().unwrap().len() < 20);
+}
+
+#[tokio::test]
+async fn filters_nested_too_deep_are_400() {
+    let t = server();
+    with_points(&t).await;
+    let mut f = json!({"must": [{"key": "n", "match": {"value": 1}}]});
+    for _ in 0..40 {
+        f = json!({"must": [{"must": f["must"].clone()}]});
+        f = json!({"must": [f]});
+    }
+    let (s, _) = t.call("POST", "/collections/c/points/count", Some(json!({"filter": f}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn payload_updates_deletes_scroll_and_count() {
+    let t = server();
+    with_points(&t).await;
+    t.ok("POST", "/collections/c/points/payload", Some(json!({"payload": {"tag": "x"}, "points": [1, 2]}))).await;
+    t.ok("POST", "/collections/c/points/payload", Some(json!({"payload": {"y": 1}, "points": [1], "key": "nested"})))
+        .await;
+    let r = t.ok("GET", "/collections/c/points/1", None).await;
+    assert_eq!(r["payload"]["tag"], "x");
+    assert_eq!(r["payload"]["nested"], json!({"x": 10, "y": 1}));
+    t.ok(
+        "PUT",
+        "/collections/c/points/payload",
+        Some(json!({"payload": {"only": true}, "filter": {"must": [{"key": "tag", "match": {"value": "x"}}]}})),
+    )
+    .await;
+    assert_eq!(t.ok("GET", "/collections/c/points/2", None).await["payload"], json!({"only": true}));
+    t.ok("POST", "/collections/c/points/payload/delete", Some(json!({"keys": ["parity"], "points": [3]}))).await;
+    assert_eq!(t.ok("GET", "/collections/c/points/3", None).await["payload"], json!({"n": 3, "nested": {"x": 30}}));
+    t.ok("POST", "/collections/c/points/payload/clear", Some(json!({"points": [4]}))).await;
+    assert_eq!(t.ok("GET", "/collections/c/points/4", None).await["payload"], json!({}));
+    t.err(
+        "POST",
+        "/collections/c/points/payload",
+        Some(json!({"payload": {"a": 1}, "points": [777]})),
+        StatusCode::NOT_FOUND,
+        "777",
+    )
+    .await;
+    t.err(
+        "POST",
+        "/collections/c/points/payload",
+        Some(json!({"payload": {"a": 1}})),
+        StatusCode::BAD_REQUEST,
+        "points",
+    )
+    .await;
+    // Count with a filter; delete by filter and by ids.
+    let odd = json!({"must": [{"key": "parity", "match": {"value": "odd"}}]});
+    assert_eq!(
+        t.ok("POST", "/collections/c/points/count", Some(json!({"filter": odd}))).await["count"],
+        8,
+        "1 was overwritten, 3 lost its parity"
+    );
+    t.ok("POST", "/collections/c/points/delete", Some(json!({"filter": odd}))).await;
+    t.ok("POST", "/collections/c/points/delete", Some(json!({"points": [0, 12345]}))).await;
+    assert_eq!(t.count("c").await, 11);
+    // Scroll pages through everything left, in id order, exactly once.
+    let mut seen = Vec::new();
+    let mut offset = Value::Null;
+    loop {
+        let mut body = json!({"limit": 3, "with_payload": false});
+        if !offset.is_null() {
+            body["offset"] = offset.clone();
+        }
+        let page = t.ok("POST", "/collections/c/points/scroll", Some(body)).await;
+        for p in page["points"].as_array().unwrap() {
+            assert!(p.get("payload").is_none());
+            seen.push(p["id"].as_u64().unwrap());
+        }
+        offset = page["next_page_offset"].clone();
+        if offset.is_null() {
+            break;
+        }
+    }
+    assert_eq!(seen, vec![1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 18]);
+    // Scroll and count without a body.
+    let (s, v) = t.raw("POST", "/collections/c/points/scroll", Body::empty(), &[]).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&v));
+}
+
+#[tokio::test]
+async fn payload_indexes() {
+    let t = server();
+    with_points(&t).await;
+    let r = t
+        .ok("PUT", "/collections/c/index?wait=true", Some(json!({"field_name": "parity", "field_schema": "keyword"})))
+        .await;
+    assert_eq!(r["status"], "completed");
+    t.ok(
+        "PUT",
+        "/collections/c/index",
+        Some(json!({"field_name": "n", "field_schema": {"type": "integer", "lookup": true}})),
+    )
+    .await;
+    let info = t.ok("GET", "/collections/c", None).await;
+    assert_eq!(info["payload_schema"]["parity"]["data_type"], "keyword");
+    assert_eq!(info["payload_schema"]["n"]["data_type"], "integer");
+    t.err(
+        "PUT",
+        "/collections/c/index",
+        Some(json!({"field_name": "g", "field_schema": "geo"})),
+        StatusCode::BAD_REQUEST,
+        "field_schema",
+    )
+    .await;
+    t.err("PUT", "/collections/c/index", Some(json!({"field_name": "g"})), StatusCode::BAD_REQUEST, "field_schema")
+        .await;
+    t.ok("DELETE", "/collections/c/index/parity", None).await;
+    let info = t.ok("GET", "/collections/c", None).await;
+    assert!(info["payload_schema"].get("parity").is_none());
+}
+
+#[tokio::test]
+async fn wait_makes_unsynced_writes_durable() {
+    let t = server();
+    t.ok("PUT", "/collections/n", Some(json!({"vectors": {"size": 2, "distance": "Cosine"}, "durability": "none"})))
+        .await;
+    let r = t.ok("PUT", "/collections/n/points", Some(json!({"points": [{"id": 1, "vector": [1.0, 0.0]}]}))).await;
+    assert_eq!(r["status"], "acknowledged");
+    let r2 = t
+        .ok("PUT", "/collections/n/points?wait=true", Some(json!({"points": [{"id": 2, "vector": [1.0, 0.0]}]})))
+        .await;
+    assert_eq!(r2["status"], "completed");
+    assert!(r2["operation_id"].as_u64() > r["operation_id"].as_u64());
+    t.err(
+        "PUT",
+        "/collections/n/points?wait=maybe",
+        Some(json!({"points": [{"id": 3, "vector": [1.0, 0.0]}]})),
+        StatusCode::BAD_REQUEST,
+        "query string",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn api_keys_full_and_read_only() {
+    let cfg = ServerConfig {
+        api_key: Some("full-secret-key".into()),
+        read_only_api_key: Some("read-only-key".into()),
+        ..Default::default()
+    };
+    let mut t = setup(cfg);
+    t.err("GET", "/collections", None, StatusCode::UNAUTHORIZED, "missing API key").await;
+    assert_eq!(t.call("GET", "/healthz", None).await.0, StatusCode::OK);
+    assert_eq!(t.call("GET", "/readyz", None).await.0, StatusCode::OK);
+    t.key = Some("wrong-key-123".into());
+    t.err("GET", "/collections", None, StatusCode::UNAUTHORIZED, "invalid API key").await;
+    t.key = Some("full-secret-key".into());
+    with_points(&t).await;
+    t.key = Some("read-only-key".into());
+    t.ok("POST", "/collections/c/points/search", Some(json!({"vector": [1.0, 0.0, 0.1], "limit": 1}))).await;
+    t.ok("GET", "/collections/c", None).await;
+    t.ok("POST", "/collections/c/points/scroll", Some(json!({}))).await;
+    t.err(
+        "PUT",
+        "/collections/c/points",
+        Some(json!({"points": [{"id": 99, "vector": [1.0, 0.0, 0.0]}]})),
+        StatusCode::FORBIDDEN,
+        "read-only",
+    )
+    .await;
+    t.err("DELETE", "/collections/c", None, StatusCode::FORBIDDEN, "read-only").await;
+    t.err("POST", "/collections/c/points/delete", Some(json!({"points": [1]})), StatusCode::FORBIDDEN, "read-only")
+        .await;
+    assert_eq!(t.count("c").await, 20);
+    // Bearer works too.
+    t.key = None;
+    let (s, _) = t.raw("GET", "/collections", Body::empty(), &[("authorization", "Bearer full-secret-key")]).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_report_collections() {
+    let t = server();
+    with_points(&t).await;
+    t.call("GET", "/collections/nope", None).await;
+    let (s, body) = t.raw("GET", "/metrics", Body::empty(), &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains(
+            r#"quiver_http_requests_total{method="PUT",route="/collections/{collection_name}/points",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"quiver_http_requests_total{method="GET",route="/collections/{collection_name}",status="404"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(r#"quiver_collection_points{collection="c"} 20"#), "{text}");
+    assert!(text.contains(r#"quiver_collection_segments{collection="c"}"#), "{text}");
+    assert!(text.contains("quiver_optimizer_jobs_total{collection=\"c\",job=\"seal\"}"), "{text}");
+    assert!(text.contains("quiver_http_request_duration_seconds_bucket"), "{text}");
+}
+
+#[tokio::test]
+async fn every_request_gets_a_request_id() {
+    let t = server();
+    let req = Request::builder().uri("/collections").body(Body::empty()).unwrap();
+    let resp = t.app.clone().oneshot(req).await.unwrap();
+    let id = resp.headers().get("x-request-id").unwrap().to_str().unwrap();
+    assert_eq!(id.len(), 36, "{id}");
+    let req = Request::builder().uri("/collections").header("x-request-id", "mine-1").body(Body::empty()).unwrap();
+    let resp = t.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.headers().get("x-request-id").unwrap(), "mine-1");
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route_and_every_listed_route_exists() {
+    let t = server();
+    let (s, doc) = t.call("GET", "/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/collections/{collection_name}/points/search",
+        "/collections/{collection_name}/points/query",
+        "/collections/{collection_name}/points/scroll",
+        "/collections/{collection_name}/index",
+        "/metrics",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from the document");
+    }
+    // Every documented operation is routed: calling it never reaches the fallback.
+    for (path, ops) in paths {
+        let uri = path.replace("{collection_name}", "nope").replace("{field_name}", "f").replace("{id}", "1");
+        for method in ops.as_object().unwrap().keys() {
+            let (s, v) = t.call(&method.to_uppercase(), &uri, Some(json!({}))).await;
+            let fell_through = v["status"]["error"].as_str().is_some_and(|m| m.contains("no such route"));
+            assert!(!fell_through && s != StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {s} {v}");
+        }
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    assert!(doc["components"]["securitySchemes"]["api-key"].is_object());
+}
