@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod engine_bench;
 mod plot;
+mod serve;
 
 #[derive(Parser, Debug)]
 #[command(name = "quiver", version, about = "QuiverDB: a vector database. `quiver help <command>` for details.")]
@@ -15,6 +16,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the HTTP server (Qdrant-shaped REST API) over a local data directory.
+    Serve(serve::ServeArgs),
     /// Benchmark an index on a TEXMEX dataset (recall, QPS, latency, memory), ann-benchmarks style.
     Bench(bench::BenchArgs),
     /// Benchmark the database end to end: ingest through the WAL, time to fully indexed, filtered search at
@@ -25,6 +28,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
         Command::EngineBench(args) => engine_bench::run(args),
     };

@@ -149,7 +149,20 @@ pub async fn info(
     t: Started,
 ) -> ApiResult<Reply<CollectionInfo>> {
     let col = s.collection(&p.collection_name)?;
-    let info = blocking(move || Ok(col.info()?)).await?;
+    let (info, indexed_points) = blocking(move || {
+        let info = col.info()?;
+        // Qdrant reports, per payload index, how many points hold a value at the key.
+        let mut counts = Vec::with_capacity(info.payload_indexes.len());
+        for (key, _) in &info.payload_indexes {
+            let f = quiver_engine::Filter {
+                must_not: vec![quiver_engine::filter::Condition::IsEmpty { key: key.clone() }],
+                ..Default::default()
+            };
+            counts.push(col.count(Some(&f))?);
+        }
+        Ok((info, counts))
+    })
+    .await?;
     let cfg = &info.config;
     let (status, optimizer_status) = match (&info.optimizer.last_error, &info.optimizer.running) {
         (Some(e), _) => ("red", json!({ "error": e })),
@@ -181,8 +194,12 @@ pub async fn info(
         },
         "wal_config": {"wal_capacity_mb": 32, "wal_segments_ahead": 0},
     });
-    let payload_schema: Map<String, Value> =
-        info.payload_indexes.iter().map(|(k, ty)| (k.clone(), json!({ "data_type": ty }))).collect();
+    let payload_schema: Map<String, Value> = info
+        .payload_indexes
+        .iter()
+        .zip(indexed_points)
+        .map(|((k, ty), n)| (k.clone(), json!({ "data_type": ty, "params": null, "points": n })))
+        .collect();
     let out = CollectionInfo {
         status,
         optimizer_status,

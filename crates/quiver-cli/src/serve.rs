@@ -1,0 +1,161 @@
+//! `quiver serve`: the HTTP server over a local data directory.
+//!
+//! Configuration comes from flags, then environment variables (`QUIVER_*`), then an optional TOML file
+//! (`--config`), then defaults — the first that sets a value wins. Logs go to stderr (`--log-format json` for
+//! one JSON object per line; `RUST_LOG` or `--log-level` filters).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use quiver_server::ServerConfig;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags of `quiver serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (snake_case names, e.g. `bind = "0.0.0.0:6333"`).
+    #[arg(long, env = "QUIVER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:6333].
+    #[arg(long, env = "QUIVER_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Data directory [default: ./quiver-data].
+    #[arg(long, env = "QUIVER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// API key for full access (clients send `api-key: KEY` or `Authorization: Bearer KEY`).
+    #[arg(long, env = "QUIVER_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// API key for read-only access (search, retrieve, scroll, count, listings, downloads).
+    #[arg(long, env = "QUIVER_READ_ONLY_API_KEY", hide_env_values = true)]
+    pub read_only_api_key: Option<String>,
+    /// Largest request body in bytes [default: 64 MiB].
+    #[arg(long, env = "QUIVER_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Largest snapshot upload in bytes [default: 64 GiB].
+    #[arg(long, env = "QUIVER_MAX_SNAPSHOT_BYTES")]
+    pub max_snapshot_bytes: Option<u64>,
+    /// Most points per upsert, ids per retrieve or delete [default: 10000].
+    #[arg(long, env = "QUIVER_MAX_BATCH_POINTS")]
+    pub max_batch_points: Option<usize>,
+    /// Largest `limit` of a search, query or scroll [default: 10000].
+    #[arg(long, env = "QUIVER_MAX_LIMIT")]
+    pub max_limit: Option<usize>,
+    /// Most searches per batch request [default: 100].
+    #[arg(long, env = "QUIVER_MAX_SEARCH_BATCH")]
+    pub max_search_batch: Option<usize>,
+    /// Seconds before a request is answered 408 [default: 60].
+    #[arg(long, env = "QUIVER_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
+    /// Seconds SIGTERM waits for in-flight requests [default: 30].
+    #[arg(long, env = "QUIVER_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+    /// Log format.
+    #[arg(long, env = "QUIVER_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log filter when RUST_LOG is unset (e.g. `info`, `quiver_server=debug`).
+    #[arg(long, env = "QUIVER_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Server threads [default: one per core].
+    #[arg(long, env = "QUIVER_THREADS")]
+    pub threads: Option<usize>,
+}
+
+/// Resolves the configuration: flags/environment over the file over defaults.
+pub fn resolve(args: &ServeArgs) -> Result<ServerConfig> {
+    let mut cfg = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str::<ServerConfig>(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => ServerConfig::default(),
+    };
+    macro_rules! set {
+        ($($f:ident),*) => { $( if let Some(v) = &args.$f { cfg.$f = v.clone().into(); } )* };
+    }
+    set!(bind, data_dir, max_body_bytes, max_snapshot_bytes, max_batch_points, max_limit, max_search_batch);
+    set!(request_timeout_secs, shutdown_grace_secs);
+    if let Some(k) = &args.api_key {
+        cfg.api_key = Some(k.clone());
+    }
+    if let Some(k) = &args.read_only_api_key {
+        cfg.read_only_api_key = Some(k.clone());
+    }
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    Ok(cfg)
+}
+
+/// Runs the server until SIGTERM / Ctrl-C.
+pub fn run(args: ServeArgs) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&args.log_level))
+        .with_context(|| format!("invalid --log-level {:?}", args.log_level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = match args.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    let cfg = resolve(&args)?;
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(n) = args.threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = rt.build().context("starting the async runtime")?;
+    rt.block_on(quiver_server::serve(cfg)).context("serving")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("q.toml");
+        std::fs::write(&file, "bind = \"127.0.0.1:7000\"\nmax_limit = 77\ndata_dir = \"/tmp/x\"\n").unwrap();
+        let cli = Cli::parse_from(["t", "--config", file.to_str().unwrap(), "--max-limit", "5"]);
+        let cfg = resolve(&cli.serve).unwrap();
+        assert_eq!(cfg.bind.port(), 7000);
+        assert_eq!(cfg.max_limit, 5);
+        assert_eq!(cfg.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(cfg.max_batch_points, ServerConfig::default().max_batch_points);
+    }
+
+    #[test]
+    fn bad_files_and_values_are_errors_naming_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("q.toml");
+        std::fs::write(&file, "colour = 3\n").unwrap();
+        let cli = Cli::parse_from(["t", "--config", file.to_str().unwrap()]);
+        let e = format!("{:#}", resolve(&cli.serve).unwrap_err());
+        assert!(e.contains("colour"), "{e}");
+        let cli = Cli::parse_from(["t", "--api-key", "short"]);
+        let e = format!("{:#}", resolve(&cli.serve).unwrap_err());
+        assert!(e.contains("api_key"), "{e}");
+        let cli = Cli::parse_from(["t", "--max-limit", "0"]);
+        assert!(format!("{:#}", resolve(&cli.serve).unwrap_err()).contains("max_limit"));
+    }
+}

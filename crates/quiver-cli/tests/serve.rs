@@ -1,0 +1,170 @@
+//! The real `quiver serve` binary on an ephemeral port: the qdrant-client compatibility script, SIGKILL in the
+//! middle of an ingest (every acknowledged point is there after a restart), SIGTERM (clean exit, WAL synced).
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    addr: String,
+    log: mpsc::Receiver<String>,
+}
+
+fn start(data: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .env("RUST_LOG", "info")
+        .env_remove("QUIVER_API_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut addr = None;
+    while addr.is_none() {
+        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("server did not start");
+        if line.contains("listening")
+            && let Some(a) = line.split_whitespace().find_map(|w| w.strip_prefix("addr="))
+        {
+            addr = Some(a.to_owned());
+        }
+    }
+    let s = Server { child, addr: addr.unwrap(), log: rx };
+    // Ready once recovery is done.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http(&s.addr, "GET", "/readyz", None).0 != 200 {
+        assert!(Instant::now() < deadline, "not ready in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
+fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(addr) else { return (0, String::new()) };
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let body = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    if s.write_all(head.as_bytes()).and_then(|_| s.write_all(&body)).is_err() {
+        return (0, String::new());
+    }
+    let mut out = String::new();
+    if s.read_to_string(&mut out).is_err() {
+        return (0, String::new());
+    }
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default();
+    // The server answers with Content-Length for JSON; chunked bodies only for streams (not used here).
+    (status, body)
+}
+
+fn ok(addr: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
+    let (s, b) = http(addr, method, path, body);
+    assert_eq!(s, 200, "{method} {path}: {b}");
+    serde_json::from_str::<Value>(&b).unwrap()["result"].clone()
+}
+
+#[test]
+fn qdrant_client_drives_the_real_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = start(dir.path());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/compat/qdrant_client_compat.py");
+    let out =
+        Command::new("python3").arg(&script).arg(format!("http://{}", s.addr)).output().expect(
+            "python3 is needed for the qdrant-client compatibility test (pip install -r requirements-test.txt)",
+        );
+    let _ = s.child.kill();
+    assert!(
+        out.status.success(),
+        "qdrant-client compatibility failed (is it installed? pip install -r requirements-test.txt)\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sigkill_mid_ingest_loses_no_acknowledged_point_and_sigterm_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = start(dir.path());
+    ok(&s.addr, "PUT", "/collections/k", Some(&json!({"vectors": {"size": 8, "distance": "Euclid"}})));
+    // Two writers ingest batches with wait=true; the server is killed while they run.
+    let (tx, rx) = mpsc::channel::<Vec<u64>>();
+    let mut writers = Vec::new();
+    for w in 0..2u64 {
+        let addr = s.addr.clone();
+        let tx = tx.clone();
+        writers.push(std::thread::spawn(move || {
+            for b in 0..10_000u64 {
+                let ids: Vec<u64> = (0..50).map(|i| (w << 40) | (b * 50 + i)).collect();
+                let points: Vec<Value> = ids
+                    .iter()
+                    .map(|&id| json!({"id": id, "vector": [id as f32, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, (id % 7) as f32], "payload": {"w": w, "b": b}}))
+                    .collect();
+                let (st, _) = http(&addr, "PUT", "/collections/k/points?wait=true", Some(&json!({"points": points})));
+                if st != 200 {
+                    return; // the server is gone
+                }
+                if tx.send(ids).is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let mut acked: Vec<u64> = Vec::new();
+    let t0 = Instant::now();
+    while acked.len() < 3_000 && t0.elapsed() < Duration::from_secs(60) {
+        if let Ok(ids) = rx.recv_timeout(Duration::from_secs(5)) {
+            acked.extend(ids);
+        }
+    }
+    assert!(acked.len() >= 3_000, "ingest too slow: {} acked", acked.len());
+    s.child.kill().unwrap(); // SIGKILL
+    s.child.wait().unwrap();
+    for w in writers {
+        w.join().unwrap();
+    }
+    acked.extend(rx.try_iter().flatten());
+
+    let mut s = start(dir.path());
+    let count = ok(&s.addr, "POST", "/collections/k/points/count", Some(&json!({})))["count"].as_u64().unwrap();
+    assert!(count >= acked.len() as u64, "{count} points after restart, {} acknowledged", acked.len());
+    for chunk in acked.chunks(5_000) {
+        let recs = ok(&s.addr, "POST", "/collections/k/points", Some(&json!({"ids": chunk})));
+        assert_eq!(recs.as_array().unwrap().len(), chunk.len(), "an acknowledged point is missing");
+    }
+
+    // SIGTERM: drains, syncs, exits 0.
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    let log: Vec<String> = s.log.try_iter().collect();
+    assert!(log.iter().any(|l| l.contains("every WAL synced")), "{log:?}");
+}

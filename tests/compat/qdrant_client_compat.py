@@ -1,0 +1,142 @@
+"""Drives a running QuiverDB server with the real `qdrant-client` package (REST), checking that the common
+operations behave as Qdrant users expect. Usage: python3 qdrant_client_compat.py http://127.0.0.1:PORT
+
+Run by crates/quiver-cli/tests/serve.rs against the real binary; needs `pip install qdrant-client==1.20.0`.
+Exits non-zero with the failing check's message on any mismatch.
+"""
+
+import math
+import sys
+import uuid
+import warnings
+
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+
+def main(url: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an incompatible-version warning is a failure
+        client = QdrantClient(url=url, prefer_grpc=False, timeout=30)
+    name = "compat"
+    if client.collection_exists(name):
+        client.delete_collection(name)
+    assert client.create_collection(name, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE))
+    assert client.collection_exists(name)
+    assert name in [c.name for c in client.get_collections().collections]
+
+    colours = ["red", "green", "blue"]
+    points = []
+    for i in range(30):
+        a = i / 30.0
+        points.append(
+            models.PointStruct(
+                id=i,
+                vector=[1.0, a, 0.5 * a, 0.1],
+                payload={"colour": colours[i % 3], "n": i, "meta": {"even": i % 2 == 0}},
+            )
+        )
+    u = str(uuid.UUID(int=12345))
+    points.append(models.PointStruct(id=u, vector=[0.0, 0.0, 1.0, 0.0], payload={"colour": "none"}))
+    res = client.upsert(name, points=points, wait=True)
+    assert res.status == models.UpdateStatus.COMPLETED, res
+    assert res.operation_id is not None and res.operation_id >= 1, res
+
+    info = client.get_collection(name)
+    assert info.points_count == 31, info
+    assert info.config.params.vectors.size == 4, info.config.params
+    assert info.config.params.vectors.distance == models.Distance.COSINE
+
+    client.create_payload_index(name, field_name="colour", field_schema=models.PayloadSchemaType.KEYWORD, wait=True)
+    client.create_payload_index(name, field_name="n", field_schema=models.PayloadSchemaType.INTEGER, wait=True)
+    assert "colour" in client.get_collection(name).payload_schema
+
+    # Query (nearest) with and without filters.
+    q = client.query_points(name, query=[1.0, 0.0, 0.0, 0.1], limit=5, with_payload=True)
+    assert len(q.points) == 5 and q.points[0].id == 0, q
+    assert all(q.points[i].score >= q.points[i + 1].score for i in range(4)), q
+    red = models.Filter(must=[models.FieldCondition(key="colour", match=models.MatchValue(value="red"))])
+    q = client.query_points(name, query=[1.0, 0.0, 0.0, 0.1], query_filter=red, limit=50, with_payload=True)
+    assert len(q.points) == 10 and all(p.payload["colour"] == "red" for p in q.points), q
+    rng = models.Filter(
+        must=[models.FieldCondition(key="n", range=models.Range(gte=10, lt=20))],
+        must_not=[models.FieldCondition(key="meta.even", match=models.MatchValue(value=True))],
+    )
+    q = client.query_points(name, query=[1.0, 0.0, 0.0, 0.1], query_filter=rng, limit=50)
+    assert sorted(p.id for p in q.points) == [11, 13, 15, 17, 19], q
+    anyf = models.Filter(should=[models.FieldCondition(key="colour", match=models.MatchAny(any=["green", "none"]))])
+    q = client.query_points(name, query=[0.0, 0.0, 1.0, 0.0], query_filter=anyf, limit=3)
+    assert q.points[0].id == u, q
+    # Query by a stored point's id: the point itself is not returned.
+    q = client.query_points(name, query=5, limit=3)
+    assert 5 not in [p.id for p in q.points] and len(q.points) == 3, q
+    # Batch query.
+    batch = client.query_batch_points(
+        name,
+        requests=[
+            models.QueryRequest(query=[1.0, 0.0, 0.0, 0.1], limit=1),
+            models.QueryRequest(query=[0.0, 0.0, 1.0, 0.0], limit=1, filter=anyf),
+        ],
+    )
+    assert batch[0].points[0].id == 0 and batch[1].points[0].id == u, batch
+    # Score threshold.
+    q = client.query_points(name, query=[1.0, 0.0, 0.0, 0.1], limit=30, score_threshold=0.99)
+    assert 0 < len(q.points) < 30 and all(p.score >= 0.99 for p in q.points), q
+
+    # Retrieve.
+    recs = client.retrieve(name, ids=[1, 2, u, 999], with_vectors=True)
+    assert sorted(str(r.id) for r in recs) == sorted(["1", "2", u]), recs
+    r1 = next(r for r in recs if r.id == 1)
+    assert r1.payload["colour"] == "green" and len(r1.vector) == 4
+    assert math.isclose(sum(x * x for x in r1.vector), 1.0, rel_tol=1e-4), "cosine vectors are stored normalised"
+
+    # Scroll through everything, page by page.
+    seen, offset = [], None
+    while True:
+        page, offset = client.scroll(name, limit=7, offset=offset, with_payload=False)
+        seen += [p.id for p in page]
+        if offset is None:
+            break
+    assert len(seen) == 31 and len(set(map(str, seen))) == 31, seen
+    page, _ = client.scroll(name, scroll_filter=red, limit=100)
+    assert len(page) == 10
+
+    # Count.
+    assert client.count(name, exact=True).count == 31
+    assert client.count(name, count_filter=red).count == 10
+
+    # Payload updates.
+    client.set_payload(name, payload={"tag": "x"}, points=[1, 2], wait=True)
+    client.overwrite_payload(name, payload={"only": 1}, points=[3], wait=True)
+    client.delete_payload(name, keys=["n"], points=[4], wait=True)
+    client.clear_payload(name, points_selector=models.PointIdsList(points=[6]), wait=True)
+    got = {r.id: r.payload for r in client.retrieve(name, ids=[1, 3, 4, 6])}
+    assert got[1]["tag"] == "x" and got[3] == {"only": 1} and "n" not in got[4] and got[6] == {}, got
+
+    # Delete by ids and by filter.
+    client.delete(name, points_selector=models.PointIdsList(points=[0, 1]), wait=True)
+    client.delete(name, points_selector=models.FilterSelector(filter=red), wait=True)
+    left = client.count(name).count
+    # Red were 0, 3, …, 27 (10); 0 went by id, 3 and 6 lost their colour above: 7 went by filter.
+    assert left == 31 - 2 - 7, left
+
+    # Errors surface as the client's exceptions with the server's message.
+    try:
+        client.upsert(name, points=[models.PointStruct(id=100, vector=[1.0, 0.0], payload={})], wait=True)
+        raise AssertionError("wrong dimension accepted")
+    except UnexpectedResponse as e:
+        assert e.status_code == 400 and "vector" in str(e), e
+    try:
+        client.query_points("no_such_collection", query=[1.0, 0.0, 0.0, 0.0], limit=1)
+        raise AssertionError("unknown collection accepted")
+    except UnexpectedResponse as e:
+        assert e.status_code == 404, e
+    assert client.count(name).count == left
+
+    assert client.delete_collection(name)
+    assert not client.collection_exists(name)
+    print("qdrant-client compatibility: all checks passed")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
