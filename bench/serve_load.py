@@ -1,0 +1,152 @@
+"""Load test of `quiver serve` on loopback: HTTP ingest of a TEXMEX set, then search QPS and latency percentiles
+with wrk at several concurrencies, recall of the HTTP answers against the ground truth, and the server's peak RSS.
+
+    python3 bench/serve_load.py --quiver target/release/quiver --data /tmp/vdb-data/wordnet-minilm-100k \
+        --concurrency 1 8 64 --duration 20
+
+Needs `wrk` (apt-get install wrk) and numpy. Prints a Markdown report on stdout.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import numpy as np
+
+
+def fvecs(path):
+    raw = np.fromfile(path, dtype=np.int32)
+    d = raw[0]
+    return raw.reshape(-1, d + 1)[:, 1:].view(np.float32)
+
+
+def ivecs(path):
+    raw = np.fromfile(path, dtype=np.int32)
+    d = raw[0]
+    return raw.reshape(-1, d + 1)[:, 1:]
+
+
+def call(base, method, path, body=None, timeout=600):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def rss_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quiver", required=True)
+    ap.add_argument("--data", required=True, help="dataset prefix directory (TEXMEX files inside)")
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
+    ap.add_argument("--duration", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--ef", type=int, default=64)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--limit-points", type=int, default=0)
+    args = ap.parse_args()
+
+    name = os.path.basename(args.data.rstrip("/"))
+    base_v = fvecs(os.path.join(args.data, f"{name}_base.fvecs"))
+    if args.limit_points:
+        base_v = base_v[: args.limit_points]
+    queries = fvecs(os.path.join(args.data, f"{name}_query.fvecs"))
+    gt = ivecs(os.path.join(args.data, f"{name}_groundtruth.ivecs"))
+    n, dim = base_v.shape
+    tmp = tempfile.mkdtemp(prefix="quiver-load-")
+    proc = subprocess.Popen(
+        [args.quiver, "serve", "--bind", "127.0.0.1:0", "--data-dir", os.path.join(tmp, "data")],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "warn,quiver_server=info"},
+    )
+    addr = None
+    for line in proc.stderr:
+        m = re.search(r"listening addr=(\S+)", line)
+        if m:
+            addr = m.group(1)
+            break
+    base = f"http://{addr}"
+    while True:
+        try:
+            urllib.request.urlopen(base + "/readyz").read()
+            break
+        except Exception:
+            time.sleep(0.05)
+    try:
+        call(base, "PUT", "/collections/bench", {"vectors": {"size": int(dim), "distance": "Cosine"}})
+        t0 = time.time()
+        for s in range(0, n, args.batch):
+            pts = [{"id": int(i), "vector": base_v[i].tolist()} for i in range(s, min(n, s + args.batch))]
+            call(base, "PUT", "/collections/bench/points?wait=true", {"points": pts})
+        ingest = time.time() - t0
+        # Wait until every segment has its index (the optimizer seals in the background).
+        while True:
+            info = call(base, "GET", "/collections/bench")["result"]
+            segs = info["quiver"]["segments"]
+            if info["points_count"] == n and segs and all(sg["index"] != "exact" for sg in segs if sg["live"] > 0) \
+                    and not info["quiver"]["optimizer"]["running"]:
+                break
+            time.sleep(0.5)
+        indexed = time.time() - t0
+        # Recall of the HTTP answers.
+        hits = 0
+        for qi in range(min(len(queries), 1000)):
+            r = call(base, "POST", "/collections/bench/points/search",
+                     {"vector": queries[qi].tolist(), "limit": args.k, "params": {"hnsw_ef": args.ef}})["result"]
+            hits += len(set(h["id"] for h in r) & set(int(x) for x in gt[qi][: args.k]))
+        recall = hits / (min(len(queries), 1000) * args.k)
+        # wrk: a Lua script rotating over the query bodies.
+        lua = os.path.join(tmp, "search.lua")
+        bodies = [json.dumps({"vector": [round(float(x), 6) for x in q], "limit": args.k,
+                              "params": {"hnsw_ef": args.ef}}) for q in queries[:500]]
+        with open(lua, "w") as f:
+            f.write("local bodies = {\n")
+            for b in bodies:
+                f.write("[==[" + b + "]==],\n")
+            f.write("}\nlocal i = 0\nrequest = function()\n  i = i % #bodies + 1\n"
+                    "  return wrk.format('POST', '/collections/bench/points/search', "
+                    "{['Content-Type']='application/json'}, bodies[i])\nend\n"
+                    "done = function(summary, latency, requests)\n"
+                    "  io.write(string.format('JSON {\"requests\": %d, \"errors\": %d, \"secs\": %f, \"p50\": %f, "
+                    "\"p90\": %f, \"p99\": %f}\\n', summary.requests, summary.errors.status + summary.errors.timeout, "
+                    "summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(90) / 1e3, "
+                    "latency:percentile(99) / 1e3))\nend\n")
+        rows = []
+        for c in args.concurrency:
+            out = subprocess.run(["wrk", "-t", str(min(c, 2)), "-c", str(c), "-d", f"{args.duration}s", "--timeout", "10s",
+                                  "-s", lua, base], capture_output=True, text=True).stdout
+            m = re.search(r"JSON (\{.*\})", out)
+            j = json.loads(m.group(1))
+            rows.append((c, j["requests"] / j["secs"], j["p50"], j["p90"], j["p99"], j["errors"]))
+        peak = rss_kib(proc.pid, "VmHWM")
+        now = rss_kib(proc.pid, "VmRSS")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    raw_mib = n * dim * 4 / 2**20
+    print(f"### `quiver serve` on loopback: {name}, {n} × {dim}, HNSW (defaults), ef {args.ef}, k {args.k}\n")
+    print(f"- HTTP ingest, batches of {args.batch}, `wait=true`, fsync: **{n / ingest:,.0f} vectors/s** "
+          f"({ingest:.1f} s); fully indexed after {indexed:.1f} s")
+    print(f"- recall@{args.k} of the HTTP answers (1000 queries): **{recall:.3f}**")
+    print(f"- peak RSS {peak / 1024:,.0f} MiB (now {now / 1024:,.0f} MiB) vs raw vectors {raw_mib:,.0f} MiB "
+          f"= **{peak / 1024 / raw_mib:.2f}×**\n")
+    print("| concurrency | QPS | p50 ms | p90 ms | p99 ms | errors |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for c, qps, p50, p90, p99, err in rows:
+        print(f"| {c} | {qps:,.0f} | {p50:.2f} | {p90:.2f} | {p99:.2f} | {err} |")
+
+
+if __name__ == "__main__":
+    main()
