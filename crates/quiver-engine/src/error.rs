@@ -90,6 +90,12 @@ pub enum Error {
         /// The collection.
         name: String,
     },
+    /// The data directory is in use: another [`crate::Database`] (in this or another process) holds its lock.
+    #[error("data directory is in use by another process (lock {} is held)", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
     /// An error from the storage layer (I/O, corruption, a poisoned WAL writer).
     #[error(transparent)]
     Storage(#[from] quiver_storage::Error),
@@ -121,6 +127,7 @@ impl Error {
             | Error::Corrupt { .. }
             | Error::NotYetApplied { .. }
             | Error::Closed { .. }
+            | Error::Locked { .. }
             | Error::Io { .. } => false,
             Error::Storage(e) => e.is_user_error(),
             Error::Index(e) => e.is_user_error(),

@@ -4,6 +4,7 @@
 mod common;
 mod concurrency;
 mod crud;
+mod database;
 mod durability;
 mod optimizer;
 mod process;
