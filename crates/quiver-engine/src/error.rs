@@ -90,6 +90,19 @@ pub enum Error {
         /// The collection.
         name: String,
     },
+    /// The change feed no longer holds every operation after `requested`: the oldest were dropped to stay within
+    /// `change_feed_bytes` (or the collection was reopened since). The reader must resynchronise (e.g. scroll
+    /// the collection) and resume from a sequence number at or above `oldest - 1`.
+    #[error(
+        "changes after sequence {requested} are no longer retained (the change feed starts after {}); resynchronise and resume from there",
+        oldest.saturating_sub(1)
+    )]
+    ChangesGone {
+        /// The `after` asked for.
+        requested: u64,
+        /// The oldest sequence number the feed can still serve (`after` may be `oldest - 1` or more).
+        oldest: u64,
+    },
     /// The data directory is in use: another [`crate::Database`] (in this or another process) holds its lock.
     #[error("data directory is in use by another process (lock {} is held)", path.display())]
     Locked {
@@ -122,7 +135,8 @@ impl Error {
             | Error::InvalidFilter { .. }
             | Error::CollectionNotFound { .. }
             | Error::CollectionExists { .. }
-            | Error::PointNotFound { .. } => true,
+            | Error::PointNotFound { .. }
+            | Error::ChangesGone { .. } => true,
             Error::Unavailable { .. }
             | Error::Corrupt { .. }
             | Error::NotYetApplied { .. }

@@ -6,6 +6,7 @@ mod concurrency;
 mod crud;
 mod database;
 mod durability;
+mod feed;
 mod optimizer;
 mod process;
 mod search;
