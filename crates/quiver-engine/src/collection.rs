@@ -263,7 +263,7 @@ impl Collection {
         &self.inner.config
     }
 
-    fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed { name: self.inner.name.clone() });
         }
@@ -282,6 +282,9 @@ impl Collection {
         self.check_open()?;
         let inner = &self.inner;
         let w = inner.writer.lock();
+        // Again under the lock: `close` may have run while this waited for it, and the collection's directory
+        // may belong to another collection by now (a restore switched it).
+        self.check_open()?;
         let now = self.now_ms();
         let op = {
             let st = inner.state.read();
@@ -372,6 +375,7 @@ impl Collection {
         self.check_open()?;
         let inner = &self.inner;
         let w = inner.writer.lock();
+        self.check_open()?;
         if seq < w.next_seq {
             return Ok(false);
         }

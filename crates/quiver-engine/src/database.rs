@@ -7,12 +7,15 @@
 //! `<root>/LOCK` is held with an exclusive advisory lock ([`std::fs::File::try_lock`]) for as long as the
 //! [`Database`] lives: a second open of the same root, from this process or another, fails with
 //! [`Error::Locked`]. Dropping the `Database` closes its collections, then releases the lock.
+//!
+//! `<root>/snapshots/<name>/` holds the snapshot archives of collection `<name>`; creating, listing, uploading and
+//! restoring them is in [`crate::snapshot`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use quiver_storage::{Directory, FsDirectory};
 use serde::Serialize;
 
@@ -25,7 +28,7 @@ use crate::error::{Error, Result};
 pub const MAX_NAME_LEN: usize = 64;
 
 #[derive(Debug, Clone)]
-enum Slot {
+pub(crate) enum Slot {
     Open(Collection),
     Unavailable(String),
 }
@@ -48,18 +51,20 @@ pub const LOCK_FILE: &str = "LOCK";
 /// (handles cloned from it then answer [`Error::Closed`]), so no writer outlives the lock.
 #[derive(Debug)]
 pub struct Database {
-    root: PathBuf,
-    collections: RwLock<BTreeMap<String, Slot>>,
-    clock: Arc<dyn Clock>,
+    pub(crate) root: PathBuf,
+    pub(crate) collections: RwLock<BTreeMap<String, Slot>>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Per collection name: serialises snapshot naming (creation, uploads) and restores.
+    pub(crate) admin: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
     /// The open `LOCK` file; its exclusive lock is released when the file is closed (after the collections).
     _lock: std::fs::File,
 }
 
-fn io(file: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+pub(crate) fn io(file: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |cause| Error::Io { file: file.to_owned(), cause }
 }
 
-fn sync_dir(path: &Path) -> Result<()> {
+pub(crate) fn sync_dir(path: &Path) -> Result<()> {
     std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(io(path))
 }
 
@@ -112,6 +117,8 @@ impl Database {
         let lock = lock_root(&root)?;
         let cdir = root.join("collections");
         std::fs::create_dir_all(&cdir).map_err(io(&cdir))?;
+        crate::snapshot::recover_replaced(&cdir)?;
+        crate::snapshot::clean_snapshot_dirs(&root)?;
         let mut collections = BTreeMap::new();
         let mut entries: Vec<_> = std::fs::read_dir(&cdir)
             .map_err(io(&cdir))?
@@ -138,7 +145,13 @@ impl Database {
             };
             collections.insert(name, slot);
         }
-        Ok(Database { root, collections: RwLock::new(collections), clock, _lock: lock })
+        Ok(Database {
+            root,
+            collections: RwLock::new(collections),
+            clock,
+            admin: Mutex::new(BTreeMap::new()),
+            _lock: lock,
+        })
     }
 
     /// The data directory.

@@ -103,6 +103,23 @@ pub enum Error {
         /// The oldest sequence number the feed can still serve (`after` may be `oldest - 1` or more).
         oldest: u64,
     },
+    /// No snapshot archive of that name for that collection.
+    #[error("snapshot {name:?} of collection {collection:?} does not exist")]
+    SnapshotNotFound {
+        /// The collection.
+        collection: String,
+        /// The archive name asked for.
+        name: String,
+    },
+    /// A snapshot archive that cannot be restored: damaged (a checksum or structure check failed), truncated, of
+    /// an unknown version, not holding a collection, or holding one that does not open. Nothing was changed.
+    #[error("snapshot {name:?} cannot be restored: {reason}")]
+    InvalidSnapshot {
+        /// The archive (`upload` for an upload being stored).
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The data directory is in use: another [`crate::Database`] (in this or another process) holds its lock.
     #[error("data directory is in use by another process (lock {} is held)", path.display())]
     Locked {
@@ -136,7 +153,9 @@ impl Error {
             | Error::CollectionNotFound { .. }
             | Error::CollectionExists { .. }
             | Error::PointNotFound { .. }
-            | Error::ChangesGone { .. } => true,
+            | Error::ChangesGone { .. }
+            | Error::SnapshotNotFound { .. }
+            | Error::InvalidSnapshot { .. } => true,
             Error::Unavailable { .. }
             | Error::Corrupt { .. }
             | Error::NotYetApplied { .. }

@@ -10,7 +10,7 @@
 //!   [`CHANGE_OVERHEAD_BYTES`]; the oldest operations are dropped while the total is above the limit (an operation
 //!   larger than the whole limit is dropped at once). The decoded operations in memory take more than their
 //!   encoded size (payloads are JSON maps), so the limit bounds memory only to within a small factor.
-//! - **Reading**: [`Feed::since`] answers the operations with a sequence number above `after`, oldest first. The
+//! - **Reading**: [`crate::Collection::changes_since`] answers the operations with a sequence number above `after`, oldest first. The
 //!   feed knows every applied operation above its *floor* (the highest sequence number dropped, or the checkpoint
 //!   the collection was opened at); asking for less is [`Error::ChangesGone`].
 //! - **Listeners** are called with the sequence number after each operation is applied, and with [`CLOSED_SEQ`]

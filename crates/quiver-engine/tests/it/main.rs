@@ -10,3 +10,4 @@ mod feed;
 mod optimizer;
 mod process;
 mod search;
+mod snapshot;
