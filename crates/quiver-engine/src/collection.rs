@@ -354,11 +354,17 @@ impl Collection {
     /// Registers `listener`, called with the sequence number after each operation is applied (after the writer
     /// lock is released; calls from concurrent writers may arrive out of order, so treat it as a wake-up and read
     /// [`Collection::changes_since`]), and once with [`CLOSED_SEQ`] (`u64::MAX`) when the collection closes
-    /// (dropped, replaced by a restore, or its database closed or dropped). It runs on the writer's thread: it must
-    /// be cheap and must not block or write to this collection. Returns its id for
+    /// (dropped, replaced by a restore, or its database closed or dropped); subscribing to an already closed
+    /// collection calls it with [`CLOSED_SEQ`] at once (it may hear `CLOSED_SEQ` twice if it races the close). It
+    /// runs on the writer's (or closer's) thread, possibly under the database's catalog lock: it must be cheap and
+    /// must not block, write to this collection or call into the [`crate::Database`]. Returns its id for
     /// [`Collection::unsubscribe`].
     pub fn subscribe(&self, listener: Listener) -> u64 {
-        self.inner.listeners.add(listener)
+        let id = self.inner.listeners.add(listener.clone());
+        if self.inner.closed.load(Ordering::Acquire) {
+            listener(CLOSED_SEQ);
+        }
+        id
     }
 
     /// Removes listener `id`; returns whether it was registered.

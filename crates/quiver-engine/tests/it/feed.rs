@@ -229,6 +229,11 @@ fn listeners_hear_every_applied_operation_and_the_close() {
     assert_eq!(*heard.lock().unwrap().last().unwrap(), CLOSED_SEQ);
     assert_eq!(heard.lock().unwrap().iter().filter(|s| **s == CLOSED_SEQ).count(), 1);
     assert!(matches!(c.changes_since(0, 1), Err(Error::Closed { .. })));
+    // A listener subscribing after the close hears it at once.
+    let late = Arc::new(AtomicU64::new(0));
+    let l = late.clone();
+    c.subscribe(Arc::new(move |seq| l.store(seq, Ordering::Relaxed)));
+    assert_eq!(late.load(Ordering::Relaxed), CLOSED_SEQ);
 }
 
 #[test]
