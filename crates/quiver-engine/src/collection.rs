@@ -23,6 +23,7 @@ use crate::clock::Clock;
 use crate::codec::{Reader, Writer};
 use crate::config::CollectionConfig;
 use crate::error::{Error, Result};
+use crate::feed::{CLOSED_SEQ, Change, Feed, Listener, Listeners};
 use crate::filter::{DEFAULT_MAX_FILTER_DEPTH, Filter};
 use crate::id::PointId;
 use crate::ops::{Operation, PointWrite, read_field_type, write_field_type};
@@ -94,6 +95,10 @@ pub(crate) struct Inner {
     pub optimizer: Mutex<OptimizerInfo>,
     pub jobs: Mutex<()>,
     pub closed: AtomicBool,
+    /// Recent operations (the change feed); pushed to under the writer lock.
+    pub feed: Mutex<Feed>,
+    /// Change-feed listeners.
+    pub listeners: Listeners,
 }
 
 /// A collection of points. Cheap to clone (an `Arc`); safe to use from many threads.
@@ -215,9 +220,12 @@ impl Collection {
         let state = RwLock::new(state);
         let wal_path = dir.file_path("wal");
         let mut applied = checkpoint;
+        // The change feed starts with the operations the WAL still holds above the checkpoint.
+        let mut feed = Feed::new(config.change_feed_bytes, checkpoint);
         let (wal, _report) = Wal::open_and_replay(dir.clone(), wal_options(&config), checkpoint, |seq, bytes| {
             let op = Operation::decode(bytes, &wal_path, 0)?;
             apply(&state, &config, &op, clock.now_ms())?;
+            feed.push(seq, bytes.len(), move || Arc::new(op));
             applied = seq;
             Ok::<(), Error>(())
         })?;
@@ -237,6 +245,8 @@ impl Collection {
             optimizer: Mutex::new(OptimizerInfo::default()),
             jobs: Mutex::new(()),
             closed: AtomicBool::new(false),
+            feed: Mutex::new(feed),
+            listeners: Listeners::default(),
         };
         let c = Collection { inner: Arc::new(inner) };
         crate::optimizer::spawn_background(&c);
@@ -253,7 +263,7 @@ impl Collection {
         &self.inner.config
     }
 
-    fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed { name: self.inner.name.clone() });
         }
@@ -272,6 +282,9 @@ impl Collection {
         self.check_open()?;
         let inner = &self.inner;
         let w = inner.writer.lock();
+        // Again under the lock: `close` may have run while this waited for it, and the collection's directory
+        // may belong to another collection by now (a restore switched it).
+        self.check_open()?;
         let now = self.now_ms();
         let op = {
             let st = inner.state.read();
@@ -281,32 +294,82 @@ impl Collection {
             return Ok(*inner.applied.lock());
         };
         let seq = w.next_seq;
-        self.log_and_apply(w, seq, &op, now)?;
+        self.log_and_apply(w, seq, Arc::new(op), now)?;
         Ok(seq)
     }
 
-    /// Appends `op` as `seq` to the WAL, applies it and publishes it as applied, then releases the writer lock and
-    /// waits for durability. Under `Fsync`/`None` the record is written before `submit` returns; under `Batch` it is
-    /// queued and waited for after the lock is released, so concurrent writers share one fsync.
+    /// Appends `op` as `seq` to the WAL, applies it, appends it to the change feed and publishes it as applied,
+    /// then releases the writer lock, calls the change-feed listeners and waits for durability. Under
+    /// `Fsync`/`None` the record is written before `submit` returns; under `Batch` it is queued and waited for
+    /// after the lock is released, so concurrent writers share one fsync.
     fn log_and_apply(
         &self,
         mut w: parking_lot::MutexGuard<'_, WriterState>,
         seq: u64,
-        op: &Operation,
+        op: Arc<Operation>,
         now: u64,
     ) -> Result<()> {
         let inner = &self.inner;
-        inner.wal.submit(seq, &op.encode())?;
+        let bytes = op.encode();
+        inner.wal.submit(seq, &bytes)?;
         w.next_seq = seq + 1;
-        apply(&inner.state, &inner.config, op, now)?;
+        apply(&inner.state, &inner.config, &op, now)?;
+        inner.feed.lock().push(seq, bytes.len(), || op);
         {
             let mut a = inner.applied.lock();
             *a = seq;
             inner.applied_cv.notify_all();
         }
         drop(w);
+        self.notify(seq);
         inner.wal.wait(seq)?;
         Ok(())
+    }
+
+    fn notify(&self, seq: u64) {
+        self.inner.listeners.notify(seq);
+    }
+
+    /// Up to `max` applied operations with a sequence number above `after`, oldest first: the change feed.
+    ///
+    /// Every applied operation is in the feed — local writes, [`Collection::apply_replicated`] ones, the
+    /// optimizer's TTL purges (as deletes) — until `change_feed_bytes` of newer ones push it out; after a reopen
+    /// the feed holds the operations the WAL still had above the checkpoint. An operation is in the feed once it is
+    /// applied (visible to reads), under `batch` durability possibly just before its group's fsync.
+    ///
+    /// Errors: `after` above [`Collection::applied_seq`] or `max` of 0 → [`Error::InvalidArgument`]; operations
+    /// above `after` already dropped → [`Error::ChangesGone`] (with the oldest sequence number still served);
+    /// a closed collection → [`Error::Closed`].
+    pub fn changes_since(&self, after: u64, max: usize) -> Result<Vec<Change>> {
+        self.check_open()?;
+        self.inner.feed.lock().since(after, max)
+    }
+
+    /// The oldest sequence number the change feed can still serve: [`Collection::changes_since`] accepts any
+    /// `after` from this minus one up to the applied sequence number.
+    pub fn changes_oldest(&self) -> u64 {
+        self.inner.feed.lock().oldest()
+    }
+
+    /// Registers `listener`, called with the sequence number after each operation is applied (after the writer
+    /// lock is released; calls from concurrent writers may arrive out of order, so treat it as a wake-up and read
+    /// [`Collection::changes_since`]), and once with [`CLOSED_SEQ`] (`u64::MAX`) when the collection closes
+    /// (dropped, replaced by a restore, or its database closed or dropped); subscribing to an already closed
+    /// collection calls it with [`CLOSED_SEQ`] at once (it may hear `CLOSED_SEQ` twice if it races the close). It
+    /// runs on the writer's (or closer's) thread, possibly under the database's catalog lock: it must be cheap and
+    /// must not block, write to this collection or call into the [`crate::Database`]. Returns its id for
+    /// [`Collection::unsubscribe`].
+    pub fn subscribe(&self, listener: Listener) -> u64 {
+        let id = self.inner.listeners.add(listener.clone());
+        if self.inner.closed.load(Ordering::Acquire) {
+            listener(CLOSED_SEQ);
+        }
+        id
+    }
+
+    /// Removes listener `id`; returns whether it was registered.
+    pub fn unsubscribe(&self, id: u64) -> bool {
+        self.inner.listeners.remove(id)
     }
 
     /// Applies an operation sequenced by another log (a replicated stream): the seam the cluster mode plugs
@@ -318,6 +381,7 @@ impl Collection {
         self.check_open()?;
         let inner = &self.inner;
         let w = inner.writer.lock();
+        self.check_open()?;
         if seq < w.next_seq {
             return Ok(false);
         }
@@ -338,7 +402,7 @@ impl Collection {
                 check_payload_size(&p.id, &p.payload, cfg.max_payload_bytes)?;
             }
         }
-        self.log_and_apply(w, seq, op, self.now_ms())?;
+        self.log_and_apply(w, seq, Arc::new(op.clone()), self.now_ms())?;
         Ok(true)
     }
 
@@ -688,6 +752,10 @@ impl Collection {
                 disk += self.inner.dir.file_len(&f)?;
             }
         }
+        let (feed_oldest, feed_bytes) = {
+            let f = self.inner.feed.lock();
+            (f.oldest(), f.bytes())
+        };
         let mut optimizer = self.inner.optimizer.lock().clone();
         optimizer.background = self.inner.config.optimizer.interval_ms > 0;
         Ok(CollectionInfo {
@@ -700,6 +768,8 @@ impl Collection {
             disk_bytes: disk,
             applied_seq: self.applied_seq(),
             wal_checkpoint: *self.inner.checkpoint.lock(),
+            change_feed_oldest: feed_oldest,
+            change_feed_bytes: feed_bytes,
             optimizer,
         })
     }
@@ -709,13 +779,20 @@ impl Collection {
         Ok(self.inner.wal.sync()?)
     }
 
-    /// Stops accepting calls and syncs the WAL.
+    /// Stops accepting calls and syncs the WAL; the first close calls the change-feed listeners with
+    /// [`CLOSED_SEQ`].
     pub(crate) fn close(&self) -> Result<()> {
-        self.inner.closed.store(true, Ordering::Release);
+        let first = !self.inner.closed.swap(true, Ordering::AcqRel);
         // Wait for a running optimizer job (it stops before the next one) and for writers in flight.
-        let _j = self.inner.jobs.lock();
-        let _w = self.inner.writer.lock();
-        self.flush()
+        let res = {
+            let _j = self.inner.jobs.lock();
+            let _w = self.inner.writer.lock();
+            self.flush()
+        };
+        if first {
+            self.notify(CLOSED_SEQ);
+        }
+        res
     }
 }
 

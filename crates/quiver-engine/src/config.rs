@@ -11,6 +11,7 @@ use quiver_index::{IndexKind, Metric, Params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::feed::{DEFAULT_CHANGE_FEED_BYTES, MAX_CHANGE_FEED_BYTES};
 use crate::payload::DEFAULT_MAX_PAYLOAD_BYTES;
 
 /// Largest vector dimension a collection accepts.
@@ -40,6 +41,14 @@ pub struct CollectionConfig {
     /// Largest payload of one point, bytes of compact JSON.
     #[serde(default = "default_max_payload")]
     pub max_payload_bytes: usize,
+    /// Bytes of recent operations the in-memory change feed keeps (`Collection::changes_since`), counted as
+    /// their encoded size plus a small overhead each; 0 disables the feed. Default 64 MiB, at most 4 GiB.
+    #[serde(default = "default_change_feed_bytes")]
+    pub change_feed_bytes: u64,
+}
+
+fn default_change_feed_bytes() -> u64 {
+    DEFAULT_CHANGE_FEED_BYTES
 }
 
 fn default_metric() -> Metric {
@@ -61,6 +70,7 @@ impl CollectionConfig {
             tiering: None,
             optimizer: OptimizerConfig::default(),
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            change_feed_bytes: DEFAULT_CHANGE_FEED_BYTES,
         }
     }
 
@@ -79,6 +89,13 @@ impl CollectionConfig {
         self.optimizer.validate()?;
         if !(64..=(64 << 20)).contains(&self.max_payload_bytes) {
             return Err(Error::invalid("max_payload_bytes", "64..=67108864", self.max_payload_bytes));
+        }
+        if self.change_feed_bytes > MAX_CHANGE_FEED_BYTES {
+            return Err(Error::invalid(
+                "change_feed_bytes",
+                format!("0..={MAX_CHANGE_FEED_BYTES} (0 disables the change feed)"),
+                self.change_feed_bytes,
+            ));
         }
         if let DurabilityConfig::Batch { max_delay_ms } = self.durability
             && max_delay_ms > 1000
@@ -323,5 +340,20 @@ mod tests {
         );
         assert!(err(r#"{"dimension": 4, "index": {"kind": "btree"}}"#).contains("btree"));
         assert!(err(r#"{"dimension": 4, "tiering": {"hot_age_secs": 0}}"#).contains("tiering.hot_age_secs"));
+        assert!(err(r#"{"dimension": 4, "change_feed_bytes": 4294967297}"#).contains("change_feed_bytes"));
+        assert!(err(r#"{"dimension": 4, "change_feed_bytes": -1}"#).contains("invalid"));
+    }
+
+    #[test]
+    fn change_feed_bytes_defaults_for_old_config_files_and_accepts_zero() {
+        // A config.json written before the field existed still loads, with the default.
+        let old: CollectionConfig = serde_json::from_str(r#"{"dimension": 4, "max_payload_bytes": 1024}"#).unwrap();
+        assert_eq!(old.change_feed_bytes, DEFAULT_CHANGE_FEED_BYTES);
+        let off: CollectionConfig = serde_json::from_str(r#"{"dimension": 4, "change_feed_bytes": 0}"#).unwrap();
+        off.validate().unwrap();
+        let max: CollectionConfig =
+            serde_json::from_str(&format!(r#"{{"dimension": 4, "change_feed_bytes": {MAX_CHANGE_FEED_BYTES}}}"#))
+                .unwrap();
+        max.validate().unwrap();
     }
 }

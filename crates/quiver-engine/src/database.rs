@@ -3,12 +3,19 @@
 //! renames it to `.dropped-<name>-<n>` before removing it — so a crash leaves either the whole collection or none,
 //! and leftovers are cleaned at open. A collection that fails to open is reported unavailable with the reason;
 //! the others work.
+//!
+//! `<root>/LOCK` is held with an exclusive advisory lock ([`std::fs::File::try_lock`]) for as long as the
+//! [`Database`] lives: a second open of the same root, from this process or another, fails with
+//! [`Error::Locked`]. Dropping the `Database` closes its collections, then releases the lock.
+//!
+//! `<root>/snapshots/<name>/` holds the snapshot archives of collection `<name>`; creating, listing, uploading and
+//! restoring them is in [`crate::snapshot`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use quiver_storage::{Directory, FsDirectory};
 use serde::Serialize;
 
@@ -21,7 +28,7 @@ use crate::error::{Error, Result};
 pub const MAX_NAME_LEN: usize = 64;
 
 #[derive(Debug, Clone)]
-enum Slot {
+pub(crate) enum Slot {
     Open(Collection),
     Unavailable(String),
 }
@@ -35,19 +42,29 @@ pub struct CollectionStatus {
     pub unavailable: Option<String>,
 }
 
+/// Name of the lock file in the data directory.
+pub const LOCK_FILE: &str = "LOCK";
+
 /// An open database. Cheap to share behind an `Arc`; every method is safe from many threads.
+///
+/// It holds the data directory's lock until it is dropped; dropping it also closes every collection it opened
+/// (handles cloned from it then answer [`Error::Closed`]), so no writer outlives the lock.
 #[derive(Debug)]
 pub struct Database {
-    root: PathBuf,
-    collections: RwLock<BTreeMap<String, Slot>>,
-    clock: Arc<dyn Clock>,
+    pub(crate) root: PathBuf,
+    pub(crate) collections: RwLock<BTreeMap<String, Slot>>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Per collection name: serialises snapshot naming (creation, uploads) and restores.
+    pub(crate) admin: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
+    /// The open `LOCK` file; its exclusive lock is released when the file is closed (after the collections).
+    _lock: std::fs::File,
 }
 
-fn io(file: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+pub(crate) fn io(file: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |cause| Error::Io { file: file.to_owned(), cause }
 }
 
-fn sync_dir(path: &Path) -> Result<()> {
+pub(crate) fn sync_dir(path: &Path) -> Result<()> {
     std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(io(path))
 }
 
@@ -68,6 +85,23 @@ pub fn validate_name(name: &str) -> Result<()> {
     }
 }
 
+/// Opens (creating) `<root>/LOCK` and takes its exclusive lock without waiting.
+fn lock_root(root: &Path) -> Result<std::fs::File> {
+    let path = root.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path }),
+        Err(std::fs::TryLockError::Error(cause)) => Err(Error::Io { file: path, cause }),
+    }
+}
+
 impl Database {
     /// Opens (creating if needed) the database at `root` with the system clock.
     pub fn open(root: impl Into<PathBuf>) -> Result<Database> {
@@ -75,10 +109,16 @@ impl Database {
     }
 
     /// Opens the database at `root`, reading time from `clock` (tests move time for TTL and tiering).
+    ///
+    /// Fails with [`Error::Locked`] while another `Database` (in this or another process) has `root` open.
     pub fn open_with_clock(root: impl Into<PathBuf>, clock: Arc<dyn Clock>) -> Result<Database> {
         let root = root.into();
+        std::fs::create_dir_all(&root).map_err(io(&root))?;
+        let lock = lock_root(&root)?;
         let cdir = root.join("collections");
         std::fs::create_dir_all(&cdir).map_err(io(&cdir))?;
+        crate::snapshot::recover_replaced(&cdir)?;
+        crate::snapshot::clean_snapshot_dirs(&root)?;
         let mut collections = BTreeMap::new();
         let mut entries: Vec<_> = std::fs::read_dir(&cdir)
             .map_err(io(&cdir))?
@@ -105,7 +145,13 @@ impl Database {
             };
             collections.insert(name, slot);
         }
-        Ok(Database { root, collections: RwLock::new(collections), clock })
+        Ok(Database {
+            root,
+            collections: RwLock::new(collections),
+            clock,
+            admin: Mutex::new(BTreeMap::new()),
+            _lock: lock,
+        })
     }
 
     /// The data directory.
@@ -183,13 +229,26 @@ impl Database {
         Ok(())
     }
 
-    /// Syncs every collection's WAL and stops their background optimizers.
+    /// Syncs every collection's WAL and stops their background optimizers (every collection is closed even when
+    /// one fails; the first error is returned). Closed collections answer [`Error::Closed`].
     pub fn close(&self) -> Result<()> {
+        let mut first = Ok(());
         for slot in self.collections.read().values() {
-            if let Slot::Open(c) = slot {
-                c.close()?;
+            if let Slot::Open(c) = slot
+                && let Err(e) = c.close()
+                && first.is_ok()
+            {
+                first = Err(e);
             }
         }
-        Ok(())
+        first
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // Errors here cannot be reported; `close` is the way to see them. The lock is released after this, when
+        // the `LOCK` file is closed.
+        let _ = self.close();
     }
 }

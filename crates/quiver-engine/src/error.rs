@@ -90,6 +90,42 @@ pub enum Error {
         /// The collection.
         name: String,
     },
+    /// The change feed no longer holds every operation after `requested`: the oldest were dropped to stay within
+    /// `change_feed_bytes` (or the collection was reopened since). The reader must resynchronise (e.g. scroll
+    /// the collection) and resume from a sequence number at or above `oldest - 1`.
+    #[error(
+        "changes after sequence {requested} are no longer retained (the change feed starts after {}); resynchronise and resume from there",
+        oldest.saturating_sub(1)
+    )]
+    ChangesGone {
+        /// The `after` asked for.
+        requested: u64,
+        /// The oldest sequence number the feed can still serve (`after` may be `oldest - 1` or more).
+        oldest: u64,
+    },
+    /// No snapshot archive of that name for that collection.
+    #[error("snapshot {name:?} of collection {collection:?} does not exist")]
+    SnapshotNotFound {
+        /// The collection.
+        collection: String,
+        /// The archive name asked for.
+        name: String,
+    },
+    /// A snapshot archive that cannot be restored: damaged (a checksum or structure check failed), truncated, of
+    /// an unknown version, not holding a collection, or holding one that does not open. Nothing was changed.
+    #[error("snapshot {name:?} cannot be restored: {reason}")]
+    InvalidSnapshot {
+        /// The archive (`upload` for an upload being stored).
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The data directory is in use: another [`crate::Database`] (in this or another process) holds its lock.
+    #[error("data directory is in use by another process (lock {} is held)", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
     /// An error from the storage layer (I/O, corruption, a poisoned WAL writer).
     #[error(transparent)]
     Storage(#[from] quiver_storage::Error),
@@ -116,11 +152,15 @@ impl Error {
             | Error::InvalidFilter { .. }
             | Error::CollectionNotFound { .. }
             | Error::CollectionExists { .. }
-            | Error::PointNotFound { .. } => true,
+            | Error::PointNotFound { .. }
+            | Error::ChangesGone { .. }
+            | Error::SnapshotNotFound { .. }
+            | Error::InvalidSnapshot { .. } => true,
             Error::Unavailable { .. }
             | Error::Corrupt { .. }
             | Error::NotYetApplied { .. }
             | Error::Closed { .. }
+            | Error::Locked { .. }
             | Error::Io { .. } => false,
             Error::Storage(e) => e.is_user_error(),
             Error::Index(e) => e.is_user_error(),

@@ -17,11 +17,13 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`database`] | the catalog: a directory of collections, create/drop atomically, unavailable collections reported |
+//! | [`database`] | the catalog: a directory of collections (locked while open), create/drop atomically, unavailable collections reported |
 //! | [`collection`] | write path (validate → operation → WAL → apply), read paths (get, search, scroll, count), recovery |
 //! | [`optimizer`] | purge expired, seal, migrate to the cold tier, vacuum, merge — all one crash-safe rewrite |
+//! | [`snapshot`] | consistent archives of a collection under `<root>/snapshots/`, crash-safe restore over a collection |
 //! | [`segment`] | growing and sealed segments, the per-segment planner, the segment file's blocks |
 //! | [`ops`] | numbered, self-contained operations and their bytes |
+//! | [`feed`] | the change feed: a byte-bounded ring of recent operations, listeners |
 //! | [`filter`], [`payload_index`], [`payload`], [`datetime`] | the filter language, payload indexes, dotted keys |
 //! | [`config`] | collection configuration and its validation |
 //! | [`types`] | request and response types |
@@ -34,6 +36,7 @@ pub mod config;
 pub mod database;
 pub mod datetime;
 pub mod error;
+pub mod feed;
 pub mod filter;
 pub mod id;
 pub mod ops;
@@ -41,6 +44,7 @@ pub mod optimizer;
 pub mod payload;
 pub mod payload_index;
 pub mod segment;
+pub mod snapshot;
 pub mod types;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -48,10 +52,12 @@ pub use collection::Collection;
 pub use config::{CollectionConfig, DurabilityConfig, IndexConfig, OptimizerConfig, TieringConfig};
 pub use database::{CollectionStatus, Database};
 pub use error::{Error, Result};
+pub use feed::{CLOSED_SEQ, Change, Listener};
 pub use filter::Filter;
 pub use id::PointId;
 pub use payload::Payload;
 pub use payload_index::FieldType;
+pub use snapshot::SnapshotInfo;
 pub use types::{
     CollectionInfo, Explain, OptimizerInfo, PointInput, Record, ScoredPoint, ScrollPage, SearchRequest, SearchResponse,
     SegmentInfo, Selector,

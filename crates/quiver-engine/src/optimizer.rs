@@ -71,8 +71,12 @@ impl Collection {
     }
 
     /// Seals the growing segment now, whatever its size (no-op when empty). Returns whether it sealed.
+    /// A closed collection answers [`crate::Error::Closed`].
     pub fn seal(&self) -> Result<bool> {
         let _jobs = self.inner.jobs.lock();
+        // Under the job lock: `close` takes it too, so no job starts on a closed collection (whose directory may
+        // already belong to another one).
+        self.check_open()?;
         if self.inner.state.read().growing.data.read().len() == 0 {
             return Ok(false);
         }

@@ -174,6 +174,11 @@ pub struct CollectionInfo {
     pub applied_seq: u64,
     /// Operations at or below this are in segment files; the WAL holds the rest.
     pub wal_checkpoint: u64,
+    /// The oldest sequence number the change feed still serves (`changes_since` accepts `after` from this
+    /// minus one).
+    pub change_feed_oldest: u64,
+    /// Bytes the change feed's retained operations count against `change_feed_bytes`.
+    pub change_feed_bytes: u64,
     /// Optimizer state.
     pub optimizer: OptimizerInfo,
 }

@@ -4,7 +4,10 @@
 mod common;
 mod concurrency;
 mod crud;
+mod database;
 mod durability;
+mod feed;
 mod optimizer;
 mod process;
 mod search;
+mod snapshot;

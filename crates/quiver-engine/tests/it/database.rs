@@ -1,0 +1,57 @@
+//! The data directory lock.
+
+use std::process::Command;
+
+use quiver_engine::{CollectionConfig, Database, Error, PointInput};
+use quiver_index::Metric;
+
+#[test]
+fn a_second_open_of_the_same_root_fails_until_the_first_is_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    let c = db.create_collection("a", CollectionConfig::new(2, Metric::Euclidean)).unwrap();
+    c.upsert(vec![PointInput::new(1, vec![1.0, 0.0])]).unwrap();
+    let err = Database::open(tmp.path()).unwrap_err();
+    assert!(matches!(&err, Error::Locked { path } if path.ends_with("LOCK")), "{err}");
+    assert!(!err.is_user_error());
+    assert!(err.to_string().contains("in use"), "{err}");
+    // Still locked after a failed attempt; another root is independent.
+    assert!(matches!(Database::open(tmp.path()), Err(Error::Locked { .. })));
+    let other = tempfile::tempdir().unwrap();
+    drop(Database::open(other.path()).unwrap());
+    drop(db);
+    // Dropping the database closed its collections: a handle kept past it can no longer write.
+    assert!(matches!(c.upsert(vec![PointInput::new(2, vec![0.0, 1.0])]), Err(Error::Closed { .. })));
+    let db = Database::open(tmp.path()).unwrap();
+    assert_eq!(db.collection("a").unwrap().count(None).unwrap(), 1);
+}
+
+#[test]
+fn lock_child_entry() {
+    // Only does something when re-run by `another_process_cannot_open_a_locked_root`.
+    let Ok(dir) = std::env::var("QUIVER_LOCK_CHILD") else { return };
+    match Database::open(&dir) {
+        Ok(_) => println!("RESULT OPENED"),
+        Err(Error::Locked { .. }) => println!("RESULT LOCKED"),
+        Err(e) => println!("RESULT ERROR {e}"),
+    }
+}
+
+#[test]
+fn another_process_cannot_open_a_locked_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let child = || {
+        let out = Command::new(&exe)
+            .args(["--exact", "database::lock_child_entry", "--nocapture", "--test-threads=1"])
+            .env("QUIVER_LOCK_CHILD", tmp.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        stdout.lines().find_map(|l| l.find("RESULT ").map(|i| l[i + 7..].to_owned())).unwrap_or(stdout)
+    };
+    let db = Database::open(tmp.path()).unwrap();
+    assert_eq!(child(), "LOCKED");
+    drop(db);
+    assert_eq!(child(), "OPENED");
+}
