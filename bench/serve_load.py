@@ -91,13 +91,16 @@ def main():
             pts = [{"id": int(i), "vector": base_v[i].tolist()} for i in range(s, min(n, s + args.batch))]
             call(base, "PUT", "/collections/bench/points?wait=true", {"points": pts})
         ingest = time.time() - t0
-        # Wait until every segment has its index (the optimizer seals in the background).
-        while True:
+        # Wait until the optimizer has sealed every full segment (a growing segment below seal_points stays
+        # exact-scanned, which the planner does anyway) and is idle twice in a row.
+        idle = 0
+        while idle < 2:
             info = call(base, "GET", "/collections/bench")["result"]
-            segs = info["quiver"]["segments"]
-            if info["points_count"] == n and segs and all(sg["index"] != "exact" for sg in segs if sg["live"] > 0) \
-                    and not info["quiver"]["optimizer"]["running"]:
-                break
+            q = info["quiver"]
+            exact = sum(sg["live"] for sg in q["segments"] if sg["index"] == "exact")
+            done = info["points_count"] == n and exact < q["config"]["optimizer"]["seal_points"] \
+                and not q["optimizer"]["running"]
+            idle = idle + 1 if done else 0
             time.sleep(0.5)
         indexed = time.time() - t0
         # Recall of the HTTP answers.

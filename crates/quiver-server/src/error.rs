@@ -62,7 +62,10 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         let status = match &e {
-            EngineError::CollectionNotFound { .. } | EngineError::PointNotFound { .. } => StatusCode::NOT_FOUND,
+            EngineError::CollectionNotFound { .. }
+            | EngineError::PointNotFound { .. }
+            | EngineError::SnapshotNotFound { .. } => StatusCode::NOT_FOUND,
+            EngineError::ChangesGone { .. } => StatusCode::GONE,
             EngineError::CollectionExists { .. } => StatusCode::CONFLICT,
             EngineError::Unavailable { .. } | EngineError::Closed { .. } => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::NotYetApplied { .. } => StatusCode::GATEWAY_TIMEOUT,

@@ -31,7 +31,7 @@ use utoipa_axum::routes;
 pub use error::{ApiError, ApiResult};
 pub use state::{AppState, ServerConfig};
 
-use routes::{collections, points, search, service};
+use routes::{changes, collections, points, search, service, snapshots};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -83,6 +83,12 @@ pub fn router_and_doc() -> (Router<AppState>, OpenApi) {
         .routes(routes!(search::search_batch))
         .routes(routes!(search::query))
         .routes(routes!(search::query_batch))
+        .routes(routes!(changes::sse))
+        .routes(routes!(changes::ws))
+        .routes(routes!(snapshots::create, snapshots::list))
+        .routes(routes!(snapshots::download, snapshots::delete))
+        .routes(routes!(snapshots::upload))
+        .routes(routes!(snapshots::recover))
         .split_for_parts()
 }
 

@@ -1,10 +1,12 @@
 //! HTTP handlers, one module per resource. Each handler parses (caps checked), runs the engine call on the
 //! blocking pool, and wraps the answer in the envelope.
 
+pub mod changes;
 pub mod collections;
 pub mod points;
 pub mod search;
 pub mod service;
+pub mod snapshots;
 
 use quiver_engine::{Collection, DurabilityConfig};
 use serde::Deserialize;
