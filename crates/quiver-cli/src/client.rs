@@ -24,13 +24,13 @@ const MAX_JSON_REPLY: u64 = 1 << 30;
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServerArgs {
     /// Base URL of the server [default: http://127.0.0.1:6333].
-    #[arg(long, env = "QUIVER_URL")]
+    #[arg(long, env = "QUIVER_URL", global = true)]
     pub url: Option<String>,
     /// API key, sent as the `api-key` header.
-    #[arg(long, env = "QUIVER_API_KEY", hide_env_values = true)]
+    #[arg(long, env = "QUIVER_API_KEY", hide_env_values = true, global = true)]
     pub api_key: Option<String>,
     /// Seconds to wait for each request to complete (0: no limit).
-    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    #[arg(long, default_value_t = 300, value_name = "SECS", global = true)]
     pub timeout: u64,
 }
 

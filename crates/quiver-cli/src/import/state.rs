@@ -134,7 +134,8 @@ pub fn save(path: &Path, state: &State) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let bytes = serde_json::to_vec_pretty(state)?;
+    let mut bytes = serde_json::to_vec_pretty(state)?;
+    bytes.push(b'\n');
     std::fs::write(&tmp, bytes).with_context(|| format!("writing the state file {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing the state file {}", path.display()))
 }
