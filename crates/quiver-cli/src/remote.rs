@@ -250,7 +250,7 @@ pub fn query(args: QueryArgs) -> Result<()> {
             other => other.to_string(),
         };
         let payload = match &p.payload {
-            Some(v) if !v.is_null() => format!("  {v}"),
+            Some(v) if !v.is_null() && v.as_object().is_none_or(|m| !m.is_empty()) => format!("  {v}"),
             _ => String::new(),
         };
         writeln!(out, "{:>4}  {id:<12} {:>10.6}{payload}", rank + 1, p.score)?;

@@ -71,7 +71,7 @@ pub struct ImportArgs {
 /// Where batches go.
 trait Sink {
     /// Makes sure the collection exists (creating it with `dim` when asked to) and takes vectors of `dim`.
-    fn prepare(&mut self, dim: usize) -> Result<()>;
+    fn prepare(&mut self, dim: usize, progress: &ProgressBar) -> Result<()>;
     /// Imports one batch; returns once the target acknowledged it.
     fn upsert(&mut self, records: Vec<Record>, progress: &ProgressBar) -> Result<()>;
     /// Closes the target (the engine syncs its WAL).
@@ -87,7 +87,7 @@ struct HttpSink {
 }
 
 impl Sink for HttpSink {
-    fn prepare(&mut self, dim: usize) -> Result<()> {
+    fn prepare(&mut self, dim: usize, progress: &ProgressBar) -> Result<()> {
         match self.client.collection_info(&self.collection) {
             Ok(info) => {
                 let size = info.pointer("/config/params/vectors/size").and_then(Value::as_u64);
@@ -101,12 +101,14 @@ impl Sink for HttpSink {
             Err(ClientError::Api { status: 404, .. }) => match self.create {
                 Some(distance) => {
                     self.client.create_collection(&self.collection, dim, distance)?;
-                    eprintln!(
-                        "created collection {} ({dim} dimensions, {}) on {}",
-                        self.collection,
-                        distance.api_name(),
-                        self.client.url()
-                    );
+                    progress.suspend(|| {
+                        eprintln!(
+                            "created collection {} ({dim} dimensions, {}) on {}",
+                            self.collection,
+                            distance.api_name(),
+                            self.client.url()
+                        )
+                    });
                     Ok(())
                 }
                 None => bail!(
@@ -154,18 +156,20 @@ struct EmbeddedSink {
 }
 
 impl Sink for EmbeddedSink {
-    fn prepare(&mut self, dim: usize) -> Result<()> {
+    fn prepare(&mut self, dim: usize, progress: &ProgressBar) -> Result<()> {
         let c = match self.db.collection(&self.name) {
             Ok(c) => c,
             Err(quiver_engine::Error::CollectionNotFound { .. }) => match self.create {
                 Some(d) => {
                     let c = self.db.create_collection(&self.name, CollectionConfig::new(dim, d.metric()))?;
-                    eprintln!(
-                        "created collection {} ({dim} dimensions, {}) in {}",
-                        self.name,
-                        d.api_name(),
-                        self.db.root().display()
-                    );
+                    progress.suspend(|| {
+                        eprintln!(
+                            "created collection {} ({dim} dimensions, {}) in {}",
+                            self.name,
+                            d.api_name(),
+                            self.db.root().display()
+                        )
+                    });
                     c
                 }
                 None => bail!(
@@ -195,6 +199,13 @@ impl Sink for EmbeddedSink {
     }
 
     fn finish(self: Box<Self>) -> Result<()> {
+        // Closing waits for an optimizer job in progress (sealing a segment can take a while): say so.
+        if let Some(job) = self.collection.as_ref().and_then(|c| c.info().ok()).and_then(|i| i.optimizer.running) {
+            eprintln!(
+                "closing {}: waiting for the optimizer job in progress ({job}) to finish",
+                self.db.root().display()
+            );
+        }
         self.db.close().context("closing the data directory")
     }
 }
@@ -358,14 +369,14 @@ fn import(job: ImportJob<'_>) -> Result<()> {
                 Ok(b) => b,
                 Err(e) => {
                     return Err(e.context(format!(
-                        "{input_name}: malformed input; the {} records before it are imported (fix the input and run \
-                         again: upserts are idempotent)",
+                        "{input_name}: malformed input; the first {} records are imported, none after them (fix the \
+                         input and run again: upserts are idempotent)",
                         st.acknowledged
                     )));
                 }
             };
             if !prepared {
-                sink.prepare(b.records[0].vector.len())?;
+                sink.prepare(b.records[0].vector.len(), &pb)?;
                 prepared = true;
             }
             let n = b.records.len() as u64;
@@ -388,8 +399,9 @@ fn import(job: ImportJob<'_>) -> Result<()> {
     outcome?;
     st.complete = true;
     state::save(state_path, &st)?;
-    sink.finish()?;
+    // The rate is the import's: until the last batch was acknowledged (closing may wait for an optimizer job).
     let secs = started.elapsed().as_secs_f64();
+    sink.finish()?;
     let resumed = if skip > 0 { format!(" (resumed after {skip} records imported earlier)") } else { String::new() };
     println!(
         "imported {sent} points into {} ({target}) in {secs:.2} s: {:.0} points/s{resumed}",

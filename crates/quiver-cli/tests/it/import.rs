@@ -261,7 +261,7 @@ fn http_import_errors_name_the_problem() {
     assert_eq!(out.status.code(), Some(1));
     let e = stderr(&out);
     assert!(e.contains("line 4: field \"vector\"[1]: expected a number, got a string"), "{e}");
-    assert!(e.contains("the 2 records before it are imported"), "{e}");
+    assert!(e.contains("the first 2 records are imported, none after them"), "{e}");
     assert_eq!(fake.requests().len(), 2);
 
     // The collection's dimension differs from the input's.

@@ -292,3 +292,37 @@ fn text_report_names_file_and_offset() {
     assert!(text.contains(&want) && text.contains("collection docs: CORRUPT"), "{text}");
     assert!(text.contains("CORRUPTION FOUND: 1 error"), "{text}");
 }
+
+#[test]
+fn unreadable_operation_and_a_held_lock() {
+    let fx = fixture();
+    // A record whose checksum is fine but whose payload is not an operation (appended through the WAL itself).
+    let (code, report, copy) = inspect_damaged(&fx, |c| {
+        let dir: std::sync::Arc<dyn Directory> = std::sync::Arc::new(FsDirectory::open(c.col()).unwrap());
+        let (w, _) = quiver_storage::Wal::open(dir, quiver_storage::WalOptions::default()).unwrap();
+        w.append(7, b"not an operation").unwrap();
+    });
+    assert_eq!(code, 1, "{report:#}");
+    let errs = errors(&report);
+    assert_eq!(errs.len(), 1, "{report:#}");
+    assert_eq!(errs[0]["file"], json!(copy.only("wal-")));
+    assert!(
+        errs[0]["message"].as_str().unwrap().contains("record 7 (checksum fine) does not hold a readable operation")
+    );
+    assert_eq!(docs(&report)["wal"]["records"], 7);
+
+    // Another process holding the data directory's lock (a running server): a warning, and the lock is free
+    // again afterwards.
+    let lock_path = fx.root.join("LOCK");
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    lock.lock().unwrap();
+    let out = quiver(&["inspect", "--json", fx.root.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["warnings"], 1, "{report:#}");
+    assert!(report["problems"][0]["message"].as_str().unwrap().contains("open in another process"), "{report:#}");
+    lock.unlock().unwrap();
+    let out = quiver(&["inspect", "--json", fx.root.to_str().unwrap()]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["warnings"], 0, "{report:#}");
+}
