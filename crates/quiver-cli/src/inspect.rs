@@ -307,8 +307,7 @@ fn probe_lock(dir: &Path, problems: &mut Vec<Problem>) {
 
 fn check_collection(name: &str, path: &Path) -> CollectionReport {
     let mut r = CollectionReport::new(name, Some(path.to_owned()));
-    // `FsDirectory::open` would create a missing directory; this one is known to exist.
-    let dir = match FsDirectory::open(path) {
+    let dir = match FsDirectory::open_existing(path) {
         Ok(d) => d,
         Err(e) => {
             r.problems.push(Problem::from_storage(&e, path));
@@ -527,7 +526,7 @@ fn check_wal(dir: &FsDirectory, r: &mut CollectionReport) {
 }
 
 fn check_snapshots(path: &Path, r: &mut CollectionReport) {
-    let dir = match FsDirectory::open(path).and_then(|d| d.list().map(|l| (d, l))) {
+    let dir = match FsDirectory::open_existing(path).and_then(|d| d.list().map(|l| (d, l))) {
         Ok(x) => x,
         Err(e) => {
             r.problems.push(Problem::from_storage(&e, path));

@@ -58,7 +58,7 @@ pub struct ImportArgs {
     #[arg(long)]
     pub resume: bool,
     /// Import into this local data directory through the embedded engine instead of a server (it must not be
-    /// open in a running server). --url is then not used.
+    /// open in a running server); excludes --url.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Times a batch is retried after a transient failure (no reply; 408, 429, 502, 503 or 504).
@@ -249,6 +249,10 @@ pub fn run(args: ImportArgs) -> Result<()> {
     if args.ids_from.is_some() && format == Format::Jsonl {
         return usage("--ids-from applies to fvecs and to CSV without an `id` column; JSONL lines carry their ids");
     }
+    // `--url` names a server, `--data` a directory: both at once is a mistake (a URL from QUIVER_URL is fine).
+    if args.data.is_some() && args.server.url.is_some() && std::env::var("QUIVER_URL").ok() != args.server.url {
+        return usage("--url and --data exclude each other: import into a server or into a data directory");
+    }
     let create = args.create.then_some(args.distance);
     let client = match &args.data {
         Some(_) => None,
@@ -258,7 +262,9 @@ pub fn run(args: ImportArgs) -> Result<()> {
         (Some(dir), _) => {
             quiver_engine::database::validate_name(&args.collection)
                 .map_err(|e| crate::UsageError(format!("collection name: {e}")))?;
-            let abs = std::fs::canonicalize(dir).or_else(|_| std::path::absolute(dir)).unwrap_or_else(|_| dir.clone());
+            // Created now so that its canonical path (part of the import's fingerprint) is the same on every run.
+            std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
+            let abs = std::fs::canonicalize(dir).with_context(|| format!("reading {}", dir.display()))?;
             format!("data:{}", abs.display())
         }
         (None, Some(c)) => c.url().to_owned(),

@@ -289,6 +289,7 @@ fn http_import_errors_name_the_problem() {
         (vec!["import", "c", inp, "--batch", "0"], "--batch"),
         (vec!["import", "c", "/nonexistent/x.fvecs"], "is not a file"),
         (vec!["import", "c", inp, "--vector-prefix", "v"], "CSV input only"),
+        (vec!["import", "c", inp, "--data", tmp.path().to_str().unwrap()], "exclude each other"),
     ] {
         let mut a = args.clone();
         a.extend(["--url", "http://127.0.0.1:9"]);
