@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 mod fake;
 mod import;
 mod inspect;
+mod real_server;
 mod remote;
 
 fn testdata() -> PathBuf {
