@@ -449,9 +449,17 @@ impl Client {
         Ok(n)
     }
 
+    /// `DELETE /collections/{c}/snapshots/{name}`.
+    pub fn delete_snapshot(&self, name: &str, snapshot: &str) -> Result<()> {
+        let path = format!("/collections/{}/snapshots/{}", segment(name), segment(snapshot));
+        let v = self.delete(&path)?;
+        expect_true("DELETE", &path, &v)
+    }
+
     /// `POST /collections/{c}/snapshots/upload` with the archive at `file` as the raw body: restores (replaces)
-    /// the collection.
-    pub fn upload_snapshot(&self, name: &str, file: &Path) -> Result<()> {
+    /// the collection. Returns the stored archive's description when the server gives one (QuiverDB does; a
+    /// plain `true` is accepted too).
+    pub fn upload_snapshot(&self, name: &str, file: &Path) -> Result<Option<SnapshotInfo>> {
         let path = format!("/collections/{}/snapshots/upload", segment(name));
         let f =
             std::fs::File::open(file).map_err(|e| ClientError::Local(format!("opening {}: {e}", file.display())))?;
@@ -459,7 +467,13 @@ impl Client {
             with_key(a.post(url), key).header("content-type", "application/octet-stream").send(f)
         })?;
         let v = self.json_reply("POST", &path, res)?;
-        expect_true("POST", &path, &v)
+        if v.as_bool() == Some(true) {
+            return Ok(None);
+        }
+        serde_json::from_value(v).map(Some).map_err(|e| ClientError::BadReply {
+            request: format!("POST {path}"),
+            detail: format!("expected true or a snapshot description: {e}"),
+        })
     }
 }
 

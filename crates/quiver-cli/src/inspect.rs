@@ -231,7 +231,14 @@ pub fn inspect(dir: &Path) -> Result<Report> {
             top.push(Problem::warning(
                 Some(&path),
                 None,
-                "left over by an interrupted create or drop; the next open removes it",
+                "left over by an interrupted create, drop or restore; the next open removes it",
+            ));
+        } else if name.starts_with(".replaced-") {
+            top.push(Problem::warning(
+                Some(&path),
+                None,
+                "a collection being replaced by an interrupted restore; the next open puts it back (if the restored \
+                 one is missing) or removes it",
             ));
         } else if quiver_engine::database::validate_name(&name).is_err() {
             top.push(Problem::warning(Some(&path), None, "not a valid collection name (ignored by the engine)"));
@@ -534,6 +541,18 @@ fn check_snapshots(path: &Path, r: &mut CollectionReport) {
         }
     };
     let (dir, files) = dir;
+    if let Ok(rd) = std::fs::read_dir(path) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let msg = if e.file_name().to_string_lossy().starts_with(".upload-") {
+                    "an upload being verified, or left by an interrupted one; the next open removes it"
+                } else {
+                    "unexpected directory (ignored)"
+                };
+                r.problems.push(Problem::warning(Some(&e.path()), None, msg));
+            }
+        }
+    }
     for f in &files {
         let fpath = dir.file_path(f);
         if f.ends_with(TEMP_SUFFIX) {

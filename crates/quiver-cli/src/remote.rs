@@ -294,6 +294,13 @@ enum SnapshotCmd {
         /// Where to write it.
         file: PathBuf,
     },
+    /// Delete a snapshot archive on the server.
+    Delete {
+        /// The collection.
+        collection: String,
+        /// The snapshot's name (from `quiver snapshot list`).
+        snapshot: String,
+    },
     /// Upload an archive and restore the collection from it (replacing its current content).
     Restore {
         /// The collection.
@@ -359,8 +366,13 @@ pub fn snapshot(args: SnapshotArgs) -> Result<()> {
             if !file.is_file() {
                 return usage(format!("{} is not a file", file.display()));
             }
-            client.upload_snapshot(&collection, &file)?;
-            println!("restored collection {collection} from {}", file.display());
+            let stored = client.upload_snapshot(&collection, &file)?;
+            let kept = stored.map(|s| format!(" (kept on the server as {})", s.name)).unwrap_or_default();
+            println!("restored collection {collection} from {}{kept}", file.display());
+        }
+        SnapshotCmd::Delete { collection, snapshot } => {
+            client.delete_snapshot(&collection, &snapshot)?;
+            println!("deleted snapshot {snapshot} of {collection}");
         }
     }
     Ok(())

@@ -251,6 +251,8 @@ fn damaged_snapshot_and_leftovers() {
         // Leftovers the next open removes: warnings only.
         std::fs::write(c.col().join("seg-00000000000000000099.qseg.tmp"), b"partial").unwrap();
         std::fs::create_dir(c.root.join("collections/.tmp-new")).unwrap();
+        std::fs::create_dir(c.root.join("collections/.replaced-old")).unwrap();
+        std::fs::create_dir(c.root.join("snapshots/docs/.upload-1")).unwrap();
     });
     assert_eq!(code, 1, "{report:#}");
     let errs = errors(&report);
@@ -258,7 +260,7 @@ fn damaged_snapshot_and_leftovers() {
     let snap_dir = copy.root.join("snapshots/docs");
     assert!(errs[0]["file"].as_str().unwrap().starts_with(snap_dir.to_str().unwrap()), "{report:#}");
     assert_eq!(docs(&report)["snapshots"][0]["verified"], false);
-    assert_eq!(report["warnings"], 2, "{report:#}");
+    assert_eq!(report["warnings"], 4, "{report:#}");
 }
 
 #[test]

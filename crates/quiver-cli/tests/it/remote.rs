@@ -182,7 +182,11 @@ fn snapshots_create_download_list_restore() {
         raw(200, "application/octet-stream", &archive),
         ok(json!([{"name": name, "size": archive.len(), "creation_time": "2026-01-01T00:00:00Z"}])),
         ok(json!(true)),
+        ok(
+            json!({"name": "snap-0001700000000999-0000.qsnap", "size": archive.len(), "creation_time": "2026-01-01T00:00:01Z"}),
+        ),
         error(400, "not a snapshot archive: bad magic"),
+        ok(json!(true)),
     ]);
     let url = fake.url.clone();
     let tmp = tempfile::tempdir().unwrap();
@@ -198,11 +202,17 @@ fn snapshots_create_download_list_restore() {
         "{}",
         stdout(&out)
     );
+    // A server may answer an upload with `true` (Qdrant) or the stored archive's description (QuiverDB).
     let out = run_quiver(&["snapshot", "restore", "docs", file.to_str().unwrap(), "--url", &url], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = run_quiver(&["snapshot", "restore", "docs", file.to_str().unwrap(), "--url", &url], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("kept on the server as snap-0001700000000999-0000.qsnap"), "{}", stdout(&out));
+    let out = run_quiver(&["snapshot", "restore", "docs", file.to_str().unwrap(), "--url", &url], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("400 Bad Request: not a snapshot archive"), "{}", stderr(&out));
+    let out = run_quiver(&["snapshot", "delete", "docs", name, "--url", &url], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
 
     let reqs = fake.requests();
     assert_eq!((reqs[0].method.as_str(), reqs[0].path.as_str()), ("POST", "/collections/docs/snapshots"));
@@ -214,6 +224,10 @@ fn snapshots_create_download_list_restore() {
     assert_eq!((reqs[3].method.as_str(), reqs[3].path.as_str()), ("POST", "/collections/docs/snapshots/upload"));
     assert_eq!(reqs[3].headers.get("content-type").map(String::as_str), Some("application/octet-stream"));
     assert_eq!(reqs[3].body, archive);
+    assert_eq!(
+        (reqs[6].method.as_str(), reqs[6].path.as_str()),
+        ("DELETE", format!("/collections/docs/snapshots/{name}").as_str())
+    );
 }
 
 #[test]
