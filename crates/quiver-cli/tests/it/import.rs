@@ -79,6 +79,15 @@ fn embedded_import_of_the_3k_set_finds_true_neighbours_and_resumes() {
     let out = run_quiver(&["inspect", data_s], &[]);
     assert!(out.status.success(), "{}", stdout(&out));
 
+    // While another process (here: this one) has the data directory open, --data refuses.
+    {
+        let db = Database::open(&data).unwrap();
+        let out = import(&[]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("in use by another process"), "{}", stderr(&out));
+        db.close().unwrap();
+    }
+
     // Run again with --resume: nothing to do.
     let out = import(&["--resume"]);
     assert!(out.status.success() && stdout(&out).starts_with("nothing to do"), "{}", stdout(&out));

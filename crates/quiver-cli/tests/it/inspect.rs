@@ -8,7 +8,7 @@ use std::process::Output;
 
 use quiver_engine::{CollectionConfig, Database, Payload, PointInput};
 use quiver_index::Metric;
-use quiver_storage::{Directory, FsDirectory, SnapshotFile, segment, snapshot, wal};
+use quiver_storage::{Directory, FsDirectory, segment, wal};
 use serde_json::{Value, json};
 
 use crate::quiver;
@@ -87,13 +87,10 @@ fn fixture() -> Fixture {
         c.upsert((b * 50..b * 50 + 50).map(point).collect()).unwrap();
     }
     db.create_collection("empty", cfg).unwrap();
+    // A snapshot archive of `docs`, where the engine keeps them (`snapshots/docs/`).
+    db.create_snapshot("docs").unwrap();
     db.close().unwrap();
     drop(db);
-    // A snapshot archive of `docs` where the server keeps them.
-    let src = FsDirectory::open(root.join("collections/docs")).unwrap();
-    let files: Vec<SnapshotFile> = src.list().unwrap().into_iter().map(SnapshotFile::whole).collect();
-    let dest = FsDirectory::open(root.join("snapshots/docs")).unwrap();
-    snapshot::create(&src, &files, &dest).unwrap();
     Fixture { _tmp: tmp, root }
 }
 
