@@ -37,8 +37,8 @@ pub struct ServerArgs {
 /// What went wrong talking to the server.
 #[derive(Debug)]
 pub enum ClientError {
-    /// The URL cannot be used (not `http://`, no host).
-    BadUrl(String),
+    /// The URL or API key cannot be used (not `http://`, no host, control characters): a usage error.
+    Config(String),
     /// No reply: connection refused, reset, name not resolved, timed out.
     Transport {
         /// The request, `METHOD URL`.
@@ -69,7 +69,7 @@ pub enum ClientError {
 impl std::fmt::Display for ClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ClientError::BadUrl(m) => f.write_str(m),
+            ClientError::Config(m) => f.write_str(m),
             ClientError::Transport { request, cause } => {
                 write!(
                     f,
@@ -227,24 +227,24 @@ impl Client {
     pub fn with(url: &str, api_key: Option<String>, timeout: Option<Duration>) -> Result<Client> {
         let base = url.trim().trim_end_matches('/').to_owned();
         if base.starts_with("https://") {
-            return Err(ClientError::BadUrl(format!(
+            return Err(ClientError::Config(format!(
                 "{base}: this build of quiver speaks plain http:// only (no TLS); reach an https server through \
                  a local TLS-terminating proxy, or use http:// on loopback"
             )));
         }
         let Some(rest) = base.strip_prefix("http://") else {
-            return Err(ClientError::BadUrl(format!("{url:?} is not a server URL: expected http://HOST:PORT")));
+            return Err(ClientError::Config(format!("{url:?} is not a server URL: expected http://HOST:PORT")));
         };
         let host = rest.split('/').next().unwrap_or("");
         if host.is_empty() {
-            return Err(ClientError::BadUrl(format!("{url:?} has no host: expected http://HOST:PORT")));
+            return Err(ClientError::Config(format!("{url:?} has no host: expected http://HOST:PORT")));
         }
         let hostname = host.rsplit_once(':').map_or(host, |(h, _)| h);
         let loopback = matches!(hostname, "localhost" | "[::1]") || hostname.starts_with("127.");
         if let Some(k) = &api_key
             && k.bytes().any(|b| b < 0x20 || b == 0x7f)
         {
-            return Err(ClientError::BadUrl("the API key contains control characters".into()));
+            return Err(ClientError::Config("the API key contains control characters".into()));
         }
         let mut config = Agent::config_builder()
             .http_status_as_error(false)
@@ -278,7 +278,8 @@ impl Client {
         ClientError::Transport { request: format!("{method} {}", self.full(path)), cause }
     }
 
-    /// Sends a request built by `build` (which gets the full URL and returns ureq's result).
+    /// Sends the request that `send` builds from the agent, the full URL and the API key; an error status becomes
+    /// [`ClientError::Api`].
     fn exchange(
         &self,
         method: &str,

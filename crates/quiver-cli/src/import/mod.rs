@@ -254,21 +254,19 @@ pub fn run(args: ImportArgs) -> Result<()> {
         return usage("--url and --data exclude each other: import into a server or into a data directory");
     }
     let create = args.create.then_some(args.distance);
-    let client = match &args.data {
-        Some(_) => None,
-        None => Some(Client::new(&args.server)?),
-    };
-    let target = match (&args.data, &client) {
-        (Some(dir), _) => {
+    let dest = match &args.data {
+        Some(dir) => {
             quiver_engine::database::validate_name(&args.collection)
                 .map_err(|e| crate::UsageError(format!("collection name: {e}")))?;
             // Created now so that its canonical path (part of the import's fingerprint) is the same on every run.
             std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
-            let abs = std::fs::canonicalize(dir).with_context(|| format!("reading {}", dir.display()))?;
-            format!("data:{}", abs.display())
+            Dest::Data(std::fs::canonicalize(dir).with_context(|| format!("reading {}", dir.display()))?)
         }
-        (None, Some(c)) => c.url().to_owned(),
-        (None, None) => unreachable_target()?,
+        None => Dest::Server(Client::new(&args.server)?),
+    };
+    let target = match &dest {
+        Dest::Data(dir) => format!("data:{}", dir.display()),
+        Dest::Server(c) => c.url().to_owned(),
     };
     let fingerprint = Fingerprint::of(&args.input, target.clone(), &args.collection, format, args.ids_from)?;
     let state_path = args.state.clone().unwrap_or_else(|| state::default_path(&args.input));
@@ -293,21 +291,24 @@ pub fn run(args: ImportArgs) -> Result<()> {
     };
     let opts = ReadOptions { ids_from: args.ids_from, vector_prefix: args.vector_prefix.clone() };
     let src = input::open(&args.input, format, &opts).with_context(|| args.input.display().to_string())?;
-    let sink: Box<dyn Sink> = match (client, &args.data) {
-        (Some(client), _) => {
+    let sink: Box<dyn Sink> = match dest {
+        Dest::Server(client) => {
             Box::new(HttpSink { client, collection: args.collection.clone(), create, retries: args.retries })
         }
-        (None, Some(dir)) => {
-            let db = Database::open(dir).with_context(|| format!("opening the data directory {}", dir.display()))?;
+        Dest::Data(dir) => {
+            let db = Database::open(&dir).with_context(|| format!("opening the data directory {}", dir.display()))?;
             Box::new(EmbeddedSink { db, name: args.collection.clone(), create, collection: None })
         }
-        (None, None) => unreachable_target()?,
     };
     import(ImportJob { args: &args, src, sink, skip, state_path: &state_path, fingerprint, target: &target })
 }
 
-fn unreachable_target<T>() -> Result<T> {
-    bail!("internal: neither a server nor a data directory to import into")
+/// Where an import goes.
+enum Dest {
+    /// A server.
+    Server(Client),
+    /// A local data directory (canonical path).
+    Data(PathBuf),
 }
 
 struct ImportJob<'a> {

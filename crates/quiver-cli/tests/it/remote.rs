@@ -129,8 +129,10 @@ fn bad_arguments_are_usage_errors_before_any_request() {
         assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
     }
     let out = run_quiver(&["collections", "--url", "https://example.invalid"], &[]);
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("plain http:// only"), "{}", stderr(&out));
     let out = run_quiver(&["collections", "--url", "ftp://x"], &[]);
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("expected http://HOST:PORT"), "{}", stderr(&out));
 }
 
