@@ -331,8 +331,9 @@ fn import(job: ImportJob<'_>) -> Result<()> {
         );
     }
     let mut st = State { version: STATE_VERSION, fingerprint, acknowledged: skip, complete: false };
-    // Written before anything is sent, so an unwritable state file stops the import before it starts.
-    state::save(state_path, &st)?;
+    // An unwritable state file stops the import before anything is sent (the file itself is written once the first
+    // batch is acknowledged).
+    state::check_writable(state_path)?;
     let total_bytes = std::fs::metadata(&args.input).map(|m| m.len()).unwrap_or(0);
     let pb = progress_bar(total_bytes, src.bytes_read());
     let batch = args.batch;

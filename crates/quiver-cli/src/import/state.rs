@@ -129,11 +129,25 @@ pub fn load(path: &Path) -> Result<Option<State>> {
     Ok(Some(state))
 }
 
-/// Writes a state file atomically (`<path>.tmp`, then rename).
-pub fn save(path: &Path, state: &State) -> Result<()> {
+fn tmp_path(path: &Path) -> PathBuf {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    PathBuf::from(tmp)
+}
+
+/// Checks that the state file can be written (creating and removing `<path>.tmp`), so that an import whose
+/// progress could not be recorded stops before it sends anything, without leaving a state file behind.
+pub fn check_writable(path: &Path) -> Result<()> {
+    let tmp = tmp_path(path);
+    std::fs::write(&tmp, b"").with_context(|| {
+        format!("cannot write the state file {} (choose another place with --state)", path.display())
+    })?;
+    std::fs::remove_file(&tmp).with_context(|| format!("removing {}", tmp.display()))
+}
+
+/// Writes a state file atomically (`<path>.tmp`, then rename).
+pub fn save(path: &Path, state: &State) -> Result<()> {
+    let tmp = tmp_path(path);
     let mut bytes = serde_json::to_vec_pretty(state)?;
     bytes.push(b'\n');
     std::fs::write(&tmp, bytes).with_context(|| format!("writing the state file {}", tmp.display()))?;
@@ -206,6 +220,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
         assert_eq!(load(&path).unwrap(), None);
+        check_writable(&path).unwrap();
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "the check leaves nothing");
+        let e = format!("{:#}", check_writable(&dir.path().join("missing/s.json")).unwrap_err());
+        assert!(e.contains("--state"), "{e}");
         let s = State { version: STATE_VERSION, fingerprint: fp(10), acknowledged: 512, complete: false };
         save(&path, &s).unwrap();
         assert_eq!(load(&path).unwrap(), Some(s));
