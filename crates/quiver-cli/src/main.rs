@@ -1,10 +1,16 @@
 //! `quiver` — QuiverDB's command-line tool.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod client;
 mod engine_bench;
+mod import;
+mod inspect;
 mod plot;
+mod remote;
 mod serve;
 
 #[derive(Parser, Debug)]
@@ -18,6 +24,19 @@ struct Cli {
 enum Command {
     /// Run the HTTP server (Qdrant-shaped REST API) over a local data directory.
     Serve(serve::ServeArgs),
+    /// Check a data directory offline, reading only: every checksum of every manifest, segment, WAL record and
+    /// snapshot archive. Exit status 0 when everything verifies (warnings allowed), 1 on corruption, 2 on usage
+    /// errors.
+    Inspect(inspect::InspectArgs),
+    /// List, describe, create or delete collections on a server.
+    Collections(remote::CollectionsArgs),
+    /// Nearest-neighbour query against a collection on a server.
+    Query(remote::QueryArgs),
+    /// Create, list, download or restore snapshots of a collection on a server.
+    Snapshot(remote::SnapshotArgs),
+    /// Bulk-load vectors (fvecs, JSONL or CSV) into a collection, on a server or straight into a local data
+    /// directory; resumable.
+    Import(import::ImportArgs),
     /// Benchmark an index on a TEXMEX dataset (recall, QPS, latency, memory), ann-benchmarks style.
     Bench(bench::BenchArgs),
     /// Benchmark the database end to end: ingest through the WAL, time to fully indexed, filtered search at
@@ -25,19 +44,45 @@ enum Command {
     EngineBench(engine_bench::EngineBenchArgs),
 }
 
-fn main() -> std::process::ExitCode {
+/// An error in how a command was called (a flag value that cannot be used, a path that is not there): exit
+/// status 2, as for the argument errors clap reports itself.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Shorthand: `Err(UsageError)` as an `anyhow::Error`.
+pub fn usage<T>(msg: impl Into<String>) -> anyhow::Result<T> {
+    Err(UsageError(msg.into()).into())
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let ok = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
-        Command::Bench(args) => bench::run(args),
-        Command::EngineBench(args) => engine_bench::run(args),
+        Command::Serve(args) => ok(serve::run(args)),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Collections(args) => remote::collections(args),
+        Command::Query(args) => ok(remote::query(args)),
+        Command::Snapshot(args) => ok(remote::snapshot(args)),
+        Command::Import(args) => ok(import::run(args)),
+        Command::Bench(args) => ok(bench::run(args)),
+        Command::EngineBench(args) => ok(engine_bench::run(args)),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             // `{:#}` prints the whole context chain on one line: "loading the dataset: FILE: row 3: ...".
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            let usage_error = e.downcast_ref::<UsageError>().is_some()
+                || matches!(e.downcast_ref::<client::ClientError>(), Some(client::ClientError::Config(_)));
+            if usage_error { ExitCode::from(2) } else { ExitCode::FAILURE }
         }
     }
 }

@@ -118,6 +118,19 @@ impl FsDirectory {
         Ok(FsDirectory { root })
     }
 
+    /// Opens `root`, which must already be a directory; creates nothing (for read-only tools).
+    pub fn open_existing(root: impl Into<PathBuf>) -> Result<FsDirectory> {
+        let root = root.into();
+        match std::fs::metadata(&root) {
+            Ok(m) if m.is_dir() => Ok(FsDirectory { root }),
+            Ok(_) => {
+                Err(Error::InvalidArgument { name: "root", detail: format!("{} is not a directory", root.display()) })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound { file: root }),
+            Err(e) => Err(Error::io(&root, e)),
+        }
+    }
+
     fn path_of(&self, name: &str) -> Result<PathBuf> {
         check_name(name)?;
         Ok(self.root.join(name))
@@ -257,6 +270,18 @@ mod tests {
         for good in ["MANIFEST-1", "wal-00000000000000000001.log", "a.tmp", "..x"] {
             check_name(good).unwrap();
         }
+    }
+
+    #[test]
+    fn open_existing_creates_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("missing");
+        assert!(matches!(FsDirectory::open_existing(&missing), Err(Error::NotFound { .. })));
+        assert!(!missing.exists());
+        std::fs::write(tmp.path().join("file"), b"x").unwrap();
+        assert!(FsDirectory::open_existing(tmp.path().join("file")).unwrap_err().is_user_error());
+        let d = FsDirectory::open_existing(tmp.path()).unwrap();
+        assert_eq!(d.list().unwrap(), vec!["file".to_owned()]);
     }
 
     #[test]

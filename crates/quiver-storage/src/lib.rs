@@ -14,7 +14,7 @@
 //! | [`dir`] | the disk seam: [`Directory`] / [`WritableFile`] and the real file system [`FsDirectory`] |
 //! | [`mem`] | [`MemDirectory`], the in-memory twin with live vs durable bytes, simulated crashes and fault injection |
 //! | [`mapped`] | read-only file views (mmap or aligned heap copy): the crate's only `unsafe` |
-//! | [`wal`] | write-ahead log: record codec ([`wal::record`]), writer with durability modes and group commit, recovery |
+//! | [`wal`] | write-ahead log: record codec ([`wal::record`]), writer with durability modes and group commit, recovery, read-only [`wal::scan`] |
 //! | [`manifest`] | the atomic commit point: live segments and the WAL checkpoint |
 //! | [`segment`] | immutable files of typed, checksummed, 64-byte-aligned blocks with a footer index |
 //! | [`snapshot`] | one-file archives of a consistent set of files, and verified restore |

@@ -40,7 +40,8 @@ pub fn file_name(generation: u64) -> String {
     format!("MANIFEST-{generation:020}")
 }
 
-fn parse_file_name(name: &str) -> Option<u64> {
+/// The generation a manifest file name stands for, or `None` if it is not a manifest file name.
+pub fn parse_file_name(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("MANIFEST-")?;
     (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
 }

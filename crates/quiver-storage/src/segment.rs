@@ -100,6 +100,12 @@ pub fn file_name(id: u64) -> String {
     format!("seg-{id:020}.qseg")
 }
 
+/// The segment id a file name stands for, or `None` if it is not a segment file name (`seg-<20 digits>.qseg`).
+pub fn parse_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("seg-")?.strip_suffix(".qseg")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+}
+
 /// Builds one segment. Dropping it unfinished removes its temporary file (best effort; a leftover is ignored by
 /// readers and removed by [`crate::dir::remove_temp_files`]).
 #[derive(Debug)]

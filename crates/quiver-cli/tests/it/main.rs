@@ -5,12 +5,28 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod fake;
+mod import;
+mod inspect;
+mod real_server;
+mod remote;
+
 fn testdata() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/wordnet-minilm-3k/wordnet-minilm-3k")
 }
 
 fn quiver(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_quiver")).args(args).output().unwrap()
+}
+
+/// Runs `quiver` with the server settings of the environment removed and `env` set.
+fn run_quiver(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quiver"));
+    cmd.args(args).env_remove("QUIVER_URL").env_remove("QUIVER_API_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
 }
 
 fn json_rows(out: &Output) -> Vec<serde_json::Value> {

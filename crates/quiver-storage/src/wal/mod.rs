@@ -12,11 +12,14 @@
 //!   cover it.
 //! - [`Wal::open`] / [`Wal::open_and_replay`] recover: a torn tail of the newest file is truncated, any other bad
 //!   byte refuses the open naming file and offset (rules in `recovery.rs` and `docs/format.md`).
+//! - [`scan`] makes the same checks reading only (nothing truncated or removed) and reports every file: what an
+//!   open would repair (a torn tail) and what would make it refuse (corruption, with file and offset).
 //!
 //! The [`OperationLog`] trait is the seam the engine uses, so a replicated log can later take the WAL's place.
 
 pub mod record;
 mod recovery;
+mod scan;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -28,6 +31,7 @@ use std::time::Duration;
 use crate::dir::{Directory, WritableFile};
 use crate::error::{Error, Result};
 use record::{BACK_UNKNOWN, FILE_HEADER_LEN, MAX_PAYLOAD, encode_file_header, encode_record};
+pub use scan::{FileScan, ScanReport, ScannedRecord, scan};
 
 /// The log of operations as the engine sees it: append with a caller-chosen, strictly increasing sequence
 /// number; make durable; forget everything up to a checkpoint. Implemented by [`Wal`]; a replicated log can

@@ -36,6 +36,9 @@ fn round_trip_on_a_real_file_system_with_aligned_vectors() {
     let dir: Arc<dyn Directory> = Arc::new(FsDirectory::open(tmp.path()).unwrap());
     let name = write_sample(dir.clone(), 42);
     assert_eq!(name, segment::file_name(42));
+    assert_eq!(segment::parse_file_name(&name), Some(42));
+    assert_eq!(segment::parse_file_name("seg-42.qseg"), None);
+    assert_eq!(segment::parse_file_name(&format!("{name}.tmp")), None);
     assert_eq!(dir.list().unwrap(), vec![name.clone()], "no temporary file left");
     let seg = Segment::open(dir.as_ref(), 42).unwrap();
     seg.verify().unwrap();

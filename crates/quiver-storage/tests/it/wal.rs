@@ -414,3 +414,78 @@ fn crash_sweep_at_every_io_step() {
         }
     }
 }
+
+/// `wal::scan` as `Wal::open` (without the repairs): a torn tail is reported where open would truncate it, a bad
+/// middle record where open would refuse, and the bytes are never changed.
+#[test]
+fn scan_reports_what_open_would_do_and_writes_nothing() {
+    let (bytes, starts) = fsync_file(6);
+    let name = wal::file_name(1);
+    let seqs = |dir: &MemDirectory| {
+        let mut seen = Vec::new();
+        let report = wal::scan(dir, |r| seen.push((r.seq, r.offset as usize, r.payload.to_vec()))).unwrap();
+        (report, seen)
+    };
+
+    // Intact: every record, with its offset and payload.
+    let dir = mem_with(20, &[(&name, &bytes)]);
+    let (report, seen) = seqs(&dir);
+    assert!(report.is_ok());
+    assert_eq!((report.records(), report.bytes(), report.last_seq()), (6, bytes.len() as u64, 6));
+    assert_eq!(seen, (1..=6).map(|s| (s, starts[s as usize - 1], payload(s))).collect::<Vec<_>>());
+
+    // Torn tail: reported (offset + length), not an error, and not truncated.
+    let cut = bytes.len() - 3;
+    let dir = mem_with(21, &[(&name, &bytes[..cut])]);
+    let (report, seen) = seqs(&dir);
+    assert!(report.is_ok());
+    let t = report.files[0].torn_tail.as_ref().unwrap();
+    assert_eq!((t.offset as usize, t.bytes_dropped as usize), (starts[5], cut - starts[5]));
+    assert_eq!(seen.len(), 5);
+    assert_eq!(dir.read(&name).unwrap(), &bytes[..cut]);
+
+    // Bad middle record: an error naming file and offset; the records before it are counted.
+    let mut b = bytes.clone();
+    b[starts[2] + 25] ^= 0x10;
+    let dir = mem_with(22, &[(&name, &b)]);
+    let (report, seen) = seqs(&dir);
+    assert!(!report.is_ok());
+    let f = &report.files[0];
+    match f.error.as_ref().unwrap() {
+        Error::Corrupt { file, offset, .. } => {
+            assert!(file.ends_with(&name));
+            assert_eq!(*offset as usize, starts[2]);
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+    assert_eq!((f.records, f.last_seq, seen.len()), (2, Some(2), 2));
+    assert_eq!(dir.read(&name).unwrap(), b);
+
+    // A torn header with nothing behind it: reported as removable, the file stays.
+    let dir = mem_with(23, &[(&name, &bytes[..13])]);
+    let (report, _) = seqs(&dir);
+    assert!(report.is_ok() && report.files[0].header_torn);
+    assert_eq!(dir.list().unwrap(), vec![name.clone()]);
+}
+
+#[test]
+fn scan_goes_on_past_a_damaged_older_file() {
+    let dir = MemDirectory::new(24);
+    let (w, _, _) = open_all(arc(&dir), opts(Durability::Fsync, 600)).unwrap();
+    for s in 1..=20 {
+        w.append(s, &payload(s)).unwrap();
+    }
+    drop(w);
+    let files = dir.list().unwrap();
+    assert!(files.len() >= 3);
+    let intact = wal::scan(&dir, |_| {}).unwrap();
+    assert_eq!(intact.records(), 20);
+    let len = dir.file_len(&files[0]).unwrap() as usize;
+    dir.corrupt(&files[0], len - 1, |b| b[0] ^= 1).unwrap();
+    let report = wal::scan(&dir, |_| {}).unwrap();
+    assert_eq!(report.files.len(), files.len());
+    assert!(report.files[0].error.is_some());
+    assert!(report.files[1..].iter().all(|f| f.error.is_none()), "{report:?}");
+    // Only the damaged record is missing from the count.
+    assert_eq!(report.records(), 19);
+}
