@@ -10,6 +10,7 @@ mod import;
 mod inspect;
 mod real_server;
 mod remote;
+mod serve;
 
 fn testdata() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/wordnet-minilm-3k/wordnet-minilm-3k")

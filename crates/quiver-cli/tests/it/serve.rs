@@ -1,6 +1,5 @@
 //! The real `quiver serve` binary on an ephemeral port: the qdrant-client compatibility script, SIGKILL in the
 //! middle of an ingest (every acknowledged point is there after a restart), SIGTERM (clean exit, WAL synced).
-#![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
