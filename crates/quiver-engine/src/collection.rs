@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -57,6 +57,9 @@ pub(crate) struct State {
     pub pending_base_seq: Option<u64>,
     /// When the growing segment received its first row (ms), for sealing by age.
     pub growing_since_ms: Option<u64>,
+    /// When the growing segment last received a row (ms), for sealing when idle. Atomic: writers update it under
+    /// the read lock.
+    pub growing_last_ms: Arc<AtomicU64>,
     /// Indexed payload fields.
     pub fields: Vec<(String, FieldType)>,
     /// Next segment id to hand out.
@@ -214,6 +217,7 @@ impl Collection {
             growing_base_seq: checkpoint,
             pending_base_seq: None,
             growing_since_ms: None,
+            growing_last_ms: Arc::new(AtomicU64::new(0)),
             fields: meta.fields.clone(),
             next_segment_id: growing_id + 1,
         };
@@ -862,6 +866,7 @@ pub(crate) fn apply(state: &RwLock<State>, config: &CollectionConfig, op: &Opera
                 }
             }
             let need_since = st.growing_since_ms.is_none();
+            st.growing_last_ms.store(now, Ordering::Relaxed);
             drop(g);
             drop(st);
             if need_since {

@@ -220,6 +220,9 @@ pub struct OptimizerConfig {
     pub seal_points: usize,
     /// ... or once its oldest write is this old (seconds; 0 = never by age).
     pub seal_age_secs: u64,
+    /// ... or once it holds more than `exact_below` points and has taken no write for this long (seconds; 0 =
+    /// never when idle): the tail of a bulk load is indexed instead of being scanned exactly until more writes come.
+    pub seal_idle_secs: u64,
     /// Sealed segments below this many live points are merged together.
     pub merge_below_points: usize,
     /// Most sealed segments per tier before the smallest are merged; 0 = one per available core (searches run
@@ -241,6 +244,7 @@ impl Default for OptimizerConfig {
         OptimizerConfig {
             seal_points: 50_000,
             seal_age_secs: 0,
+            seal_idle_secs: 10,
             merge_below_points: 20_000,
             max_segments: 0,
             vacuum_deleted_ratio: 0.2,

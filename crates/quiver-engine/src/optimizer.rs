@@ -19,6 +19,7 @@
 //! old manifest and an orphan file (removed at open); after it, the new state.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -103,7 +104,10 @@ impl Collection {
         let g = st.growing.data.read().len() as usize;
         let old = cfg.seal_age_secs > 0
             && st.growing_since_ms.is_some_and(|t| now.saturating_sub(t) >= cfg.seal_age_secs * 1000);
-        if g >= cfg.seal_points || (g > 0 && old) {
+        let idle = cfg.seal_idle_secs > 0
+            && g > cfg.exact_below
+            && now.saturating_sub(st.growing_last_ms.load(Ordering::Relaxed)) >= cfg.seal_idle_secs * 1000;
+        if g >= cfg.seal_points || (g > 0 && old) || idle {
             return Some(Job::Seal);
         }
         // 3. migrate to the cold tier

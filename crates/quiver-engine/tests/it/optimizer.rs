@@ -86,6 +86,33 @@ fn seal_by_age() {
 }
 
 #[test]
+fn seal_when_idle_indexes_the_tail_of_a_bulk_load() {
+    let f = mem_collection(4, Metric::Euclidean, |c| {
+        c.optimizer.exact_below = 10;
+        c.optimizer.seal_idle_secs = 5;
+    });
+    let pts = |r: std::ops::Range<u64>| -> Vec<PointInput> {
+        r.map(|i| PointInput::new(i, random_vectors(1, 4, i)[0].clone())).collect()
+    };
+    // At most `exact_below` points: never sealed for idleness, however long it waits.
+    f.c.upsert(pts(0..10)).unwrap();
+    f.clock.advance(60_000);
+    assert_eq!(f.c.optimize().unwrap(), 0);
+    // More than that: sealed once no write came for `seal_idle_secs`, not before.
+    f.c.upsert(pts(10..20)).unwrap();
+    f.clock.advance(4_000);
+    assert_eq!(f.c.optimize().unwrap(), 0);
+    f.c.upsert(pts(20..21)).unwrap(); // a write restarts the idle time
+    f.clock.advance(4_000);
+    assert_eq!(f.c.optimize().unwrap(), 0);
+    f.clock.advance(1_000);
+    assert_eq!(f.c.optimize().unwrap(), 1);
+    let info = f.c.info().unwrap();
+    assert_eq!(info.segments.iter().filter(|s| s.tier == Tier::Hot).map(|s| s.live).sum::<u64>(), 21);
+    assert_eq!(info.points, 21);
+}
+
+#[test]
 fn tiering_moves_old_segments_to_ivf_pq_and_search_covers_both_tiers() {
     let dim = 16;
     let f = mem_collection(dim, Metric::Cosine, |c| {
