@@ -816,7 +816,7 @@ fn record(d: &SegmentData, row: u32, with_payload: bool, with_vector: bool) -> R
     Record {
         id: d.ids[row as usize],
         payload: with_payload.then(|| d.payloads[row as usize].clone()),
-        vector: with_vector.then(|| d.vectors.get(row as usize).to_vec()),
+        vector: with_vector.then(|| d.vector(row as usize).to_vec()),
     }
 }
 

@@ -6,7 +6,8 @@
 //!
 //! `<root>/LOCK` is held with an exclusive advisory lock ([`std::fs::File::try_lock`]) for as long as the
 //! [`Database`] lives: a second open of the same root, from this process or another, fails with
-//! [`Error::Locked`]. Dropping the `Database` closes its collections, then releases the lock.
+//! [`Error::Locked`] (after waiting up to a second for a lock that is being released). Dropping the
+//! `Database` closes its collections, then releases the lock.
 //!
 //! `<root>/snapshots/<name>/` holds the snapshot archives of collection `<name>`; creating, listing, uploading and
 //! restoring them is in [`crate::snapshot`].
@@ -85,7 +86,12 @@ pub fn validate_name(name: &str) -> Result<()> {
     }
 }
 
-/// Opens (creating) `<root>/LOCK` and takes its exclusive lock without waiting.
+/// How long an open waits for `<root>/LOCK` before reporting [`Error::Locked`]. A lock can outlive its
+/// `Database` by a moment: a child process forked by another thread (before its exec closes the inherited
+/// descriptor) or a previous server still exiting.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(1000);
+
+/// Opens (creating) `<root>/LOCK` and takes its exclusive lock, waiting at most [`LOCK_WAIT`] for it.
 fn lock_root(root: &Path) -> Result<std::fs::File> {
     let path = root.join(LOCK_FILE);
     let file = std::fs::OpenOptions::new()
@@ -95,10 +101,16 @@ fn lock_root(root: &Path) -> Result<std::fs::File> {
         .truncate(false)
         .open(&path)
         .map_err(io(&path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path }),
-        Err(std::fs::TryLockError::Error(cause)) => Err(Error::Io { file: path, cause }),
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked { path }),
+            Err(std::fs::TryLockError::Error(cause)) => return Err(Error::Io { file: path, cause }),
+        }
     }
 }
 

@@ -25,6 +25,9 @@ use crate::payload_index::{Estimate, FieldType, PayloadIndex, RowSource};
 
 /// Format version of the engine's segment metadata block.
 pub const SEGMENT_META_VERSION: u8 = 1;
+/// Tag of an empty vectors block meaning "the index block holds every row's vector, in row order" (tag 0: the
+/// block holds the vectors itself).
+pub const VECTORS_IN_INDEX_TAG: u32 = 1;
 
 /// Which part of the collection a segment belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -71,7 +74,11 @@ pub(crate) struct SegmentData {
     pub ids: Vec<PointId>,
     /// Newest row of each id in this segment (deleted rows included; callers check `deleted`).
     pub row_of: HashMap<PointId, u32>,
+    /// The rows' vectors — empty when `vectors_in_index` (read them through [`SegmentData::vector`]).
     pub vectors: VectorSet,
+    /// The index keeps a full-precision copy of every row's vector in row order (HNSW), so the segment does not
+    /// keep its own: one copy in memory and on disk instead of two.
+    pub vectors_in_index: bool,
     pub payloads: Vec<Payload>,
     pub created: Vec<u64>,
     pub expires: Vec<u64>,
@@ -154,6 +161,7 @@ impl SegmentData {
             ids: Vec::new(),
             row_of: HashMap::new(),
             vectors: VectorSet::new(dim)?,
+            vectors_in_index: false,
             payloads: Vec::new(),
             created: Vec::new(),
             expires: Vec::new(),
@@ -168,6 +176,26 @@ impl SegmentData {
             d.add_field(k, *t);
         }
         Ok(d)
+    }
+
+    /// The vector of `row` (prepared: unit length under cosine).
+    pub fn vector(&self, row: usize) -> &[f32] {
+        match (&self.index, self.vectors_in_index) {
+            (Some(index), true) => index.row_vectors().map_or(&[][..], |v| v.get(row)),
+            _ => self.vectors.get(row),
+        }
+    }
+
+    /// Drops the segment's own copy of the vectors when its index keeps one for every row, in row order.
+    fn share_vectors_with_index(&mut self) {
+        let Some(v) = self.index.as_ref().and_then(AnyIndex::row_vectors) else { return };
+        if self.vectors_in_index || v.len() != self.ids.len() || v.dim() != self.vectors.dim() {
+            return;
+        }
+        if let Ok(empty) = VectorSet::new(self.vectors.dim()) {
+            self.vectors = empty;
+            self.vectors_in_index = true;
+        }
     }
 
     pub fn len(&self) -> u32 {
@@ -208,7 +236,9 @@ impl SegmentData {
     /// Appends a row (growing segment). The caller has validated and prepared the vector.
     pub fn append(&mut self, p: &PointWrite) -> Result<u32> {
         let row = self.len();
-        self.vectors.push(&p.vector)?;
+        if !self.vectors_in_index {
+            self.vectors.push(&p.vector)?;
+        }
         self.ids.push(p.id);
         if let Some(old) = self.row_of.insert(p.id, row) {
             self.deleted.insert(old);
@@ -234,7 +264,7 @@ impl SegmentData {
         let r = row as usize;
         PointWrite {
             id: self.ids[r],
-            vector: self.vectors.get(r).to_vec(),
+            vector: self.vector(r).to_vec(),
             payload: self.payloads[r].clone(),
             created_ms: self.created[r],
             expires_ms: self.expires[r],
@@ -310,7 +340,7 @@ impl SegmentData {
                 plan.plan = "exact".into();
                 let mut top = TopK::new(k);
                 let mut score = |row: u32| {
-                    top.push(Neighbor::new(u64::from(row), metric.distance(query, self.vectors.get(row as usize))));
+                    top.push(Neighbor::new(u64::from(row), metric.distance(query, self.vector(row as usize))));
                 };
                 match &allowed {
                     Some(rows) => rows.iter().for_each(&mut score),
@@ -340,7 +370,10 @@ impl SegmentData {
         {
             let ids: Vec<u64> = (0..u64::from(d.len())).collect();
             match AnyIndex::build(kind, metric, d.vectors.clone(), ids, params) {
-                Ok(i) => d.index = Some(i),
+                Ok(i) => {
+                    d.index = Some(i);
+                    d.share_vectors_with_index();
+                }
                 Err(e) => d.index_note = Some(format!("{kind} index not built ({e}); rows are scanned exactly")),
             }
         }
@@ -366,17 +399,20 @@ impl SegmentData {
         if let Some(n) = &self.index_note {
             meta.str(n);
         }
+        // Vectors the index holds are written once, in the index block; an empty vectors block tagged
+        // VECTORS_IN_INDEX_TAG says so.
         let mut vectors = Vec::with_capacity(self.vectors.as_slice().len() * 4);
         for x in self.vectors.as_slice() {
             vectors.extend_from_slice(&x.to_le_bytes());
         }
+        let vectors_tag = if self.vectors_in_index { VECTORS_IN_INDEX_TAG } else { 0 };
         let mut payloads = Writer::default();
         for p in &self.payloads {
             write_payload(&mut payloads, p);
         }
         let mut w = SegmentWriter::create(dir.clone(), id)?;
         w.add_block(BlockKind::Metadata, 0, &meta.buf)?;
-        w.add_block(BlockKind::Vectors, 0, &vectors)?;
+        w.add_block(BlockKind::Vectors, vectors_tag, &vectors)?;
         w.add_compressed_block(BlockKind::Payload, 0, &payloads.buf, 3)?;
         if let Some(index) = &self.index {
             w.add_block(BlockKind::Index, 0, &index.as_index().to_bytes())?;
@@ -416,36 +452,71 @@ impl SegmentData {
             times.push((id, c, e));
         }
         let note = if r.u8("index note flag")? == 1 { Some(r.string("index note")?) } else { None };
-        let vec_i = find(BlockKind::Vectors).ok_or_else(|| corrupt("no vectors block"))?;
-        let vbytes = seg.block(vec_i)?;
-        if vbytes.len() != rows * dim * 4 {
-            return Err(crate::Error::Corrupt {
+        let read_index = |ix: usize| -> Result<AnyIndex> {
+            let bytes = seg.block(ix)?;
+            AnyIndex::from_bytes(&bytes).map_err(|e| crate::Error::Corrupt {
                 file: path.clone(),
-                offset: seg.blocks()[vec_i].offset,
-                detail: format!("vectors block holds {} bytes, expected {rows} × {dim} × 4", vbytes.len()),
-            });
-        }
+                offset: seg.blocks()[ix].offset,
+                detail: format!("index block: {e}"),
+            })
+        };
+        let own_i = find(BlockKind::Vectors);
+        let shared_i = seg.blocks().iter().position(|b| b.kind == BlockKind::Vectors && b.tag == VECTORS_IN_INDEX_TAG);
+        let vbytes = match (own_i, shared_i) {
+            (Some(vec_i), _) => {
+                let vbytes = seg.block(vec_i)?;
+                if vbytes.len() != rows * dim * 4 {
+                    return Err(crate::Error::Corrupt {
+                        file: path.clone(),
+                        offset: seg.blocks()[vec_i].offset,
+                        detail: format!("vectors block holds {} bytes, expected {rows} × {dim} × 4", vbytes.len()),
+                    });
+                }
+                Some(vbytes)
+            }
+            (None, Some(vec_i)) => {
+                // The index holds the vectors: it must hold one per row, of this dimension.
+                let ix =
+                    find(BlockKind::Index).ok_or_else(|| corrupt("vectors are in the index, but no index block"))?;
+                let index = read_index(ix)?;
+                let held = index.row_vectors().map(|v| (v.len(), v.dim()));
+                if held != Some((rows, dim)) {
+                    return Err(crate::Error::Corrupt {
+                        file: path.clone(),
+                        offset: seg.blocks()[vec_i].offset,
+                        detail: format!(
+                            "vectors are in the index, which holds {held:?} (rows, dimension); expected ({rows}, {dim})"
+                        ),
+                    });
+                }
+                d.index = Some(index);
+                d.vectors_in_index = true;
+                None
+            }
+            (None, None) => return Err(corrupt("no vectors block")),
+        };
         let pay_i = find(BlockKind::Payload).ok_or_else(|| corrupt("no payload block"))?;
         let pbytes = seg.block(pay_i)?;
         let mut pr = Reader::new(&pbytes, &path, seg.blocks()[pay_i].offset);
         for (i, (id, c, e)) in times.into_iter().enumerate() {
-            let v: Vec<f32> = vbytes[i * dim * 4..(i + 1) * dim * 4]
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
+            let v: Vec<f32> = vbytes.as_ref().map_or_else(Vec::new, |vb| {
+                vb[i * dim * 4..(i + 1) * dim * 4]
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect()
+            });
             let payload = read_payload(&mut pr)?;
             d.append(&PointWrite { id, vector: v, payload, created_ms: c, expires_ms: e })?;
         }
         if !pr.is_empty() {
             return Err(pr.corrupt("trailing bytes after the payloads"));
         }
-        if let Some(ix) = find(BlockKind::Index) {
-            let bytes = seg.block(ix)?;
-            d.index = Some(AnyIndex::from_bytes(&bytes).map_err(|e| crate::Error::Corrupt {
-                file: path.clone(),
-                offset: seg.blocks()[ix].offset,
-                detail: format!("index block: {e}"),
-            })?);
+        if d.index.is_none()
+            && let Some(ix) = find(BlockKind::Index)
+        {
+            d.index = Some(read_index(ix)?);
+            // A file written before the vectors were shared: keep one copy in memory from now on.
+            d.share_vectors_with_index();
         }
         d.index_note = note;
         d.deleted |= deleted;
@@ -460,4 +531,69 @@ impl SegmentData {
 /// Full path of segment file `id` in `dir`.
 pub(crate) fn segment_path(dir: &dyn Directory, id: u64) -> std::path::PathBuf {
     dir.file_path(&quiver_storage::segment::file_name(id))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use quiver_storage::MemDirectory;
+
+    fn points(n: u64, dim: usize) -> Vec<PointWrite> {
+        (0..n)
+            .map(|i| PointWrite {
+                id: PointId::Num(i),
+                vector: (0..dim).map(|j| ((i * 31 + j as u64 * 7) % 101) as f32 / 10.0 - 5.0).collect(),
+                payload: Payload::new(),
+                created_ms: 1,
+                expires_ms: 0,
+            })
+            .collect()
+    }
+
+    fn hnsw() -> Option<(IndexKind, quiver_index::Params)> {
+        Some((IndexKind::Hnsw, quiver_index::Params::default()))
+    }
+
+    #[test]
+    fn hnsw_segments_keep_one_copy_of_the_vectors_in_memory_and_on_disk() {
+        let dim = 16;
+        let pts = points(300, dim);
+        let d = SegmentData::build_sealed(pts.clone(), dim, Metric::Euclidean, hnsw(), &[]).unwrap();
+        assert!(d.vectors_in_index);
+        assert!(d.vectors.is_empty());
+        for (r, p) in pts.iter().enumerate() {
+            assert_eq!(d.vector(r), &p.vector[..], "row {r}");
+        }
+        let dir = Arc::new(MemDirectory::new(3));
+        let bytes = d.write_file(dir.clone(), 7, Tier::Hot).unwrap();
+        let (back, _) = SegmentData::read_file(dir.as_ref(), 7, RoaringBitmap::new(), &[]).unwrap();
+        assert!(back.vectors_in_index);
+        for (r, p) in pts.iter().enumerate() {
+            assert_eq!(back.vector(r), &p.vector[..], "row {r} after reading the file");
+            assert_eq!(back.point(r as u32).vector, p.vector);
+        }
+        // The old layout (vectors written twice) is still read, and shared once loaded.
+        let mut old = SegmentData::build_sealed(pts.clone(), dim, Metric::Euclidean, hnsw(), &[]).unwrap();
+        old.vectors_in_index = false;
+        for p in &pts {
+            old.vectors.push(&p.vector).unwrap();
+        }
+        let old_bytes = old.write_file(dir.clone(), 8, Tier::Hot).unwrap();
+        assert!(old_bytes >= bytes + (300 * dim * 4) as u64, "{old_bytes} vs {bytes}");
+        let (back, _) = SegmentData::read_file(dir.as_ref(), 8, RoaringBitmap::new(), &[]).unwrap();
+        assert!(back.vectors_in_index && back.vectors.is_empty());
+        assert_eq!(back.vector(299), &pts[299].vector[..]);
+    }
+
+    #[test]
+    fn indexes_without_row_vectors_keep_the_segments_copy() {
+        let dim = 8;
+        let pts = points(600, dim);
+        let ivf = Some((IndexKind::Ivf, quiver_index::Params::default()));
+        let d = SegmentData::build_sealed(pts.clone(), dim, Metric::Euclidean, ivf, &[]).unwrap();
+        assert!(d.index.is_some() && !d.vectors_in_index);
+        assert_eq!(d.vector(5), &pts[5].vector[..]);
+    }
 }

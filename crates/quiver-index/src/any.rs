@@ -131,6 +131,16 @@ pub enum AnyIndex {
 }
 
 impl AnyIndex {
+    /// The index's own full-precision copy of the vectors it was built from, in build order, when it keeps one
+    /// that a caller may serve rows from (HNSW); `None` for the others (IVF reorders its lists, the rest may
+    /// keep codes only).
+    pub fn row_vectors(&self) -> Option<&VectorSet> {
+        match self {
+            AnyIndex::Hnsw(h) => Some(h.vectors()),
+            AnyIndex::Flat(_) | AnyIndex::Ivf(_) | AnyIndex::KdTree(_) | AnyIndex::Lsh(_) | AnyIndex::KdLsh(_) => None,
+        }
+    }
+
     /// Builds an index of `kind` over `vectors` with the given `ids` and build `params`.
     pub fn build(kind: IndexKind, metric: Metric, vectors: VectorSet, ids: Vec<u64>, params: Params) -> Result<Self> {
         match kind {

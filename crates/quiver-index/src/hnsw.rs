@@ -263,6 +263,12 @@ impl HnswIndex {
         Ok(index)
     }
 
+    /// The full-precision vectors, one per node in build order (prepared: unit length under cosine). Removed
+    /// nodes keep theirs.
+    pub fn vectors(&self) -> &VectorSet {
+        &self.storage.vectors
+    }
+
     /// The parameters the graph was built with.
     pub fn params(&self) -> HnswParams {
         self.params
