@@ -1,7 +1,7 @@
 """Drives a running QuiverDB server with the real `qdrant-client` package (REST), checking that the common
 operations behave as Qdrant users expect. Usage: python3 qdrant_client_compat.py http://127.0.0.1:PORT
 
-Run by crates/quiver-cli/tests/serve.rs against the real binary; needs `pip install qdrant-client==1.20.0`.
+Run by crates/quiver-cli/tests/it/serve.rs against the real binary; needs `pip install qdrant-client==1.20.0`.
 Exits non-zero with the failing check's message on any mismatch.
 """
 
