@@ -1,0 +1,253 @@
+//! A BERT encoder (inference only) on candle's CPU backend.
+//!
+//! Written for throughput on a few cores rather than generality:
+//! - activations stay two-dimensional `(tokens, hidden)` between layers, so every projection is one GEMM;
+//! - query, key and value are one fused `(hidden, 3·hidden)` projection, with the attention scale `1/√d` folded
+//!   into the query weights at load time;
+//! - token type is always 0, so the position and token-type embeddings are summed once at load time.
+//!
+//! Weights are read with candle's safe loader (the file is read into memory, no mmap), as `f32` whatever their
+//! stored type.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::config::{Activation, BertConfig};
+use crate::error::{EmbedError, Result};
+
+/// Converts a candle error met while running the model.
+fn infer(e: candle_core::Error) -> EmbedError {
+    EmbedError::Inference(e.to_string())
+}
+
+/// The tensors of `model.safetensors`, looked up by name with an optional `bert.` prefix.
+struct Weights {
+    path: PathBuf,
+    tensors: HashMap<String, Tensor>,
+    prefix: &'static str,
+}
+
+impl Weights {
+    fn load(path: &Path) -> Result<Self> {
+        let tensors = candle_core::safetensors::load(path, &Device::Cpu)
+            .map_err(|e| EmbedError::Weights { path: path.to_path_buf(), message: e.to_string() })?;
+        // A checkpoint of `BertModel` has bare names; one of a task model (`BertForMaskedLM`, ...) prefixes `bert.`.
+        let prefix = if tensors.contains_key("embeddings.word_embeddings.weight") { "" } else { "bert." };
+        Ok(Weights { path: path.to_path_buf(), tensors, prefix })
+    }
+
+    fn error(&self, message: String) -> EmbedError {
+        EmbedError::Weights { path: self.path.clone(), message }
+    }
+
+    /// The tensor `name` (trying each alternative spelling in turn) as `f32`, checked against `shape`.
+    fn get(&self, names: &[&str], shape: &[usize]) -> Result<Tensor> {
+        let found = names.iter().find_map(|n| self.tensors.get(&format!("{}{n}", self.prefix)));
+        let Some(t) = found else {
+            return Err(self.error(format!("no tensor {}{}", self.prefix, names[0])));
+        };
+        if t.dims() != shape {
+            return Err(self.error(format!(
+                "tensor {}{} has shape {:?}, expected {shape:?}",
+                self.prefix,
+                names[0],
+                t.dims()
+            )));
+        }
+        t.to_dtype(DType::F32).map_err(|e| self.error(format!("tensor {}{}: {e}", self.prefix, names[0])))
+    }
+
+    fn linear(&self, name: &str, inputs: usize, outputs: usize) -> Result<Linear> {
+        let w = self.get(&[&format!("{name}.weight")], &[outputs, inputs])?;
+        let b = self.get(&[&format!("{name}.bias")], &[outputs])?;
+        Linear::new(&w, b).map_err(|e| self.error(format!("{name}: {e}")))
+    }
+
+    fn layer_norm(&self, name: &str, size: usize, eps: f64) -> Result<LayerNorm> {
+        // Old TensorFlow-converted checkpoints call the scale and shift gamma and beta.
+        let weight = self.get(&[&format!("{name}.weight"), &format!("{name}.gamma")], &[size])?;
+        let bias = self.get(&[&format!("{name}.bias"), &format!("{name}.beta")], &[size])?;
+        Ok(LayerNorm { weight, bias, eps: eps as f32 })
+    }
+}
+
+/// `y = x·Wᵀ + b` with `Wᵀ` stored contiguous, `(inputs, outputs)`.
+#[derive(Debug)]
+struct Linear {
+    weight_t: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    fn new(weight: &Tensor, bias: Tensor) -> candle_core::Result<Self> {
+        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias })
+    }
+
+    /// `x`: `(n, inputs)` → `(n, outputs)`.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.weight_t)?.broadcast_add(&self.bias)
+    }
+}
+
+#[derive(Debug)]
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f32,
+}
+
+impl LayerNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+    }
+}
+
+#[derive(Debug)]
+struct Layer {
+    qkv: Linear,
+    attn_out: Linear,
+    attn_norm: LayerNorm,
+    ffn_in: Linear,
+    ffn_out: Linear,
+    ffn_norm: LayerNorm,
+}
+
+/// A loaded BERT encoder.
+#[derive(Debug)]
+pub struct Bert {
+    config: BertConfig,
+    word_embeddings: Tensor,
+    /// `position_embeddings + token_type_embeddings[0]`, `(max_positions, hidden)`.
+    position_and_type: Tensor,
+    embed_norm: LayerNorm,
+    layers: Vec<Layer>,
+}
+
+impl Bert {
+    /// Loads the weights of `path` for the architecture `config`.
+    pub fn load(path: &Path, config: &BertConfig) -> Result<Self> {
+        let w = Weights::load(path)?;
+        let h = config.hidden_size;
+        let eps = config.layer_norm_eps;
+        let wrap = |name: &str| {
+            let path = path.to_path_buf();
+            let name = name.to_string();
+            move |e: candle_core::Error| EmbedError::Weights { path, message: format!("{name}: {e}") }
+        };
+
+        let word_embeddings = w.get(&["embeddings.word_embeddings.weight"], &[config.vocab_size, h])?;
+        let positions = w.get(&["embeddings.position_embeddings.weight"], &[config.max_position_embeddings, h])?;
+        let types = w.get(&["embeddings.token_type_embeddings.weight"], &[config.type_vocab_size, h])?;
+        let position_and_type = positions
+            .broadcast_add(&types.narrow(0, 0, 1).map_err(wrap("token_type_embeddings"))?)
+            .map_err(wrap("position_embeddings"))?;
+        let embed_norm = w.layer_norm("embeddings.LayerNorm", h, eps)?;
+
+        let head_dim = h / config.num_attention_heads;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for i in 0..config.num_hidden_layers {
+            let p = format!("encoder.layer.{i}");
+            let get_wb = |part: &str| -> Result<(Tensor, Tensor)> {
+                let name = format!("{p}.attention.self.{part}");
+                Ok((w.get(&[&format!("{name}.weight")], &[h, h])?, w.get(&[&format!("{name}.bias")], &[h])?))
+            };
+            let (wq, bq) = get_wb("query")?;
+            let (wk, bk) = get_wb("key")?;
+            let (wv, bv) = get_wb("value")?;
+            let fuse = || -> candle_core::Result<Linear> {
+                let wq = (wq * scale)?;
+                let bq = (bq * scale)?;
+                let weight = Tensor::cat(&[&wq, &wk, &wv], 0)?;
+                let bias = Tensor::cat(&[&bq, &bk, &bv], 0)?;
+                Linear::new(&weight, bias)
+            };
+            layers.push(Layer {
+                qkv: fuse().map_err(wrap(&format!("{p}.attention.self")))?,
+                attn_out: w.linear(&format!("{p}.attention.output.dense"), h, h)?,
+                attn_norm: w.layer_norm(&format!("{p}.attention.output.LayerNorm"), h, eps)?,
+                ffn_in: w.linear(&format!("{p}.intermediate.dense"), h, config.intermediate_size)?,
+                ffn_out: w.linear(&format!("{p}.output.dense"), config.intermediate_size, h)?,
+                ffn_norm: w.layer_norm(&format!("{p}.output.LayerNorm"), h, eps)?,
+            });
+        }
+        Ok(Bert { config: config.clone(), word_embeddings, position_and_type, embed_norm, layers })
+    }
+
+    /// Runs the encoder over a padded batch.
+    ///
+    /// `ids` holds `batch · seq` token ids, row-major; `lengths[i]` is the number of real tokens of row `i` (the
+    /// rest is padding, masked out of attention). Returns the last hidden states, `batch · seq · hidden` floats.
+    pub fn forward(&self, ids: &[u32], lengths: &[usize], seq: usize) -> Result<Vec<f32>> {
+        let batch = lengths.len();
+        if batch == 0 || seq == 0 {
+            return Ok(Vec::new());
+        }
+        if ids.len() != batch * seq || seq > self.config.max_position_embeddings {
+            return Err(EmbedError::Inference(format!(
+                "bad batch: {} ids for {batch} rows of {seq} (max {})",
+                ids.len(),
+                self.config.max_position_embeddings
+            )));
+        }
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= self.config.vocab_size) {
+            return Err(EmbedError::Inference(format!("token id {bad} ≥ vocab_size {}", self.config.vocab_size)));
+        }
+        self.forward_inner(ids, lengths, seq).map_err(infer)
+    }
+
+    fn forward_inner(&self, ids: &[u32], lengths: &[usize], seq: usize) -> candle_core::Result<Vec<f32>> {
+        let batch = lengths.len();
+        let h = self.config.hidden_size;
+        let heads = self.config.num_attention_heads;
+        let head_dim = h / heads;
+        let dev = Device::Cpu;
+
+        // Additive attention mask, (batch, 1, 1, seq): 0 for real tokens, a large negative for padding.
+        let mut mask = vec![0f32; batch * seq];
+        for (row, &len) in lengths.iter().enumerate() {
+            for v in &mut mask[row * seq + len.min(seq)..(row + 1) * seq] {
+                *v = -1e30;
+            }
+        }
+        let mask = Tensor::from_vec(mask, (batch, 1, 1, seq), &dev)?;
+
+        let ids = Tensor::from_slice(ids, (batch * seq,), &dev)?;
+        let x = self.word_embeddings.index_select(&ids, 0)?.reshape((batch, seq, h))?;
+        let x = x.broadcast_add(&self.position_and_type.narrow(0, 0, seq)?)?;
+        let mut x = self.embed_norm.forward(&x.reshape((batch * seq, h))?)?;
+
+        for layer in &self.layers {
+            // Self-attention.
+            let qkv = layer.qkv.forward(&x)?; // (b·s, 3h)
+            let qkv = qkv.reshape((batch, seq, 3, heads, head_dim))?.permute((2, 0, 3, 1, 4))?.contiguous()?;
+            let q = qkv.get(0)?; // (b, heads, s, d), already scaled
+            let k = qkv.get(1)?;
+            let v = qkv.get(2)?;
+            let scores = q.matmul(&k.t()?)?.broadcast_add(&mask)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let ctx = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((batch * seq, h))?;
+            let attn = layer.attn_out.forward(&ctx)?;
+            x = layer.attn_norm.forward(&(attn + &x)?)?;
+
+            // Feed-forward.
+            let inner = layer.ffn_in.forward(&x)?;
+            let inner = match self.config.hidden_act {
+                Activation::Gelu => inner.gelu_erf()?,
+                Activation::GeluTanh => inner.gelu()?,
+                Activation::Relu => inner.relu()?,
+            };
+            let out = layer.ffn_out.forward(&inner)?;
+            x = layer.ffn_norm.forward(&(out + &x)?)?;
+        }
+        debug_assert_eq!(x.dims(), &[batch * seq, h]);
+        x.flatten_all()?.to_vec1::<f32>()
+    }
+
+    /// The width of the hidden states.
+    pub fn hidden_size(&self) -> usize {
+        self.config.hidden_size
+    }
+}
