@@ -9,7 +9,8 @@
 //! Each thread count runs in a child process with `RAYON_NUM_THREADS` set (candle's GEMM and the tokenizer read
 //! it), so the figures do not share a thread pool. `--python` names an interpreter with sentence-transformers; it is
 //! run on the same texts with `torch.set_num_threads(t)` for each `t`. Texts come from a JSON-lines file with a
-//! `text` field (the WordNet glosses) or a plain text file, one text per line.
+//! `text` field (the WordNet glosses) or a plain text file, one text per line. `--unsorted` feeds the texts
+//! batch by batch in input order (no length sort), `--sequential` runs one batch at a time: both for comparison.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -27,6 +28,7 @@ struct Args {
     runs: usize,
     child: bool,
     unsorted: bool,
+    sequential: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -40,6 +42,7 @@ fn parse_args() -> Result<Args, String> {
         runs: 2,
         child: false,
         unsorted: false,
+        sequential: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -59,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
             "--python" => a.python = Some(value()?),
             "--child" => a.child = true,
             "--unsorted" => a.unsorted = true,
+            "--sequential" => a.sequential = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -82,8 +86,8 @@ fn load_texts(path: &PathBuf, n: usize) -> Result<Vec<String>, String> {
 /// The child: one thread count, prints `RESULT <sentences/s>`.
 fn run_child(a: &Args, texts: &[String]) -> Result<(), String> {
     let dir = find_model_dir(a.model.as_deref()).map_err(|e| e.to_string())?;
-    let model = SentenceEmbedder::load(&dir, &EmbedOptions { batch_size: a.batch, ..EmbedOptions::default() })
-        .map_err(|e| e.to_string())?;
+    let options = EmbedOptions { batch_size: a.batch, parallel_batches: !a.sequential, ..EmbedOptions::default() };
+    let model = SentenceEmbedder::load(&dir, &options).map_err(|e| e.to_string())?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     // Warm-up on a few batches.
     model.embed_flat(&refs[..refs.len().min(64)]).map_err(|e| e.to_string())?;
@@ -160,6 +164,9 @@ fn main() -> Result<(), String> {
             .arg(&dir);
         if a.unsorted {
             cmd.arg("--unsorted");
+        }
+        if a.sequential {
+            cmd.arg("--sequential");
         }
         let out = cmd.output().map_err(|e| e.to_string())?;
         let quiver = parse_result(&out)?;

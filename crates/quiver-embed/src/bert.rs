@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::config::{Activation, BertConfig};
+use crate::config::BertConfig;
 use crate::error::{EmbedError, Result};
+use crate::ops::{BiasAct, BiasResidualNorm, MaskedSoftmax, QkvSplit};
 
 /// Converts a candle error met while running the model.
 fn infer(e: candle_core::Error) -> EmbedError {
@@ -59,59 +60,62 @@ impl Weights {
         t.to_dtype(DType::F32).map_err(|e| self.error(format!("tensor {}{}: {e}", self.prefix, names[0])))
     }
 
-    fn linear(&self, name: &str, inputs: usize, outputs: usize) -> Result<Linear> {
+    fn dense(&self, name: &str, inputs: usize, outputs: usize) -> Result<Dense> {
         let w = self.get(&[&format!("{name}.weight")], &[outputs, inputs])?;
         let b = self.get(&[&format!("{name}.bias")], &[outputs])?;
-        Linear::new(&w, b).map_err(|e| self.error(format!("{name}: {e}")))
+        Dense::new(&w, &b).map_err(|e| self.error(format!("{name}: {e}")))
     }
 
-    fn layer_norm(&self, name: &str, size: usize, eps: f64) -> Result<LayerNorm> {
+    fn norm(&self, name: &str, size: usize, eps: f64) -> Result<Norm> {
         // Old TensorFlow-converted checkpoints call the scale and shift gamma and beta.
-        let weight = self.get(&[&format!("{name}.weight"), &format!("{name}.gamma")], &[size])?;
-        let bias = self.get(&[&format!("{name}.bias"), &format!("{name}.beta")], &[size])?;
-        Ok(LayerNorm { weight, bias, eps: eps as f32 })
+        let gamma = self.get(&[&format!("{name}.weight"), &format!("{name}.gamma")], &[size])?;
+        let beta = self.get(&[&format!("{name}.bias"), &format!("{name}.beta")], &[size])?;
+        let vec = |t: Tensor| t.to_vec1::<f32>().map_err(|e| self.error(format!("{name}: {e}")));
+        Ok(Norm { gamma: vec(gamma)?, beta: vec(beta)?, eps: eps as f32 })
     }
 }
 
-/// `y = x·Wᵀ + b` with `Wᵀ` stored contiguous, `(inputs, outputs)`.
+/// A projection `x·Wᵀ` (one GEMM, `Wᵀ` stored contiguous as `(inputs, outputs)`); its bias is added by the fused
+/// op that follows.
 #[derive(Debug)]
-struct Linear {
+struct Dense {
     weight_t: Tensor,
-    bias: Tensor,
+    bias: Vec<f32>,
 }
 
-impl Linear {
-    fn new(weight: &Tensor, bias: Tensor) -> candle_core::Result<Self> {
-        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias })
+impl Dense {
+    fn new(weight: &Tensor, bias: &Tensor) -> candle_core::Result<Self> {
+        Ok(Dense { weight_t: weight.t()?.contiguous()?, bias: bias.to_vec1()? })
     }
 
-    /// `x`: `(n, inputs)` → `(n, outputs)`.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight_t)?.broadcast_add(&self.bias)
+    /// `x`: `(n, inputs)` → `(n, outputs)`, without the bias.
+    fn matmul(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.weight_t)
     }
 }
 
 #[derive(Debug)]
-struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
+struct Norm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
     eps: f32,
 }
 
-impl LayerNorm {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+impl Norm {
+    /// `LayerNorm(x + bias + residual)`.
+    fn apply(&self, x: &Tensor, bias: &[f32], residual: &Tensor) -> candle_core::Result<Tensor> {
+        x.apply_op2_no_bwd(residual, &BiasResidualNorm { bias, gamma: &self.gamma, beta: &self.beta, eps: self.eps })
     }
 }
 
 #[derive(Debug)]
 struct Layer {
-    qkv: Linear,
-    attn_out: Linear,
-    attn_norm: LayerNorm,
-    ffn_in: Linear,
-    ffn_out: Linear,
-    ffn_norm: LayerNorm,
+    qkv: Dense,
+    attn_out: Dense,
+    attn_norm: Norm,
+    ffn_in: Dense,
+    ffn_out: Dense,
+    ffn_norm: Norm,
 }
 
 /// A loaded BERT encoder.
@@ -121,7 +125,9 @@ pub struct Bert {
     word_embeddings: Tensor,
     /// `position_embeddings + token_type_embeddings[0]`, `(max_positions, hidden)`.
     position_and_type: Tensor,
-    embed_norm: LayerNorm,
+    embed_norm: Norm,
+    /// Zeros: the embedding sum has no bias of its own.
+    zero_bias: Vec<f32>,
     layers: Vec<Layer>,
 }
 
@@ -143,7 +149,7 @@ impl Bert {
         let position_and_type = positions
             .broadcast_add(&types.narrow(0, 0, 1).map_err(wrap("token_type_embeddings"))?)
             .map_err(wrap("position_embeddings"))?;
-        let embed_norm = w.layer_norm("embeddings.LayerNorm", h, eps)?;
+        let embed_norm = w.norm("embeddings.LayerNorm", h, eps)?;
 
         let head_dim = h / config.num_attention_heads;
         let scale = 1.0 / (head_dim as f64).sqrt();
@@ -157,23 +163,30 @@ impl Bert {
             let (wq, bq) = get_wb("query")?;
             let (wk, bk) = get_wb("key")?;
             let (wv, bv) = get_wb("value")?;
-            let fuse = || -> candle_core::Result<Linear> {
+            let fuse = || -> candle_core::Result<Dense> {
                 let wq = (wq * scale)?;
                 let bq = (bq * scale)?;
                 let weight = Tensor::cat(&[&wq, &wk, &wv], 0)?;
                 let bias = Tensor::cat(&[&bq, &bk, &bv], 0)?;
-                Linear::new(&weight, bias)
+                Dense::new(&weight, &bias)
             };
             layers.push(Layer {
                 qkv: fuse().map_err(wrap(&format!("{p}.attention.self")))?,
-                attn_out: w.linear(&format!("{p}.attention.output.dense"), h, h)?,
-                attn_norm: w.layer_norm(&format!("{p}.attention.output.LayerNorm"), h, eps)?,
-                ffn_in: w.linear(&format!("{p}.intermediate.dense"), h, config.intermediate_size)?,
-                ffn_out: w.linear(&format!("{p}.output.dense"), config.intermediate_size, h)?,
-                ffn_norm: w.layer_norm(&format!("{p}.output.LayerNorm"), h, eps)?,
+                attn_out: w.dense(&format!("{p}.attention.output.dense"), h, h)?,
+                attn_norm: w.norm(&format!("{p}.attention.output.LayerNorm"), h, eps)?,
+                ffn_in: w.dense(&format!("{p}.intermediate.dense"), h, config.intermediate_size)?,
+                ffn_out: w.dense(&format!("{p}.output.dense"), config.intermediate_size, h)?,
+                ffn_norm: w.norm(&format!("{p}.output.LayerNorm"), h, eps)?,
             });
         }
-        Ok(Bert { config: config.clone(), word_embeddings, position_and_type, embed_norm, layers })
+        Ok(Bert {
+            config: config.clone(),
+            word_embeddings,
+            position_and_type,
+            embed_norm,
+            zero_bias: vec![0.0; h],
+            layers,
+        })
     }
 
     /// Runs the encoder over a padded batch.
@@ -202,45 +215,27 @@ impl Bert {
         let batch = lengths.len();
         let h = self.config.hidden_size;
         let heads = self.config.num_attention_heads;
-        let head_dim = h / heads;
         let dev = Device::Cpu;
 
-        // Additive attention mask, (batch, 1, 1, seq): 0 for real tokens, a large negative for padding.
-        let mut mask = vec![0f32; batch * seq];
-        for (row, &len) in lengths.iter().enumerate() {
-            for v in &mut mask[row * seq + len.min(seq)..(row + 1) * seq] {
-                *v = -1e30;
-            }
-        }
-        let mask = Tensor::from_vec(mask, (batch, 1, 1, seq), &dev)?;
-
         let ids = Tensor::from_slice(ids, (batch * seq,), &dev)?;
-        let x = self.word_embeddings.index_select(&ids, 0)?.reshape((batch, seq, h))?;
-        let x = x.broadcast_add(&self.position_and_type.narrow(0, 0, seq)?)?;
-        let mut x = self.embed_norm.forward(&x.reshape((batch * seq, h))?)?;
+        let words = self.word_embeddings.index_select(&ids, 0)?;
+        let positions = self.position_and_type.narrow(0, 0, seq)?.repeat((batch, 1))?;
+        let mut x = self.embed_norm.apply(&words, &self.zero_bias, &positions)?;
 
         for layer in &self.layers {
-            // Self-attention.
-            let qkv = layer.qkv.forward(&x)?; // (b·s, 3h)
-            let qkv = qkv.reshape((batch, seq, 3, heads, head_dim))?.permute((2, 0, 3, 1, 4))?.contiguous()?;
-            let q = qkv.get(0)?; // (b, heads, s, d), already scaled
-            let k = qkv.get(1)?;
-            let v = qkv.get(2)?;
-            let scores = q.matmul(&k.t()?)?.broadcast_add(&mask)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            // Self-attention; padding keys are masked inside the softmax.
+            let qkv = layer.qkv.matmul(&x)?.apply_op1_no_bwd(&QkvSplit { bias: &layer.qkv.bias, batch, seq, heads })?; // (3, b, heads, s, d), q already scaled
+            let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+            let probs = q.matmul(&k.t()?)?.apply_op1_no_bwd(&MaskedSoftmax { lengths })?;
             let ctx = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((batch * seq, h))?;
-            let attn = layer.attn_out.forward(&ctx)?;
-            x = layer.attn_norm.forward(&(attn + &x)?)?;
+            x = layer.attn_norm.apply(&layer.attn_out.matmul(&ctx)?, &layer.attn_out.bias, &x)?;
 
             // Feed-forward.
-            let inner = layer.ffn_in.forward(&x)?;
-            let inner = match self.config.hidden_act {
-                Activation::Gelu => inner.gelu_erf()?,
-                Activation::GeluTanh => inner.gelu()?,
-                Activation::Relu => inner.relu()?,
-            };
-            let out = layer.ffn_out.forward(&inner)?;
-            x = layer.ffn_norm.forward(&(out + &x)?)?;
+            let inner = layer
+                .ffn_in
+                .matmul(&x)?
+                .apply_op1_no_bwd(&BiasAct { bias: &layer.ffn_in.bias, act: self.config.hidden_act })?;
+            x = layer.ffn_norm.apply(&layer.ffn_out.matmul(&inner)?, &layer.ffn_out.bias, &x)?;
         }
         debug_assert_eq!(x.dims(), &[batch * seq, h]);
         x.flatten_all()?.to_vec1::<f32>()

@@ -22,6 +22,7 @@ mod bert;
 pub mod config;
 mod error;
 pub mod locate;
+mod ops;
 mod sentence;
 
 pub use config::{Activation, BertConfig, ModelConfig, Pooling};

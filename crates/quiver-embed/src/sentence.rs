@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::Embedder;
@@ -23,11 +24,15 @@ pub struct EmbedOptions {
     pub batch_size: usize,
     /// The name reported by [`Embedder::model_name`]; the directory name when `None`.
     pub name: Option<String>,
+    /// Run several batches at once on the rayon pool (each batch's matrix products are themselves split across
+    /// the pool). On by default: candle's element-wise steps are single-threaded, so one batch alone leaves
+    /// cores idle.
+    pub parallel_batches: bool,
 }
 
 impl Default for EmbedOptions {
     fn default() -> Self {
-        EmbedOptions { batch_size: DEFAULT_BATCH_SIZE, name: None }
+        EmbedOptions { batch_size: DEFAULT_BATCH_SIZE, name: None, parallel_batches: true }
     }
 }
 
@@ -40,6 +45,7 @@ pub struct SentenceEmbedder {
     tokenizer_path: PathBuf,
     bert: Bert,
     batch_size: usize,
+    parallel_batches: bool,
 }
 
 impl SentenceEmbedder {
@@ -79,7 +85,15 @@ impl SentenceEmbedder {
         let name = options.name.clone().unwrap_or_else(|| {
             dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
         });
-        Ok(SentenceEmbedder { name, config, tokenizer, tokenizer_path, bert, batch_size: options.batch_size })
+        Ok(SentenceEmbedder {
+            name,
+            config,
+            tokenizer,
+            tokenizer_path,
+            bert,
+            batch_size: options.batch_size,
+            parallel_batches: options.parallel_batches,
+        })
     }
 
     /// The configuration read from the model directory.
@@ -135,26 +149,42 @@ impl SentenceEmbedder {
         // Longest first, so the first batch shows the peak memory at once; ties keep input order.
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+        let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
 
-        let pad = self.config.bert.pad_token_id;
-        let mut batch_ids = Vec::new();
-        let mut lengths = Vec::with_capacity(self.batch_size);
-        for chunk in order.chunks(self.batch_size) {
-            let seq = chunk.iter().map(|&i| ids[i].len()).max().unwrap_or(0);
-            batch_ids.clear();
-            lengths.clear();
-            for &i in chunk {
-                batch_ids.extend_from_slice(&ids[i]);
-                batch_ids.resize(batch_ids.len() + seq - ids[i].len(), pad);
-                lengths.push(ids[i].len());
-            }
-            let hidden = self.bert.forward(&batch_ids, &lengths, seq)?;
-            for (row, &i) in chunk.iter().enumerate() {
-                let tokens = &hidden[row * seq * dim..(row * seq + lengths[row]) * dim];
-                pool(tokens, dim, self.config.pooling, self.config.normalize, &mut out[i * dim..(i + 1) * dim]);
+        let run = |batch: &&[usize]| self.embed_batch(&ids, batch);
+        let pooled: Vec<Result<Vec<f32>>> = if self.parallel_batches && batches.len() > 1 {
+            batches.par_iter().map(run).collect()
+        } else {
+            batches.iter().map(run).collect()
+        };
+        for (batch, vectors) in batches.iter().zip(pooled) {
+            let vectors = vectors?;
+            for (&i, v) in batch.iter().zip(vectors.chunks_exact(dim)) {
+                out[i * dim..(i + 1) * dim].copy_from_slice(v);
             }
         }
         Ok(())
+    }
+
+    /// One forward pass over the texts `batch` (indexes into `ids`), padded to the longest; their pooled vectors.
+    fn embed_batch(&self, ids: &[Vec<u32>], batch: &[usize]) -> Result<Vec<f32>> {
+        let dim = self.dim();
+        let pad = self.config.bert.pad_token_id;
+        let seq = batch.iter().map(|&i| ids[i].len()).max().unwrap_or(0);
+        let mut batch_ids = Vec::with_capacity(batch.len() * seq);
+        let mut lengths = Vec::with_capacity(batch.len());
+        for &i in batch {
+            batch_ids.extend_from_slice(&ids[i]);
+            batch_ids.resize(batch_ids.len() + seq - ids[i].len(), pad);
+            lengths.push(ids[i].len());
+        }
+        let hidden = self.bert.forward(&batch_ids, &lengths, seq)?;
+        let mut out = vec![0f32; batch.len() * dim];
+        for (row, v) in out.chunks_exact_mut(dim).enumerate() {
+            let tokens = &hidden[row * seq * dim..(row * seq + lengths[row]) * dim];
+            pool(tokens, dim, self.config.pooling, self.config.normalize, v);
+        }
+        Ok(out)
     }
 }
 
