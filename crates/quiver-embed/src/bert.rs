@@ -1,7 +1,8 @@
 //! A BERT encoder (inference only) on candle's CPU backend.
 //!
 //! Written for throughput on a few cores rather than generality:
-//! - activations stay two-dimensional `(tokens, hidden)` between layers, so every projection is one GEMM;
+//! - activations stay two-dimensional `(tokens, hidden)` between layers, so every projection is one GEMM, and the
+//!   texts of a batch are packed without padding there (only attention sees them padded side by side);
 //! - query, key and value are one fused `(hidden, 3·hidden)` projection, with the attention scale `1/√d` folded
 //!   into the query weights at load time;
 //! - token type is always 0, so the position and token-type embeddings are summed once at load time.
@@ -16,7 +17,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::config::BertConfig;
 use crate::error::{EmbedError, Result};
-use crate::ops::{BiasAct, BiasResidualNorm, MaskedSoftmax, QkvSplit};
+use crate::ops::{BiasAct, BiasResidualNorm, MaskedSoftmax, MergeHeads, QkvSplit};
 
 /// Converts a candle error met while running the model.
 fn infer(e: candle_core::Error) -> EmbedError {
@@ -189,18 +190,20 @@ impl Bert {
         })
     }
 
-    /// Runs the encoder over a padded batch.
+    /// Runs the encoder over a batch of texts given packed: `ids` holds every text's token ids one after another
+    /// (no padding), `lengths[i]` the number of tokens of text `i`. Returns the last hidden states packed the same
+    /// way, `ids.len() · hidden` floats.
     ///
-    /// `ids` holds `batch · seq` token ids, row-major; `lengths[i]` is the number of real tokens of row `i` (the
-    /// rest is padding, masked out of attention). Returns the last hidden states, `batch · seq · hidden` floats.
-    pub fn forward(&self, ids: &[u32], lengths: &[usize], seq: usize) -> Result<Vec<f32>> {
-        let batch = lengths.len();
-        if batch == 0 || seq == 0 {
+    /// Only attention needs the texts side by side (padded to the longest, the padding masked out); every
+    /// projection runs on the packed rows, so padding costs no matrix-product work there.
+    pub fn forward(&self, ids: &[u32], lengths: &[usize]) -> Result<Vec<f32>> {
+        let seq = lengths.iter().copied().max().unwrap_or(0);
+        if lengths.is_empty() || seq == 0 {
             return Ok(Vec::new());
         }
-        if ids.len() != batch * seq || seq > self.config.max_position_embeddings {
+        if ids.len() != lengths.iter().sum::<usize>() || seq > self.config.max_position_embeddings {
             return Err(EmbedError::Inference(format!(
-                "bad batch: {} ids for {batch} rows of {seq} (max {})",
+                "bad batch: {} ids for lengths {lengths:?} (max {})",
                 ids.len(),
                 self.config.max_position_embeddings
             )));
@@ -212,22 +215,22 @@ impl Bert {
     }
 
     fn forward_inner(&self, ids: &[u32], lengths: &[usize], seq: usize) -> candle_core::Result<Vec<f32>> {
-        let batch = lengths.len();
-        let h = self.config.hidden_size;
+        let tokens = ids.len();
         let heads = self.config.num_attention_heads;
         let dev = Device::Cpu;
 
-        let ids = Tensor::from_slice(ids, (batch * seq,), &dev)?;
-        let words = self.word_embeddings.index_select(&ids, 0)?;
-        let positions = self.position_and_type.narrow(0, 0, seq)?.repeat((batch, 1))?;
+        let positions: Vec<u32> = lengths.iter().flat_map(|&l| 0..l as u32).collect();
+        let words = self.word_embeddings.index_select(&Tensor::from_slice(ids, (tokens,), &dev)?, 0)?;
+        let positions = self.position_and_type.index_select(&Tensor::from_vec(positions, (tokens,), &dev)?, 0)?;
         let mut x = self.embed_norm.apply(&words, &self.zero_bias, &positions)?;
 
         for layer in &self.layers {
-            // Self-attention; padding keys are masked inside the softmax.
-            let qkv = layer.qkv.matmul(&x)?.apply_op1_no_bwd(&QkvSplit { bias: &layer.qkv.bias, batch, seq, heads })?; // (3, b, heads, s, d), q already scaled
+            // Self-attention, texts side by side; padding keys are masked inside the softmax.
+            let split = QkvSplit { bias: &layer.qkv.bias, lengths, seq, heads };
+            let qkv = layer.qkv.matmul(&x)?.apply_op1_no_bwd(&split)?; // (3, b, heads, s, d), q already scaled
             let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
             let probs = q.matmul(&k.t()?)?.apply_op1_no_bwd(&MaskedSoftmax { lengths })?;
-            let ctx = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((batch * seq, h))?;
+            let ctx = probs.matmul(&v)?.apply_op1_no_bwd(&MergeHeads { lengths })?; // (tokens, hidden)
             x = layer.attn_norm.apply(&layer.attn_out.matmul(&ctx)?, &layer.attn_out.bias, &x)?;
 
             // Feed-forward.
@@ -237,7 +240,6 @@ impl Bert {
                 .apply_op1_no_bwd(&BiasAct { bias: &layer.ffn_in.bias, act: self.config.hidden_act })?;
             x = layer.ffn_norm.apply(&layer.ffn_out.matmul(&inner)?, &layer.ffn_out.bias, &x)?;
         }
-        debug_assert_eq!(x.dims(), &[batch * seq, h]);
         x.flatten_all()?.to_vec1::<f32>()
     }
 

@@ -97,21 +97,16 @@ impl CustomOp2 for BiasResidualNorm<'_> {
         let mut y = vec![0f32; x.len()];
         let chunk = m * MIN_ROWS_PER_TASK;
         y.par_chunks_mut(chunk).zip(x.par_chunks(chunk).zip(r.par_chunks(chunk))).for_each(|(y, (x, r))| {
+            let (bias, gamma, beta) = (&self.bias[..m], &self.gamma[..m], &self.beta[..m]);
             for ((y, x), r) in y.chunks_exact_mut(m).zip(x.chunks_exact(m)).zip(r.chunks_exact(m)) {
-                let mut sum = 0f32;
-                for (((y, &x), &r), &b) in y.iter_mut().zip(x).zip(r).zip(self.bias) {
-                    *y = x + r + b;
-                    sum += *y;
+                for i in 0..m {
+                    y[i] = x[i] + r[i] + bias[i];
                 }
-                let mean = sum / m as f32;
-                let mut var = 0f32;
-                for y in y.iter_mut() {
-                    *y -= mean;
-                    var += *y * *y;
-                }
-                let inv = 1.0 / (var / m as f32 + self.eps).sqrt();
-                for ((y, &g), &b) in y.iter_mut().zip(self.gamma).zip(self.beta) {
-                    *y = *y * inv * g + b;
+                let mean = lane_sum(y, |v| v) / m as f32;
+                let var = lane_sum(y, |v| (v - mean) * (v - mean)) / m as f32;
+                let inv = 1.0 / (var + self.eps).sqrt();
+                for i in 0..m {
+                    y[i] = (y[i] - mean) * inv * gamma[i] + beta[i];
                 }
             }
         });
@@ -119,11 +114,13 @@ impl CustomOp2 for BiasResidualNorm<'_> {
     }
 }
 
-/// Adds the QKV bias to a `(batch·seq, 3·heads·d)` projection and lays it out as `(3, batch, heads, seq, d)`.
+/// Adds the QKV bias to a packed `(tokens, 3·heads·d)` projection (the texts' tokens one after another, no
+/// padding) and lays it out padded as `(3, batch, heads, seq, d)`, zeros where a text is shorter than `seq`.
 #[derive(Debug)]
 pub(crate) struct QkvSplit<'a> {
     pub bias: &'a [f32],
-    pub batch: usize,
+    /// Tokens per text; they sum to the projection's rows.
+    pub lengths: &'a [usize],
     pub seq: usize,
     pub heads: usize,
 }
@@ -135,21 +132,25 @@ impl CustomOp1 for QkvSplit<'_> {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = contiguous(storage, layout, self.name())?;
-        let (b, s, nh) = (self.batch, self.seq, self.heads);
+        let (b, s, nh) = (self.lengths.len(), self.seq, self.heads);
         let width = self.bias.len();
-        if nh == 0 || !width.is_multiple_of(3 * nh) || x.len() != b * s * width {
-            candle_core::bail!("{}: {} values for {b}×{s} rows of {width}", self.name(), x.len());
+        let tokens: usize = self.lengths.iter().sum();
+        if nh == 0 || !width.is_multiple_of(3 * nh) || x.len() != tokens * width || self.lengths.iter().any(|&l| l > s)
+        {
+            candle_core::bail!("{}: {} values for {tokens} rows of {width}", self.name(), x.len());
         }
         let d = width / (3 * nh);
-        let mut y = vec![0f32; x.len()];
-        // Destination blocks (part, row, head) of `seq · d`: one task per (part, row).
+        let starts = starts(self.lengths);
+        let mut y = vec![0f32; 3 * b * nh * s * d];
+        // Destination blocks (part, row) of `heads · seq · d`: one task each.
         y.par_chunks_mut(nh * s * d).enumerate().for_each(|(block, dst)| {
             let (part, row) = (block / b, block % b);
+            let (start, len) = (starts[row], self.lengths[row]);
             for head in 0..nh {
                 let col = part * nh * d + head * d;
                 let bias = &self.bias[col..col + d];
-                for t in 0..s {
-                    let src = &x[(row * s + t) * width + col..][..d];
+                for t in 0..len {
+                    let src = &x[(start + t) * width + col..][..d];
                     let out = &mut dst[(head * s + t) * d..][..d];
                     for ((o, &v), &bb) in out.iter_mut().zip(src).zip(bias) {
                         *o = v + bb;
@@ -159,6 +160,69 @@ impl CustomOp1 for QkvSplit<'_> {
         });
         Ok((CpuStorage::F32(y), Shape::from((3, b, nh, s, d))))
     }
+}
+
+/// The inverse of the layout [`QkvSplit`] makes: `(batch, heads, seq, d)` attention output → packed
+/// `(tokens, heads·d)`, the padding rows dropped.
+#[derive(Debug)]
+pub(crate) struct MergeHeads<'a> {
+    pub lengths: &'a [usize],
+}
+
+impl CustomOp1 for MergeHeads<'_> {
+    fn name(&self) -> &'static str {
+        "quiver-merge-heads"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous(storage, layout, self.name())?;
+        let dims = layout.shape().dims();
+        let &[b, nh, s, d] = dims else {
+            candle_core::bail!("{}: expected 4 dimensions, got {dims:?}", self.name());
+        };
+        if b != self.lengths.len() || self.lengths.iter().any(|&l| l > s) {
+            candle_core::bail!("{}: shape {dims:?} for lengths {:?}", self.name(), self.lengths);
+        }
+        let tokens: usize = self.lengths.iter().sum();
+        let width = nh * d;
+        let mut y = Vec::with_capacity(tokens * width);
+        for (row, &len) in self.lengths.iter().enumerate() {
+            for t in 0..len {
+                for head in 0..nh {
+                    y.extend_from_slice(&x[((row * nh + head) * s + t) * d..][..d]);
+                }
+            }
+        }
+        Ok((CpuStorage::F32(y), Shape::from((tokens, width))))
+    }
+}
+
+/// `Σ f(v)` over `v` with 8 independent partial sums, which the compiler can keep in vector registers (one running
+/// float sum cannot be vectorised: reordering it would change the result).
+#[inline(always)]
+fn lane_sum(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += f(x);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Where each text's tokens start in the packed rows.
+pub(crate) fn starts(lengths: &[usize]) -> Vec<usize> {
+    let mut acc = 0;
+    lengths
+        .iter()
+        .map(|&l| {
+            let s = acc;
+            acc += l;
+            s
+        })
+        .collect()
 }
 
 /// Softmax over the last dimension of `(batch, heads, seq, seq)` attention scores, counting only the first
@@ -187,13 +251,11 @@ impl CustomOp1 for MaskedSoftmax<'_> {
             let len = self.lengths[row].clamp(1, s);
             for (y, x) in y.chunks_exact_mut(s).zip(x.chunks_exact(s)) {
                 let (y, x) = (&mut y[..len], &x[..len]);
-                let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0f32;
+                let max = x.iter().copied().fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
                 for (y, &x) in y.iter_mut().zip(x) {
                     *y = fast_exp(x - max);
-                    sum += *y;
                 }
-                let inv = 1.0 / sum;
+                let inv = 1.0 / lane_sum(y, |v| v);
                 y.iter_mut().for_each(|y| *y *= inv);
             }
         });

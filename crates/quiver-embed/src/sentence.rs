@@ -166,23 +166,17 @@ impl SentenceEmbedder {
         Ok(())
     }
 
-    /// One forward pass over the texts `batch` (indexes into `ids`), padded to the longest; their pooled vectors.
+    /// One forward pass over the texts `batch` (indexes into `ids`); their pooled vectors.
     fn embed_batch(&self, ids: &[Vec<u32>], batch: &[usize]) -> Result<Vec<f32>> {
         let dim = self.dim();
-        let pad = self.config.bert.pad_token_id;
-        let seq = batch.iter().map(|&i| ids[i].len()).max().unwrap_or(0);
-        let mut batch_ids = Vec::with_capacity(batch.len() * seq);
-        let mut lengths = Vec::with_capacity(batch.len());
-        for &i in batch {
-            batch_ids.extend_from_slice(&ids[i]);
-            batch_ids.resize(batch_ids.len() + seq - ids[i].len(), pad);
-            lengths.push(ids[i].len());
-        }
-        let hidden = self.bert.forward(&batch_ids, &lengths, seq)?;
+        let lengths: Vec<usize> = batch.iter().map(|&i| ids[i].len()).collect();
+        let packed: Vec<u32> = batch.iter().flat_map(|&i| ids[i].iter().copied()).collect();
+        let hidden = self.bert.forward(&packed, &lengths)?;
         let mut out = vec![0f32; batch.len() * dim];
-        for (row, v) in out.chunks_exact_mut(dim).enumerate() {
-            let tokens = &hidden[row * seq * dim..(row * seq + lengths[row]) * dim];
-            pool(tokens, dim, self.config.pooling, self.config.normalize, v);
+        let mut start = 0;
+        for (v, &len) in out.chunks_exact_mut(dim).zip(&lengths) {
+            pool(&hidden[start * dim..(start + len) * dim], dim, self.config.pooling, self.config.normalize, v);
+            start += len;
         }
         Ok(out)
     }
