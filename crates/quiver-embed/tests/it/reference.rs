@@ -54,7 +54,7 @@ fn embeddings_match_the_reference_with_cosine_at_least_0_9999() {
         let max_abs = v.iter().zip(&item.vector).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(max_abs < 1e-3, "largest coordinate difference {max_abs} for {:?}", item.text);
     }
-    eprintln!("worst cosine {:.7} for {:?}", worst.0, worst.1);
+    eprintln!("worst cosine 1 - {:.1e} for {:?}", 1.0 - worst.0, worst.1);
 }
 
 #[test]
