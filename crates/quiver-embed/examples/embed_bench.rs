@@ -122,7 +122,7 @@ for _ in range(runs):
     t = time.perf_counter()
     model.encode(texts, batch_size=batch)
     best = max(best, len(texts) / (time.perf_counter() - t))
-print(f"RESULT {best:.1}")
+print(f"RESULT {best:.1f}")
 "#;
 
 fn parse_result(out: &std::process::Output) -> Result<f64, String> {
