@@ -5,6 +5,7 @@
 //! model there is a broken install, not a reason to skip.
 
 mod behaviour;
+mod config;
 mod locate;
 mod reference;
 
