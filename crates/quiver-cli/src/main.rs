@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod client;
+#[cfg(feature = "embed")]
+mod embed;
 mod engine_bench;
 mod import;
 mod inspect;
@@ -42,6 +44,10 @@ enum Command {
     /// Benchmark the database end to end: ingest through the WAL, time to fully indexed, filtered search at
     /// several selectivities, multi- vs single-segment search.
     EngineBench(engine_bench::EngineBenchArgs),
+    /// Embed lines of text from stdin with the built-in model (all-MiniLM-L6-v2 by default); prints one JSON line
+    /// per text. Needs the cargo feature `embed` and the model files (see docs/embed.md).
+    #[cfg(feature = "embed")]
+    Embed(embed::EmbedArgs),
 }
 
 /// An error in how a command was called (a flag value that cannot be used, a path that is not there): exit
@@ -74,6 +80,8 @@ fn main() -> ExitCode {
         Command::Import(args) => ok(import::run(args)),
         Command::Bench(args) => ok(bench::run(args)),
         Command::EngineBench(args) => ok(engine_bench::run(args)),
+        #[cfg(feature = "embed")]
+        Command::Embed(args) => ok(embed::run(args)),
     };
     match result {
         Ok(code) => code,
