@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+#[cfg(feature = "embed")]
+mod embed;
 mod fake;
 mod import;
 mod inspect;
