@@ -14,6 +14,48 @@ mod real_server;
 mod remote;
 mod serve;
 
+/// Starts `quiver serve` on an ephemeral loopback port over `data` with `extra` flags (and no API key from the
+/// environment); returns the child, the address it printed, and its stderr lines as they come.
+fn spawn_serve(
+    data: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "info")
+        .env_remove("QUIVER_API_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not say where it listens within 30 s");
+        };
+        if line.contains("listening")
+            && let Some(a) = line.split_whitespace().find_map(|w| w.strip_prefix("addr="))
+        {
+            return (child, a.to_owned(), rx);
+        }
+    }
+}
+
 fn testdata() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/wordnet-minilm-3k/wordnet-minilm-3k")
 }

@@ -1,8 +1,7 @@
 //! The server commands against the real `quiver serve` (the fake server checks request shapes; this checks that
 //! the shapes are the server's): create, import JSONL with payloads over HTTP, info, filtered query, delete.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -22,32 +21,9 @@ impl Drop for Server {
 }
 
 fn start(data: &std::path::Path, key: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--api-key", key, "--data-dir"])
-        .arg(data)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (child, addr, _log) = crate::spawn_serve(data, &["--api-key", key]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut addr = None;
-    while addr.is_none() {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("server did not start");
-        if line.contains("listening")
-            && let Some(a) = line.split_whitespace().find_map(|w| w.strip_prefix("addr="))
-        {
-            addr = Some(a.to_owned());
-        }
-    }
-    let server = Server { child, url: format!("http://{}", addr.unwrap()) };
+    let server = Server { child, url: format!("http://{addr}") };
     // Ready once recovery is done: listing answers.
     while !run_quiver(&["collections", "--url", &server.url, "--api-key", key], &[]).status.success() {
         assert!(Instant::now() < deadline, "not ready in time");

@@ -1,10 +1,10 @@
 //! The real `quiver serve` binary on an ephemeral port: the qdrant-client compatibility script, SIGKILL in the
 //! middle of an ingest (every acknowledged point is there after a restart), SIGTERM (clean exit, WAL synced).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -17,33 +17,8 @@ struct Server {
 }
 
 fn start(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .env("RUST_LOG", "info")
-        .env_remove("QUIVER_API_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut addr = None;
-    while addr.is_none() {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("server did not start");
-        if line.contains("listening")
-            && let Some(a) = line.split_whitespace().find_map(|w| w.strip_prefix("addr="))
-        {
-            addr = Some(a.to_owned());
-        }
-    }
-    let s = Server { child, addr: addr.unwrap(), log: rx };
+    let (child, addr, rx) = crate::spawn_serve(data, &[]);
+    let s = Server { child, addr, log: rx };
     // Ready once recovery is done.
     let deadline = Instant::now() + Duration::from_secs(30);
     while http(&s.addr, "GET", "/readyz", None).0 != 200 {
