@@ -106,6 +106,24 @@ fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
+/// Formats a Unix time in milliseconds as RFC 3339 UTC with milliseconds (`2026-11-23T16:11:08.042Z`), the
+/// inverse of [`days_from_civil`] for the date; [`parse_datetime`] reads it back.
+pub fn format_unix_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    let rem = secs % 86_400;
+    // Shifted to the March-based era of `days_from_civil`, then undone step by step.
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
+}
+
 /// Days from 1970-01-01 to the given proleptic Gregorian date.
 ///
 /// The year is shifted to start on March 1st so the leap day is the last day of the shifted year; the shifted
@@ -260,6 +278,19 @@ mod tests {
             "２０２３-01-01",
         ] {
             assert_eq!(parse_datetime(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn format_unix_ms_is_read_back_by_parse_datetime() {
+        assert_eq!(format_unix_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_unix_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(format_unix_ms(1_795_450_268_042), "2026-11-23T16:11:08.042Z");
+        let mut ms = 0u64;
+        while ms < 253_402_300_799_000 {
+            let text = format_unix_ms(ms);
+            assert_eq!(parse_datetime(&text), Some(ms as i64 * 1000), "{text}");
+            ms += 86_399_999 * 37 + 13;
         }
     }
 

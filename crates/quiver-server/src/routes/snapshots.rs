@@ -9,6 +9,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
+use quiver_engine::datetime::format_unix_ms;
 use quiver_engine::snapshot::SnapshotInfo;
 use serde::Deserialize;
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -20,25 +21,8 @@ use crate::extract::{ApiJson, Reply, Started};
 use crate::state::{AppState, blocking};
 use crate::wire::{Envelope, ErrorBody, SnapshotDescription, SnapshotRecover};
 
-/// RFC 3339 UTC time of a unix-ms instant (civil-from-days, proleptic Gregorian).
-pub fn rfc3339(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
-}
-
 fn describe(i: &SnapshotInfo) -> SnapshotDescription {
-    SnapshotDescription { name: i.name.clone(), creation_time: rfc3339(i.created_unix_ms), size: i.size_bytes }
+    SnapshotDescription { name: i.name.clone(), creation_time: format_unix_ms(i.created_unix_ms), size: i.size_bytes }
 }
 
 /// Creates a consistent snapshot of the collection (writes continue meanwhile).
@@ -144,7 +128,8 @@ where
         let mut reader = reader;
         let saved = match db.save_uploaded_snapshot(&collection, &mut reader) {
             Ok(i) => i,
-            Err(e) if e.to_string().contains(&format!("over {limit} bytes")) => {
+            // `limited` fails the upload stream with this kind past the limit; the engine keeps the I/O error.
+            Err(quiver_engine::Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::FileTooLarge => {
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("snapshot upload larger than the server's max_snapshot_bytes ({limit})"),
@@ -175,14 +160,11 @@ pub async fn upload(
 ) -> ApiResult<Reply<SnapshotDescription>> {
     quiver_engine::database::validate_name(&p.collection_name)?;
     let limit = s.config().max_snapshot_bytes;
-    let multipart = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let boundary = if multipart {
-        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        Some(multer::parse_boundary(ct).map_err(|e| ApiError::bad_request(format!("invalid multipart body: {e}")))?)
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let boundary = if content_type.starts_with("multipart/form-data") {
+        let b = multer::parse_boundary(content_type)
+            .map_err(|e| ApiError::bad_request(format!("invalid multipart body: {e}")))?;
+        Some(b)
     } else {
         None
     };
