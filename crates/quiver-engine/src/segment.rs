@@ -178,12 +178,18 @@ impl SegmentData {
         Ok(d)
     }
 
-    /// The vector of `row` (prepared: unit length under cosine).
-    pub fn vector(&self, row: usize) -> &[f32] {
-        match (&self.index, self.vectors_in_index) {
-            (Some(index), true) => index.row_vectors().map_or(&[][..], |v| v.get(row)),
-            _ => self.vectors.get(row),
+    /// Every row's vector, in row order (prepared: unit length under cosine): the index's copy when
+    /// `vectors_in_index`, else the segment's own.
+    pub fn row_vectors(&self) -> &VectorSet {
+        match self.index.as_ref().and_then(AnyIndex::row_vectors) {
+            Some(v) if self.vectors_in_index => v,
+            _ => &self.vectors,
         }
+    }
+
+    /// The vector of `row`.
+    pub fn vector(&self, row: usize) -> &[f32] {
+        self.row_vectors().get(row)
     }
 
     /// Drops the segment's own copy of the vectors when its index keeps one for every row, in row order.
@@ -339,8 +345,9 @@ impl SegmentData {
             None => {
                 plan.plan = "exact".into();
                 let mut top = TopK::new(k);
+                let vectors = self.row_vectors();
                 let mut score = |row: u32| {
-                    top.push(Neighbor::new(u64::from(row), metric.distance(query, self.vector(row as usize))));
+                    top.push(Neighbor::new(u64::from(row), metric.distance(query, vectors.get(row as usize))));
                 };
                 match &allowed {
                     Some(rows) => rows.iter().for_each(&mut score),
