@@ -5,7 +5,7 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use quiver_embed::{EmbedOptions, Embedder, SentenceEmbedder, find_model_dir};
+use quiver_embed::{EmbedOptions, find_model_dir, load_model};
 
 #[derive(clap::Args, Debug)]
 pub struct EmbedArgs {
@@ -34,7 +34,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     }
     let dir = find_model_dir(args.model.as_deref())?;
     let options = EmbedOptions { batch_size: args.batch, ..EmbedOptions::default() };
-    let model = SentenceEmbedder::load(&dir, &options).with_context(|| format!("loading {}", dir.display()))?;
+    let model = load_model(&dir, &options).with_context(|| format!("loading {}", dir.display()))?;
     eprintln!(
         "model {} ({} dimensions, {} tokens) from {}",
         model.model_name(),

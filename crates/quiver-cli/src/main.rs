@@ -6,7 +6,6 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod client;
-#[cfg(feature = "embed")]
 mod embed;
 mod engine_bench;
 mod import;
@@ -45,8 +44,7 @@ enum Command {
     /// several selectivities, multi- vs single-segment search.
     EngineBench(engine_bench::EngineBenchArgs),
     /// Embed lines of text from stdin with the built-in model (all-MiniLM-L6-v2 by default); prints one JSON line
-    /// per text. Needs the cargo feature `embed` and the model files (see docs/embed.md).
-    #[cfg(feature = "embed")]
+    /// per text. Needs the cargo feature `embed` (on by default) and the model files (see docs/embed.md).
     Embed(embed::EmbedArgs),
 }
 
@@ -80,7 +78,6 @@ fn main() -> ExitCode {
         Command::Import(args) => ok(import::run(args)),
         Command::Bench(args) => ok(bench::run(args)),
         Command::EngineBench(args) => ok(engine_bench::run(args)),
-        #[cfg(feature = "embed")]
         Command::Embed(args) => ok(embed::run(args)),
     };
     match result {

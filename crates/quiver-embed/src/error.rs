@@ -51,6 +51,13 @@ pub enum EmbedError {
     #[error("inference failed: {0}")]
     Inference(String),
 
+    /// This build cannot run models (compiled without the cargo feature `candle`, i.e. `quiver` without `embed`).
+    #[error(
+        "this build of QuiverDB has no built-in embedding support; rebuild with the cargo feature `embed` (on by \
+         default): cargo build --release -p quiver-cli"
+    )]
+    NotBuilt,
+
     /// An option passed by the caller is out of range.
     #[error("invalid option {name} = {value}: {reason}")]
     InvalidOption { name: &'static str, value: String, reason: &'static str },
@@ -69,7 +76,8 @@ impl EmbedError {
             | EmbedError::UnsupportedSetting { .. }
             | EmbedError::Tokenizer { .. }
             | EmbedError::Weights { .. }
-            | EmbedError::Inference(_) => false,
+            | EmbedError::Inference(_)
+            | EmbedError::NotBuilt => false,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! in-process on the CPU with candle, offline.
 //!
 //! - [`Embedder`] — the trait the rest of QuiverDB embeds through (thread-safe).
-//! - [`SentenceEmbedder`] — a model directory (`config.json`, `tokenizer.json`, `model.safetensors`, pooling and
+//! - [`load_model`] → `SentenceEmbedder` (cargo feature `candle`, on by default) — a model directory (`config.json`, `tokenizer.json`, `model.safetensors`, pooling and
 //!   normalisation from `1_Pooling/config.json` and `modules.json`, maximum length from
 //!   `sentence_bert_config.json`).
 //! - [`find_model_dir`] — an explicit directory, `QUIVER_MODEL_DIR`, `~/.cache/quiver-models/all-MiniLM-L6-v2`, a
@@ -10,25 +10,76 @@
 //!   to get the files.
 //!
 //! ```no_run
-//! use quiver_embed::{Embedder, EmbedOptions, SentenceEmbedder, find_model_dir};
+//! use quiver_embed::{EmbedOptions, find_model_dir, load_model};
 //! let dir = find_model_dir(None)?;
-//! let model = SentenceEmbedder::load(&dir, &EmbedOptions::default())?;
+//! let model = load_model(&dir, &EmbedOptions::default())?;
 //! let vectors = model.embed(&["a cat sat on the mat", "felines resting"])?;
 //! assert_eq!(vectors[0].len(), model.dim());
 //! # Ok::<(), quiver_embed::EmbedError>(())
 //! ```
 
+#[cfg(feature = "candle")]
 mod bert;
+pub mod chunk;
 pub mod config;
 mod error;
 pub mod locate;
+#[cfg(feature = "candle")]
 mod ops;
+#[cfg(feature = "candle")]
 mod sentence;
 
+use std::path::Path;
+use std::sync::Arc;
+
+pub use chunk::{Chunk, ChunkOptions, chunk_text};
 pub use config::{Activation, BertConfig, ModelConfig, Pooling};
 pub use error::{EmbedError, Result};
 pub use locate::{DEFAULT_MODEL, MODEL_DIR_ENV, find_model_dir};
-pub use sentence::{DEFAULT_BATCH_SIZE, EmbedOptions, SentenceEmbedder};
+#[cfg(feature = "candle")]
+pub use sentence::SentenceEmbedder;
+
+/// Texts per forward pass unless told otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+
+/// True when this build can run models (the cargo feature `candle`); without it [`load_model`] always fails with
+/// [`EmbedError::NotBuilt`].
+pub const CAN_RUN_MODELS: bool = cfg!(feature = "candle");
+
+/// Options for loading a model ([`load_model`], `SentenceEmbedder::load`).
+#[derive(Debug, Clone)]
+pub struct EmbedOptions {
+    /// Texts per forward pass (≥ 1). Inputs are sorted by token count first, so a batch holds texts of similar
+    /// length and little padding.
+    pub batch_size: usize,
+    /// The name reported by [`Embedder::model_name`]; the directory name when `None`.
+    pub name: Option<String>,
+    /// Run several batches at once on the rayon pool (each batch's matrix products are themselves split across
+    /// the pool). On by default: candle's element-wise steps are single-threaded, so one batch alone leaves
+    /// cores idle.
+    pub parallel_batches: bool,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        EmbedOptions { batch_size: DEFAULT_BATCH_SIZE, name: None, parallel_batches: true }
+    }
+}
+
+/// Loads the sentence-transformers model in `dir` behind the [`Embedder`] trait — the one entry point for callers
+/// that should not care whether this build can run models: without the `candle` feature it returns
+/// [`EmbedError::NotBuilt`].
+pub fn load_model(dir: &Path, options: &EmbedOptions) -> Result<Arc<dyn Embedder>> {
+    #[cfg(feature = "candle")]
+    {
+        Ok(Arc::new(SentenceEmbedder::load(dir, options)?))
+    }
+    #[cfg(not(feature = "candle"))]
+    {
+        let _ = (dir, options);
+        Err(EmbedError::NotBuilt)
+    }
+}
 
 /// Text in, vectors out. Implementations are thread-safe: one loaded model serves every caller.
 pub trait Embedder: Send + Sync + std::fmt::Debug {
@@ -40,6 +91,10 @@ pub trait Embedder: Send + Sync + std::fmt::Debug {
 
     /// Tokens per text the model reads, special tokens included; the rest of a longer text is ignored.
     fn max_tokens(&self) -> usize;
+
+    /// The number of tokens the model's tokenizer makes of `text`, without special tokens and without truncation
+    /// (what a chunker budgets with).
+    fn count_tokens(&self, text: &str) -> Result<usize>;
 
     /// Embeds `texts`: `texts.len() · dim()` floats, row-major, in input order. An empty slice gives an empty
     /// vector; an empty text gives a valid vector (that of `[CLS] [SEP]`).

@@ -7,34 +7,11 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use crate::Embedder;
 use crate::bert::Bert;
 use crate::config::{ModelConfig, Pooling};
 use crate::error::{EmbedError, Result};
 use crate::locate::check_model_dir;
-
-/// Texts per forward pass unless told otherwise.
-pub const DEFAULT_BATCH_SIZE: usize = 32;
-
-/// Options for [`SentenceEmbedder::load`].
-#[derive(Debug, Clone)]
-pub struct EmbedOptions {
-    /// Texts per forward pass (≥ 1). Inputs are sorted by token count first, so a batch holds texts of similar
-    /// length and little padding.
-    pub batch_size: usize,
-    /// The name reported by [`Embedder::model_name`]; the directory name when `None`.
-    pub name: Option<String>,
-    /// Run several batches at once on the rayon pool (each batch's matrix products are themselves split across
-    /// the pool). On by default: candle's element-wise steps are single-threaded, so one batch alone leaves
-    /// cores idle.
-    pub parallel_batches: bool,
-}
-
-impl Default for EmbedOptions {
-    fn default() -> Self {
-        EmbedOptions { batch_size: DEFAULT_BATCH_SIZE, name: None, parallel_batches: true }
-    }
-}
+use crate::{EmbedOptions, Embedder};
 
 /// A sentence-transformers BERT-family model loaded from a directory.
 #[derive(Debug)]
@@ -42,6 +19,8 @@ pub struct SentenceEmbedder {
     name: String,
     config: ModelConfig,
     tokenizer: Tokenizer,
+    /// The same tokenizer without truncation, for [`Embedder::count_tokens`].
+    counter: Tokenizer,
     tokenizer_path: PathBuf,
     bert: Bert,
     batch_size: usize,
@@ -66,6 +45,8 @@ impl SentenceEmbedder {
         let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| tok_err(e.to_string()))?;
         // Padding is done per batch here; truncation is the model's, whatever tokenizer.json says.
         tokenizer.with_padding(None);
+        let mut counter = tokenizer.clone();
+        counter.with_truncation(None).map_err(|e| tok_err(e.to_string()))?;
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: config.max_tokens,
@@ -89,6 +70,7 @@ impl SentenceEmbedder {
             name,
             config,
             tokenizer,
+            counter,
             tokenizer_path,
             bert,
             batch_size: options.batch_size,
@@ -225,6 +207,14 @@ impl Embedder for SentenceEmbedder {
 
     fn max_tokens(&self) -> usize {
         self.config.max_tokens
+    }
+
+    fn count_tokens(&self, text: &str) -> Result<usize> {
+        let encoding = self
+            .counter
+            .encode_fast(text, false)
+            .map_err(|e| EmbedError::Tokenizer { path: self.tokenizer_path.clone(), message: e.to_string() })?;
+        Ok(encoding.len())
     }
 
     fn embed_flat(&self, texts: &[&str]) -> Result<Vec<f32>> {

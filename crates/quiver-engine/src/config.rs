@@ -45,6 +45,50 @@ pub struct CollectionConfig {
     /// their encoded size plus a small overhead each; 0 disables the feed. Default 64 MiB, at most 4 GiB.
     #[serde(default = "default_change_feed_bytes")]
     pub change_feed_bytes: u64,
+    /// The text embedding model of the collection, if any: points may then be written and searched with text
+    /// (the server embeds it). The engine stores this setting and checks its shape; it never runs the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<EmbeddingConfig>,
+}
+
+/// Longest embedding model name.
+pub const MAX_MODEL_NAME_LEN: usize = 200;
+
+/// A collection's text embedding model (`{"model": "all-MiniLM-L6-v2"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingConfig {
+    /// The model's name: a directory name under the server's model directory, optionally with an owner prefix as
+    /// on Hugging Face (`sentence-transformers/all-MiniLM-L6-v2`). Letters, digits, `.`, `_`, `-` and one `/`.
+    pub model: String,
+}
+
+impl EmbeddingConfig {
+    /// Checks the model name; the error names `embedding.model`.
+    pub fn validate(&self) -> Result<()> {
+        let name = &self.model;
+        let parts: Vec<&str> = name.split('/').collect();
+        let ok = !name.is_empty()
+            && name.len() <= MAX_MODEL_NAME_LEN
+            && parts.len() <= 2
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && *p != "."
+                    && *p != ".."
+                    && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            });
+        if !ok {
+            return Err(Error::invalid(
+                "embedding.model",
+                format!(
+                    "a model name of 1..={MAX_MODEL_NAME_LEN} letters, digits, '.', '_', '-', with at most one '/' \
+                     (e.g. all-MiniLM-L6-v2)"
+                ),
+                format!("{name:?}"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn default_change_feed_bytes() -> u64 {
@@ -71,6 +115,7 @@ impl CollectionConfig {
             optimizer: OptimizerConfig::default(),
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             change_feed_bytes: DEFAULT_CHANGE_FEED_BYTES,
+            embedding: None,
         }
     }
 
@@ -87,6 +132,9 @@ impl CollectionConfig {
             }
         }
         self.optimizer.validate()?;
+        if let Some(e) = &self.embedding {
+            e.validate()?;
+        }
         if !(64..=(64 << 20)).contains(&self.max_payload_bytes) {
             return Err(Error::invalid("max_payload_bytes", "64..=67108864", self.max_payload_bytes));
         }

@@ -49,7 +49,7 @@ pub mod types;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use collection::Collection;
-pub use config::{CollectionConfig, DurabilityConfig, IndexConfig, OptimizerConfig, TieringConfig};
+pub use config::{CollectionConfig, DurabilityConfig, EmbeddingConfig, IndexConfig, OptimizerConfig, TieringConfig};
 pub use database::{CollectionStatus, Database};
 pub use error::{Error, Result};
 pub use feed::{CLOSED_SEQ, Change, Listener};

@@ -7,8 +7,8 @@ use quiver_index::{Metric, SearchParams as EngineParams};
 use crate::error::{ApiError, ApiResult};
 use crate::state::ServerConfig;
 use crate::wire::{
-    Batch, Distance, PointStruct, SearchParams, SearchVector, UpsertPoints, VectorInput, VectorsConfig, WithPayload,
-    WithVector,
+    Batch, Distance, PointStruct, SearchParams, SearchVector, TextInput, UpsertPoints, VectorInput, VectorsConfig,
+    WithPayload, WithVector,
 };
 
 /// Qdrant's distance → the engine's metric.
@@ -56,39 +56,102 @@ fn vector(v: VectorInput, field: &str) -> ApiResult<Vec<f32>> {
             let names: Vec<_> = m.keys().cloned().collect();
             Err(ApiError::invalid(field, "an array of numbers (or {\"\": [...]})", format!("named vectors {names:?}")))
         }
+        VectorInput::Document(_) => Err(ApiError::internal("document vectors are taken apart by the caller")),
     }
 }
 
+/// A text the upsert must embed before writing: point `index` of the batch gets its vector.
+#[derive(Debug)]
+pub struct PendingText {
+    /// Which point.
+    pub index: usize,
+    /// Where it came from, for error messages (`points[3].text`).
+    pub field: String,
+    /// The text.
+    pub text: String,
+    /// The model the client named, if any (must be the collection's).
+    pub model: Option<String>,
+}
+
+/// An upsert body taken apart: the points (those in `texts` still without a vector) and the texts to embed.
+#[derive(Debug)]
+pub struct Upsert {
+    /// The points, in request order.
+    pub points: Vec<PointInput>,
+    /// Texts to embed, in request order.
+    pub texts: Vec<PendingText>,
+}
+
+/// A text argument: the text and the model the client named; `options` must be absent or empty.
+pub fn text_input(t: TextInput, field: &str) -> ApiResult<(String, Option<String>)> {
+    if t.options.as_ref().is_some_and(|o| !o.is_null() && o.as_object().is_none_or(|m| !m.is_empty())) {
+        return Err(ApiError::invalid(
+            format!("{field}.options"),
+            "absent (no inference options are supported)",
+            "a value",
+        ));
+    }
+    Ok((t.text, t.model))
+}
+
+const VECTOR_OR_TEXT: &str = "a vector (or `text` for a collection with an embedding model)";
+
 /// The points of an upsert body, capped at `max_batch_points`.
-pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Vec<PointInput>> {
-    let out = match (body.points, body.batch) {
+pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
+    let mut texts = Vec::new();
+    let points = match (body.points, body.batch) {
         (Some(points), None) => {
             check_batch("points", points.len(), cfg)?;
-            points
-                .into_iter()
-                .enumerate()
-                .map(|(i, PointStruct { id, vector: v, payload, ttl_secs })| {
-                    Ok(PointInput { id, vector: vector(v, &format!("points[{i}].vector"))?, payload, ttl_secs })
-                })
-                .collect::<ApiResult<Vec<_>>>()?
-        }
-        (None, Some(Batch { ids, vectors, payloads })) => {
-            check_batch("batch.ids", ids.len(), cfg)?;
-            if vectors.len() != ids.len() {
-                return Err(ApiError::invalid(
-                    "batch.vectors",
-                    format!("one vector per id ({})", ids.len()),
-                    vectors.len(),
-                ));
+            let mut out = Vec::with_capacity(points.len());
+            for (i, PointStruct { id, vector: v, text, payload, ttl_secs }) in points.into_iter().enumerate() {
+                let field = format!("points[{i}]");
+                let v = match (v, text) {
+                    (Some(VectorInput::Document(t)), None) => {
+                        let field = format!("{field}.vector");
+                        let (text, model) = text_input(t, &field)?;
+                        texts.push(PendingText { index: i, field, text, model });
+                        Vec::new()
+                    }
+                    (Some(v), None) => vector(v, &format!("{field}.vector"))?,
+                    (None, Some(text)) => {
+                        texts.push(PendingText { index: i, field: format!("{field}.text"), text, model: None });
+                        Vec::new()
+                    }
+                    (Some(_), Some(_)) => return Err(ApiError::invalid(field, "a vector or a text, not both", "both")),
+                    (None, None) => {
+                        return Err(ApiError::invalid(format!("{field}.vector"), VECTOR_OR_TEXT, "nothing"));
+                    }
+                };
+                out.push(PointInput { id, vector: v, payload, ttl_secs });
             }
-            if let Some(p) = &payloads
-                && p.len() != ids.len()
-            {
-                return Err(ApiError::invalid(
-                    "batch.payloads",
-                    format!("one payload per id ({})", ids.len()),
-                    p.len(),
-                ));
+            out
+        }
+        (None, Some(Batch { ids, vectors, texts: batch_texts, payloads })) => {
+            check_batch("batch.ids", ids.len(), cfg)?;
+            let n = ids.len();
+            let per_id = |field: &str, len: usize| {
+                if len != n {
+                    return Err(ApiError::invalid(field, format!("one entry per id ({n})"), len));
+                }
+                Ok(())
+            };
+            let vectors = match (vectors, batch_texts) {
+                (Some(v), None) => {
+                    per_id("batch.vectors", v.len())?;
+                    v
+                }
+                (None, Some(t)) => {
+                    per_id("batch.texts", t.len())?;
+                    for (i, text) in t.into_iter().enumerate() {
+                        texts.push(PendingText { index: i, field: format!("batch.texts[{i}]"), text, model: None });
+                    }
+                    vec![Vec::new(); n]
+                }
+                (Some(_), Some(_)) => return Err(ApiError::invalid("batch", "`vectors` or `texts`, not both", "both")),
+                (None, None) => return Err(ApiError::invalid("batch.vectors", VECTOR_OR_TEXT, "nothing")),
+            };
+            if let Some(p) = &payloads {
+                per_id("batch.payloads", p.len())?;
             }
             let mut payloads = payloads.map(|p| p.into_iter());
             ids.into_iter()
@@ -104,10 +167,10 @@ pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Vec<PointInpu
         (Some(_), Some(_)) => return Err(ApiError::bad_request("invalid body: give `points` or `batch`, not both")),
         (None, None) => return Err(ApiError::bad_request("invalid body: expected `points` or `batch`")),
     };
-    if out.is_empty() {
+    if points.is_empty() {
         return Err(ApiError::invalid("points", "at least one point", 0));
     }
-    Ok(out)
+    Ok(Upsert { points, texts })
 }
 
 /// Checks a list length against `max_batch_points`.

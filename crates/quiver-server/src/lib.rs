@@ -9,6 +9,8 @@
 //! This is the only crate that knows HTTP and the wire JSON; see `docs/server.md` for the API.
 
 pub mod convert;
+pub mod documents;
+pub mod embedding;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -83,6 +85,9 @@ pub fn router_and_doc() -> (Router<AppState>, OpenApi) {
         .routes(routes!(search::search_batch))
         .routes(routes!(search::query))
         .routes(routes!(search::query_batch))
+        .routes(routes!(routes::documents::upsert))
+        .routes(routes!(routes::documents::delete))
+        .routes(routes!(search::search_groups))
         .routes(routes!(changes::sse))
         .routes(routes!(changes::ws))
         .routes(routes!(snapshots::create, snapshots::list))

@@ -8,6 +8,7 @@ use std::time::Duration;
 use quiver_engine::{Collection, Database};
 use serde::Deserialize;
 
+use crate::embedding::Embedders;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 
@@ -37,6 +38,9 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// How long SIGTERM waits for in-flight requests before exiting anyway.
     pub shutdown_grace_secs: u64,
+    /// Directory of embedding models, one sentence-transformers directory per model named as collections name
+    /// it (`<models_dir>/all-MiniLM-L6-v2`). The default model is also found where `quiver embed` finds it.
+    pub models_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +57,7 @@ impl Default for ServerConfig {
             max_search_batch: 100,
             request_timeout_secs: 60,
             shutdown_grace_secs: 30,
+            models_dir: None,
         }
     }
 }
@@ -108,6 +113,7 @@ struct Inner {
     config: ServerConfig,
     db: OnceLock<Arc<Database>>,
     metrics: Metrics,
+    embedders: Embedders,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
@@ -115,7 +121,10 @@ impl AppState {
     /// State with no database yet (`/readyz` answers 503 until [`AppState::set_database`]).
     pub fn new(config: ServerConfig) -> Self {
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        AppState { inner: Arc::new(Inner { config, db: OnceLock::new(), metrics: Metrics::default(), shutdown }) }
+        let embedders = Embedders::new(config.models_dir.clone());
+        AppState {
+            inner: Arc::new(Inner { config, db: OnceLock::new(), metrics: Metrics::default(), embedders, shutdown }),
+        }
     }
 
     /// State over an open database (tests, embedding).
@@ -150,6 +159,11 @@ impl AppState {
         &self.inner.config
     }
 
+    /// The embedding models (loaded on first use).
+    pub fn embedders(&self) -> &Embedders {
+        &self.inner.embedders
+    }
+
     /// The metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
@@ -171,5 +185,39 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r,
         Err(e) => Err(ApiError::internal(format!("a blocking task failed: {e}"))),
+    }
+}
+
+/// Tells a blocking job that the request which started it is gone (timed out, or the client hung up), so a job
+/// that has been busy embedding stops before it writes: an answered 408 then means nothing was written.
+#[derive(Debug)]
+pub struct AbandonGuard(Arc<std::sync::atomic::AtomicBool>);
+
+/// The job's side of an [`AbandonGuard`].
+#[derive(Debug, Clone)]
+pub struct Abandoned(Arc<std::sync::atomic::AtomicBool>);
+
+/// A guard to hold in the request's future (past the blocking job's end) and the flag it sets when dropped.
+pub fn abandon_guard() -> (AbandonGuard, Abandoned) {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    (AbandonGuard(Arc::clone(&flag)), Abandoned(flag))
+}
+
+impl Drop for AbandonGuard {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Abandoned {
+    /// 408 when the request is gone; call right before writing.
+    pub fn check(&self) -> ApiResult<()> {
+        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                "the request was abandoned before its write began; nothing was written",
+            ));
+        }
+        Ok(())
     }
 }

@@ -94,8 +94,9 @@ pub struct HnswConfigDiff {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCollection {
-    /// The vector's size and distance.
-    pub vectors: VectorsConfig,
+    /// The vector's size and distance. May be left out when `embedding` names a model: the model's dimension
+    /// and Cosine.
+    pub vectors: Option<VectorsConfig>,
     /// HNSW `m` / `ef_construct` (only with the default HNSW index).
     pub hnsw_config: Option<HnswConfigDiff>,
     /// Must be 1 when given (one node).
@@ -137,6 +138,10 @@ pub struct CreateCollection {
     pub max_payload_bytes: Option<usize>,
     /// QuiverDB: bytes of recent operations the change feed keeps for resuming clients.
     pub change_feed_bytes: Option<u64>,
+    /// QuiverDB: the text embedding model, `{"model": "all-MiniLM-L6-v2"}`: points and searches may then carry
+    /// `text` instead of a vector.
+    #[schema(value_type = Object)]
+    pub embedding: Option<Value>,
 }
 
 /// One entry of `GET /collections`.
@@ -198,6 +203,22 @@ pub enum VectorInput {
     Plain(Vec<f32>),
     /// `{"": [0.1, …]}`
     Named(BTreeMap<String, Vec<f32>>),
+    /// `{"text": "…", "model": "…"}` (Qdrant's document form): embedded by the collection's model; `model`, when
+    /// given, must be that model.
+    Document(TextInput),
+}
+
+/// Text to embed with the collection's model (Qdrant's `Document`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TextInput {
+    /// The text.
+    pub text: String,
+    /// The model; must match the collection's when given.
+    pub model: Option<String>,
+    /// Accepted for Qdrant compatibility; must be absent or empty.
+    #[schema(value_type = Object)]
+    pub options: Option<Value>,
 }
 
 /// A point to upsert.
@@ -207,8 +228,10 @@ pub struct PointStruct {
     /// Id.
     #[schema(value_type = PointIdSchema)]
     pub id: PointId,
-    /// Vector.
-    pub vector: VectorInput,
+    /// Vector (or give `text`).
+    pub vector: Option<VectorInput>,
+    /// QuiverDB: text to embed with the collection's model instead of a vector; kept in the payload as `text`.
+    pub text: Option<String>,
     /// JSON object.
     #[schema(value_type = Object)]
     pub payload: Option<Payload>,
@@ -223,8 +246,10 @@ pub struct Batch {
     /// Ids.
     #[schema(value_type = Vec<PointIdSchema>)]
     pub ids: Vec<PointId>,
-    /// Vectors, one per id.
-    pub vectors: Vec<Vec<f32>>,
+    /// Vectors, one per id (or give `texts`).
+    pub vectors: Option<Vec<Vec<f32>>>,
+    /// QuiverDB: texts, one per id, embedded with the collection's model; kept in the payloads as `text`.
+    pub texts: Option<Vec<String>>,
     /// Payloads, one per id (or absent).
     #[schema(value_type = Vec<Object>)]
     pub payloads: Option<Vec<Option<Payload>>>,
@@ -431,8 +456,10 @@ pub enum SearchVector {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
-    /// Query vector.
-    pub vector: SearchVector,
+    /// Query vector (or give `text`).
+    pub vector: Option<SearchVector>,
+    /// QuiverDB: query text, embedded with the collection's model.
+    pub text: Option<String>,
     /// Only points this filter admits.
     #[schema(value_type = Object)]
     pub filter: Option<Filter>,
@@ -474,6 +501,8 @@ pub enum QueryInput {
         /// The vector or id.
         nearest: NearestInput,
     },
+    /// `{"text": "…"}`: text embedded by the collection's model (Qdrant's document form).
+    Text(TextInput),
 }
 
 /// The target of `nearest`.
@@ -484,6 +513,8 @@ pub enum NearestInput {
     Vector(Vec<f32>),
     /// A stored point's id.
     Id(WireId),
+    /// Text embedded by the collection's model.
+    Text(TextInput),
 }
 
 /// `POST /collections/{collection_name}/points/query` (the nearest-vector case of Qdrant's universal query).
@@ -674,4 +705,115 @@ pub struct ErrorBody {
     pub status: ErrorStatus,
     /// Seconds spent.
     pub time: f64,
+}
+
+/// A document id: a string, or an unsigned integer (stored as its decimal string).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum DocIdInput {
+    /// `"manual/intro.md"`
+    Text(String),
+    /// `42`
+    Num(u64),
+}
+
+impl DocIdInput {
+    /// The id as stored in `doc_id`.
+    pub fn into_string(self) -> String {
+        match self {
+            DocIdInput::Text(s) => s,
+            DocIdInput::Num(n) => n.to_string(),
+        }
+    }
+}
+
+/// One document of `POST /collections/{collection_name}/documents`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentInput {
+    /// The document's id; writing the same id again replaces the document.
+    pub id: DocIdInput,
+    /// The text, split into chunks.
+    pub text: String,
+    /// Copied into every chunk's payload (may not use `doc_id`, `chunk_index`, `chunk_count`, `text`).
+    #[schema(value_type = Object)]
+    pub metadata: Option<Payload>,
+}
+
+/// How documents are cut into chunks.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkingParams {
+    /// Most tokens per chunk (default 200).
+    pub max_tokens: Option<usize>,
+    /// Tokens repeated from the previous chunk (default 32; smaller than `max_tokens`).
+    pub overlap_tokens: Option<usize>,
+}
+
+/// `POST /collections/{collection_name}/documents`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertDocuments {
+    /// The documents.
+    pub documents: Vec<DocumentInput>,
+    /// Chunk sizes.
+    pub chunking: Option<ChunkingParams>,
+}
+
+/// The answer to a documents write.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentsResult {
+    /// Sequence number of the last operation of the write.
+    pub operation_id: u64,
+    /// As for points.
+    pub status: UpdateStatus,
+    /// Chunks per document, in request order.
+    pub documents: Vec<crate::documents::DocumentChunks>,
+}
+
+/// `POST /collections/{collection_name}/points/search/groups` and `…/query/groups`: the best `limit` groups of
+/// points sharing a payload value, up to `group_size` hits each.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchGroupsRequest {
+    /// Query vector (or give `text`).
+    pub vector: Option<SearchVector>,
+    /// QuiverDB: query text, embedded with the collection's model.
+    pub text: Option<String>,
+    /// The payload key to group by (`doc_id` for documents). Points without it are skipped.
+    pub group_by: String,
+    /// Hits per group (default 3).
+    pub group_size: Option<usize>,
+    /// How many groups (default 10).
+    pub limit: Option<usize>,
+    /// Only points this filter admits.
+    #[schema(value_type = Object)]
+    pub filter: Option<Filter>,
+    /// Index parameters.
+    pub params: Option<SearchParams>,
+    /// Default `false`.
+    pub with_payload: Option<WithPayload>,
+    /// Default `false`.
+    pub with_vector: Option<WithVector>,
+    /// Worse hits are dropped.
+    pub score_threshold: Option<f32>,
+    /// QuiverDB: wait until this operation is applied (read your writes).
+    pub min_seq: Option<u64>,
+}
+
+/// One group of hits.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PointGroup {
+    /// The shared value of `group_by`.
+    #[schema(value_type = Object)]
+    pub id: Value,
+    /// Its best hits, best first.
+    pub hits: Vec<ScoredPoint>,
+}
+
+/// Groups, best first (by their best hit).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupsResult {
+    /// The groups.
+    pub groups: Vec<PointGroup>,
 }

@@ -119,3 +119,25 @@ fn the_embedder_is_shared_across_threads() {
         }
     });
 }
+
+#[test]
+fn count_tokens_counts_word_pieces_without_special_tokens_or_truncation() {
+    let m = model();
+    assert_eq!(m.count_tokens("").expect("count"), 0);
+    // `tokenize` adds [CLS] and [SEP]; `count_tokens` does not.
+    let text = "The quick brown fox jumps over the lazy dog.";
+    let with_specials = m.tokenize(text).expect("tokenize").len();
+    assert_eq!(m.count_tokens(text).expect("count"), with_specials - 2);
+    // Past the model's 256-token window nothing is cut off.
+    let long = "word ".repeat(1000);
+    assert_eq!(m.count_tokens(&long).expect("count"), 1000);
+}
+
+#[test]
+fn load_model_gives_the_same_vectors_as_the_concrete_type() {
+    let dyn_model = quiver_embed::load_model(&model_dir(), &EmbedOptions::default()).expect("load");
+    assert_eq!(dyn_model.dim(), 384);
+    let a = dyn_model.embed(&["a cat on a mat"]).expect("embed");
+    let b = model().embed(&["a cat on a mat"]).expect("embed");
+    assert!(cosine(&a[0], &b[0]) > 1.0 - 1e-9);
+}

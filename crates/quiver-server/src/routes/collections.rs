@@ -1,13 +1,14 @@
 //! Collections and payload indexes.
 
 use axum::extract::{Path, State};
-use quiver_engine::{CollectionConfig, FieldType};
+use quiver_engine::{CollectionConfig, EmbeddingConfig, FieldType};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::IntoParams;
 
 use super::{CollectionPath, WriteParams, finish_write};
 use crate::convert;
+use crate::embedding;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Reply, Started};
 use crate::state::{AppState, blocking};
@@ -26,9 +27,33 @@ pub async fn list(State(s): State<AppState>, t: Started) -> ApiResult<Reply<Coll
     Ok(Reply(CollectionsResponse { collections }, t))
 }
 
-/// Builds the engine configuration from Qdrant's fields and QuiverDB's.
-pub fn engine_config(body: CreateCollection) -> ApiResult<CollectionConfig> {
-    let (dim, metric) = convert::metric(&body.vectors)?;
+/// The embedding model a create request names, checked (its name is used to find a directory).
+pub fn requested_model(body: &CreateCollection) -> ApiResult<Option<String>> {
+    let Some(v) = body.embedding.as_ref().filter(|v| !v.is_null()) else { return Ok(None) };
+    let e: EmbeddingConfig = serde_json::from_value(v.clone())
+        .map_err(|e| ApiError::bad_request(format!("invalid embedding: {e} (expected {{\"model\": \"<name>\"}})")))?;
+    e.validate()?;
+    Ok(Some(e.model))
+}
+
+/// Builds the engine configuration from Qdrant's fields and QuiverDB's; `model_dim` is the dimension of the
+/// embedding model the request names (it sets the vector size when `vectors` is left out, and must match it
+/// otherwise).
+pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiResult<CollectionConfig> {
+    let (dim, metric) = match (&body.vectors, model_dim) {
+        (Some(v), _) => convert::metric(v)?,
+        (None, Some(d)) => (d, quiver_index::Metric::Cosine),
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "vectors",
+                "{\"size\": N, \"distance\": \"Cosine\"} (or an `embedding` model to take its size)",
+                "nothing",
+            ));
+        }
+    };
+    if let (Some(model), Some(d)) = (requested_model(&body)?, model_dim) {
+        embedding::check_dimension(&model, d, dim)?;
+    }
     for (name, v) in [("shard_number", body.shard_number), ("replication_factor", body.replication_factor)] {
         if let Some(n) = v
             && n != 1
@@ -60,6 +85,7 @@ pub fn engine_config(body: CreateCollection) -> ApiResult<CollectionConfig> {
         ("optimizer", body.optimizer),
         ("max_payload_bytes", body.max_payload_bytes.map(Value::from)),
         ("change_feed_bytes", body.change_feed_bytes.map(Value::from)),
+        ("embedding", body.embedding.filter(|v| !v.is_null())),
     ] {
         if let Some(v) = v {
             m.insert(k.into(), v);
@@ -107,7 +133,14 @@ pub async fn create(
     t: Started,
     ApiJson(body): ApiJson<CreateCollection>,
 ) -> ApiResult<Reply<bool>> {
-    let cfg = engine_config(body)?;
+    let model_dim = match requested_model(&body)? {
+        Some(model) => {
+            let state = s.clone();
+            Some(blocking(move || Ok(state.embedders().get(&model)?.dim())).await?)
+        }
+        None => None,
+    };
+    let cfg = engine_config(body, model_dim)?;
     let db = s.db()?;
     blocking(move || Ok(db.create_collection(&p.collection_name, cfg).map(drop)?)).await?;
     Ok(Reply(true, t))
@@ -193,6 +226,7 @@ pub async fn info(
             "flush_interval_sec": 1,
         },
         "wal_config": {"wal_capacity_mb": 32, "wal_segments_ahead": 0},
+        "embedding": cfg.embedding,
     });
     let payload_schema: Map<String, Value> = info
         .payload_indexes

@@ -3,6 +3,7 @@
 
 pub mod changes;
 pub mod collections;
+pub mod documents;
 pub mod points;
 pub mod search;
 pub mod service;

@@ -9,9 +9,10 @@ use utoipa::IntoParams;
 
 use super::{CollectionPath, WriteParams, finish_write};
 use crate::convert::{self, PayloadSel};
+use crate::embedding;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, MaybeJson, Reply, Started};
-use crate::state::{AppState, blocking};
+use crate::state::{AppState, abandon_guard, blocking};
 use crate::wire::{
     CountRequest, CountResult, DeletePayload, Envelope, ErrorBody, PointRequest, PointsSelector, Record, ScrollRequest,
     ScrollResult, SetPayload, UpdateResult, UpsertPoints,
@@ -20,7 +21,9 @@ use crate::wire::{
 /// How long a read waits for `min_seq` to be applied.
 pub const MIN_SEQ_WAIT: Duration = Duration::from_secs(10);
 
-/// Inserts or replaces points (whole batch validated first: one bad point rejects all, nothing is written).
+/// Inserts or replaces points (whole batch validated first: one bad point rejects all, nothing is written). A
+/// collection with an embedding model also takes `text` (or `{"text": …}` as the vector) and keeps it in the
+/// payload.
 #[utoipa::path(put, path = "/collections/{collection_name}/points", tag = "points",
     params(CollectionPath, WriteParams), request_body = UpsertPoints,
     responses((status = 200, body = Envelope<UpdateResult>), (status = "4XX", body = ErrorBody)))]
@@ -31,10 +34,14 @@ pub async fn upsert(
     t: Started,
     ApiJson(body): ApiJson<UpsertPoints>,
 ) -> ApiResult<Reply<UpdateResult>> {
-    let points = convert::points(body, s.config())?;
+    let up = convert::points(body, s.config())?;
     let col = s.collection(&p.collection_name)?;
     let wait = w.wait.unwrap_or(false);
+    let state = s.clone();
+    let (_guard, abandoned) = abandon_guard();
     let r = blocking(move || {
+        let points = embedding::resolve_upsert(state.embedders(), &p.collection_name, &col, up)?;
+        abandoned.check()?;
         let seq = col.upsert(points)?;
         finish_write(&col, seq, wait)
     })

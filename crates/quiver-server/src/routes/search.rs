@@ -7,12 +7,13 @@ use quiver_engine::{Collection, SearchRequest as EngineSearch};
 use super::CollectionPath;
 use super::points::MIN_SEQ_WAIT;
 use crate::convert::{self, PayloadSel};
+use crate::embedding;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Reply, Started};
 use crate::state::{AppState, ServerConfig, blocking};
 use crate::wire::{
-    Envelope, ErrorBody, NearestInput, QueryBatch, QueryInput, QueryRequest, QueryResponse, ScoredPoint, SearchBatch,
-    SearchRequest,
+    Envelope, ErrorBody, GroupsResult, NearestInput, PointGroup, QueryBatch, QueryInput, QueryRequest, QueryResponse,
+    ScoredPoint, SearchBatch, SearchGroupsRequest, SearchRequest,
 };
 
 /// A parsed search, ready for the engine.
@@ -21,14 +22,35 @@ struct Plan {
     payload: PayloadSel,
     /// Query by a stored point: look its vector up first.
     by_id: Option<quiver_engine::PointId>,
+    /// Query by text: embed it with the collection's model first.
+    text: Option<QueryText>,
+}
+
+/// A query text, the model the client named, and where it was in the request.
+struct QueryText {
+    text: String,
+    model: Option<String>,
+    field: &'static str,
 }
 
 fn plan_search(r: SearchRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
     let offset = r.offset.unwrap_or(0);
     convert::check_limit(r.limit, offset, cfg)?;
     let payload = PayloadSel::from_wire(r.with_payload, false);
+    let (vector, text) = match (r.vector, r.text) {
+        (Some(v), None) => (convert::search_vector(v)?, None),
+        (None, Some(text)) => (Vec::new(), Some(QueryText { text, model: None, field: "text" })),
+        (Some(_), Some(_)) => return Err(ApiError::invalid("vector", "a vector or `text`, not both", "both")),
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "vector",
+                "a vector (or `text` for a collection with an embedding model)",
+                "nothing",
+            ));
+        }
+    };
     let req = EngineSearch {
-        vector: convert::search_vector(r.vector)?,
+        vector,
         limit: r.limit,
         offset,
         filter: r.filter,
@@ -39,7 +61,7 @@ fn plan_search(r: SearchRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
         explain: false,
         min_seq: r.min_seq,
     };
-    Ok(Plan { req, payload, by_id: None })
+    Ok(Plan { req, payload, by_id: None, text })
 }
 
 fn plan_query(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
@@ -57,6 +79,7 @@ fn plan_query(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
     let limit = r.limit.unwrap_or(10);
     let offset = r.offset.unwrap_or(0);
     convert::check_limit(limit, offset, cfg)?;
+    let mut text = None;
     let (vector, by_id) = match r.query {
         None => {
             return Err(ApiError::invalid(
@@ -68,6 +91,11 @@ fn plan_query(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
         Some(QueryInput::Vector(v)) | Some(QueryInput::Nearest { nearest: NearestInput::Vector(v) }) => (v, None),
         Some(QueryInput::Id(id)) | Some(QueryInput::Nearest { nearest: NearestInput::Id(id) }) => {
             (Vec::new(), Some(id.0))
+        }
+        Some(QueryInput::Text(t)) | Some(QueryInput::Nearest { nearest: NearestInput::Text(t) }) => {
+            let (t, model) = convert::text_input(t, "query")?;
+            text = Some(QueryText { text: t, model, field: "query" });
+            (Vec::new(), None)
         }
     };
     let payload = PayloadSel::from_wire(r.with_payload, false);
@@ -87,11 +115,30 @@ fn plan_query(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
         explain: r.explain.unwrap_or(false),
         min_seq: r.min_seq,
     };
-    Ok(Plan { req, payload, by_id })
+    Ok(Plan { req, payload, by_id, text })
 }
 
-/// Runs one plan (blocking).
-fn run(col: &Collection, mut plan: Plan) -> ApiResult<(Vec<ScoredPoint>, Option<serde_json::Value>)> {
+/// What a plan runs against.
+struct Target {
+    state: AppState,
+    name: String,
+    col: Collection,
+}
+
+impl Target {
+    fn new(s: &AppState, name: String) -> ApiResult<Target> {
+        Ok(Target { col: s.collection(&name)?, state: s.clone(), name })
+    }
+}
+
+/// Turns a plan's text or point id into its query vector (blocking).
+fn resolve_vector(t: &Target, plan: &mut Plan) -> ApiResult<()> {
+    let col = &t.col;
+    if let Some(q) = plan.text.take() {
+        let model = t.state.embedders().for_collection(&t.name, col)?;
+        embedding::check_named_model(q.model.as_deref(), model.model_name(), q.field)?;
+        plan.req.vector = embedding::embed(model.as_ref(), &[q.text.as_str()])?.pop().unwrap_or_default();
+    }
     if let Some(id) = plan.by_id {
         if let Some(seq) = plan.req.min_seq {
             col.wait_for(seq, MIN_SEQ_WAIT)?;
@@ -102,7 +149,13 @@ fn run(col: &Collection, mut plan: Plan) -> ApiResult<(Vec<ScoredPoint>, Option<
         };
         plan.req.vector = v;
     }
-    let resp = col.search(&plan.req)?;
+    Ok(())
+}
+
+/// Runs one plan (blocking).
+fn run(t: &Target, mut plan: Plan) -> ApiResult<(Vec<ScoredPoint>, Option<serde_json::Value>)> {
+    resolve_vector(t, &mut plan)?;
+    let resp = t.col.search(&plan.req)?;
     let hits = resp
         .hits
         .into_iter()
@@ -132,8 +185,8 @@ pub async fn search(
     ApiJson(body): ApiJson<SearchRequest>,
 ) -> ApiResult<Reply<Vec<ScoredPoint>>> {
     let plan = plan_search(body, s.config())?;
-    let col = s.collection(&p.collection_name)?;
-    let (hits, _) = blocking(move || run(&col, plan)).await?;
+    let target = Target::new(&s, p.collection_name)?;
+    let (hits, _) = blocking(move || run(&target, plan)).await?;
     Ok(Reply(hits, t))
 }
 
@@ -154,8 +207,8 @@ pub async fn search_batch(
         .enumerate()
         .map(|(i, r)| plan_search(r, s.config()).map_err(|e| prefix(e, &format!("searches[{i}]"))))
         .collect::<ApiResult<Vec<_>>>()?;
-    let col = s.collection(&p.collection_name)?;
-    let out = blocking(move || plans.into_iter().map(|pl| run(&col, pl).map(|r| r.0)).collect()).await?;
+    let target = Target::new(&s, p.collection_name)?;
+    let out = blocking(move || plans.into_iter().map(|pl| run(&target, pl).map(|r| r.0)).collect()).await?;
     Ok(Reply(out, t))
 }
 
@@ -170,8 +223,8 @@ pub async fn query(
     ApiJson(body): ApiJson<QueryRequest>,
 ) -> ApiResult<Reply<QueryResponse>> {
     let plan = plan_query(body, s.config())?;
-    let col = s.collection(&p.collection_name)?;
-    let (points, explain) = blocking(move || run(&col, plan)).await?;
+    let target = Target::new(&s, p.collection_name)?;
+    let (points, explain) = blocking(move || run(&target, plan)).await?;
     Ok(Reply(QueryResponse { points, explain }, t))
 }
 
@@ -192,9 +245,12 @@ pub async fn query_batch(
         .enumerate()
         .map(|(i, r)| plan_query(r, s.config()).map_err(|e| prefix(e, &format!("searches[{i}]"))))
         .collect::<ApiResult<Vec<_>>>()?;
-    let col = s.collection(&p.collection_name)?;
+    let target = Target::new(&s, p.collection_name)?;
     let out = blocking(move || {
-        plans.into_iter().map(|pl| run(&col, pl).map(|(points, explain)| QueryResponse { points, explain })).collect()
+        plans
+            .into_iter()
+            .map(|pl| run(&target, pl).map(|(points, explain)| QueryResponse { points, explain }))
+            .collect()
     })
     .await?;
     Ok(Reply(out, t))
@@ -210,4 +266,140 @@ fn check_batch_len(n: usize, cfg: &ServerConfig) -> ApiResult<()> {
 fn prefix(mut e: ApiError, at: &str) -> ApiError {
     e.message = format!("{at}: {}", e.message);
     e
+}
+
+/// Default hits per group.
+const DEFAULT_GROUP_SIZE: usize = 3;
+/// Most hits per group.
+const MAX_GROUP_SIZE: usize = 100;
+
+/// The best `limit` groups of points sharing the value of payload key `group_by` (e.g. the chunks of one
+/// document: `group_by: "doc_id"`), up to `group_size` hits each, best group first. Candidates are fetched in
+/// growing rounds until enough groups are found or the collection (or the candidate cap, 10 × `max_limit`) is
+/// exhausted. An array value puts the point in one group per element; points without the key are skipped.
+#[utoipa::path(post, path = "/collections/{collection_name}/points/search/groups", tag = "search",
+    params(CollectionPath), request_body = SearchGroupsRequest,
+    responses((status = 200, body = Envelope<GroupsResult>), (status = "4XX", body = ErrorBody)))]
+pub async fn search_groups(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    t: Started,
+    ApiJson(body): ApiJson<SearchGroupsRequest>,
+) -> ApiResult<Reply<GroupsResult>> {
+    let cfg = s.config();
+    let limit = body.limit.unwrap_or(10);
+    let group_size = body.group_size.unwrap_or(DEFAULT_GROUP_SIZE);
+    if body.group_by.is_empty() || body.group_by.split('.').any(str::is_empty) {
+        return Err(ApiError::invalid(
+            "group_by",
+            "a dotted payload key like `doc_id`",
+            format!("{:?}", body.group_by),
+        ));
+    }
+    if !(1..=MAX_GROUP_SIZE).contains(&group_size) {
+        return Err(ApiError::invalid("group_size", format!("1..={MAX_GROUP_SIZE}"), group_size));
+    }
+    convert::check_limit(limit, 0, cfg)?;
+    let cap = cfg.max_limit.saturating_mul(10);
+    let user_payload = PayloadSel::from_wire(body.with_payload.clone(), false);
+    let group_by = body.group_by.clone();
+    let first = SearchRequest {
+        vector: body.vector,
+        text: body.text,
+        filter: body.filter,
+        params: body.params,
+        limit: (limit * group_size * 2).clamp(16, cap),
+        offset: None,
+        with_payload: Some(crate::wire::WithPayload::Bool(true)),
+        with_vector: body.with_vector,
+        score_threshold: body.score_threshold,
+        min_seq: body.min_seq,
+    };
+    let mut plan = plan_search_unchecked(first)?;
+    let target = Target::new(&s, p.collection_name)?;
+    let groups = blocking(move || {
+        resolve_vector(&target, &mut plan)?;
+        loop {
+            let hits = target.col.search(&plan.req)?.hits;
+            let exhausted = hits.len() < plan.req.limit || plan.req.limit >= cap;
+            let groups = group_hits(hits, &group_by, group_size, limit);
+            if groups.len() >= limit || exhausted {
+                return Ok(groups);
+            }
+            plan.req.limit = plan.req.limit.saturating_mul(4).min(cap);
+        }
+    })
+    .await?;
+    let groups = groups
+        .into_iter()
+        .map(|(id, hits)| PointGroup {
+            id,
+            hits: hits
+                .into_iter()
+                .map(|h| ScoredPoint {
+                    id: h.id,
+                    version: 0,
+                    score: h.score,
+                    payload: user_payload.apply(h.payload),
+                    vector: h.vector,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Reply(GroupsResult { groups }, t))
+}
+
+/// [`plan_search`] without the `limit` cap (group searches fetch more candidates than `max_limit`).
+fn plan_search_unchecked(r: SearchRequest) -> ApiResult<Plan> {
+    let unlimited = ServerConfig { max_limit: usize::MAX / 16, ..ServerConfig::default() };
+    plan_search(r, &unlimited)
+}
+
+/// Groups hits (best first) by the value at `key`: at most `limit` groups in order of their best hit, each with
+/// at most `size` hits.
+fn group_hits(
+    hits: Vec<quiver_engine::ScoredPoint>,
+    key: &str,
+    size: usize,
+    limit: usize,
+) -> Vec<(serde_json::Value, Vec<quiver_engine::ScoredPoint>)> {
+    let mut groups: Vec<(serde_json::Value, Vec<quiver_engine::ScoredPoint>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for h in hits {
+        let values: Vec<serde_json::Value> = match h.payload.as_ref().and_then(|p| lookup(p, key)) {
+            Some(serde_json::Value::Array(items)) => items.iter().filter(|v| is_group_value(v)).cloned().collect(),
+            Some(v) if is_group_value(v) => vec![v.clone()],
+            _ => continue,
+        };
+        for v in values {
+            let k = v.to_string();
+            let at = match index.get(&k) {
+                Some(&i) => i,
+                None if groups.len() < limit => {
+                    groups.push((v, Vec::new()));
+                    index.insert(k, groups.len() - 1);
+                    groups.len() - 1
+                }
+                None => continue,
+            };
+            if groups[at].1.len() < size {
+                groups[at].1.push(h.clone());
+            }
+        }
+    }
+    groups
+}
+
+fn is_group_value(v: &serde_json::Value) -> bool {
+    matches!(v, serde_json::Value::String(_) | serde_json::Value::Number(_) | serde_json::Value::Bool(_))
+}
+
+/// The value at dotted `key`.
+fn lookup<'a>(p: &'a quiver_engine::Payload, key: &str) -> Option<&'a serde_json::Value> {
+    let mut parts = key.split('.');
+    let mut v = p.get(parts.next()?)?;
+    for part in parts {
+        v = v.as_object()?.get(part)?;
+    }
+    Some(v)
 }

@@ -1,0 +1,172 @@
+//! Text in the API: collections that name an embedding model (`"embedding": {"model": …}` in their config) take
+//! `text` where a vector would go — in upserts, searches, queries and documents — and the server embeds it
+//! in-process with [`quiver_embed`].
+//!
+//! Models are found by name ([`Embedders::resolve`]) and loaded once, on first use, then shared by every request.
+//! Embedding is CPU work: callers run it inside [`crate::state::blocking`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use parking_lot::Mutex;
+use quiver_embed::{EmbedError, EmbedOptions, Embedder};
+use quiver_engine::Collection;
+
+use crate::error::{ApiError, ApiResult};
+
+/// The models this server can run, loaded lazily by name.
+#[derive(Debug)]
+pub struct Embedders {
+    models_dir: Option<PathBuf>,
+    loaded: Mutex<HashMap<String, Arc<dyn Embedder>>>,
+}
+
+impl Embedders {
+    /// Models are looked up in `models_dir/<name>` first (when set), then, for the default model, where
+    /// [`quiver_embed::find_model_dir`] looks (`QUIVER_MODEL_DIR`, `~/.cache/quiver-models/…`, the Hugging Face
+    /// cache, a pip-installed copy).
+    pub fn new(models_dir: Option<PathBuf>) -> Self {
+        Embedders { models_dir, loaded: Mutex::new(HashMap::new()) }
+    }
+
+    /// The directory of model `name`. `owner/model` is looked up as `model` (the Hugging Face repository name's
+    /// last part), matching case-insensitively for the default model.
+    pub fn resolve(&self, name: &str) -> Result<PathBuf, EmbedError> {
+        let short = short_name(name);
+        let mut searched = Vec::new();
+        if let Some(root) = &self.models_dir {
+            for candidate in [root.join(name), root.join(short)] {
+                if candidate.is_dir() {
+                    return Ok(candidate);
+                }
+                searched.push(candidate);
+            }
+        }
+        if let Some(dir) = std::env::var_os(quiver_embed::MODEL_DIR_ENV).map(PathBuf::from)
+            && dir.file_name().is_some_and(|f| f.to_string_lossy().eq_ignore_ascii_case(short))
+        {
+            return Ok(dir);
+        }
+        if same_model(name, quiver_embed::DEFAULT_MODEL) {
+            return quiver_embed::find_model_dir(None);
+        }
+        Err(EmbedError::ModelNotFound { searched })
+    }
+
+    /// Model `name`, loaded on first use (blocking: call from a blocking task).
+    pub fn get(&self, name: &str) -> ApiResult<Arc<dyn Embedder>> {
+        let mut loaded = self.loaded.lock();
+        if let Some(m) = loaded.get(name) {
+            return Ok(Arc::clone(m));
+        }
+        // Held while loading: a second request for the same model waits instead of loading it twice.
+        let dir = self.resolve(name).map_err(|e| model_error(name, e))?;
+        let options = EmbedOptions { name: Some(name.to_string()), ..EmbedOptions::default() };
+        let model = quiver_embed::load_model(&dir, &options).map_err(|e| model_error(name, e))?;
+        tracing::info!(model = name, dir = %dir.display(), dim = model.dim(), "embedding model loaded");
+        loaded.insert(name.to_string(), Arc::clone(&model));
+        Ok(model)
+    }
+
+    /// The model of collection `col` (400 when it has none), checked against the collection's dimension.
+    pub fn for_collection(&self, name: &str, col: &Collection) -> ApiResult<Arc<dyn Embedder>> {
+        let config = col.config();
+        let Some(embedding) = &config.embedding else {
+            return Err(ApiError::bad_request(format!(
+                "collection {name:?} has no embedding model, so it takes vectors, not text; create it with \
+                 \"embedding\": {{\"model\": \"{}\"}} to send text",
+                quiver_embed::DEFAULT_MODEL
+            )));
+        };
+        let model = self.get(&embedding.model)?;
+        check_dimension(&embedding.model, model.dim(), config.dimension)?;
+        Ok(model)
+    }
+}
+
+/// 400 when a model's vectors do not fit the collection.
+pub fn check_dimension(model: &str, model_dim: usize, collection_dim: usize) -> ApiResult<()> {
+    if model_dim != collection_dim {
+        return Err(ApiError::bad_request(format!(
+            "embedding model {model:?} makes {model_dim}-dimensional vectors but the collection's vectors have \
+             {collection_dim} dimensions"
+        )));
+    }
+    Ok(())
+}
+
+/// Embeds `texts` (blocking).
+pub fn embed(model: &dyn Embedder, texts: &[&str]) -> ApiResult<Vec<Vec<f32>>> {
+    model.embed(texts).map_err(|e| model_error(model.model_name(), e))
+}
+
+/// An embedding failure as an API error: a model this server lacks is a 400 naming it and saying where it goes
+/// (no server paths); a build without model support is a 501; anything else is internal.
+fn model_error(name: &str, e: EmbedError) -> ApiError {
+    match e {
+        EmbedError::ModelNotFound { .. } | EmbedError::MissingFile { .. } => ApiError::bad_request(format!(
+            "embedding model {name:?} is not installed on this server (put its sentence-transformers directory \
+             under the server's models directory, --models-dir, as {:?}; the default model {} is fetched by \
+             scripts/get-embed-model.sh)",
+            short_name(name),
+            short_name(quiver_embed::DEFAULT_MODEL)
+        )),
+        EmbedError::NotBuilt => ApiError::new(StatusCode::NOT_IMPLEMENTED, e.to_string()),
+        e if e.is_user_error() => ApiError::bad_request(e.to_string()),
+        e => ApiError::internal(format!("embedding model {name:?}: {e}")),
+    }
+}
+
+/// True when `asked` (a model a client named) is `configured` (the collection's): equal, or the same name once an
+/// `owner/` prefix is dropped, ignoring case.
+pub fn same_model(asked: &str, configured: &str) -> bool {
+    asked == configured || short_name(asked).eq_ignore_ascii_case(short_name(configured))
+}
+
+/// A model name without its `owner/` prefix.
+fn short_name(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// 400 when a client named a model other than the collection's.
+pub fn check_named_model(asked: Option<&str>, configured: &str, field: &str) -> ApiResult<()> {
+    match asked {
+        Some(a) if !same_model(a, configured) => Err(ApiError::invalid(
+            format!("{field}.model"),
+            format!("the collection's embedding model {configured:?} (or absent)"),
+            format!("{a:?}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Embeds the texts of an upsert into their points' vectors and keeps each text in its point's payload under
+/// `text` (replacing a `text` key sent in the payload). Blocking.
+pub fn resolve_upsert(
+    embedders: &Embedders,
+    name: &str,
+    col: &Collection,
+    up: crate::convert::Upsert,
+) -> ApiResult<Vec<quiver_engine::PointInput>> {
+    let crate::convert::Upsert { mut points, texts } = up;
+    if texts.is_empty() {
+        return Ok(points);
+    }
+    let model = embedders.for_collection(name, col)?;
+    for t in &texts {
+        check_named_model(t.model.as_deref(), model.model_name(), &t.field)?;
+    }
+    let refs: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
+    let vectors = embed(model.as_ref(), &refs)?;
+    for (t, v) in texts.into_iter().zip(vectors) {
+        let p = &mut points[t.index];
+        p.vector = v;
+        p.payload.get_or_insert_with(Default::default).insert(TEXT_KEY.to_string(), t.text.into());
+    }
+    Ok(points)
+}
+
+/// The payload key that holds a point's text.
+pub const TEXT_KEY: &str = "text";

@@ -1,0 +1,384 @@
+//! Text through the API with the real all-MiniLM-L6-v2 (found as `quiver serve` finds it: `QUIVER_MODEL_DIR`, else
+//! `~/.cache/quiver-models/…`; `.ci/run` fetches it with `scripts/get-embed-model.sh`): collections with an
+//! embedding model, text upserts and searches, documents and chunks, grouped search, and every mismatch as a 4xx.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use quiver_engine::Database;
+use quiver_server::{AppState, ServerConfig, app};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct T {
+    app: Router,
+    _dir: tempfile::TempDir,
+}
+
+fn server() -> T {
+    if let Err(e) = quiver_embed::find_model_dir(None) {
+        panic!("these tests need all-MiniLM-L6-v2: run `bash scripts/get-embed-model.sh`. {e}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    T { app: app(AppState::with_database(ServerConfig::default(), Arc::new(db))), _dir: dir }
+}
+
+impl T {
+    async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        let body = match body {
+            Some(v) => {
+                req = req.header("content-type", "application/json");
+                Body::from(serde_json::to_vec(&v).unwrap())
+            }
+            None => Body::empty(),
+        };
+        let resp = self.app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    async fn ok(&self, method: &str, uri: &str, body: Value) -> Value {
+        let (s, v) = self.call(method, uri, Some(body)).await;
+        assert_eq!(s, StatusCode::OK, "{method} {uri}: {v}");
+        v["result"].clone()
+    }
+
+    async fn err(&self, method: &str, uri: &str, body: Value, status: StatusCode, needle: &str) {
+        let (s, v) = self.call(method, uri, Some(body)).await;
+        assert_eq!(s, status, "{method} {uri}: {v}");
+        let msg = v["status"]["error"].as_str().unwrap_or_else(|| panic!("no error message: {v}"));
+        assert!(msg.contains(needle), "{method} {uri}: {msg:?} lacks {needle:?}");
+    }
+
+    async fn count(&self, c: &str, filter: Value) -> u64 {
+        self.ok("POST", &format!("/collections/{c}/points/count"), json!({ "filter": filter })).await["count"]
+            .as_u64()
+            .unwrap()
+    }
+}
+
+const TEXTS: [&str; 5] = [
+    "The cat curled up on the mat and purred.",
+    "Stock markets fell sharply as interest rates rose.",
+    "Mix flour, sugar and two eggs, then bake the cake for forty minutes.",
+    "The volcano erupted, covering the island in ash.",
+    "The striker scored twice in the second half of the match.",
+];
+
+async fn text_collection(t: &T, name: &str) {
+    t.ok("PUT", &format!("/collections/{name}"), json!({"embedding": {"model": "all-MiniLM-L6-v2"}})).await;
+}
+
+fn first_id(hits: &Value) -> u64 {
+    hits[0]["id"].as_u64().unwrap_or_else(|| panic!("no hits: {hits}"))
+}
+
+#[tokio::test]
+async fn a_collection_with_a_model_takes_its_size_and_text_everywhere() {
+    let t = server();
+    text_collection(&t, "c").await;
+    let info = t.ok("GET", "/collections/c", json!(null)).await;
+    assert_eq!(info["config"]["params"]["vectors"]["size"], 384, "{info}");
+    assert_eq!(info["config"]["params"]["vectors"]["distance"], "Cosine");
+    assert_eq!(info["config"]["embedding"]["model"], "all-MiniLM-L6-v2");
+
+    // Row form with `text`, Qdrant's document form as the vector, and the column form with `texts`.
+    let points = json!([
+        {"id": 0, "text": TEXTS[0], "payload": {"topic": "pets", "text": "replaced by the embedded text"}},
+        {"id": 1, "vector": {"text": TEXTS[1], "model": "sentence-transformers/all-MiniLM-L6-v2"},
+         "payload": {"topic": "finance"}},
+    ]);
+    t.ok("PUT", "/collections/c/points?wait=true", json!({ "points": points })).await;
+    t.ok(
+        "PUT",
+        "/collections/c/points?wait=true",
+        json!({"batch": {"ids": [2, 3, 4], "texts": &TEXTS[2..], "payloads": [{"topic": "food"}, null, null]}}),
+    )
+    .await;
+    let got = t.ok("POST", "/collections/c/points", json!({"ids": [0, 1, 2], "with_payload": true})).await;
+    for (i, p) in got.as_array().unwrap().iter().enumerate() {
+        assert_eq!(p["payload"]["text"], TEXTS[p["id"].as_u64().unwrap() as usize], "point {i}: {p}");
+    }
+
+    // Search, query and nearest by text: each paraphrase finds its sentence first.
+    for (query, want) in [
+        ("a kitten sleeping on a rug", 0),
+        ("the economy and falling share prices", 1),
+        ("how to bake a sponge cake", 2),
+        ("lava and an explosive eruption", 3),
+        ("a football goal", 4),
+    ] {
+        let hits = t.ok("POST", "/collections/c/points/search", json!({"text": query, "limit": 3})).await;
+        assert_eq!(first_id(&hits), want, "search {query:?}: {hits}");
+        let r = t.ok("POST", "/collections/c/points/query", json!({"query": {"text": query}, "limit": 2})).await;
+        assert_eq!(first_id(&r["points"]), want, "query {query:?}: {r}");
+        let r = t
+            .ok("POST", "/collections/c/points/query", json!({"query": {"nearest": {"text": query}}, "limit": 1}))
+            .await;
+        assert_eq!(first_id(&r["points"]), want, "nearest {query:?}: {r}");
+    }
+    // With a filter: the best *food* point for a pets query.
+    let hits = t
+        .ok(
+            "POST",
+            "/collections/c/points/search",
+            json!({"text": "a kitten", "limit": 1, "filter": {"must": [{"key": "topic", "match": {"value": "food"}}]}}),
+        )
+        .await;
+    assert_eq!(first_id(&hits), 2, "{hits}");
+    // A text search equals a vector search with the same text embedded by the same model.
+    let direct = quiver_embed::load_model(&quiver_embed::find_model_dir(None).unwrap(), &Default::default())
+        .unwrap()
+        .embed(&["a kitten sleeping on a rug"])
+        .unwrap()
+        .pop()
+        .unwrap();
+    let by_vec = t.ok("POST", "/collections/c/points/search", json!({"vector": direct, "limit": 5})).await;
+    let by_text =
+        t.ok("POST", "/collections/c/points/search", json!({"text": "a kitten sleeping on a rug", "limit": 5})).await;
+    let ids = |v: &Value| v.as_array().unwrap().iter().map(|h| h["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&by_vec), ids(&by_text));
+}
+
+#[tokio::test]
+async fn mismatches_are_clear_4xx_and_change_nothing() {
+    let t = server();
+    t.ok("PUT", "/collections/plain", json!({"vectors": {"size": 384, "distance": "Cosine"}})).await;
+    let no_model = "has no embedding model";
+    t.err(
+        "PUT",
+        "/collections/plain/points",
+        json!({"points": [{"id": 1, "text": "hi"}]}),
+        StatusCode::BAD_REQUEST,
+        no_model,
+    )
+    .await;
+    t.err(
+        "POST",
+        "/collections/plain/points/search",
+        json!({"text": "hi", "limit": 1}),
+        StatusCode::BAD_REQUEST,
+        no_model,
+    )
+    .await;
+    t.err(
+        "POST",
+        "/collections/plain/documents",
+        json!({"documents": [{"id": "d", "text": "hi"}]}),
+        StatusCode::BAD_REQUEST,
+        no_model,
+    )
+    .await;
+    assert_eq!(t.count("plain", json!(null)).await, 0);
+
+    // Creation: wrong size for the model, an unknown model, a name that could escape the models directory,
+    // no vectors and no model.
+    t.err(
+        "PUT",
+        "/collections/x",
+        json!({"vectors": {"size": 128, "distance": "Cosine"}, "embedding": {"model": "all-MiniLM-L6-v2"}}),
+        StatusCode::BAD_REQUEST,
+        "makes 384-dimensional vectors but the collection's vectors have 128",
+    )
+    .await;
+    t.err(
+        "PUT",
+        "/collections/x",
+        json!({"embedding": {"model": "no-such-model"}}),
+        StatusCode::BAD_REQUEST,
+        "not installed",
+    )
+    .await;
+    t.err(
+        "PUT",
+        "/collections/x",
+        json!({"embedding": {"model": "../../etc"}}),
+        StatusCode::BAD_REQUEST,
+        "embedding.model",
+    )
+    .await;
+    t.err("PUT", "/collections/x", json!({"embedding": {"name": "m"}}), StatusCode::BAD_REQUEST, "invalid embedding")
+        .await;
+    t.err("PUT", "/collections/x", json!({}), StatusCode::BAD_REQUEST, "vectors").await;
+    let (s, v) = t.call("GET", "/collections/x/exists", None).await;
+    assert_eq!((s, v["result"]["exists"].clone()), (StatusCode::OK, json!(false)));
+
+    text_collection(&t, "c").await;
+    t.err(
+        "PUT",
+        "/collections/c/points",
+        json!({"points": [{"id": 1, "text": "hi", "vector": [0.0]}]}),
+        StatusCode::BAD_REQUEST,
+        "points[0]: expected a vector or a text, not both",
+    )
+    .await;
+    t.err("PUT", "/collections/c/points", json!({"points": [{"id": 1}]}), StatusCode::BAD_REQUEST, "points[0].vector")
+        .await;
+    t.err(
+        "PUT",
+        "/collections/c/points",
+        json!({"points": [{"id": 1, "vector": {"text": "hi", "model": "other-model"}}]}),
+        StatusCode::BAD_REQUEST,
+        "points[0].vector.model",
+    )
+    .await;
+    t.err(
+        "PUT",
+        "/collections/c/points",
+        json!({"batch": {"ids": [1, 2], "texts": ["one"]}}),
+        StatusCode::BAD_REQUEST,
+        "batch.texts",
+    )
+    .await;
+    t.err("POST", "/collections/c/points/search", json!({"limit": 1}), StatusCode::BAD_REQUEST, "vector").await;
+    t.err(
+        "POST",
+        "/collections/c/points/query",
+        json!({"query": {"text": "hi", "model": "other"}}),
+        StatusCode::BAD_REQUEST,
+        "query.model",
+    )
+    .await;
+    assert_eq!(t.count("c", json!(null)).await, 0);
+}
+
+fn long_doc() -> String {
+    // Six paragraphs on different subjects, long enough for several 40-token chunks.
+    [
+        "Honeybees live in colonies ruled by a single queen. Workers gather nectar and pollen from flowers.",
+        "The hive stores honey in wax combs. Bees dance to tell each other where the flowers are.",
+        "Glaciers are rivers of ice that move slowly downhill. They carve deep valleys into mountains.",
+        "As the climate warms, many glaciers are shrinking. Meltwater raises the level of the sea.",
+        "Sourdough bread rises with wild yeast instead of baker's yeast. The starter must be fed daily.",
+        "A long, slow fermentation gives the loaf its sour taste and open crumb.",
+    ]
+    .join("\n\n")
+}
+
+#[tokio::test]
+async fn documents_are_chunked_replaced_deleted_and_searched_by_group() {
+    let t = server();
+    text_collection(&t, "docs").await;
+    let body = json!({
+        "documents": [
+            {"id": "nature/bees-glaciers-bread.md", "text": long_doc(), "metadata": {"lang": "en", "tags": ["mixed"]}},
+            {"id": 7, "text": "Chess is a board game for two players. Each side starts with sixteen pieces.",
+             "metadata": {"lang": "en"}},
+            {"id": "blank", "text": "   \n  "},
+        ],
+        "chunking": {"max_tokens": 40, "overlap_tokens": 8},
+    });
+    let r = t.ok("POST", "/collections/docs/documents?wait=true", body).await;
+    assert_eq!(r["status"], "completed");
+    let counts = r["documents"].as_array().unwrap();
+    let long_chunks = counts[0]["chunks"].as_u64().unwrap();
+    assert!(long_chunks >= 3, "{r}");
+    assert_eq!(counts[1], json!({"id": "7", "chunks": 1}));
+    assert_eq!(counts[2], json!({"id": "blank", "chunks": 0}));
+    let of = |id: &str| json!({"must": [{"key": "doc_id", "match": {"value": id}}]});
+    assert_eq!(t.count("docs", of("nature/bees-glaciers-bread.md")).await, long_chunks);
+    assert_eq!(t.count("docs", json!(null)).await, long_chunks + 1);
+
+    // Chunk payloads: the metadata plus doc_id, chunk_index, chunk_count and the chunk's own text.
+    let page = t
+        .ok(
+            "POST",
+            "/collections/docs/points/scroll",
+            json!({"filter": of("nature/bees-glaciers-bread.md"), "limit": 100}),
+        )
+        .await;
+    let mut indexes: Vec<u64> = Vec::new();
+    for p in page["points"].as_array().unwrap() {
+        let pl = &p["payload"];
+        assert_eq!(pl["lang"], "en");
+        assert_eq!(pl["tags"], json!(["mixed"]));
+        assert_eq!(pl["chunk_count"], long_chunks);
+        let text = pl["text"].as_str().unwrap();
+        assert!(long_doc().contains(text), "chunk text is a slice of the document: {text:?}");
+        indexes.push(pl["chunk_index"].as_u64().unwrap());
+    }
+    indexes.sort_unstable();
+    assert_eq!(indexes, (0..long_chunks).collect::<Vec<_>>());
+    // Searching grouped by document: the glacier question finds the long document, with its glacier chunk first.
+    let r = t
+        .ok(
+            "POST",
+            "/collections/docs/points/search/groups",
+            json!({"text": "melting ice and rising seas", "group_by": "doc_id", "group_size": 2, "limit": 2,
+                   "with_payload": true}),
+        )
+        .await;
+    let groups = r["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{r}");
+    assert_eq!(groups[0]["id"], "nature/bees-glaciers-bread.md");
+    assert_eq!(groups[0]["hits"].as_array().unwrap().len(), 2);
+    assert!(groups[0]["hits"][0]["payload"]["text"].as_str().unwrap().contains("glacier"), "{r}");
+    assert_eq!(groups[1]["id"], "7");
+    let r = t
+        .ok(
+            "POST",
+            "/collections/docs/points/search/groups",
+            json!({"text": "a game of kings and queens", "group_by": "doc_id", "limit": 1}),
+        )
+        .await;
+    assert_eq!(r["groups"][0]["id"], "7", "{r}");
+
+    // Writing the long document again, shorter: its leftover chunks go.
+    let r = t
+        .ok(
+            "POST",
+            "/collections/docs/documents?wait=true",
+            json!({"documents": [{"id": "nature/bees-glaciers-bread.md", "text": "Only bees now. Bees make honey."}]}),
+        )
+        .await;
+    assert_eq!(r["documents"][0]["chunks"], 1);
+    assert_eq!(t.count("docs", of("nature/bees-glaciers-bread.md")).await, 1);
+
+    // Deleting a document deletes its chunks only.
+    let (s, v) = t.call("DELETE", "/collections/docs/documents/nature%2Fbees-glaciers-bread.md?wait=true", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(t.count("docs", of("nature/bees-glaciers-bread.md")).await, 0);
+    assert_eq!(t.count("docs", json!(null)).await, 1);
+
+    // Bad documents: nothing is written.
+    t.err(
+        "POST",
+        "/collections/docs/documents",
+        json!({"documents": [{"id": "ok", "text": "fine"}, {"id": "bad", "text": "x", "metadata": {"chunk_index": 1}}]}),
+        StatusCode::BAD_REQUEST,
+        "documents[1].metadata.chunk_index",
+    )
+    .await;
+    t.err(
+        "POST",
+        "/collections/docs/documents",
+        json!({"documents": [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]}),
+        StatusCode::BAD_REQUEST,
+        "documents[1].id",
+    )
+    .await;
+    t.err(
+        "POST",
+        "/collections/docs/documents",
+        json!({"documents": [{"id": "a", "text": "x"}], "chunking": {"max_tokens": 10, "overlap_tokens": 10}}),
+        StatusCode::BAD_REQUEST,
+        "overlap_tokens",
+    )
+    .await;
+    t.err("POST", "/collections/docs/documents", json!({"documents": []}), StatusCode::BAD_REQUEST, "documents").await;
+    t.err(
+        "POST",
+        "/collections/docs/points/search/groups",
+        json!({"text": "x", "group_by": ""}),
+        StatusCode::BAD_REQUEST,
+        "group_by",
+    )
+    .await;
+    assert_eq!(t.count("docs", json!(null)).await, 1);
+}
