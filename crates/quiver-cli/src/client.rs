@@ -143,8 +143,12 @@ impl Distance {
 pub struct PointRef<'a> {
     /// Unsigned integer or UUID.
     pub id: &'a quiver_engine::PointId,
-    /// The vector.
+    /// The vector (omitted when empty: the point has a text).
+    #[serde(skip_serializing_if = "<[f32]>::is_empty")]
     pub vector: &'a [f32],
+    /// Text for the server to embed (omitted when `None`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<&'a str>,
     /// The payload (omitted when `None`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<&'a serde_json::Map<String, Value>>,
@@ -362,6 +366,13 @@ impl Client {
     /// `GET /collections/{c}`: the result object as the server sends it.
     pub fn collection_info(&self, name: &str) -> Result<Value> {
         self.get(&format!("/collections/{}", segment(name)))
+    }
+
+    /// `PUT /collections/{c}` with an embedding model (the server sets the size; Cosine).
+    pub fn create_text_collection(&self, name: &str, model: &str) -> Result<()> {
+        let path = format!("/collections/{}", segment(name));
+        let v = self.send_value("PUT", &path, &serde_json::json!({"embedding": {"model": model}}))?;
+        expect_true("PUT", &path, &v)
     }
 
     /// `PUT /collections/{c}` with `{"vectors": {"size": dim, "distance": …}}`.

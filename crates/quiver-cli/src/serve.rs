@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Seconds SIGTERM waits for in-flight requests [default: 30].
     #[arg(long, env = "QUIVER_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Directory of embedding models, one sentence-transformers directory per model, named as collections name
+    /// it (the default model all-MiniLM-L6-v2 is also found where `quiver embed` finds it).
+    #[arg(long, env = "QUIVER_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "QUIVER_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -84,6 +88,9 @@ pub fn resolve(args: &ServeArgs) -> Result<ServerConfig> {
     }
     set!(bind, data_dir, max_body_bytes, max_snapshot_bytes, max_batch_points, max_limit, max_search_batch);
     set!(request_timeout_secs, shutdown_grace_secs);
+    if let Some(d) = &args.models_dir {
+        cfg.models_dir = Some(d.clone());
+    }
     if let Some(k) = &args.api_key {
         cfg.api_key = Some(k.clone());
     }

@@ -58,8 +58,10 @@ impl Format {
 pub struct Record {
     /// Its id.
     pub id: PointId,
-    /// Its vector.
+    /// Its vector (empty when the record has a text instead).
     pub vector: Vec<f32>,
+    /// Its text, to embed with the collection's model (JSONL `"text"` instead of `"vector"`).
+    pub text: Option<String>,
     /// Its payload, if the input had one.
     pub payload: Option<Payload>,
 }
@@ -182,7 +184,7 @@ impl<R: Read + Send> Source for Fvecs<R> {
         let id = numbered_id(self.ids_from, self.index, &at)?;
         self.index += 1;
         self.bytes += 4 + 4 * d as u64;
-        Ok(Some(Record { id, vector, payload: None }))
+        Ok(Some(Record { id, vector, text: None, payload: None }))
     }
 
     fn skip(&mut self, n: u64) -> Result<u64> {
@@ -217,6 +219,8 @@ pub struct Jsonl<R> {
     line: u64,
     bytes: u64,
     dim: Option<usize>,
+    /// Whether the lines carry texts (set by the first line; every line must agree).
+    texts: Option<bool>,
     buf: String,
 }
 
@@ -224,7 +228,10 @@ pub struct Jsonl<R> {
 #[serde(deny_unknown_fields)]
 struct JsonlLine {
     id: PointId,
-    vector: Vec<f32>,
+    #[serde(default)]
+    vector: Option<Vec<f32>>,
+    #[serde(default)]
+    text: Option<String>,
     #[serde(default)]
     payload: Option<Map<String, Value>>,
 }
@@ -232,7 +239,7 @@ struct JsonlLine {
 impl<R: BufRead + Send> Jsonl<R> {
     /// Reads from `r`.
     pub fn new(r: R) -> Self {
-        Jsonl { r, line: 0, bytes: 0, dim: None, buf: String::new() }
+        Jsonl { r, line: 0, bytes: 0, dim: None, texts: None, buf: String::new() }
     }
 
     /// The next non-blank line into `self.buf`; `false` at the end.
@@ -266,8 +273,8 @@ fn diagnose_jsonl(text: &str, serde_err: serde_json::Error) -> String {
     };
     let Value::Object(m) = v else { return format!("expected a JSON object, got {}", kind(&v)) };
     for k in m.keys() {
-        if !matches!(k.as_str(), "id" | "vector" | "payload") {
-            return format!("unknown field {k:?} (expected id, vector and optionally payload)");
+        if !matches!(k.as_str(), "id" | "vector" | "text" | "payload") {
+            return format!("unknown field {k:?} (expected id, vector or text, and optionally payload)");
         }
     }
     match m.get("id") {
@@ -279,7 +286,9 @@ fn diagnose_jsonl(text: &str, serde_err: serde_json::Error) -> String {
         }
     }
     match m.get("vector") {
-        None => return "missing field \"vector\"".into(),
+        None if m.get("text").is_some_and(Value::is_string) => {}
+        None if m.contains_key("text") => return "field \"text\": expected a string".into(),
+        None => return "missing field \"vector\" (or \"text\")".into(),
         Some(Value::Array(items)) => {
             for (i, x) in items.iter().enumerate() {
                 if !x.is_number() {
@@ -306,11 +315,28 @@ impl<R: BufRead + Send> Source for Jsonl<R> {
         let at = || format!("line {line}");
         let rec: JsonlLine =
             serde_json::from_str(&self.buf).map_err(|e| anyhow!("{}: {}", at(), diagnose_jsonl(&self.buf, e)))?;
-        check_dim(&mut self.dim, rec.vector.len(), &at)?;
-        if let Some(j) = rec.vector.iter().position(|x| !x.is_finite()) {
+        let (vector, text) = match (rec.vector, rec.text) {
+            (Some(v), None) => (v, None),
+            (None, Some(t)) => (Vec::new(), Some(t)),
+            (Some(_), Some(_)) => bail!("{}: give \"vector\" or \"text\", not both", at()),
+            (None, None) => bail!("{}: missing field \"vector\" (or \"text\")", at()),
+        };
+        let is_text = text.is_some();
+        match self.texts {
+            None => self.texts = Some(is_text),
+            Some(t) if t != is_text => {
+                let (had, got) = if t { ("texts", "a vector") } else { ("vectors", "a text") };
+                bail!("{}: earlier lines have {had}, this one has {got}; one input holds one or the other", at());
+            }
+            Some(_) => {}
+        }
+        if !is_text {
+            check_dim(&mut self.dim, vector.len(), &at)?;
+        }
+        if let Some(j) = vector.iter().position(|x| !x.is_finite()) {
             bail!("{}: field \"vector\"[{j}] is out of the f32 range", at());
         }
-        Ok(Some(Record { id: rec.id, vector: rec.vector, payload: rec.payload }))
+        Ok(Some(Record { id: rec.id, vector, text, payload: rec.payload }))
     }
 
     fn skip(&mut self, n: u64) -> Result<u64> {
@@ -564,7 +590,7 @@ impl<R: Read + Send> Source for Csv<R> {
             }
         }
         self.index += 1;
-        Ok(Some(Record { id, vector, payload: (!self.payload_cols.is_empty()).then_some(payload) }))
+        Ok(Some(Record { id, vector, text: None, payload: (!self.payload_cols.is_empty()).then_some(payload) }))
     }
 
     fn skip(&mut self, n: u64) -> Result<u64> {

@@ -8,15 +8,18 @@
 //! interrupted import continues with `--resume`. Malformed input stops the import at the bad record, naming its line
 //! or record number and field; every batch before it stays imported.
 
+pub mod documents;
 pub mod input;
 pub mod state;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use quiver_embed::Embedder;
 use quiver_engine::{Collection, CollectionConfig, Database, PointInput};
 use serde_json::Value;
 
@@ -30,7 +33,8 @@ use state::{Fingerprint, STATE_VERSION, Start, State};
 pub struct ImportArgs {
     /// The collection to import into.
     pub collection: String,
-    /// The input file: `.fvecs`, `.jsonl` (or `.ndjson`) or `.csv`.
+    /// The input: a `.fvecs`, `.jsonl` (or `.ndjson`; lines with `vector` or with `text`) or `.csv` file, or a
+    /// folder of `.txt` / `.md` documents (split into chunks and embedded).
     pub input: PathBuf,
     /// The input format [default: from the file extension].
     #[arg(long, value_enum)]
@@ -64,14 +68,39 @@ pub struct ImportArgs {
     /// Times a batch is retried after a transient failure (no reply; 408, 429, 502, 503 or 504).
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub retries: u32,
+    /// Text input (JSONL lines with `text`, or a folder of documents): the embedding model a collection made by
+    /// --create gets. With --data the model runs here (found in --models-dir, else where `quiver embed` finds
+    /// the default model); with a server, the server runs it.
+    #[arg(long, default_value = "all-MiniLM-L6-v2", value_name = "NAME")]
+    pub embedding_model: String,
+    /// Directory of embedding models (one sentence-transformers directory per model name), for --data.
+    #[arg(long, env = "QUIVER_MODELS_DIR", value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// A folder of documents: most tokens per chunk.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub chunk_tokens: usize,
+    /// A folder of documents: tokens repeated from the end of one chunk at the start of the next [default: 32,
+    /// or half of --chunk-tokens when that is smaller].
+    #[arg(long, value_name = "N")]
+    pub overlap_tokens: Option<usize>,
     #[command(flatten)]
     pub server: ServerArgs,
 }
 
+/// What the input holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Vectors of this dimension.
+    Vectors(usize),
+    /// Texts, embedded with the collection's model.
+    Texts,
+}
+
 /// Where batches go.
 trait Sink {
-    /// Makes sure the collection exists (creating it with `dim` when asked to) and takes vectors of `dim`.
-    fn prepare(&mut self, dim: usize, progress: &ProgressBar) -> Result<()>;
+    /// Makes sure the collection exists (creating it when asked to) and takes what the input holds: vectors of
+    /// its dimension, or texts (it has an embedding model).
+    fn prepare(&mut self, shape: Shape, progress: &ProgressBar) -> Result<()>;
     /// Imports one batch; returns once the target acknowledged it.
     fn upsert(&mut self, records: Vec<Record>, progress: &ProgressBar) -> Result<()>;
     /// Closes the target (the engine syncs its WAL).
@@ -84,10 +113,15 @@ struct HttpSink {
     collection: String,
     create: Option<Distance>,
     retries: u32,
+    model: String,
 }
 
 impl Sink for HttpSink {
-    fn prepare(&mut self, dim: usize, progress: &ProgressBar) -> Result<()> {
+    fn prepare(&mut self, shape: Shape, progress: &ProgressBar) -> Result<()> {
+        let dim = match shape {
+            Shape::Vectors(d) => d,
+            Shape::Texts => return self.prepare_texts(progress),
+        };
         match self.client.collection_info(&self.collection) {
             Ok(info) => {
                 let size = info.pointer("/config/params/vectors/size").and_then(Value::as_u64);
@@ -122,8 +156,10 @@ impl Sink for HttpSink {
     }
 
     fn upsert(&mut self, records: Vec<Record>, progress: &ProgressBar) -> Result<()> {
-        let points: Vec<PointRef<'_>> =
-            records.iter().map(|r| PointRef { id: &r.id, vector: &r.vector, payload: r.payload.as_ref() }).collect();
+        let points: Vec<PointRef<'_>> = records
+            .iter()
+            .map(|r| PointRef { id: &r.id, vector: &r.vector, text: r.text.as_deref(), payload: r.payload.as_ref() })
+            .collect();
         let body = encode_points(&points)?;
         let mut attempt = 0;
         loop {
@@ -147,16 +183,134 @@ impl Sink for HttpSink {
     }
 }
 
+impl HttpSink {
+    /// Texts: the collection must have an embedding model (or is created with `--embedding-model`).
+    fn prepare_texts(&mut self, progress: &ProgressBar) -> Result<()> {
+        match self.client.collection_info(&self.collection) {
+            Ok(info) => match info.pointer("/config/embedding/model").and_then(Value::as_str) {
+                Some(_) => Ok(()),
+                None => bail!(
+                    "collection {} has no embedding model, so it cannot take texts; import vectors, or into a \
+                     collection created with an embedding model (--create makes one)",
+                    self.collection
+                ),
+            },
+            Err(ClientError::Api { status: 404, .. }) if self.create.is_some() => {
+                self.client.create_text_collection(&self.collection, &self.model)?;
+                progress.suspend(|| {
+                    eprintln!(
+                        "created collection {} (embedding model {}) on {}",
+                        self.collection,
+                        self.model,
+                        self.client.url()
+                    )
+                });
+                Ok(())
+            }
+            Err(ClientError::Api { status: 404, .. }) => bail!(
+                "collection {} does not exist on {}; pass --create to create it with the embedding model {}",
+                self.collection,
+                self.client.url(),
+                self.model
+            ),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// A local data directory, through the embedded engine.
 struct EmbeddedSink {
     db: Database,
     name: String,
     create: Option<Distance>,
     collection: Option<Collection>,
+    models: LocalModels,
+    /// The collection's model, for texts.
+    model: Option<Arc<dyn Embedder>>,
+}
+
+/// Embedding models run in this process (imports into a data directory).
+pub struct LocalModels {
+    embedders: quiver_server::embedding::Embedders,
+    /// The model a collection created for texts gets.
+    pub default_name: String,
+}
+
+impl std::fmt::Debug for LocalModels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalModels").field("default_name", &self.default_name).finish_non_exhaustive()
+    }
+}
+
+impl LocalModels {
+    /// Models found in `models_dir` (then where `quiver embed` finds the default one).
+    pub fn new(models_dir: Option<PathBuf>, default_name: String) -> Self {
+        LocalModels { embedders: quiver_server::embedding::Embedders::new(models_dir), default_name }
+    }
+
+    /// Model `name`, loaded once.
+    pub fn get(&self, name: &str) -> Result<Arc<dyn Embedder>> {
+        self.embedders.get(name).map_err(|e| anyhow!("{}", e.message))
+    }
+
+    /// The collection's model (it must have one), checked against its dimension; creates the collection with
+    /// the default model when `create` and it does not exist.
+    pub fn open_text_collection(
+        &self,
+        db: &Database,
+        name: &str,
+        create: bool,
+        progress: &ProgressBar,
+    ) -> Result<(Collection, Arc<dyn Embedder>)> {
+        let c = match db.collection(name) {
+            Ok(c) => c,
+            Err(quiver_engine::Error::CollectionNotFound { .. }) if create => {
+                let model = self.get(&self.default_name)?;
+                let mut cfg = CollectionConfig::new(model.dim(), quiver_index::Metric::Cosine);
+                cfg.embedding = Some(quiver_engine::EmbeddingConfig { model: self.default_name.clone() });
+                let c = db.create_collection(name, cfg)?;
+                progress.suspend(|| {
+                    eprintln!(
+                        "created collection {name} (embedding model {}, {} dimensions) in {}",
+                        self.default_name,
+                        model.dim(),
+                        db.root().display()
+                    )
+                });
+                c
+            }
+            Err(quiver_engine::Error::CollectionNotFound { .. }) => bail!(
+                "collection {name} does not exist in {}; pass --create to create it with the embedding model {}",
+                db.root().display(),
+                self.default_name
+            ),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(e) = c.config().embedding.clone() else {
+            bail!(
+                "collection {name} has no embedding model, so it cannot take texts; import vectors, or into a \
+                 collection created with an embedding model (--create makes one)"
+            );
+        };
+        let model = self.get(&e.model)?;
+        quiver_server::embedding::check_dimension(&e.model, model.dim(), c.config().dimension)
+            .map_err(|e| anyhow!("{}", e.message))?;
+        Ok((c, model))
+    }
 }
 
 impl Sink for EmbeddedSink {
-    fn prepare(&mut self, dim: usize, progress: &ProgressBar) -> Result<()> {
+    fn prepare(&mut self, shape: Shape, progress: &ProgressBar) -> Result<()> {
+        let dim = match shape {
+            Shape::Vectors(d) => d,
+            Shape::Texts => {
+                let (c, model) =
+                    self.models.open_text_collection(&self.db, &self.name, self.create.is_some(), progress)?;
+                self.collection = Some(c);
+                self.model = Some(model);
+                return Ok(());
+            }
+        };
         let c = match self.db.collection(&self.name) {
             Ok(c) => c,
             Err(quiver_engine::Error::CollectionNotFound { .. }) => match self.create {
@@ -190,10 +344,23 @@ impl Sink for EmbeddedSink {
 
     fn upsert(&mut self, records: Vec<Record>, _progress: &ProgressBar) -> Result<()> {
         let c = self.collection.as_ref().ok_or_else(|| anyhow!("internal: upsert before prepare"))?;
-        let points = records
-            .into_iter()
-            .map(|r| PointInput { id: r.id, vector: r.vector, payload: r.payload, ttl_secs: None })
-            .collect();
+        let mut points: Vec<PointInput> = Vec::with_capacity(records.len());
+        let mut texts: Vec<(usize, String)> = Vec::new();
+        for r in records {
+            if let Some(t) = r.text {
+                texts.push((points.len(), t));
+            }
+            points.push(PointInput { id: r.id, vector: r.vector, payload: r.payload, ttl_secs: None });
+        }
+        if !texts.is_empty() {
+            let model = self.model.as_ref().ok_or_else(|| anyhow!("internal: texts without a model"))?;
+            let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
+            let vectors = model.embed(&refs)?;
+            for ((i, t), v) in texts.into_iter().zip(vectors) {
+                points[i].vector = v;
+                points[i].payload.get_or_insert_with(Default::default).insert("text".into(), Value::String(t));
+            }
+        }
         c.upsert(points)?;
         Ok(())
     }
@@ -231,8 +398,16 @@ pub fn run(args: ImportArgs) -> Result<()> {
     if args.batch == 0 {
         return usage("--batch must be at least 1");
     }
-    if !args.input.is_file() {
-        return usage(format!("{} is not a file", args.input.display()));
+    if !args.input.is_file() && !args.input.is_dir() {
+        return usage(format!("{} is not a file or a folder", args.input.display()));
+    }
+    // `--url` names a server, `--data` a directory: both at once is a mistake (a URL from QUIVER_URL is fine).
+    if args.data.is_some() && args.server.url.is_some() && std::env::var("QUIVER_URL").ok() != args.server.url {
+        return usage("--url and --data exclude each other: import into a server or into a data directory");
+    }
+    if args.input.is_dir() {
+        let dest = dest(&args)?;
+        return documents::run(&args, dest);
     }
     let format = match args.format.or_else(|| Format::from_path(&args.input)) {
         Some(f) => f,
@@ -249,21 +424,8 @@ pub fn run(args: ImportArgs) -> Result<()> {
     if args.ids_from.is_some() && format == Format::Jsonl {
         return usage("--ids-from applies to fvecs and to CSV without an `id` column; JSONL lines carry their ids");
     }
-    // `--url` names a server, `--data` a directory: both at once is a mistake (a URL from QUIVER_URL is fine).
-    if args.data.is_some() && args.server.url.is_some() && std::env::var("QUIVER_URL").ok() != args.server.url {
-        return usage("--url and --data exclude each other: import into a server or into a data directory");
-    }
     let create = args.create.then_some(args.distance);
-    let dest = match &args.data {
-        Some(dir) => {
-            quiver_engine::database::validate_name(&args.collection)
-                .map_err(|e| crate::UsageError(format!("collection name: {e}")))?;
-            // Created now so that its canonical path (part of the import's fingerprint) is the same on every run.
-            std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
-            Dest::Data(std::fs::canonicalize(dir).with_context(|| format!("reading {}", dir.display()))?)
-        }
-        None => Dest::Server(Client::new(&args.server)?),
-    };
+    let dest = dest(&args)?;
     let target = match &dest {
         Dest::Data(dir) => format!("data:{}", dir.display()),
         Dest::Server(c) => c.url().to_owned(),
@@ -292,15 +454,34 @@ pub fn run(args: ImportArgs) -> Result<()> {
     let opts = ReadOptions { ids_from: args.ids_from, vector_prefix: args.vector_prefix.clone() };
     let src = input::open(&args.input, format, &opts).with_context(|| args.input.display().to_string())?;
     let sink: Box<dyn Sink> = match dest {
-        Dest::Server(client) => {
-            Box::new(HttpSink { client, collection: args.collection.clone(), create, retries: args.retries })
-        }
+        Dest::Server(client) => Box::new(HttpSink {
+            client,
+            collection: args.collection.clone(),
+            create,
+            retries: args.retries,
+            model: args.embedding_model.clone(),
+        }),
         Dest::Data(dir) => {
             let db = Database::open(&dir).with_context(|| format!("opening the data directory {}", dir.display()))?;
-            Box::new(EmbeddedSink { db, name: args.collection.clone(), create, collection: None })
+            let models = LocalModels::new(args.models_dir.clone(), args.embedding_model.clone());
+            Box::new(EmbeddedSink { db, name: args.collection.clone(), create, collection: None, models, model: None })
         }
     };
     import(ImportJob { args: &args, src, sink, skip, state_path: &state_path, fingerprint, target: &target })
+}
+
+/// Where `args` send the import.
+fn dest(args: &ImportArgs) -> Result<Dest> {
+    Ok(match &args.data {
+        Some(dir) => {
+            quiver_engine::database::validate_name(&args.collection)
+                .map_err(|e| crate::UsageError(format!("collection name: {e}")))?;
+            // Created now so that its canonical path (part of the import's fingerprint) is the same on every run.
+            std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
+            Dest::Data(std::fs::canonicalize(dir).with_context(|| format!("reading {}", dir.display()))?)
+        }
+        None => Dest::Server(Client::new(&args.server)?),
+    })
 }
 
 /// Where an import goes.
@@ -384,7 +565,11 @@ fn import(job: ImportJob<'_>) -> Result<()> {
                 }
             };
             if !prepared {
-                sink.prepare(b.records[0].vector.len(), &pb)?;
+                let shape = match b.records[0].text {
+                    Some(_) => Shape::Texts,
+                    None => Shape::Vectors(b.records[0].vector.len()),
+                };
+                sink.prepare(shape, &pb)?;
                 prepared = true;
             }
             let n = b.records.len() as u64;

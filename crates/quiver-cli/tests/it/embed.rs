@@ -54,3 +54,139 @@ fn bad_flags_and_missing_models_are_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/model-dir"));
     assert!(out.stdout.is_empty());
 }
+
+// ------------------------------------------------------------------------------------------------ text import
+
+fn write_docs(root: &std::path::Path) {
+    std::fs::create_dir_all(root.join("animals")).unwrap();
+    std::fs::write(
+        root.join("animals/bees.md"),
+        "# Honeybees\n\nBees live in hives ruled by a queen. Workers gather nectar from flowers and make honey.\n\n\
+         ## Dances\n\nA forager dances to tell the others where the flowers are.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("glaciers.txt"),
+        "Glaciers are rivers of ice.\nAs the climate warms they melt, and the sea rises.\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("notes.rs"), "fn main() {}").unwrap();
+}
+
+fn succeed(out: &Output) -> String {
+    assert!(out.status.success(), "quiver failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The closest point to `query` in collection `c` of a data directory, by the collection's model.
+fn nearest_payload(data: &std::path::Path, c: &str, query: &str) -> serde_json::Value {
+    let db = quiver_engine::Database::open(data).unwrap();
+    let col = db.collection(c).unwrap();
+    let model = col.config().embedding.clone().expect("the collection names its model").model;
+    assert_eq!(model, "all-MiniLM-L6-v2");
+    let dir = quiver_embed::find_model_dir(None).unwrap();
+    let m = quiver_embed::load_model(&dir, &Default::default()).unwrap();
+    let v = m.embed(&[query]).unwrap().pop().unwrap();
+    let hits = col.search(&quiver_engine::SearchRequest::new(v, 1)).unwrap().hits;
+    let p = serde_json::Value::Object(hits[0].payload.clone().unwrap());
+    db.close().unwrap();
+    p
+}
+
+#[test]
+fn a_folder_of_documents_imports_into_a_data_directory_and_again_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    write_docs(&docs);
+    let data = dir.path().join("data");
+    let data_s = data.to_str().unwrap();
+    let args = ["import", "kb", docs.to_str().unwrap(), "--data", data_s, "--create", "--chunk-tokens", "24"];
+    let out = succeed(&crate::quiver(&args));
+    assert!(out.contains("imported 2 documents ("), "{out}");
+
+    let p = nearest_payload(&data, "kb", "melting ice and rising seas");
+    assert_eq!(p["doc_id"], "glaciers.txt", "{p}");
+    assert_eq!(p["format"], "text");
+    assert_eq!(p["title"], "Glaciers are rivers of ice.");
+    let p = nearest_payload(&data, "kb", "a forager dancing to show the way");
+    assert_eq!(p["doc_id"], "animals/bees.md", "{p}");
+    assert_eq!(p["title"], "Honeybees");
+    assert!(p["text"].as_str().unwrap().contains("dances"), "{p}");
+
+    // Again, after an edit: the edited document's chunks are replaced, nothing is duplicated.
+    let count = || {
+        let db = quiver_engine::Database::open(&data).unwrap();
+        let n = db.collection("kb").unwrap().count(None).unwrap();
+        db.close().unwrap();
+        n
+    };
+    let before = count();
+    std::fs::write(docs.join("animals/bees.md"), "# Bees\n\nBees make honey.\n").unwrap();
+    succeed(&crate::quiver(&args));
+    let p = nearest_payload(&data, "kb", "bees");
+    assert_eq!((p["doc_id"].as_str(), p["chunk_count"].as_u64()), (Some("animals/bees.md"), Some(1)), "{p}");
+    assert!(count() < before, "the longer version's chunks are gone: {} vs {before}", count());
+
+    // Errors: a collection without a model, overlap ≥ chunk size, flags that do not apply to a folder.
+    let out = crate::quiver(&["import", "kb", docs.to_str().unwrap(), "--data", data_s, "--overlap-tokens", "200"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("overlap_tokens"));
+    let out = crate::quiver(&["import", "kb", docs.to_str().unwrap(), "--data", data_s, "--resume"]);
+    assert_eq!(out.status.code(), Some(2));
+    let vecs = crate::testdata().with_file_name("wordnet-minilm-3k_base.fvecs");
+    let state = dir.path().join("state.json");
+    let st = state.to_str().unwrap();
+    succeed(&crate::quiver(&["import", "vecs", vecs.to_str().unwrap(), "--data", data_s, "--create", "--state", st]));
+    let out = crate::quiver(&["import", "vecs", docs.to_str().unwrap(), "--data", data_s]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no embedding model"), "{:?}", out);
+}
+
+#[test]
+fn jsonl_lines_with_text_are_embedded_locally_and_by_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("texts.jsonl");
+    let lines = [
+        r#"{"id": 1, "text": "A cat sleeps on the mat.", "payload": {"kind": "pet"}}"#,
+        r#"{"id": 2, "text": "Interest rates rose and shares fell."}"#,
+        r#"{"id": 3, "text": "Bake the cake for forty minutes."}"#,
+    ];
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let data = dir.path().join("data");
+    let i = input.to_str().unwrap();
+    succeed(&crate::quiver(&["import", "t", i, "--data", data.to_str().unwrap(), "--create", "--batch", "2"]));
+    let p = nearest_payload(&data, "t", "a kitten napping");
+    assert_eq!((p["kind"].as_str(), p["text"].as_str()), (Some("pet"), Some("A cat sleeps on the mat.")), "{p}");
+
+    // Mixing vectors and texts in one input is refused at the line that breaks the pattern.
+    let mixed = dir.path().join("mixed.jsonl");
+    std::fs::write(&mixed, format!("{}\n{{\"id\": 9, \"vector\": [1.0]}}\n", lines[0])).unwrap();
+    let out = crate::quiver(&["import", "t", mixed.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: earlier lines have texts"), "{out:?}");
+
+    // Through a server: the server embeds; the folder import goes through POST /documents.
+    let served = dir.path().join("served");
+    let mut server = crate::serve::start(&served);
+    let url = format!("http://{}", server.addr);
+    succeed(&crate::run_quiver(&["import", "t", i, "--url", &url, "--create"], &[]));
+    let hits = crate::serve::ok(
+        &server.addr,
+        "POST",
+        "/collections/t/points/search",
+        Some(&serde_json::json!({"text": "baking", "limit": 1, "with_payload": true})),
+    );
+    assert_eq!(hits[0]["id"], 3, "{hits}");
+    let docs = dir.path().join("docs");
+    write_docs(&docs);
+    succeed(&crate::run_quiver(&["import", "kb", docs.to_str().unwrap(), "--url", &url, "--create"], &[]));
+    let r = crate::serve::ok(
+        &server.addr,
+        "POST",
+        "/collections/kb/points/search/groups",
+        Some(&serde_json::json!({"text": "glaciers melting", "group_by": "doc_id", "limit": 2})),
+    );
+    assert_eq!(r["groups"][0]["id"], "glaciers.txt", "{r}");
+    assert_eq!(r["groups"].as_array().unwrap().len(), 2, "{r}");
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+}

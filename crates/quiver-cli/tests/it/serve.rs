@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-struct Server {
-    child: Child,
-    addr: String,
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
     log: mpsc::Receiver<String>,
 }
 
-fn start(data: &Path) -> Server {
+pub fn start(data: &Path) -> Server {
     let (child, addr, rx) = crate::spawn_serve(data, &[]);
     let s = Server { child, addr, log: rx };
     // Ready once recovery is done.
@@ -29,7 +29,7 @@ fn start(data: &Path) -> Server {
 }
 
 /// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
-fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+pub fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
     let Ok(mut s) = TcpStream::connect(addr) else { return (0, String::new()) };
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let body = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
@@ -50,7 +50,7 @@ fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Str
     (status, body)
 }
 
-fn ok(addr: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
+pub fn ok(addr: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
     let (s, b) = http(addr, method, path, body);
     assert_eq!(s, 200, "{method} {path}: {b}");
     serde_json::from_str::<Value>(&b).unwrap()["result"].clone()
