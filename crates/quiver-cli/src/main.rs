@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod client;
+mod demo;
 mod embed;
 mod engine_bench;
 mod import;
@@ -46,6 +47,9 @@ enum Command {
     /// Embed lines of text from stdin with the built-in model (all-MiniLM-L6-v2 by default); prints one JSON line
     /// per text. Needs the cargo feature `embed` (on by default) and the model files (see docs/embed.md).
     Embed(embed::EmbedArgs),
+    /// Build a collection from 2,000 WordNet definitions shipped in the binary, embedded with the built-in model,
+    /// and run semantic queries with and without a metadata filter (needs the model files, see docs/embed.md).
+    Demo(demo::DemoArgs),
 }
 
 /// An error in how a command was called (a flag value that cannot be used, a path that is not there): exit
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => ok(bench::run(args)),
         Command::EngineBench(args) => ok(engine_bench::run(args)),
         Command::Embed(args) => ok(embed::run(args)),
+        Command::Demo(args) => ok(demo::run(args)),
     };
     match result {
         Ok(code) => code,

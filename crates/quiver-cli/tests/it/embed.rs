@@ -190,3 +190,41 @@ fn jsonl_lines_with_text_are_embedded_locally_and_by_a_server() {
     let _ = server.child.kill();
     let _ = server.child.wait();
 }
+
+// ------------------------------------------------------------------------------------------------ quiver demo
+
+#[test]
+fn demo_builds_the_shipped_corpus_and_answers_queries_with_and_without_a_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_s = data.to_str().unwrap();
+    let q = "an animal that lives in the ocean";
+    let out = succeed(&crate::quiver(&["demo", "--limit", "400", "--data", data_s, "-q", q, "--top", "4"]));
+    assert!(out.contains("embedded and stored 400 texts"), "{out}");
+    assert!(out.contains(&format!("query: {q:?}")), "{out}");
+    let ranked: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).collect();
+    assert_eq!(ranked.len(), 4, "{out}");
+    assert!(ranked[0].contains("[animal]"), "the best answer is an animal: {out}");
+    // Scores are printed best first.
+    let scores: Vec<f32> = ranked.iter().map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+
+    // The same data directory again: the collection is reused, and a filter keeps to its topic.
+    let out = succeed(&crate::quiver(&["demo", "--data", data_s, "-q", q, "--topic", "food", "--top", "3"]));
+    assert!(out.contains("using the existing collection demo"), "{out}");
+    assert!(out.contains("(filter: topic = food)"), "{out}");
+    let ranked: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).collect();
+    assert_eq!(ranked.len(), 3, "{out}");
+    assert!(ranked.iter().all(|l| l.contains("[food]")), "{out}");
+
+    for (args, needle) in [
+        (vec!["demo", "--top", "0"], "--top"),
+        (vec!["demo", "--topic", "cars", "-q", "x"], "--topic must be one of"),
+        (vec!["demo", "--topic", "food"], "give one"),
+        (vec!["demo", "--limit", "0"], "--limit"),
+    ] {
+        let out = crate::quiver(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args:?}: {out:?}");
+    }
+}
