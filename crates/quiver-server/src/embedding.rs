@@ -21,6 +21,71 @@ use crate::error::{ApiError, ApiResult};
 pub struct Embedders {
     models_dir: Option<PathBuf>,
     loaded: Mutex<HashMap<String, Arc<dyn Embedder>>>,
+    stats: Arc<EmbedStats>,
+}
+
+/// Texts embedded and time spent, per model, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct EmbedStats {
+    per_model: Mutex<std::collections::BTreeMap<String, (u64, f64)>>,
+}
+
+impl EmbedStats {
+    fn record(&self, model: &str, texts: usize, secs: f64) {
+        let mut m = self.per_model.lock();
+        let e = m.entry(model.to_string()).or_default();
+        e.0 += texts as u64;
+        e.1 += secs;
+    }
+
+    /// Appends the Prometheus text of these counters.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let m = self.per_model.lock();
+        out.push_str("# HELP quiver_embedded_texts_total Texts embedded by the built-in models, by model.\n");
+        out.push_str("# TYPE quiver_embedded_texts_total counter\n");
+        for (model, (n, _)) in m.iter() {
+            let _ = writeln!(out, "quiver_embedded_texts_total{{model=\"{}\"}} {n}", crate::metrics::escape(model));
+        }
+        out.push_str("# HELP quiver_embedding_seconds_total Time spent embedding, by model.\n");
+        out.push_str("# TYPE quiver_embedding_seconds_total counter\n");
+        for (model, (_, secs)) in m.iter() {
+            let _ =
+                writeln!(out, "quiver_embedding_seconds_total{{model=\"{}\"}} {secs}", crate::metrics::escape(model));
+        }
+    }
+}
+
+/// A model that counts what it embeds into [`EmbedStats`].
+#[derive(Debug)]
+struct Counted {
+    inner: Arc<dyn Embedder>,
+    stats: Arc<EmbedStats>,
+}
+
+impl Embedder for Counted {
+    fn model_name(&self) -> &str {
+        self.inner.model_name()
+    }
+
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    fn max_tokens(&self) -> usize {
+        self.inner.max_tokens()
+    }
+
+    fn count_tokens(&self, text: &str) -> quiver_embed::Result<usize> {
+        self.inner.count_tokens(text)
+    }
+
+    fn embed_flat(&self, texts: &[&str]) -> quiver_embed::Result<Vec<f32>> {
+        let started = std::time::Instant::now();
+        let out = self.inner.embed_flat(texts)?;
+        self.stats.record(self.inner.model_name(), texts.len(), started.elapsed().as_secs_f64());
+        Ok(out)
+    }
 }
 
 impl Embedders {
@@ -28,7 +93,12 @@ impl Embedders {
     /// [`quiver_embed::find_model_dir`] looks (`QUIVER_MODEL_DIR`, `~/.cache/quiver-models/…`, the Hugging Face
     /// cache, a pip-installed copy).
     pub fn new(models_dir: Option<PathBuf>) -> Self {
-        Embedders { models_dir, loaded: Mutex::new(HashMap::new()) }
+        Embedders { models_dir, loaded: Mutex::new(HashMap::new()), stats: Arc::default() }
+    }
+
+    /// What the models have embedded so far.
+    pub fn stats(&self) -> &EmbedStats {
+        &self.stats
     }
 
     /// The directory of model `name`. `owner/model` is looked up as `model` (the Hugging Face repository name's
@@ -65,6 +135,7 @@ impl Embedders {
         let dir = self.resolve(name).map_err(|e| model_error(name, e))?;
         let options = EmbedOptions { name: Some(name.to_string()), ..EmbedOptions::default() };
         let model = quiver_embed::load_model(&dir, &options).map_err(|e| model_error(name, e))?;
+        let model: Arc<dyn Embedder> = Arc::new(Counted { inner: model, stats: Arc::clone(&self.stats) });
         tracing::info!(model = name, dir = %dir.display(), dim = model.dim(), "embedding model loaded");
         loaded.insert(name.to_string(), Arc::clone(&model));
         Ok(model)

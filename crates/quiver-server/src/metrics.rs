@@ -128,7 +128,7 @@ impl Metrics {
 }
 
 /// Escapes a label value (backslash, quote, newline).
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

@@ -144,6 +144,12 @@ async fn a_collection_with_a_model_takes_its_size_and_text_everywhere() {
         t.ok("POST", "/collections/c/points/search", json!({"text": "a kitten sleeping on a rug", "limit": 5})).await;
     let ids = |v: &Value| v.as_array().unwrap().iter().map(|h| h["id"].clone()).collect::<Vec<_>>();
     assert_eq!(ids(&by_vec), ids(&by_text));
+
+    // Every text embedded is counted, per model: 5 points + 5 × 3 queries + 1 filtered + 1 search = 22.
+    let resp = t.app.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    let text = String::from_utf8(axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+    assert!(text.contains("quiver_embedded_texts_total{model=\"all-MiniLM-L6-v2\"} 22\n"), "{text}");
+    assert!(text.contains("quiver_embedding_seconds_total{model=\"all-MiniLM-L6-v2\"}"), "{text}");
 }
 
 #[tokio::test]

@@ -39,7 +39,13 @@ pub async fn readyz(State(s): State<AppState>) -> (StatusCode, &'static str) {
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let db = s.db_if_ready();
     let st = s.clone();
-    let text = tokio::task::spawn_blocking(move || st.metrics().render(db.as_deref())).await.unwrap_or_default();
+    let text = tokio::task::spawn_blocking(move || {
+        let mut text = st.metrics().render(db.as_deref());
+        st.embedders().stats().render(&mut text);
+        text
+    })
+    .await
+    .unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
