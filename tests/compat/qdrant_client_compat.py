@@ -83,6 +83,13 @@ def main(url: str) -> None:
     q = client.query_points(name, query=[1.0, 0.0, 0.0, 0.1], limit=30, score_threshold=0.99)
     assert 0 < len(q.points) < 30 and all(p.score >= 0.99 for p in q.points), q
 
+    # Grouped queries: the best 2 colours, 2 hits each; by a stored point's id, filtered.
+    g = client.query_points_groups(name, group_by="colour", query=[1.0, 0.0, 0.0, 0.1], limit=2, group_size=2)
+    assert len(g.groups) == 2 and all(len(x.hits) == 2 for x in g.groups), g
+    assert g.groups[0].id == "red" and g.groups[0].hits[0].id == 0, g
+    g = client.query_points_groups(name, group_by="colour", query=5, limit=3, group_size=1, query_filter=red)
+    assert [x.id for x in g.groups] == ["red"] and g.groups[0].hits[0].id != 5, g
+
     # Retrieve.
     recs = client.retrieve(name, ids=[1, 2, u, 999], with_vectors=True)
     assert sorted(str(r.id) for r in recs) == sorted(["1", "2", u]), recs

@@ -88,6 +88,7 @@ pub fn router_and_doc() -> (Router<AppState>, OpenApi) {
         .routes(routes!(routes::documents::upsert))
         .routes(routes!(routes::documents::delete))
         .routes(routes!(search::search_groups))
+        .routes(routes!(search::query_groups))
         .routes(routes!(changes::sse))
         .routes(routes!(changes::ws))
         .routes(routes!(snapshots::create, snapshots::list))

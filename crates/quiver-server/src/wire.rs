@@ -801,6 +801,41 @@ pub struct SearchGroupsRequest {
     pub min_seq: Option<u64>,
 }
 
+/// `POST /collections/{collection_name}/points/query/groups`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryGroupsRequest {
+    /// What to look for (as in `/points/query`).
+    pub query: Option<QueryInput>,
+    /// Vector name: must be empty or absent.
+    pub using: Option<String>,
+    /// Not supported (400).
+    #[schema(value_type = Object)]
+    pub prefetch: Option<Value>,
+    /// The payload key to group by. Points without it are skipped.
+    pub group_by: String,
+    /// Hits per group (default 3).
+    pub group_size: Option<usize>,
+    /// How many groups (default 10).
+    pub limit: Option<usize>,
+    /// Only points this filter admits.
+    #[schema(value_type = Object)]
+    pub filter: Option<Filter>,
+    /// Index parameters.
+    pub params: Option<SearchParams>,
+    /// Default `false`.
+    pub with_payload: Option<WithPayload>,
+    /// Default `false`.
+    pub with_vector: Option<WithVector>,
+    /// Worse hits are dropped.
+    pub score_threshold: Option<f32>,
+    /// Not supported (400).
+    #[schema(value_type = Object)]
+    pub lookup_from: Option<Value>,
+    /// QuiverDB: wait until this operation is applied (read your writes).
+    pub min_seq: Option<u64>,
+}
+
 /// One group of hits.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PointGroup {

@@ -334,6 +334,18 @@ async fn documents_are_chunked_replaced_deleted_and_searched_by_group() {
         )
         .await;
     assert_eq!(r["groups"][0]["id"], "7", "{r}");
+    // The query form of the same (Qdrant's query_points_groups), by text and by a stored chunk's id.
+    let r = t
+        .ok(
+            "POST",
+            "/collections/docs/points/query/groups",
+            json!({"query": {"text": "a game of kings and queens"}, "group_by": "doc_id", "limit": 2, "group_size": 1,
+                   "with_payload": ["doc_id"]}),
+        )
+        .await;
+    assert_eq!(r["groups"][0]["id"], "7", "{r}");
+    assert_eq!(r["groups"][0]["hits"][0]["payload"], json!({"doc_id": "7"}), "{r}");
+    assert_eq!(r["groups"].as_array().unwrap().len(), 2, "{r}");
 
     // Writing the long document again, shorter: its leftover chunks go.
     let r = t

@@ -12,8 +12,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Reply, Started};
 use crate::state::{AppState, ServerConfig, blocking};
 use crate::wire::{
-    Envelope, ErrorBody, GroupsResult, NearestInput, PointGroup, QueryBatch, QueryInput, QueryRequest, QueryResponse,
-    ScoredPoint, SearchBatch, SearchGroupsRequest, SearchRequest,
+    Envelope, ErrorBody, GroupsResult, NearestInput, PointGroup, QueryBatch, QueryGroupsRequest, QueryInput,
+    QueryRequest, QueryResponse, ScoredPoint, SearchBatch, SearchGroupsRequest, SearchRequest,
 };
 
 /// A parsed search, ready for the engine.
@@ -286,47 +286,106 @@ pub async fn search_groups(
     t: Started,
     ApiJson(body): ApiJson<SearchGroupsRequest>,
 ) -> ApiResult<Reply<GroupsResult>> {
-    let cfg = s.config();
-    let limit = body.limit.unwrap_or(10);
-    let group_size = body.group_size.unwrap_or(DEFAULT_GROUP_SIZE);
-    if body.group_by.is_empty() || body.group_by.split('.').any(str::is_empty) {
-        return Err(ApiError::invalid(
-            "group_by",
-            "a dotted payload key like `doc_id`",
-            format!("{:?}", body.group_by),
-        ));
-    }
-    if !(1..=MAX_GROUP_SIZE).contains(&group_size) {
-        return Err(ApiError::invalid("group_size", format!("1..={MAX_GROUP_SIZE}"), group_size));
-    }
-    convert::check_limit(limit, 0, cfg)?;
-    let cap = cfg.max_limit.saturating_mul(10);
+    let spec = GroupSpec::new(&body.group_by, body.group_size, body.limit, s.config())?;
     let user_payload = PayloadSel::from_wire(body.with_payload.clone(), false);
-    let group_by = body.group_by.clone();
     let first = SearchRequest {
         vector: body.vector,
         text: body.text,
         filter: body.filter,
         params: body.params,
-        limit: (limit * group_size * 2).clamp(16, cap),
+        limit: spec.first_fetch(),
         offset: None,
         with_payload: Some(crate::wire::WithPayload::Bool(true)),
         with_vector: body.with_vector,
         score_threshold: body.score_threshold,
         min_seq: body.min_seq,
     };
-    let mut plan = plan_search_unchecked(first)?;
-    let target = Target::new(&s, p.collection_name)?;
+    let plan = plan_search(first, &unlimited())?;
+    let groups = run_groups(&s, p.collection_name, plan, spec, user_payload).await?;
+    Ok(Reply(groups, t))
+}
+
+/// [`search_groups`] for a query: `"query"` is a vector, `{"text"}`, a stored point's id or `{"nearest": …}`.
+#[utoipa::path(post, path = "/collections/{collection_name}/points/query/groups", tag = "search",
+    params(CollectionPath), request_body = QueryGroupsRequest,
+    responses((status = 200, body = Envelope<GroupsResult>), (status = "4XX", body = ErrorBody)))]
+pub async fn query_groups(
+    State(s): State<AppState>,
+    Path(p): Path<CollectionPath>,
+    t: Started,
+    ApiJson(body): ApiJson<QueryGroupsRequest>,
+) -> ApiResult<Reply<GroupsResult>> {
+    let spec = GroupSpec::new(&body.group_by, body.group_size, body.limit, s.config())?;
+    let user_payload = PayloadSel::from_wire(body.with_payload.clone(), false);
+    let first = QueryRequest {
+        query: body.query,
+        using: body.using,
+        prefetch: body.prefetch,
+        filter: body.filter,
+        params: body.params,
+        limit: Some(spec.first_fetch()),
+        offset: None,
+        with_payload: Some(crate::wire::WithPayload::Bool(true)),
+        with_vector: body.with_vector,
+        score_threshold: body.score_threshold,
+        lookup_from: body.lookup_from,
+        explain: None,
+        min_seq: body.min_seq,
+    };
+    let plan = plan_query(first, &unlimited())?;
+    let groups = run_groups(&s, p.collection_name, plan, spec, user_payload).await?;
+    Ok(Reply(groups, t))
+}
+
+/// What a grouped search asks for, checked.
+struct GroupSpec {
+    group_by: String,
+    group_size: usize,
+    limit: usize,
+    /// Most candidates looked at.
+    cap: usize,
+}
+
+impl GroupSpec {
+    fn new(group_by: &str, group_size: Option<usize>, limit: Option<usize>, cfg: &ServerConfig) -> ApiResult<Self> {
+        let limit = limit.unwrap_or(10);
+        let group_size = group_size.unwrap_or(DEFAULT_GROUP_SIZE);
+        if group_by.is_empty() || group_by.split('.').any(str::is_empty) {
+            return Err(ApiError::invalid("group_by", "a dotted payload key like `doc_id`", format!("{group_by:?}")));
+        }
+        if !(1..=MAX_GROUP_SIZE).contains(&group_size) {
+            return Err(ApiError::invalid("group_size", format!("1..={MAX_GROUP_SIZE}"), group_size));
+        }
+        convert::check_limit(limit, 0, cfg)?;
+        Ok(GroupSpec { group_by: group_by.to_string(), group_size, limit, cap: cfg.max_limit.saturating_mul(10) })
+    }
+
+    /// Candidates of the first round.
+    fn first_fetch(&self) -> usize {
+        (self.limit * self.group_size * 2).clamp(16, self.cap.max(16))
+    }
+}
+
+/// Fetches candidates in growing rounds until `spec.limit` groups are found or there are no more (blocking work
+/// on the pool).
+async fn run_groups(
+    s: &AppState,
+    name: String,
+    mut plan: Plan,
+    spec: GroupSpec,
+    user_payload: PayloadSel,
+) -> ApiResult<GroupsResult> {
+    let target = Target::new(s, name)?;
     let groups = blocking(move || {
         resolve_vector(&target, &mut plan)?;
         loop {
             let hits = target.col.search(&plan.req)?.hits;
-            let exhausted = hits.len() < plan.req.limit || plan.req.limit >= cap;
-            let groups = group_hits(hits, &group_by, group_size, limit);
-            if groups.len() >= limit || exhausted {
+            let exhausted = hits.len() < plan.req.limit || plan.req.limit >= spec.cap;
+            let groups = group_hits(hits, &spec.group_by, spec.group_size, spec.limit);
+            if groups.len() >= spec.limit || exhausted {
                 return Ok(groups);
             }
-            plan.req.limit = plan.req.limit.saturating_mul(4).min(cap);
+            plan.req.limit = plan.req.limit.saturating_mul(4).min(spec.cap);
         }
     })
     .await?;
@@ -346,13 +405,12 @@ pub async fn search_groups(
                 .collect(),
         })
         .collect();
-    Ok(Reply(GroupsResult { groups }, t))
+    Ok(GroupsResult { groups })
 }
 
-/// [`plan_search`] without the `limit` cap (group searches fetch more candidates than `max_limit`).
-fn plan_search_unchecked(r: SearchRequest) -> ApiResult<Plan> {
-    let unlimited = ServerConfig { max_limit: usize::MAX / 16, ..ServerConfig::default() };
-    plan_search(r, &unlimited)
+/// Limits for the candidate searches of a grouped search, which may look at more than `max_limit` points.
+fn unlimited() -> ServerConfig {
+    ServerConfig { max_limit: usize::MAX / 16, ..ServerConfig::default() }
 }
 
 /// Groups hits (best first) by the value at `key`: at most `limit` groups in order of their best hit, each with
