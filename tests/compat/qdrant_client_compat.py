@@ -5,8 +5,10 @@ Run by crates/quiver-cli/tests/it/serve.rs against the real binary; needs `pip i
 Exits non-zero with the failing check's message on any mismatch.
 """
 
+import json
 import math
 import sys
+import urllib.request
 import uuid
 import warnings
 
@@ -145,5 +147,31 @@ def main(url: str) -> None:
     print("qdrant-client compatibility: all checks passed")
 
 
+def text(url: str) -> None:
+    """Qdrant's inference objects (`models.Document`, sent as-is with `cloud_inference=True`) against a collection
+    with a built-in embedding model. The collection is made over plain HTTP: `embedding` is QuiverDB's field."""
+    body = json.dumps({"embedding": {"model": "sentence-transformers/all-MiniLM-L6-v2"}}).encode()
+    req = urllib.request.Request(f"{url}/collections/texts", method="PUT", data=body,
+                                 headers={"content-type": "application/json"})
+    assert json.load(urllib.request.urlopen(req))["result"] is True
+    client = QdrantClient(url=url, prefer_grpc=False, timeout=60, cloud_inference=True)
+    model = "sentence-transformers/all-MiniLM-L6-v2"
+    docs = ["The cat curled up on the mat.", "Stock markets fell as rates rose.", "Bake the cake for forty minutes."]
+    res = client.upsert("texts", wait=True, points=[
+        models.PointStruct(id=i, vector=models.Document(text=t, model=model), payload={"n": i}) for i, t in enumerate(docs)
+    ])
+    assert res.status == models.UpdateStatus.COMPLETED, res
+    for query, want in [("a kitten asleep on a rug", 0), ("the economy and share prices", 1), ("baking a dessert", 2)]:
+        q = client.query_points("texts", query=models.Document(text=query, model=model), limit=1, with_payload=True)
+        assert q.points[0].id == want, (query, q)
+        assert q.points[0].payload == {"n": want, "text": docs[want]}, q
+    try:
+        client.query_points("texts", query=models.Document(text="x", model="some/other-model"), limit=1)
+        raise AssertionError("another model should be refused")
+    except UnexpectedResponse as e:
+        assert e.status_code == 400 and "query.model" in str(e.content), e
+
+
 if __name__ == "__main__":
     main(sys.argv[1])
+    text(sys.argv[1])
