@@ -125,7 +125,8 @@ impl Embedders {
         Err(EmbedError::ModelNotFound { searched })
     }
 
-    /// Model `name`, loaded on first use (blocking: call from a blocking task).
+    /// Model `name`, loaded on first use (blocking: call from a blocking task). Two names of one directory
+    /// (`all-MiniLM-L6-v2`, `sentence-transformers/all-MiniLM-L6-v2`) share one loaded model.
     pub fn get(&self, name: &str) -> ApiResult<Arc<dyn Embedder>> {
         let mut loaded = self.loaded.lock();
         if let Some(m) = loaded.get(name) {
@@ -133,11 +134,17 @@ impl Embedders {
         }
         // Held while loading: a second request for the same model waits instead of loading it twice.
         let dir = self.resolve(name).map_err(|e| model_error(name, e))?;
+        let key = dir_key(&dir);
+        if let Some(m) = loaded.get(&key).cloned() {
+            loaded.insert(name.to_string(), Arc::clone(&m));
+            return Ok(m);
+        }
         let options = EmbedOptions { name: Some(name.to_string()), ..EmbedOptions::default() };
         let model = quiver_embed::load_model(&dir, &options).map_err(|e| model_error(name, e))?;
         let model: Arc<dyn Embedder> = Arc::new(Counted { inner: model, stats: Arc::clone(&self.stats) });
         tracing::info!(model = name, dir = %dir.display(), dim = model.dim(), "embedding model loaded");
         loaded.insert(name.to_string(), Arc::clone(&model));
+        loaded.insert(key, Arc::clone(&model));
         Ok(model)
     }
 
@@ -155,6 +162,12 @@ impl Embedders {
         check_dimension(&embedding.model, model.dim(), config.dimension)?;
         Ok(model)
     }
+}
+
+/// The cache key of a model directory (its canonical path; a prefix no model name can have).
+fn dir_key(dir: &std::path::Path) -> String {
+    let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    format!("dir:{}", canonical.display())
 }
 
 /// 400 when a model's vectors do not fit the collection.

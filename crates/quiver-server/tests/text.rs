@@ -400,3 +400,16 @@ async fn documents_are_chunked_replaced_deleted_and_searched_by_group() {
     .await;
     assert_eq!(t.count("docs", json!(null)).await, 1);
 }
+
+#[test]
+fn two_names_of_one_model_share_one_loaded_copy() {
+    let _t = server(); // fails with instructions when the model is missing
+    let e = quiver_server::embedding::Embedders::new(None);
+    let a = e.get("all-MiniLM-L6-v2").unwrap();
+    let b = e.get("sentence-transformers/all-MiniLM-L6-v2").unwrap();
+    assert!(Arc::ptr_eq(&a, &b), "loaded twice");
+    assert!(Arc::ptr_eq(&a, &e.get("all-MiniLM-L6-v2").unwrap()));
+    let err = e.get("no-such-model").expect_err("unknown model");
+    assert_eq!(err.status, StatusCode::BAD_REQUEST);
+    assert!(err.message.contains("not installed"), "{}", err.message);
+}
