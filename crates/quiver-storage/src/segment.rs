@@ -7,6 +7,7 @@
 //! [`Segment::verify`] checks every block (including decompression). Layout: `docs/format.md`.
 
 use std::borrow::Cow;
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +33,9 @@ pub const ENTRY_LEN: usize = 40;
 pub const MAX_RAW_BLOCK: u64 = 4 << 30;
 /// Most blocks in one segment.
 pub const MAX_BLOCKS: u32 = 1 << 20;
+/// Reading a compressed block allocates up front at most this many times its stored length (beyond that the buffer
+/// grows with the bytes actually decoded), so a footer claiming a huge raw length cannot make a read allocate it.
+const PREALLOC_RATIO: u64 = 16;
 
 /// What a block holds (the engine decides the bytes inside).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -387,15 +391,25 @@ impl Segment {
         match info.compression {
             Compression::None => Ok(Cow::Borrowed(bytes)),
             Compression::Zstd => {
-                let raw = zstd::bulk::decompress(bytes, info.raw_len as usize).map_err(|e| {
-                    Error::corrupt(&self.path, info.offset, format!("block {i}: zstd frame does not decode: {e}"))
-                })?;
+                let bad = |detail: String| Error::corrupt(&self.path, info.offset, format!("block {i}: {detail}"));
+                // The raw length is what the footer claims: checksummed, but a crafted file can claim up to
+                // `MAX_RAW_BLOCK` for a few stored bytes. A claim the stored bytes back (at most `PREALLOC_RATIO`
+                // times their length) is decoded in one call into a buffer of exactly that size; beyond that, memory
+                // follows what the frame really decodes to, reading one byte past the claim to catch a longer frame.
+                let backed = info.stored_len.saturating_mul(PREALLOC_RATIO);
+                let decoded = if info.raw_len <= backed {
+                    zstd::bulk::decompress(bytes, info.raw_len as usize)
+                } else {
+                    let mut raw = Vec::with_capacity(usize::try_from(backed).unwrap_or(0));
+                    zstd::stream::read::Decoder::with_buffer(bytes)
+                        .and_then(|d| d.take(info.raw_len + 1).read_to_end(&mut raw))
+                        .map(|_| raw)
+                };
+                let raw = decoded.map_err(|e| bad(format!("zstd frame does not decode: {e}")))?;
                 if raw.len() as u64 != info.raw_len {
-                    return Err(Error::corrupt(
-                        &self.path,
-                        info.offset,
-                        format!("block {i}: decompressed to {} bytes, index says {}", raw.len(), info.raw_len),
-                    ));
+                    let got =
+                        if raw.len() as u64 > info.raw_len { "more than that".into() } else { raw.len().to_string() };
+                    return Err(bad(format!("index says {} bytes, frame decodes to {got}", info.raw_len)));
                 }
                 Ok(Cow::Owned(raw))
             }

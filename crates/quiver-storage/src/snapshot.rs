@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::dir::{Directory, TEMP_SUFFIX, check_name, remove_temp_files};
+use crate::dir::{Directory, MAX_NAME_LEN, TEMP_SUFFIX, check_name, remove_temp_files};
 use crate::error::{Error, Result};
 use crate::wal::record::{u32_at, u64_at};
 
@@ -63,14 +63,28 @@ fn is_archive_name(name: &str) -> bool {
         .is_some_and(|mid| !mid.is_empty() && mid.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
 }
 
+/// Longest entry name, in bytes: restore first writes `<name>.tmp`, which must itself be a valid name.
+pub const MAX_ENTRY_NAME_LEN: usize = MAX_NAME_LEN - TEMP_SUFFIX.len();
+
+/// Rejects a name that cannot be an entry: not a plain file name ([`check_name`]), a temporary file name, or too
+/// long for restore's temporary name ([`MAX_ENTRY_NAME_LEN`]).
+fn check_entry_name(name: &str) -> Result<()> {
+    check_name(name)?;
+    let reason = if name.ends_with(TEMP_SUFFIX) {
+        "temporary files are never snapshotted"
+    } else if name.len() > MAX_ENTRY_NAME_LEN {
+        "longer than 251 bytes (restore writes it as <name>.tmp first)"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidName { name: name.to_owned(), reason })
+}
+
 /// Writes an archive of `files` from `src` into `dest` under a generated name, which it returns.
 pub fn create(src: &dyn Directory, files: &[SnapshotFile], dest: &dyn Directory) -> Result<String> {
     let mut seen = BTreeSet::new();
     for f in files {
-        check_name(&f.name)?;
-        if f.name.ends_with(TEMP_SUFFIX) {
-            return Err(Error::InvalidName { name: f.name.clone(), reason: "temporary files are never snapshotted" });
-        }
+        check_entry_name(&f.name)?;
         if !seen.insert(f.name.as_str()) {
             return Err(Error::InvalidArgument { name: "files", detail: format!("{} is listed twice", f.name) });
         }
@@ -225,10 +239,7 @@ pub fn verify(dir: &dyn Directory, name: &str) -> Result<Vec<Entry>> {
         let n = name_len as usize;
         let entry_name =
             std::str::from_utf8(&eh[..n]).map_err(|_| bad(pos + 2, format!("entry {i}: name is not UTF-8")))?;
-        check_name(entry_name).map_err(|e| bad(pos + 2, format!("entry {i}: {e}")))?;
-        if entry_name.ends_with(TEMP_SUFFIX) {
-            return Err(bad(pos + 2, format!("entry {i}: {entry_name:?} is a temporary file name")));
-        }
+        check_entry_name(entry_name).map_err(|e| bad(pos + 2, format!("entry {i}: {e}")))?;
         if !names.insert(entry_name.to_owned()) {
             return Err(bad(pos + 2, format!("entry {i}: {entry_name:?} appears twice")));
         }
