@@ -269,6 +269,12 @@ pub fn decode_footer(path: &std::path::Path, b: &[u8]) -> Result<(u64, Vec<Block
             supported: VERSION,
         });
     }
+    if b[6..8] != [0, 0] {
+        return Err(bad(6, "unknown segment header flags".into()));
+    }
+    if let Some(i) = b[16..60].iter().position(|&x| x != 0) {
+        return Err(bad(16 + i, "reserved header bytes are not zero".into()));
+    }
     let id = u64_at(b, 8);
     let t = b.len() - TRAILER_LEN;
     if b[t + 28..] != END_MAGIC {
@@ -277,6 +283,13 @@ pub fn decode_footer(path: &std::path::Path, b: &[u8]) -> Result<(u64, Vec<Block
     let (stored, actual) = (u32_at(b, t + 24), crc32c::crc32c(&b[t..t + 24]));
     if stored != actual {
         return Err(bad(t + 24, format!("trailer checksum {stored:#010x}, computed {actual:#010x}")));
+    }
+    let trailer_version = u16::from_le_bytes([b[t + 16], b[t + 17]]);
+    if trailer_version != VERSION {
+        return Err(bad(t + 16, format!("trailer version {trailer_version} differs from the header's {VERSION}")));
+    }
+    if let Some(i) = b[t + 18..t + 24].iter().position(|&x| x != 0) {
+        return Err(bad(t + 18 + i, "reserved trailer bytes are not zero".into()));
     }
     let footer_offset = u64_at(b, t);
     let count = u32_at(b, t + 8);
@@ -297,6 +310,11 @@ pub fn decode_footer(path: &std::path::Path, b: &[u8]) -> Result<(u64, Vec<Block
     for i in 0..count as usize {
         let e = f + i * ENTRY_LEN;
         let kind = BlockKind::from_code(b[e]).ok_or_else(|| bad(e, format!("block {i}: unknown kind {}", b[e])))?;
+        for r in (e + 2..e + 4).chain(e + 36..e + 40) {
+            if b[r] != 0 {
+                return Err(bad(r, format!("block {i}: reserved footer bytes are not zero")));
+            }
+        }
         let compression = match b[e + 1] {
             0 => Compression::None,
             1 => Compression::Zstd,

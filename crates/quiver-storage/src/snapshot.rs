@@ -219,6 +219,12 @@ pub fn verify(dir: &dyn Directory, name: &str) -> Result<Vec<Entry>> {
             supported: VERSION,
         });
     }
+    if header[6..8] != [0, 0] {
+        return Err(bad(6, "unknown snapshot archive flags".into()));
+    }
+    if let Some(i) = header[12..16].iter().position(|&x| x != 0) {
+        return Err(bad(12 + i as u64, "reserved header bytes are not zero".into()));
+    }
     let count = u32_at(&header, 8);
     if count > MAX_ENTRIES {
         return Err(bad(8, format!("{count} entries exceed the limit {MAX_ENTRIES}")));
