@@ -1,16 +1,25 @@
 //! `KdTreeIndex`: a KD-tree with median splits on the dimension of highest spread, leaves of `leaf_size` points
 //! and a tight bounding box per node.
 //!
-//! Search is best-first over the nodes ordered by a lower bound of the distance from the query to anything in
-//! the node's box:
-//! - Euclidean: `Σ max(loᵢ − qᵢ, 0, qᵢ − hiᵢ)²`;
-//! - Dot (maximum inner product): `−Σ max(qᵢ·loᵢ, qᵢ·hiᵢ)` (the largest `q·x` over the box; not an L2 bound);
-//! - Cosine (unit vectors): the larger of the dot bound `1 − Σ max(qᵢloᵢ, qᵢhiᵢ)` and half the squared L2 box
-//!   distance (for unit vectors `1 − q·x = ‖q − x‖²/2`).
+//! Search is branch and bound over a lower bound of the distance from the query to anything in a node:
+//! - Euclidean, exact: incremental split-plane bounds ([`KdTree::depth_first_l2`], as SciPy's cKDTree): the
+//!   root's tight box gives per-dimension terms; descending, the child on the query's side of the split keeps the
+//!   parent's bound and the other child's bound changes only the split dimension's term, so a node costs O(1);
+//! - box bounds (O(d) per child; the approximate mode and the other metrics):
+//!   - Euclidean: `Σ max(loᵢ − qᵢ, 0, qᵢ − hiᵢ)²`;
+//!   - Dot (maximum inner product): `−Σ max(qᵢ·loᵢ, qᵢ·hiᵢ)` (the largest `q·x` over the box; not an L2 bound);
+//!   - Cosine (unit vectors): the larger of the dot bound `1 − Σ max(qᵢloᵢ, qᵢhiᵢ)` and half the squared L2 box
+//!     distance (for unit vectors `1 − q·x = ‖q − x‖²/2`).
 //!
-//! Exact mode (the default) stops when the next node's bound exceeds the k-th distance found (branch and bound),
-//! so it returns exactly what Flat returns. Approximate mode (`max_leaves`) is best-bin-first: it also stops after
-//! visiting that many leaves, which bounds the work in high dimensions where the bounds prune little.
+//! Exact mode (the default) is depth first — the nearer child first, the other only if its bound still beats the
+//! k-th distance found — so it returns exactly what Flat returns. Approximate mode (`max_leaves`) is
+//! best-bin-first over a priority queue: it also stops after visiting that many leaves, which bounds the work in
+//! high dimensions where the bounds prune little.
+//!
+//! Leaf storage: up to [`PACK_MAX_DIM`] dimensions the coordinates of every leaf's rows are also copied into one
+//! contiguous buffer in leaf order ([`LeafPack`], derived: rebuilt at build, rebuild and load, never serialised),
+//! so scoring a leaf streams memory instead of gathering rows; small Euclidean dimensions (2, 3, 4, 8) are scored
+//! by unrolled loops. Rows inserted since are scored from the point store.
 //!
 //! Updates: inserts descend to a leaf and widen the boxes on the way (leaves may grow past `leaf_size`); removals
 //! are tombstones; the tree is rebuilt from the live points once the changes since the last build exceed the
