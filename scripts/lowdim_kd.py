@@ -8,6 +8,7 @@ Writes two TEXMEX sets (base/query fvecs, exact top-100 groundtruth ivecs, Eucli
 Then times scipy.spatial.cKDTree (exact, k=10, workers=1, leafsize=16) on each and prints JSON lines.
 
     OMP_NUM_THREADS=1 python3 scripts/lowdim_kd.py --data /tmp/vdb-data/wordnet-minilm-100k --out /tmp/vdb-lowdim
+    OMP_NUM_THREADS=1 python3 scripts/lowdim_kd.py --data - --out /tmp/vdb-lowdim --time-only   # time only
 """
 import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -60,7 +61,15 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--nq", type=int, default=2000)
+    ap.add_argument("--time-only", action="store_true", help="only time cKDTree on the sets already in --out")
     a = ap.parse_args()
+    if a.time_only:
+        for name in ("cloud3", "pca8"):
+            pre = os.path.join(a.out, name, name)
+            b = read_vecs(pre + "_base.fvecs", np.float32).astype(np.float64)
+            q = read_vecs(pre + "_query.fvecs", np.float32)[: a.nq].astype(np.float64)
+            time_ckdtree(name, b, q)
+        return
     base = read_vecs(glob.glob(os.path.join(a.data, "*_base.fvecs"))[0], np.float32).astype(np.float64)
     query = read_vecs(glob.glob(os.path.join(a.data, "*_query.fvecs"))[0], np.float32)[: a.nq].astype(np.float64)
     mean = base.mean(axis=0)

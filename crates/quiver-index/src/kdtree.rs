@@ -1,16 +1,25 @@
 //! `KdTreeIndex`: a KD-tree with median splits on the dimension of highest spread, leaves of `leaf_size` points
 //! and a tight bounding box per node.
 //!
-//! Search is best-first over the nodes ordered by a lower bound of the distance from the query to anything in
-//! the node's box:
-//! - Euclidean: `Σ max(loᵢ − qᵢ, 0, qᵢ − hiᵢ)²`;
-//! - Dot (maximum inner product): `−Σ max(qᵢ·loᵢ, qᵢ·hiᵢ)` (the largest `q·x` over the box; not an L2 bound);
-//! - Cosine (unit vectors): the larger of the dot bound `1 − Σ max(qᵢloᵢ, qᵢhiᵢ)` and half the squared L2 box
-//!   distance (for unit vectors `1 − q·x = ‖q − x‖²/2`).
+//! Search is branch and bound over a lower bound of the distance from the query to anything in a node:
+//! - Euclidean, exact: incremental split-plane bounds ([`KdTree::depth_first_l2`], as SciPy's cKDTree): the
+//!   root's tight box gives per-dimension terms; descending, the child on the query's side of the split keeps the
+//!   parent's bound and the other child's bound changes only the split dimension's term, so a node costs O(1);
+//! - box bounds (O(d) per child; the approximate mode and the other metrics):
+//!   - Euclidean: `Σ max(loᵢ − qᵢ, 0, qᵢ − hiᵢ)²`;
+//!   - Dot (maximum inner product): `−Σ max(qᵢ·loᵢ, qᵢ·hiᵢ)` (the largest `q·x` over the box; not an L2 bound);
+//!   - Cosine (unit vectors): the larger of the dot bound `1 − Σ max(qᵢloᵢ, qᵢhiᵢ)` and half the squared L2 box
+//!     distance (for unit vectors `1 − q·x = ‖q − x‖²/2`).
 //!
-//! Exact mode (the default) stops when the next node's bound exceeds the k-th distance found (branch and bound),
-//! so it returns exactly what Flat returns. Approximate mode (`max_leaves`) is best-bin-first: it also stops after
-//! visiting that many leaves, which bounds the work in high dimensions where the bounds prune little.
+//! Exact mode (the default) is depth first — the nearer child first, the other only if its bound still beats the
+//! k-th distance found — so it returns exactly what Flat returns. Approximate mode (`max_leaves`) is
+//! best-bin-first over a priority queue: it also stops after visiting that many leaves, which bounds the work in
+//! high dimensions where the bounds prune little.
+//!
+//! Leaf storage: up to [`PACK_MAX_DIM`] dimensions the coordinates of every leaf's rows are also copied into one
+//! contiguous buffer in leaf order ([`LeafPack`], derived: rebuilt at build, rebuild and load, never serialised),
+//! so scoring a leaf streams memory instead of gathering rows; small Euclidean dimensions (2, 3, 4, 8) are scored
+//! by unrolled loops. Rows inserted since are scored from the point store.
 //!
 //! Updates: inserts descend to a leaf and widen the boxes on the way (leaves may grow past `leaf_size`); removals
 //! are tombstones; the tree is rebuilt from the live points once the changes since the last build exceed the
@@ -21,7 +30,7 @@ use crate::codec::{Reader, Writer};
 use crate::error::Result;
 use crate::filter::IdFilter;
 use crate::metric::Metric;
-use crate::neighbor::Neighbor;
+use crate::neighbor::{Neighbor, TopK};
 use crate::params::{Params, SearchParams};
 use crate::points::Points;
 use crate::traits::{MutableIndex, VectorIndex, prepare_query};
@@ -227,6 +236,68 @@ impl KdTree {
         self.descend(second, b2, bound, leaf, threshold);
     }
 
+    /// Exact branch and bound for the Euclidean metric with incremental split-plane bounds (as SciPy's cKDTree):
+    /// `side[d]` holds the squared distance from `q` to the current node's cell along dimension `d` (the root's
+    /// tight box intersected with the half-spaces of the splits above), and the bound is their sum. The child on
+    /// `q`'s side of the split inherits the parent's bound unchanged; the other child's bound replaces only the
+    /// split dimension's term by the squared distance to the split plane, so a node costs O(1) instead of the
+    /// O(d) box distance. Valid because a build puts points `<= split` left and `>= split` right and an insert
+    /// goes left only when `< split`. The bound is kept in f64 (it is exact to well within the slack of
+    /// [`l2_prunes`]); `q` is the prepared query, `leaf` as in [`KdTree::depth_first`].
+    pub(crate) fn depth_first_l2(&self, q: &[f32], mut leaf: impl FnMut(u32, &[u32]) -> f32) {
+        if self.nodes.is_empty() {
+            return;
+        }
+        let (lo, hi) = self.node_box(0);
+        let mut small = [0f64; 16];
+        let mut large = Vec::new();
+        let side: &mut [f64] = if self.dim <= small.len() {
+            &mut small[..self.dim]
+        } else {
+            large.resize(self.dim, 0.0);
+            &mut large
+        };
+        let mut root = 0f64;
+        for (s, (&x, (&l, &h))) in side.iter_mut().zip(q.iter().zip(lo.iter().zip(hi))) {
+            let d = f64::from((l - x).max(x - h).max(0.0));
+            *s = d * d;
+            root += *s;
+        }
+        let mut threshold = f32::INFINITY;
+        self.descend_l2(0, root, side, q, &mut leaf, &mut threshold);
+    }
+
+    fn descend_l2(
+        &self,
+        node: u32,
+        bound: f64,
+        side: &mut [f64],
+        q: &[f32],
+        leaf: &mut impl FnMut(u32, &[u32]) -> f32,
+        threshold: &mut f32,
+    ) {
+        if l2_prunes(bound, *threshold) {
+            return;
+        }
+        let n = &self.nodes[node as usize];
+        if n.is_leaf() {
+            *threshold = leaf(node, &n.rows);
+            return;
+        }
+        let d = n.split_dim as usize;
+        let diff = f64::from(q[d]) - f64::from(n.split);
+        let (near, far) = if diff < 0.0 { (n.left, n.right) } else { (n.right, n.left) };
+        self.descend_l2(near, bound, side, q, leaf, threshold);
+        let old = side[d];
+        let new = (diff * diff).max(old);
+        let far_bound = bound - old + new;
+        if !l2_prunes(far_bound, *threshold) {
+            side[d] = new;
+            self.descend_l2(far, far_bound, side, q, leaf, threshold);
+            side[d] = old;
+        }
+    }
+
     /// Leaves in preorder.
     pub(crate) fn leaves(&self) -> impl Iterator<Item = (u32, &Node)> {
         self.nodes.iter().enumerate().filter(|(_, n)| n.is_leaf()).map(|(i, n)| (i as u32, n))
@@ -326,6 +397,111 @@ pub(crate) fn read_nodes(r: &mut Reader<'_>, n_rows: usize, split_ok: impl Fn(u3
     Ok(nodes)
 }
 
+/// Whether a squared-L2 lower bound `bound` (exact, unslacked) lets the search skip a node at `threshold`: the
+/// same slack as [`box_bound`], so float rounding in the kernels never prunes a point scored at the bound.
+#[inline]
+fn l2_prunes(bound: f64, threshold: f32) -> bool {
+    let b = bound as f32;
+    b - 1e-5 * (1.0 + b) > threshold
+}
+
+/// Dimensions up to which leaf points are also kept in a contiguous per-tree buffer (see [`LeafPack`]); above
+/// it the tree prunes little, the distance kernel dominates and a second copy of the vectors would double the
+/// memory.
+const PACK_MAX_DIM: usize = 32;
+
+/// The coordinates of every leaf's rows copied into one buffer in leaf (preorder) order, so scoring a leaf
+/// streams memory instead of gathering rows. Derived, never serialised: rebuilt at build, rebuild and load.
+/// Rows inserted after that go to their leaf's `rows` past the packed prefix (`count[leaf]`) and are scored
+/// from the point store.
+#[derive(Clone, Debug, Default)]
+struct LeafPack {
+    coords: Vec<f32>,
+    /// Per node: first packed point (in points, not floats) and how many of `rows` are packed.
+    start: Vec<u32>,
+    count: Vec<u32>,
+}
+
+impl LeafPack {
+    fn new(tree: &KdTree, vectors: &VectorSet) -> Self {
+        let dim = tree.dim;
+        let n = tree.nodes.len();
+        if dim > PACK_MAX_DIM {
+            return Self { coords: Vec::new(), start: vec![0; n], count: vec![0; n] };
+        }
+        let total: usize = tree.leaves().map(|(_, l)| l.rows.len()).sum();
+        let mut coords = Vec::with_capacity(total * dim);
+        let (mut start, mut count) = (vec![0u32; n], vec![0u32; n]);
+        for (id, l) in tree.leaves() {
+            start[id as usize] = (coords.len() / dim) as u32;
+            count[id as usize] = l.rows.len() as u32;
+            for &r in &l.rows {
+                coords.extend_from_slice(vectors.get(r as usize));
+            }
+        }
+        Self { coords, start, count }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        (self.coords.capacity() + self.start.capacity() + self.count.capacity()) * 4
+    }
+}
+
+/// Scores a leaf: the packed prefix of `rows` from the contiguous buffer (specialised for small Euclidean
+/// dimensions, same arithmetic as [`Points::distance`]), the rest (rows inserted since the pack) from the store.
+#[inline]
+fn score_leaf(
+    pts: &Points,
+    pack: &LeafPack,
+    q: &[f32],
+    node: u32,
+    rows: &[u32],
+    heap: &mut TopK,
+    filter: Option<&dyn IdFilter>,
+) {
+    let dim = q.len();
+    let count = pack.count[node as usize] as usize;
+    if count > 0 {
+        let start = pack.start[node as usize] as usize;
+        let coords = &pack.coords[start * dim..(start + count) * dim];
+        let packed = &rows[..count];
+        match (pts.metric, dim) {
+            (Metric::Euclidean, 2) => score_l2::<2>(pts, q, coords, packed, heap, filter),
+            (Metric::Euclidean, 3) => score_l2::<3>(pts, q, coords, packed, heap, filter),
+            (Metric::Euclidean, 4) => score_l2::<4>(pts, q, coords, packed, heap, filter),
+            (Metric::Euclidean, 8) => score_l2::<8>(pts, q, coords, packed, heap, filter),
+            _ => {
+                for (x, &row) in coords.chunks_exact(dim).zip(packed) {
+                    pts.offer_scored(row, pts.distance_to(q, x), heap, filter);
+                }
+            }
+        }
+    }
+    for &row in &rows[count..] {
+        pts.offer(q, row, heap, filter);
+    }
+}
+
+#[inline]
+fn score_l2<const D: usize>(
+    pts: &Points,
+    q: &[f32],
+    coords: &[f32],
+    rows: &[u32],
+    heap: &mut TopK,
+    filter: Option<&dyn IdFilter>,
+) {
+    let q: &[f32; D] = q.try_into().expect("query of the index's dimension");
+    for (x, &row) in coords.chunks_exact(D).zip(rows) {
+        let mut s = 0.0f32;
+        for i in 0..D {
+            let t = q[i] - x[i];
+            s += t * t;
+        }
+        pts.offer_scored(row, s, heap, filter);
+    }
+}
+
 /// Lower bound of `metric`'s distance from prepared `q` to any prepared point in the box, lowered by a small
 /// slack so that float rounding never prunes a point the kernels would score at the bound.
 #[inline]
@@ -379,6 +555,7 @@ pub struct KdTreeIndex {
     params: KdTreeParams,
     pts: Points,
     tree: KdTree,
+    pack: LeafPack,
 }
 
 impl KdTreeIndex {
@@ -394,7 +571,8 @@ impl KdTreeIndex {
 
     fn from_points(params: KdTreeParams, pts: Points) -> Self {
         let tree = KdTree::build(pts.vectors.as_slice(), pts.dim(), pts.live_rows(), params.leaf_size);
-        Self { params, pts, tree }
+        let pack = LeafPack::new(&tree, &pts.vectors);
+        Self { params, pts, tree, pack }
     }
 
     /// The build settings.
@@ -426,7 +604,8 @@ impl KdTreeIndex {
         let pts = Points::read(&mut r, metric, dim)?;
         let tree = KdTree::read(&mut r, dim, pts.n_rows())?;
         r.finish()?;
-        Ok(Self { params, pts, tree })
+        let pack = LeafPack::new(&tree, &pts.vectors);
+        Ok(Self { params, pts, tree, pack })
     }
 }
 
@@ -464,13 +643,13 @@ impl VectorIndex for KdTreeIndex {
         let cost = max_leaves.saturating_mul(self.params.leaf_size).min(self.pts.n_rows());
         Ok(self.pts.search(&q, k, params.exact, cost, filter, |heap| {
             let bound = |lo: &[f32], hi: &[f32]| box_bound(metric, &q, lo, hi);
-            let mut visit = |_: u32, rows: &[u32]| {
-                for &row in rows {
-                    self.pts.offer(&q, row, heap, filter);
-                }
+            let mut visit = |node: u32, rows: &[u32]| {
+                score_leaf(&self.pts, &self.pack, &q, node, rows, heap, filter);
                 heap.threshold()
             };
-            if max_leaves == usize::MAX {
+            if max_leaves == usize::MAX && metric == Metric::Euclidean {
+                self.tree.depth_first_l2(&q, visit)
+            } else if max_leaves == usize::MAX {
                 self.tree.depth_first(bound, visit)
             } else {
                 self.tree.best_first(bound, max_leaves, &mut visit)
@@ -479,7 +658,7 @@ impl VectorIndex for KdTreeIndex {
     }
 
     fn memory_bytes(&self) -> usize {
-        self.pts.memory_bytes() + self.tree.memory_bytes()
+        self.pts.memory_bytes() + self.tree.memory_bytes() + self.pack.memory_bytes()
     }
 
     /// Payload (version 1), little-endian: metric tag u8, 3 zero bytes, dim u32, leaf_size u32, the point block,

@@ -136,7 +136,13 @@ impl Points {
     /// SIMD kernel (whose call and length checks then dominate).
     #[inline]
     pub(crate) fn distance(&self, q: &[f32], row: u32) -> f32 {
-        let v = self.vectors.get(row as usize);
+        self.distance_to(q, self.vectors.get(row as usize))
+    }
+
+    /// Distance from a prepared query to prepared coordinates `v` (a row's, wherever they are stored); the same
+    /// arithmetic as [`Points::distance`].
+    #[inline]
+    pub(crate) fn distance_to(&self, q: &[f32], v: &[f32]) -> f32 {
         if q.len() <= SMALL_DIM {
             match self.metric {
                 Metric::Euclidean => q.iter().zip(v).map(|(a, b)| (a - b) * (a - b)).sum(),
@@ -158,6 +164,17 @@ impl Points {
         let id = self.ids[row as usize];
         if d <= heap.threshold() && filter.is_none_or(|f| f.allows(id)) {
             heap.push(Neighbor::new(id, d));
+        }
+    }
+
+    /// Offers `row`, already scored at distance `d`, as [`Points::offer`] would.
+    #[inline]
+    pub(crate) fn offer_scored(&self, row: u32, d: f32, heap: &mut TopK, filter: Option<&dyn IdFilter>) {
+        if d <= heap.threshold() && !self.deleted[row as usize] {
+            let id = self.ids[row as usize];
+            if filter.is_none_or(|f| f.allows(id)) {
+                heap.push(Neighbor::new(id, d));
+            }
         }
     }
 
