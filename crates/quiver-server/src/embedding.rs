@@ -96,6 +96,29 @@ impl Embedders {
         Embedders { models_dir, loaded: Mutex::new(HashMap::new()), stats: Arc::default() }
     }
 
+    /// Logs, once at startup, whether text can be embedded and where the default model is: a missing model is a
+    /// warning an operator sees before the first text request fails.
+    pub fn log_status(&self) {
+        if !quiver_embed::CAN_RUN_MODELS {
+            tracing::info!("built without embedding support: collections with an embedding model answer 501 to text");
+            return;
+        }
+        match self.resolve(quiver_embed::DEFAULT_MODEL) {
+            Ok(dir) => tracing::info!(
+                model = short_name(quiver_embed::DEFAULT_MODEL),
+                dir = %dir.display(),
+                models_dir = ?self.models_dir,
+                "text embedding available (models load on first use)"
+            ),
+            Err(_) => tracing::warn!(
+                models_dir = ?self.models_dir,
+                "the default embedding model {} was not found: text requests will fail until it is installed \
+                 (bash scripts/get-embed-model.sh, or --models-dir)",
+                short_name(quiver_embed::DEFAULT_MODEL)
+            ),
+        }
+    }
+
     /// What the models have embedded so far.
     pub fn stats(&self) -> &EmbedStats {
         &self.stats

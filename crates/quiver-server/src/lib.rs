@@ -160,6 +160,7 @@ pub async fn serve_on(
         })
     };
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "listening");
+    state.embedders().log_status();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app(state.clone())).with_graceful_shutdown(async move {
         let _ = stop_rx.await;

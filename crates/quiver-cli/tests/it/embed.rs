@@ -168,6 +168,15 @@ fn jsonl_lines_with_text_are_embedded_locally_and_by_a_server() {
     let served = dir.path().join("served");
     let mut server = crate::serve::start(&served);
     let url = format!("http://{}", server.addr);
+    // The server says at startup that it can embed, and with which model directory.
+    let said = (0..50).find_map(|_| {
+        server
+            .log
+            .recv_timeout(std::time::Duration::from_millis(100))
+            .ok()
+            .filter(|l| l.contains("text embedding available"))
+    });
+    assert!(said.is_some_and(|l| l.contains("all-MiniLM-L6-v2")), "no startup line about text embedding");
     succeed(&crate::run_quiver(&["import", "t", i, "--url", &url, "--create"], &[]));
     let hits = crate::serve::ok(
         &server.addr,

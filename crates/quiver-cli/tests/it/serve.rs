@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 pub struct Server {
     pub child: Child,
     pub addr: String,
-    log: mpsc::Receiver<String>,
+    pub log: mpsc::Receiver<String>,
 }
 
 pub fn start(data: &Path) -> Server {
