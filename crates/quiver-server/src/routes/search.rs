@@ -152,21 +152,16 @@ fn resolve_vector(t: &Target, plan: &mut Plan) -> ApiResult<()> {
     Ok(())
 }
 
+/// An engine hit in Qdrant's shape, its payload trimmed to the selection.
+fn wire_hit(h: quiver_engine::ScoredPoint, payload: &PayloadSel) -> ScoredPoint {
+    ScoredPoint { id: h.id, version: 0, score: h.score, payload: payload.apply(h.payload), vector: h.vector }
+}
+
 /// Runs one plan (blocking).
 fn run(t: &Target, mut plan: Plan) -> ApiResult<(Vec<ScoredPoint>, Option<serde_json::Value>)> {
     resolve_vector(t, &mut plan)?;
     let resp = t.col.search(&plan.req)?;
-    let hits = resp
-        .hits
-        .into_iter()
-        .map(|h| ScoredPoint {
-            id: h.id,
-            version: 0,
-            score: h.score,
-            payload: plan.payload.apply(h.payload),
-            vector: h.vector,
-        })
-        .collect();
+    let hits = resp.hits.into_iter().map(|h| wire_hit(h, &plan.payload)).collect();
     let explain = match resp.explain {
         Some(e) => Some(serde_json::to_value(e).map_err(|e| ApiError::internal(e.to_string()))?),
         None => None,
@@ -391,19 +386,7 @@ async fn run_groups(
     .await?;
     let groups = groups
         .into_iter()
-        .map(|(id, hits)| PointGroup {
-            id,
-            hits: hits
-                .into_iter()
-                .map(|h| ScoredPoint {
-                    id: h.id,
-                    version: 0,
-                    score: h.score,
-                    payload: user_payload.apply(h.payload),
-                    vector: h.vector,
-                })
-                .collect(),
-        })
+        .map(|(id, hits)| PointGroup { id, hits: hits.into_iter().map(|h| wire_hit(h, &user_payload)).collect() })
         .collect();
     Ok(GroupsResult { groups })
 }
