@@ -128,20 +128,40 @@ pub(crate) fn scan_file(path: &Path, bytes: &[u8], name_seq: u64, prev_last: u64
     Ok(scan)
 }
 
+/// The header fields of a would-be record at the start of `buf` — `(sequence number, back)` — when its length
+/// fits in `buf`; nothing is checksummed. The searches below look at every offset of a damaged tail, so they
+/// reject on these fields before paying for a checksum over the claimed length: on garbage or zeroed tails almost
+/// every offset fails here, which keeps the search linear in practice.
+fn peek(buf: &[u8]) -> Option<(u64, u32)> {
+    if buf.len() < RECORD_HEADER_LEN {
+        return None;
+    }
+    let len = super::record::u32_at(buf, 0) as usize;
+    (RECORD_HEADER_LEN.checked_add(len)? <= buf.len())
+        .then(|| (super::record::u64_at(buf, 8), super::record::u32_at(buf, 16)))
+}
+
 /// Offset (in `bytes`) of the first valid record with a sequence number above `last`, if any.
 fn first_valid(bytes: &[u8], last: u64) -> Option<usize> {
-    (0..bytes.len().saturating_sub(RECORD_HEADER_LEN - 1))
-        .find(|&y| matches!(decode_record(&bytes[y..]), Decoded::Record(r) if r.seq > last))
+    (0..bytes.len().saturating_sub(RECORD_HEADER_LEN - 1)).find(|&y| {
+        peek(&bytes[y..]).is_some_and(|(seq, _)| seq > last)
+            && matches!(decode_record(&bytes[y..]), Decoded::Record(r) if r.seq > last)
+    })
 }
 
 /// A valid record after the bad offset `x` whose durable watermark lies beyond `x`: `(offset, watermark)`.
 fn durable_evidence_after(bytes: &[u8], x: usize, last: u64) -> Option<(usize, usize)> {
     let end = bytes.len().saturating_sub(RECORD_HEADER_LEN - 1);
-    (x + 1..end).find_map(|y| match decode_record(&bytes[y..]) {
-        Decoded::Record(r) if r.seq > last && r.back != BACK_UNKNOWN => {
-            let watermark = y.saturating_sub(r.back as usize);
-            (watermark > x).then_some((y, watermark))
+    let plausible =
+        |y: usize, seq: u64, back: u32| seq > last && back != BACK_UNKNOWN && y.saturating_sub(back as usize) > x;
+    (x + 1..end).find_map(|y| {
+        let (seq, back) = peek(&bytes[y..])?;
+        if !plausible(y, seq, back) {
+            return None;
         }
-        _ => None,
+        match decode_record(&bytes[y..]) {
+            Decoded::Record(r) if plausible(y, r.seq, r.back) => Some((y, y.saturating_sub(r.back as usize))),
+            _ => None,
+        }
     })
 }
