@@ -2,7 +2,10 @@
 //! topics, see `demo/README.md`), embedding every text with the built-in model, then runs semantic queries with
 //! and without a metadata filter and prints the ranked results with their scores.
 //!
-//! It runs on the embedded engine, in a temporary data directory (removed at the end) unless `--data` names one.
+//! It runs on the embedded engine, in a temporary data directory (removed at the end) unless `--data` names one —
+//! or, with `--url` (or `QUIVER_URL`), on a running `quiver serve`: the collection is created there with an
+//! embedding model, the texts are upserted as text and the queries are text searches, so the server does the
+//! embedding and the collection stays for you to query with curl.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -14,6 +17,7 @@ use quiver_engine::{Collection, CollectionConfig, Database, EmbeddingConfig, Fie
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::client::{Client, ClientError, ServerArgs, segment};
 use crate::usage;
 
 /// The corpus: one JSON object per line (`id`, `topic`, `lemma`, `text`).
@@ -60,6 +64,8 @@ pub struct DemoArgs {
     /// Results per query.
     #[arg(long, default_value_t = 3, value_name = "K")]
     pub top: usize,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +112,14 @@ pub fn run(args: DemoArgs) -> Result<()> {
     }
     let mut items = corpus()?;
     items.truncate(args.limit.unwrap_or(usize::MAX));
+    if args.server.url.is_some() {
+        if args.data.is_some() || args.model.is_some() {
+            return usage(
+                "--data and --model apply to the embedded demo; with --url the server holds the data and the model",
+            );
+        }
+        return run_on_server(&args, &items);
+    }
 
     let dir = find_model_dir(args.model.as_deref())?;
     let model = load_model(&dir, &EmbedOptions::default()).with_context(|| format!("loading {}", dir.display()))?;
@@ -147,12 +161,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         Err(e) => return Err(e.into()),
     };
 
-    let queries: Vec<(String, Option<String>)> = if args.queries.is_empty() {
-        QUERIES.iter().map(|(q, t)| ((*q).to_string(), t.map(str::to_string))).collect()
-    } else {
-        args.queries.iter().map(|q| (q.clone(), args.topic.clone())).collect()
-    };
-    for (q, topic) in &queries {
+    for (q, topic) in &queries(&args) {
         query(&col, model.as_ref(), q, topic.as_deref(), args.top)?;
     }
     db.close().context("closing the data directory")?;
@@ -164,6 +173,109 @@ pub fn run(args: DemoArgs) -> Result<()> {
             data.display()
         );
     }
+    Ok(())
+}
+
+/// The built-in queries, or the user's with their topic.
+fn queries(args: &DemoArgs) -> Vec<(String, Option<String>)> {
+    if args.queries.is_empty() {
+        QUERIES.iter().map(|(q, t)| ((*q).to_string(), t.map(str::to_string))).collect()
+    } else {
+        args.queries.iter().map(|q| (q.clone(), args.topic.clone())).collect()
+    }
+}
+
+/// The filter of a topic.
+fn topic_filter(topic: &str) -> Value {
+    json!({"must": [{"key": "topic", "match": {"value": topic}}]})
+}
+
+/// Prints one query's ranked hits (`(score, payload)`), best first.
+fn print_hits(text: &str, topic: Option<&str>, hits: &[(f64, Option<&serde_json::Map<String, Value>>)]) -> Result<()> {
+    let filter = topic.map(|t| format!("  (filter: topic = {t})")).unwrap_or_default();
+    println!("\nquery: {text:?}{filter}");
+    if hits.is_empty() {
+        bail!("no results for {text:?}: the collection is empty");
+    }
+    for (rank, (score, p)) in hits.iter().enumerate() {
+        let get = |k: &str| p.and_then(|p| p.get(k)).and_then(Value::as_str).unwrap_or("");
+        println!("  {:>2}. {:.3}  [{}] {}", rank + 1, score, get("topic"), shorten(get("text"), 110));
+    }
+    Ok(())
+}
+
+/// The demo on a running server: create (or reuse) the collection with an embedding model, upsert the texts as
+/// text, run the queries as text searches.
+fn run_on_server(args: &DemoArgs, items: &[Item]) -> Result<()> {
+    let client = Client::new(&args.server)?;
+    let name = &args.collection;
+    let path = format!("/collections/{}", segment(name));
+    println!(
+        "QuiverDB demo on {}: {} WordNet definitions in {} topics, embedded by the server",
+        client.url(),
+        items.len(),
+        TOPICS.len()
+    );
+    match client.collection_info(name) {
+        Ok(info) => {
+            if info.pointer("/config/embedding/model").and_then(Value::as_str).is_none() {
+                bail!(
+                    "collection {name} exists on {} without an embedding model; pass another --collection",
+                    client.url()
+                );
+            }
+            let n = info.get("points_count").and_then(Value::as_u64).unwrap_or(0);
+            println!("using the existing collection {name} ({n} points)");
+        }
+        Err(ClientError::Api { status: 404, .. }) => {
+            client.create_text_collection(name, "all-MiniLM-L6-v2")?;
+            client.send_value(
+                "PUT",
+                &format!("{path}/index?wait=true"),
+                &json!({"field_name": "topic", "field_schema": "keyword"}),
+            )?;
+            let pb = ProgressBar::with_draw_target(Some(items.len() as u64), ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template("upserting {pos}/{len} [{wide_bar}] {per_sec} ETA {eta}") {
+                pb.set_style(style.progress_chars("=> "));
+            }
+            let started = Instant::now();
+            for batch in items.chunks(BATCH) {
+                let points: Vec<Value> = batch
+                    .iter()
+                    .map(|i| json!({"id": i.id, "text": i.text, "payload": {"topic": i.topic, "lemma": i.lemma}}))
+                    .collect();
+                client.send_value("PUT", &format!("{path}/points?wait=true"), &json!({ "points": points }))?;
+                pb.inc(batch.len() as u64);
+            }
+            pb.finish_and_clear();
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "created {name} and upserted {} texts in {secs:.1} s ({:.0} texts/s)",
+                items.len(),
+                items.len() as f64 / secs.max(1e-9)
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
+    for (q, topic) in &queries(args) {
+        let mut body = json!({"text": q, "limit": args.top, "with_payload": true});
+        if let Some(t) = topic {
+            body["filter"] = topic_filter(t);
+        }
+        let started = Instant::now();
+        let hits = client.send_value("POST", &format!("{path}/points/search"), &body)?;
+        let took = started.elapsed();
+        let hits = hits.as_array().ok_or_else(|| anyhow!("the server's search reply is not a list: {hits}"))?;
+        let rows: Vec<(f64, Option<&serde_json::Map<String, Value>>)> =
+            hits.iter().map(|h| (h["score"].as_f64().unwrap_or(f64::NAN), h["payload"].as_object())).collect();
+        print_hits(q, topic.as_deref(), &rows)?;
+        println!("      (request {:.1} ms, the server embedding the query included)", took.as_secs_f64() * 1e3);
+    }
+    println!(
+        "\nthe collection {name} stays on the server; try: curl -X POST {}{path}/points/search -H 'content-type: \
+         application/json' -d '{{\"text\": \"a small bird\", \"limit\": 3, \"with_payload\": true}}'",
+        client.url()
+    );
     Ok(())
 }
 
@@ -218,22 +330,15 @@ fn query(col: &Collection, model: &dyn Embedder, text: &str, topic: Option<&str>
     let embedded = started.elapsed();
     let mut req = quiver_engine::SearchRequest::new(vector, top);
     if let Some(t) = topic {
-        let f: Filter = serde_json::from_value(json!({"must": [{"key": "topic", "match": {"value": t}}]}))?;
+        let f: Filter = serde_json::from_value(topic_filter(t))?;
         req = req.with_filter(f);
     }
     let searched = Instant::now();
     let hits = col.search(&req)?.hits;
     let search = searched.elapsed();
-    let filter = topic.map(|t| format!("  (filter: topic = {t})")).unwrap_or_default();
-    println!("\nquery: {text:?}{filter}");
-    if hits.is_empty() {
-        bail!("no results for {text:?}: the collection is empty");
-    }
-    for (rank, h) in hits.iter().enumerate() {
-        let p = h.payload.as_ref();
-        let get = |k: &str| p.and_then(|p| p.get(k)).and_then(Value::as_str).unwrap_or("");
-        println!("  {:>2}. {:.3}  [{}] {}", rank + 1, h.score, get("topic"), shorten(get("text"), 110));
-    }
+    let rows: Vec<(f64, Option<&serde_json::Map<String, Value>>)> =
+        hits.iter().map(|h| (f64::from(h.score), h.payload.as_ref())).collect();
+    print_hits(text, topic, &rows)?;
     println!(
         "      (embedding the query {:.1} ms, search {:.2} ms)",
         embedded.as_secs_f64() * 1e3,

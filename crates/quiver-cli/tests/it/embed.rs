@@ -208,7 +208,7 @@ fn demo_builds_the_shipped_corpus_and_answers_queries_with_and_without_a_filter(
     let data = dir.path().join("data");
     let data_s = data.to_str().unwrap();
     let q = "an animal that lives in the ocean";
-    let out = succeed(&crate::quiver(&["demo", "--limit", "400", "--data", data_s, "-q", q, "--top", "4"]));
+    let out = succeed(&crate::run_quiver(&["demo", "--limit", "400", "--data", data_s, "-q", q, "--top", "4"], &[]));
     assert!(out.contains("embedded and stored 400 texts"), "{out}");
     assert!(out.contains(&format!("query: {q:?}")), "{out}");
     let ranked: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).collect();
@@ -219,7 +219,7 @@ fn demo_builds_the_shipped_corpus_and_answers_queries_with_and_without_a_filter(
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
 
     // The same data directory again: the collection is reused, and a filter keeps to its topic.
-    let out = succeed(&crate::quiver(&["demo", "--data", data_s, "-q", q, "--topic", "food", "--top", "3"]));
+    let out = succeed(&crate::run_quiver(&["demo", "--data", data_s, "-q", q, "--topic", "food", "--top", "3"], &[]));
     assert!(out.contains("using the existing collection demo"), "{out}");
     assert!(out.contains("(filter: topic = food)"), "{out}");
     let ranked: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).collect();
@@ -232,8 +232,39 @@ fn demo_builds_the_shipped_corpus_and_answers_queries_with_and_without_a_filter(
         (vec!["demo", "--topic", "food"], "give one"),
         (vec!["demo", "--limit", "0"], "--limit"),
     ] {
-        let out = crate::quiver(&args);
+        let out = crate::run_quiver(&args, &[]);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args:?}: {out:?}");
     }
+}
+
+#[test]
+fn demo_on_a_running_server_leaves_a_text_collection_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = crate::serve::start(&dir.path().join("served"));
+    let url = format!("http://{}", server.addr);
+    let q = "an animal that lives in the ocean";
+    let args = ["demo", "--url", &url, "--limit", "300", "-q", q, "--top", "2"];
+    let out = succeed(&crate::run_quiver(&args, &[]));
+    assert!(out.contains("created demo and upserted 300 texts"), "{out}");
+    let ranked: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).collect();
+    assert_eq!(ranked.len(), 2, "{out}");
+    assert!(ranked[0].contains("[animal]"), "{out}");
+    // Again: reused; filtered by topic.
+    let args = ["demo", "--url", &url, "-q", q, "--topic", "plant", "--top", "2"];
+    let out = succeed(&crate::run_quiver(&args, &[]));
+    assert!(out.contains("using the existing collection demo (300 points)"), "{out}");
+    assert!(out.lines().filter(|l| l.contains(". 0.")).all(|l| l.contains("[plant]")), "{out}");
+    // The collection is the server's: a text search over HTTP finds the same kind of thing.
+    let hits = crate::serve::ok(
+        &server.addr,
+        "POST",
+        "/collections/demo/points/search",
+        Some(&serde_json::json!({"text": q, "limit": 1, "with_payload": true})),
+    );
+    assert_eq!(hits[0]["payload"]["topic"], "animal", "{hits}");
+    let out = crate::run_quiver(&["demo", "--url", &url, "--data", "/tmp/x"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let _ = server.child.kill();
+    let _ = server.child.wait();
 }
