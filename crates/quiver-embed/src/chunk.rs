@@ -51,6 +51,14 @@ impl Default for ChunkOptions {
 }
 
 impl ChunkOptions {
+    /// Options from what a caller gave: `max_tokens` (default 200) and `overlap_tokens` (default 32, or half of
+    /// `max_tokens` when that is smaller, so a small chunk size alone is never an invalid combination).
+    pub fn from_parts(max_tokens: Option<usize>, overlap_tokens: Option<usize>) -> ChunkOptions {
+        let d = ChunkOptions::default();
+        let max_tokens = max_tokens.unwrap_or(d.max_tokens);
+        ChunkOptions { max_tokens, overlap_tokens: overlap_tokens.unwrap_or(d.overlap_tokens.min(max_tokens / 2)) }
+    }
+
     /// Checks that `max_tokens` is at least 1 and `overlap_tokens` is smaller than it.
     pub fn validate(&self) -> Result<()> {
         if self.max_tokens == 0 {
@@ -718,5 +726,16 @@ mod tests {
             let counter = if by_chars { char_count } else { word_count };
             chunk(&text, options(max, max / 2), counter);
         }
+    }
+
+    #[test]
+    fn from_parts_fills_defaults_and_keeps_small_sizes_valid() {
+        assert_eq!(ChunkOptions::from_parts(None, None), ChunkOptions::default());
+        assert_eq!(ChunkOptions::from_parts(Some(24), None), ChunkOptions { max_tokens: 24, overlap_tokens: 12 });
+        assert_eq!(ChunkOptions::from_parts(Some(500), None).overlap_tokens, 32);
+        assert_eq!(ChunkOptions::from_parts(None, Some(0)).overlap_tokens, 0);
+        assert!(ChunkOptions::from_parts(Some(1), None).validate().is_ok());
+        // Given explicitly, an overlap that does not fit is still the caller's error.
+        assert!(ChunkOptions::from_parts(Some(10), Some(10)).validate().is_err());
     }
 }

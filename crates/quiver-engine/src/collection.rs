@@ -267,6 +267,12 @@ impl Collection {
         &self.inner.config
     }
 
+    /// The indexed payload fields and their types (what [`Collection::info`] reports, without its file-system
+    /// walk).
+    pub fn payload_indexes(&self) -> Vec<(String, FieldType)> {
+        self.inner.state.read().fields.clone()
+    }
+
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed { name: self.inner.name.clone() });

@@ -163,7 +163,7 @@ fn parse_filter(v: Value) -> ApiResult<Filter> {
 
 /// Makes sure `doc_id` is indexed (a no-op once it is).
 pub fn ensure_doc_index(col: &Collection) -> ApiResult<()> {
-    let indexed = col.info()?.payload_indexes.iter().any(|(k, _)| k == DOC_ID_KEY);
+    let indexed = col.payload_indexes().iter().any(|(k, _)| k == DOC_ID_KEY);
     if !indexed {
         col.create_field_index(DOC_ID_KEY, FieldType::Keyword)?;
     }

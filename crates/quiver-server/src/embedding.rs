@@ -265,14 +265,25 @@ pub fn resolve_upsert(
     for t in &texts {
         check_named_model(t.model.as_deref(), model.model_name(), &t.field)?;
     }
-    let refs: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
-    let vectors = embed(model.as_ref(), &refs)?;
-    for (t, v) in texts.into_iter().zip(vectors) {
-        let p = &mut points[t.index];
-        p.vector = v;
-        p.payload.get_or_insert_with(Default::default).insert(TEXT_KEY.to_string(), t.text.into());
-    }
+    fill_texts(model.as_ref(), &mut points, texts.into_iter().map(|t| (t.index, t.text)).collect())?;
     Ok(points)
+}
+
+/// Embeds `texts` (`(point index, text)`) with `model` in one call into those points' vectors, and keeps each text
+/// in its point's payload under [`TEXT_KEY`] (replacing a `text` key sent in the payload). Blocking.
+pub fn fill_texts(
+    model: &dyn Embedder,
+    points: &mut [quiver_engine::PointInput],
+    texts: Vec<(usize, String)>,
+) -> ApiResult<()> {
+    let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
+    let vectors = embed(model, &refs)?;
+    for ((i, t), v) in texts.into_iter().zip(vectors) {
+        let p = &mut points[i];
+        p.vector = v;
+        p.payload.get_or_insert_with(Default::default).insert(TEXT_KEY.to_string(), t.into());
+    }
+    Ok(())
 }
 
 /// The payload key that holds a point's text.

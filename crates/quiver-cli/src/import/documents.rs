@@ -102,8 +102,7 @@ pub(super) fn run(args: &ImportArgs, dest: Dest) -> Result<()> {
             ));
         }
     }
-    let overlap = args.overlap_tokens.unwrap_or(ChunkOptions::default().overlap_tokens.min(args.chunk_tokens / 2));
-    let options = ChunkOptions { max_tokens: args.chunk_tokens, overlap_tokens: overlap };
+    let options = ChunkOptions::from_parts(Some(args.chunk_tokens), args.overlap_tokens);
     if let Err(e) = options.validate() {
         return usage(format!("--chunk-tokens / --overlap-tokens: {e}"));
     }

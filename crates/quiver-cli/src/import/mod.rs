@@ -354,12 +354,8 @@ impl Sink for EmbeddedSink {
         }
         if !texts.is_empty() {
             let model = self.model.as_ref().ok_or_else(|| anyhow!("internal: texts without a model"))?;
-            let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
-            let vectors = model.embed(&refs)?;
-            for ((i, t), v) in texts.into_iter().zip(vectors) {
-                points[i].vector = v;
-                points[i].payload.get_or_insert_with(Default::default).insert("text".into(), Value::String(t));
-            }
+            quiver_server::embedding::fill_texts(model.as_ref(), &mut points, texts)
+                .map_err(|e| anyhow!("{}", e.message))?;
         }
         c.upsert(points)?;
         Ok(())

@@ -36,12 +36,8 @@ pub async fn upsert(
             body.documents.len(),
         ));
     }
-    let defaults = ChunkOptions::default();
     let c = body.chunking.unwrap_or_default();
-    let options = ChunkOptions {
-        max_tokens: c.max_tokens.unwrap_or(defaults.max_tokens),
-        overlap_tokens: c.overlap_tokens.unwrap_or(defaults.overlap_tokens.min(c.max_tokens.unwrap_or(usize::MAX) / 2)),
-    };
+    let options = ChunkOptions::from_parts(c.max_tokens, c.overlap_tokens);
     let docs: Vec<Document> = body
         .documents
         .into_iter()
