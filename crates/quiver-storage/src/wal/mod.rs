@@ -26,12 +26,15 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::dir::{Directory, WritableFile};
 use crate::error::{Error, Result};
 use record::{BACK_UNKNOWN, FILE_HEADER_LEN, MAX_PAYLOAD, encode_file_header, encode_record};
 pub use scan::{FileScan, ScanReport, ScannedRecord, scan};
+
+/// Group commit: how many times a gathering leader yields its core between looks at the pending batch.
+const GATHER_YIELDS: usize = 4;
 
 /// The log of operations as the engine sees it: append with a caller-chosen, strictly increasing sequence
 /// number; make durable; forget everything up to a checkpoint. Implemented by [`Wal`]; a replicated log can
@@ -59,11 +62,12 @@ pub enum Durability {
     /// After the record is written and fsynced on its own. Concurrent appends are serialised.
     #[default]
     Fsync,
-    /// Group commit: after an fsync that covers the record, shared with concurrent appends. The fsync leader first
-    /// waits up to `max_delay` (zero: not at all) for more appends to join; every append is acknowledged within
-    /// about one fsync of the previous group plus `max_delay` plus its own group's fsync.
+    /// Group commit: after an fsync that covers the record, shared with concurrent appends. Before writing, the
+    /// fsync leader lets the other runnable threads go first and gathers their appends for as long as more keep
+    /// arriving, up to `max_delay` (zero: it does not wait); every append is acknowledged within about one fsync of
+    /// the previous group plus `max_delay` plus its own group's fsync.
     Batch {
-        /// How long a leader waits for more appends before writing.
+        /// The most a leader waits for more appends before writing.
         max_delay: Duration,
     },
     /// After the record is handed to the operating system, with no fsync. A process crash loses nothing; a power
@@ -476,9 +480,21 @@ impl Wal {
             st.leader = true;
             st.in_flight_last = u64::MAX;
             if !max_delay.is_zero() {
-                drop(st);
-                std::thread::sleep(max_delay);
-                st = lock(&self.state);
+                // Gather: let the runnable writers (often the ones the previous leader just woke) submit, and stop
+                // as soon as a round adds nothing. A fixed sleep would cost its full length even with no writer left.
+                let end = Instant::now() + max_delay;
+                let mut seen = st.pending.len();
+                loop {
+                    drop(st);
+                    for _ in 0..GATHER_YIELDS {
+                        std::thread::yield_now();
+                    }
+                    st = lock(&self.state);
+                    if st.pending.len() == seen || Instant::now() >= end {
+                        break;
+                    }
+                    seen = st.pending.len();
+                }
             }
             let batch = std::mem::take(&mut st.pending);
             let (first, last) = (st.pending_first, st.last_seq);
@@ -501,13 +517,15 @@ impl Wal {
                 st.pending = batch;
             }
             let mut wake = std::mem::take(&mut st.waiting_in_flight);
+            let mut next_leader = None;
             let outcome = match res {
                 Ok(()) => {
                     st.durable_seq = last;
                     self.durable.store(last, Ordering::Release);
-                    // One waiter of the next group (if any) leads it; the rest of that group stays parked.
+                    // One waiter of the next group (if any) leads it, woken first so that its gathering overlaps
+                    // this group's wake-ups; the rest of that group stays parked.
                     if !st.pending.is_empty() {
-                        wake.extend(st.waiting_pending.pop());
+                        next_leader = st.waiting_pending.pop();
                     }
                     Ok(())
                 }
@@ -519,6 +537,9 @@ impl Wal {
             };
             drop(st);
             let me = std::thread::current().id();
+            if let Some(t) = next_leader.filter(|t| t.id() != me) {
+                t.unpark();
+            }
             for t in wake.into_iter().filter(|t| t.id() != me) {
                 t.unpark();
             }

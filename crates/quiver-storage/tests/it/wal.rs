@@ -159,6 +159,22 @@ fn group_commit_shares_fsyncs_and_loses_nothing_acknowledged() {
 }
 
 #[test]
+fn group_commit_leader_stops_gathering_when_no_more_appends_arrive() {
+    // `max_delay` bounds the gathering; a lone writer must not pay it on every append (a fixed sleep would make
+    // these 20 appends take 10 s).
+    let dir = MemDirectory::new(6);
+    let o = opts(Durability::Batch { max_delay: Duration::from_millis(500) }, 64 << 10);
+    let (w, _, _) = open_all(arc(&dir), o).unwrap();
+    let start = std::time::Instant::now();
+    for seq in 1..=20 {
+        w.append(seq, &payload(seq)).unwrap();
+    }
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(5), "20 lone appends took {took:?}");
+    assert_eq!(w.durable_seq(), 20);
+}
+
+#[test]
 fn failed_group_commit_fsync_wakes_every_waiter_with_an_error() {
     // Many writers parked on group commits while an fsync fails: none hangs, none is acknowledged after the
     // failure, and everything acknowledged survives a crash.
