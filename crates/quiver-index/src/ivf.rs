@@ -16,7 +16,7 @@ use crate::kmeans::{KMeansParams, kmeans};
 use crate::metric::Metric;
 use crate::neighbor::{Neighbor, TopK};
 use crate::params::{Params, SearchParams};
-use crate::quant::{Pq, PqTable, Quantization};
+use crate::quant::{Pq, PqTable, Quantization, Sq8};
 use crate::traits::{MutableIndex, VectorIndex, prepare_query};
 use crate::vectors::{VectorSet, prepare_build, validate_dim, validate_vector};
 use std::collections::HashMap;
@@ -38,17 +38,31 @@ pub struct IvfParams {
     pub store_vectors: bool,
     /// k-means seed.
     pub seed: u64,
+    /// IVF-Flat: keep a one-byte-per-dimension copy of every vector and the exact size of its rounding error, so a
+    /// scan reads a quarter of the bytes and computes the f32 distance only of vectors whose error bound says they
+    /// could enter the top k. Results are the same as without it (the bound is never wrong); memory grows by
+    /// `dim + 8` bytes per vector. Derived data: rebuilt on load, not serialised.
+    pub prefilter: bool,
 }
 
 impl Default for IvfParams {
     fn default() -> Self {
-        Self { nlist: 0, nprobe: 16, quantization: Quantization::None, pq_m: 0, store_vectors: true, seed: 0x001F_5EED }
+        Self {
+            nlist: 0,
+            nprobe: 16,
+            quantization: Quantization::None,
+            pq_m: 0,
+            store_vectors: true,
+            seed: 0x001F_5EED,
+            prefilter: true,
+        }
     }
 }
 
 impl IvfParams {
     /// Build parameters accepted by [`IvfParams::from_params`].
-    pub const NAMES: &'static [&'static str] = &["nlist", "nprobe", "quantization", "pq_m", "store_vectors", "seed"];
+    pub const NAMES: &'static [&'static str] =
+        &["nlist", "nprobe", "quantization", "pq_m", "store_vectors", "seed", "prefilter"];
 
     /// Reads the parameters; unknown keys are an error.
     pub fn from_params(mut p: Params) -> Result<Self> {
@@ -64,6 +78,7 @@ impl IvfParams {
             pq_m: p.take_usize("pq_m", 1, quiver_kernels::MAX_DIM)?.unwrap_or(d.pq_m),
             store_vectors: p.take_bool("store_vectors")?.unwrap_or(d.store_vectors),
             seed: p.take_u64("seed")?.unwrap_or(d.seed),
+            prefilter: p.take_bool("prefilter")?.unwrap_or(d.prefilter),
         };
         p.finish("ivf index (build)", Self::NAMES)?;
         match out.quantization {
@@ -76,12 +91,18 @@ impl IvfParams {
 }
 
 /// One inverted list: ids and, per id, either `dim` floats or `m` code bytes (plus `dim` floats when vectors are
-/// stored for reranking).
+/// stored for reranking); with the IVF-Flat prefilter also `dim` SQ8 bytes and two floats.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Cell {
     ids: Vec<u64>,
     vectors: Vec<f32>,
     codes: Vec<u8>,
+    /// Prefilter: SQ8 codes of the vectors.
+    sq_codes: Vec<u8>,
+    /// Prefilter: per vector, an upper bound on `‖x − x̂‖` (the exact error plus a margin for f32 rounding).
+    sq_radius: Vec<f32>,
+    /// Prefilter: per vector, `‖x̂‖²` (Euclidean bounds).
+    sq_norm2: Vec<f32>,
 }
 
 /// Counters describing an IVF index.
@@ -108,6 +129,8 @@ pub struct IvfIndex {
     /// id → (cell, slot).
     slots: HashMap<u64, (u32, u32)>,
     pq: Option<Pq>,
+    /// The IVF-Flat prefilter's quantizer (see [`IvfParams::prefilter`]).
+    sq: Option<Sq8>,
 }
 
 impl IvfIndex {
@@ -148,6 +171,7 @@ impl IvfIndex {
             Quantization::None => None,
             Quantization::Sq8 | Quantization::Bits => unreachable!("rejected by IvfParams::from_params"),
         };
+        let sq = (pq.is_none() && p.prefilter).then(|| Sq8::train(&vectors));
         let mut index = Self {
             params: p,
             metric,
@@ -156,11 +180,42 @@ impl IvfIndex {
             cells: vec![Cell::default(); p.nlist],
             slots: HashMap::with_capacity(n),
             pq,
+            sq,
         };
         for ((&id, v), &c) in ids.iter().zip(vectors.iter()).zip(&cells) {
             index.place_in(c, id, v);
         }
+        index.shrink_cells();
         Ok(index)
+    }
+
+    /// Builds the IVF-Flat prefilter (quantizer trained on the stored vectors, then every cell's codes) when the
+    /// parameters ask for it.
+    fn attach_prefilter(&mut self) {
+        if self.pq.is_some() || !self.params.prefilter {
+            return;
+        }
+        let sq = Sq8::train_rows(self.dim, self.cells.iter().flat_map(|c| c.vectors.chunks_exact(self.dim)));
+        for cell in &mut self.cells {
+            let vectors = std::mem::take(&mut cell.vectors);
+            for v in vectors.chunks_exact(self.dim) {
+                push_sq(&sq, cell, v);
+            }
+            cell.vectors = vectors;
+        }
+        self.sq = Some(sq);
+    }
+
+    /// Gives back the spare capacity that growing the cells one point at a time left (up to half their memory).
+    fn shrink_cells(&mut self) {
+        for c in &mut self.cells {
+            c.ids.shrink_to_fit();
+            c.vectors.shrink_to_fit();
+            c.codes.shrink_to_fit();
+            c.sq_codes.shrink_to_fit();
+            c.sq_radius.shrink_to_fit();
+            c.sq_norm2.shrink_to_fit();
+        }
     }
 
     /// The parameters in force (with `nlist` resolved).
@@ -205,6 +260,9 @@ impl IvfIndex {
         if stores_vectors {
             cell.vectors.extend_from_slice(v);
         }
+        if let Some(sq) = &self.sq {
+            push_sq(sq, cell, v);
+        }
         cell.ids.push(id);
         self.slots.insert(id, (c as u32, (cell.ids.len() - 1) as u32));
     }
@@ -227,6 +285,14 @@ impl IvfIndex {
                 cell.codes.copy_within(last * m..(last + 1) * m, slot * m);
             }
             cell.codes.truncate(last * m);
+        }
+        if self.sq.is_some() {
+            if slot != last {
+                cell.sq_codes.copy_within(last * dim..(last + 1) * dim, slot * dim);
+            }
+            cell.sq_codes.truncate(last * dim);
+            cell.sq_radius.swap_remove(slot);
+            cell.sq_norm2.swap_remove(slot);
         }
         if let Some(&moved) = cell.ids.get(slot) {
             self.slots.insert(moved, (c as u32, slot as u32));
@@ -252,6 +318,48 @@ impl IvfIndex {
         }
         order.sort_by(|a, b| a.0.total_cmp(&b.0));
         order
+    }
+
+    /// Scans one IVF-Flat cell through the prefilter: the SQ8 distance, widened by the vector's error radius,
+    /// bounds the exact distance from below; only vectors whose bound does not exceed the current k-th distance
+    /// are scored on their f32 values (with the same kernel as [`IvfIndex::scan_flat`], so results are equal).
+    fn scan_flat_bounded(
+        &self,
+        q: &[f32],
+        pre: &Prefilter,
+        cell: &Cell,
+        heap: &mut TopK,
+        filter: Option<&dyn IdFilter>,
+    ) {
+        let (dim, metric) = (self.dim, self.metric);
+        let k = quiver_kernels::active();
+        let mut threshold = heap.threshold();
+        let mut raw = [0f32; 1];
+        for (i, (&id, code)) in cell.ids.iter().zip(cell.sq_codes.chunks_exact(dim)).enumerate() {
+            let approx = Sq8::distance(metric, &pre.query, code, cell.sq_norm2[i]);
+            let bound = if metric.uses_dot() {
+                // |q·x − q·x̂| ≤ ‖q‖·‖x − x̂‖, and the distance falls as the inner product grows.
+                approx - pre.q_norm * cell.sq_radius[i]
+            } else {
+                // ‖q − x‖ ≥ ‖q − x̂‖ − ‖x − x̂‖; the margin covers the cancellation in ‖q‖² − 2q·x̂ + ‖x̂‖².
+                let r = cell.sq_radius[i] + 1e-3 * (pre.q_norm2 + cell.sq_norm2[i]).sqrt();
+                let s = (approx.sqrt() - r).max(0.0);
+                s * s
+            };
+            if bound > threshold || filter.is_some_and(|f| !f.allows(id)) {
+                continue;
+            }
+            let v = &cell.vectors[i * dim..(i + 1) * dim];
+            if metric.uses_dot() {
+                k.dot_tile(q, v, dim, &mut raw);
+            } else {
+                k.l2sq_tile(q, v, dim, &mut raw);
+            }
+            let d = metric.distance_from_raw(raw[0]);
+            if d <= threshold && heap.push(Neighbor::new(id, d)) {
+                threshold = heap.threshold();
+            }
+        }
     }
 
     /// Scans one IVF-Flat cell.
@@ -384,7 +492,7 @@ impl IvfIndex {
         let mut params = Params::new();
         let p = self.params;
         params.set("nlist", p.nlist).set("nprobe", p.nprobe).set("seed", p.seed).set("store_vectors", p.store_vectors);
-        params.set("quantization", p.quantization.name());
+        params.set("quantization", p.quantization.name()).set("prefilter", p.prefilter);
         if p.pq_m > 0 {
             params.set("pq_m", p.pq_m);
         }
@@ -443,6 +551,7 @@ impl IvfIndex {
         }
         self.params.nlist = self.cells.len();
         self.reindex_slots();
+        self.shrink_cells();
         Ok(self.stats())
     }
 
@@ -477,7 +586,12 @@ impl IvfIndex {
         let at = r.offset();
         let quantization = Quantization::from_tag(r.u8()?).ok_or_else(|| r.corrupt(at, "unknown quantization tag"))?;
         let store_vectors = r.u8()? != 0;
-        let _reserved = r.u8()?;
+        let at_flags = r.offset();
+        let prefilter = match r.u8()? {
+            0 => true,
+            1 => false,
+            _ => return Err(r.corrupt(at_flags, "unknown prefilter flag")),
+        };
         let at = r.offset();
         let dim = r.u32()? as usize;
         validate_dim(dim).map_err(|e| r.corrupt(at, e.to_string()))?;
@@ -525,12 +639,47 @@ impl IvfIndex {
                     return Err(r.corrupt(at, format!("duplicate id {id}")));
                 }
             }
-            cells.push(Cell { ids, vectors, codes });
+            cells.push(Cell { ids, vectors, codes, ..Cell::default() });
         }
         r.finish()?;
-        let params = IvfParams { nlist, nprobe, quantization, pq_m, store_vectors, seed };
-        Ok(Self { params, metric, dim, centroids, cells, slots, pq })
+        let params = IvfParams { nlist, nprobe, quantization, pq_m, store_vectors, seed, prefilter };
+        let mut index = Self { params, metric, dim, centroids, cells, slots, pq, sq: None };
+        index.attach_prefilter();
+        index.shrink_cells();
+        Ok(index)
     }
+}
+
+/// A query prepared for [`IvfIndex::scan_flat_bounded`].
+struct Prefilter {
+    query: crate::quant::Sq8Query,
+    q_norm: f32,
+    q_norm2: f32,
+}
+
+impl Prefilter {
+    fn new(sq: &Sq8, q: &[f32]) -> Self {
+        let q_norm2 = quiver_kernels::dot(q, q);
+        Self { query: sq.query(q), q_norm: q_norm2.sqrt(), q_norm2 }
+    }
+}
+
+/// Appends `v`'s SQ8 code, error radius and decoded norm to `cell`.
+fn push_sq(sq: &Sq8, cell: &mut Cell, v: &[f32]) {
+    let start = cell.sq_codes.len();
+    cell.sq_codes.resize(start + v.len(), 0);
+    let code = &mut cell.sq_codes[start..];
+    sq.encode_into(v, code);
+    let (mut err2, mut norm2) = (0f64, 0f64);
+    for (d, (&x, &c)) in v.iter().zip(code.iter()).enumerate() {
+        let xh = f64::from(sq.decode_one(d, c));
+        err2 += (f64::from(x) - xh).powi(2);
+        norm2 += xh * xh;
+    }
+    let (err, norm) = (err2.sqrt(), norm2.sqrt());
+    // The margin (1e-4 of the norms) covers the f32 rounding of the two inner products the bound compares.
+    cell.sq_radius.push((err + 1e-4 * (norm + err)) as f32 * (1.0 + 1e-6));
+    cell.sq_norm2.push(norm2 as f32);
 }
 
 /// `out = v − c`.
@@ -639,8 +788,12 @@ impl VectorIndex for IvfIndex {
             None => {
                 let mut heap = TopK::new(k);
                 let mut buf = Vec::new();
+                let pre = self.sq.as_ref().map(|sq| Prefilter::new(sq, &q));
                 for &(_, c) in &probes {
-                    self.scan_flat(&q, &self.cells[c], &mut heap, filter, &mut buf);
+                    match &pre {
+                        Some(pre) => self.scan_flat_bounded(&q, pre, &self.cells[c], &mut heap, filter),
+                        None => self.scan_flat(&q, &self.cells[c], &mut heap, filter, &mut buf),
+                    }
                 }
                 heap.into_sorted_vec()
             }
@@ -679,14 +832,23 @@ impl VectorIndex for IvfIndex {
     }
 
     fn memory_bytes(&self) -> usize {
-        let cells: usize =
-            self.cells.iter().map(|c| c.ids.capacity() * 8 + c.vectors.capacity() * 4 + c.codes.capacity()).sum();
+        let cells: usize = self
+            .cells
+            .iter()
+            .map(|c| {
+                c.ids.capacity() * 8
+                    + c.vectors.capacity() * 4
+                    + c.codes.capacity()
+                    + c.sq_codes.capacity()
+                    + (c.sq_radius.capacity() + c.sq_norm2.capacity()) * 4
+            })
+            .sum();
         let map = self.slots.capacity() * (8 + 8 + 1) * 8 / 7;
         cells + map + self.centroids.capacity() * 4 + self.pq.as_ref().map_or(0, Pq::memory_bytes)
     }
 
     /// Payload (version 1), little-endian: metric tag u8, quantization tag u8 (0 none, 2 pq), store_vectors u8,
-    /// 1 zero byte, dim u32, nlist u32, nprobe u32, pq_m u32, seed u64, centroids `nlist x dim x f32`, with pq the
+    /// prefilter u8 (0 on, 1 off; files from before the prefilter hold 0), dim u32, nlist u32, nprobe u32, pq_m u32, seed u64, centroids `nlist x dim x f32`, with pq the
     /// product quantizer (as in HNSW), then per cell: count u32, ids `count x u64`, vectors `count x dim x f32`
     /// (IVF-Flat, or IVF-PQ with stored vectors), codes `count x m x u8` (IVF-PQ).
     fn to_bytes(&self) -> Vec<u8> {
@@ -694,7 +856,7 @@ impl VectorIndex for IvfIndex {
         w.u8(self.metric.tag());
         w.u8(self.params.quantization.tag());
         w.u8(u8::from(self.params.store_vectors));
-        w.u8(0);
+        w.u8(u8::from(!self.params.prefilter));
         w.u32(self.dim as u32);
         w.u32(self.cells.len() as u32);
         w.u32(self.params.nprobe as u32);

@@ -43,13 +43,18 @@ impl Sq8 {
     /// Learns each dimension's range (min..max) from `vectors`. An empty set gives the range -1..1 of unit
     /// vectors.
     pub fn train(vectors: &VectorSet) -> Self {
-        let dim = vectors.dim();
-        if vectors.is_empty() {
+        Self::train_rows(vectors.dim(), vectors.iter())
+    }
+
+    /// As [`Sq8::train`], from rows of `dim` values.
+    pub fn train_rows<'a>(dim: usize, rows: impl IntoIterator<Item = &'a [f32]>) -> Self {
+        let mut rows = rows.into_iter().peekable();
+        if rows.peek().is_none() {
             return Self { lo: vec![-1.0; dim], step: vec![2.0 / 255.0; dim] };
         }
         let mut lo = vec![f32::INFINITY; dim];
         let mut hi = vec![f32::NEG_INFINITY; dim];
-        for v in vectors.iter() {
+        for v in rows {
             for ((l, h), &x) in lo.iter_mut().zip(hi.iter_mut()).zip(v) {
                 *l = l.min(x);
                 *h = h.max(x);
@@ -81,6 +86,12 @@ impl Sq8 {
         for (((o, &x), &l), &s) in out.iter_mut().zip(c).zip(&self.lo).zip(&self.step) {
             *o = l + s * f32::from(x);
         }
+    }
+
+    /// The decoded value of code byte `c` in dimension `d`.
+    #[inline]
+    pub fn decode_one(&self, d: usize, c: u8) -> f32 {
+        self.lo[d] + self.step[d] * f32::from(c)
     }
 
     /// Squared norm of the decoded vector (stored beside each code for Euclidean distances).
