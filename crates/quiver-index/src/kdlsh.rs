@@ -10,6 +10,13 @@
 //! - A query ranks the regions by the distance from the query to their centroids and visits the `probe_regions`
 //!   nearest (`nprobe` per query). (Descending by the split margins was measured worse: the margins see one
 //!   direction per level of a 384-d distance.)
+//! - `refine` Lloyd steps (default 2) then move every point to the region whose centroid is nearest and
+//!   recompute the centroids, ending with every point in its nearest region: the rule the query ranks regions
+//!   by. The tree's cells are bounded by single hyperplanes, so a point near a cell wall often has its nearest
+//!   centroid next door; with the cells made Voronoi cells of the tree's centroids the same probes find far more
+//!   true neighbours (100k set, 16 of 420 regions: recall@10 0.74 → 0.89). The tree stays the seeding that makes
+//!   this cheap — balanced regions from O(n log n) median splits, no k-means++ and two passes instead of a
+//!   k-means run to convergence. Inserts go to the nearest region by the same rule.
 //! - In each region it hashes its offset from that region's centroid with the same family as [`crate::LshIndex`]
 //!   (sign hashing for cosine/dot, p-stable for Euclidean), probes `probes` buckets per table (multi-probe), and
 //!   reranks every candidate exactly.
@@ -59,18 +66,31 @@ pub struct KdLshParams {
     pub probe_regions: usize,
     /// Default buckets probed per table in each region (a query's `probes` overrides it).
     pub probes: usize,
+    /// Lloyd steps that refine the tree's regions at build (0..=16): each moves every point to the region whose
+    /// centroid is nearest and recomputes the centroids; after them every point sits in its nearest region, the
+    /// rule queries rank regions by. 0 keeps the tree's own partition.
+    pub refine: usize,
 }
 
 impl Default for KdLshParams {
     fn default() -> Self {
-        Self { region_size: 256, tables: 4, bits: 0, seed: 0x0CD1_54E5_EED0, width: 3.0, probe_regions: 12, probes: 12 }
+        Self {
+            region_size: 256,
+            tables: 4,
+            bits: 0,
+            seed: 0x0CD1_54E5_EED0,
+            width: 3.0,
+            probe_regions: 12,
+            probes: 12,
+            refine: 2,
+        }
     }
 }
 
 impl KdLshParams {
     /// Build parameters accepted by [`KdLshParams::from_params`].
     pub const NAMES: &'static [&'static str] =
-        &["region_size", "tables", "bits", "seed", "width", "probe_regions", "probes"];
+        &["region_size", "tables", "bits", "seed", "width", "probe_regions", "probes", "refine"];
 
     /// Reads the settings; anything else is an error.
     pub fn from_params(mut p: Params) -> Result<Self> {
@@ -83,6 +103,7 @@ impl KdLshParams {
             width: p.take_f32("width", 1e-3, 1e3)?.unwrap_or(d.width),
             probe_regions: p.take_usize("probe_regions", 1, 1 << 24)?.unwrap_or(d.probe_regions),
             probes: p.take_usize("probes", 1, 1 << 16)?.unwrap_or(d.probes),
+            refine: p.take_usize("refine", 0, 16)?.unwrap_or(d.refine),
         };
         p.finish("kd-lsh index (build)", Self::NAMES)?;
         Ok(out)
@@ -97,6 +118,8 @@ pub struct KdLshIndex {
     tree: PaTree,
     /// Region number of each node (`NONE` for internal nodes).
     region_of: Vec<u32>,
+    /// Leaf node of each region.
+    leaf_of_region: Vec<u32>,
     /// `regions x dim` centroids (means at build).
     centroids: Vec<f32>,
     /// `regions x (tables x bits)`: the hash projections of each centroid.
@@ -145,20 +168,6 @@ impl PaTree {
         id
     }
 
-    /// Adds `row` to the leaf it descends to; returns the leaf.
-    fn insert(&mut self, x: &[f32], row: u32) -> u32 {
-        let mut node = 0usize;
-        loop {
-            let n = &self.nodes[node];
-            if n.is_leaf() {
-                self.nodes[node].rows.push(row);
-                return node as u32;
-            }
-            let d = quiver_kernels::dot(&self.dirs[node * self.dim..(node + 1) * self.dim], x);
-            node = if d < n.split { n.left } else { n.right } as usize;
-        }
-    }
-
     fn leaves(&self) -> impl Iterator<Item = (u32, &Node)> {
         self.nodes.iter().enumerate().filter(|(_, n)| n.is_leaf()).map(|(i, n)| (i as u32, n))
     }
@@ -190,6 +199,82 @@ impl PaTree {
             }
         }
         Ok(Self { dim, nodes, dirs })
+    }
+}
+
+/// How far `x` is from a region's centroid `c`, the rule that both ranks regions for a query and assigns points
+/// to regions (smaller is nearer).
+#[inline]
+fn region_score(metric: Metric, x: &[f32], c: &[f32]) -> f32 {
+    match metric {
+        Metric::Dot => -quiver_kernels::dot(x, c),
+        Metric::Cosine | Metric::Euclidean => quiver_kernels::l2sq(x, c),
+    }
+}
+
+/// The region whose centroid is nearest to `x` by [`region_score`] (ties to the lower number), scoring all
+/// centroids with one tiled kernel call; `scores` holds one value per region.
+fn nearest_region(metric: Metric, x: &[f32], centroids: &[f32], scores: &mut [f32]) -> u32 {
+    let k = quiver_kernels::active();
+    let dim = x.len();
+    let sign = if metric == Metric::Dot {
+        k.dot_tile(x, centroids, dim, scores);
+        -1.0
+    } else {
+        k.l2sq_tile(x, centroids, dim, scores);
+        1.0
+    };
+    let mut best = (f32::INFINITY, 0u32);
+    for (i, &s) in scores.iter().enumerate() {
+        if sign * s < best.0 {
+            best = (sign * s, i as u32);
+        }
+    }
+    best.1
+}
+
+/// The mean of every leaf's rows, leaves in node order (`dim` floats each); an empty leaf keeps its entry of
+/// `previous` (zeros without one).
+fn leaf_means(tree: &PaTree, vectors: &VectorSet, previous: Option<&[f32]>) -> Vec<f32> {
+    let dim = vectors.dim();
+    let mut out = Vec::new();
+    for (i, (_, leaf)) in tree.leaves().enumerate() {
+        if leaf.rows.is_empty() {
+            match previous {
+                Some(p) => out.extend_from_slice(&p[i * dim..(i + 1) * dim]),
+                None => out.extend(std::iter::repeat_n(0.0, dim)),
+            }
+            continue;
+        }
+        let mut c = vec![0.0f64; dim];
+        for &r in &leaf.rows {
+            c.iter_mut().zip(vectors.get(r as usize)).for_each(|(a, &x)| *a += f64::from(x));
+        }
+        let n = leaf.rows.len() as f64;
+        out.extend(c.into_iter().map(|a| (a / n) as f32));
+    }
+    out
+}
+
+/// Moves every row of the tree's leaves to the leaf whose centroid (`centroids`, leaves in node order) is
+/// nearest by [`region_score`].
+fn reassign(tree: &mut PaTree, pts: &Points, centroids: &[f32]) {
+    let dim = pts.dim();
+    let leaves: Vec<u32> = tree.leaves().map(|(node, _)| node).collect();
+    let rows: Vec<u32> = leaves.iter().flat_map(|&n| std::mem::take(&mut tree.nodes[n as usize].rows)).collect();
+    let metric = pts.metric;
+    let target: Vec<u32> = rows
+        .par_iter()
+        .map_init(
+            || vec![0.0f32; centroids.len() / dim],
+            |scores, &r| nearest_region(metric, pts.vectors.get(r as usize), centroids, scores),
+        )
+        .collect();
+    for (&r, &t) in rows.iter().zip(&target) {
+        tree.nodes[leaves[t as usize] as usize].rows.push(r);
+    }
+    for &n in &leaves {
+        tree.nodes[n as usize].rows.sort_unstable();
     }
 }
 
@@ -238,17 +323,16 @@ impl KdLshIndex {
     }
 
     fn from_points(params: KdLshParams, pts: Points) -> Self {
-        let dim = pts.dim();
-        let tree = PaTree::build(&pts.vectors, pts.live_rows(), params.region_size, params.seed);
-        let mut centroids = Vec::new();
-        for (_, leaf) in tree.leaves() {
-            let mut c = vec![0.0f64; dim];
-            for &r in &leaf.rows {
-                c.iter_mut().zip(pts.vectors.get(r as usize)).for_each(|(a, &x)| *a += x as f64);
+        let mut tree = PaTree::build(&pts.vectors, pts.live_rows(), params.region_size, params.seed);
+        let mut centroids = leaf_means(&tree, &pts.vectors, None);
+        if params.refine > 0 {
+            for _ in 0..params.refine {
+                reassign(&mut tree, &pts, &centroids);
+                centroids = leaf_means(&tree, &pts.vectors, Some(&centroids));
             }
-            let n = leaf.rows.len().max(1) as f64;
-            centroids.extend(c.into_iter().map(|a| (a / n) as f32));
+            reassign(&mut tree, &pts, &centroids);
         }
+        let dim = pts.dim();
         let hasher =
             Hasher::new(Family::for_metric(pts.metric), params.tables, Self::bits_for(&params), dim, params.seed);
         let mut index = Self::assemble(params, pts, tree, centroids, hasher);
@@ -285,8 +369,10 @@ impl KdLshIndex {
     /// Ties the parts together: region numbers and centroid shifts; tables empty.
     fn assemble(params: KdLshParams, pts: Points, tree: PaTree, centroids: Vec<f32>, hasher: Hasher) -> Self {
         let mut region_of = vec![NONE; tree.nodes.len()];
+        let mut leaf_of_region = Vec::new();
         for (i, (node, _)) in tree.leaves().enumerate() {
             region_of[node as usize] = i as u32;
+            leaf_of_region.push(node);
         }
         let n = hasher.len();
         let mut shifts = vec![0.0f32; centroids.len() / pts.dim() * n];
@@ -294,7 +380,7 @@ impl KdLshIndex {
             hasher.project(c, s);
         }
         let buckets = vec![HashMap::new(); hasher.tables];
-        Self { params, pts, tree, region_of, centroids, shifts, hasher, buckets }
+        Self { params, pts, tree, region_of, leaf_of_region, centroids, shifts, hasher, buckets }
     }
 
     /// Hashes every live row of every leaf into the tables (in leaf order, rows in leaf order).
@@ -333,18 +419,9 @@ impl KdLshIndex {
     /// nearest first.
     fn nearest_regions(&self, q: &[f32], nprobe: usize) -> Vec<u32> {
         let dim = self.dim();
-        let mut scored: Vec<(f32, u32)> = self
-            .centroids
-            .chunks_exact(dim)
-            .enumerate()
-            .map(|(i, c)| {
-                let d = match self.metric() {
-                    Metric::Dot => -quiver_kernels::dot(q, c),
-                    Metric::Cosine | Metric::Euclidean => quiver_kernels::l2sq(q, c),
-                };
-                (d, i as u32)
-            })
-            .collect();
+        let metric = self.metric();
+        let mut scored: Vec<(f32, u32)> =
+            self.centroids.chunks_exact(dim).enumerate().map(|(i, c)| (region_score(metric, q, c), i as u32)).collect();
         let keep = nprobe.min(scored.len());
         let by = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
         if keep > 0 && keep < scored.len() {
@@ -375,7 +452,12 @@ impl KdLshIndex {
         let at = r.offset();
         let metric = Metric::from_tag(r.u8()?).ok_or_else(|| r.corrupt(at, "unknown metric tag"))?;
         let at = r.offset();
-        if [r.u8()?, r.u8()?, r.u8()?] != [0, 0, 0] {
+        let refine = r.u8()?;
+        if refine > 16 {
+            return Err(r.corrupt(at, format!("refine {refine} is above 16")));
+        }
+        let at = r.offset();
+        if [r.u8()?, r.u8()?] != [0, 0] {
             return Err(r.corrupt(at, "reserved bytes are not zero"));
         }
         let at = r.offset();
@@ -386,7 +468,7 @@ impl KdLshIndex {
         p.set("region_size", r.u32()?).set("tables", r.u32()?).set("bits", r.u32()?);
         p.set("seed", r.u64()?).set("width", f32::from_bits(r.u32()?));
         let w = f32::from_bits(r.u32()?);
-        p.set("probe_regions", r.u32()?).set("probes", r.u32()?);
+        p.set("probe_regions", r.u32()?).set("probes", r.u32()?).set("refine", refine);
         let params = KdLshParams::from_params(p).map_err(|e| r.corrupt(at, e.to_string()))?;
         if !(w.is_finite() && w > 0.0) || params.tables * Self::bits_for(&params) * dim > 1 << 28 {
             return Err(r.corrupt(at, "cell width or hash count out of range"));
@@ -474,14 +556,14 @@ impl VectorIndex for KdLshIndex {
     fn memory_bytes(&self) -> usize {
         self.pts.memory_bytes()
             + self.tree.memory_bytes()
-            + self.region_of.capacity() * 4
+            + (self.region_of.capacity() + self.leaf_of_region.capacity()) * 4
             + (self.centroids.capacity() + self.shifts.capacity()) * 4
             + self.hasher.memory_bytes()
             + buckets_memory(&self.buckets)
     }
 
-    /// Payload (version 1), little-endian: metric tag u8, 3 zero bytes, dim u32, region_size u32, tables u32,
-    /// bits as given u32 (0 = auto), seed u64, width factor f32, cell width in use f32, probe_regions u32,
+    /// Payload (version 1), little-endian: metric tag u8, refine u8 (0 in files from before it existed), 2 zero
+    /// bytes, dim u32, region_size u32, tables u32, bits as given u32 (0 = auto), seed u64, width factor f32, cell width in use f32, probe_regions u32,
     /// probes u32, the point block, the tree nodes, the node directions `nodes x dim x f32`, the centroids
     /// `leaves x dim x f32` (leaves in node order). Centroid shifts and tables are recomputed on decoding.
     fn to_bytes(&self) -> Vec<u8> {
@@ -489,7 +571,7 @@ impl VectorIndex for KdLshIndex {
         let mut w = Writer::new(IndexKind::KdLsh.tag(), VERSION, hint);
         let p = &self.params;
         w.u8(self.metric().tag());
-        w.bytes(&[0, 0, 0]);
+        w.bytes(&[p.refine as u8, 0, 0]);
         w.u32(self.dim() as u32);
         w.u32(p.region_size as u32);
         w.u32(p.tables as u32);
@@ -509,7 +591,12 @@ impl MutableIndex for KdLshIndex {
     fn insert(&mut self, id: u64, vector: &[f32]) -> Result<()> {
         let v = self.pts.prepare(vector)?;
         let row = self.pts.push(id, &v)?;
-        let leaf = self.tree.insert(&v, row);
+        // The nearest region by the rule queries rank regions with (not the tree's descent, which a refined
+        // partition no longer follows).
+        let mut scores = vec![0.0f32; self.centroids.len() / self.dim()];
+        let reg = nearest_region(self.metric(), &v, &self.centroids, &mut scores) as usize;
+        let leaf = self.leaf_of_region[reg];
+        self.tree.nodes[leaf as usize].rows.push(row);
         let mut proj = vec![0.0f32; self.hasher.len()];
         self.hasher.project(&v, &mut proj);
         self.add(leaf, row, &mut proj, &mut Vec::new());
@@ -527,5 +614,58 @@ impl MutableIndex for KdLshIndex {
             self.rebuild();
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clustered(n: usize, dim: usize, seed: u64) -> VectorSet {
+        let mut rng = SplitMix::new(seed);
+        let centres: Vec<Vec<f32>> = (0..8).map(|_| (0..dim).map(|_| gaussian(&mut rng) * 3.0).collect()).collect();
+        let mut out = VectorSet::with_capacity(dim, n).unwrap();
+        for i in 0..n {
+            let c = &centres[i % centres.len()];
+            out.push(&c.iter().map(|x| x + gaussian(&mut rng)).collect::<Vec<_>>()).unwrap();
+        }
+        out
+    }
+
+    /// Rows that are not in the region whose centroid is nearest.
+    fn misplaced(index: &KdLshIndex) -> usize {
+        let mut scores = vec![0.0f32; index.centroids.len() / index.dim()];
+        let mut bad = 0;
+        for (reg, &leaf) in index.leaf_of_region.iter().enumerate() {
+            for &r in &index.tree.nodes[leaf as usize].rows {
+                let x = index.pts.vectors.get(r as usize);
+                if nearest_region(index.metric(), x, &index.centroids, &mut scores) as usize != reg {
+                    bad += 1;
+                }
+            }
+        }
+        bad
+    }
+
+    #[test]
+    fn refined_partition_puts_every_point_in_its_nearest_region() {
+        let v = clustered(2000, 16, 7);
+        for metric in [Metric::Euclidean, Metric::Cosine, Metric::Dot] {
+            let build = |refine: usize| {
+                let p = Params::parse(["region_size=32".to_string(), format!("refine={refine}")]).unwrap();
+                KdLshIndex::build(metric, v.clone(), (0..2000).collect(), p).unwrap()
+            };
+            assert!(misplaced(&build(0)) > 0, "{metric}: the tree's own cells are not Voronoi cells");
+            let mut index = build(2);
+            assert_eq!(misplaced(&index), 0, "{metric}");
+            let extra = clustered(50, 16, 99);
+            for (i, x) in extra.iter().enumerate() {
+                index.insert(10_000 + i as u64, x).unwrap();
+            }
+            assert_eq!(misplaced(&index), 0, "{metric}: inserts go to the nearest region");
+            let back = KdLshIndex::from_bytes(&index.to_bytes()).unwrap();
+            assert_eq!(back.params().refine, 2);
+            assert_eq!(misplaced(&back), 0);
+        }
     }
 }
