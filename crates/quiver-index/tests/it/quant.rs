@@ -1,4 +1,4 @@
-use crate::support::{random_vectors, small_set};
+use crate::support::{naive_distance, random_vectors, small_set};
 use proptest::prelude::*;
 use quiver_index::{FlatIndex, HnswIndex, Metric, Params, SearchParams, Sq8, VectorIndex, VectorSet};
 
@@ -64,13 +64,16 @@ fn hnsw_sq8_with_rerank_loses_at_most_a_hundredth_of_recall() {
         eprintln!("ef {ef}: f32 {a:.4} sq8 {b:.4}");
         assert!(b >= a - 0.01, "ef {ef}: sq8 recall {b:.4} vs f32 {a:.4}");
     }
-    // Reported distances are exact (rescored), and the codes survive serialisation.
+    // Reported distances are exact (rescored), and the codes survive serialisation. (Whether the true nearest is
+    // found is recall, asserted above: the graph is built in parallel, so which query misses it varies.)
     let back = HnswIndex::from_bytes(&sq8.to_bytes()).unwrap();
     for q in set.queries.iter().take(20) {
         let got = back.search(q, 5, &SearchParams::new(), None).unwrap();
         assert_eq!(got, sq8.search(q, 5, &SearchParams::new(), None).unwrap());
-        let exact = oracle.search(q, 1, &SearchParams::new(), None).unwrap();
-        assert!((got[0].distance - exact[0].distance).abs() < 1e-5);
+        for n in &got {
+            let exact = naive_distance(Metric::Cosine, q, set.base.get(n.id as usize));
+            assert!((f64::from(n.distance) - exact).abs() < 1e-5, "id {}: {} vs exact {exact}", n.id, n.distance);
+        }
     }
     assert!(sq8.memory_bytes() > f32_graph.memory_bytes(), "codes are held beside the f32 vectors");
 }
