@@ -338,13 +338,16 @@ impl IvfIndex {
         for (i, (&id, code)) in cell.ids.iter().zip(cell.sq_codes.chunks_exact(dim)).enumerate() {
             let approx = Sq8::distance(metric, &pre.query, code, cell.sq_norm2[i]);
             let bound = if metric.uses_dot() {
-                // |q·x − q·x̂| ≤ ‖q‖·‖x − x̂‖, and the distance falls as the inner product grows.
-                approx - pre.q_norm * cell.sq_radius[i]
+                // |q·x − q·x̂| ≤ ‖q‖·‖x − x̂‖, and the distance falls as the inner product grows; `dot_slack`
+                // covers the rounding of the code's score, the radius that of the exact inner product.
+                approx - pre.q_norm * cell.sq_radius[i] - pre.dot_slack
             } else {
-                // ‖q − x‖ ≥ ‖q − x̂‖ − ‖x − x̂‖; the margin covers the cancellation in ‖q‖² − 2q·x̂ + ‖x̂‖².
-                let r = cell.sq_radius[i] + 1e-3 * (pre.q_norm2 + cell.sq_norm2[i]).sqrt();
-                let s = (approx.sqrt() - r).max(0.0);
-                s * s
+                // ‖q − x‖ ≥ ‖q − x̂‖ − ‖x − x̂‖. ‖q − x̂‖² is computed as ‖q‖² − 2q·x̂ + ‖x̂‖², whose terms can nearly
+                // cancel: their rounding is taken off before the square root, and the result shrunk by the
+                // exact kernel's own relative rounding.
+                let lo2 = approx - (pre.l2_slack + pre.gamma * cell.sq_norm2[i]);
+                let s = (lo2.max(0.0).sqrt() - cell.sq_radius[i]).max(0.0);
+                s * s * (1.0 - pre.gamma)
             };
             if bound > threshold || filter.is_some_and(|f| !f.allows(id)) {
                 continue;
@@ -651,20 +654,46 @@ impl IvfIndex {
 }
 
 /// A query prepared for [`IvfIndex::scan_flat_bounded`].
+///
+/// Rounding: an f32 sum of `n` products, in any order and with or without FMA, is within `n·ε·Σ|termᵢ|` of the
+/// exact sum (ε = 2⁻²³); [`rounding`] doubles that and adds a few steps for the operations around it. The code's
+/// score `q·lo + Σ (qᵢ·stepᵢ)·cᵢ` has terms bounded by `B = Σ |qᵢ|·(|loᵢ| + 255·stepᵢ)`, so it is within `γ·B` of
+/// `q·x̂`; the exact kernel's inner product is within `γ·‖q‖·‖x‖` of `q·x` (folded into each vector's radius), and
+/// its Euclidean distance, a sum of squares, within a factor `1 ± γ`.
 struct Prefilter {
     query: crate::quant::Sq8Query,
+    /// `‖q‖`, rounded up.
     q_norm: f32,
-    q_norm2: f32,
+    /// `γ` for this dimension.
+    gamma: f32,
+    /// Dot/cosine: `γ·(B + 1)`, the rounding of the code's score (and of `1 − score`).
+    dot_slack: f32,
+    /// Euclidean: `γ·(‖q‖² + 2B)`; with `γ·‖x̂‖²` the rounding of `‖q‖² − 2q·x̂ + ‖x̂‖²`.
+    l2_slack: f32,
 }
 
 impl Prefilter {
     fn new(sq: &Sq8, q: &[f32]) -> Self {
+        let gamma = rounding(q.len());
         let q_norm2 = quiver_kernels::dot(q, q);
-        Self { query: sq.query(q), q_norm: q_norm2.sqrt(), q_norm2 }
+        let b = (sq.score_magnitude(q) * (1.0 + f64::from(gamma))) as f32;
+        Self {
+            query: sq.query(q),
+            q_norm: q_norm2.sqrt() * (1.0 + gamma),
+            gamma,
+            dot_slack: gamma * (b + 1.0),
+            l2_slack: gamma * (q_norm2 + 2.0 * b),
+        }
     }
 }
 
-/// Appends `v`'s SQ8 code, error radius and decoded norm to `cell`.
+/// The relative rounding allowance `γ` of an f32 inner product of `dim` terms (see [`Prefilter`]).
+fn rounding(dim: usize) -> f32 {
+    2.0 * (dim as f32 + 8.0) * f32::EPSILON
+}
+
+/// Appends `v`'s SQ8 code, radius and decoded norm to `cell`. The radius is `‖x − x̂‖` (x̂ decoded exactly, in
+/// f64) plus `γ·(‖x̂‖ + ‖x − x̂‖)`, which covers the exact kernel's rounding of `q·x` once multiplied by `‖q‖`.
 fn push_sq(sq: &Sq8, cell: &mut Cell, v: &[f32]) {
     let start = cell.sq_codes.len();
     cell.sq_codes.resize(start + v.len(), 0);
@@ -672,13 +701,14 @@ fn push_sq(sq: &Sq8, cell: &mut Cell, v: &[f32]) {
     sq.encode_into(v, code);
     let (mut err2, mut norm2) = (0f64, 0f64);
     for (d, (&x, &c)) in v.iter().zip(code.iter()).enumerate() {
-        let xh = f64::from(sq.decode_one(d, c));
+        let xh = sq.decode_exact(d, c);
         err2 += (f64::from(x) - xh).powi(2);
         norm2 += xh * xh;
     }
     let (err, norm) = (err2.sqrt(), norm2.sqrt());
-    // The margin (1e-4 of the norms) covers the f32 rounding of the two inner products the bound compares.
-    cell.sq_radius.push((err + 1e-4 * (norm + err)) as f32 * (1.0 + 1e-6));
+    let radius = err + f64::from(rounding(v.len())) * (norm + err);
+    // Rounded up into f32.
+    cell.sq_radius.push((radius * (1.0 + 1e-6)) as f32);
     cell.sq_norm2.push(norm2 as f32);
 }
 

@@ -88,10 +88,20 @@ impl Sq8 {
         }
     }
 
-    /// The decoded value of code byte `c` in dimension `d`.
+    /// The decoded value of code byte `c` in dimension `d`, without rounding (the value a query's score
+    /// `bias + Σ wᵢcᵢ` approximates).
     #[inline]
-    pub fn decode_one(&self, d: usize, c: u8) -> f32 {
-        self.lo[d] + self.step[d] * f32::from(c)
+    pub fn decode_exact(&self, d: usize, c: u8) -> f64 {
+        f64::from(self.lo[d]) + f64::from(self.step[d]) * f64::from(c)
+    }
+
+    /// `Σ |qᵢ|·(|loᵢ| + 255·stepᵢ)`: a bound on the magnitude of every term of a query's score against any code,
+    /// which bounds the score's rounding error.
+    pub fn score_magnitude(&self, q: &[f32]) -> f64 {
+        q.iter()
+            .zip(self.lo.iter().zip(&self.step))
+            .map(|(&x, (&l, &s))| f64::from(x).abs() * (f64::from(l).abs() + 255.0 * f64::from(s)))
+            .sum()
     }
 
     /// Squared norm of the decoded vector (stored beside each code for Euclidean distances).

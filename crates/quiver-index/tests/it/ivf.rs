@@ -213,3 +213,49 @@ fn prefilter_returns_exactly_what_the_plain_scan_returns() {
         }
     }
 }
+
+#[test]
+fn prefilter_bound_holds_for_vectors_on_the_quantization_grid() {
+    // Integer-valued data sits exactly on the SQ8 grid (zero quantization error), and wide per-dimension ranges
+    // make the codes' scores large sums that nearly cancel: the bound must cover their f32 rounding, not only the
+    // quantization error, or a nearer vector is skipped.
+    let dim = 256;
+    let mut base = VectorSet::with_capacity(dim, 2 + 3 * dim).unwrap();
+    base.push(&vec![-128.0; dim]).unwrap();
+    base.push(&vec![127.0; dim]).unwrap();
+    let one_hot = |i: usize, extra: f32| {
+        let mut v = vec![0.0f32; dim];
+        v[i % dim] = 1.0;
+        v[(i + 1) % dim] += extra;
+        v
+    };
+    for i in 0..dim {
+        base.push(&one_hot(i, 0.005)).unwrap(); // near-duplicates first, so ties and near-ties are at stake
+    }
+    for i in 0..dim {
+        base.push(&one_hot(i, 0.0)).unwrap();
+    }
+    for i in 0..dim {
+        base.push(&one_hot(i, 2.0)).unwrap();
+    }
+    let n = base.len() as u64;
+    for metric in [Metric::Euclidean, Metric::Dot] {
+        let build = |prefilter: bool| {
+            let p = Params::parse(["nlist=1", &format!("prefilter={prefilter}")]).unwrap();
+            IvfIndex::build(metric, base.clone(), (0..n).collect(), p).unwrap()
+        };
+        let (on, off) = (build(true), build(false));
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for i in 0..dim {
+            let mut q = one_hot(i, 0.0);
+            for x in q.iter_mut() {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                *x += ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2e-3;
+            }
+            for k in [1, 10] {
+                let want = off.search(&q, k, &SearchParams::new(), None).unwrap();
+                assert_eq!(on.search(&q, k, &SearchParams::new(), None).unwrap(), want, "{metric:?} query {i} k {k}");
+            }
+        }
+    }
+}

@@ -482,7 +482,8 @@ impl Wal {
             if !max_delay.is_zero() {
                 // Gather: let the runnable writers (often the ones the previous leader just woke) submit, and stop
                 // as soon as a round adds nothing. A fixed sleep would cost its full length even with no writer left.
-                let end = Instant::now() + max_delay;
+                // A delay too large for the clock means no deadline: gathering still ends when a round adds nothing.
+                let end = Instant::now().checked_add(max_delay);
                 let mut seen = st.pending.len();
                 loop {
                     drop(st);
@@ -490,7 +491,7 @@ impl Wal {
                         std::thread::yield_now();
                     }
                     st = lock(&self.state);
-                    if st.pending.len() == seen || Instant::now() >= end {
+                    if st.pending.len() == seen || end.is_some_and(|end| Instant::now() >= end) {
                         break;
                     }
                     seen = st.pending.len();

@@ -172,6 +172,12 @@ fn group_commit_leader_stops_gathering_when_no_more_appends_arrive() {
     let took = start.elapsed();
     assert!(took < Duration::from_secs(5), "20 lone appends took {took:?}");
     assert_eq!(w.durable_seq(), 20);
+    drop(w);
+    // A delay past what the clock can add is no deadline, not a panic.
+    let o = opts(Durability::Batch { max_delay: Duration::MAX }, 64 << 10);
+    let (w, _, _) = open_all(arc(&dir), o).unwrap();
+    w.append(21, &payload(21)).unwrap();
+    assert_eq!(w.durable_seq(), 21);
 }
 
 #[test]
