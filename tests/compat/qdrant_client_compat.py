@@ -1,5 +1,5 @@
 """Drives a running QuiverDB server with the real `qdrant-client` package (REST), checking that the common
-operations behave as Qdrant users expect. Usage: python3 qdrant_client_compat.py http://127.0.0.1:PORT
+operations behave as Qdrant users expect. Usage: python3 qdrant_client_compat.py http://127.0.0.1:PORT [SHARDS REPLICAS]
 
 Run by crates/quiver-cli/tests/it/serve.rs against the real binary; needs `pip install qdrant-client==1.20.0`.
 Exits non-zero with the failing check's message on any mismatch.
@@ -16,14 +16,17 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 
-def main(url: str) -> None:
+def main(url: str, shards: int = 1, replicas: int = 1) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an incompatible-version warning is a failure
         client = QdrantClient(url=url, prefer_grpc=False, timeout=30)
     name = "compat"
     if client.collection_exists(name):
         client.delete_collection(name)
-    assert client.create_collection(name, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE))
+    sharding = {"shard_number": shards, "replication_factor": replicas} if shards > 1 or replicas > 1 else {}
+    assert client.create_collection(
+        name, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE), **sharding
+    )
     assert client.collection_exists(name)
     assert name in [c.name for c in client.get_collections().collections]
 
@@ -173,5 +176,6 @@ def text(url: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    # Optional: shard_number and replication_factor of the collection (a cluster node takes both).
+    main(sys.argv[1], *(int(x) for x in sys.argv[2:4]))
     text(sys.argv[1])

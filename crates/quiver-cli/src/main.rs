@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod client;
+mod cluster;
 mod demo;
 mod embed;
 mod engine_bench;
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP server (Qdrant-shaped REST API) over a local data directory.
     Serve(serve::ServeArgs),
+    /// Run a local cluster (`cluster up`) or show a cluster's shard map (`cluster status`).
+    Cluster(cluster::ClusterArgs),
     /// Check a data directory offline, reading only: every checksum of every manifest, segment, WAL record and
     /// snapshot archive. Exit status 0 when everything verifies (warnings allowed), 1 on corruption, 2 on usage
     /// errors.
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
     let ok = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
         Command::Serve(args) => ok(serve::run(args)),
+        Command::Cluster(args) => ok(cluster::run(args)),
         Command::Inspect(args) => inspect::run(args),
         Command::Collections(args) => remote::collections(args),
         Command::Query(args) => ok(remote::query(args)),

@@ -72,6 +72,58 @@ pub struct ServeArgs {
     /// Server threads [default: one per core].
     #[arg(long, env = "QUIVER_THREADS")]
     pub threads: Option<usize>,
+    /// Join a cluster on these NATS JetStream servers (`nats://host:port[,…]`); see docs/cluster.md.
+    #[arg(long, env = "QUIVER_CLUSTER", value_name = "NATS_URLS")]
+    pub cluster: Option<String>,
+    /// This node's number in the cluster (unique; needed with --cluster).
+    #[arg(long, env = "QUIVER_NODE_ID")]
+    pub node_id: Option<u32>,
+    /// The URL other nodes and clients reach this node at [default: http://<bind>].
+    #[arg(long, env = "QUIVER_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+    /// Monitoring URLs of the NATS servers (`http://host:8222[,…]`, one per server): each is checked for
+    /// JetStream with `sync_interval: always` before the node starts.
+    #[arg(long, env = "QUIVER_NATS_MONITOR", value_name = "URLS")]
+    pub nats_monitor: Option<String>,
+    /// Skip that check (accepting that NATS may lose acknowledged writes on power loss unless it fsyncs each).
+    #[arg(long, env = "QUIVER_NATS_UNCHECKED_SYNC")]
+    pub nats_unchecked_sync: bool,
+}
+
+/// The cluster options of `args`, after checking the NATS servers' fsync policy (`None`: a single node).
+pub fn cluster_options(args: &ServeArgs) -> Result<Option<quiver_server::cluster::ClusterOptions>> {
+    let Some(urls) = &args.cluster else {
+        if args.node_id.is_some() || args.nats_monitor.is_some() {
+            return crate::usage("--node-id and --nats-monitor need --cluster");
+        }
+        return Ok(None);
+    };
+    let Some(node_id) = args.node_id else {
+        return crate::usage("--cluster needs --node-id N (a number unique in the cluster)");
+    };
+    if !args.nats_unchecked_sync {
+        let monitors: Vec<String> = args
+            .nats_monitor
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(std::time::Duration::from_secs(5)))
+            .proxy(None)
+            .build()
+            .into();
+        quiver_cluster::nats::check_sync_always(&monitors, |url| {
+            let mut r = agent.get(url).call().map_err(|e| e.to_string())?;
+            r.body_mut().read_to_string().map_err(|e| e.to_string())
+        })
+        .map_err(|e| crate::UsageError(e.to_string()))?;
+    }
+    let advertise_url = args.advertise_url.clone();
+    Ok(Some(quiver_server::cluster::ClusterOptions { nats_urls: urls.clone(), node_id, advertise_url }))
 }
 
 /// Resolves the configuration: flags/environment over the file over defaults.
@@ -115,13 +167,18 @@ pub fn run(args: ServeArgs) -> Result<()> {
         LogFormat::Json => builder.json().try_init(),
     };
     let cfg = resolve(&args)?;
+    let cluster = cluster_options(&args)?;
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if let Some(n) = args.threads {
         rt.worker_threads(n.max(1));
     }
     let rt = rt.build().context("starting the async runtime")?;
-    rt.block_on(quiver_server::serve(cfg)).context("serving")?;
+    rt.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(cfg.bind).await.with_context(|| format!("binding {}", cfg.bind))?;
+        quiver_server::serve_node(listener, cfg, cluster, quiver_server::shutdown_signal()).await.context("serving")
+    })?;
     Ok(())
 }
 

@@ -27,13 +27,14 @@ use crate::feed::{CLOSED_SEQ, Change, Feed, Listener, Listeners};
 use crate::filter::{DEFAULT_MAX_FILTER_DEPTH, Filter};
 use crate::id::PointId;
 use crate::ops::{Operation, PointWrite, read_field_type, write_field_type};
-use crate::payload::{self, Payload};
+use crate::payload::Payload;
 use crate::payload_index::FieldType;
 use crate::segment::{Segment, SegmentData, Tier, segment_path};
 use crate::types::{
     CollectionInfo, Explain, OptimizerInfo, PointInput, Record, ScoredPoint, ScrollPage, SearchRequest, SearchResponse,
     SegmentInfo, Selector,
 };
+use crate::write::{PlannedWrite, WriteRequest};
 
 /// Name of the collection's configuration file inside its directory.
 pub const CONFIG_FILE: &str = "config.json";
@@ -416,145 +417,69 @@ impl Collection {
         Ok(true)
     }
 
-    fn prepare_point(&self, p: &PointInput, now: u64, created: Option<u64>) -> Result<PointWrite> {
-        let cfg = &self.inner.config;
-        let bad = |field: &str, reason: String| Error::InvalidPoint {
-            point: p.id.to_string(),
-            field: field.to_owned(),
-            reason,
-        };
-        let vector = prepare_query(cfg.metric, cfg.dimension, &p.vector).map_err(|e| match e {
-            quiver_index::Error::DimensionMismatch { expected, got } => {
-                bad("vector", format!("expected {expected} numbers, got {got}"))
-            }
-            quiver_index::Error::NonFinite { position, value } => {
-                bad(&format!("vector[{position}]"), format!("expected a finite number, got {value}"))
-            }
-            other => bad("vector", other.to_string()),
-        })?;
-        let payload = p.payload.clone().unwrap_or_default();
-        check_payload_size(&p.id, &payload, cfg.max_payload_bytes)?;
-        let expires_ms = match p.ttl_secs {
-            None => 0,
-            Some(0) => return Err(bad("ttl_secs", "expected at least 1 second, got 0".into())),
-            Some(t) => now.saturating_add(t.saturating_mul(1000)),
-        };
-        Ok(PointWrite { id: p.id, vector, payload, created_ms: created.unwrap_or(now), expires_ms })
-    }
-
     /// Inserts or replaces points. The whole batch is validated first: one bad point rejects the batch and
     /// nothing is written. Returns the operation's sequence number.
     pub fn upsert(&self, points: Vec<PointInput>) -> Result<u64> {
-        if points.is_empty() {
-            return Err(Error::invalid("points", "at least one point", "an empty batch"));
-        }
-        self.write(|_, now| {
-            let writes = points.iter().map(|p| self.prepare_point(p, now, None)).collect::<Result<Vec<_>>>()?;
-            Ok(Some(Operation::Upsert(writes)))
-        })
+        self.submit(WriteRequest::Upsert(points))
     }
 
     /// Deletes the selected points (ids that do not exist are ignored). Returns the sequence number.
     pub fn delete(&self, selector: Selector) -> Result<u64> {
-        self.write(|st, now| {
-            let ids = match selector {
-                Selector::Ids(ids) => ids,
-                Selector::Filter(f) => {
-                    f.validate(DEFAULT_MAX_FILTER_DEPTH)?;
-                    matching_ids(st, &f, now)?
-                }
-            };
-            Ok((!ids.is_empty()).then_some(Operation::Delete(ids)))
-        })
-    }
-
-    /// Applies `edit` to the payload of every selected point (as one upsert of the full points).
-    fn update_payloads(&self, selector: Selector, edit: impl Fn(&mut Payload)) -> Result<u64> {
-        let limit = self.inner.config.max_payload_bytes;
-        self.write(|st, now| {
-            let targets = match selector {
-                Selector::Ids(ids) => {
-                    let mut out = Vec::with_capacity(ids.len());
-                    for id in ids {
-                        match find_live(st, &id, now) {
-                            Some(p) => out.push(p),
-                            None => return Err(Error::PointNotFound { id: id.to_string() }),
-                        }
-                    }
-                    out
-                }
-                Selector::Filter(f) => {
-                    f.validate(DEFAULT_MAX_FILTER_DEPTH)?;
-                    matching_ids(st, &f, now)?.iter().filter_map(|id| find_live(st, id, now)).collect()
-                }
-            };
-            let mut writes = Vec::with_capacity(targets.len());
-            for mut p in targets {
-                edit(&mut p.payload);
-                check_payload_size(&p.id, &p.payload, limit)?;
-                writes.push(p);
-            }
-            Ok((!writes.is_empty()).then_some(Operation::Upsert(writes)))
-        })
+        self.submit(WriteRequest::Delete(selector))
     }
 
     /// Merges `payload` into the selected points' payloads (at the dotted `key` when given).
     pub fn set_payload(&self, selector: Selector, payload: Payload, key: Option<&str>) -> Result<u64> {
-        self.update_payloads(selector, |p| match key {
-            Some(k) => {
-                let mut target =
-                    payload::values_at(p, k).first().and_then(|v| v.as_object().cloned()).unwrap_or_default();
-                for (kk, vv) in &payload {
-                    target.insert(kk.clone(), vv.clone());
-                }
-                payload::set_at(p, k, serde_json::Value::Object(target));
-            }
-            None => {
-                for (k, v) in &payload {
-                    p.insert(k.clone(), v.clone());
-                }
-            }
-        })
+        self.submit(WriteRequest::SetPayload { selector, payload, key: key.map(str::to_owned) })
     }
 
     /// Replaces the selected points' payloads with `payload`.
     pub fn overwrite_payload(&self, selector: Selector, payload: Payload) -> Result<u64> {
-        self.update_payloads(selector, |p| *p = payload.clone())
+        self.submit(WriteRequest::OverwritePayload { selector, payload })
     }
 
     /// Removes the dotted `keys` from the selected points' payloads.
     pub fn delete_payload_keys(&self, selector: Selector, keys: &[String]) -> Result<u64> {
-        self.update_payloads(selector, |p| {
-            for k in keys {
-                payload::remove_at(p, k);
-            }
-        })
+        self.submit(WriteRequest::DeletePayloadKeys { selector, keys: keys.to_vec() })
     }
 
     /// Empties the selected points' payloads.
     pub fn clear_payload(&self, selector: Selector) -> Result<u64> {
-        self.update_payloads(selector, |p| p.clear())
+        self.submit(WriteRequest::ClearPayload(selector))
     }
 
     /// Indexes payload field `key` (dotted) as `ty`, in every segment, and on every write from now on.
     pub fn create_field_index(&self, key: &str, ty: FieldType) -> Result<u64> {
-        if key.is_empty() || key.split('.').any(str::is_empty) {
-            return Err(Error::invalid("field_name", "a dotted key like `a.b`", format!("{key:?}")));
-        }
-        self.write(|st, _| {
-            let same = st.fields.iter().any(|(k, t)| k == key && *t == ty);
-            Ok((!same).then(|| Operation::CreateFieldIndex { key: key.to_owned(), ty }))
-        })
+        self.submit(WriteRequest::CreateFieldIndex { key: key.to_owned(), ty })
     }
 
     /// Stops indexing payload field `key`.
     pub fn drop_field_index(&self, key: &str) -> Result<u64> {
-        self.write(|st, _| {
-            if !st.fields.iter().any(|(k, _)| k == key) {
-                return Err(Error::invalid("field_name", "an indexed field", format!("{key:?}")));
-            }
-            Ok(Some(Operation::DropFieldIndex { key: key.to_owned() }))
-        })
+        self.submit(WriteRequest::DropFieldIndex { key: key.to_owned() })
+    }
+
+    /// Resolves `req` against the current state, logs and applies it; returns its sequence number (the applied
+    /// one when the request changes nothing, such as a delete that matched no point).
+    pub fn submit(&self, req: WriteRequest) -> Result<u64> {
+        req.check()?;
+        let cfg = &self.inner.config;
+        self.write(|st, now| crate::write::resolve(cfg, st, now, req))
+    }
+
+    /// What [`Collection::submit`] would log for `req`, without logging it: the operation (`None` when it would
+    /// change nothing) and the applied sequence number it was resolved at. The cluster mode resolves a write on a
+    /// replica this way and appends the operation to the shard's replicated log only if nothing was appended
+    /// after `at_seq` meanwhile (compare-and-set), so the operation is what the write means at that position.
+    pub fn plan_write(&self, req: WriteRequest) -> Result<PlannedWrite> {
+        req.check()?;
+        self.check_open()?;
+        let w = self.inner.writer.lock();
+        self.check_open()?;
+        let at_seq = w.next_seq.saturating_sub(1);
+        let now = self.now_ms();
+        let st = self.inner.state.read();
+        let op = crate::write::resolve(&self.inner.config, &st, now, req)?;
+        Ok(PlannedWrite { op, at_seq })
     }
 
     // ---------------------------------------------------------------- reads
@@ -806,7 +731,7 @@ impl Collection {
     }
 }
 
-fn check_payload_size(id: &PointId, payload: &Payload, limit: usize) -> Result<()> {
+pub(crate) fn check_payload_size(id: &PointId, payload: &Payload, limit: usize) -> Result<()> {
     let size = serde_json::to_vec(payload).map_or(usize::MAX, |b| b.len());
     if size > limit {
         return Err(Error::InvalidPoint {
@@ -836,7 +761,7 @@ fn admitted_rows(d: &SegmentData, filter: Option<&Filter>, now: u64) -> roaring:
     rows
 }
 
-fn matching_ids(st: &State, filter: &Filter, now: u64) -> Result<Vec<PointId>> {
+pub(crate) fn matching_ids(st: &State, filter: &Filter, now: u64) -> Result<Vec<PointId>> {
     let mut ids = Vec::new();
     for s in st.all() {
         let d = s.data.read();
@@ -846,7 +771,7 @@ fn matching_ids(st: &State, filter: &Filter, now: u64) -> Result<Vec<PointId>> {
 }
 
 /// The live version of `id`, newest segment first.
-fn find_live(st: &State, id: &PointId, now: u64) -> Option<PointWrite> {
+pub(crate) fn find_live(st: &State, id: &PointId, now: u64) -> Option<PointWrite> {
     st.all().iter().rev().find_map(|s| {
         let d = s.data.read();
         d.live_row(id, now).map(|r| d.point(r))

@@ -23,6 +23,7 @@
 //! | [`snapshot`] | consistent archives of a collection under `<root>/snapshots/`, crash-safe restore over a collection |
 //! | [`segment`] | growing and sealed segments, the per-segment planner, the segment file's blocks |
 //! | [`ops`] | numbered, self-contained operations and their bytes |
+//! | [`write`] | write requests and how they resolve into operations (also unlogged, for the cluster's replicated log) |
 //! | [`feed`] | the change feed: a byte-bounded ring of recent operations, listeners |
 //! | [`filter`], [`payload_index`], [`payload`], [`datetime`] | the filter language, payload indexes, dotted keys |
 //! | [`config`] | collection configuration and its validation |
@@ -46,6 +47,7 @@ pub mod payload_index;
 pub mod segment;
 pub mod snapshot;
 pub mod types;
+pub mod write;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use collection::Collection;
@@ -62,3 +64,4 @@ pub use types::{
     CollectionInfo, Explain, OptimizerInfo, PointInput, Record, ScoredPoint, ScrollPage, SearchRequest, SearchResponse,
     SegmentInfo, Selector,
 };
+pub use write::{PlannedWrite, WriteRequest, prepare_points};

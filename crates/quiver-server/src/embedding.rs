@@ -173,7 +173,11 @@ impl Embedders {
 
     /// The model of collection `col` (400 when it has none), checked against the collection's dimension.
     pub fn for_collection(&self, name: &str, col: &Collection) -> ApiResult<Arc<dyn Embedder>> {
-        let config = col.config();
+        self.for_config(name, col.config())
+    }
+
+    /// The model a collection configured as `config` names (400 when none), checked against its dimension.
+    pub fn for_config(&self, name: &str, config: &quiver_engine::CollectionConfig) -> ApiResult<Arc<dyn Embedder>> {
         let Some(embedding) = &config.embedding else {
             return Err(ApiError::bad_request(format!(
                 "collection {name:?} has no embedding model, so it takes vectors, not text; create it with \
@@ -254,14 +258,14 @@ pub fn check_named_model(asked: Option<&str>, configured: &str, field: &str) -> 
 pub fn resolve_upsert(
     embedders: &Embedders,
     name: &str,
-    col: &Collection,
+    config: &quiver_engine::CollectionConfig,
     up: crate::convert::Upsert,
 ) -> ApiResult<Vec<quiver_engine::PointInput>> {
     let crate::convert::Upsert { mut points, texts } = up;
     if texts.is_empty() {
         return Ok(points);
     }
-    let model = embedders.for_collection(name, col)?;
+    let model = embedders.for_config(name, config)?;
     for t in &texts {
         check_named_model(t.model.as_deref(), model.model_name(), &t.field)?;
     }

@@ -76,6 +76,25 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<quiver_cluster::Error> for ApiError {
+    fn from(e: quiver_cluster::Error) -> Self {
+        use quiver_cluster::Error as C;
+        let e = match e {
+            C::Engine(inner) => return ApiError::from(inner),
+            e => e,
+        };
+        let status = match &e {
+            C::Engine(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            C::InvalidArgument { .. } => StatusCode::BAD_REQUEST,
+            C::NotFound { .. } => StatusCode::NOT_FOUND,
+            C::AlreadyExists { .. } | C::Conflict { .. } => StatusCode::CONFLICT,
+            C::Nats { .. } | C::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            C::Corrupt { .. } | C::UnsafeNats(_) => return ApiError::internal(e.to_string()),
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Some(detail) = &self.detail {

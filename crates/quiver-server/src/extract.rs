@@ -47,7 +47,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for MaybeJson
 }
 
 /// Reads the body (JSON content type or none), mapping the size limit to 413.
-async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     let ct_ok = req
         .headers()
         .get(axum::http::header::CONTENT_TYPE)

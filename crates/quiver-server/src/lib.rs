@@ -8,6 +8,7 @@
 //!
 //! This is the only crate that knows HTTP and the wire JSON; see `docs/server.md` for the API.
 
+pub mod cluster;
 pub mod convert;
 pub mod documents;
 pub mod embedding;
@@ -68,6 +69,7 @@ pub fn router_and_doc() -> (Router<AppState>, OpenApi) {
         .routes(routes!(service::readyz))
         .routes(routes!(service::metrics))
         .routes(routes!(service::telemetry))
+        .routes(routes!(routes::cluster::status))
         .routes(routes!(collections::list))
         .routes(routes!(collections::create, collections::delete, collections::info))
         .routes(routes!(collections::exists))
@@ -115,6 +117,8 @@ pub fn app(state: AppState) -> Router {
             async move { axum::Json(doc.as_ref().clone()) }
         }),
     );
+    // In cluster mode, requests about collections are routed across the cluster (innermost: after auth).
+    let router = router.route_layer(axum::middleware::from_fn_with_state(state.clone(), cluster::dispatch::dispatch));
     middleware::wrap(router, state.clone())
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
         .with_state(state)
@@ -134,6 +138,17 @@ pub async fn serve_on(
     config: ServerConfig,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_node(listener, config, None, stop).await
+}
+
+/// [`serve_on`], as a cluster node when `cluster` is given: once the data directory is open the node joins the
+/// cluster (connects to NATS, registers, opens its shards), and only then answers `/readyz` with 200.
+pub async fn serve_node(
+    listener: TcpListener,
+    config: ServerConfig,
+    cluster: Option<cluster::ClusterOptions>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     if !addr.ip().is_loopback() && config.api_key.is_none() {
         tracing::warn!(
@@ -146,18 +161,25 @@ pub async fn serve_on(
     let opener = {
         let state = state.clone();
         let dir = config.data_dir.clone();
-        tokio::task::spawn_blocking(move || {
+        async move {
             let t = std::time::Instant::now();
-            match quiver_engine::Database::open(&dir) {
-                Ok(db) => {
-                    let n = db.list().len();
-                    state.set_database(Arc::new(db));
-                    tracing::info!(dir = %dir.display(), collections = n, secs = t.elapsed().as_secs_f64(), "ready");
-                    Ok(())
-                }
-                Err(e) => Err(e),
+            let d = dir.clone();
+            let db = match tokio::task::spawn_blocking(move || quiver_engine::Database::open(&d)).await {
+                Ok(Ok(db)) => Arc::new(db),
+                Ok(Err(e)) => return Err(format!("opening the data directory {}: {e}", dir.display())),
+                Err(e) => return Err(format!("opening the data directory {}: {e}", dir.display())),
+            };
+            if let Some(opts) = cluster {
+                let c = cluster::Cluster::start(opts, addr, state.clone(), Arc::clone(&db))
+                    .await
+                    .map_err(|e| format!("joining the cluster: {e}"))?;
+                state.set_cluster(c);
             }
-        })
+            let n = db.list().len();
+            state.set_database(db);
+            tracing::info!(dir = %dir.display(), collections = n, secs = t.elapsed().as_secs_f64(), "ready");
+            Ok::<(), String>(())
+        }
     };
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "listening");
     state.embedders().log_status();
@@ -169,12 +191,11 @@ pub async fn serve_on(
     let mut stop = Box::pin(stop);
     let failed = tokio::select! {
         r = opener => match r {
-            Ok(Ok(())) => {
+            Ok(()) => {
                 (&mut stop).await;
                 None
             }
-            Ok(Err(e)) => Some(format!("opening the data directory {}: {e}", config.data_dir.display())),
-            Err(e) => Some(format!("opening the data directory {}: {e}", config.data_dir.display())),
+            Err(e) => Some(e),
         },
         () = &mut stop => None,
     };

@@ -24,6 +24,9 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    cluster_searches: std::sync::atomic::AtomicU64,
+    cluster_shard_requests: std::sync::atomic::AtomicU64,
+    cluster_writes: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
@@ -41,6 +44,34 @@ impl Metrics {
         }
         h.sum += secs;
         h.count += 1;
+    }
+
+    /// Records one cluster search routed to `shards` shards.
+    pub fn cluster_fanout(&self, shards: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.cluster_searches.fetch_add(1, Relaxed);
+        self.cluster_shard_requests.fetch_add(shards as u64, Relaxed);
+    }
+
+    /// Records one cluster write routed through this node.
+    pub fn cluster_write(&self) {
+        self.cluster_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The cluster routing counters (zero outside cluster mode), in exposition text.
+    pub fn render_cluster(&self, out: &mut String) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (name, help, v) in [
+            ("quiver_cluster_searches_total", "Searches this node routed across shards.", &self.cluster_searches),
+            (
+                "quiver_cluster_shard_requests_total",
+                "Shard requests those searches made (searches x shards probed).",
+                &self.cluster_shard_requests,
+            ),
+            ("quiver_cluster_writes_total", "Writes this node routed to shard logs.", &self.cluster_writes),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Relaxed));
+        }
     }
 
     /// The exposition text: the server's metrics, then each collection's (read now from `db`).

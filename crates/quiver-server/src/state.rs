@@ -113,18 +113,56 @@ struct Inner {
     config: ServerConfig,
     db: OnceLock<Arc<Database>>,
     metrics: Metrics,
-    embedders: Embedders,
+    embedders: Arc<Embedders>,
     shutdown: tokio::sync::watch::Sender<bool>,
+    cluster: OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl AppState {
     /// State with no database yet (`/readyz` answers 503 until [`AppState::set_database`]).
     pub fn new(config: ServerConfig) -> Self {
+        let embedders = Arc::new(Embedders::new(config.models_dir.clone()));
+        AppState::from_parts(config, embedders)
+    }
+
+    fn from_parts(config: ServerConfig, embedders: Arc<Embedders>) -> Self {
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        let embedders = Embedders::new(config.models_dir.clone());
         AppState {
-            inner: Arc::new(Inner { config, db: OnceLock::new(), metrics: Metrics::default(), embedders, shutdown }),
+            inner: Arc::new(Inner {
+                config,
+                db: OnceLock::new(),
+                metrics: Metrics::default(),
+                embedders,
+                shutdown,
+                cluster: OnceLock::new(),
+            }),
         }
+    }
+
+    /// A state over the same database and models that is never in cluster mode: what a cluster node's internal
+    /// router (shard-local requests from other nodes) runs handlers with.
+    pub fn local_twin(&self, db: Arc<Database>) -> AppState {
+        // The routing node checked the client's limits; what it forwards (a shard's share of a search, a grouped
+        // search's candidate rounds) may exceed them.
+        let config = ServerConfig {
+            max_limit: usize::MAX / 16,
+            max_batch_points: usize::MAX / 16,
+            max_search_batch: usize::MAX / 16,
+            ..self.inner.config.clone()
+        };
+        let s = AppState::from_parts(config, Arc::clone(&self.inner.embedders));
+        s.set_database(db);
+        s
+    }
+
+    /// Puts the node in cluster mode: requests about collections are routed across the cluster.
+    pub fn set_cluster(&self, c: Arc<crate::cluster::Cluster>) {
+        let _ = self.inner.cluster.set(c);
+    }
+
+    /// The cluster, in cluster mode.
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.inner.cluster.get()
     }
 
     /// State over an open database (tests, embedding).

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod cluster;
 #[cfg(feature = "embed")]
 mod embed;
 mod fake;

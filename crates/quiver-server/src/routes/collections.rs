@@ -248,7 +248,7 @@ pub async fn info(
     Ok(Reply(out, t))
 }
 
-fn field_type(s: Option<FieldSchema>) -> ApiResult<FieldType> {
+pub fn field_type(s: Option<FieldSchema>) -> ApiResult<FieldType> {
     let name = match s {
         None => {
             return Err(ApiError::invalid(

@@ -2,6 +2,7 @@
 //! blocking pool, and wraps the answer in the envelope.
 
 pub mod changes;
+pub mod cluster;
 pub mod collections;
 pub mod documents;
 pub mod points;

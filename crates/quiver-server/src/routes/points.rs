@@ -40,7 +40,7 @@ pub async fn upsert(
     let state = s.clone();
     let (_guard, abandoned) = abandon_guard();
     let r = blocking(move || {
-        let points = embedding::resolve_upsert(state.embedders(), &p.collection_name, &col, up)?;
+        let points = embedding::resolve_upsert(state.embedders(), &p.collection_name, col.config(), up)?;
         abandoned.check()?;
         let seq = col.upsert(points)?;
         finish_write(&col, seq, wait)

@@ -333,16 +333,21 @@ pub async fn query_groups(
 }
 
 /// What a grouped search asks for, checked.
-struct GroupSpec {
-    group_by: String,
-    group_size: usize,
-    limit: usize,
+pub(crate) struct GroupSpec {
+    pub(crate) group_by: String,
+    pub(crate) group_size: usize,
+    pub(crate) limit: usize,
     /// Most candidates looked at.
-    cap: usize,
+    pub(crate) cap: usize,
 }
 
 impl GroupSpec {
-    fn new(group_by: &str, group_size: Option<usize>, limit: Option<usize>, cfg: &ServerConfig) -> ApiResult<Self> {
+    pub(crate) fn new(
+        group_by: &str,
+        group_size: Option<usize>,
+        limit: Option<usize>,
+        cfg: &ServerConfig,
+    ) -> ApiResult<Self> {
         let limit = limit.unwrap_or(10);
         let group_size = group_size.unwrap_or(DEFAULT_GROUP_SIZE);
         if group_by.is_empty() || group_by.split('.').any(str::is_empty) {
@@ -356,7 +361,7 @@ impl GroupSpec {
     }
 
     /// Candidates of the first round.
-    fn first_fetch(&self) -> usize {
+    pub(crate) fn first_fetch(&self) -> usize {
         (self.limit * self.group_size * 2).clamp(16, self.cap.max(16))
     }
 }
@@ -376,7 +381,7 @@ async fn run_groups(
         loop {
             let hits = target.col.search(&plan.req)?.hits;
             let exhausted = hits.len() < plan.req.limit || plan.req.limit >= spec.cap;
-            let groups = group_hits(hits, &spec.group_by, spec.group_size, spec.limit);
+            let groups = group_hits(hits, |h| h.payload.as_ref(), &spec.group_by, spec.group_size, spec.limit);
             if groups.len() >= spec.limit || exhausted {
                 return Ok(groups);
             }
@@ -398,16 +403,17 @@ fn unlimited() -> ServerConfig {
 
 /// Groups hits (best first) by the value at `key`: at most `limit` groups in order of their best hit, each with
 /// at most `size` hits.
-fn group_hits(
-    hits: Vec<quiver_engine::ScoredPoint>,
+pub(crate) fn group_hits<H: Clone>(
+    hits: Vec<H>,
+    payload: impl Fn(&H) -> Option<&quiver_engine::Payload>,
     key: &str,
     size: usize,
     limit: usize,
-) -> Vec<(serde_json::Value, Vec<quiver_engine::ScoredPoint>)> {
-    let mut groups: Vec<(serde_json::Value, Vec<quiver_engine::ScoredPoint>)> = Vec::new();
+) -> Vec<(serde_json::Value, Vec<H>)> {
+    let mut groups: Vec<(serde_json::Value, Vec<H>)> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for h in hits {
-        let values: Vec<serde_json::Value> = match h.payload.as_ref().and_then(|p| lookup(p, key)) {
+        let values: Vec<serde_json::Value> = match payload(&h).and_then(|p| lookup(p, key)) {
             Some(serde_json::Value::Array(items)) => items.iter().filter(|v| is_group_value(v)).cloned().collect(),
             Some(v) if is_group_value(v) => vec![v.clone()],
             _ => continue,

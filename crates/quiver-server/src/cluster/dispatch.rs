@@ -1,0 +1,129 @@
+//! In cluster mode, every request under `/collections` is answered here instead of by the single-node handlers:
+//! a middleware placed inside the auth and metrics layers, so keys, limits and request metrics apply as usual.
+//! The table below maps each route of the API to its cluster form; the routes with no cluster form yet (the
+//! change feed, snapshots, documents) answer 400 saying so.
+
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::Cluster;
+use super::read::{self, SearchKind};
+use super::write::{self, wait_param};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Reply, Started};
+use crate::state::AppState;
+
+/// The middleware: passes everything through outside cluster mode or outside `/collections`.
+pub async fn dispatch(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(c) = s.cluster().cloned() else { return next.run(req).await };
+    let path = req.uri().path().to_owned();
+    let Some(rest) = path.strip_prefix("/collections") else { return next.run(req).await };
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return next.run(req).await;
+    }
+    let started = Started(Instant::now());
+    let method = req.method().clone();
+    let query = req.uri().query().map(str::to_owned);
+    let body = match crate::extract::read_body(req, &s).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let segs: Vec<String> = rest.split('/').filter(|p| !p.is_empty()).map(percent_decode).collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match route(&c, &method, &segs, query.as_deref(), &body).await {
+        Ok(v) => Reply(v, started).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%' && i + 2 < b.len() + 1 && i + 2 < b.len())
+            .then(|| std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .flatten();
+        match hex {
+            Some(x) => {
+                out.push(x);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn not_here(what: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "{what} is not available in cluster mode yet (it works on a single node; see docs/cluster.md)"
+    ))
+}
+
+fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+}
+
+async fn route(c: &Cluster, m: &Method, segs: &[&str], query: Option<&str>, body: &[u8]) -> ApiResult<Value> {
+    let get = *m == Method::GET;
+    let post = *m == Method::POST;
+    let put = *m == Method::PUT;
+    let delete = *m == Method::DELETE;
+    let Some((&name, rest)) = segs.split_first() else {
+        if get {
+            let collections: Vec<Value> = c.specs().iter().map(|s| json!({"name": s.name})).collect();
+            return Ok(json!({"collections": collections}));
+        }
+        return Err(method_not_allowed());
+    };
+    match rest {
+        [] if put => return write::create(c, name, body).await,
+        [] if delete => return write::drop_collection(c, name).await,
+        ["exists"] if get => return Ok(json!({"exists": c.spec(name).is_ok()})),
+        _ => {}
+    }
+    let spec = c.spec(name)?;
+    let spec: &quiver_cluster::CollectionSpec = &spec;
+    match rest {
+        [] if get => read::info(c, spec).await,
+        ["index"] if put => write::planned(c, spec, "create_index", None, body, wait_param(query)?).await,
+        ["index", field] if delete => {
+            write::planned(c, spec, "delete_index", Some(field), b"", wait_param(query)?).await
+        }
+        ["points"] if put => write::upsert(c, spec, body, wait_param(query)?).await,
+        ["points"] if post => read::retrieve(c, spec, body).await,
+        ["points", "delete"] if post => write::delete(c, spec, body, wait_param(query)?).await,
+        ["points", "payload"] if post => write::planned(c, spec, "set_payload", None, body, wait_param(query)?).await,
+        ["points", "payload"] if put => {
+            write::planned(c, spec, "overwrite_payload", None, body, wait_param(query)?).await
+        }
+        ["points", "payload", "delete"] if post => {
+            write::planned(c, spec, "delete_payload", None, body, wait_param(query)?).await
+        }
+        ["points", "payload", "clear"] if post => {
+            write::planned(c, spec, "clear_payload", None, body, wait_param(query)?).await
+        }
+        ["points", "scroll"] if post => read::scroll(c, spec, body).await,
+        ["points", "count"] if post => read::count(c, spec, body).await,
+        ["points", "search"] if post => read::search(c, spec, SearchKind::Search, body).await,
+        ["points", "query"] if post => read::search(c, spec, SearchKind::Query, body).await,
+        ["points", "search", "batch"] if post => read::search_batch(c, spec, SearchKind::Search, body).await,
+        ["points", "query", "batch"] if post => read::search_batch(c, spec, SearchKind::Query, body).await,
+        ["points", "search", "groups"] if post => super::groups::groups(c, spec, SearchKind::Search, body).await,
+        ["points", "query", "groups"] if post => super::groups::groups(c, spec, SearchKind::Query, body).await,
+        ["points", id] if get => read::get_one(c, spec, id).await,
+        ["documents", ..] => Err(not_here("the documents API")),
+        ["changes", ..] => Err(not_here("the change feed")),
+        ["snapshots", ..] => Err(not_here("snapshots")),
+        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "no such route; GET /openapi.json lists them")),
+    }
+}

@@ -1,0 +1,131 @@
+//! A cluster node's internal router: what other nodes (over NATS request/reply) and this node itself call to
+//! reach its local shards. It serves the ordinary handlers over the local database (never in cluster mode, so a
+//! shard request is answered by the shard alone), without the API-key layer (NATS carries these requests, not
+//! the public listener), plus three routes of its own:
+//!
+//! - `POST /internal/plan/{collection}/{kind}` — resolves a write (`delete`, `set_payload`, `overwrite_payload`,
+//!   `delete_payload`, `clear_payload`, `create_index`, `delete_index`; the body is the public route's body) on
+//!   the local shard without logging it. Answer: 8 bytes, the applied sequence number it was resolved at
+//!   (little-endian), then the encoded operation (nothing when the write changes nothing).
+//! - `POST /internal/wait/{collection}?seq=N` — waits (at most [`super::APPLY_WAIT`]) until the shard has
+//!   applied log entry `N`.
+//! - `GET /internal/status` — every local collection and its applied sequence number.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::response::IntoResponse;
+use quiver_engine::WriteRequest;
+use serde::Deserialize;
+
+use super::{APPLY_WAIT, LocalShard};
+use crate::convert;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::parse_json;
+use crate::routes::collections::field_type;
+use crate::state::{AppState, ServerConfig, blocking};
+use crate::wire::{CreateFieldIndex, DeletePayload, PointsSelector, SetPayload};
+
+/// The internal router over `state` (a local twin: see [`AppState::local_twin`]).
+pub fn router(state: AppState) -> Router {
+    let (public, _) = crate::router_and_doc();
+    let limit = state.config().max_body_bytes.max(64 << 20);
+    public
+        .route("/internal/plan/{collection}/{kind}", axum::routing::post(plan))
+        .route("/internal/wait/{collection}", axum::routing::post(wait))
+        .route("/internal/status", axum::routing::get(status))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Turns a public write body of `kind` into the engine's request.
+pub fn write_request(kind: &str, body: &[u8], field: Option<&str>, cfg: &ServerConfig) -> ApiResult<WriteRequest> {
+    Ok(match kind {
+        "delete" => {
+            let b: PointsSelector = parse_json(body)?;
+            WriteRequest::Delete(convert::selector(b.points, b.filter, cfg)?)
+        }
+        "clear_payload" => {
+            let b: PointsSelector = parse_json(body)?;
+            WriteRequest::ClearPayload(convert::selector(b.points, b.filter, cfg)?)
+        }
+        "set_payload" => {
+            let b: SetPayload = parse_json(body)?;
+            WriteRequest::SetPayload {
+                selector: convert::selector(b.points, b.filter, cfg)?,
+                payload: b.payload,
+                key: b.key,
+            }
+        }
+        "overwrite_payload" => {
+            let b: SetPayload = parse_json(body)?;
+            if b.key.is_some() {
+                return Err(ApiError::invalid("key", "absent when overwriting (use POST to set under a key)", "a key"));
+            }
+            WriteRequest::OverwritePayload { selector: convert::selector(b.points, b.filter, cfg)?, payload: b.payload }
+        }
+        "delete_payload" => {
+            let b: DeletePayload = parse_json(body)?;
+            WriteRequest::DeletePayloadKeys { selector: convert::selector(b.points, b.filter, cfg)?, keys: b.keys }
+        }
+        "create_index" => {
+            let b: CreateFieldIndex = parse_json(body)?;
+            WriteRequest::CreateFieldIndex { ty: field_type(b.field_schema)?, key: b.field_name }
+        }
+        "delete_index" => WriteRequest::DropFieldIndex {
+            key: field.ok_or_else(|| ApiError::bad_request("delete_index needs ?field="))?.to_owned(),
+        },
+        other => return Err(ApiError::bad_request(format!("unknown write kind {other:?}"))),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct PlanQuery {
+    field: Option<String>,
+}
+
+async fn plan(
+    State(s): State<AppState>,
+    Path((collection, kind)): Path<(String, String)>,
+    Query(q): Query<PlanQuery>,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let req = write_request(&kind, &body, q.field.as_deref(), s.config())?;
+    let col = s.collection(&collection)?;
+    let planned = blocking(move || Ok(col.plan_write(req)?)).await?;
+    let mut out = planned.at_seq.to_le_bytes().to_vec();
+    if let Some(op) = planned.op {
+        out.extend_from_slice(&op.encode());
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Deserialize)]
+struct WaitQuery {
+    seq: u64,
+}
+
+async fn wait(
+    State(s): State<AppState>,
+    Path(collection): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> ApiResult<axum::Json<u64>> {
+    let col = s.collection(&collection)?;
+    let applied = blocking(move || {
+        col.wait_for(q.seq, APPLY_WAIT)?;
+        Ok(col.applied_seq())
+    })
+    .await?;
+    Ok(axum::Json(applied))
+}
+
+async fn status(State(s): State<AppState>) -> ApiResult<axum::Json<Vec<LocalShard>>> {
+    let db = s.db()?;
+    let mut out = Vec::new();
+    for c in db.list() {
+        if let Ok(col) = db.collection(&c.name) {
+            out.push(LocalShard { collection: c.name, applied_seq: col.applied_seq() });
+        }
+    }
+    Ok(axum::Json(out))
+}

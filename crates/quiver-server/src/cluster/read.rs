@@ -1,0 +1,475 @@
+//! Reads across shards: each request goes to one replica of every shard it concerns, as the same public request
+//! on the shard's local collection, and the answers are merged here — top-k hits with
+//! [`quiver_index::merge_top_k`] (the merge segments use), scroll pages by id, counts summed.
+
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use futures_util::future::join_all;
+use quiver_cluster::CollectionSpec;
+use quiver_cluster::route;
+use quiver_engine::PointId;
+use quiver_index::{Metric, Neighbor, merge_top_k, prepare_query};
+use serde_json::{Map, Value, json};
+
+use super::{Cluster, ShardReply};
+use crate::embedding;
+use crate::error::{ApiError, ApiResult};
+use crate::state::blocking;
+
+/// Parses a shard's reply: its `result`, or its error (the shard's local name replaced by the collection's).
+pub fn shard_result(spec: &CollectionSpec, shard: u32, r: ShardReply) -> ApiResult<Value> {
+    let local = spec.shard_collection(shard);
+    let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    if r.status.is_success() {
+        return Ok(v.get("result").cloned().unwrap_or(Value::Null));
+    }
+    let msg = v
+        .pointer("/status/error")
+        .and_then(Value::as_str)
+        .map_or_else(|| String::from_utf8_lossy(&r.body).into_owned(), str::to_owned)
+        .replace(&local, &spec.name);
+    Err(ApiError::new(r.status, msg))
+}
+
+/// `path` on shard `shard`'s local collection (`suffix` starts with `/` or is empty).
+pub fn shard_path(spec: &CollectionSpec, shard: u32, suffix: &str) -> String {
+    format!("/collections/{}{suffix}", spec.shard_collection(shard))
+}
+
+/// Sends `bodies[i]` to shard `shards[i]` (in parallel), returning each shard's `result` in the same order.
+pub async fn fanout(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    method: &str,
+    suffix: &str,
+    requests: Vec<(u32, Bytes)>,
+) -> ApiResult<Vec<(u32, Value)>> {
+    let calls = requests.into_iter().map(|(shard, body)| async move {
+        let path = shard_path(spec, shard, suffix);
+        let r = c.call_shard(spec, shard, method, &path, body).await?;
+        Ok::<_, ApiError>((shard, shard_result(spec, shard, r)?))
+    });
+    join_all(calls).await.into_iter().collect()
+}
+
+/// The same body to every shard in `shards`.
+pub async fn broadcast(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    shards: &[u32],
+    method: &str,
+    suffix: &str,
+    body: Bytes,
+) -> ApiResult<Vec<(u32, Value)>> {
+    fanout(c, spec, method, suffix, shards.iter().map(|&s| (s, body.clone())).collect()).await
+}
+
+fn all_shards(spec: &CollectionSpec) -> Vec<u32> {
+    (0..spec.shard_number).collect()
+}
+
+pub(crate) fn body_object(body: &[u8], empty_ok: bool) -> ApiResult<Map<String, Value>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        if empty_ok {
+            return Ok(Map::new());
+        }
+        return Err(ApiError::bad_request("expected a JSON body, got an empty body"));
+    }
+    match crate::extract::parse_json::<Value>(body)? {
+        Value::Object(m) => Ok(m),
+        other => Err(ApiError::bad_request(format!("invalid JSON body: expected an object, got {other}"))),
+    }
+}
+
+pub(crate) fn to_bytes(v: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(v).unwrap_or_default())
+}
+
+fn no_min_seq(m: &Map<String, Value>) -> ApiResult<()> {
+    if m.get("min_seq").is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::invalid(
+            "min_seq",
+            "absent in cluster mode (each shard has its own sequence; write with wait=true to read your writes)",
+            "a value",
+        ));
+    }
+    Ok(())
+}
+
+/// Where a search's query is in its body.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SearchKind {
+    /// `POST …/points/search`: `vector` or `text`, hits as a list.
+    Search,
+    /// `POST …/points/query`: `query`, hits under `points`.
+    Query,
+}
+
+/// One search (or query) body made ready to forward: text embedded once here, a point id resolved to its
+/// vector, `offset` folded into `limit`; returns the body, the original offset and limit, and the query vector.
+async fn prepare_search(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    kind: SearchKind,
+    mut m: Map<String, Value>,
+    unlimited: bool,
+) -> ApiResult<(Map<String, Value>, usize, usize, Option<Vec<f32>>, Option<usize>)> {
+    no_min_seq(&m)?;
+    let shards_to_search = match m.remove("shards_to_search") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().filter(|&n| n >= 1).ok_or_else(|| {
+            ApiError::invalid("shards_to_search", format!("an integer from 1 to {}", spec.shard_number), &v)
+        })? as usize),
+    };
+    let offset = match m.get("offset") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v.as_u64().ok_or_else(|| ApiError::invalid("offset", "a non-negative integer", v))? as usize,
+    };
+    let limit = match (kind, m.get("limit")) {
+        (SearchKind::Query, None | Some(Value::Null)) => 10,
+        (SearchKind::Search, None | Some(Value::Null)) => {
+            return Err(ApiError::bad_request("invalid JSON body: missing field `limit`"));
+        }
+        (_, Some(v)) => v.as_u64().ok_or_else(|| ApiError::invalid("limit", "a non-negative integer", v))? as usize,
+    };
+    if !unlimited {
+        crate::convert::check_limit(limit, offset, c.state().config())?;
+    }
+    m.insert("limit".into(), json!(offset + limit));
+    m.remove("offset");
+    // The query text, if any: embed it here once (every shard would otherwise embed it).
+    let text = match kind {
+        SearchKind::Search => m.get("text").and_then(Value::as_str).map(|t| (t.to_owned(), None, "text")),
+        SearchKind::Query => {
+            let q = m.get("query").map(|q| q.get("nearest").unwrap_or(q));
+            q.and_then(|q| q.get("text")).and_then(Value::as_str).map(|t| {
+                let model = q.and_then(|q| q.get("model")).and_then(Value::as_str).map(str::to_owned);
+                (t.to_owned(), model, "query")
+            })
+        }
+    };
+    if let Some((text, model, field)) = text {
+        let cfg = spec.config.clone();
+        let name = spec.name.clone();
+        let state = c.state().clone();
+        let v = blocking(move || {
+            let m = state.embedders().for_config(&name, &cfg)?;
+            embedding::check_named_model(model.as_deref(), m.model_name(), field)?;
+            Ok(embedding::embed(m.as_ref(), &[text.as_str()])?.pop().unwrap_or_default())
+        })
+        .await?;
+        match kind {
+            SearchKind::Search => {
+                m.remove("text");
+                m.insert("vector".into(), json!(v));
+            }
+            SearchKind::Query => {
+                m.insert("query".into(), json!(v));
+            }
+        }
+    }
+    // A query by a stored point's id: look its vector up, and leave the point itself out of the results.
+    if kind == SearchKind::Query {
+        let q = m.get("query").map(|q| q.get("nearest").unwrap_or(q)).cloned();
+        if let Some(q @ (Value::Number(_) | Value::String(_))) = q {
+            let id: PointId = serde_json::from_value(q.clone())
+                .map_err(|_| ApiError::invalid("query", "a vector, a point id or {\"nearest\": …}", &q))?;
+            let rec = get_points(c, spec, &[id], false, true).await?;
+            let Some(v) = rec.first().and_then(|r| r.get("vector")).cloned() else {
+                return Err(ApiError::new(StatusCode::NOT_FOUND, format!("query: point {id} does not exist")));
+            };
+            m.insert("query".into(), v);
+            let mut f = match m.remove("filter") {
+                Some(Value::Object(f)) => f,
+                _ => Map::new(),
+            };
+            let must_not = f.entry("must_not").or_insert_with(|| json!([]));
+            if let Value::Array(a) = must_not {
+                a.push(json!({"has_id": [q]}));
+            }
+            m.insert("filter".into(), Value::Object(f));
+        }
+    }
+    let vector = match kind {
+        SearchKind::Search => m.get("vector").map(|v| v.get("vector").unwrap_or(v)),
+        SearchKind::Query => m.get("query").map(|q| q.get("nearest").unwrap_or(q)),
+    }
+    .and_then(|v| serde_json::from_value::<Vec<f32>>(v.clone()).ok())
+    .and_then(|v| prepare_query(spec.config.metric, spec.config.dimension, &v).ok());
+    Ok((m, offset, limit, vector, shards_to_search))
+}
+
+/// Merges shards' hits (each best first) into the best `offset + limit`, then drops the first `offset`.
+pub fn merge_hits(metric: Metric, lists: Vec<Vec<Value>>, offset: usize, limit: usize) -> Vec<Value> {
+    // Sorted by point id, a hit's index orders ties the way the engine does (by id).
+    let mut all: Vec<(PointId, f32, Value)> = lists
+        .into_iter()
+        .flatten()
+        .filter_map(|h| {
+            let id: PointId = serde_json::from_value(h.get("id")?.clone()).ok()?;
+            let score = h.get("score")?.as_f64()? as f32;
+            Some((id, score, h))
+        })
+        .collect();
+    all.sort_by_key(|a| a.0);
+    let key = |score: f32| if metric == Metric::Euclidean { score } else { -score };
+    let neighbors: Vec<Neighbor> =
+        all.iter().enumerate().map(|(i, (_, s, _))| Neighbor { id: i as u64, distance: key(*s) }).collect();
+    let mut seen = std::collections::HashSet::new();
+    let best = merge_top_k([neighbors], (offset + limit).saturating_mul(2).max(1));
+    best.into_iter()
+        .filter(|n| seen.insert(all[n.id as usize].0))
+        .skip(offset)
+        .take(limit)
+        .map(|n| all[n.id as usize].2.clone())
+        .collect()
+}
+
+/// One search or query across the shards it selects; the hits, best first.
+async fn search_one(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    kind: SearchKind,
+    m: Map<String, Value>,
+) -> ApiResult<(Vec<Value>, Vec<Value>)> {
+    search_once(c, spec, kind, m, false).await
+}
+
+/// [`search_one`]; `unlimited`: the grouped search's candidate rounds, which may exceed `max_limit`.
+pub(crate) async fn search_once(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    kind: SearchKind,
+    m: Map<String, Value>,
+    unlimited: bool,
+) -> ApiResult<(Vec<Value>, Vec<Value>)> {
+    let (m, offset, limit, vector, wanted) = prepare_search(c, spec, kind, m, unlimited).await?;
+    let shards = route::shards_to_search(spec, vector.as_deref(), wanted).map_err(ApiError::from)?;
+    let suffix = match kind {
+        SearchKind::Search => "/points/search",
+        SearchKind::Query => "/points/query",
+    };
+    c.state().metrics().cluster_fanout(shards.len());
+    let results = broadcast(c, spec, &shards, "POST", suffix, to_bytes(&Value::Object(m))).await?;
+    let mut lists = Vec::with_capacity(results.len());
+    let mut explains = Vec::new();
+    for (shard, r) in results {
+        let hits = match kind {
+            SearchKind::Search => r,
+            SearchKind::Query => {
+                if let Some(e) = r.get("explain") {
+                    explains.push(json!({"shard": shard, "explain": e}));
+                }
+                r.get("points").cloned().unwrap_or(Value::Null)
+            }
+        };
+        lists.push(match hits {
+            Value::Array(a) => a,
+            _ => Vec::new(),
+        });
+    }
+    Ok((merge_hits(spec.config.metric, lists, offset, limit), explains))
+}
+
+/// `POST …/points/search` and `…/points/query`.
+pub async fn search(c: &Cluster, spec: &CollectionSpec, kind: SearchKind, body: &[u8]) -> ApiResult<Value> {
+    let m = body_object(body, false)?;
+    let (hits, explains) = search_one(c, spec, kind, m).await?;
+    Ok(match kind {
+        SearchKind::Search => Value::Array(hits),
+        SearchKind::Query if explains.is_empty() => json!({"points": hits}),
+        SearchKind::Query => json!({"points": hits, "explain": {"shards": explains}}),
+    })
+}
+
+/// `POST …/points/search/batch` and `…/points/query/batch`: each search on its own, in parallel.
+pub async fn search_batch(c: &Cluster, spec: &CollectionSpec, kind: SearchKind, body: &[u8]) -> ApiResult<Value> {
+    let mut m = body_object(body, false)?;
+    let Some(Value::Array(searches)) = m.remove("searches") else {
+        return Err(ApiError::invalid("searches", "a list of searches", "nothing"));
+    };
+    crate::convert::check_batch("searches", searches.len(), c.state().config()).map_err(|_| {
+        ApiError::invalid("searches", format!("at most {}", c.state().config().max_search_batch), searches.len())
+    })?;
+    let runs = searches.into_iter().enumerate().map(|(i, s)| async move {
+        let Value::Object(s) = s else {
+            return Err(ApiError::invalid(format!("searches[{i}]"), "an object", "another value"));
+        };
+        search_one(c, spec, kind, s).await.map_err(|e| ApiError::new(e.status, format!("searches[{i}]: {}", e.message)))
+    });
+    let mut out = Vec::new();
+    for r in join_all(runs).await {
+        let (hits, _) = r?;
+        out.push(match kind {
+            SearchKind::Search => Value::Array(hits),
+            SearchKind::Query => json!({"points": hits}),
+        });
+    }
+    Ok(Value::Array(out))
+}
+
+/// Points by id from the shards that can hold them, in the order asked (missing ones left out).
+pub async fn get_points(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    ids: &[PointId],
+    with_payload: bool,
+    with_vector: bool,
+) -> ApiResult<Vec<Value>> {
+    let mut per_shard: HashMap<u32, Vec<PointId>> = HashMap::new();
+    if spec.sharding.routes_by_id() {
+        for id in ids {
+            per_shard.entry(route::shard_for_id(id, spec.shard_number)).or_default().push(*id);
+        }
+    } else {
+        for s in all_shards(spec) {
+            per_shard.insert(s, ids.to_vec());
+        }
+    }
+    let requests = per_shard
+        .into_iter()
+        .map(|(s, ids)| (s, to_bytes(&json!({"ids": ids, "with_payload": with_payload, "with_vector": with_vector}))))
+        .collect();
+    order_records(fanout(c, spec, "POST", "/points", requests).await?, ids)
+}
+
+fn order_records(results: Vec<(u32, Value)>, ids: &[PointId]) -> ApiResult<Vec<Value>> {
+    let mut by_id: HashMap<PointId, Value> = HashMap::new();
+    for (_, r) in results {
+        if let Value::Array(recs) = r {
+            for rec in recs {
+                if let Some(id) = rec.get("id").and_then(|v| serde_json::from_value::<PointId>(v.clone()).ok()) {
+                    by_id.entry(id).or_insert(rec);
+                }
+            }
+        }
+    }
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+/// `POST …/points` (retrieve).
+pub async fn retrieve(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResult<Value> {
+    let m = body_object(body, false)?;
+    let ids: Vec<PointId> = match m.get("ids") {
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body at ids: {e}")))?,
+        None => return Err(ApiError::bad_request("invalid JSON body: missing field `ids`")),
+    };
+    crate::convert::check_batch("ids", ids.len(), c.state().config())?;
+    let mut per_shard: HashMap<u32, Vec<PointId>> = HashMap::new();
+    for id in &ids {
+        if spec.sharding.routes_by_id() {
+            per_shard.entry(route::shard_for_id(id, spec.shard_number)).or_default().push(*id);
+        }
+    }
+    if !spec.sharding.routes_by_id() {
+        for s in all_shards(spec) {
+            per_shard.insert(s, ids.clone());
+        }
+    }
+    let requests = per_shard
+        .into_iter()
+        .map(|(s, sub)| {
+            let mut b = m.clone();
+            b.insert("ids".into(), json!(sub));
+            (s, to_bytes(&Value::Object(b)))
+        })
+        .collect();
+    Ok(Value::Array(order_records(fanout(c, spec, "POST", "/points", requests).await?, &ids)?))
+}
+
+/// `GET …/points/{id}`.
+pub async fn get_one(c: &Cluster, spec: &CollectionSpec, id: &str) -> ApiResult<Value> {
+    let pid: PointId =
+        id.parse().map_err(|_| ApiError::invalid("id", "an unsigned integer or a UUID", format!("{id:?}")))?;
+    let shards = if spec.sharding.routes_by_id() {
+        vec![route::shard_for_id(&pid, spec.shard_number)]
+    } else {
+        all_shards(spec)
+    };
+    for s in shards {
+        let path = shard_path(spec, s, &format!("/points/{pid}"));
+        let r = c.call_shard(spec, s, "GET", &path, Bytes::new()).await?;
+        if r.status == StatusCode::NOT_FOUND {
+            continue;
+        }
+        return shard_result(spec, s, r);
+    }
+    Err(ApiError::new(StatusCode::NOT_FOUND, format!("point {pid} does not exist")))
+}
+
+/// `POST …/points/scroll`: every shard's page from `offset` in id order, merged; the next offset is the first
+/// id not returned (stable: pages are cut by id, not by position).
+pub async fn scroll(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResult<Value> {
+    let m = body_object(body, true)?;
+    no_min_seq(&m)?;
+    let limit = match m.get("limit") {
+        None | Some(Value::Null) => 10,
+        Some(v) => v.as_u64().ok_or_else(|| ApiError::invalid("limit", "a non-negative integer", v))? as usize,
+    };
+    let results = broadcast(c, spec, &all_shards(spec), "POST", "/points/scroll", to_bytes(&Value::Object(m))).await?;
+    let mut points: Vec<(PointId, Value)> = Vec::new();
+    let mut next: Option<PointId> = None;
+    for (_, r) in results {
+        if let Some(n) = r.get("next_page_offset").and_then(|v| serde_json::from_value::<PointId>(v.clone()).ok()) {
+            next = Some(next.map_or(n, |x| x.min(n)));
+        }
+        if let Some(Value::Array(ps)) = r.get("points") {
+            for p in ps {
+                if let Some(id) = p.get("id").and_then(|v| serde_json::from_value::<PointId>(v.clone()).ok()) {
+                    points.push((id, p.clone()));
+                }
+            }
+        }
+    }
+    points.sort_by_key(|a| a.0);
+    points.dedup_by(|a, b| a.0 == b.0);
+    if points.len() > limit {
+        next = Some(points[limit].0);
+        points.truncate(limit);
+    }
+    let next = next.filter(|n| points.last().is_none_or(|(last, _)| n > last));
+    Ok(json!({"points": points.into_iter().map(|(_, p)| p).collect::<Vec<_>>(), "next_page_offset": next}))
+}
+
+/// `POST …/points/count`: the shards' exact counts, summed.
+pub async fn count(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResult<Value> {
+    let m = body_object(body, true)?;
+    let results = broadcast(c, spec, &all_shards(spec), "POST", "/points/count", to_bytes(&Value::Object(m))).await?;
+    let total: u64 = results.iter().filter_map(|(_, r)| r.get("count").and_then(Value::as_u64)).sum();
+    Ok(json!({"count": total}))
+}
+
+/// `GET /collections/{name}`: shard 0's description with the counts of all shards summed and the cluster layout.
+pub async fn info(c: &Cluster, spec: &CollectionSpec) -> ApiResult<Value> {
+    let results = broadcast(c, spec, &all_shards(spec), "GET", "", Bytes::new()).await?;
+    let mut out = results.first().map(|(_, r)| r.clone()).unwrap_or(Value::Null);
+    for key in ["points_count", "vectors_count", "indexed_vectors_count", "segments_count"] {
+        let sum: u64 = results.iter().filter_map(|(_, r)| r.get(key).and_then(Value::as_u64)).sum();
+        if let Some(o) = out.as_object_mut() {
+            o.insert(key.into(), json!(sum));
+        }
+    }
+    if let Some(params) = out.pointer_mut("/config/params").and_then(Value::as_object_mut) {
+        params.insert("shard_number".into(), json!(spec.shard_number));
+        params.insert("replication_factor".into(), json!(spec.replication_factor));
+        params.insert("sharding".into(), serde_json::to_value(&spec.sharding).unwrap_or(Value::Null));
+    }
+    if let Some(o) = out.as_object_mut() {
+        o.insert("status".into(), json!(worst_status(&results)));
+    }
+    Ok(out)
+}
+
+fn worst_status(results: &[(u32, Value)]) -> &'static str {
+    let statuses: Vec<&str> = results.iter().filter_map(|(_, r)| r.get("status").and_then(Value::as_str)).collect();
+    if statuses.contains(&"red") {
+        "red"
+    } else if statuses.contains(&"yellow") {
+        "yellow"
+    } else {
+        "green"
+    }
+}

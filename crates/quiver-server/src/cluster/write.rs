@@ -1,0 +1,375 @@
+//! Writes across shards. Every write becomes one self-contained operation per shard it touches, appended to that
+//! shard's JetStream stream; the stream's acknowledgement (stored on a quorum of its replicas) is the write's.
+//!
+//! - Upserts are prepared here (validated, normalised, routed by id / payload key / nearest centroid) and appended
+//!   as they are.
+//! - Deletes by id under hash sharding are appended as they are, to the ids' shards.
+//! - Everything that depends on a shard's state (payload updates, deletes by filter, payload indexes) is resolved
+//!   on a replica of the shard ([`quiver_engine::Collection::plan_write`], at applied sequence `s`) and appended
+//!   only if the stream's last sequence is still `s` (JetStream's expected-last-sequence check): a write that
+//!   landed in between makes the append fail, and the write is resolved again. So the operation in the log is
+//!   what the request means at that position of the log — no lost updates between concurrent writers.
+//!
+//! A request that spans shards is atomic per shard, not across shards: a failure part-way leaves the shards
+//! already written written (every operation is idempotent, so the client can retry the whole request).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use futures_util::future::join_all;
+use quiver_cluster::map::{CollectionSpec, Sharding, assign_replicas};
+use quiver_cluster::route;
+use quiver_engine::ops::{Operation, PointWrite};
+use quiver_engine::{PointId, prepare_points};
+use serde_json::{Map, Value, json};
+
+use super::read::{body_object, to_bytes};
+use super::{Cluster, now_ms};
+use crate::convert;
+use crate::embedding;
+use crate::error::{ApiError, ApiResult};
+use crate::state::blocking;
+use crate::wire::{CreateCollection, UpsertPoints};
+
+/// How often a resolved write is retried when other writes keep landing first.
+const CAS_ATTEMPTS: usize = 50;
+
+fn cerr(e: quiver_cluster::Error) -> ApiError {
+    ApiError::from(e)
+}
+
+/// `PUT /collections/{name}`: Qdrant's body with `shard_number`, `replication_factor` and QuiverDB's `sharding`.
+pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
+    let mut m = body_object(body, false)?;
+    let num = |m: &mut Map<String, Value>, key: &str, default: u32| -> ApiResult<u32> {
+        match m.remove(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| ApiError::invalid(key, "a positive integer", &v)),
+        }
+    };
+    let shard_number = num(&mut m, "shard_number", 1)?;
+    let replication_factor = num(&mut m, "replication_factor", 1)?;
+    let sharding: Sharding = match m.remove("sharding") {
+        None | Some(Value::Null) => Sharding::Hash,
+        Some(v) => serde_json::from_value(v).map_err(|e| {
+            ApiError::bad_request(format!(
+                "invalid sharding: {e} (expected {{\"method\": \"hash\"}}, {{\"method\": \"payload_key\", \"key\": \
+                 \"tenant\"}} or {{\"method\": \"centroid\", \"centroids\": [[…], …]}})"
+            ))
+        })?,
+    };
+    let rest: CreateCollection = crate::extract::parse_json(&to_bytes(&Value::Object(m)))?;
+    let model_dim = match crate::routes::collections::requested_model(&rest)? {
+        Some(model) => {
+            let state = c.state().clone();
+            Some(blocking(move || Ok(state.embedders().get(&model)?.dim())).await?)
+        }
+        None => None,
+    };
+    let config = crate::routes::collections::engine_config(rest, model_dim)?;
+    let sharding = match sharding {
+        Sharding::Centroid { centroids } => {
+            // Centroids are compared with prepared vectors (unit length under cosine).
+            let mut prepared = Vec::with_capacity(centroids.len());
+            for (i, v) in centroids.iter().enumerate() {
+                prepared.push(quiver_index::prepare_query(config.metric, config.dimension, v).map_err(|e| {
+                    ApiError::invalid(
+                        format!("sharding.centroids[{i}]"),
+                        format!("{} finite numbers", config.dimension),
+                        e,
+                    )
+                })?);
+            }
+            Sharding::Centroid { centroids: prepared }
+        }
+        s => s,
+    };
+    let nodes: Vec<u32> = c.map().nodes().await.map_err(cerr)?.into_keys().collect();
+    let replicas = assign_replicas(&nodes, shard_number.clamp(1, quiver_cluster::map::MAX_SHARDS), replication_factor)
+        .map_err(cerr)?;
+    let spec = CollectionSpec {
+        name: name.to_owned(),
+        uid: route_uid(c.node_id()),
+        config,
+        shard_number,
+        replication_factor,
+        sharding,
+        replicas,
+        created_ms: now_ms(),
+    };
+    spec.validate().map_err(cerr)?;
+    if c.map().collection(name).await.map_err(cerr)?.is_some() {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("collection {name:?} already exists")));
+    }
+    for s in 0..spec.shard_number {
+        c.nats().ensure_stream(&spec, s).await.map_err(cerr)?;
+    }
+    if let Err(e) = c.map().create_collection(&spec).await {
+        let _ = c.nats().delete_streams(&spec).await;
+        return Err(cerr(e));
+    }
+    let spec = std::sync::Arc::new(spec);
+    c.learn(std::sync::Arc::clone(&spec)).await;
+    wait_ready(c, &spec).await;
+    Ok(json!(true))
+}
+
+/// A fresh collection uid: time, node and a counter, mixed.
+fn route_uid(node: u32) -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let mut z = t ^ (u64::from(node) << 48) ^ n.rotate_left(32);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Waits (at most 10 s) until every replica of every shard has opened its local collection, so reads right after
+/// the create find them.
+async fn wait_ready(c: &Cluster, spec: &CollectionSpec) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for s in 0..spec.shard_number {
+        for &node in &spec.replicas[s as usize] {
+            let path = format!("/collections/{}/exists", spec.shard_collection(s));
+            loop {
+                let ok = match c.call(node, "GET", &path, Bytes::new()).await {
+                    Ok(r) => serde_json::from_slice::<Value>(&r.body)
+                        .ok()
+                        .and_then(|v| v.pointer("/result/exists").and_then(Value::as_bool))
+                        .unwrap_or(false),
+                    Err(_) => false,
+                };
+                if ok || tokio::time::Instant::now() > deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// `DELETE /collections/{name}`: removes it from the map (every node drops its shards) and deletes its streams.
+pub async fn drop_collection(c: &Cluster, name: &str) -> ApiResult<Value> {
+    let Some(cur) = c.map().collection(name).await.map_err(cerr)? else {
+        return Ok(json!(false));
+    };
+    c.map().drop_collection(name, cur.revision).await.map_err(cerr)?;
+    c.forget(name).await;
+    c.nats().delete_streams(&cur.value).await.map_err(cerr)?;
+    Ok(json!(true))
+}
+
+/// What a write answers: the highest log sequence it was appended at, and whether it was applied (`wait`).
+fn update_result(seq: u64, wait: bool) -> Value {
+    json!({"operation_id": seq, "status": if wait { "completed" } else { "acknowledged" }})
+}
+
+/// Whether `?wait=true`.
+pub fn wait_param(query: Option<&str>) -> ApiResult<bool> {
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "wait" {
+            return match v {
+                "true" | "" => Ok(true),
+                "false" => Ok(false),
+                other => Err(ApiError::invalid("wait", "true or false", format!("{other:?}"))),
+            };
+        }
+    }
+    Ok(false)
+}
+
+/// Waits until a replica of `shard` — this node's when it holds one — has applied log entry `seq`.
+async fn wait_applied(c: &Cluster, spec: &CollectionSpec, shard: u32, seq: u64) -> ApiResult<()> {
+    let path = format!("/internal/wait/{}?seq={seq}", spec.shard_collection(shard));
+    let r = c.call_shard(spec, shard, "POST", &path, Bytes::new()).await?;
+    super::read::shard_result(spec, shard, r).map(drop)
+}
+
+/// Appends `op` to `shard` (unconditionally) and, with `wait`, waits until it is applied.
+async fn append(c: &Cluster, spec: &CollectionSpec, shard: u32, op: &Operation, wait: bool) -> ApiResult<u64> {
+    let seq = c.nats().append(spec, shard, op.encode(), None).await.map_err(cerr)?;
+    if wait {
+        wait_applied(c, spec, shard, seq).await?;
+    }
+    Ok(seq)
+}
+
+/// `PUT …/points`.
+pub async fn upsert(c: &Cluster, spec: &CollectionSpec, body: &[u8], wait: bool) -> ApiResult<Value> {
+    let body: UpsertPoints = crate::extract::parse_json(body)?;
+    let up = convert::points(body, c.state().config())?;
+    let state = c.state().clone();
+    let config = spec.config.clone();
+    let name = spec.name.clone();
+    let (inputs, writes) = blocking(move || {
+        let inputs = embedding::resolve_upsert(state.embedders(), &name, &config, up)?;
+        let writes = prepare_points(&config, &inputs, now_ms())?;
+        Ok((inputs, writes))
+    })
+    .await?;
+    let mut per_shard: BTreeMap<u32, Vec<PointWrite>> = BTreeMap::new();
+    for (i, (p, w)) in inputs.iter().zip(writes).enumerate() {
+        let shard = route::shard_for_point(spec, p, &w.vector, &format!("points[{i}]")).map_err(cerr)?;
+        per_shard.entry(shard).or_default().push(w);
+    }
+    let appends = per_shard
+        .into_iter()
+        .map(|(shard, ws)| async move { append(c, spec, shard, &Operation::Upsert(ws), wait).await });
+    let mut seq = 0;
+    for r in join_all(appends).await {
+        seq = seq.max(r?);
+    }
+    c.state().metrics().cluster_write();
+    Ok(update_result(seq, wait))
+}
+
+/// The ids of a selector body (`points`), when it selects by id.
+fn selector_ids(m: &Map<String, Value>) -> ApiResult<Option<Vec<PointId>>> {
+    match m.get("points") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body at points: {e}"))),
+    }
+}
+
+/// A write resolved on a shard's replica and appended if the log has not moved since; retried otherwise.
+async fn plan_and_append(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    shard: u32,
+    kind: &str,
+    field: Option<&str>,
+    body: Bytes,
+    wait: bool,
+) -> ApiResult<u64> {
+    let mut path = format!("/internal/plan/{}/{kind}", spec.shard_collection(shard));
+    if let Some(f) = field {
+        path.push_str("?field=");
+        path.push_str(&percent(f));
+    }
+    for attempt in 0..CAS_ATTEMPTS {
+        let r = c.call_shard(spec, shard, "POST", &path, body.clone()).await?;
+        if !r.status.is_success() {
+            return super::read::shard_result(spec, shard, r).map(|_| 0);
+        }
+        if r.body.len() < 8 {
+            return Err(ApiError::internal("a replica answered a plan with fewer than 8 bytes"));
+        }
+        let at_seq = u64::from_le_bytes(r.body[..8].try_into().unwrap_or([0; 8]));
+        if r.body.len() == 8 {
+            // Nothing to do (nothing matched).
+            return Ok(at_seq);
+        }
+        let op = r.body.slice(8..).to_vec();
+        match c.nats().append(spec, shard, op, Some(at_seq)).await {
+            Ok(seq) => {
+                if wait {
+                    wait_applied(c, spec, shard, seq).await?;
+                }
+                return Ok(seq);
+            }
+            Err(quiver_cluster::Error::Conflict { .. }) => {
+                // The log moved on (or the replica is behind it): resolve again once it caught up.
+                tokio::time::sleep(Duration::from_millis((2 * attempt as u64).min(50))).await;
+            }
+            Err(e) => return Err(cerr(e)),
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("shard {shard} of {:?}: other writes kept landing first; retry the request", spec.name),
+    ))
+}
+
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Writes whose operation depends on each shard's state (`kind` as in [`super::internal::write_request`]). A
+/// selection by id under hash sharding goes to the ids' shards only; under other sharding every shard gets it as
+/// a `has_id` filter (ids a shard does not hold are then skipped, not an error).
+pub async fn planned(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    kind: &str,
+    field: Option<&str>,
+    body: &[u8],
+    wait: bool,
+) -> ApiResult<Value> {
+    let by_selector = !matches!(kind, "create_index" | "delete_index");
+    let mut requests: Vec<(u32, Bytes)> = Vec::new();
+    let m = if by_selector || !body.is_empty() { body_object(body, !by_selector)? } else { Map::new() };
+    match (by_selector, selector_ids(&m)?) {
+        (true, Some(ids)) if spec.sharding.routes_by_id() => {
+            let mut per: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
+            for id in ids {
+                per.entry(route::shard_for_id(&id, spec.shard_number)).or_default().push(id);
+            }
+            for (s, sub) in per {
+                let mut b = m.clone();
+                b.insert("points".into(), json!(sub));
+                requests.push((s, to_bytes(&Value::Object(b))));
+            }
+        }
+        (true, Some(ids)) => {
+            if m.get("filter").is_some_and(|f| !f.is_null()) {
+                return Err(ApiError::invalid("points", "ids or a filter, not both", "both"));
+            }
+            let mut b = m.clone();
+            b.remove("points");
+            b.insert("filter".into(), json!({"must": [{"has_id": ids}]}));
+            let bytes = to_bytes(&Value::Object(b));
+            requests = (0..spec.shard_number).map(|s| (s, bytes.clone())).collect();
+        }
+        _ => {
+            let bytes = to_bytes(&Value::Object(m));
+            requests = (0..spec.shard_number).map(|s| (s, bytes.clone())).collect();
+        }
+    }
+    let runs = requests.into_iter().map(|(s, b)| plan_and_append(c, spec, s, kind, field, b, wait));
+    let mut seq = 0;
+    for r in join_all(runs).await {
+        seq = seq.max(r?);
+    }
+    c.state().metrics().cluster_write();
+    Ok(update_result(seq, wait))
+}
+
+/// `POST …/points/delete`: by id under hash sharding straight to the ids' shards; otherwise resolved per shard.
+pub async fn delete(c: &Cluster, spec: &CollectionSpec, body: &[u8], wait: bool) -> ApiResult<Value> {
+    let m = body_object(body, false)?;
+    let has_filter = m.get("filter").is_some_and(|f| !f.is_null());
+    match selector_ids(&m)? {
+        Some(ids) if spec.sharding.routes_by_id() && !has_filter => {
+            convert::check_batch("points", ids.len(), c.state().config())?;
+            let mut per: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
+            for id in ids {
+                per.entry(route::shard_for_id(&id, spec.shard_number)).or_default().push(id);
+            }
+            let appends =
+                per.into_iter().map(|(s, ids)| async move { append(c, spec, s, &Operation::Delete(ids), wait).await });
+            let mut seq = 0;
+            for r in join_all(appends).await {
+                seq = seq.max(r?);
+            }
+            Ok(update_result(seq, wait))
+        }
+        _ => planned(c, spec, "delete", None, body, wait).await,
+    }
+}
