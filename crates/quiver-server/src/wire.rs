@@ -142,6 +142,11 @@ pub struct CreateCollection {
     /// `text` instead of a vector.
     #[schema(value_type = Object)]
     pub embedding: Option<Value>,
+    /// QuiverDB cluster mode: how points are spread over shards — `{"method": "hash"}` (default),
+    /// `{"method": "payload_key", "key": "tenant"}` or `{"method": "centroid", "centroids": [[…], …]}`. A single
+    /// node takes only the default.
+    #[schema(value_type = Object)]
+    pub sharding: Option<Value>,
 }
 
 /// One entry of `GET /collections`.
@@ -477,6 +482,9 @@ pub struct SearchRequest {
     pub score_threshold: Option<f32>,
     /// QuiverDB: wait until this operation is applied (read your writes).
     pub min_seq: Option<u64>,
+    /// QuiverDB cluster mode: probe only this many shards nearest the query (centroid sharding; default all).
+    /// No effect on a single node.
+    pub shards_to_search: Option<usize>,
 }
 
 /// `POST /collections/{collection_name}/points/search/batch`.
@@ -550,6 +558,9 @@ pub struct QueryRequest {
     pub explain: Option<bool>,
     /// QuiverDB: wait until this operation is applied (read your writes).
     pub min_seq: Option<u64>,
+    /// QuiverDB cluster mode: probe only this many shards nearest the query (centroid sharding; default all).
+    /// No effect on a single node.
+    pub shards_to_search: Option<usize>,
 }
 
 /// The answer to a query.
@@ -799,6 +810,9 @@ pub struct SearchGroupsRequest {
     pub score_threshold: Option<f32>,
     /// QuiverDB: wait until this operation is applied (read your writes).
     pub min_seq: Option<u64>,
+    /// QuiverDB cluster mode: probe only this many shards nearest the query (centroid sharding; default all).
+    /// No effect on a single node.
+    pub shards_to_search: Option<usize>,
 }
 
 /// `POST /collections/{collection_name}/points/query/groups`.
@@ -834,6 +848,9 @@ pub struct QueryGroupsRequest {
     pub lookup_from: Option<Value>,
     /// QuiverDB: wait until this operation is applied (read your writes).
     pub min_seq: Option<u64>,
+    /// QuiverDB cluster mode: probe only this many shards nearest the query (centroid sharding; default all).
+    /// No effect on a single node.
+    pub shards_to_search: Option<usize>,
 }
 
 /// One group of hits.

@@ -155,7 +155,7 @@ impl Cluster {
         }
         cluster.drop_orphans().await;
         let watch = nats.watch_map().await.map_err(|e| e.to_string())?;
-        tokio::spawn(Arc::clone(&cluster).follow(watch));
+        tokio::spawn(Arc::clone(&cluster).follow_forever(watch));
         tracing::info!(node = opts.node_id, collections = cluster.specs.read().len(), "joined the cluster");
         Ok(cluster)
     }
@@ -186,7 +186,7 @@ impl Cluster {
             .read()
             .get(name)
             .cloned()
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("Collection `{name}` doesn't exist!")))
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("collection {name:?} does not exist")))
     }
 
     /// Every collection this node knows of.
@@ -212,6 +212,23 @@ impl Cluster {
         let spec = self.specs.write().remove(name);
         if let Some(spec) = spec {
             self.drop_local(&spec.name, (0..spec.shard_number).collect()).await;
+        }
+    }
+
+    /// Follows the map; when the watch ends (the connection was lost for long), watches again from the start,
+    /// which replays every current entry (applying one already known changes nothing).
+    async fn follow_forever(self: Arc<Self>, watch: async_nats::jetstream::kv::Watch) {
+        let mut watch = Some(watch);
+        loop {
+            if let Some(w) = watch.take() {
+                Arc::clone(&self).follow(w).await;
+            }
+            tracing::warn!("shard map watch ended; watching again");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            match self.nats.watch_map().await {
+                Ok(w) => watch = Some(w),
+                Err(e) => tracing::warn!(error = %e, "cannot watch the shard map yet"),
+            }
         }
     }
 
@@ -407,8 +424,19 @@ impl Cluster {
         body: bytes::Bytes,
     ) -> ApiResult<ShardReply> {
         let mut last = None;
+        let local = spec.shard_collection(shard);
         for node in self.replica_order(spec, shard) {
             match self.call(node, method, path, body.clone()).await {
+                // A replica that has not opened the shard yet (it learns of new collections a moment later).
+                Ok(r)
+                    if r.status == StatusCode::NOT_FOUND
+                        && String::from_utf8_lossy(&r.body).contains(&format!("{local:?}")) =>
+                {
+                    last = Some(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("shard {shard} of {:?} is not open on its replicas yet", spec.name),
+                    ));
+                }
                 Ok(r) if !r.status.is_server_error() => return Ok(r),
                 Ok(r) => {
                     tracing::warn!(node, shard, status = r.status.as_u16(), "replica failed; trying the next");

@@ -61,6 +61,11 @@ pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiRes
             return Err(ApiError::invalid(name, "1 (a single node)", n));
         }
     }
+    if let Some(s) = body.sharding.as_ref().filter(|v| !v.is_null())
+        && s != &json!({"method": "hash"})
+    {
+        return Err(ApiError::invalid("sharding", "absent or {\"method\": \"hash\"} on a single node", s));
+    }
     for (name, v) in [
         ("quantization_config", &body.quantization_config),
         ("sparse_vectors", &body.sparse_vectors),

@@ -294,6 +294,7 @@ pub async fn search_groups(
         with_vector: body.with_vector,
         score_threshold: body.score_threshold,
         min_seq: body.min_seq,
+        shards_to_search: None,
     };
     let plan = plan_search(first, &unlimited())?;
     let groups = run_groups(&s, p.collection_name, plan, spec, user_payload).await?;
@@ -326,6 +327,7 @@ pub async fn query_groups(
         lookup_from: body.lookup_from,
         explain: None,
         min_seq: body.min_seq,
+        shards_to_search: None,
     };
     let plan = plan_query(first, &unlimited())?;
     let groups = run_groups(&s, p.collection_name, plan, spec, user_payload).await?;

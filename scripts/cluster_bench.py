@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Cluster benchmarks over HTTP, beside a single node in the same run (docs/benchmarks.md, "Cluster").
+
+Needs a running cluster (`quiver cluster up --nodes 3`) and a single-node server (`quiver serve --bind
+127.0.0.1:6400 --data-dir /tmp/single`); uses only the standard library and numpy.
+
+  python3 scripts/cluster_bench.py --data /tmp/vdb-data/wordnet-minilm-100k/wordnet-minilm-100k \
+      --node http://127.0.0.1:6333 --single http://127.0.0.1:6400 centroid
+  python3 scripts/cluster_bench.py --data …/wordnet-minilm-10k/wordnet-minilm-10k ... ingest
+  python3 scripts/cluster_bench.py --data …/wordnet-minilm-10k/wordnet-minilm-10k ... search
+
+Every figure is printed as one JSON line; ratios (cluster / single node) are what to compare on a shared
+2-core machine, where the cluster's 3 nodes and 3 NATS servers share the cores with the client.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import urllib.request
+
+import numpy as np
+
+
+def fvecs(path, limit=None):
+    raw = np.fromfile(path, dtype=np.int32)
+    dim = int(raw[0])
+    rows = raw.reshape(-1, dim + 1)[:, 1:]
+    if limit:
+        rows = rows[:limit]
+    return np.ascontiguousarray(rows).view(np.float32)
+
+
+def ivecs(path):
+    raw = np.fromfile(path, dtype=np.int32)
+    k = int(raw[0])
+    return raw.reshape(-1, k + 1)[:, 1:]
+
+
+def call(url, method, path, body=None, timeout=600):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url + path, data=data, method=method, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.load(r)["result"]
+
+
+def drop(url, name):
+    try:
+        call(url, "DELETE", f"/collections/{name}")
+    except Exception:
+        pass
+
+
+def ingest(url, name, base, batch, wait):
+    t = time.perf_counter()
+    for start in range(0, len(base), batch):
+        pts = [{"id": int(i), "vector": base[i].tolist()} for i in range(start, min(start + batch, len(base)))]
+        call(url, "PUT", f"/collections/{name}/points?wait={'true' if wait else 'false'}", {"points": pts})
+    return time.perf_counter() - t
+
+
+def wait_count(url, name, n, limit_s=900):
+    t = time.perf_counter()
+    while call(url, "POST", f"/collections/{name}/points/count", {})["count"] < n:
+        if time.perf_counter() - t > limit_s:
+            raise SystemExit(f"{name}: count did not reach {n}")
+        time.sleep(0.5)
+
+
+def run_queries(url, name, queries, gt, k, extra):
+    lat, found = [], 0
+    for q, truth in zip(queries, gt):
+        body = {"vector": q.tolist(), "limit": k, **extra}
+        t = time.perf_counter()
+        hits = call(url, "POST", f"/collections/{name}/points/search", body)
+        lat.append(time.perf_counter() - t)
+        found += len({h["id"] for h in hits} & set(int(x) for x in truth[:k]))
+    lat.sort()
+    return {
+        "recall": found / (k * len(queries)),
+        "qps": len(queries) / sum(lat),
+        "p50_ms": 1000 * statistics.median(lat),
+        "p99_ms": 1000 * lat[int(0.99 * (len(lat) - 1))],
+    }
+
+
+def kmeans(x, k, iters=20, seed=0):
+    rng = np.random.default_rng(seed)
+    c = x[rng.choice(len(x), k, replace=False)].copy()
+    for _ in range(iters):
+        a = np.argmax(x @ c.T, axis=1)  # cosine: the vectors are unit length
+        for j in range(k):
+            m = x[a == j]
+            if len(m):
+                v = m.mean(axis=0)
+                c[j] = v / np.linalg.norm(v)
+    return c
+
+
+def emit(**kw):
+    print(json.dumps(kw), flush=True)
+
+
+def centroid(a, base, queries, gt):
+    k = 4
+    sample = base[np.random.default_rng(1).choice(len(base), min(20000, len(base)), replace=False)]
+    cents = kmeans(sample, k)
+    name = "bench_centroid"
+    drop(a.node, name)
+    call(a.node, "PUT", f"/collections/{name}", {
+        "vectors": {"size": base.shape[1], "distance": "Cosine"}, "shard_number": k, "replication_factor": 1,
+        "sharding": {"method": "centroid", "centroids": cents.tolist()}})
+    secs = ingest(a.node, name, base, a.batch, False)
+    wait_count(a.node, name, len(base))
+    emit(bench="centroid_ingest", n=len(base), secs=secs, points_per_s=len(base) / secs)
+    time.sleep(a.settle)
+    sizes = [s["last_seq"] for s in call(a.node, "GET", "/cluster")["collections"][0]["shards"]]
+    for sts in [1, 2, k]:
+        r = run_queries(a.node, name, queries, gt, 10, {"shards_to_search": sts})
+        emit(bench="centroid_search", shards=k, shards_to_search=sts, log_entries_per_shard=sizes, **r)
+
+
+def ingest_bench(a, base, _q, _gt):
+    n = len(base)
+    drop(a.single, "bench_single")
+    call(a.single, "PUT", "/collections/bench_single", {"vectors": {"size": base.shape[1], "distance": "Cosine"}})
+    secs = ingest(a.single, "bench_single", base, a.batch, True)
+    single = n / secs
+    emit(bench="ingest", target="single node (fsync)", n=n, points_per_s=single, ratio=1.0)
+    for rf in [1, 3]:
+        name = f"bench_r{rf}"
+        drop(a.node, name)
+        call(a.node, "PUT", f"/collections/{name}", {
+            "vectors": {"size": base.shape[1], "distance": "Cosine"}, "shard_number": 3, "replication_factor": rf})
+        secs = ingest(a.node, name, base, a.batch, True)
+        emit(bench="ingest", target=f"cluster 3 shards R{rf} (wait=true)", n=n, points_per_s=n / secs,
+             ratio=(n / secs) / single)
+        drop(a.node, name)
+    drop(a.single, "bench_single")
+
+
+def search_bench(a, base, queries, gt):
+    drop(a.single, "bench_single")
+    call(a.single, "PUT", "/collections/bench_single", {"vectors": {"size": base.shape[1], "distance": "Cosine"}})
+    ingest(a.single, "bench_single", base, a.batch, True)
+    time.sleep(a.settle)
+    single = run_queries(a.single, "bench_single", queries, gt, 10, {})
+    emit(bench="search", target="single node", **single, qps_ratio=1.0)
+    for shards in [1, 2, 4]:
+        name = f"bench_s{shards}"
+        drop(a.node, name)
+        call(a.node, "PUT", f"/collections/{name}", {
+            "vectors": {"size": base.shape[1], "distance": "Cosine"}, "shard_number": shards, "replication_factor": 1})
+        ingest(a.node, name, base, a.batch, True)
+        time.sleep(a.settle)
+        r = run_queries(a.node, name, queries, gt, 10, {})
+        emit(bench="search", target=f"cluster {shards} shards", **r, qps_ratio=r["qps"] / single["qps"])
+        drop(a.node, name)
+    drop(a.single, "bench_single")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="dataset prefix DIR/NAME")
+    p.add_argument("--node", default="http://127.0.0.1:6333", help="a cluster node")
+    p.add_argument("--single", default="http://127.0.0.1:6400", help="a single-node server")
+    p.add_argument("--queries", type=int, default=500)
+    p.add_argument("--limit", type=int, default=None, help="use only the first N base vectors")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--settle", type=float, default=20.0, help="seconds for background index builds")
+    p.add_argument("what", choices=["centroid", "ingest", "search"])
+    a = p.parse_args()
+    base = fvecs(a.data + "_base.fvecs", a.limit)
+    queries = fvecs(a.data + "_query.fvecs")[: a.queries]
+    gt = ivecs(a.data + "_groundtruth.ivecs")[: a.queries]
+    if a.limit:
+        # Ground truth over the first N points: exact, with numpy.
+        gt = np.argsort(-(queries @ base.T), axis=1)[:, :100]
+    {"centroid": centroid, "ingest": ingest_bench, "search": search_bench}[a.what](a, base, queries, gt)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
