@@ -82,7 +82,18 @@ impl Nats {
             .map_err(|_| Error::nats(format!("connecting to {urls}"), "no server answered within 20 s"))?
             .map_err(|e| Error::nats(format!("connecting to {urls}"), e))?;
         let js = jetstream::new(client.clone());
-        js.query_account().await.map_err(|e| Error::nats("JetStream account info (is JetStream enabled?)", e))?;
+        // A cluster that just started may still be electing its JetStream meta leader: wait for it a while.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match js.query_account().await {
+                Ok(_) => break,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "JetStream not answering yet");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(Error::nats("JetStream account info (is JetStream enabled?)", e)),
+            }
+        }
         let servers = client.server_info().connect_urls.len().max(list.len()).max(1);
         let replicas = servers.min(3);
         let kv = match js.get_key_value(MAP_BUCKET).await {

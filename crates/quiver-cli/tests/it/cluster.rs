@@ -43,8 +43,21 @@ impl Drop for Nats {
     }
 }
 
-/// `n` NATS servers clustered on loopback, JetStream fsyncing every write.
+/// `n` NATS servers clustered on loopback, JetStream fsyncing every write. Ports are picked free just before;
+/// another process may take one in between, so a start that fails is retried on other ports.
 fn start_nats(dir: &Path, n: usize) -> Nats {
+    let mut why = String::new();
+    for attempt in 0..4 {
+        match try_start_nats(&dir.join(format!("try-{attempt}")), n) {
+            Ok(nats) => return nats,
+            Err(e) => why = e,
+        }
+    }
+    panic!("NATS did not come up: {why}");
+}
+
+fn try_start_nats(dir: &Path, n: usize) -> Result<Nats, String> {
+    std::fs::create_dir_all(dir).unwrap();
     let bin = nats_bin();
     let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
     let routes: Vec<String> = ports.iter().map(|p| format!("nats://127.0.0.1:{}", p.1)).collect();
@@ -70,14 +83,19 @@ fn start_nats(dir: &Path, n: usize) -> Nats {
         nats.urls.push(format!("nats://127.0.0.1:{client}"));
         nats.monitors.push(format!("127.0.0.1:{monitor}"));
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for m in &nats.monitors {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for (i, m) in nats.monitors.clone().iter().enumerate() {
         while http(m, "GET", "/healthz", None).0 != 200 {
-            assert!(Instant::now() < deadline, "NATS did not come up");
+            let exited = nats.children.iter_mut().any(|c| c.try_wait().ok().flatten().is_some());
+            if exited || Instant::now() > deadline {
+                let log = std::fs::read_to_string(dir.join(format!("nats-{i}.log"))).unwrap_or_default();
+                let tail: String = log.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+                return Err(format!("server {i} (exited: {exited}): {tail}"));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    nats
+    Ok(nats)
 }
 
 struct Node {
@@ -326,6 +344,52 @@ fn a_three_node_cluster_answers_like_one_node_and_survives_a_replica_kill() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // Payload-key sharding: every point of a tenant lands on one shard (one log grows per tenant).
+    let create = json!({"vectors": {"size": 2, "distance": "Euclid"}, "shard_number": 3,
+                        "sharding": {"method": "payload_key", "key": "tenant"}});
+    ok(&nodes[0].addr, "PUT", "/collections/tenants", Some(&create));
+    let pts: Vec<Value> =
+        (0..30).map(|i| json!({"id": i, "vector": [i as f32, 1.0], "payload": {"tenant": "acme"}})).collect();
+    ok(&nodes[1].addr, "PUT", "/collections/tenants/points?wait=true", Some(&json!({"points": pts})));
+    let st = ok(&nodes[1].addr, "GET", "/cluster", None);
+    let t = st["collections"].as_array().unwrap().iter().find(|c| c["name"] == "tenants").unwrap().clone();
+    let logs: Vec<u64> = t["shards"].as_array().unwrap().iter().map(|s| s["last_seq"].as_u64().unwrap()).collect();
+    assert_eq!(logs.iter().sum::<u64>(), 1, "one append, to one shard: {logs:?}");
+    let (status, body) = http(
+        &nodes[1].addr,
+        "PUT",
+        "/collections/tenants/points",
+        Some(&json!({"points": [{"id": 99, "vector": [0.0, 0.0]}]})),
+    );
+    assert!(status == 400 && body.contains("points[0].payload.tenant"), "{status} {body}");
+    assert_eq!(ok(&nodes[2].addr, "POST", "/collections/tenants/points/count", Some(&json!({})))["count"], 30);
+
+    // Centroid sharding: a point goes to its nearest centroid's shard; shards_to_search 1 probes only the
+    // shard nearest the query, all shards find the true nearest.
+    let create = json!({"vectors": {"size": 2, "distance": "Euclid"}, "shard_number": 2,
+                        "sharding": {"method": "centroid", "centroids": [[0.0, 0.0], [100.0, 0.0]]}});
+    ok(&nodes[0].addr, "PUT", "/collections/near", Some(&create));
+    let pts = json!({"points": [{"id": 1, "vector": [1.0, 0.0]}, {"id": 2, "vector": [49.0, 0.0]},
+                                {"id": 3, "vector": [99.0, 0.0]}]});
+    ok(&nodes[0].addr, "PUT", "/collections/near/points?wait=true", Some(&pts));
+    let q = |k: Option<u64>| {
+        let mut b = json!({"vector": [60.0, 0.0], "limit": 1});
+        if let Some(k) = k {
+            b["shards_to_search"] = json!(k);
+        }
+        ok(&nodes[2].addr, "POST", "/collections/near/points/search", Some(&b))[0]["id"].as_u64().unwrap()
+    };
+    assert_eq!(q(None), 2, "the true nearest (shard 0)");
+    assert_eq!(q(Some(1)), 3, "only the shard of the nearest centroid (100, 0) is probed");
+    assert_eq!(q(Some(2)), 2);
+    let (status, body) = http(
+        &nodes[2].addr,
+        "POST",
+        "/collections/near/points/search",
+        Some(&json!({"vector": [1.0, 0.0], "limit": 1, "shards_to_search": 0})),
+    );
+    assert!(status == 400 && body.contains("shards_to_search"), "{status} {body}");
 
     // Dropping through one node drops it everywhere.
     assert_eq!(ok(&nodes[2].addr, "DELETE", "/collections/docs", None), json!(true));
