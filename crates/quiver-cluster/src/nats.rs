@@ -198,7 +198,20 @@ impl Nats {
             msg = msg.expected_last_sequence(seq);
         }
         let what = || format!("appending to shard {shard} of {}", spec.name);
-        let ack = self.js.send_publish(spec.subject(shard), msg).await.map_err(|e| Error::nats(what(), e))?;
+        let ack = match self.js.send_publish(spec.subject(shard), msg).await {
+            Ok(a) => a,
+            Err(e) if e.kind() == jetstream::context::PublishErrorKind::MaxPayloadExceeded => {
+                return Err(Error::invalid(
+                    "points",
+                    format!(
+                        "a batch under the NATS servers' max_payload ({} bytes) per shard once encoded",
+                        self.client.server_info().max_payload
+                    ),
+                    "a larger one; split the batch",
+                ));
+            }
+            Err(e) => return Err(Error::nats(what(), e)),
+        };
         match ack.await {
             Ok(a) => Ok(a.sequence),
             Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
@@ -241,7 +254,17 @@ impl Nats {
                 let handler = Arc::clone(&handler);
                 let client = client.clone();
                 tokio::spawn(async move {
-                    let rep = handler(req).await;
+                    let mut rep = handler(req).await;
+                    let most = client.server_info().max_payload.saturating_sub(4096);
+                    if rep.body.len() > most {
+                        // Too big for one NATS message: say so instead of leaving the caller to time out.
+                        let msg = format!(
+                            "{{\"status\":{{\"error\":\"the shard's answer ({} bytes) exceeds the NATS servers' \
+                             max_payload ({most} bytes); ask for fewer points, or without vectors\"}}}}",
+                            rep.body.len()
+                        );
+                        rep = RpcReply { status: 413, body: Bytes::from(msg) };
+                    }
                     let mut headers = HeaderMap::new();
                     headers.insert(H_STATUS, rep.status.to_string().as_str());
                     if let Err(e) = client.publish_with_headers(reply_to, headers, rep.body).await {

@@ -255,6 +255,11 @@ fn a_three_node_cluster_answers_like_one_node_and_survives_a_replica_kill() {
             json!({"vector": [0.3, 0.9, 0.1, 0.9], "limit": 5, "offset": 3, "filter": red}),
         ),
         ("/collections/docs/points/query", json!({"query": 17, "limit": 6, "filter": red})),
+        // `must_not` as one condition, not a list: the point queried by is still left out.
+        (
+            "/collections/docs/points/query",
+            json!({"query": 18, "limit": 6, "filter": {"must_not": {"key": "colour", "match": {"value": "red"}}}}),
+        ),
         ("/collections/docs/points/query", json!({"query": [0.9, 0.1, 0.0, 0.5], "limit": 4, "score_threshold": 0.5})),
     ];
     let want_count = ok(&single.addr, "POST", "/collections/docs/points/count", Some(&json!({"filter": red})));

@@ -3,7 +3,7 @@
 //! shard request is answered by the shard alone), without the API-key layer (NATS carries these requests, not
 //! the public listener), plus three routes of its own:
 //!
-//! - `POST /internal/plan/{collection}/{kind}` — resolves a write (`delete`, `set_payload`, `overwrite_payload`,
+//! - `POST /internal/plan/{collection}/{kind}?min_seq=N` — once the shard has applied log entry `N`, resolves a write (`delete`, `set_payload`, `overwrite_payload`,
 //!   `delete_payload`, `clear_payload`, `create_index`, `delete_index`; the body is the public route's body) on
 //!   the local shard without logging it. Answer: 8 bytes, the applied sequence number it was resolved at
 //!   (little-endian), then the encoded operation (nothing when the write changes nothing).
@@ -82,6 +82,8 @@ pub fn write_request(kind: &str, body: &[u8], field: Option<&str>, cfg: &ServerC
 #[derive(Debug, Deserialize)]
 struct PlanQuery {
     field: Option<String>,
+    /// Resolve only once the shard has applied this log entry (the log's last one when the write began).
+    min_seq: Option<u64>,
 }
 
 async fn plan(
@@ -92,7 +94,13 @@ async fn plan(
 ) -> ApiResult<impl IntoResponse> {
     let req = write_request(&kind, &body, q.field.as_deref(), s.config())?;
     let col = s.collection(&collection)?;
-    let planned = blocking(move || Ok(col.plan_write(req)?)).await?;
+    let planned = blocking(move || {
+        if let Some(seq) = q.min_seq {
+            col.wait_for(seq, APPLY_WAIT)?;
+        }
+        Ok(col.plan_write(req)?)
+    })
+    .await?;
     let mut out = planned.at_seq.to_le_bytes().to_vec();
     if let Some(op) = planned.op {
         out.extend_from_slice(&op.encode());

@@ -59,6 +59,8 @@ pub struct Cluster {
     nats: Nats,
     map: ShardMap<KvStore>,
     specs: RwLock<BTreeMap<String, Arc<CollectionSpec>>>,
+    /// The shard map revision last acted on, per collection.
+    revisions: parking_lot::Mutex<HashMap<String, u64>>,
     nodes: RwLock<BTreeMap<NodeId, NodeInfo>>,
     replicas: tokio::sync::Mutex<HashMap<String, (u64, Replica)>>,
     internal: Router,
@@ -107,6 +109,7 @@ impl Cluster {
             nats: nats.clone(),
             map,
             specs: RwLock::new(BTreeMap::new()),
+            revisions: parking_lot::Mutex::new(HashMap::new()),
             nodes: RwLock::new(BTreeMap::new()),
             replicas: tokio::sync::Mutex::new(HashMap::new()),
             internal,
@@ -147,6 +150,7 @@ impl Cluster {
         *cluster.nodes.write() = cluster.map.nodes().await.map_err(|e| e.to_string())?;
         let specs = cluster.map.collections().await.map_err(|e| e.to_string())?;
         for v in specs {
+            cluster.newer(&v.value.name, v.revision);
             let spec = Arc::new(v.value);
             cluster.specs.write().insert(spec.name.clone(), Arc::clone(&spec));
             if let Err(e) = cluster.sync_local(&spec).await {
@@ -199,6 +203,17 @@ impl Cluster {
         self.nodes.read().clone()
     }
 
+    /// True (and remembered) when `revision` is at or above the last one acted on for collection `name`.
+    pub fn newer(&self, name: &str, revision: u64) -> bool {
+        let mut r = self.revisions.lock();
+        let known = r.entry(name.to_owned()).or_insert(0);
+        if revision < *known {
+            return false;
+        }
+        *known = revision;
+        true
+    }
+
     /// Records a spec just written to the map (before the watcher reports it), and opens this node's shards.
     pub async fn learn(&self, spec: Arc<CollectionSpec>) {
         self.specs.write().insert(spec.name.clone(), Arc::clone(&spec));
@@ -243,14 +258,16 @@ impl Cluster {
             };
             let put = matches!(entry.operation, async_nats::jetstream::kv::Operation::Put);
             if let Some(name) = entry.key.strip_prefix(COLLECTION_PREFIX) {
+                // Events may arrive after this node acted on a newer state (it learns the collections it creates
+                // at once): only an event at or above the revision last acted on counts. (Reading the key back
+                // instead would not do: KV reads may be served by a replica that is behind.)
+                if !self.newer(name, entry.revision) {
+                    continue;
+                }
                 if put {
                     match serde_json::from_slice::<CollectionSpec>(&entry.value) {
-                        Ok(spec) => {
-                            let known = self.specs.read().get(name).is_some_and(|s| **s == spec);
-                            if !known {
-                                self.learn(Arc::new(spec)).await;
-                            }
-                        }
+                        // Learning again re-opens any shard whose replica is not running (a failed open is retried).
+                        Ok(spec) => self.learn(Arc::new(spec)).await,
                         Err(e) => tracing::error!(key = %entry.key, error = %e, "undecodable shard map entry"),
                     }
                 } else {
@@ -302,7 +319,9 @@ impl Cluster {
             }
             let db = Arc::clone(&self.db);
             let mut markers = self.read_markers();
-            let stale = markers.get(&name).is_some_and(|uid| *uid != spec.uid);
+            // A local collection of that name not recorded as this collection's shard (another collection's, or one
+            // created just before a crash, before its marker) is replaced: its applied sequence is not this log's.
+            let stale = markers.get(&name) != Some(&spec.uid);
             let mut config = spec.config.clone();
             // The shard's stream is its durable log; the local WAL only has to be a checkpoint.
             config.durability = DurabilityConfig::None;
@@ -428,10 +447,7 @@ impl Cluster {
         for node in self.replica_order(spec, shard) {
             match self.call(node, method, path, body.clone()).await {
                 // A replica that has not opened the shard yet (it learns of new collections a moment later).
-                Ok(r)
-                    if r.status == StatusCode::NOT_FOUND
-                        && String::from_utf8_lossy(&r.body).contains(&format!("{local:?}")) =>
-                {
+                Ok(r) if r.status == StatusCode::NOT_FOUND && is_missing_collection(&r.body, &local) => {
                     last = Some(ApiError::new(
                         StatusCode::SERVICE_UNAVAILABLE,
                         format!("shard {shard} of {:?} is not open on its replicas yet", spec.name),
@@ -540,6 +556,15 @@ impl Cluster {
             }
         }
     }
+}
+
+/// True when an error body says the collection `local` does not exist (as opposed to a missing point).
+fn is_missing_collection(body: &[u8], local: &str) -> bool {
+    let msg = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.pointer("/status/error").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default();
+    msg == format!("collection {local:?} does not exist")
 }
 
 /// A local replica in `/internal/status`.

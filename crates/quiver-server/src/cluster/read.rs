@@ -185,10 +185,13 @@ async fn prepare_search(
                 Some(Value::Object(f)) => f,
                 _ => Map::new(),
             };
-            let must_not = f.entry("must_not").or_insert_with(|| json!([]));
-            if let Value::Array(a) = must_not {
-                a.push(json!({"has_id": [q]}));
-            }
+            let mut must_not = match f.remove("must_not") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(a)) => a,
+                Some(one) => vec![one],
+            };
+            must_not.push(json!({"has_id": [q]}));
+            f.insert("must_not".into(), Value::Array(must_not));
             m.insert("filter".into(), Value::Object(f));
         }
     }
@@ -290,9 +293,10 @@ pub async fn search_batch(c: &Cluster, spec: &CollectionSpec, kind: SearchKind, 
     let Some(Value::Array(searches)) = m.remove("searches") else {
         return Err(ApiError::invalid("searches", "a list of searches", "nothing"));
     };
-    crate::convert::check_batch("searches", searches.len(), c.state().config()).map_err(|_| {
-        ApiError::invalid("searches", format!("at most {}", c.state().config().max_search_batch), searches.len())
-    })?;
+    let most = c.state().config().max_search_batch;
+    if searches.is_empty() || searches.len() > most {
+        return Err(ApiError::invalid("searches", format!("1 to {most} searches"), searches.len()));
+    }
     let runs = searches.into_iter().enumerate().map(|(i, s)| async move {
         let Value::Object(s) = s else {
             return Err(ApiError::invalid(format!("searches[{i}]"), "an object", "another value"));
@@ -409,6 +413,7 @@ pub async fn scroll(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResul
         None | Some(Value::Null) => 10,
         Some(v) => v.as_u64().ok_or_else(|| ApiError::invalid("limit", "a non-negative integer", v))? as usize,
     };
+    crate::convert::check_limit(limit, 0, c.state().config())?;
     let results = broadcast(c, spec, &all_shards(spec), "POST", "/points/scroll", to_bytes(&Value::Object(m))).await?;
     let mut points: Vec<(PointId, Value)> = Vec::new();
     let mut next: Option<PointId> = None;

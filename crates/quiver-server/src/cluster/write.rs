@@ -107,12 +107,22 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("collection {name:?} already exists")));
     }
     for s in 0..spec.shard_number {
-        c.nats().ensure_stream(&spec, s).await.map_err(cerr)?;
+        if let Err(e) = c.nats().ensure_stream(&spec, s).await {
+            let _ = c.nats().delete_streams(&spec).await;
+            return Err(ApiError::bad_request(format!(
+                "could not create the shard logs: {e} (this cluster has {} NATS servers)",
+                c.nats().servers()
+            )));
+        }
     }
-    if let Err(e) = c.map().create_collection(&spec).await {
-        let _ = c.nats().delete_streams(&spec).await;
-        return Err(cerr(e));
-    }
+    let revision = match c.map().create_collection(&spec).await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = c.nats().delete_streams(&spec).await;
+            return Err(cerr(e));
+        }
+    };
+    c.newer(name, revision);
     let spec = std::sync::Arc::new(spec);
     c.learn(std::sync::Arc::clone(&spec)).await;
     wait_ready(c, &spec).await;
@@ -256,7 +266,12 @@ async fn plan_and_append(
         path.push_str(&percent(f));
     }
     for attempt in 0..CAS_ATTEMPTS {
-        let r = c.call_shard(spec, shard, "POST", &path, body.clone()).await?;
+        // Resolve on a replica that has applied everything the log held when this attempt began, so every write
+        // acknowledged before this one is seen (also when the answer is "nothing matched" or a 404).
+        let last = c.nats().last_seq(spec, shard).await.map_err(cerr)?;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let at = format!("{path}{sep}min_seq={last}");
+        let r = c.call_shard(spec, shard, "POST", &at, body.clone()).await?;
         if !r.status.is_success() {
             return super::read::shard_result(spec, shard, r).map(|_| 0);
         }
