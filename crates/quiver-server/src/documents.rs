@@ -140,11 +140,21 @@ pub fn document_points(
 
 /// Points of document `doc_id`.
 pub fn document_filter(doc_id: &str) -> ApiResult<Filter> {
-    parse_filter(json!({"must": [{"key": DOC_ID_KEY, "match": {"value": doc_id}}]}))
+    parse_filter(document_filter_json(doc_id))
+}
+
+/// [`document_filter`] in the wire form.
+pub fn document_filter_json(doc_id: &str) -> Value {
+    json!({"must": [{"key": DOC_ID_KEY, "match": {"value": doc_id}}]})
 }
 
 /// Chunks left over from longer earlier versions of the documents just written.
 fn stale_filter(counts: &[DocumentChunks]) -> ApiResult<Filter> {
+    parse_filter(stale_filter_json(counts))
+}
+
+/// [`stale_filter`] in the wire form.
+pub fn stale_filter_json(counts: &[DocumentChunks]) -> Value {
     let should: Vec<Value> = counts
         .iter()
         .map(|c| {
@@ -154,7 +164,7 @@ fn stale_filter(counts: &[DocumentChunks]) -> ApiResult<Filter> {
             ]})
         })
         .collect();
-    parse_filter(json!({ "should": should }))
+    json!({ "should": should })
 }
 
 fn parse_filter(v: Value) -> ApiResult<Filter> {

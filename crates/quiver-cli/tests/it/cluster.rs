@@ -350,6 +350,34 @@ fn a_three_node_cluster_answers_like_one_node_and_survives_a_replica_kill() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // Documents across shards: chunked and embedded once, chunks spread by id, stale chunks deleted everywhere.
+    let create = json!({"embedding": {"model": "all-MiniLM-L6-v2"}, "shard_number": 2});
+    ok(&nodes[0].addr, "PUT", "/collections/notes", Some(&create));
+    let long = "The cat sat on the mat. It purred loudly all afternoon. Then it chased a mouse around the garden. \
+                The mouse escaped under the shed. The cat gave up and slept in the sun.";
+    let docs = json!({"documents": [{"id": "a", "text": long}, {"id": "b", "text": "Interest rates rose again."}],
+                      "chunking": {"max_tokens": 12, "overlap_tokens": 0}});
+    let r = ok(&nodes[1].addr, "POST", "/collections/notes/documents?wait=true", Some(&docs));
+    let chunks_a = r["documents"][0]["chunks"].as_u64().unwrap();
+    assert!(chunks_a >= 3, "{r}");
+    let count = |f: Value| {
+        ok(&nodes[1].addr, "POST", "/collections/notes/points/count", Some(&json!({"filter": f})))["count"]
+            .as_u64()
+            .unwrap()
+    };
+    let of = |d: &str| json!({"must": [{"key": "doc_id", "match": {"value": d}}]});
+    assert_eq!(count(of("a")), chunks_a);
+    let g = json!({"text": "a kitten napping", "group_by": "doc_id", "limit": 2, "group_size": 1});
+    let groups = ok(&nodes[2].addr, "POST", "/collections/notes/points/search/groups", Some(&g));
+    assert_eq!(groups["groups"][0]["id"], "a", "{groups}");
+    // A shorter version replaces the longer one: its leftover chunks are deleted on every shard.
+    let short = json!({"documents": [{"id": "a", "text": "The cat slept."}]});
+    ok(&nodes[2].addr, "POST", "/collections/notes/documents?wait=true", Some(&short));
+    assert_eq!(count(of("a")), 1);
+    ok(&nodes[0].addr, "DELETE", "/collections/notes/documents/b?wait=true", None);
+    assert_eq!(count(of("b")), 0);
+    assert_eq!(count(json!({})), 1);
+
     // Payload-key sharding: every point of a tenant lands on one shard (one log grows per tenant).
     let create = json!({"vectors": {"size": 2, "distance": "Euclid"}, "shard_number": 3,
                         "sharding": {"method": "payload_key", "key": "tenant"}});

@@ -1,7 +1,7 @@
 //! In cluster mode, every request under `/collections` is answered here instead of by the single-node handlers:
 //! a middleware placed inside the auth and metrics layers, so keys, limits and request metrics apply as usual.
 //! The table below maps each route of the API to its cluster form; the routes with no cluster form yet (the
-//! change feed, snapshots, documents) answer 400 saying so.
+//! change feed, snapshots) answer 400 saying so.
 
 use std::time::Instant;
 
@@ -121,7 +121,8 @@ async fn route(c: &Cluster, m: &Method, segs: &[&str], query: Option<&str>, body
         ["points", "search", "groups"] if post => super::groups::groups(c, spec, SearchKind::Search, body).await,
         ["points", "query", "groups"] if post => super::groups::groups(c, spec, SearchKind::Query, body).await,
         ["points", id] if get => read::get_one(c, spec, id).await,
-        ["documents", ..] => Err(not_here("the documents API")),
+        ["documents"] if post => write::upsert_documents(c, spec, body, wait_param(query)?).await,
+        ["documents", doc_id] if delete => write::delete_document(c, spec, doc_id, wait_param(query)?).await,
         ["changes", ..] => Err(not_here("the change feed")),
         ["snapshots", ..] => Err(not_here("snapshots")),
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, "no such route; GET /openapi.json lists them")),

@@ -22,7 +22,7 @@ use futures_util::future::join_all;
 use quiver_cluster::map::{CollectionSpec, Sharding, assign_replicas};
 use quiver_cluster::route;
 use quiver_engine::ops::{Operation, PointWrite};
-use quiver_engine::{PointId, prepare_points};
+use quiver_engine::{PointId, PointInput, prepare_points};
 use serde_json::{Map, Value, json};
 
 use super::read::{body_object, to_bytes};
@@ -218,8 +218,14 @@ pub async fn upsert(c: &Cluster, spec: &CollectionSpec, body: &[u8], wait: bool)
     let state = c.state().clone();
     let config = spec.config.clone();
     let name = spec.name.clone();
+    let inputs = blocking(move || embedding::resolve_upsert(state.embedders(), &name, &config, up)).await?;
+    upsert_points(c, spec, inputs, wait).await
+}
+
+/// Validates, routes and appends points that already have their vectors.
+async fn upsert_points(c: &Cluster, spec: &CollectionSpec, inputs: Vec<PointInput>, wait: bool) -> ApiResult<Value> {
+    let config = spec.config.clone();
     let (inputs, writes) = blocking(move || {
-        let inputs = embedding::resolve_upsert(state.embedders(), &name, &config, up)?;
         let writes = prepare_points(&config, &inputs, now_ms())?;
         Ok((inputs, writes))
     })
@@ -387,4 +393,64 @@ pub async fn delete(c: &Cluster, spec: &CollectionSpec, body: &[u8], wait: bool)
         }
         _ => planned(c, spec, "delete", None, body, wait).await,
     }
+}
+
+/// `POST …/documents`: chunked and embedded here, the chunks upserted across the shards, then the chunks left from
+/// longer earlier versions deleted on every shard (as on one node: upsert first, so a document is never missing).
+pub async fn upsert_documents(c: &Cluster, spec: &CollectionSpec, body: &[u8], wait: bool) -> ApiResult<Value> {
+    let body: crate::wire::UpsertDocuments = crate::extract::parse_json(body)?;
+    let most = c.state().config().max_batch_points;
+    if body.documents.is_empty() || body.documents.len() > most {
+        return Err(ApiError::invalid("documents", format!("1..={most} documents"), body.documents.len()));
+    }
+    let ch = body.chunking.unwrap_or_default();
+    let options = quiver_embed::ChunkOptions::from_parts(ch.max_tokens, ch.overlap_tokens);
+    let docs: Vec<crate::documents::Document> = body
+        .documents
+        .into_iter()
+        .map(|d| crate::documents::Document {
+            id: d.id.into_string(),
+            text: d.text,
+            metadata: d.metadata.unwrap_or_default(),
+        })
+        .collect();
+    let state = c.state().clone();
+    let config = spec.config.clone();
+    let name = spec.name.clone();
+    let (points, counts) = blocking(move || {
+        let model = state.embedders().for_config(&name, &config)?;
+        let (points, counts) = crate::documents::document_points(model.as_ref(), &docs, &options)?;
+        if points.len() > most {
+            return Err(ApiError::invalid(
+                "documents",
+                format!("at most {most} chunks in one request (send fewer or shorter documents)"),
+                format!("{} chunks", points.len()),
+            ));
+        }
+        Ok((points, counts))
+    })
+    .await?;
+    let index = json!({"field_name": crate::documents::DOC_ID_KEY, "field_schema": "keyword"});
+    planned(c, spec, "create_index", None, &to_bytes(&index), true).await?;
+    let mut seq = 0;
+    if !points.is_empty() {
+        let r = upsert_points(c, spec, points, wait).await?;
+        seq = r["operation_id"].as_u64().unwrap_or(0);
+    }
+    if !counts.is_empty() {
+        let del = json!({"filter": crate::documents::stale_filter_json(&counts)});
+        let r = planned(c, spec, "delete", None, &to_bytes(&del), wait).await?;
+        seq = seq.max(r["operation_id"].as_u64().unwrap_or(0));
+    }
+    Ok(json!({
+        "operation_id": seq,
+        "status": if wait { "completed" } else { "acknowledged" },
+        "documents": counts,
+    }))
+}
+
+/// `DELETE …/documents/{doc_id}`: every chunk of the document, on every shard.
+pub async fn delete_document(c: &Cluster, spec: &CollectionSpec, doc_id: &str, wait: bool) -> ApiResult<Value> {
+    let del = json!({"filter": crate::documents::document_filter_json(doc_id)});
+    planned(c, spec, "delete", None, &to_bytes(&del), wait).await
 }
