@@ -436,3 +436,78 @@ fn a_three_node_cluster_answers_like_one_node_and_survives_a_replica_kill() {
     let _ = single.child.kill();
     let _ = single.child.wait();
 }
+
+/// `quiver cluster up` starts NATS and the nodes, `quiver cluster status` reads the map through a node, and
+/// SIGTERM to the launcher stops every child it started (by pid).
+#[cfg(unix)]
+#[test]
+fn cluster_up_starts_everything_and_sigterm_stops_it() {
+    use std::io::{BufRead, BufReader};
+    let nats = nats_bin();
+    let dir = tempfile::tempdir().unwrap();
+    // Ports: the launcher takes consecutive ones from its bases (NATS also +2000 and +4000).
+    let http_port = loop {
+        let p = free_port();
+        if p < 60_000 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            break p;
+        }
+    };
+    let nats_port = loop {
+        let p = free_port();
+        if p < 60_000 && [p + 2000, p + 4000].iter().all(|q| TcpListener::bind(("127.0.0.1", *q)).is_ok()) {
+            break p;
+        }
+    };
+    let mut up = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["cluster", "up", "--nodes", "2", "--nats-servers", "1"])
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--http-port", &http_port.to_string(), "--nats-port", &nats_port.to_string()])
+        .arg("--nats-server")
+        .arg(&nats)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(up.stdout.take().unwrap()).lines();
+    let mut urls = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(u) = line.strip_prefix("node ").and_then(|r| r.split_once("http://")).map(|(_, u)| u.to_owned()) {
+            urls.push(u);
+        }
+        if line.starts_with("Ctrl-C") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "cluster up did not finish starting");
+    }
+    assert_eq!(urls.len(), 2, "{urls:?}");
+    for u in &urls {
+        assert_eq!(http(u, "GET", "/readyz", None).0, 200);
+    }
+    ok(&urls[0], "PUT", "/collections/c", Some(&json!({"vectors": {"size": 2, "distance": "Dot"}, "shard_number": 2})));
+    let out = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["cluster", "status", "--url", &format!("http://{}", urls[1])])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && table.contains("collection c: 2 shards x 1 replicas, sharding hash"), "{table}");
+    let pids: Vec<u32> = std::fs::read_to_string(dir.path().join("pids"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 3, "1 NATS server + 2 nodes");
+    let _ = Command::new("kill").arg("-TERM").arg(up.id().to_string()).status();
+    let status = up.wait().unwrap();
+    assert!(status.success(), "the launcher exits cleanly on SIGTERM: {status}");
+    for pid in pids {
+        let alive = Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
+        assert!(!alive, "child {pid} still running after the launcher stopped");
+    }
+    for u in &urls {
+        assert_eq!(http(u, "GET", "/readyz", None).0, 0, "{u} still answers");
+    }
+}
