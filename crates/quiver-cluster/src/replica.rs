@@ -27,7 +27,7 @@ const BATCH: usize = 512;
 pub struct ReplicaProgress {
     /// Operations applied from the log (the collection's applied sequence number mirrors it).
     pub applied: AtomicU64,
-    /// The last failure, as a count (a replica that fails keeps retrying).
+    /// Failures so far (a replica that fails resumes from its checkpoint and keeps going).
     pub errors: AtomicU64,
 }
 

@@ -17,6 +17,22 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The shards that can hold `ids`, each with the ids to ask it for: under hash sharding every id's own shard,
+/// under the other methods (where the id does not decide the shard) every shard with all of them.
+pub fn ids_by_shard(spec: &CollectionSpec, ids: &[PointId]) -> std::collections::BTreeMap<u32, Vec<PointId>> {
+    let mut out: std::collections::BTreeMap<u32, Vec<PointId>> = std::collections::BTreeMap::new();
+    if spec.sharding.routes_by_id() {
+        for id in ids {
+            out.entry(shard_for_id(id, spec.shard_number)).or_default().push(*id);
+        }
+    } else {
+        for s in 0..spec.shard_number {
+            out.insert(s, ids.to_vec());
+        }
+    }
+    out
+}
+
 /// FNV-1a over bytes, then mixed.
 fn hash_bytes(tag: u8, bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ u64::from(tag);

@@ -322,17 +322,7 @@ pub async fn get_points(
     with_payload: bool,
     with_vector: bool,
 ) -> ApiResult<Vec<Value>> {
-    let mut per_shard: HashMap<u32, Vec<PointId>> = HashMap::new();
-    if spec.sharding.routes_by_id() {
-        for id in ids {
-            per_shard.entry(route::shard_for_id(id, spec.shard_number)).or_default().push(*id);
-        }
-    } else {
-        for s in all_shards(spec) {
-            per_shard.insert(s, ids.to_vec());
-        }
-    }
-    let requests = per_shard
+    let requests = route::ids_by_shard(spec, ids)
         .into_iter()
         .map(|(s, ids)| (s, to_bytes(&json!({"ids": ids, "with_payload": with_payload, "with_vector": with_vector}))))
         .collect();
@@ -362,18 +352,7 @@ pub async fn retrieve(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiRes
         None => return Err(ApiError::bad_request("invalid JSON body: missing field `ids`")),
     };
     crate::convert::check_batch("ids", ids.len(), c.state().config())?;
-    let mut per_shard: HashMap<u32, Vec<PointId>> = HashMap::new();
-    for id in &ids {
-        if spec.sharding.routes_by_id() {
-            per_shard.entry(route::shard_for_id(id, spec.shard_number)).or_default().push(*id);
-        }
-    }
-    if !spec.sharding.routes_by_id() {
-        for s in all_shards(spec) {
-            per_shard.insert(s, ids.clone());
-        }
-    }
-    let requests = per_shard
+    let requests = route::ids_by_shard(spec, &ids)
         .into_iter()
         .map(|(s, sub)| {
             let mut b = m.clone();

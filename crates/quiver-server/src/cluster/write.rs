@@ -338,11 +338,7 @@ pub async fn planned(
     let m = if by_selector || !body.is_empty() { body_object(body, !by_selector)? } else { Map::new() };
     match (by_selector, selector_ids(&m)?) {
         (true, Some(ids)) if spec.sharding.routes_by_id() => {
-            let mut per: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
-            for id in ids {
-                per.entry(route::shard_for_id(&id, spec.shard_number)).or_default().push(id);
-            }
-            for (s, sub) in per {
+            for (s, sub) in route::ids_by_shard(spec, &ids) {
                 let mut b = m.clone();
                 b.insert("points".into(), json!(sub));
                 requests.push((s, to_bytes(&Value::Object(b))));
@@ -379,12 +375,9 @@ pub async fn delete(c: &Cluster, spec: &CollectionSpec, body: &[u8], wait: bool)
     match selector_ids(&m)? {
         Some(ids) if spec.sharding.routes_by_id() && !has_filter => {
             convert::check_batch("points", ids.len(), c.state().config())?;
-            let mut per: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
-            for id in ids {
-                per.entry(route::shard_for_id(&id, spec.shard_number)).or_default().push(id);
-            }
-            let appends =
-                per.into_iter().map(|(s, ids)| async move { append(c, spec, s, &Operation::Delete(ids), wait).await });
+            let appends = route::ids_by_shard(spec, &ids)
+                .into_iter()
+                .map(|(s, ids)| async move { append(c, spec, s, &Operation::Delete(ids), wait).await });
             let mut seq = 0;
             for r in join_all(appends).await {
                 seq = seq.max(r?);
