@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// Skip that check (accepting that NATS may lose acknowledged writes on power loss unless it fsyncs each).
     #[arg(long, env = "QUIVER_NATS_UNCHECKED_SYNC")]
     pub nats_unchecked_sync: bool,
+    /// Seconds without a lease renewal after which a node counts as gone and its replicas are copied elsewhere
+    /// (the first node to start decides it for the cluster).
+    #[arg(long, env = "QUIVER_LEASE_TTL", value_name = "SECONDS", default_value_t = 5.0)]
+    pub lease_ttl: f64,
 }
 
 /// The cluster options of `args`, after checking the NATS servers' fsync policy (`None`: a single node).
@@ -123,7 +127,15 @@ pub fn cluster_options(args: &ServeArgs) -> Result<Option<quiver_server::cluster
         .map_err(|e| crate::UsageError(e.to_string()))?;
     }
     let advertise_url = args.advertise_url.clone();
-    Ok(Some(quiver_server::cluster::ClusterOptions { nats_urls: urls.clone(), node_id, advertise_url }))
+    if !(args.lease_ttl.is_finite() && (1.0..=600.0).contains(&args.lease_ttl)) {
+        return crate::usage(format!("--lease-ttl: expected 1 to 600 seconds, got {}", args.lease_ttl));
+    }
+    Ok(Some(quiver_server::cluster::ClusterOptions {
+        nats_urls: urls.clone(),
+        node_id,
+        advertise_url,
+        lease_ttl: std::time::Duration::from_secs_f64(args.lease_ttl),
+    }))
 }
 
 /// Resolves the configuration: flags/environment over the file over defaults.

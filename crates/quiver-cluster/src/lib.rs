@@ -5,6 +5,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`map`] | collections, shards, replica assignment and members; compare-and-set transitions over a [`map::MapStore`] |
+//! | [`plan`] | failover and rebalancing as a pure function of a collection's spec and the live members: which nodes copy which shards |
 //! | [`route`] | the shard of a point (hash of the id, a payload key's value, the nearest centroid) and the shards a search probes |
 //! | [`nats`] | the NATS side: connection and its safety check, the KV shard map, shard streams, node-to-node requests |
 //! | [`replica`] | a node's replica of a shard: consumes the shard's stream in order and applies it to a local collection |
@@ -14,6 +15,7 @@
 pub mod error;
 pub mod map;
 pub mod nats;
+pub mod plan;
 pub mod replica;
 pub mod route;
 

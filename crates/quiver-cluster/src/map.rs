@@ -75,8 +75,12 @@ pub struct CollectionSpec {
     pub replication_factor: u32,
     /// How points are spread.
     pub sharding: Sharding,
-    /// `replicas[s]` = the nodes holding shard `s`, the preferred one first.
+    /// `replicas[s]` = the nodes serving shard `s`, the preferred one first.
     pub replicas: Vec<Vec<NodeId>>,
+    /// `joining[s]` = nodes copying shard `s` (replaying its log) before they serve it: empty, or one list per
+    /// shard. A joiner that has caught up moves itself into `replicas[s]` (see [`CollectionSpec::promote`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joining: Vec<Vec<Join>>,
     /// When it was created (unix ms).
     pub created_ms: u64,
 }
@@ -136,21 +140,81 @@ impl CollectionSpec {
                 }
             }
         }
-        if self.replicas.len() != self.shard_number as usize
-            || self.replicas.iter().any(|r| r.len() != self.replication_factor as usize)
-        {
-            return Err(Error::invalid(
+        let bad_replicas = || {
+            Error::invalid(
                 "replicas",
-                format!("{} shards of {} nodes each", self.shard_number, self.replication_factor),
-                format!("{:?}", self.replicas),
-            ));
+                format!(
+                    "{} shards of at most {} distinct nodes each, every shard held or being copied by one",
+                    self.shard_number, self.replication_factor
+                ),
+                format!("{:?} (joining {:?})", self.replicas, self.joining),
+            )
+        };
+        if self.replicas.len() != self.shard_number as usize
+            || !(self.joining.is_empty() || self.joining.len() == self.shard_number as usize)
+        {
+            return Err(bad_replicas());
+        }
+        for s in 0..self.shard_number {
+            let r = &self.replicas[s as usize];
+            let j = self.joining_of(s);
+            let mut all: Vec<NodeId> = r.iter().copied().chain(j.iter().map(|j| j.node)).collect();
+            let n = all.len();
+            all.sort_unstable();
+            all.dedup();
+            if r.len() > self.replication_factor as usize || all.len() != n || n == 0 {
+                return Err(bad_replicas());
+            }
         }
         Ok(())
     }
 
-    /// The shards node `node` holds a replica of.
+    /// The shards node `node` serves.
     pub fn shards_of(&self, node: NodeId) -> Vec<u32> {
         (0..self.shard_number).filter(|&s| self.replicas[s as usize].contains(&node)).collect()
+    }
+
+    /// The shards node `node` holds locally: those it serves and those it is copying.
+    pub fn held_by(&self, node: NodeId) -> Vec<u32> {
+        (0..self.shard_number)
+            .filter(|&s| self.replicas[s as usize].contains(&node) || self.joining_of(s).iter().any(|j| j.node == node))
+            .collect()
+    }
+
+    /// The nodes copying shard `s`.
+    pub fn joining_of(&self, s: u32) -> &[Join] {
+        self.joining.get(s as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// True while any shard has a joiner.
+    pub fn moving(&self) -> bool {
+        self.joining.iter().any(|j| !j.is_empty())
+    }
+
+    /// Moves joiner `node` of shard `shard` into the shard's replicas (dropping the replica it replaces); `None`
+    /// when it is not joining that shard.
+    pub fn promote(&self, shard: u32, node: NodeId) -> Option<CollectionSpec> {
+        let join = *self.joining_of(shard).iter().find(|j| j.node == node)?;
+        let mut next = self.clone();
+        next.joining[shard as usize].retain(|j| j.node != node);
+        let r = &mut next.replicas[shard as usize];
+        if let Some(old) = join.replaces {
+            r.retain(|&n| n != old);
+        }
+        if !r.contains(&node) {
+            r.push(node);
+        }
+        // Over the replication factor (a joiner added for a replica that came back): keep the first ones.
+        r.truncate(self.replication_factor as usize);
+        next.tidy();
+        Some(next)
+    }
+
+    /// Clears `joining` when no shard has a joiner.
+    fn tidy(&mut self) {
+        if !self.moving() {
+            self.joining.clear();
+        }
     }
 
     /// The JetStream stream holding shard `shard`'s log.
@@ -172,6 +236,19 @@ impl CollectionSpec {
     pub fn key(&self) -> String {
         collection_key(&self.name)
     }
+}
+
+/// A node copying a shard before it serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Join {
+    /// The node copying the shard.
+    pub node: NodeId,
+    /// The replica it takes the place of once it serves (a dead, draining or overloaded node), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<NodeId>,
+    /// When the move was decided (unix ms).
+    pub since_ms: u64,
 }
 
 /// `<name>_s<shard>`: the local collection holding a shard.
@@ -199,6 +276,9 @@ pub struct NodeInfo {
     pub url: String,
     /// When it (last) started (unix ms).
     pub started_ms: u64,
+    /// Set by `POST /cluster/nodes/{id}/drain`: its replicas are moved to other nodes and it gets no new ones.
+    #[serde(default)]
+    pub draining: bool,
 }
 
 /// Assigns `replication_factor` distinct nodes to each of `shard_number` shards, round robin over the sorted

@@ -21,6 +21,8 @@ use crate::map::{CollectionSpec, MapStore, NodeId, Versioned};
 
 /// The KV bucket holding the shard map.
 pub const MAP_BUCKET: &str = "quiver-map";
+/// The KV bucket holding the members' leases (`lease.<id>`), whose entries expire after the lease TTL.
+pub const LEASE_BUCKET: &str = "quiver-leases";
 /// Largest operation a shard log takes (bytes); an upsert batch above it is refused before it is sent.
 pub const MAX_OP_BYTES: i32 = 8 << 20;
 
@@ -134,6 +136,46 @@ impl Nats {
     /// Watches every key of the shard map: the current values first, then each change.
     pub async fn watch_map(&self) -> Result<kv::Watch> {
         self.kv.watch_with_history(">").await.map_err(|e| Error::nats("watching the shard map", e))
+    }
+
+    /// Opens the lease bucket, creating it with entries that expire after `ttl` (the first node to create it
+    /// decides the TTL; later nodes use the bucket's and a differing `ttl` is logged). Returns the TTL in force.
+    pub async fn leases(&self, ttl: Duration) -> Result<(kv::Store, Duration)> {
+        let kv = match self.js.get_key_value(LEASE_BUCKET).await {
+            Ok(kv) => kv,
+            Err(_) => {
+                let created = self
+                    .js
+                    .create_key_value(kv::Config {
+                        bucket: LEASE_BUCKET.into(),
+                        description: "QuiverDB node leases".into(),
+                        history: 1,
+                        max_age: ttl,
+                        storage: jetstream::stream::StorageType::Memory,
+                        num_replicas: self.servers.min(3),
+                        ..Default::default()
+                    })
+                    .await;
+                match created {
+                    Ok(kv) => kv,
+                    Err(e) => self
+                        .js
+                        .get_key_value(LEASE_BUCKET)
+                        .await
+                        .map_err(|_| Error::nats(format!("creating the KV bucket {LEASE_BUCKET}"), e))?,
+                }
+            }
+        };
+        let status = kv.status().await.map_err(|e| Error::nats(format!("reading {LEASE_BUCKET}"), e))?;
+        let in_force = status.info.config.max_age;
+        if in_force != ttl {
+            tracing::warn!(
+                asked = ?ttl,
+                in_force = ?in_force,
+                "the lease bucket already exists with another TTL; using the bucket's"
+            );
+        }
+        Ok((kv, if in_force.is_zero() { ttl } else { in_force }))
     }
 
     /// Creates shard `shard`'s stream (file storage, `replication_factor` replicas) if it does not exist.

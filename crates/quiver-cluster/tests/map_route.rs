@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use quiver_cluster::Error;
 use quiver_cluster::map::{CollectionSpec, MapStore, MemStore, NodeInfo, ShardMap, Sharding, assign_replicas};
+use quiver_cluster::plan;
 use quiver_cluster::route::{nearest_centroids, shard_for_id, shard_for_point, shard_for_value, shards_to_search};
 use quiver_engine::{CollectionConfig, PointId, PointInput};
 use quiver_index::Metric;
@@ -21,6 +22,7 @@ fn spec(name: &str, shards: u32, rf: u32, sharding: Sharding) -> CollectionSpec 
         replication_factor: rf,
         sharding,
         replicas: assign_replicas(&nodes, shards, rf).unwrap(),
+        joining: Vec::new(),
         created_ms: 0,
     }
 }
@@ -103,9 +105,9 @@ fn create_is_decided_by_the_store_and_updates_need_the_revision_read() {
         assert!(map.create_collection(&bad).await.is_err());
         assert!(map.store().get("collections.other").await.unwrap().is_none());
         // Nodes.
-        map.put_node(&NodeInfo { id: 2, url: "http://b".into(), started_ms: 1 }).await.unwrap();
-        map.put_node(&NodeInfo { id: 1, url: "http://a".into(), started_ms: 1 }).await.unwrap();
-        map.put_node(&NodeInfo { id: 1, url: "http://a2".into(), started_ms: 2 }).await.unwrap();
+        map.put_node(&NodeInfo { id: 2, url: "http://b".into(), started_ms: 1, draining: false }).await.unwrap();
+        map.put_node(&NodeInfo { id: 1, url: "http://a".into(), started_ms: 1, draining: false }).await.unwrap();
+        map.put_node(&NodeInfo { id: 1, url: "http://a2".into(), started_ms: 2, draining: false }).await.unwrap();
         let nodes = map.nodes().await.unwrap();
         assert_eq!(nodes.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(nodes[&1].url, "http://a2");
@@ -161,4 +163,95 @@ fn centroids_pick_the_nearest_shards() {
     // Other sharding methods always probe every shard.
     let h = spec("h", 3, 1, Sharding::Hash);
     assert_eq!(shards_to_search(&h, Some(&[9.0, 1.0]), Some(1)).unwrap(), vec![0, 1, 2]);
+}
+
+fn members(live: &[u32], draining: &[u32]) -> plan::Members {
+    plan::Members { live: live.iter().copied().collect(), draining: draining.iter().copied().collect() }
+}
+
+/// Runs the plan and lets every joiner promote itself, until nothing changes.
+fn settle(mut s: CollectionSpec, m: &plan::Members) -> CollectionSpec {
+    for _ in 0..50 {
+        match plan::plan(&s, m, true, 1) {
+            Some(next) => {
+                next.validate().unwrap();
+                s = next;
+            }
+            None if !s.moving() => return s,
+            None => {}
+        }
+        let joins: Vec<(u32, u32)> = (0..s.shard_number)
+            .flat_map(|sh| s.joining_of(sh).iter().map(move |j| (sh, j.node)).collect::<Vec<_>>())
+            .collect();
+        for (sh, n) in joins {
+            s = s.promote(sh, n).unwrap();
+            s.validate().unwrap();
+        }
+    }
+    panic!("the plan did not settle: {s:?}");
+}
+
+#[test]
+fn a_dead_replica_is_replaced_and_dropped_only_when_its_replacement_serves() {
+    // 4 nodes, 4 shards x 2; node 4 holds nothing yet.
+    let mut s = spec("docs", 4, 2, Sharding::Hash);
+    assert!(plan::plan(&s, &members(&[1, 2, 3], &[]), true, 1).is_none(), "a healthy cluster needs nothing");
+    let m = members(&[1, 2, 4], &[]);
+    let next = plan::plan(&s, &m, true, 1).unwrap();
+    next.validate().unwrap();
+    for sh in 0..4 {
+        let dead_here = s.replicas[sh as usize].contains(&3);
+        let j = next.joining_of(sh);
+        assert_eq!(j.len(), usize::from(dead_here), "shard {sh}: {j:?}");
+        if dead_here {
+            assert_eq!(j[0].replaces, Some(3));
+            assert!(next.replicas[sh as usize].contains(&3), "kept until the joiner serves");
+            assert!(!next.replicas[sh as usize].contains(&j[0].node));
+        }
+    }
+    // Planning again while the moves are in flight changes nothing.
+    assert!(plan::plan(&next, &m, true, 1).is_none());
+    s = settle(next, &m);
+    for sh in 0..4 {
+        let r = &s.replicas[sh as usize];
+        assert_eq!(r.len(), 2);
+        assert!(!r.contains(&3), "{r:?}");
+    }
+    // Loads even: 8 replicas over 3 nodes.
+    let loads: Vec<usize> = [1, 2, 4].iter().map(|&n| s.shards_of(n).len()).collect();
+    assert!(loads.iter().max().unwrap() - loads.iter().min().unwrap() <= 1, "{loads:?}");
+}
+
+#[test]
+fn a_joining_node_gets_replicas_and_a_draining_one_loses_all() {
+    let s = spec("docs", 6, 2, Sharding::Hash);
+    let s = settle(s, &members(&[1, 2, 3, 4], &[]));
+    let loads: Vec<usize> = [1, 2, 3, 4].iter().map(|&n| s.shards_of(n).len()).collect();
+    assert_eq!(loads.iter().sum::<usize>(), 12);
+    assert!(loads.iter().all(|&l| l == 3), "{loads:?}");
+    let s = settle(s, &members(&[1, 2, 3, 4], &[2]));
+    assert!(s.held_by(2).is_empty(), "{s:?}");
+    assert!(s.replicas.iter().all(|r| r.len() == 2));
+    // Without a node to move to, a drain waits and the replicas stay.
+    let small = spec("small", 2, 3, Sharding::Hash);
+    assert!(plan::plan(&small, &members(&[1, 2, 3], &[1]), true, 1).is_none());
+}
+
+#[test]
+fn a_lost_single_replica_is_copied_by_a_live_node_and_a_dead_joiner_is_replaced() {
+    let s = spec("one", 3, 1, Sharding::Hash);
+    let m = members(&[1, 2], &[]);
+    let next = plan::plan(&s, &m, false, 1).unwrap();
+    let j = next.joining_of(2);
+    assert_eq!(j.len(), 1, "{next:?}");
+    assert_eq!(j[0].replaces, Some(3));
+    let joiner = j[0].node;
+    // The joiner dies in turn: another node takes the job.
+    let other = if joiner == 1 { 2 } else { 1 };
+    let again = plan::plan(&next, &members(&[other], &[]), false, 1).unwrap();
+    assert_eq!(again.joining_of(2).iter().map(|j| j.node).collect::<Vec<_>>(), vec![other]);
+    let done = again.promote(2, other).unwrap();
+    assert_eq!(done.replicas[2], vec![other]);
+    assert!(done.joining_of(2).is_empty());
+    assert!(done.promote(2, other).is_none(), "not joining any more");
 }

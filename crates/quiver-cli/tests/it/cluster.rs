@@ -132,11 +132,16 @@ impl Drop for Node {
 }
 
 fn start_node(nats: &Nats, data: &Path, id: u32) -> Node {
+    start_node_with(nats, data, id, &[])
+}
+
+fn start_node_with(nats: &Nats, data: &Path, id: u32, extra: &[&str]) -> Node {
     let monitors: Vec<String> = nats.monitors.iter().map(|m| format!("http://{m}")).collect();
     let id_s = id.to_string();
     let urls = nats.urls.join(",");
     let mon = monitors.join(",");
-    let args = ["--cluster", urls.as_str(), "--node-id", id_s.as_str(), "--nats-monitor", mon.as_str()];
+    let mut args = vec!["--cluster", urls.as_str(), "--node-id", id_s.as_str(), "--nats-monitor", mon.as_str()];
+    args.extend_from_slice(extra);
     let (child, addr, _log) = crate::spawn_serve(data, &args);
     let deadline = Instant::now() + Duration::from_secs(60);
     while http(&addr, "GET", "/readyz", None).0 != 200 {
@@ -529,4 +534,168 @@ fn cluster_up_starts_everything_and_sigterm_stops_it() {
     for u in &urls {
         assert_eq!(http(u, "GET", "/readyz", None).0, 0, "{u} still answers");
     }
+}
+
+/// The shard map as `GET /cluster` shows it: per shard, the serving nodes and the joining ones.
+fn layout(addr: &str, name: &str) -> Vec<(Vec<u64>, Vec<u64>)> {
+    let st = ok(addr, "GET", "/cluster", None);
+    let col = st["collections"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap().clone();
+    col["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let ids = |k: &str| s[k].as_array().unwrap().iter().map(|r| r["node"].as_u64().unwrap()).collect();
+            (ids("replicas"), ids("joining"))
+        })
+        .collect()
+}
+
+/// Waits until every shard is served by `rf` nodes, none is moving, and `ok` holds for the layout.
+fn wait_layout(
+    addr: &str,
+    name: &str,
+    rf: usize,
+    what: &str,
+    ok: impl Fn(&[(Vec<u64>, Vec<u64>)]) -> bool,
+) -> Duration {
+    let t = Instant::now();
+    loop {
+        let l = layout(addr, name);
+        if l.iter().all(|(r, j)| r.len() == rf && j.is_empty()) && ok(&l) {
+            return t.elapsed();
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "{what}: the shard map did not settle: {l:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Writers that upsert fresh ids through the given nodes until stopped, and report the ids acknowledged.
+struct Writers {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<(Vec<u64>, usize)>>,
+}
+
+impl Writers {
+    fn start(addrs: &[String], name: &str) -> Writers {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = addrs
+            .iter()
+            .enumerate()
+            .map(|(w, addr)| {
+                let (addr, name, stop) = (addr.clone(), name.to_owned(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut acked = Vec::new();
+                    let mut failed = 0;
+                    let mut next = 1_000_000 * (w as u64 + 1);
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let batch = points(next, next + 20);
+                        let path = format!("/collections/{name}/points");
+                        let (st, _) = http(&addr, "PUT", &path, Some(&json!({"points": batch})));
+                        if st == 200 {
+                            acked.extend(next..next + 20);
+                        } else {
+                            failed += 1;
+                        }
+                        next += 20;
+                    }
+                    (acked, failed)
+                })
+            })
+            .collect();
+        Writers { stop, threads }
+    }
+
+    fn finish(self) -> (Vec<u64>, usize) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut all = Vec::new();
+        let mut failed = 0;
+        for t in self.threads {
+            let (a, f) = t.join().unwrap();
+            all.extend(a);
+            failed += f;
+        }
+        (all, failed)
+    }
+}
+
+/// Every acknowledged id is readable through `addr` (retrieved by id, in pages).
+fn assert_all_present(addr: &str, name: &str, acked: &[u64]) {
+    for chunk in acked.chunks(500) {
+        let got = ok(addr, "POST", &format!("/collections/{name}/points"), Some(&json!({"ids": chunk})));
+        let found: std::collections::HashSet<u64> =
+            got.as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect();
+        let missing: Vec<&u64> = chunk.iter().filter(|i| !found.contains(i)).collect();
+        assert!(
+            missing.is_empty(),
+            "{} acknowledged points missing, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
+    }
+}
+
+#[test]
+fn a_killed_node_is_replaced_a_new_node_gets_replicas_and_a_drained_one_gives_them_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = start_nats(dir.path(), 3);
+    let ttl = ["--lease-ttl", "2"];
+    let mut nodes: Vec<Node> =
+        (1..=3).map(|i| start_node_with(&nats, &dir.path().join(format!("node-{i}")), i, &ttl)).collect();
+    let create = json!({"vectors": {"size": 4, "distance": "Cosine"}, "shard_number": 4, "replication_factor": 2});
+    ok(&nodes[0].addr, "PUT", "/collections/live", Some(&create));
+    let writers = Writers::start(&[nodes[0].addr.clone(), nodes[1].addr.clone()], "live");
+    // Searches through node 1 all answer while node 3 dies and its replicas are copied elsewhere.
+    let searching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let searcher = {
+        let (addr, go) = (nodes[0].addr.clone(), searching.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while go.load(std::sync::atomic::Ordering::Relaxed) {
+                let q = json!({"vector": [0.1, 0.2, 0.3, 0.4], "limit": 5});
+                let (st, b) = http(&addr, "POST", "/collections/live/points/search", Some(&q));
+                assert_eq!(st, 200, "a search failed during failover: {b}");
+                n += 1;
+            }
+            n
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = nodes.pop().unwrap();
+    let data3 = killed.data.clone();
+    drop(killed); // SIGKILL
+    let failover =
+        wait_layout(&nodes[0].addr, "live", 2, "after SIGKILL of node 3", |l| l.iter().all(|(r, _)| !r.contains(&3)));
+    eprintln!("node 3's replicas served by others again {failover:?} after SIGKILL (lease TTL 2 s)");
+    std::thread::sleep(Duration::from_millis(500));
+    let (acked, failed) = writers.finish();
+    searching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let searches = searcher.join().unwrap();
+    assert!(searches > 10, "{searches} searches");
+    assert!(acked.len() >= 200, "only {} writes acknowledged ({failed} failed)", acked.len());
+    assert_all_present(&nodes[1].addr, "live", &acked);
+    let count = |addr: &str| ok(addr, "POST", "/collections/live/points/count", Some(&json!({})))["count"].as_u64();
+    assert_eq!(count(&nodes[0].addr), Some(acked.len() as u64));
+
+    // Node 3 comes back (same data directory): it gets replicas again, copied from the logs.
+    nodes.push(start_node_with(&nats, &data3, 3, &ttl));
+    wait_layout(&nodes[0].addr, "live", 2, "after node 3 rejoined", |l| {
+        let n3 = l.iter().filter(|(r, _)| r.contains(&3)).count();
+        (2..=3).contains(&n3)
+    });
+    assert_eq!(count(&nodes[2].addr), Some(acked.len() as u64));
+
+    // A fourth node joins, then node 1 is drained: it ends up holding nothing, and still routes.
+    nodes.push(start_node_with(&nats, &dir.path().join("node-4"), 4, &ttl));
+    wait_layout(&nodes[0].addr, "live", 2, "after node 4 joined", |l| l.iter().any(|(r, _)| r.contains(&4)));
+    let d = ok(&nodes[1].addr, "POST", "/cluster/nodes/1/drain", None);
+    assert_eq!(d["draining"], true);
+    wait_layout(&nodes[0].addr, "live", 2, "draining node 1", |l| l.iter().all(|(r, _)| !r.contains(&1)));
+    assert_all_present(&nodes[0].addr, "live", &acked);
+    assert_eq!(count(&nodes[3].addr), Some(acked.len() as u64));
+    let (st, body) = http(&nodes[1].addr, "DELETE", "/cluster/nodes/1", None);
+    assert_eq!(st, 400, "a live member cannot be removed: {body}");
+    assert!(body.contains("is live"), "{body}");
+    let (st, body) = http(&nodes[1].addr, "POST", "/cluster/nodes/9/drain", None);
+    assert_eq!(st, 404, "{body}");
 }

@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod groups;
 pub mod internal;
 pub mod read;
+pub mod supervise;
 pub mod write;
 
 use std::collections::{BTreeMap, HashMap};
@@ -46,10 +47,14 @@ pub struct ClusterOptions {
     pub node_id: NodeId,
     /// Where other nodes and clients reach this node's REST API [default: `http://` + the bound address].
     pub advertise_url: Option<String>,
+    /// How long a node may go without renewing its lease before its replicas are copied elsewhere.
+    pub lease_ttl: Duration,
 }
 
 /// How long a node-to-node request may take before another replica is tried.
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a shard request waits for a replica before the next one is asked too.
+pub const HEDGE_AFTER: Duration = Duration::from_millis(750);
 /// How long `wait=true` waits for a replica to apply a write.
 pub const APPLY_WAIT: Duration = Duration::from_secs(10);
 
@@ -62,6 +67,11 @@ pub struct Cluster {
     /// The shard map revision last acted on, per collection.
     revisions: parking_lot::Mutex<HashMap<String, u64>>,
     nodes: RwLock<BTreeMap<NodeId, NodeInfo>>,
+    /// When each member's lease was last seen renewed (this node's clock).
+    seen: RwLock<BTreeMap<NodeId, std::time::Instant>>,
+    leases: async_nats::jetstream::kv::Store,
+    lease_ttl: Duration,
+    started: std::time::Instant,
     replicas: tokio::sync::Mutex<HashMap<String, (u64, Replica)>>,
     internal: Router,
     db: Arc<Database>,
@@ -104,6 +114,7 @@ impl Cluster {
         let internal_state = state.local_twin(Arc::clone(&db));
         let internal = internal::router(internal_state);
         let markers = db.root().join("cluster-shards.json");
+        let (leases, lease_ttl) = nats.leases(opts.lease_ttl).await.map_err(|e| e.to_string())?;
         let cluster = Arc::new(Cluster {
             node_id: opts.node_id,
             nats: nats.clone(),
@@ -111,17 +122,28 @@ impl Cluster {
             specs: RwLock::new(BTreeMap::new()),
             revisions: parking_lot::Mutex::new(HashMap::new()),
             nodes: RwLock::new(BTreeMap::new()),
+            seen: RwLock::new(BTreeMap::new()),
+            leases,
+            lease_ttl,
+            started: std::time::Instant::now(),
             replicas: tokio::sync::Mutex::new(HashMap::new()),
             internal,
             db,
             markers,
             state,
         });
-        let me = NodeInfo {
+        let mut me = NodeInfo {
             id: opts.node_id,
             url: opts.advertise_url.unwrap_or_else(|| format!("http://{bound}")),
             started_ms: now_ms(),
+            draining: false,
         };
+        // A drained node stays drained across restarts (until `DELETE /cluster/nodes/{id}/drain`).
+        if let Ok(known) = cluster.map.nodes().await
+            && let Some(before) = known.get(&me.id)
+        {
+            me.draining = before.draining;
+        }
         // A bucket another node just created may still be electing its leader: retry for a few seconds.
         let mut attempt = 0;
         loop {
@@ -160,6 +182,7 @@ impl Cluster {
         cluster.drop_orphans().await;
         let watch = nats.watch_map().await.map_err(|e| e.to_string())?;
         tokio::spawn(Arc::clone(&cluster).follow_forever(watch));
+        cluster.start_supervision();
         tracing::info!(node = opts.node_id, collections = cluster.specs.read().len(), "joined the cluster");
         Ok(cluster)
     }
@@ -304,10 +327,21 @@ impl Cluster {
         Ok(())
     }
 
-    /// Opens (creating) this node's shards of `spec` and starts their replicas; a local shard left from an earlier
-    /// collection of the same name is dropped first.
+    /// Opens (creating) this node's shards of `spec` — those it serves and those it is copying — and starts their
+    /// replicas; a local shard left from an earlier collection of the same name is dropped first, and one the map
+    /// no longer assigns to this node (moved elsewhere) is dropped.
     async fn sync_local(&self, spec: &Arc<CollectionSpec>) -> ApiResult<()> {
-        let mine = spec.shards_of(self.node_id);
+        let mine = spec.held_by(self.node_id);
+        let unheld: Vec<u32> = {
+            let markers = self.read_markers();
+            (0..spec.shard_number)
+                .filter(|s| !mine.contains(s) && markers.get(&spec.shard_collection(*s)) == Some(&spec.uid))
+                .collect()
+        };
+        if !unheld.is_empty() {
+            tracing::info!(collection = %spec.name, shards = ?unheld, "dropping local shards moved to other nodes");
+            self.drop_local(&spec.name, unheld).await;
+        }
         let mut replicas = self.replicas.lock().await;
         for shard in mine {
             let name = spec.shard_collection(shard);
@@ -423,17 +457,20 @@ impl Cluster {
         Ok(ShardReply { status, body: rep.body })
     }
 
-    /// The replicas of shard `shard` in the order to try them: this node first when it holds one.
+    /// The replicas serving shard `shard` in the order to try them: this node first when it serves it, then the
+    /// live ones in assignment order, then those whose lease has lapsed (tried last, not skipped: a lease may lapse
+    /// on a node that still answers).
     pub fn replica_order(&self, spec: &CollectionSpec, shard: u32) -> Vec<NodeId> {
         let mut r = spec.replicas[shard as usize].clone();
-        if let Some(i) = r.iter().position(|&n| n == self.node_id) {
-            r.swap(0, i);
-        }
+        r.sort_by_key(|&n| (n != self.node_id, !self.is_live(n)));
         r
     }
 
-    /// Sends a request about shard `shard` (`path` names the shard's local collection) to its replicas in turn
-    /// until one answers without a 5xx; the first 4xx is the answer (every replica would say the same).
+    /// Sends a request about shard `shard` (`path` names the shard's local collection, and the request only reads
+    /// the replica) to its replicas until one answers without a 5xx; the first 4xx is the answer (every replica
+    /// would say the same). Requests are *hedged*: when a replica has not answered within [`HEDGE_AFTER`] (a
+    /// stopped or partitioned node, a slow disk), the next one is asked too and the first good answer wins; a
+    /// replica that fails hands over at once. Each attempt gives up after [`RPC_TIMEOUT`].
     pub async fn call_shard(
         &self,
         spec: &CollectionSpec,
@@ -442,10 +479,32 @@ impl Cluster {
         path: &str,
         body: bytes::Bytes,
     ) -> ApiResult<ShardReply> {
+        use futures_util::stream::FuturesUnordered;
         let mut last = None;
         let local = spec.shard_collection(shard);
-        for node in self.replica_order(spec, shard) {
-            match self.call(node, method, path, body.clone()).await {
+        let mut order = self.replica_order(spec, shard).into_iter();
+        let mut pending = FuturesUnordered::new();
+        let attempt = |node: NodeId| {
+            let body = body.clone();
+            async move { (node, self.call(node, method, path, body).await) }
+        };
+        if let Some(n) = order.next() {
+            pending.push(attempt(n));
+        }
+        while !pending.is_empty() {
+            let hedge = tokio::time::sleep(HEDGE_AFTER);
+            let next = tokio::select! {
+                r = pending.next() => r,
+                () = hedge, if order.len() > 0 => {
+                    if let Some(n) = order.next() {
+                        tracing::debug!(node = n, shard, "replica slow; asking the next one too");
+                        pending.push(attempt(n));
+                    }
+                    continue;
+                }
+            };
+            let Some((node, r)) = next else { break };
+            match r {
                 // A replica that has not opened the shard yet (it learns of new collections a moment later).
                 Ok(r) if r.status == StatusCode::NOT_FOUND && is_missing_collection(&r.body, &local) => {
                     last = Some(ApiError::new(
@@ -462,6 +521,11 @@ impl Cluster {
                     tracing::warn!(node, shard, error = %e.message, "replica unreachable; trying the next");
                     last = Some(e);
                 }
+            }
+            if pending.is_empty()
+                && let Some(n) = order.next()
+            {
+                pending.push(attempt(n));
             }
         }
         Err(last.unwrap_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no replica")))
@@ -520,7 +584,21 @@ impl Cluster {
                         json!({"node": n, "applied_seq": applied, "lag": lag})
                     })
                     .collect();
-                shards.push(json!({"shard": s, "stream": spec.stream_name(s), "last_seq": last, "replicas": replicas}));
+                let joining: Vec<Value> = spec
+                    .joining_of(s)
+                    .iter()
+                    .map(|j| {
+                        let applied = local
+                            .get(&j.node)
+                            .and_then(|l| l.as_ref())
+                            .and_then(|l| l.iter().find(|x| x.collection == name))
+                            .map(|x| x.applied_seq);
+                        json!({"node": j.node, "replaces": j.replaces, "since_ms": j.since_ms, "applied_seq": applied})
+                    })
+                    .collect();
+                shards.push(json!({
+                    "shard": s, "stream": spec.stream_name(s), "last_seq": last, "replicas": replicas, "joining": joining,
+                }));
             }
             collections.push(json!({
                 "name": spec.name,
@@ -532,9 +610,17 @@ impl Cluster {
         }
         let nodes: Vec<Value> = nodes
             .values()
-            .map(|n| json!({"id": n.id, "url": n.url, "reachable": local.get(&n.id).is_some_and(Option::is_some)}))
+            .map(|n| {
+                json!({
+                    "id": n.id, "url": n.url, "reachable": local.get(&n.id).is_some_and(Option::is_some),
+                    "live": self.is_live(n.id), "draining": n.draining,
+                })
+            })
             .collect();
-        json!({"node_id": self.node_id, "nats_servers": self.nats.servers(), "nodes": nodes, "collections": collections})
+        json!({
+            "node_id": self.node_id, "nats_servers": self.nats.servers(),
+            "lease_ttl_s": self.lease_ttl.as_secs_f64(), "nodes": nodes, "collections": collections,
+        })
     }
 
     /// Each local replica's lag behind its shard log, as Prometheus gauges.
@@ -545,7 +631,7 @@ impl Cluster {
         out.push_str("# HELP quiver_cluster_replica_applied_seq The last log entry a local replica applied.\n");
         out.push_str("# TYPE quiver_cluster_replica_applied_seq gauge\n");
         for spec in self.specs() {
-            for s in spec.shards_of(self.node_id) {
+            for s in spec.held_by(self.node_id) {
                 let Ok(col) = self.db.collection(&spec.shard_collection(s)) else { continue };
                 let applied = col.applied_seq();
                 let labels = format!("collection=\"{}\",shard=\"{s}\"", spec.name);

@@ -89,7 +89,9 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
         }
         s => s,
     };
-    let nodes: Vec<u32> = c.map().nodes().await.map_err(cerr)?.into_keys().collect();
+    // Live members that are not being drained (a member whose lease lapsed gets no new replicas).
+    let members = c.members();
+    let nodes: Vec<u32> = c.map().nodes().await.map_err(cerr)?.into_keys().filter(|&n| members.eligible(n)).collect();
     let replicas = assign_replicas(&nodes, shard_number.clamp(1, quiver_cluster::map::MAX_SHARDS), replication_factor)
         .map_err(cerr)?;
     let spec = CollectionSpec {
@@ -100,6 +102,7 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
         replication_factor,
         sharding,
         replicas,
+        joining: Vec::new(),
         created_ms: now_ms(),
     };
     spec.validate().map_err(cerr)?;

@@ -1,4 +1,4 @@
-//! `GET /cluster`: the cluster's members and shard map.
+//! `/cluster`: the cluster's members and shard map, rebalancing, draining and removing nodes.
 
 use axum::extract::State;
 
@@ -12,10 +12,64 @@ use crate::wire::ErrorBody;
 #[utoipa::path(get, path = "/cluster", tag = "cluster",
     responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
 pub async fn status(State(s): State<AppState>, t: Started) -> ApiResult<Reply<serde_json::Value>> {
-    let Some(c) = s.cluster() else {
-        return Err(ApiError::bad_request(
-            "this server is not in cluster mode (start it with `quiver serve --cluster nats://…`)",
-        ));
-    };
+    let c = cluster_of(&s)?;
     Ok(Reply(c.status().await, t))
+}
+
+fn cluster_of(s: &AppState) -> ApiResult<std::sync::Arc<crate::cluster::Cluster>> {
+    s.cluster().cloned().ok_or_else(|| {
+        ApiError::bad_request("this server is not in cluster mode (start it with `quiver serve --cluster nats://…`)")
+    })
+}
+
+/// Plans now what the coordinator plans every second: replacements for dead or draining replicas, copies for
+/// under-replicated shards, and moves that even out the nodes' loads. Answers the moves it wrote (each is then
+/// carried out in the background: the joining node copies the shard and serves it once caught up; `GET
+/// /cluster` shows the progress).
+#[utoipa::path(post, path = "/cluster/rebalance", tag = "cluster",
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+pub async fn rebalance(State(s): State<AppState>, t: Started) -> ApiResult<Reply<serde_json::Value>> {
+    let c = cluster_of(&s)?;
+    let changed = c.plan_all(true).await;
+    Ok(Reply(serde_json::json!({"planned": changed}), t))
+}
+
+/// Marks node `id` as draining: its replicas are copied to other nodes and dropped from it once the copies serve;
+/// it gets no new ones. Answers how many replicas it still holds.
+#[utoipa::path(post, path = "/cluster/nodes/{id}/drain", tag = "cluster",
+    params(("id" = u32, Path, description = "node id")),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn drain(
+    State(s): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<u32>,
+    t: Started,
+) -> ApiResult<Reply<serde_json::Value>> {
+    let c = cluster_of(&s)?;
+    Ok(Reply(c.set_draining(id, true).await?, t))
+}
+
+/// Ends a drain: node `id` may receive replicas again.
+#[utoipa::path(delete, path = "/cluster/nodes/{id}/drain", tag = "cluster",
+    params(("id" = u32, Path, description = "node id")),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn undrain(
+    State(s): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<u32>,
+    t: Started,
+) -> ApiResult<Reply<serde_json::Value>> {
+    let c = cluster_of(&s)?;
+    Ok(Reply(c.set_draining(id, false).await?, t))
+}
+
+/// Removes node `id` from the members: only once its lease has lapsed and it holds no replica.
+#[utoipa::path(delete, path = "/cluster/nodes/{id}", tag = "cluster",
+    params(("id" = u32, Path, description = "node id")),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove_node(
+    State(s): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<u32>,
+    t: Started,
+) -> ApiResult<Reply<serde_json::Value>> {
+    let c = cluster_of(&s)?;
+    Ok(Reply(c.forget_node(id).await?, t))
 }
