@@ -21,6 +21,17 @@ use crate::map::{CollectionSpec, MapStore, NodeId, Versioned};
 
 /// The KV bucket holding the shard map.
 pub const MAP_BUCKET: &str = "quiver-map";
+/// How many times an append is sent before its failure is reported.
+pub const APPEND_ATTEMPTS: u32 = 4;
+
+/// A message id unique across nodes and restarts within JetStream's duplicate window (two minutes).
+fn message_id() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{t:x}-{:x}-{n:x}", std::process::id())
+}
+
 /// The KV bucket holding the members' leases (`lease.<id>`), whose entries expire after the lease TTL.
 pub const LEASE_BUCKET: &str = "quiver-leases";
 /// Largest operation a shard log takes (bytes); an upsert batch above it is refused before it is sent.
@@ -97,7 +108,7 @@ impl Nats {
             }
         }
         let servers = client.server_info().connect_urls.len().max(list.len()).max(1);
-        let replicas = servers.min(3);
+        let replicas = if servers >= 3 { 3 } else { 1 };
         let kv = match js.get_key_value(MAP_BUCKET).await {
             Ok(kv) => kv,
             Err(_) => {
@@ -152,7 +163,7 @@ impl Nats {
                         history: 1,
                         max_age: ttl,
                         storage: jetstream::stream::StorageType::Memory,
-                        num_replicas: self.servers.min(3),
+                        num_replicas: self.stream_replicas(),
                         ..Default::default()
                     })
                     .await;
@@ -178,28 +189,32 @@ impl Nats {
         Ok((kv, if in_force.is_zero() { ttl } else { in_force }))
     }
 
-    /// Creates shard `shard`'s stream (file storage, `replication_factor` replicas) if it does not exist.
+    /// Creates shard `shard`'s stream (file storage, replicated on three NATS servers — one when there are fewer
+    /// than three — so a write survives the loss of any one server whatever the collection's replication
+    /// factor) if it does not exist.
     pub async fn ensure_stream(&self, spec: &CollectionSpec, shard: u32) -> Result<()> {
+        let replicas = self.stream_replicas();
         let cfg = stream::Config {
             name: spec.stream_name(shard),
             description: Some(format!("QuiverDB collection {} shard {shard}: its write log", spec.name)),
             subjects: vec![spec.subject(shard)],
             storage: stream::StorageType::File,
-            num_replicas: spec.replication_factor as usize,
+            num_replicas: replicas,
             max_message_size: MAX_OP_BYTES,
             discard: stream::DiscardPolicy::New,
             ..Default::default()
         };
-        self.js.get_or_create_stream(cfg).await.map(drop).map_err(|e| {
-            Error::nats(
-                format!(
-                    "creating the log stream of shard {shard} with {} replicas (a replication_factor above the \
-                     number of NATS servers cannot be met)",
-                    spec.replication_factor
-                ),
-                e,
-            )
-        })
+        self.js
+            .get_or_create_stream(cfg)
+            .await
+            .map(drop)
+            .map_err(|e| Error::nats(format!("creating the log stream of shard {shard} with {replicas} replicas"), e))
+    }
+
+    /// How many NATS servers hold each shard log: three, or one below three servers (two would stop taking
+    /// writes when either is lost).
+    pub fn stream_replicas(&self) -> usize {
+        if self.servers >= 3 { 3 } else { 1 }
     }
 
     /// Deletes every stream of `spec` (missing ones are fine).
@@ -228,6 +243,10 @@ impl Nats {
     /// Appends an encoded operation to shard `shard`'s log and waits for the stream's acknowledgement (stored on
     /// a quorum of its replicas). With `expect_last`, only if the log's last sequence number is still that
     /// ([`Error::Conflict`] otherwise). Returns the operation's sequence number.
+    ///
+    /// An append whose acknowledgement does not come (the stream's leader was lost and another is being elected)
+    /// is sent again, up to [`APPEND_ATTEMPTS`] times, under the same message id: JetStream's duplicate window
+    /// keeps one copy, so the operation is in the log once however many tries it took.
     pub async fn append(
         &self,
         spec: &CollectionSpec,
@@ -235,31 +254,45 @@ impl Nats {
         op: Vec<u8>,
         expect_last: Option<u64>,
     ) -> Result<u64> {
-        let mut msg = jetstream::message::PublishMessage::build().payload(Bytes::from(op));
-        if let Some(seq) = expect_last {
-            msg = msg.expected_last_sequence(seq);
-        }
+        let id = message_id();
+        let payload = Bytes::from(op);
         let what = || format!("appending to shard {shard} of {}", spec.name);
-        let ack = match self.js.send_publish(spec.subject(shard), msg).await {
-            Ok(a) => a,
-            Err(e) if e.kind() == jetstream::context::PublishErrorKind::MaxPayloadExceeded => {
-                return Err(Error::invalid(
-                    "points",
-                    format!(
-                        "a batch under the NATS servers' max_payload ({} bytes) per shard once encoded",
-                        self.client.server_info().max_payload
-                    ),
-                    "a larger one; split the batch",
-                ));
+        let mut attempt = 1;
+        loop {
+            let mut msg = jetstream::message::PublishMessage::build().payload(payload.clone()).message_id(&id);
+            if let Some(seq) = expect_last {
+                msg = msg.expected_last_sequence(seq);
             }
-            Err(e) => return Err(Error::nats(what(), e)),
-        };
-        match ack.await {
-            Ok(a) => Ok(a.sequence),
-            Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
-                Err(Error::Conflict { key: spec.stream_name(shard), detail: e.to_string() })
+            let res = match self.js.send_publish(spec.subject(shard), msg).await {
+                Ok(ack) => ack.await,
+                Err(e) => Err(e),
+            };
+            let e = match res {
+                Ok(a) => return Ok(a.sequence),
+                Err(e) => e,
+            };
+            use jetstream::context::PublishErrorKind as K;
+            match e.kind() {
+                K::MaxPayloadExceeded => {
+                    return Err(Error::invalid(
+                        "points",
+                        format!(
+                            "a batch under the NATS servers' max_payload ({} bytes) per shard once encoded",
+                            self.client.server_info().max_payload
+                        ),
+                        "a larger one; split the batch",
+                    ));
+                }
+                K::WrongLastSequence => {
+                    return Err(Error::Conflict { key: spec.stream_name(shard), detail: e.to_string() });
+                }
+                K::TimedOut | K::BrokenPipe | K::StreamNotFound if attempt < APPEND_ATTEMPTS => {
+                    tracing::warn!(stream = %spec.stream_name(shard), attempt, error = %e, "append not acknowledged; sending it again");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+                }
+                _ => return Err(Error::nats(what(), e)),
             }
-            Err(e) => Err(Error::nats(what(), e)),
         }
     }
 

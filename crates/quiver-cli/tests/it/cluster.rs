@@ -591,10 +591,11 @@ impl Writers {
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                         let batch = points(next, next + 20);
                         let path = format!("/collections/{name}/points");
-                        let (st, _) = http(&addr, "PUT", &path, Some(&json!({"points": batch})));
+                        let (st, b) = http(&addr, "PUT", &path, Some(&json!({"points": batch})));
                         if st == 200 {
                             acked.extend(next..next + 20);
                         } else {
+                            eprintln!("write through {addr} not acknowledged: {st} {b}");
                             failed += 1;
                         }
                         next += 20;
@@ -698,4 +699,69 @@ fn a_killed_node_is_replaced_a_new_node_gets_replicas_and_a_drained_one_gives_th
     assert!(body.contains("is live"), "{body}");
     let (st, body) = http(&nodes[1].addr, "POST", "/cluster/nodes/9/drain", None);
     assert_eq!(st, 404, "{body}");
+}
+
+fn signal(child: &Child, sig: &str) {
+    let st = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap();
+    assert!(st.success(), "kill -{sig}");
+}
+
+#[test]
+fn a_stopped_node_and_a_lost_nats_server_cost_no_acknowledged_write_and_no_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nats = start_nats(dir.path(), 3);
+    let ttl = ["--lease-ttl", "2"];
+    let nodes: Vec<Node> =
+        (1..=3).map(|i| start_node_with(&nats, &dir.path().join(format!("node-{i}")), i, &ttl)).collect();
+    let create = json!({"vectors": {"size": 4, "distance": "Cosine"}, "shard_number": 3, "replication_factor": 2});
+    ok(&nodes[0].addr, "PUT", "/collections/held", Some(&create));
+    let start = layout(&nodes[0].addr, "held");
+    assert_eq!(start[2].0, vec![3, 1], "the test relies on shard 2 being on nodes 3 and 1: {start:?}");
+    let writers = Writers::start(&[nodes[0].addr.clone(), nodes[1].addr.clone()], "held");
+    std::thread::sleep(Duration::from_millis(1000));
+
+    // SIGSTOP node 3 (a stand-in for a partition): every search through node 2 still answers, within the hedge
+    // delay plus a search, by the other replica of each shard. (Node 2 serves shards 0 and 1; shard 2's replicas
+    // are nodes 3 and 1, in that order, so node 3 is asked first until its lease lapses.)
+    signal(&nodes[2].child, "STOP");
+    let t = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let mut searches = 0;
+    while t.elapsed() < Duration::from_secs(4) {
+        let q = json!({"vector": [0.4, 0.3, 0.2, 0.1], "limit": 5});
+        let s = Instant::now();
+        let (st, b) = http(&nodes[1].addr, "POST", "/collections/held/points/search", Some(&q));
+        assert_eq!(st, 200, "a search failed while node 3 was stopped: {b}");
+        slowest = slowest.max(s.elapsed());
+        searches += 1;
+    }
+    eprintln!("{searches} searches while node 3 was stopped; slowest {slowest:?}");
+    assert!(slowest < Duration::from_secs(5), "a search took {slowest:?} with one replica stopped");
+    signal(&nodes[2].child, "CONT");
+
+    // Lose one NATS server of three while writing: writes go on (every log and the map keep a quorum).
+    let before = Instant::now();
+    let lost = nats.children.remove(2);
+    let mut lost = lost;
+    let _ = lost.kill();
+    let _ = lost.wait();
+    std::thread::sleep(Duration::from_secs(4));
+    let (acked, failed) = writers.finish();
+    eprintln!(
+        "{} writes acknowledged, {failed} failed, NATS server lost {:?} before the end",
+        acked.len(),
+        before.elapsed()
+    );
+    assert!(acked.len() >= 200, "only {} writes acknowledged ({failed} failed)", acked.len());
+    // After SIGCONT node 3 is back in the map (rebalanced) and every acknowledged write reads through it.
+    wait_layout(&nodes[0].addr, "held", 2, "after SIGCONT", |l| l.iter().any(|(r, _)| r.contains(&3)));
+    assert_all_present(&nodes[2].addr, "held", &acked);
+    // A write that failed may still have landed on some shards (atomic per shard, not across): never fewer.
+    let count =
+        ok(&nodes[2].addr, "POST", "/collections/held/points/count", Some(&json!({})))["count"].as_u64().unwrap();
+    assert!(
+        (acked.len() as u64..=(acked.len() + 20 * failed) as u64).contains(&count),
+        "count {count}, {} acked",
+        acked.len()
+    );
 }
