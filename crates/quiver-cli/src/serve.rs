@@ -92,6 +92,10 @@ pub struct ServeArgs {
     /// (the first node to start decides it for the cluster).
     #[arg(long, env = "QUIVER_LEASE_TTL", value_name = "SECONDS", default_value_t = 5.0)]
     pub lease_ttl: f64,
+    /// Seconds between snapshots of each shard into the NATS object store (a shard's log is truncated below its
+    /// snapshot, and a new replica starts from it).
+    #[arg(long, env = "QUIVER_SNAPSHOT_INTERVAL", value_name = "SECONDS", default_value_t = 300.0)]
+    pub snapshot_interval: f64,
 }
 
 /// The cluster options of `args`, after checking the NATS servers' fsync policy (`None`: a single node).
@@ -130,11 +134,18 @@ pub fn cluster_options(args: &ServeArgs) -> Result<Option<quiver_server::cluster
     if !(args.lease_ttl.is_finite() && (1.0..=600.0).contains(&args.lease_ttl)) {
         return crate::usage(format!("--lease-ttl: expected 1 to 600 seconds, got {}", args.lease_ttl));
     }
+    if !(args.snapshot_interval.is_finite() && (1.0..=86_400.0).contains(&args.snapshot_interval)) {
+        return crate::usage(format!(
+            "--snapshot-interval: expected 1 to 86400 seconds, got {}",
+            args.snapshot_interval
+        ));
+    }
     Ok(Some(quiver_server::cluster::ClusterOptions {
         nats_urls: urls.clone(),
         node_id,
         advertise_url,
         lease_ttl: std::time::Duration::from_secs_f64(args.lease_ttl),
+        snapshot_interval: std::time::Duration::from_secs_f64(args.snapshot_interval),
     }))
 }
 

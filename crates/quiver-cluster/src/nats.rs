@@ -21,6 +21,20 @@ use crate::map::{CollectionSpec, MapStore, NodeId, Versioned};
 
 /// The KV bucket holding the shard map.
 pub const MAP_BUCKET: &str = "quiver-map";
+/// The object store bucket holding the latest snapshot of each shard (object name = the shard's stream name).
+pub const SNAPSHOT_BUCKET: &str = "quiver-snapshots";
+
+/// A shard snapshot in the object store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSnapshot {
+    /// The last log entry it holds.
+    pub applied_seq: u64,
+    /// Its size in bytes.
+    pub size: usize,
+    /// The node that took it.
+    pub node: String,
+}
+
 /// How many times an append is sent before its failure is reported.
 pub const APPEND_ATTEMPTS: u32 = 4;
 
@@ -38,12 +52,19 @@ pub const LEASE_BUCKET: &str = "quiver-leases";
 pub const MAX_OP_BYTES: i32 = 8 << 20;
 
 /// A connected node's handle on NATS. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Nats {
     client: async_nats::Client,
     js: jetstream::Context,
     kv: kv::Store,
     servers: usize,
+    snapshots: Arc<tokio::sync::OnceCell<jetstream::object_store::ObjectStore>>,
+}
+
+impl std::fmt::Debug for Nats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nats").field("servers", &self.servers).finish_non_exhaustive()
+    }
 }
 
 /// A request from one node to another: an HTTP request for the receiver's internal router.
@@ -131,7 +152,12 @@ impl Nats {
                 }
             }
         };
-        Ok(Nats { client, js, kv, servers })
+        let nats = Nats { client, js, kv, servers, snapshots: Arc::default() };
+        // Open (or create) the snapshot bucket now rather than on first use, where every replica would race to.
+        if let Err(e) = nats.snapshot_bucket().await {
+            tracing::warn!(error = %e, "the snapshot bucket is not available yet");
+        }
+        Ok(nats)
     }
 
     /// How many NATS servers the connection knows of.
@@ -147,6 +173,128 @@ impl Nats {
     /// Watches every key of the shard map: the current values first, then each change.
     pub async fn watch_map(&self) -> Result<kv::Watch> {
         self.kv.watch_with_history(">").await.map_err(|e| Error::nats("watching the shard map", e))
+    }
+
+    async fn snapshot_bucket(&self) -> Result<jetstream::object_store::ObjectStore> {
+        self.snapshots
+            .get_or_try_init(|| async {
+                let open = async {
+                    if let Ok(b) = self.js.get_object_store(SNAPSHOT_BUCKET).await {
+                        return Ok(b);
+                    }
+                    let created = self
+                        .js
+                        .create_object_store(jetstream::object_store::Config {
+                            bucket: SNAPSHOT_BUCKET.into(),
+                            description: Some("QuiverDB shard snapshots".into()),
+                            storage: jetstream::stream::StorageType::File,
+                            num_replicas: self.stream_replicas(),
+                            ..Default::default()
+                        })
+                        .await;
+                    match created {
+                        Ok(b) => Ok(b),
+                        Err(e) => self
+                            .js
+                            .get_object_store(SNAPSHOT_BUCKET)
+                            .await
+                            .map_err(|_| Error::nats(format!("creating the object store {SNAPSHOT_BUCKET}"), e)),
+                    }
+                };
+                tokio::time::timeout(Duration::from_secs(10), open).await.map_err(|_| {
+                    Error::Unavailable(format!("opening the object store {SNAPSHOT_BUCKET} took over 10 s"))
+                })?
+            })
+            .await
+            .cloned()
+    }
+
+    /// The stored snapshot of shard `shard`, if any.
+    pub async fn snapshot_info(&self, spec: &CollectionSpec, shard: u32) -> Result<Option<StoredSnapshot>> {
+        let b = self.snapshot_bucket().await?;
+        let info =
+            tokio::time::timeout(Duration::from_secs(10), b.info(spec.stream_name(shard))).await.map_err(|_| {
+                Error::Unavailable(format!("reading the snapshot of {} took over 10 s", spec.stream_name(shard)))
+            })?;
+        match info {
+            Ok(info) if !info.deleted => Ok(Some(StoredSnapshot {
+                applied_seq: info.metadata.get("applied_seq").and_then(|s| s.parse().ok()).unwrap_or(0),
+                size: info.size,
+                node: info.metadata.get("node").cloned().unwrap_or_default(),
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == jetstream::object_store::InfoErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::nats(format!("reading the snapshot of {}", spec.stream_name(shard)), e)),
+        }
+    }
+
+    /// Stores the archive at `path` (holding the shard up to `applied_seq`) as shard `shard`'s snapshot, replacing
+    /// the previous one once it is whole.
+    pub async fn put_snapshot(
+        &self,
+        spec: &CollectionSpec,
+        shard: u32,
+        applied_seq: u64,
+        node: NodeId,
+        path: &std::path::Path,
+    ) -> Result<usize> {
+        let b = self.snapshot_bucket().await?;
+        let mut file =
+            tokio::fs::File::open(path).await.map_err(|e| Error::nats(format!("opening {}", path.display()), e))?;
+        let meta = jetstream::object_store::ObjectMetadata {
+            name: spec.stream_name(shard),
+            description: Some(format!("collection {} shard {shard} up to log entry {applied_seq}", spec.name)),
+            metadata: [("applied_seq".to_owned(), applied_seq.to_string()), ("node".to_owned(), node.to_string())]
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        let info = b
+            .put(meta, &mut file)
+            .await
+            .map_err(|e| Error::nats(format!("storing the snapshot of {}", spec.stream_name(shard)), e))?;
+        Ok(info.size)
+    }
+
+    /// Downloads shard `shard`'s snapshot into `path` (the object store checks its digest); returns what it holds.
+    pub async fn get_snapshot(
+        &self,
+        spec: &CollectionSpec,
+        shard: u32,
+        path: &std::path::Path,
+    ) -> Result<Option<StoredSnapshot>> {
+        let Some(info) = self.snapshot_info(spec, shard).await? else { return Ok(None) };
+        let b = self.snapshot_bucket().await?;
+        let what = || format!("downloading the snapshot of {}", spec.stream_name(shard));
+        let mut obj = b.get(spec.stream_name(shard)).await.map_err(|e| Error::nats(what(), e))?;
+        let mut file = tokio::fs::File::create(path).await.map_err(|e| Error::nats(what(), e))?;
+        tokio::io::copy(&mut obj, &mut file).await.map_err(|e| Error::nats(what(), e))?;
+        file.sync_all().await.map_err(|e| Error::nats(what(), e))?;
+        Ok(Some(info))
+    }
+
+    /// Shard `shard`'s log bounds: (first sequence still stored, last sequence).
+    pub async fn log_bounds(&self, spec: &CollectionSpec, shard: u32) -> Result<(u64, u64)> {
+        let name = spec.stream_name(shard);
+        let mut s = self.js.get_stream(&name).await.map_err(|e| Error::nats(format!("opening stream {name}"), e))?;
+        let info = s.info().await.map_err(|e| Error::nats(format!("stream {name} info"), e))?;
+        Ok((info.state.first_sequence, info.state.last_sequence))
+    }
+
+    /// Removes shard `shard`'s log entries up to and including `upto` (they are in a snapshot).
+    pub async fn truncate_log(&self, spec: &CollectionSpec, shard: u32, upto: u64) -> Result<()> {
+        let name = spec.stream_name(shard);
+        let s = self.js.get_stream(&name).await.map_err(|e| Error::nats(format!("opening stream {name}"), e))?;
+        s.purge().sequence(upto + 1).await.map(drop).map_err(|e| Error::nats(format!("truncating {name}"), e))
+    }
+
+    /// Deletes every snapshot of `spec` (missing ones are fine).
+    pub async fn delete_snapshots(&self, spec: &CollectionSpec) -> Result<()> {
+        let b = self.snapshot_bucket().await?;
+        for s in 0..spec.shard_number {
+            let _ = b.delete(spec.stream_name(s)).await;
+        }
+        Ok(())
     }
 
     /// Opens the lease bucket, creating it with entries that expire after `ttl` (the first node to create it

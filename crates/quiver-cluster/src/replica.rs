@@ -5,6 +5,13 @@
 //! [`Collection::apply_replicated`] on a blocking thread. The local WAL records each operation under its stream
 //! sequence number, so the applied sequence survives a restart and is the checkpoint: a restarted node resumes
 //! from it, and an entry seen twice is skipped.
+//!
+//! **Snapshots.** A shard's log is truncated below its latest snapshot (in the JetStream object store). A
+//! replica whose next entry is gone from the log — or one starting empty while a snapshot exists — first
+//! restores the snapshot (its digest checked by the object store, its archive verified whole by the engine
+//! before it replaces anything), then replays the log from the snapshot's sequence number + 1. An entry arriving
+//! out of order (the log was truncated while the consumer started) is detected by its sequence number and sends
+//! the replica back through that check.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use quiver_engine::Collection;
 use quiver_engine::ops::Operation;
+use quiver_engine::{Collection, Database};
 use tokio::sync::watch;
 
 use crate::map::CollectionSpec;
@@ -29,6 +36,8 @@ pub struct ReplicaProgress {
     pub applied: AtomicU64,
     /// Failures so far (a replica that fails resumes from its checkpoint and keeps going).
     pub errors: AtomicU64,
+    /// Snapshots restored.
+    pub restores: AtomicU64,
 }
 
 /// A running replica: stop it with [`Replica::stop`] (or by dropping the sender side).
@@ -41,12 +50,13 @@ pub struct Replica {
 }
 
 impl Replica {
-    /// Starts applying shard `shard` of `spec` to `col`.
-    pub fn start(nats: Nats, spec: Arc<CollectionSpec>, shard: u32, col: Collection) -> Replica {
+    /// Starts applying shard `shard` of `spec` to `col`, the local collection of `db` named
+    /// [`CollectionSpec::shard_collection`].
+    pub fn start(nats: Nats, spec: Arc<CollectionSpec>, shard: u32, db: Arc<Database>, col: Collection) -> Replica {
         let (stop, rx) = watch::channel(false);
         let progress = Arc::new(ReplicaProgress::default());
         let p = Arc::clone(&progress);
-        let task = tokio::spawn(run(nats, spec, shard, col, rx, p));
+        let task = tokio::spawn(run(nats, spec, shard, db, col, rx, p));
         Replica { stop, progress, task }
     }
 
@@ -57,18 +67,91 @@ impl Replica {
     }
 }
 
+/// Restores shard `shard`'s stored snapshot into the local collection (replacing it); `None` when there is none.
+async fn restore(
+    nats: &Nats,
+    spec: &CollectionSpec,
+    shard: u32,
+    db: &Arc<Database>,
+) -> Result<Option<Collection>, String> {
+    let name = spec.shard_collection(shard);
+    let dir = db.root().join("snapshots");
+    tokio::fs::create_dir_all(&dir).await.map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let tmp = dir.join(format!(".download-{name}"));
+    let Some(snap) = nats.get_snapshot(spec, shard, &tmp).await.map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let db = Arc::clone(db);
+    let t = tmp.clone();
+    let restored = tokio::task::spawn_blocking(move || {
+        let mut f = std::fs::File::open(&t).map_err(|e| format!("opening {}: {e}", t.display()))?;
+        let saved = db.save_uploaded_snapshot(&name, &mut f).map_err(|e| e.to_string())?;
+        let path = db.snapshot_path(&name, &saved.name).map_err(|e| e.to_string())?;
+        let col = db.restore_snapshot(&name, &path).map_err(|e| e.to_string());
+        let _ = db.delete_snapshot(&name, &saved.name);
+        col
+    })
+    .await
+    .map_err(|e| format!("the restore task failed: {e}"));
+    let _ = tokio::fs::remove_file(&tmp).await;
+    let col = restored??;
+    tracing::info!(stream = %spec.stream_name(shard), applied = col.applied_seq(), expected = snap.applied_seq, from = %snap.node, "restored a shard from its snapshot");
+    Ok(Some(col))
+}
+
 async fn run(
     nats: Nats,
     spec: Arc<CollectionSpec>,
     shard: u32,
-    col: Collection,
+    db: Arc<Database>,
+    mut col: Collection,
     mut stop: watch::Receiver<bool>,
     progress: Arc<ReplicaProgress>,
 ) {
     let stream = spec.stream_name(shard);
+    let pause = |stop: &mut watch::Receiver<bool>| {
+        let mut stop = stop.clone();
+        async move {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(500)) => false,
+                _ = stop.changed() => true,
+            }
+        }
+    };
     loop {
         if *stop.borrow() {
             return;
+        }
+        // Entries this replica needs that the log no longer has (or an empty replica and a snapshot to start from).
+        let applied = col.applied_seq();
+        let must = match nats.log_bounds(&spec, shard).await {
+            Ok((first, last)) => last >= first && first > applied + 1,
+            Err(_) => false,
+        };
+        if must || applied == 0 {
+            match restore(&nats, &spec, shard, &db).await {
+                Ok(Some(c)) => {
+                    col = c;
+                    progress.restores.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(None) if must => {
+                    progress.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(stream = %stream, applied, "the log was truncated past this replica and there is no snapshot; retrying");
+                    if pause(&mut stop).await {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    progress.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(stream = %stream, error = %e, "could not restore the shard's snapshot; retrying");
+                    if pause(&mut stop).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
         }
         let from = col.applied_seq() + 1;
         let messages = tokio::select! {
@@ -80,12 +163,13 @@ async fn run(
             Err(e) => {
                 progress.errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(stream = %stream, error = %e, "replica cannot consume its log; retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                    _ = stop.changed() => return,
+                if pause(&mut stop).await {
+                    return;
                 }
+                continue;
             }
         };
+        let mut expected = from;
         let mut chunks = messages.ready_chunks(BATCH);
         loop {
             let next = tokio::select! {
@@ -95,11 +179,17 @@ async fn run(
             let Some(batch) = next else { break };
             let mut ops = Vec::with_capacity(batch.len());
             let mut failed = None;
+            let mut gap = false;
             for m in batch {
                 match m {
                     Ok(m) => match m.info() {
                         Ok(info) => {
                             let seq = info.stream_sequence;
+                            if seq > expected {
+                                gap = true;
+                                break;
+                            }
+                            expected = expected.max(seq + 1);
                             match Operation::decode(&m.payload, Path::new(&stream), seq) {
                                 Ok(op) => ops.push((seq, op)),
                                 Err(e) => {
@@ -138,10 +228,13 @@ async fn run(
             if let Some(why) = failed {
                 progress.errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(stream = %stream, applied = col.applied_seq(), error = %why, "replica stopped; resuming from its checkpoint");
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_millis(500)) => {},
-                    _ = stop.changed() => return,
+                if pause(&mut stop).await {
+                    return;
                 }
+                break;
+            }
+            if gap {
+                tracing::info!(stream = %stream, applied = col.applied_seq(), "the log skips ahead of this replica (truncated); restoring");
                 break;
             }
         }

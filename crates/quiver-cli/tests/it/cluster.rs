@@ -142,7 +142,19 @@ fn start_node_with(nats: &Nats, data: &Path, id: u32, extra: &[&str]) -> Node {
     let mon = monitors.join(",");
     let mut args = vec!["--cluster", urls.as_str(), "--node-id", id_s.as_str(), "--nats-monitor", mon.as_str()];
     args.extend_from_slice(extra);
-    let (child, addr, _log) = crate::spawn_serve(data, &args);
+    let (child, addr, log) = crate::spawn_serve(data, &args);
+    // QUIVER_TEST_LOGS=DIR keeps every node's log there (to read after a failure).
+    if let Ok(logs) = std::env::var("QUIVER_TEST_LOGS") {
+        std::fs::create_dir_all(&logs).unwrap();
+        let path = Path::new(&logs).join(format!("node-{id}-{}.log", addr.replace(':', "_")));
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            let mut f = std::fs::File::create(path).unwrap();
+            for line in log {
+                let _ = writeln!(f, "{line}");
+            }
+        });
+    }
     let deadline = Instant::now() + Duration::from_secs(60);
     while http(&addr, "GET", "/readyz", None).0 != 200 {
         assert!(Instant::now() < deadline, "node {id} not ready in time");
@@ -627,6 +639,13 @@ fn assert_all_present(addr: &str, name: &str, acked: &[u64]) {
         let found: std::collections::HashSet<u64> =
             got.as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect();
         let missing: Vec<&u64> = chunk.iter().filter(|i| !found.contains(i)).collect();
+        if !missing.is_empty() {
+            eprintln!("cluster: {}", ok(addr, "GET", "/cluster", None));
+            for m in missing.iter().take(3) {
+                let (st, b) = http(addr, "GET", &format!("/collections/{name}/points/{m}"), None);
+                eprintln!("point {m}: {st} {b}");
+            }
+        }
         assert!(
             missing.is_empty(),
             "{} acknowledged points missing, e.g. {:?}",
@@ -640,7 +659,9 @@ fn assert_all_present(addr: &str, name: &str, acked: &[u64]) {
 fn a_killed_node_is_replaced_a_new_node_gets_replicas_and_a_drained_one_gives_them_up() {
     let dir = tempfile::tempdir().unwrap();
     let nats = start_nats(dir.path(), 3);
-    let ttl = ["--lease-ttl", "2"];
+    // Short leases, and a snapshot of each shard every second: the logs get truncated, so node 3 coming back
+    // and node 4 joining must start from the snapshots in the object store.
+    let ttl = ["--lease-ttl", "2", "--snapshot-interval", "1"];
     let mut nodes: Vec<Node> =
         (1..=3).map(|i| start_node_with(&nats, &dir.path().join(format!("node-{i}")), i, &ttl)).collect();
     let create = json!({"vectors": {"size": 4, "distance": "Cosine"}, "shard_number": 4, "replication_factor": 2});
@@ -678,7 +699,18 @@ fn a_killed_node_is_replaced_a_new_node_gets_replicas_and_a_drained_one_gives_th
     let count = |addr: &str| ok(addr, "POST", "/collections/live/points/count", Some(&json!({})))["count"].as_u64();
     assert_eq!(count(&nodes[0].addr), Some(acked.len() as u64));
 
-    // Node 3 comes back (same data directory): it gets replicas again, copied from the logs.
+    // On demand too; then every shard's log starts after its snapshot.
+    let snaps = ok(&nodes[0].addr, "POST", "/cluster/snapshot", None);
+    let snaps = snaps["snapshots"].as_array().unwrap().clone();
+    assert_eq!(snaps.len(), 4, "{snaps:?}");
+    assert!(snaps.iter().all(|s| s["applied_seq"].as_u64().unwrap() > 0 && s["error"].is_null()), "{snaps:?}");
+    let st = ok(&nodes[0].addr, "GET", "/cluster", None);
+    for sh in st["collections"][0]["shards"].as_array().unwrap() {
+        assert!(sh["first_seq"].as_u64().unwrap() > 1, "shard log not truncated: {sh}");
+        assert!(sh["snapshot_seq"].as_u64().unwrap() >= sh["first_seq"].as_u64().unwrap() - 1, "{sh}");
+    }
+
+    // Node 3 comes back (same data directory): it gets replicas again, restored from the snapshots.
     nodes.push(start_node_with(&nats, &data3, 3, &ttl));
     wait_layout(&nodes[0].addr, "live", 2, "after node 3 rejoined", |l| {
         let n3 = l.iter().filter(|(r, _)| r.contains(&3)).count();

@@ -10,6 +10,8 @@
 //! - `POST /internal/wait/{collection}?seq=N` — waits (at most [`super::APPLY_WAIT`]) until the shard has
 //!   applied log entry `N`.
 //! - `GET /internal/status` — every local collection and its applied sequence number.
+//! - `POST /internal/snapshot/{collection}/{shard}` — answered by the node itself before this router (it needs the
+//!   cluster): snapshots the local replica of a shard into the object store (see [`super::snapshots`]).
 
 use axum::Router;
 use axum::body::Bytes;

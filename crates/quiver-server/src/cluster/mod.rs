@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod groups;
 pub mod internal;
 pub mod read;
+pub mod snapshots;
 pub mod supervise;
 pub mod write;
 
@@ -49,6 +50,8 @@ pub struct ClusterOptions {
     pub advertise_url: Option<String>,
     /// How long a node may go without renewing its lease before its replicas are copied elsewhere.
     pub lease_ttl: Duration,
+    /// How often a shard's snapshotter stores a snapshot (when the shard has new entries).
+    pub snapshot_interval: Duration,
 }
 
 /// How long a node-to-node request may take before another replica is tried.
@@ -72,6 +75,9 @@ pub struct Cluster {
     leases: async_nats::jetstream::kv::Store,
     lease_ttl: Duration,
     started: std::time::Instant,
+    snapshot_interval: Duration,
+    /// When each local shard was last snapshotted, and at which sequence number.
+    snapshot_state: parking_lot::Mutex<HashMap<String, (std::time::Instant, u64)>>,
     replicas: tokio::sync::Mutex<HashMap<String, (u64, Replica)>>,
     internal: Router,
     db: Arc<Database>,
@@ -126,6 +132,8 @@ impl Cluster {
             leases,
             lease_ttl,
             started: std::time::Instant::now(),
+            snapshot_interval: opts.snapshot_interval,
+            snapshot_state: parking_lot::Mutex::new(HashMap::new()),
             replicas: tokio::sync::Mutex::new(HashMap::new()),
             internal,
             db,
@@ -376,7 +384,7 @@ impl Cluster {
             .await?;
             markers.insert(name.clone(), spec.uid);
             self.write_markers(&markers)?;
-            let r = Replica::start(self.nats.clone(), Arc::clone(spec), shard, col);
+            let r = Replica::start(self.nats.clone(), Arc::clone(spec), shard, Arc::clone(&self.db), col);
             replicas.insert(name, (spec.uid, r));
         }
         Ok(())
@@ -425,6 +433,11 @@ impl Cluster {
 
     /// Runs a request on this node's internal router (shard-local handlers).
     pub async fn local(&self, method: &str, path: &str, body: bytes::Bytes) -> ShardReply {
+        if method == "POST"
+            && let Some(rest) = path.strip_prefix("/internal/snapshot/")
+        {
+            return self.snapshot_rpc(rest).await;
+        }
         let req = Request::builder()
             .method(method)
             .uri(path)
@@ -567,7 +580,9 @@ impl Cluster {
         for spec in self.specs() {
             let mut shards = Vec::new();
             for s in 0..spec.shard_number {
-                let last = self.nats.last_seq(&spec, s).await.ok();
+                let bounds = self.nats.log_bounds(&spec, s).await.ok();
+                let last = bounds.map(|b| b.1);
+                let snapshot = self.nats.snapshot_info(&spec, s).await.ok().flatten();
                 let name = spec.shard_collection(s);
                 let replicas: Vec<Value> = spec.replicas[s as usize]
                     .iter()
@@ -597,7 +612,10 @@ impl Cluster {
                     })
                     .collect();
                 shards.push(json!({
-                    "shard": s, "stream": spec.stream_name(s), "last_seq": last, "replicas": replicas, "joining": joining,
+                    "shard": s, "stream": spec.stream_name(s), "first_seq": bounds.map(|b| b.0), "last_seq": last,
+                    "snapshot_seq": snapshot.as_ref().map(|x| x.applied_seq),
+                    "snapshot_bytes": snapshot.as_ref().map(|x| x.size),
+                    "replicas": replicas, "joining": joining,
                 }));
             }
             collections.push(json!({

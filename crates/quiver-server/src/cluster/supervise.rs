@@ -94,6 +94,7 @@ impl Cluster {
                     c.plan_all(true).await;
                 }
                 c.promote_joins().await;
+                c.snapshot_due().await;
             }
         });
     }

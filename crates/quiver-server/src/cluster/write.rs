@@ -175,6 +175,9 @@ pub async fn drop_collection(c: &Cluster, name: &str) -> ApiResult<Value> {
     c.map().drop_collection(name, cur.revision).await.map_err(cerr)?;
     c.forget(name).await;
     c.nats().delete_streams(&cur.value).await.map_err(cerr)?;
+    if let Err(e) = c.nats().delete_snapshots(&cur.value).await {
+        tracing::warn!(collection = %name, error = %e, "could not delete the dropped collection's snapshots");
+    }
     Ok(json!(true))
 }
 

@@ -73,3 +73,12 @@ pub async fn remove_node(
     let c = cluster_of(&s)?;
     Ok(Reply(c.forget_node(id).await?, t))
 }
+
+/// Takes a snapshot of every shard now (each by its first live replica), stores it in the JetStream object store
+/// and truncates the shard's log below what its replicas have applied. Answers one entry per shard.
+#[utoipa::path(post, path = "/cluster/snapshot", tag = "cluster",
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+pub async fn snapshot(State(s): State<AppState>, t: Started) -> ApiResult<Reply<serde_json::Value>> {
+    let c = cluster_of(&s)?;
+    Ok(Reply(c.snapshot_all().await?, t))
+}
