@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 mod cluster;
+mod deploy;
 #[cfg(feature = "embed")]
 mod embed;
 mod fake;
