@@ -26,6 +26,8 @@ use tokio::sync::watch;
 use crate::map::CollectionSpec;
 use crate::nats::Nats;
 
+/// How long a replica waits for its next log entry before checking the log has none (a stalled consumer).
+const IDLE_CHECK: Duration = Duration::from_secs(2);
 /// Most log entries applied in one blocking call.
 const BATCH: usize = 512;
 
@@ -173,8 +175,21 @@ async fn run(
         let mut chunks = messages.ready_chunks(BATCH);
         loop {
             let next = tokio::select! {
-                n = chunks.next() => n,
+                n = chunks.next() => Some(n),
                 _ = stop.changed() => return,
+                () = tokio::time::sleep(IDLE_CHECK) => None,
+            };
+            let Some(next) = next else {
+                // Nothing for a while: make sure the log has nothing either. A consumer whose NATS server went
+                // away can stall without an error; it is re-created from the checkpoint.
+                if let Ok((_, last)) = nats.log_bounds(&spec, shard).await
+                    && last > col.applied_seq()
+                {
+                    progress.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(stream = %stream, applied = col.applied_seq(), last, "replica's consumer stalled; re-creating it");
+                    break;
+                }
+                continue;
             };
             let Some(batch) = next else { break };
             let mut ops = Vec::with_capacity(batch.len());

@@ -270,10 +270,25 @@ impl Cluster {
                 Arc::clone(&self).follow(w).await;
             }
             tracing::warn!("shard map watch ended; watching again");
+            // Whatever the watch missed meanwhile: every collection's current entry (a newer revision is learnt).
+            self.resync().await;
             tokio::time::sleep(Duration::from_secs(1)).await;
             match self.nats.watch_map().await {
                 Ok(w) => watch = Some(w),
                 Err(e) => tracing::warn!(error = %e, "cannot watch the shard map yet"),
+            }
+        }
+    }
+
+    /// Reads every collection from the map and acts on those at a newer revision than last acted on. (Drops are
+    /// left to the watch: a KV read served by a lagging server may not list a collection just created.)
+    pub(crate) async fn resync(&self) {
+        let Ok(all) = self.map.collections().await else { return };
+        for v in all {
+            if v.revision > self.revisions.lock().get(&v.value.name).copied().unwrap_or(0)
+                && self.newer(&v.value.name, v.revision)
+            {
+                self.learn(Arc::new(v.value)).await;
             }
         }
     }
@@ -283,8 +298,8 @@ impl Cluster {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    tracing::warn!(error = %e, "shard map watch failed; the map may be stale until restart");
-                    continue;
+                    tracing::warn!(error = %e, "shard map watch failed; watching again");
+                    return;
                 }
             };
             let put = matches!(entry.operation, async_nats::jetstream::kv::Operation::Put);

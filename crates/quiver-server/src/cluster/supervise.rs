@@ -66,7 +66,10 @@ impl Cluster {
             loop {
                 match c.leases.watch_with_history(">").await {
                     Ok(mut w) => {
-                        while let Some(e) = w.next().await {
+                        // Every node renews four times per TTL, this one included: a watch silent for half a TTL
+                        // has stalled (its NATS server went away) and is made again.
+                        let quiet = c.lease_ttl / 2;
+                        while let Ok(Some(e)) = tokio::time::timeout(quiet, w.next()).await {
                             let Ok(e) = e else { break };
                             let Some(id) = e.key.strip_prefix(LEASE_PREFIX).and_then(|i| i.parse::<NodeId>().ok())
                             else {
@@ -88,9 +91,18 @@ impl Cluster {
         tokio::spawn(async move {
             let mut every = tokio::time::interval(TICK);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut ticks: u64 = 0;
             loop {
                 every.tick().await;
-                if c.started.elapsed() >= c.lease_ttl && c.members().live.first() == Some(&c.node_id) {
+                ticks += 1;
+                // A watch can stall without an error: every 10 s the map is read whole too.
+                if ticks.is_multiple_of(10) {
+                    c.resync().await;
+                }
+                // Only a node whose view of the leases is current (it saw its own renewal within half a TTL)
+                // coordinates: one with a stalled watch would take live nodes for dead.
+                let current = c.seen.read().get(&c.node_id).is_some_and(|t| t.elapsed() < c.lease_ttl / 2);
+                if current && c.started.elapsed() >= c.lease_ttl && c.members().live.first() == Some(&c.node_id) {
                     c.plan_all(true).await;
                 }
                 c.promote_joins().await;
@@ -124,7 +136,11 @@ impl Cluster {
                                 .collect::<Vec<_>>()
                         })
                         .collect();
-                    tracing::info!(collection = %next.name, moves = %serde_json::Value::Array(moves.clone()), "shard map: replicas to copy");
+                    if moves.is_empty() {
+                        tracing::info!(collection = %next.name, "shard map: moves that can no longer finish dropped");
+                    } else {
+                        tracing::info!(collection = %next.name, moves = %serde_json::Value::Array(moves.clone()), "shard map: replicas to copy");
+                    }
                     changed.push(json!({"collection": next.name, "moves": moves}));
                     if self.newer(&next.name, rev) {
                         self.learn(Arc::new(next)).await;
