@@ -34,7 +34,11 @@ def http(url, method="GET", body=None, timeout=30):
     req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read() or b"null")
+            raw = r.read()
+            try:
+                return r.status, json.loads(raw or b"null")
+            except ValueError:
+                return r.status, raw.decode(errors="replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors="replace")
     except OSError as e:
@@ -180,6 +184,7 @@ def main():
             print(json.dumps(row), flush=True)
             if out:
                 out.write(json.dumps(row) + "\n")
+                out.flush()
     finally:
         stop.set()
         for n in nodes:
