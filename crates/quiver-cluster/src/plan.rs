@@ -85,9 +85,10 @@ pub fn plan(spec: &CollectionSpec, members: &Members, balance: bool, now_ms: u64
     // 4. Even out the loads, one wave at a time.
     let in_flight = next.joining.iter().any(|j| !j.is_empty());
     if balance && !in_flight && load.len() > 1 {
-        loop {
-            let (&max_n, &max_l) = load.iter().max_by_key(|(n, l)| (**l, std::cmp::Reverse(**n))).expect("non-empty");
-            let (&min_n, &min_l) = load.iter().min_by_key(|(n, l)| (**l, **n)).expect("non-empty");
+        while let (Some((&max_n, &max_l)), Some((&min_n, &min_l))) = (
+            load.iter().max_by_key(|(n, l)| (**l, std::cmp::Reverse(**n))),
+            load.iter().min_by_key(|(n, l)| (**l, **n)),
+        ) {
             if max_l <= min_l + 1 {
                 break;
             }
@@ -97,8 +98,8 @@ pub fn plan(spec: &CollectionSpec, members: &Members, balance: bool, now_ms: u64
             });
             let Some(s) = shard else { break };
             next.joining[s].push(Join { node: min_n, replaces: Some(max_n), since_ms: now_ms });
-            *load.get_mut(&max_n).expect("loaded") -= 1;
-            *load.get_mut(&min_n).expect("loaded") += 1;
+            load.insert(max_n, max_l - 1);
+            load.insert(min_n, min_l + 1);
         }
     }
     if !next.moving() {
