@@ -633,7 +633,33 @@ impl Writers {
 }
 
 /// Every acknowledged id is readable through `addr` (retrieved by id, in pages).
+/// Waits until every replica of every shard of `name` has applied its whole log (lag 0): reads through a node
+/// that did not take a write are served by whichever replica answers, so "nothing lost" is checked once the
+/// replicas converge. A replica that never catches up (a stalled consumer) fails here.
+fn wait_caught_up(addr: &str, name: &str) -> Duration {
+    let t = Instant::now();
+    loop {
+        let st = ok(addr, "GET", "/cluster", None);
+        let col = st["collections"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap().clone();
+        let behind = col["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["replicas"].as_array().unwrap().clone())
+            .filter(|r| r["lag"].as_u64() != Some(0))
+            .count();
+        if behind == 0 {
+            return t.elapsed();
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "replicas of {name} did not catch up: {st}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every acknowledged id reads back through `addr`, once the replicas have caught up.
 fn assert_all_present(addr: &str, name: &str, acked: &[u64]) {
+    let waited = wait_caught_up(addr, name);
+    eprintln!("replicas of {name} caught up after {waited:?}");
     for chunk in acked.chunks(500) {
         let got = ok(addr, "POST", &format!("/collections/{name}/points"), Some(&json!({"ids": chunk})));
         let found: std::collections::HashSet<u64> =
