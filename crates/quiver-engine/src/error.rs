@@ -167,6 +167,23 @@ impl Error {
         }
     }
 
+    /// True when stored bytes failed a checksum or structure check (a corrupt file, never served).
+    pub fn is_corruption(&self) -> bool {
+        match self {
+            Error::Corrupt { .. } | Error::InvalidSnapshot { .. } => true,
+            Error::Storage(e) => {
+                matches!(e, quiver_storage::Error::Corrupt { .. } | quiver_storage::Error::UnsupportedVersion { .. })
+            }
+            Error::Index(e) => matches!(
+                e,
+                quiver_index::Error::Corrupt { .. }
+                    | quiver_index::Error::ChecksumMismatch { .. }
+                    | quiver_index::Error::UnsupportedVersion { .. }
+            ),
+            _ => false,
+        }
+    }
+
     pub(crate) fn invalid(field: impl Into<String>, expected: impl Into<String>, got: impl ToString) -> Error {
         Error::InvalidArgument { field: field.into(), expected: expected.into(), got: got.to_string() }
     }

@@ -196,17 +196,45 @@ impl SearchParams {
         self
     }
 
+    /// The accepted range of each numeric parameter (`name`, least, most).
+    pub const RANGES: [(&'static str, usize, usize); 5] = [
+        ("ef", 1, 1 << 20),
+        ("nprobe", 1, 1 << 24),
+        ("rerank", 1, 1 << 10),
+        ("max_leaves", 1, 1 << 30),
+        ("probes", 1, 1 << 16),
+    ];
+
+    /// Checks typed values against [`SearchParams::RANGES`] (for parameters that did not come through
+    /// [`SearchParams::from_params`], e.g. from JSON); the error names the parameter.
+    pub fn validate(&self) -> Result<()> {
+        let values = [self.ef, self.nprobe, self.rerank, self.max_leaves, self.probes];
+        for ((name, lo, hi), v) in Self::RANGES.iter().zip(values) {
+            if let Some(v) = v
+                && !(*lo..=*hi).contains(&v)
+            {
+                return Err(Error::invalid(name, format!("an integer in {lo}..={hi}"), v));
+            }
+        }
+        Ok(())
+    }
+
     /// Takes the search parameters named in `accepted` (a subset of [`SearchParams::NAMES`]) from `params`;
     /// any other key is an error naming `context`.
     pub fn from_params(mut params: Params, context: &str, accepted: &[&str]) -> Result<Self> {
         let mut sp = SearchParams::new();
         let mut mine = params.split_off(accepted);
-        sp.ef = mine.take_usize("ef", 1, 1 << 20)?;
-        sp.nprobe = mine.take_usize("nprobe", 1, 1 << 24)?;
-        sp.rerank = mine.take_usize("rerank", 1, 1 << 10)?;
+        let range = |name: &str| Self::RANGES.iter().find(|r| r.0 == name).map_or((1, usize::MAX), |r| (r.1, r.2));
+        let mut take = |name: &str| {
+            let (lo, hi) = range(name);
+            mine.take_usize(name, lo, hi)
+        };
+        sp.ef = take("ef")?;
+        sp.nprobe = take("nprobe")?;
+        sp.rerank = take("rerank")?;
+        sp.max_leaves = take("max_leaves")?;
+        sp.probes = take("probes")?;
         sp.exact = mine.take_bool("exact")?.unwrap_or(false);
-        sp.max_leaves = mine.take_usize("max_leaves", 1, 1 << 30)?;
-        sp.probes = mine.take_usize("probes", 1, 1 << 16)?;
         mine.finish(context, accepted)?;
         params.finish(context, accepted)?;
         Ok(sp)

@@ -230,6 +230,12 @@ pub fn search_params(p: Option<SearchParams>) -> ApiResult<EngineParams> {
             out.rerank = None;
         }
     }
+    out.validate().map_err(|e| match e {
+        quiver_index::Error::InvalidParameter { name, expected, got } => {
+            ApiError::invalid(format!("params.{name}"), expected, got)
+        }
+        other => ApiError::bad_request(format!("invalid params: {other}")),
+    })?;
     Ok(out)
 }
 

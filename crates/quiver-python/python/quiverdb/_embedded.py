@@ -1,0 +1,393 @@
+"""The embedded engine: a data directory opened in this process (``quiverdb.open(path)``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _native
+from ._common import (
+    Progress,
+    check_batch_size,
+    chunks,
+    collection_config,
+    id_list,
+    is_scalar_id,
+    matrix,
+    payload_list,
+    query_vector,
+)
+from ._errors import InvalidArgument, Unsupported
+from ._types import BatchResult, Hit, PointId, Record, ScrollPage, Snapshot
+
+_TEXT_NOTE = (
+    "text needs a model, which the embedded engine does not run yet: run `quiver serve` and use "
+    "quiverdb.Client(url), or pass vectors"
+)
+
+
+class Collection:
+    """A collection of an embedded :class:`Database`. Safe to use from many threads at once."""
+
+    def __init__(self, native: "_native.Collection") -> None:
+        self._c = native
+
+    # --- facts -------------------------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The collection's name."""
+        return self._c.name
+
+    @property
+    def dimension(self) -> int:
+        """The vector length."""
+        return self._c.dimension
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        """The collection's configuration (dimension, metric, index, durability, ...)."""
+        return self._c.config
+
+    def info(self) -> Dict[str, Any]:
+        """Points, segments, indexes, memory and disk use, optimizer state."""
+        return self._c.info()
+
+    def __len__(self) -> int:
+        return self._c.count(None)
+
+    def __repr__(self) -> str:
+        return f"quiverdb.Collection({self.name!r}, dimension={self.dimension})"
+
+    # --- writes ------------------------------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        ids: Union[PointId, Sequence[PointId], np.ndarray],
+        vectors: Any = None,
+        payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None,
+        *,
+        texts: Optional[Sequence[str]] = None,
+        ttl: Optional[int] = None,
+        batch_size: int = 10_000,
+        progress: bool = False,
+        wait: bool = False,
+    ) -> int:
+        """Inserts or replaces points; returns the last operation's sequence number.
+
+        ``vectors`` is an n×dim array (float32 C-contiguous arrays are read without a conversion copy); one id
+        with a 1-D vector upserts one point. ``payloads``: one dict (or None) per id. ``ttl``: seconds until the
+        points expire. Large inputs are written ``batch_size`` rows per operation (each one atomic);
+        ``progress=True`` shows a progress bar."""
+        if texts is not None:
+            raise Unsupported(_TEXT_NOTE)
+        if vectors is None:
+            raise InvalidArgument("invalid vectors: expected an n×dim array, got None")
+        single = is_scalar_id(ids)
+        idl = [ids] if single else id_list(ids)
+        if single and payloads is not None and isinstance(payloads, dict):
+            payloads = [payloads]
+        m = matrix(vectors)
+        if m.shape[0] != len(idl):
+            raise InvalidArgument(f"invalid vectors: expected {len(idl)} rows (one per id), got {m.shape[0]} rows")
+        pl = payload_list(payloads, len(idl))
+        check_batch_size(batch_size)
+        bar = Progress(len(idl), progress)
+        seq = self._c.applied_seq
+        try:
+            for a, b in chunks(len(idl), batch_size):
+                seq = self._c.upsert(idl[a:b], m[a:b], None if pl is None else pl[a:b], ttl)
+                bar.update(b - a)
+        finally:
+            bar.close()
+        return self._done(seq, wait)
+
+    def _done(self, seq: int, wait: bool) -> int:
+        if wait:
+            self._c.flush()
+        return seq
+
+    def delete(
+        self, ids: Optional[Union[PointId, Sequence[PointId]]] = None, *, filter: Optional[Dict] = None,
+        wait: bool = False,
+    ) -> int:
+        """Deletes points by ids or by filter (exactly one); returns the operation's sequence number.
+        ``wait=True`` (every write takes it): durable when this returns, whatever the durability setting."""
+        return self._done(self._c.delete(_ids_or_none(ids), filter=filter), wait)
+
+    def set_payload(
+        self,
+        payload: Dict[str, Any],
+        ids: Optional[Sequence[PointId]] = None,
+        *,
+        filter: Optional[Dict] = None,
+        key: Optional[str] = None,
+        wait: bool = False,
+    ) -> int:
+        """Merges ``payload`` into the points' payloads (under the dotted ``key`` when given)."""
+        return self._done(self._c.set_payload(payload, _ids_or_none(ids), filter=filter, key=key), wait)
+
+    def overwrite_payload(
+        self, payload: Dict[str, Any], ids: Optional[Sequence[PointId]] = None, *, filter: Optional[Dict] = None,
+        wait: bool = False,
+    ) -> int:
+        """Replaces the points' payloads with ``payload``."""
+        return self._done(self._c.overwrite_payload(payload, _ids_or_none(ids), filter=filter), wait)
+
+    def delete_payload(
+        self, keys: Sequence[str], ids: Optional[Sequence[PointId]] = None, *, filter: Optional[Dict] = None,
+        wait: bool = False,
+    ) -> int:
+        """Removes these (dotted) keys from the points' payloads."""
+        if isinstance(keys, str):
+            keys = [keys]
+        return self._done(self._c.delete_payload(list(keys), _ids_or_none(ids), filter=filter), wait)
+
+    def clear_payload(
+        self, ids: Optional[Sequence[PointId]] = None, *, filter: Optional[Dict] = None, wait: bool = False
+    ) -> int:
+        """Empties the points' payloads."""
+        return self._done(self._c.clear_payload(_ids_or_none(ids), filter=filter), wait)
+
+    def create_index(self, field: str, type: str = "keyword", *, wait: bool = False) -> int:
+        """Indexes a payload field (``keyword``, ``integer``, ``float``, ``bool``, ``datetime``) for fast
+        filters."""
+        return self._done(self._c.create_index(field, type), wait)
+
+    def drop_index(self, field: str, *, wait: bool = False) -> int:
+        """Drops a payload field's index."""
+        return self._done(self._c.drop_index(field), wait)
+
+    def flush(self) -> None:
+        """Makes every applied write durable (a WAL fsync), whatever the durability setting."""
+        self._c.flush()
+
+    # --- reads -------------------------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        filter: Optional[Dict] = None,
+        params: Optional[Dict[str, Any]] = None,
+        with_payload: bool = True,
+        with_vector: bool = False,
+        score_threshold: Optional[float] = None,
+        offset: int = 0,
+        min_seq: Optional[int] = None,
+        threads: Optional[int] = None,
+    ) -> Union[List[Hit], BatchResult]:
+        """The ``k`` nearest points to ``query``.
+
+        A vector gives a list of :class:`Hit` (best first). A matrix (one query per row) gives a
+        :class:`BatchResult` of numpy arrays, searched on ``threads`` threads (default: all cores).
+        ``filter`` is a Qdrant-shaped filter (``{"must": [{"key": "tag", "match": {"value": "a"}}]}``);
+        ``params`` are index settings (``ef``, ``nprobe``, ``rerank``, ``exact``, ...)."""
+        if isinstance(query, str):
+            raise Unsupported(_TEXT_NOTE)
+        q, batch = query_vector(query)
+        if batch:
+            if offset or score_threshold is not None or with_vector or min_seq is not None:
+                raise InvalidArgument(
+                    "invalid query: a matrix of queries takes k, filter, params and threads only "
+                    "(search one vector for offset, score_threshold, with_vector or min_seq)"
+                )
+            if min_seq is not None:
+                self._c.wait_for(min_seq)
+            ids, scores = self._c.search_batch(q, k, filter=filter, params=params, threads=threads)
+            if isinstance(ids, list):
+                arr = np.empty((len(ids), k), dtype=object)
+                for i, row in enumerate(ids):
+                    arr[i, :] = row
+                ids = arr
+            return BatchResult(ids, scores)
+        hits, _ = self._c.search(
+            q,
+            k,
+            offset=offset,
+            filter=filter,
+            params=params,
+            with_payload=with_payload,
+            with_vector=with_vector,
+            score_threshold=score_threshold,
+            min_seq=min_seq,
+        )
+        return [Hit(*h) for h in hits]
+
+    def explain(
+        self, query: Any, k: int = 10, *, filter: Optional[Dict] = None, params: Optional[Dict[str, Any]] = None
+    ) -> Dict[str, Any]:
+        """How a search would be answered: per segment, exact scan or index, estimated and real filter counts."""
+        if isinstance(query, str):
+            raise Unsupported(_TEXT_NOTE)
+        q, batch = query_vector(query)
+        if batch:
+            raise InvalidArgument("invalid query: explain takes one vector, got a matrix")
+        _, plan = self._c.search(q, k, filter=filter, params=params, with_payload=False, explain=True)
+        return plan
+
+    def get(
+        self, ids: Union[PointId, Sequence[PointId]], *, with_payload: bool = True, with_vector: bool = False
+    ) -> Union[List[Record], Optional[Record]]:
+        """The points with these ids that exist, in the order asked. One id gives a :class:`Record` or None."""
+        single = is_scalar_id(ids)
+        recs = self._c.get([ids] if single else id_list(ids), with_payload=with_payload, with_vector=with_vector)
+        out = [Record(*r) for r in recs]
+        if single:
+            return out[0] if out else None
+        return out
+
+    def scroll(
+        self,
+        *,
+        filter: Optional[Dict] = None,
+        offset: Optional[PointId] = None,
+        limit: int = 100,
+        with_payload: bool = True,
+        with_vector: bool = False,
+    ) -> ScrollPage:
+        """One page of points in id order, from ``offset`` (inclusive)."""
+        points, nxt = self._c.scroll(
+            filter=filter, offset=offset, limit=limit, with_payload=with_payload, with_vector=with_vector
+        )
+        return ScrollPage([Record(*r) for r in points], nxt)
+
+    def iter_points(
+        self, *, filter: Optional[Dict] = None, page_size: int = 1000, with_payload: bool = True, with_vector=False
+    ) -> Iterator[Record]:
+        """Every point the filter admits, in id order, a page at a time."""
+        offset: Optional[PointId] = None
+        while True:
+            page = self.scroll(
+                filter=filter, offset=offset, limit=page_size, with_payload=with_payload, with_vector=with_vector
+            )
+            yield from page.points
+            if page.next_offset is None:
+                return
+            offset = page.next_offset
+
+    def count(self, filter: Optional[Dict] = None) -> int:
+        """How many points the filter admits (all points without one)."""
+        return self._c.count(filter)
+
+    @property
+    def applied_seq(self) -> int:
+        """The highest applied operation's sequence number."""
+        return self._c.applied_seq
+
+    def wait_for(self, seq: int, timeout: float = 10.0) -> None:
+        """Waits until operation ``seq`` is applied."""
+        self._c.wait_for(seq, timeout)
+
+
+def _ids_or_none(ids: Any) -> Optional[List[Any]]:
+    if ids is None:
+        return None
+    if is_scalar_id(ids):
+        return [ids]
+    return id_list(ids)
+
+
+class Database:
+    """A data directory opened by this process. Use it in a ``with`` block, or call :meth:`close`.
+
+    Only one process may open a directory at a time (``Locked`` otherwise); within a process, share one
+    ``Database`` among threads."""
+
+    def __init__(self, path: Union[str, os.PathLike]) -> None:
+        self._db = _native.Database(os.fspath(path))
+
+    @property
+    def path(self) -> str:
+        return str(self._db.path)
+
+    @property
+    def closed(self) -> bool:
+        return self._db.closed
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"quiverdb.Database({self.path!r}{', closed' if self.closed else ''})"
+
+    def close(self) -> None:
+        """Syncs and closes every collection and releases the directory (closing twice is harmless)."""
+        self._db.close()
+
+    def create_collection(
+        self,
+        name: str,
+        dim: Optional[int] = None,
+        *,
+        metric: str = "cosine",
+        index: Union[None, str, Dict[str, Any]] = None,
+        embedding: Union[None, str, Dict[str, Any]] = None,
+        **options: Any,
+    ) -> Collection:
+        """Creates a collection of ``dim``-dimensional vectors.
+
+        ``metric``: ``cosine`` (default), ``dot`` or ``euclidean``. ``index``: a kind (``"hnsw"`` — the default
+        —, ``"ivf"``, ``"kd-tree"``, ``"lsh"``, ``"kd-lsh"``, ``"flat"``) or ``{"kind": ..., "params": {...}}``
+        (e.g. ``{"kind": "hnsw", "params": {"m": 16, "quantization": "sq8"}}``). Other options:
+        ``durability``, ``tiering``, ``optimizer``, ``max_payload_bytes``, ``change_feed_bytes``."""
+        cfg = collection_config(dim, metric, index, embedding, options)
+        if "dimension" not in cfg:
+            raise InvalidArgument("invalid dim: expected the vector length (a positive integer), got None")
+        return Collection(self._db.create_collection(name, cfg))
+
+    def collection(self, name: str) -> Collection:
+        """An existing collection (``NotFound`` if there is none)."""
+        return Collection(self._db.collection(name))
+
+    get_collection = collection
+
+    def has_collection(self, name: str) -> bool:
+        return name in self.list_collections()
+
+    def list_collections(self) -> List[str]:
+        """The collections' names, sorted."""
+        return [c["name"] for c in self._db.list_collections()]
+
+    def drop_collection(self, name: str) -> None:
+        """Deletes a collection and its files."""
+        self._db.drop_collection(name)
+
+    # --- snapshots ---------------------------------------------------------------------------------------------
+
+    def create_snapshot(self, collection: str) -> Snapshot:
+        """Writes a consistent archive of the collection (under the data directory)."""
+        return _snapshot(self._db.create_snapshot(collection))
+
+    def list_snapshots(self, collection: str) -> List[Snapshot]:
+        return [_snapshot(s) for s in self._db.list_snapshots(collection)]
+
+    def snapshot_path(self, collection: str, name: str) -> str:
+        """The archive's file (copy it to back up the collection)."""
+        return str(self._db.snapshot_path(collection, name))
+
+    def delete_snapshot(self, collection: str, name: str) -> None:
+        self._db.delete_snapshot(collection, name)
+
+    def restore_snapshot(self, collection: str, snapshot: Union[str, os.PathLike]) -> Collection:
+        """Replaces (or creates) ``collection`` from a snapshot: one of its own (by name) or an archive file
+        (a path). A damaged archive raises ``Corrupt`` and leaves the collection as it was."""
+        path = os.fspath(snapshot)
+        if os.sep not in path and not os.path.exists(path):
+            path = self.snapshot_path(collection, path)
+        return Collection(self._db.restore_snapshot(collection, path))
+
+
+def _snapshot(d: Dict[str, Any]) -> Snapshot:
+    return Snapshot(d["name"], int(d["size_bytes"]), int(d["created_unix_ms"]))
+
+
+def open(path: Union[str, os.PathLike] = "./quiver-data") -> Database:  # noqa: A001 - the natural name
+    """Opens (creating if needed) the data directory at ``path``."""
+    return Database(path)

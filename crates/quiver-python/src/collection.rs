@@ -1,0 +1,470 @@
+//! `quiverdb._native.Collection`: one collection of the embedded engine. Rows of numpy arrays are copied into the
+//! engine's types while the GIL is held (a memcpy per row), then every engine call runs with the GIL released.
+
+use std::time::Duration;
+
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+use quiver_engine::{Collection, FieldType, Filter, PointId, PointInput, Record, SearchRequest, Selector};
+use quiver_index::{Params, SearchParams};
+use rayon::prelude::*;
+use serde_json::Value;
+
+use crate::PyDatabase;
+use crate::convert::{
+    engine_err, exception, id_obj, invalid, payload_dict, to_filter, to_id, to_ids, to_json, to_payload, to_py,
+};
+
+/// A collection of the embedded engine (thread-safe: many threads may search while one writes).
+#[derive(Debug)]
+#[pyclass(frozen, module = "quiverdb._native", name = "Collection")]
+pub struct PyCollection {
+    /// Keeps the database object alive (not its lock: `Database.close()` still closes this collection).
+    db: Py<PyDatabase>,
+    inner: Collection,
+}
+
+impl PyCollection {
+    pub(crate) fn new(db: Py<PyDatabase>, inner: Collection) -> Self {
+        PyCollection { db, inner }
+    }
+
+    /// The collection, or `Closed` when its database was closed.
+    fn col(&self, py: Python<'_>) -> PyResult<Collection> {
+        self.db.get().db(py)?;
+        Ok(self.inner.clone())
+    }
+}
+
+/// `params={"ef": 128, "exact": True, ...}` → the engine's search parameters (unknown keys are an error).
+fn search_params(py: Python<'_>, params: Option<&Bound<'_, PyAny>>) -> PyResult<SearchParams> {
+    let Some(params) = params.filter(|p| !p.is_none()) else { return Ok(SearchParams::default()) };
+    let Value::Object(map) = to_json(py, params, "params")? else {
+        return Err(invalid(py, "params", "a dict such as {\"ef\": 128}", "another type"));
+    };
+    let mut p = Params::new();
+    for (k, v) in map {
+        let key = if k == "hnsw_ef" { "ef".to_owned() } else { k };
+        let text = match v {
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s,
+            other => return Err(invalid(py, &format!("params.{key}"), "a number or a bool", other)),
+        };
+        if p.get(&key).is_some() {
+            return Err(invalid(py, "params", "`ef` or `hnsw_ef`, not both", "both"));
+        }
+        p.set(&key, text);
+    }
+    SearchParams::from_params(p, "params", &SearchParams::NAMES)
+        .map_err(|e| exception(py, "InvalidArgument", e.to_string()))
+}
+
+/// Exactly one of `ids` and `filter` → which points a write addresses.
+fn selector(py: Python<'_>, ids: Option<&Bound<'_, PyAny>>, filter: Option<&Bound<'_, PyAny>>) -> PyResult<Selector> {
+    let ids = ids.filter(|v| !v.is_none());
+    let filter = to_filter(py, filter)?;
+    match (ids, filter) {
+        (Some(ids), None) => Ok(Selector::Ids(to_ids(py, ids, "ids")?)),
+        (None, Some(f)) => Ok(Selector::Filter(f)),
+        (Some(_), Some(_)) => Err(invalid(py, "ids", "ids or a filter, not both", "both")),
+        (None, None) => Err(invalid(py, "ids", "a list of ids or a filter", "neither")),
+    }
+}
+
+fn vector_obj<'py>(py: Python<'py>, v: Option<Vec<f32>>) -> Bound<'py, PyAny> {
+    match v {
+        Some(v) => PyArray1::from_vec(py, v).into_any(),
+        None => py.None().into_bound(py),
+    }
+}
+
+fn payload_obj<'py>(py: Python<'py>, p: Option<quiver_engine::Payload>) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match p {
+        Some(p) => payload_dict(py, &p)?.into_any(),
+        None => py.None().into_bound(py),
+    })
+}
+
+/// A record as `(id, payload | None, vector | None)`.
+fn record_obj<'py>(py: Python<'py>, r: Record) -> PyResult<Bound<'py, PyTuple>> {
+    let id = id_obj(py, &r.id)?;
+    let payload = payload_obj(py, r.payload)?;
+    PyTuple::new(py, [id, payload, vector_obj(py, r.vector)])
+}
+
+fn records_list<'py>(py: Python<'py>, records: Vec<Record>) -> PyResult<Bound<'py, PyList>> {
+    let items = records.into_iter().map(|r| record_obj(py, r)).collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
+fn filter_ref(f: &Option<Filter>) -> Option<&Filter> {
+    f.as_ref()
+}
+
+#[pymethods]
+impl PyCollection {
+    /// The collection's name.
+    #[getter]
+    fn name(&self) -> String {
+        self.inner.name().to_owned()
+    }
+
+    /// The collection's config as a dict (the server's shape).
+    #[getter]
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, self.inner.config())
+    }
+
+    /// The vector length.
+    #[getter]
+    fn dimension(&self) -> usize {
+        self.inner.config().dimension
+    }
+
+    /// The highest applied operation's sequence number.
+    #[getter]
+    fn applied_seq(&self) -> u64 {
+        self.inner.applied_seq()
+    }
+
+    /// Inserts or replaces points: `ids` (n), `vectors` (an n×dim float32 array), `payloads` (n dicts, or None),
+    /// `ttl` (seconds, for every point, or None). Returns the operation's sequence number.
+    #[pyo3(signature = (ids, vectors, payloads=None, ttl=None))]
+    fn upsert(
+        &self,
+        py: Python<'_>,
+        ids: &Bound<'_, PyAny>,
+        vectors: PyReadonlyArray2<'_, f32>,
+        payloads: Option<&Bound<'_, PyAny>>,
+        ttl: Option<u64>,
+    ) -> PyResult<u64> {
+        let col = self.col(py)?;
+        let ids = to_ids(py, ids, "ids")?;
+        let view = vectors.as_array();
+        let (rows, dim) = view.dim();
+        if rows != ids.len() {
+            return Err(invalid(py, "vectors", &format!("{} rows (one per id)", ids.len()), format!("{rows} rows")));
+        }
+        let payloads: Vec<Option<quiver_engine::Payload>> = match payloads.filter(|p| !p.is_none()) {
+            None => vec![None; rows],
+            Some(p) => {
+                let mut out = Vec::with_capacity(rows);
+                for (i, item) in p.try_iter()?.enumerate() {
+                    out.push(to_payload(py, &item?, &format!("payloads[{i}]"))?);
+                }
+                if out.len() != rows {
+                    return Err(invalid(
+                        py,
+                        "payloads",
+                        &format!("{rows} payloads (one per id)"),
+                        format!("{} payloads", out.len()),
+                    ));
+                }
+                out
+            }
+        };
+        let mut points = Vec::with_capacity(rows);
+        for ((id, row), payload) in ids.into_iter().zip(view.rows()).zip(payloads) {
+            let vector = row.as_slice().map_or_else(|| row.to_vec(), <[f32]>::to_vec);
+            debug_assert_eq!(vector.len(), dim);
+            points.push(PointInput { id, vector, payload, ttl_secs: ttl });
+        }
+        py.detach(move || col.upsert(points)).map_err(|e| engine_err(py, e))
+    }
+
+    /// The nearest points to one query vector: `([(id, score, payload, vector), ...], explain | None)`.
+    #[pyo3(signature = (vector, k=10, *, offset=0, filter=None, params=None, with_payload=true, with_vector=false,
+                        score_threshold=None, min_seq=None, explain=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        vector: PyReadonlyArray1<'_, f32>,
+        k: usize,
+        offset: usize,
+        filter: Option<&Bound<'_, PyAny>>,
+        params: Option<&Bound<'_, PyAny>>,
+        with_payload: bool,
+        with_vector: bool,
+        score_threshold: Option<f32>,
+        min_seq: Option<u64>,
+        explain: bool,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyAny>)> {
+        let col = self.col(py)?;
+        let req = SearchRequest {
+            vector: vector.as_array().to_vec(),
+            limit: k,
+            offset,
+            filter: to_filter(py, filter)?,
+            params: search_params(py, params)?,
+            with_payload,
+            with_vector,
+            score_threshold,
+            explain,
+            min_seq,
+        };
+        let resp = py.detach(move || col.search(&req)).map_err(|e| engine_err(py, e))?;
+        let mut hits = Vec::with_capacity(resp.hits.len());
+        for h in resp.hits {
+            let id = id_obj(py, &h.id)?;
+            let score = h.score.into_pyobject(py)?.into_any();
+            let payload = payload_obj(py, h.payload)?;
+            hits.push(PyTuple::new(py, [id, score, payload, vector_obj(py, h.vector)])?);
+        }
+        let plan = match resp.explain {
+            Some(e) => to_py(py, &e)?,
+            None => py.None().into_bound(py),
+        };
+        Ok((PyList::new(py, hits)?, plan))
+    }
+
+    /// Many queries (an n×dim float32 array) on `threads` threads (None: all cores): `(ids, scores)` where
+    /// `scores` is an n×k float32 array (NaN past the last hit) and `ids` an n×k int64 array (-1 past the last
+    /// hit) — or, when some id is a UUID or above 2^63-1, a list of lists (None past the last hit).
+    #[pyo3(signature = (queries, k=10, *, filter=None, params=None, threads=None))]
+    fn search_batch<'py>(
+        &self,
+        py: Python<'py>,
+        queries: PyReadonlyArray2<'_, f32>,
+        k: usize,
+        filter: Option<&Bound<'_, PyAny>>,
+        params: Option<&Bound<'_, PyAny>>,
+        threads: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<f32>>)> {
+        let col = self.col(py)?;
+        let filter = to_filter(py, filter)?;
+        let params = search_params(py, params)?;
+        if threads == Some(0) {
+            return Err(invalid(py, "threads", "at least 1 (or None: all cores)", 0));
+        }
+        let view = queries.as_array();
+        let n = view.nrows();
+        let qs: Vec<Vec<f32>> = view.rows().into_iter().map(|r| r.to_vec()).collect();
+        let run = move || -> quiver_engine::Result<Vec<Vec<(PointId, f32)>>> {
+            let one = |q: &Vec<f32>| {
+                let req = SearchRequest {
+                    vector: q.clone(),
+                    limit: k,
+                    offset: 0,
+                    filter: filter_ref(&filter).cloned(),
+                    params: params.clone(),
+                    with_payload: false,
+                    with_vector: false,
+                    score_threshold: None,
+                    explain: false,
+                    min_seq: None,
+                };
+                col.search(&req).map(|r| r.hits.into_iter().map(|h| (h.id, h.score)).collect::<Vec<_>>())
+            };
+            match threads {
+                None => qs.par_iter().map(one).collect(),
+                Some(1) => qs.iter().map(one).collect(),
+                Some(t) => {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().map_err(|e| {
+                        quiver_engine::Error::InvalidArgument {
+                            field: "threads".into(),
+                            expected: "a thread count the system can start".into(),
+                            got: e.to_string(),
+                        }
+                    })?;
+                    pool.install(|| qs.par_iter().map(one).collect())
+                }
+            }
+        };
+        let results = py.detach(run).map_err(|e| engine_err(py, e))?;
+        let mut scores = vec![f32::NAN; n * k];
+        let numeric = results.iter().flatten().all(|(id, _)| matches!(id, PointId::Num(v) if *v <= i64::MAX as u64));
+        let mut ids_num = vec![-1i64; n * k];
+        for (i, hits) in results.iter().enumerate() {
+            for (j, (id, score)) in hits.iter().enumerate() {
+                scores[i * k + j] = *score;
+                if let PointId::Num(v) = id {
+                    ids_num[i * k + j] = *v as i64;
+                }
+            }
+        }
+        let scores = PyArray1::from_vec(py, scores).reshape([n, k])?;
+        let ids: Bound<'py, PyAny> = if numeric {
+            PyArray1::from_vec(py, ids_num).reshape([n, k])?.into_any()
+        } else {
+            let rows = PyList::empty(py);
+            for hits in &results {
+                let row = PyList::empty(py);
+                for (id, _) in hits {
+                    row.append(id_obj(py, id)?)?;
+                }
+                for _ in hits.len()..k {
+                    row.append(py.None())?;
+                }
+                rows.append(row)?;
+            }
+            rows.into_any()
+        };
+        Ok((ids, scores))
+    }
+
+    /// The points with these ids that exist, in the order asked: `[(id, payload, vector), ...]`.
+    #[pyo3(signature = (ids, *, with_payload=true, with_vector=false))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'_, PyAny>,
+        with_payload: bool,
+        with_vector: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let col = self.col(py)?;
+        let ids = to_ids(py, ids, "ids")?;
+        let recs = py.detach(move || col.get(&ids, with_payload, with_vector)).map_err(|e| engine_err(py, e))?;
+        records_list(py, recs)
+    }
+
+    /// Deletes points by ids or by filter; returns the operation's sequence number.
+    #[pyo3(signature = (ids=None, *, filter=None))]
+    fn delete(
+        &self,
+        py: Python<'_>,
+        ids: Option<&Bound<'_, PyAny>>,
+        filter: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let col = self.col(py)?;
+        let sel = selector(py, ids, filter)?;
+        py.detach(move || col.delete(sel)).map_err(|e| engine_err(py, e))
+    }
+
+    /// One page of points in id order: `([(id, payload, vector), ...], next_offset | None)`.
+    #[pyo3(signature = (*, filter=None, offset=None, limit=100, with_payload=true, with_vector=false))]
+    fn scroll<'py>(
+        &self,
+        py: Python<'py>,
+        filter: Option<&Bound<'_, PyAny>>,
+        offset: Option<&Bound<'_, PyAny>>,
+        limit: usize,
+        with_payload: bool,
+        with_vector: bool,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyAny>)> {
+        let col = self.col(py)?;
+        let filter = to_filter(py, filter)?;
+        let offset = match offset.filter(|o| !o.is_none()) {
+            Some(o) => Some(to_id(py, o, "offset")?),
+            None => None,
+        };
+        let page = py
+            .detach(move || col.scroll(filter.as_ref(), offset, limit, with_payload, with_vector))
+            .map_err(|e| engine_err(py, e))?;
+        let next = match page.next_offset {
+            Some(id) => id_obj(py, &id)?,
+            None => py.None().into_bound(py),
+        };
+        Ok((records_list(py, page.points)?, next))
+    }
+
+    /// How many points the filter admits (all live points without one).
+    #[pyo3(signature = (filter=None))]
+    fn count(&self, py: Python<'_>, filter: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+        let col = self.col(py)?;
+        let filter = to_filter(py, filter)?;
+        py.detach(move || col.count(filter.as_ref())).map_err(|e| engine_err(py, e))
+    }
+
+    /// Merges `payload` into the payloads of the points (at `key`, a nested object, when given).
+    #[pyo3(signature = (payload, ids=None, *, filter=None, key=None))]
+    fn set_payload(
+        &self,
+        py: Python<'_>,
+        payload: &Bound<'_, PyAny>,
+        ids: Option<&Bound<'_, PyAny>>,
+        filter: Option<&Bound<'_, PyAny>>,
+        key: Option<String>,
+    ) -> PyResult<u64> {
+        let col = self.col(py)?;
+        let payload = to_payload(py, payload, "payload")?.unwrap_or_default();
+        let sel = selector(py, ids, filter)?;
+        py.detach(move || col.set_payload(sel, payload, key.as_deref())).map_err(|e| engine_err(py, e))
+    }
+
+    /// Replaces the payloads of the points with `payload`.
+    #[pyo3(signature = (payload, ids=None, *, filter=None))]
+    fn overwrite_payload(
+        &self,
+        py: Python<'_>,
+        payload: &Bound<'_, PyAny>,
+        ids: Option<&Bound<'_, PyAny>>,
+        filter: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let col = self.col(py)?;
+        let payload = to_payload(py, payload, "payload")?.unwrap_or_default();
+        let sel = selector(py, ids, filter)?;
+        py.detach(move || col.overwrite_payload(sel, payload)).map_err(|e| engine_err(py, e))
+    }
+
+    /// Removes these payload keys from the points.
+    #[pyo3(signature = (keys, ids=None, *, filter=None))]
+    fn delete_payload(
+        &self,
+        py: Python<'_>,
+        keys: Vec<String>,
+        ids: Option<&Bound<'_, PyAny>>,
+        filter: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let col = self.col(py)?;
+        let sel = selector(py, ids, filter)?;
+        py.detach(move || col.delete_payload_keys(sel, &keys)).map_err(|e| engine_err(py, e))
+    }
+
+    /// Empties the payloads of the points.
+    #[pyo3(signature = (ids=None, *, filter=None))]
+    fn clear_payload(
+        &self,
+        py: Python<'_>,
+        ids: Option<&Bound<'_, PyAny>>,
+        filter: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let col = self.col(py)?;
+        let sel = selector(py, ids, filter)?;
+        py.detach(move || col.clear_payload(sel)).map_err(|e| engine_err(py, e))
+    }
+
+    /// Indexes a payload field (`keyword`, `integer`, `float`, `bool`, `datetime`, ...) for fast filters.
+    fn create_index(&self, py: Python<'_>, field: String, field_type: String) -> PyResult<u64> {
+        let col = self.col(py)?;
+        let ty: FieldType = field_type.parse().map_err(|e| engine_err(py, e))?;
+        py.detach(move || col.create_field_index(&field, ty)).map_err(|e| engine_err(py, e))
+    }
+
+    /// Drops a payload field's index.
+    fn drop_index(&self, py: Python<'_>, field: String) -> PyResult<u64> {
+        let col = self.col(py)?;
+        py.detach(move || col.drop_field_index(&field)).map_err(|e| engine_err(py, e))
+    }
+
+    /// Points, segments, indexes, memory and disk use, optimizer state (a dict).
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let col = self.col(py)?;
+        let info = py.detach(move || col.info()).map_err(|e| engine_err(py, e))?;
+        to_py(py, &info)
+    }
+
+    /// Makes every applied operation durable (a WAL fsync).
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let col = self.col(py)?;
+        py.detach(move || col.flush()).map_err(|e| engine_err(py, e))
+    }
+
+    /// Waits until the operation `seq` is applied (read-your-writes after a write from another handle).
+    #[pyo3(signature = (seq, timeout=10.0))]
+    fn wait_for(&self, py: Python<'_>, seq: u64, timeout: f64) -> PyResult<()> {
+        let col = self.col(py)?;
+        if !(timeout.is_finite() && timeout >= 0.0) {
+            return Err(invalid(py, "timeout", "a non-negative number of seconds", timeout));
+        }
+        let t = Duration::from_secs_f64(timeout);
+        py.detach(move || col.wait_for(seq, t)).map_err(|e| engine_err(py, e))
+    }
+
+    fn __repr__(&self) -> String {
+        let c = self.inner.config();
+        format!("quiverdb.Collection({:?}, dimension={})", self.inner.name(), c.dimension)
+    }
+}

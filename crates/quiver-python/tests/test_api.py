@@ -1,0 +1,251 @@
+"""The API both ways (embedded and over HTTP against a real server): every test runs once per backend, so the
+two cannot drift apart."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+
+import quiverdb
+
+DIM = 16
+
+
+def data(n=200, seed=7):
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal((n, DIM)).astype(np.float32)
+    payloads = [{"tag": ["red", "green", "blue"][i % 3], "i": i, "nested": {"even": i % 2 == 0}} for i in range(n)]
+    return v, payloads
+
+
+def brute_cosine(v, q, k, keep=None):
+    vn = v / np.linalg.norm(v, axis=1, keepdims=True)
+    s = vn @ (q / np.linalg.norm(q))
+    order = [i for i in np.argsort(-s, kind="stable") if keep is None or keep(i)]
+    return order[:k], s
+
+
+@pytest.fixture
+def col(db, name):
+    c = db.create_collection(name, dim=DIM)
+    v, p = data()
+    c.upsert(np.arange(len(v)), v, p)
+    yield c
+    db.drop_collection(name)
+
+
+def test_create_list_get_drop(db, name):
+    c = db.create_collection(name, dim=DIM, metric="dot", index={"kind": "hnsw", "params": {"m": 8}})
+    assert c.dimension == DIM
+    assert c.config["metric"] == "dot"
+    assert name in db.list_collections()
+    assert db.has_collection(name)
+    assert db.collection(name).name == name
+    with pytest.raises(quiverdb.AlreadyExists):
+        db.create_collection(name, dim=DIM)
+    db.drop_collection(name)
+    assert name not in db.list_collections()
+    with pytest.raises(quiverdb.NotFound):
+        db.collection(name)
+
+
+def test_bad_collection_configs_name_the_field(db, name):
+    with pytest.raises(quiverdb.InvalidArgument, match="metric"):
+        db.create_collection(name, dim=DIM, metric="manhattan")
+    with pytest.raises(quiverdb.InvalidArgument, match="dim"):
+        db.create_collection(name, dim=0)
+    with pytest.raises(quiverdb.InvalidArgument, match="index"):
+        db.create_collection(name, dim=DIM, index={"kind": "no-such-index"})
+    with pytest.raises(ValueError):  # InvalidArgument is a ValueError
+        db.create_collection(name, dim=DIM, index={"kind": "hnsw", "params": {"m": -3}})
+    assert name not in db.list_collections()
+
+
+def test_upsert_count_get_with_vectors(col):
+    v, p = data()
+    assert col.count() == len(col) == 200
+    recs = col.get([5, 3, 100_000], with_vector=True)
+    assert [r.id for r in recs] == [5, 3]
+    assert recs[0].payload == p[5]
+    assert recs[0].vector.dtype == np.float32
+    unit = v[5] / np.linalg.norm(v[5])  # cosine stores normalised vectors
+    np.testing.assert_allclose(recs[0].vector, unit, rtol=1e-5, atol=1e-6)
+    one = col.get(7, with_payload=False)
+    assert one.id == 7 and one.payload is None
+    assert col.get(123456) is None
+    # Upsert replaces: same id, new payload.
+    col.upsert(5, v[5], {"tag": "new"})
+    assert col.get(5).payload == {"tag": "new"}
+    assert col.count() == 200
+
+
+def test_search_matches_brute_force_and_filters(col):
+    v, p = data()
+    q = v[11] + 0.01
+    want, scores = brute_cosine(v, q, 10)
+    hits = col.search(q, k=10, params={"exact": True})
+    assert [h.id for h in hits] == [int(i) for i in want]
+    np.testing.assert_allclose([h.score for h in hits], scores[want], rtol=1e-4)
+    assert hits[0].payload == p[want[0]]
+    # The default index finds the stored point itself.
+    assert col.search(v[42], k=1)[0].id == 42
+    # A filter restricts the candidates.
+    f = {"must": [{"key": "tag", "match": {"value": "blue"}}]}
+    got = col.search(q, k=5, filter=f, params={"exact": True})
+    want_blue, _ = brute_cosine(v, q, 5, keep=lambda i: p[i]["tag"] == "blue")
+    assert [h.id for h in got] == [int(i) for i in want_blue]
+    assert all(h.payload["tag"] == "blue" for h in got)
+    nested = col.search(q, k=50, filter={"must": [{"key": "nested.even", "match": {"value": True}}]})
+    assert nested and all(h.id % 2 == 0 for h in nested)
+    rng = col.search(q, k=300, filter={"must": [{"key": "i", "range": {"gte": 190}}]})
+    assert sorted(h.id for h in rng) == list(range(190, 200))
+    # offset, score_threshold, with_payload / with_vector.
+    page2 = col.search(q, k=5, offset=5, params={"exact": True})
+    assert [h.id for h in page2] == [int(i) for i in brute_cosine(v, q, 10)[0][5:]]
+    t = hits[3].score
+    assert all(h.score >= t for h in col.search(q, k=10, score_threshold=t, params={"exact": True}))
+    bare = col.search(q, k=2, with_payload=False, with_vector=True)
+    assert bare[0].payload is None and bare[0].vector.shape == (DIM,)
+
+
+def test_batch_search_gives_numpy_arrays(col):
+    v, _ = data()
+    qs = v[:6] + 0.001
+    res = col.search(qs, k=4, params={"exact": True})
+    assert isinstance(res, quiverdb.BatchResult)
+    assert res.ids.shape == (6, 4) and res.ids.dtype == np.int64
+    assert res.scores.shape == (6, 4) and res.scores.dtype == np.float32
+    for i in range(6):
+        single = col.search(qs[i], k=4, params={"exact": True})
+        assert res.ids[i].tolist() == [h.id for h in single]
+        np.testing.assert_allclose(res.scores[i], [h.score for h in single], rtol=1e-5)
+    # Fewer matches than k: -1 ids and NaN scores fill the rest.
+    few = col.search(qs[:2], k=5, filter={"must": [{"key": "i", "range": {"lt": 3}}]}, threads=1)
+    assert (few.ids[:, 3:] == -1).all() and np.isnan(few.scores[:, 3:]).all()
+    assert set(few.ids[0, :3].tolist()) == {0, 1, 2}
+    with pytest.raises(quiverdb.InvalidArgument, match="matrix"):
+        col.search(qs, k=3, offset=2)
+
+
+def test_uuid_ids(db, name):
+    c = db.create_collection(name, dim=4)
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(3)]
+    c.upsert(ids, np.eye(3, 4, dtype=np.float32))
+    assert c.get(ids[1]).id == ids[1]
+    res = c.search(np.eye(2, 4, dtype=np.float32), k=3)
+    assert res.ids.dtype == object and res.ids[0, 0] == ids[0]
+    with pytest.raises(quiverdb.InvalidArgument, match="ids"):
+        c.upsert(["not-a-uuid"], np.ones((1, 4), np.float32))
+    db.drop_collection(name)
+
+
+def test_delete_by_ids_and_filter(col):
+    col.delete([0, 1, 2], wait=True)
+    assert col.count() == 197 and col.get([0, 1, 2]) == []
+    red = {"must": [{"key": "tag", "match": {"value": "red"}}]}
+    before = col.count(red)
+    assert before > 0
+    col.delete(filter=red)
+    assert col.count(red) == 0 and col.count() == 197 - before
+    with pytest.raises(quiverdb.InvalidArgument):
+        col.delete()  # neither ids nor filter
+
+
+def test_scroll_pages_cover_everything_once(col):
+    seen, offset = [], None
+    while True:
+        page = col.scroll(limit=37, offset=offset, filter={"must_not": [{"key": "tag", "match": {"value": "red"}}]})
+        seen += [r.id for r in page.points]
+        if page.next_offset is None:
+            break
+        offset = page.next_offset
+    assert seen == sorted(seen) and len(seen) == len(set(seen))
+    assert seen == [i for i in range(200) if i % 3 != 0]
+    assert [r.id for r in col.iter_points(page_size=64)] == list(range(200))
+
+
+def test_payload_updates(col):
+    col.set_payload({"score": 5}, [1, 2], wait=True)
+    assert col.get(1).payload["score"] == 5 and col.get(1).payload["tag"] == "green"
+    col.set_payload({"deep": 1}, [1], key="nested")
+    assert col.get(1).payload["nested"] == {"even": False, "deep": 1}
+    col.overwrite_payload({"only": True}, [2])
+    assert col.get(2).payload == {"only": True}
+    col.delete_payload(["tag"], [3])
+    assert "tag" not in col.get(3).payload
+    col.clear_payload([4])
+    assert col.get(4).payload == {}
+    col.set_payload({"flag": "x"}, filter={"must": [{"key": "i", "range": {"gte": 198}}]})
+    assert col.count({"must": [{"key": "flag", "match": {"value": "x"}}]}) == 2
+    with pytest.raises(quiverdb.InvalidArgument, match="payload"):
+        col.set_payload(["not", "a", "dict"], [1])
+
+
+def test_payload_index_and_explain(col):
+    v, _ = data()
+    f = {"must": [{"key": "tag", "match": {"value": "green"}}]}
+    plan = col.explain(v[0], k=5, filter=f)
+    assert "tag" in plan["unindexed_keys"]
+    assert plan["matched"] == col.count(f)
+    col.create_index("tag", "keyword")
+    plan = col.explain(v[0], k=5, filter=f)
+    assert plan["unindexed_keys"] == []
+    col.drop_index("tag")
+    assert "tag" in col.explain(v[0], k=5, filter=f)["unindexed_keys"]
+    with pytest.raises(quiverdb.InvalidArgument, match="keyword, integer"):
+        col.create_index("i", "complex-number")
+
+
+def test_bad_input_is_refused_and_changes_nothing(col):
+    v, _ = data()
+    n = col.count()
+    seq = col.applied_seq
+    cases = [
+        (lambda: col.upsert([1000], np.ones((1, DIM + 1), np.float32)), "vector"),
+        (lambda: col.upsert([1000, 1001], np.ones((1, DIM), np.float32)), "vectors"),
+        (lambda: col.upsert([1000], np.full((1, DIM), np.nan, np.float32)), "vector"),
+        (lambda: col.upsert([1000], v[:1], [{"x": float("inf")}]), "payload"),
+        (lambda: col.upsert([1000], v[:1], ["not a dict"]), "payload"),
+        (lambda: col.upsert([1000], v[:1], [{}, {}]), "payloads"),
+        (lambda: col.upsert([-1], v[:1]), "id"),
+        (lambda: col.upsert([1000], [["a"] * DIM]), "vectors"),
+        (lambda: col.search(v[0][:3]), "vector"),
+        (lambda: col.search(v[0], k=0), "limit"),
+        (lambda: col.search(v[0], params={"eff": 10}), "eff"),
+        (lambda: col.search(v[0], params={"ef": 0}), "ef"),
+        (lambda: col.search(v[0], filter={"must": [{"key": "i", "range": {"gt": "x"}}]}), "filter"),
+        (lambda: col.search(v[0], filter={"bogus": []}), "filter"),
+        (lambda: col.scroll(limit=0), "limit"),
+    ]
+    for call, word in cases:
+        with pytest.raises(quiverdb.InvalidArgument) as e:
+            call()
+            pytest.fail(f"no error for the case about {word!r}")
+        assert word in str(e.value), (word, str(e.value))
+    assert col.count() == n and col.applied_seq == seq
+
+
+def test_ttl_points_exist_until_they_expire(db, name):
+    c = db.create_collection(name, dim=4)
+    c.upsert([1, 2], np.eye(2, 4, dtype=np.float32), ttl=3600)
+    assert c.count() == 2  # an hour from now
+    db.drop_collection(name)
+
+
+def test_snapshot_and_restore(db, name):
+    c = db.create_collection(name, dim=4)
+    c.upsert([1, 2, 3], np.eye(3, 4, dtype=np.float32), [{"k": 1}, {"k": 2}, {"k": 3}])
+    snap = db.create_snapshot(name)
+    assert snap.name.startswith("snap-") and snap.size_bytes > 0
+    assert snap.name in [s.name for s in db.list_snapshots(name)]
+    c.delete([1, 2])
+    assert c.count() == 1
+    restored = db.restore_snapshot(name, snap.name)
+    assert restored.count() == 3 and restored.get(2).payload == {"k": 2}
+    db.delete_snapshot(name, snap.name)
+    assert snap.name not in [s.name for s in db.list_snapshots(name)]
+    with pytest.raises(quiverdb.NotFound):
+        db.delete_snapshot(name, snap.name)
+    db.drop_collection(name)
