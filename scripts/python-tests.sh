@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 python3 -m pip install -q --disable-pip-version-check -r requirements-test.txt
-cargo build -q -p quiver-cli --locked
+# The same build `cargo test --workspace` makes (a no-op after it), which includes target/debug/quiver.
+cargo test -q --workspace --locked --no-run
 wheels=$(mktemp -d)
 trap 'rm -rf "$wheels"' EXIT
 maturin build -q --profile dev --locked -m crates/quiver-python/Cargo.toml -o "$wheels"
