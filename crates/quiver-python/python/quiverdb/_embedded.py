@@ -195,8 +195,6 @@ class Collection:
                     "invalid query: a matrix of queries takes k, filter, params and threads only "
                     "(search one vector for offset, score_threshold, with_vector or min_seq)"
                 )
-            if min_seq is not None:
-                self._c.wait_for(min_seq)
             ids, scores = self._c.search_batch(q, k, filter=filter, params=params, threads=threads)
             if isinstance(ids, list):
                 arr = np.empty((len(ids), k), dtype=object)
