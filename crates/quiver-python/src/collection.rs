@@ -6,7 +6,7 @@ use std::time::Duration;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
-use quiver_engine::{Collection, FieldType, Filter, PointId, PointInput, Record, SearchRequest, Selector};
+use quiver_engine::{Collection, FieldType, PointId, PointInput, Record, SearchRequest, Selector};
 use quiver_index::{Params, SearchParams};
 use rayon::prelude::*;
 use serde_json::Value;
@@ -99,10 +99,6 @@ fn records_list<'py>(py: Python<'py>, records: Vec<Record>) -> PyResult<Bound<'p
     PyList::new(py, items)
 }
 
-fn filter_ref(f: &Option<Filter>) -> Option<&Filter> {
-    f.as_ref()
-}
-
 #[pymethods]
 impl PyCollection {
     /// The collection's name.
@@ -143,7 +139,7 @@ impl PyCollection {
         let col = self.col(py)?;
         let ids = to_ids(py, ids, "ids")?;
         let view = vectors.as_array();
-        let (rows, dim) = view.dim();
+        let rows = view.nrows();
         if rows != ids.len() {
             return Err(invalid(py, "vectors", &format!("{} rows (one per id)", ids.len()), format!("{rows} rows")));
         }
@@ -167,9 +163,7 @@ impl PyCollection {
         };
         let mut points = Vec::with_capacity(rows);
         for ((id, row), payload) in ids.into_iter().zip(view.rows()).zip(payloads) {
-            let vector = row.as_slice().map_or_else(|| row.to_vec(), <[f32]>::to_vec);
-            debug_assert_eq!(vector.len(), dim);
-            points.push(PointInput { id, vector, payload, ttl_secs: ttl });
+            points.push(PointInput { id, vector: row.to_vec(), payload, ttl_secs: ttl });
         }
         py.detach(move || col.upsert(points)).map_err(|e| engine_err(py, e))
     }
@@ -243,12 +237,13 @@ impl PyCollection {
         let n = view.nrows();
         let qs: Vec<Vec<f32>> = view.rows().into_iter().map(|r| r.to_vec()).collect();
         let run = move || -> quiver_engine::Result<Vec<Vec<(PointId, f32)>>> {
-            let one = |q: &Vec<f32>| {
+            // Each query vector moves into its request (no copy); the filter is cloned per request.
+            let one = |vector: Vec<f32>| {
                 let req = SearchRequest {
-                    vector: q.clone(),
+                    vector,
                     limit: k,
                     offset: 0,
-                    filter: filter_ref(&filter).cloned(),
+                    filter: filter.clone(),
                     params: params.clone(),
                     with_payload: false,
                     with_vector: false,
@@ -259,8 +254,8 @@ impl PyCollection {
                 col.search(&req).map(|r| r.hits.into_iter().map(|h| (h.id, h.score)).collect::<Vec<_>>())
             };
             match threads {
-                None => qs.par_iter().map(one).collect(),
-                Some(1) => qs.iter().map(one).collect(),
+                None => qs.into_par_iter().map(one).collect(),
+                Some(1) => qs.into_iter().map(one).collect(),
                 Some(t) => {
                     let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().map_err(|e| {
                         quiver_engine::Error::InvalidArgument {
@@ -269,7 +264,7 @@ impl PyCollection {
                             got: e.to_string(),
                         }
                     })?;
-                    pool.install(|| qs.par_iter().map(one).collect())
+                    pool.install(|| qs.into_par_iter().map(one).collect())
                 }
             }
         };

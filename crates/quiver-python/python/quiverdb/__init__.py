@@ -12,21 +12,8 @@ See docs/python.md for the walk-through.
 
 from ._client import Client, RemoteCollection
 from ._embedded import Collection, Database, open
-from ._errors import (
-    AlreadyExists,
-    ChangesGone,
-    Closed,
-    Corrupt,
-    InvalidArgument,
-    Locked,
-    NotFound,
-    QuiverError,
-    ServerError,
-    Timeout,
-    Unauthorized,
-    Unavailable,
-    Unsupported,
-)
+from . import _errors
+from ._errors import *  # noqa: F403 - the exception classes, listed in _errors.__all__
 from ._types import BatchResult, Hit, Record, ScrollPage, Snapshot
 
 __version__ = "0.1.0"
@@ -42,17 +29,4 @@ __all__ = [
     "ScrollPage",
     "BatchResult",
     "Snapshot",
-    "QuiverError",
-    "InvalidArgument",
-    "NotFound",
-    "AlreadyExists",
-    "Corrupt",
-    "Unavailable",
-    "Closed",
-    "Locked",
-    "Timeout",
-    "ChangesGone",
-    "Unauthorized",
-    "ServerError",
-    "Unsupported",
-]
+] + _errors.__all__

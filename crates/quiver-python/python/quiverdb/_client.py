@@ -13,11 +13,12 @@ import os
 import threading
 import urllib.parse
 from datetime import datetime
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 from ._common import (
+    CollectionBase,
     Progress,
     check_batch_size,
     chunks,
@@ -271,7 +272,7 @@ def _snapshot(d: Dict[str, Any]) -> Snapshot:
     return Snapshot(d["name"], int(d["size"]), ms)
 
 
-class RemoteCollection:
+class RemoteCollection(CollectionBase):
     """A collection on a server: the same methods as the embedded :class:`quiverdb.Collection`."""
 
     def __init__(self, client: Client, name: str, info: Dict[str, Any]) -> None:
@@ -294,9 +295,6 @@ class RemoteCollection:
     def info(self) -> Dict[str, Any]:
         """The engine's report (points, segments, memory, disk, optimizer), as the embedded ``info()``."""
         return self._client.request("GET", f"/collections/{_seg(self.name)}")["quiver"]
-
-    def __len__(self) -> int:
-        return self.count()
 
     def __repr__(self) -> str:
         return f"quiverdb.RemoteCollection({self.name!r} at {self._client.url})"
@@ -515,17 +513,6 @@ class RemoteCollection:
             body["offset"] = int(offset) if isinstance(offset, np.integer) else offset
         page = self._post("/points/scroll", body)
         return ScrollPage([_record(r) for r in page["points"]], page.get("next_page_offset"))
-
-    def iter_points(self, *, filter: Optional[Dict] = None, page_size: int = 1000, with_payload: bool = True,
-                    with_vector: bool = False) -> Iterator[Record]:
-        offset: Optional[PointId] = None
-        while True:
-            page = self.scroll(filter=filter, offset=offset, limit=page_size, with_payload=with_payload,
-                               with_vector=with_vector)
-            yield from page.points
-            if page.next_offset is None:
-                return
-            offset = page.next_offset
 
     def count(self, filter: Optional[Dict] = None) -> int:
         body = {} if filter is None else {"filter": _jsonable(filter, "filter")}

@@ -127,6 +127,29 @@ def chunks(n: int, size: int) -> Iterator[Tuple[int, int]]:
         yield start, min(n, start + size)
 
 
+class CollectionBase:
+    """What both collection classes (embedded and remote) derive the same way from their ``scroll`` and
+    ``count``."""
+
+    def __len__(self) -> int:
+        return self.count()  # type: ignore[attr-defined]
+
+    def iter_points(
+        self, *, filter: Optional[Dict] = None, page_size: int = 1000, with_payload: bool = True,
+        with_vector: bool = False,
+    ) -> Iterator[Any]:
+        """Every point the filter admits, in id order, a page at a time."""
+        offset = None
+        while True:
+            page = self.scroll(  # type: ignore[attr-defined]
+                filter=filter, offset=offset, limit=page_size, with_payload=with_payload, with_vector=with_vector
+            )
+            yield from page.points
+            if page.next_offset is None:
+                return
+            offset = page.next_offset
+
+
 class Progress:
     """A progress bar on stderr for long ingests (``progress=True``); tqdm's when it is installed."""
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 from . import _native
 from ._common import (
+    CollectionBase,
     Progress,
     check_batch_size,
     chunks,
@@ -28,7 +29,7 @@ _TEXT_NOTE = (
 )
 
 
-class Collection:
+class Collection(CollectionBase):
     """A collection of an embedded :class:`Database`. Safe to use from many threads at once."""
 
     def __init__(self, native: "_native.Collection") -> None:
@@ -54,9 +55,6 @@ class Collection:
     def info(self) -> Dict[str, Any]:
         """Points, segments, indexes, memory and disk use, optimizer state."""
         return self._c.info()
-
-    def __len__(self) -> int:
-        return self._c.count(None)
 
     def __repr__(self) -> str:
         return f"quiverdb.Collection({self.name!r}, dimension={self.dimension})"
@@ -252,20 +250,6 @@ class Collection:
             filter=filter, offset=offset, limit=limit, with_payload=with_payload, with_vector=with_vector
         )
         return ScrollPage([Record(*r) for r in points], nxt)
-
-    def iter_points(
-        self, *, filter: Optional[Dict] = None, page_size: int = 1000, with_payload: bool = True, with_vector=False
-    ) -> Iterator[Record]:
-        """Every point the filter admits, in id order, a page at a time."""
-        offset: Optional[PointId] = None
-        while True:
-            page = self.scroll(
-                filter=filter, offset=offset, limit=page_size, with_payload=with_payload, with_vector=with_vector
-            )
-            yield from page.points
-            if page.next_offset is None:
-                return
-            offset = page.next_offset
 
     def count(self, filter: Optional[Dict] = None) -> int:
         """How many points the filter admits (all points without one)."""
