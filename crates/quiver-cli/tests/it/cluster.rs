@@ -114,7 +114,28 @@ fn try_start_nats(dir: &Path, n: usize) -> Result<Nats, String> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    // `/healthz` turns 200 before the JetStream meta group has every peer: a stream with one replica per server
+    // created then fails "no suitable peers for placement". Only the meta leader's `/jsz` knows its followers,
+    // so wait until some server reports all n-1 others as current.
+    while n > 1 && !nats.monitors.iter().any(|m| meta_group_complete(m, n)) {
+        if Instant::now() > deadline {
+            return Err(format!("the JetStream meta group did not form within 20 s (n = {n})"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     Ok(nats)
+}
+
+/// Whether the server behind `monitor` leads a meta group whose `n - 1` other members are all current.
+fn meta_group_complete(monitor: &str, n: usize) -> bool {
+    let (status, body) = http(monitor, "GET", "/jsz", None);
+    let Ok(jsz) = serde_json::from_str::<Value>(&body) else { return false };
+    let meta = &jsz["meta_cluster"];
+    let Some(leader) = meta["leader"].as_str().filter(|l| !l.is_empty()) else { return false };
+    let Some(replicas) = meta["replicas"].as_array() else { return false };
+    status == 200
+        && replicas.len() == n - 1
+        && replicas.iter().all(|r| r["current"] == json!(true) && r["name"].as_str() != Some(leader))
 }
 
 struct Node {
