@@ -38,14 +38,7 @@ pub struct Document {
     pub metadata: Payload,
 }
 
-/// How many chunks a written document got.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct DocumentChunks {
-    /// The document id.
-    pub id: String,
-    /// Chunks written (0 for a text with nothing but whitespace: the document then has no points).
-    pub chunks: usize,
-}
+pub use crate::wire::DocumentChunks;
 
 /// The point id of chunk `index` of document `doc_id`: a version-8 UUID from a 128-bit FNV-1a hash of both, stable
 /// across versions and machines.

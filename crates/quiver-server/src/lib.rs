@@ -18,7 +18,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod routes;
 pub mod state;
-pub mod wire;
+pub use quiver_wire as wire;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -240,7 +240,7 @@ pub async fn info(
         .map(|((k, ty), n)| (k.clone(), json!({ "data_type": ty, "params": null, "points": n })))
         .collect();
     let out = CollectionInfo {
-        status,
+        status: status.to_owned(),
         optimizer_status,
         points_count: info.points,
         vectors_count: info.points,

@@ -15,9 +15,9 @@ pub const QDRANT_API_VERSION: &str = "1.20.0";
 #[utoipa::path(get, path = "/", tag = "service", responses((status = 200, body = VersionInfo)))]
 pub async fn root() -> axum::Json<VersionInfo> {
     axum::Json(VersionInfo {
-        title: "quiverdb",
-        version: QDRANT_API_VERSION,
-        quiverdb_version: env!("CARGO_PKG_VERSION"),
+        title: "quiverdb".to_owned(),
+        version: QDRANT_API_VERSION.to_owned(),
+        quiverdb_version: env!("CARGO_PKG_VERSION").to_owned(),
     })
 }
 
