@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::client::{Client, ServerArgs};
+use crate::client::{self, ServerArgs};
 
 /// `quiver cluster …`.
 #[derive(Args, Debug)]
@@ -254,8 +254,8 @@ fn up(a: UpArgs) -> Result<()> {
 }
 
 fn status(server: &ServerArgs, json: bool) -> Result<()> {
-    let c = Client::new(server)?;
-    let v = c.get("/cluster")?;
+    let c = client::connect(server)?;
+    let v = c.cluster_status()?;
     if json {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());

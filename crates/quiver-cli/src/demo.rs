@@ -17,7 +17,7 @@ use quiver_engine::{Collection, CollectionConfig, Database, EmbeddingConfig, Fie
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::client::{Client, ClientError, ServerArgs, segment};
+use crate::client::{self, ClientError, Method, ServerArgs, segment};
 use crate::usage;
 
 /// The corpus: one JSON object per line (`id`, `topic`, `lemma`, `text`).
@@ -207,7 +207,7 @@ fn print_hits(text: &str, topic: Option<&str>, hits: &[(f64, Option<&serde_json:
 /// The demo on a running server: create (or reuse) the collection with an embedding model, upsert the texts as
 /// text, run the queries as text searches.
 fn run_on_server(args: &DemoArgs, items: &[Item]) -> Result<()> {
-    let client = Client::new(&args.server)?;
+    let client = client::connect(&args.server)?;
     let name = &args.collection;
     let path = format!("/collections/{}", segment(name));
     println!(
@@ -216,7 +216,7 @@ fn run_on_server(args: &DemoArgs, items: &[Item]) -> Result<()> {
         items.len(),
         TOPICS.len()
     );
-    match client.collection_info(name) {
+    match client::collection_info(&client, name) {
         Ok(info) => {
             if info.pointer("/config/embedding/model").and_then(Value::as_str).is_none() {
                 bail!(
@@ -228,9 +228,9 @@ fn run_on_server(args: &DemoArgs, items: &[Item]) -> Result<()> {
             println!("using the existing collection {name} ({n} points)");
         }
         Err(ClientError::Api { status: 404, .. }) => {
-            client.create_text_collection(name, "all-MiniLM-L6-v2")?;
-            client.send_value(
-                "PUT",
+            client::create_text_collection(&client, name, "all-MiniLM-L6-v2")?;
+            client.send_json::<Value>(
+                Method::PUT,
                 &format!("{path}/index?wait=true"),
                 &json!({"field_name": "topic", "field_schema": "keyword"}),
             )?;
@@ -244,7 +244,11 @@ fn run_on_server(args: &DemoArgs, items: &[Item]) -> Result<()> {
                     .iter()
                     .map(|i| json!({"id": i.id, "text": i.text, "payload": {"topic": i.topic, "lemma": i.lemma}}))
                     .collect();
-                client.send_value("PUT", &format!("{path}/points?wait=true"), &json!({ "points": points }))?;
+                client.send_json::<Value>(
+                    Method::PUT,
+                    &format!("{path}/points?wait=true"),
+                    &json!({ "points": points }),
+                )?;
                 pb.inc(batch.len() as u64);
             }
             pb.finish_and_clear();
@@ -263,7 +267,7 @@ fn run_on_server(args: &DemoArgs, items: &[Item]) -> Result<()> {
             body["filter"] = topic_filter(t);
         }
         let started = Instant::now();
-        let hits = client.send_value("POST", &format!("{path}/points/search"), &body)?;
+        let hits: Value = client.send_json(Method::POST, &format!("{path}/points/search"), &body)?;
         let took = started.elapsed();
         let hits = hits.as_array().ok_or_else(|| anyhow!("the server's search reply is not a list: {hits}"))?;
         let rows: Vec<(f64, Option<&serde_json::Map<String, Value>>)> =

@@ -94,6 +94,9 @@ fn main() -> ExitCode {
         Err(e) => {
             // `{:#}` prints the whole context chain on one line: "loading the dataset: FILE: row 3: ...".
             eprintln!("error: {e:#}");
+            if matches!(e.downcast_ref::<client::ClientError>(), Some(client::ClientError::Transport { .. })) {
+                eprintln!("hint: {}", client::NO_REPLY_HINT);
+            }
             let usage_error = e.downcast_ref::<UsageError>().is_some()
                 || matches!(e.downcast_ref::<client::ClientError>(), Some(client::ClientError::Config(_)));
             if usage_error { ExitCode::from(2) } else { ExitCode::FAILURE }

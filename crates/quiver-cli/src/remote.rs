@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::client::{Client, Distance, QueryRequest, ServerArgs};
+use crate::client::{self, Client, Distance, ServerArgs, wire};
 use crate::usage;
 
 /// Flags of `quiver collections`.
@@ -56,7 +56,7 @@ enum CollectionsCmd {
 
 /// Runs `quiver collections`.
 pub fn collections(args: CollectionsArgs) -> Result<ExitCode> {
-    let client = Client::new(&args.server)?;
+    let client = client::connect(&args.server)?;
     match args.cmd.unwrap_or(CollectionsCmd::List { json: false }) {
         CollectionsCmd::List { json } => {
             let names = client.list_collections()?;
@@ -69,7 +69,7 @@ pub fn collections(args: CollectionsArgs) -> Result<ExitCode> {
             }
         }
         CollectionsCmd::Info { name, json } => {
-            let info = client.collection_info(&name)?;
+            let info = client::collection_info(&client, &name)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
             } else {
@@ -80,7 +80,7 @@ pub fn collections(args: CollectionsArgs) -> Result<ExitCode> {
             if dim == 0 {
                 return usage("--dim must be at least 1");
             }
-            client.create_collection(&name, dim, distance)?;
+            client::create_collection(&client, &name, dim, distance)?;
             println!("created collection {name} ({dim} dimensions, {})", distance.api_name());
         }
         CollectionsCmd::Delete { name } => {
@@ -226,16 +226,24 @@ pub fn query(args: QueryArgs) -> Result<()> {
             if !v.is_object() {
                 return usage(format!("--filter: expected a JSON object (a Qdrant filter), got {}", kind(&v)));
             }
-            Some(v)
+            let parsed: wire::Filter =
+                serde_json::from_value(v).map_err(|e| crate::UsageError(format!("--filter: {e}")))?;
+            Some(parsed)
         }
         None => None,
     };
     if args.limit == 0 {
         return usage("--limit must be at least 1");
     }
-    let client = Client::new(&args.server)?;
-    let req = QueryRequest { query: vector, limit: args.limit, filter, with_payload: !args.no_payload };
-    let points = client.query(&args.collection, &req)?;
+    let client = client::connect(&args.server)?;
+    let req = wire::QueryRequest {
+        query: Some(wire::QueryInput::Vector(vector)),
+        limit: Some(args.limit),
+        filter,
+        with_payload: Some(wire::WithPayload::Bool(!args.no_payload)),
+        ..Default::default()
+    };
+    let points = client.query(&args.collection, &req)?.points;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&points)?);
         return Ok(());
@@ -245,12 +253,9 @@ pub fn query(args: QueryArgs) -> Result<()> {
         writeln!(out, "no results")?;
     }
     for (rank, p) in points.iter().enumerate() {
-        let id = match &p.id {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
+        let id = p.id.to_string();
         let payload = match &p.payload {
-            Some(v) if !v.is_null() && v.as_object().is_none_or(|m| !m.is_empty()) => format!("  {v}"),
+            Some(m) if !m.is_empty() => format!("  {}", Value::Object(m.clone())),
             _ => String::new(),
         };
         writeln!(out, "{:>4}  {id:<12} {:>10.6}{payload}", rank + 1, p.score)?;
@@ -334,11 +339,11 @@ fn download(client: &Client, collection: &str, snapshot: &str, file: &Path) -> R
 
 /// Runs `quiver snapshot`.
 pub fn snapshot(args: SnapshotArgs) -> Result<()> {
-    let client = Client::new(&args.server)?;
+    let client = client::connect(&args.server)?;
     match args.cmd {
         SnapshotCmd::Create { collection, download: to } => {
             let s = client.create_snapshot(&collection)?;
-            let size = s.size.map(|b| format!(", {}", crate::inspect::human_bytes(b))).unwrap_or_default();
+            let size = format!(", {}", crate::inspect::human_bytes(s.size));
             println!("created snapshot {}{size}", s.name);
             if let Some(file) = to {
                 let n = download(&client, &collection, &s.name, &file)?;
@@ -353,8 +358,8 @@ pub fn snapshot(args: SnapshotArgs) -> Result<()> {
                 println!("no snapshots of {collection}");
             } else {
                 for s in &list {
-                    let size = s.size.map(crate::inspect::human_bytes).unwrap_or_else(|| "?".into());
-                    println!("{}  {size:>10}  {}", s.name, s.creation_time.as_deref().unwrap_or(""));
+                    let size = crate::inspect::human_bytes(s.size);
+                    println!("{}  {size:>10}  {}", s.name, s.creation_time);
                 }
             }
         }

@@ -41,8 +41,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
+pub use http::Method;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, USER_AGENT};
-use http::{Method, Request, Response, Uri};
+use http::{Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -402,7 +403,14 @@ async fn read_result<T: DeserializeOwned>(method: &Method, path: &str, res: Resp
         .to_bytes();
     match serde_json::from_slice::<wire::Envelope<T>>(&bytes) {
         Ok(env) => Ok(env.result),
-        Err(e) => Err(Error::BadReply { request, detail: format!("{e}: {}", snippet(&bytes)) }),
+        Err(e) => {
+            let detail = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Err(_) => format!("not JSON ({e}): {}", snippet(&bytes)),
+                Ok(v) if v.get("result").is_none() => format!("no \"result\" in {}", snippet(&bytes)),
+                Ok(_) => format!("{e}: {}", snippet(&bytes)),
+            };
+            Err(Error::BadReply { request, detail })
+        }
     }
 }
 

@@ -444,7 +444,9 @@ pub struct ScoredPoint {
     /// Id.
     #[schema(value_type = PointIdSchema)]
     pub id: PointId,
-    /// Always 0: QuiverDB does not keep per-point versions (writes return `operation_id`).
+    /// Always 0: QuiverDB does not keep per-point versions (writes return `operation_id`). Read as 0 when a
+    /// Qdrant-shaped server leaves it out.
+    #[serde(default)]
     pub version: u64,
     /// Similarity (cosine, dot: higher is closer) or distance (Euclid: lower is closer).
     pub score: f32,
@@ -758,7 +760,8 @@ pub struct CreateFieldIndex {
 pub struct SnapshotDescription {
     /// Archive name.
     pub name: String,
-    /// RFC 3339 UTC time of creation.
+    /// RFC 3339 UTC time of creation (read as empty when a server leaves it out).
+    #[serde(default)]
     pub creation_time: String,
     /// Bytes.
     pub size: u64,
@@ -795,8 +798,10 @@ pub struct Envelope<T> {
     /// The answer.
     pub result: T,
     /// `ok`.
+    #[serde(default)]
     pub status: String,
     /// Seconds spent.
+    #[serde(default)]
     pub time: f64,
 }
 
@@ -813,6 +818,7 @@ pub struct ErrorBody {
     /// The error.
     pub status: ErrorStatus,
     /// Seconds spent.
+    #[serde(default)]
     pub time: f64,
 }
 

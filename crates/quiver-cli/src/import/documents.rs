@@ -191,7 +191,7 @@ fn write_batch(sink: &mut DocSink, docs: &[Document], options: &ChunkOptions, pb
             let path = format!("/collections/{}/documents?wait=true", crate::client::segment(&s.collection));
             let mut attempt = 0;
             let v = loop {
-                match s.client.send_value("POST", &path, &body) {
+                match s.client.send_json::<serde_json::Value>(crate::client::Method::POST, &path, &body) {
                     Ok(v) => break v,
                     Err(e) if e.is_transient() && attempt < s.retries => {
                         let wait = std::time::Duration::from_millis(500 << attempt.min(6));

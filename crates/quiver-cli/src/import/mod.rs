@@ -23,7 +23,7 @@ use quiver_embed::Embedder;
 use quiver_engine::{Collection, CollectionConfig, Database, PointInput};
 use serde_json::Value;
 
-use crate::client::{Client, ClientError, Distance, PointRef, ServerArgs, encode_points};
+use crate::client::{self, Client, ClientError, Distance, PointRef, ServerArgs, encode_points};
 use crate::usage;
 use input::{Format, ReadOptions, Record};
 use state::{Fingerprint, STATE_VERSION, Start, State};
@@ -122,7 +122,7 @@ impl Sink for HttpSink {
             Shape::Vectors(d) => d,
             Shape::Texts => return self.prepare_texts(progress),
         };
-        match self.client.collection_info(&self.collection) {
+        match client::collection_info(&self.client, &self.collection) {
             Ok(info) => {
                 let size = info.pointer("/config/params/vectors/size").and_then(Value::as_u64);
                 if let Some(size) = size
@@ -134,7 +134,7 @@ impl Sink for HttpSink {
             }
             Err(ClientError::Api { status: 404, .. }) => match self.create {
                 Some(distance) => {
-                    self.client.create_collection(&self.collection, dim, distance)?;
+                    client::create_collection(&self.client, &self.collection, dim, distance)?;
                     progress.suspend(|| {
                         eprintln!(
                             "created collection {} ({dim} dimensions, {}) on {}",
@@ -163,8 +163,11 @@ impl Sink for HttpSink {
         let body = encode_points(&points)?;
         let mut attempt = 0;
         loop {
-            match self.client.upsert_encoded(&self.collection, body.clone()) {
-                Ok(_) => return Ok(()),
+            match self.client.upsert_encoded(&self.collection, body.clone(), true) {
+                Ok(r) if matches!(r.status, client::wire::UpdateStatus::Completed) => return Ok(()),
+                Ok(r) => {
+                    bail!("the server answered status {:?} to a write with wait=true, expected completed", r.status)
+                }
                 Err(e) if e.is_transient() && attempt < self.retries => {
                     let wait = Duration::from_millis(500 << attempt.min(6));
                     attempt += 1;
@@ -186,7 +189,7 @@ impl Sink for HttpSink {
 impl HttpSink {
     /// Texts: the collection must have an embedding model (or is created with `--embedding-model`).
     fn prepare_texts(&mut self, progress: &ProgressBar) -> Result<()> {
-        match self.client.collection_info(&self.collection) {
+        match client::collection_info(&self.client, &self.collection) {
             Ok(info) => match info.pointer("/config/embedding/model").and_then(Value::as_str) {
                 Some(_) => Ok(()),
                 None => bail!(
@@ -196,7 +199,7 @@ impl HttpSink {
                 ),
             },
             Err(ClientError::Api { status: 404, .. }) if self.create.is_some() => {
-                self.client.create_text_collection(&self.collection, &self.model)?;
+                client::create_text_collection(&self.client, &self.collection, &self.model)?;
                 progress.suspend(|| {
                     eprintln!(
                         "created collection {} (embedding model {}) on {}",
@@ -476,7 +479,7 @@ fn dest(args: &ImportArgs) -> Result<Dest> {
             std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
             Dest::Data(std::fs::canonicalize(dir).with_context(|| format!("reading {}", dir.display()))?)
         }
-        None => Dest::Server(Client::new(&args.server)?),
+        None => Dest::Server(client::connect(&args.server)?),
     })
 }
 

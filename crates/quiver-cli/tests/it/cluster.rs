@@ -265,6 +265,7 @@ fn a_three_node_cluster_answers_like_one_node_and_survives_a_replica_kill() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("sync_always") && err.contains("sync_interval: always"), "{err}");
 
+    wait_members(&nodes[0].addr, 3);
     // Create through node 1: 3 shards, 2 replicas each.
     let create = json!({"vectors": {"size": 4, "distance": "Cosine"}, "shard_number": 3, "replication_factor": 2});
     assert_eq!(ok(&nodes[0].addr, "PUT", "/collections/docs", Some(&create)), json!(true));
@@ -711,6 +712,7 @@ fn a_killed_node_is_replaced_a_new_node_gets_replicas_and_a_drained_one_gives_th
     let ttl = ["--lease-ttl", "2", "--snapshot-interval", "1"];
     let mut nodes: Vec<Node> =
         (1..=3).map(|i| start_node_with(&nats, &dir.path().join(format!("node-{i}")), i, &ttl)).collect();
+    wait_members(&nodes[0].addr, 3);
     let create = json!({"vectors": {"size": 4, "distance": "Cosine"}, "shard_number": 4, "replication_factor": 2});
     ok(&nodes[0].addr, "PUT", "/collections/live", Some(&create));
     let writers = Writers::start(&[nodes[0].addr.clone(), nodes[1].addr.clone()], "live");
@@ -780,6 +782,22 @@ fn a_killed_node_is_replaced_a_new_node_gets_replicas_and_a_drained_one_gives_th
     assert_eq!(st, 404, "{body}");
 }
 
+/// Waits until the node at `addr` sees `n` live members: each node learns of the others through lease watches, so
+/// one that is ready may not know yet of a node started just after it, and would place replicas without it.
+fn wait_members(addr: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (st, body) = http(addr, "GET", "/cluster", None);
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let live = v["result"]["nodes"].as_array().map_or(0, |a| a.iter().filter(|m| m["live"] == json!(true)).count());
+        if st == 200 && live == n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{addr} did not see {n} live members: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn signal(child: &Child, sig: &str) {
     let st = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap();
     assert!(st.success(), "kill -{sig}");
@@ -792,6 +810,7 @@ fn a_stopped_node_and_a_lost_nats_server_cost_no_acknowledged_write_and_no_query
     let ttl = ["--lease-ttl", "2"];
     let nodes: Vec<Node> =
         (1..=3).map(|i| start_node_with(&nats, &dir.path().join(format!("node-{i}")), i, &ttl)).collect();
+    wait_members(&nodes[0].addr, 3);
     let create = json!({"vectors": {"size": 4, "distance": "Cosine"}, "shard_number": 3, "replication_factor": 2});
     ok(&nodes[0].addr, "PUT", "/collections/held", Some(&create));
     let start = layout(&nodes[0].addr, "held");
