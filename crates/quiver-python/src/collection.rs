@@ -1,6 +1,7 @@
 //! `quiverdb._native.Collection`: one collection of the embedded engine. Rows of numpy arrays are copied into the
 //! engine's types while the GIL is held (a memcpy per row), then every engine call runs with the GIL released.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
@@ -8,12 +9,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use quiver_engine::{Collection, FieldType, PointId, PointInput, Record, SearchRequest, Selector};
 use quiver_index::{Params, SearchParams};
+use quiver_text::Models;
 use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::PyDatabase;
 use crate::convert::{
-    engine_err, exception, id_obj, invalid, payload_dict, to_filter, to_id, to_ids, to_json, to_payload, to_py,
+    engine_err, exception, id_obj, invalid, payload_dict, text_err, to_filter, to_id, to_ids, to_json, to_payload,
+    to_py,
 };
 
 /// A collection of the embedded engine (thread-safe: many threads may search while one writes).
@@ -23,11 +26,20 @@ pub struct PyCollection {
     /// Keeps the database object alive (not its lock: `Database.close()` still closes this collection).
     db: Py<PyDatabase>,
     inner: Collection,
+    models: Arc<Models>,
 }
 
 impl PyCollection {
-    pub(crate) fn new(db: Py<PyDatabase>, inner: Collection) -> Self {
-        PyCollection { db, inner }
+    pub(crate) fn new(db: Py<PyDatabase>, inner: Collection, models: Arc<Models>) -> Self {
+        PyCollection { db, inner, models }
+    }
+
+    /// The collection's embedding model (loaded on first use; `InvalidArgument` when it has none).
+    fn model(&self, py: Python<'_>, col: &Collection) -> PyResult<Arc<dyn quiver_embed::Embedder>> {
+        let models = Arc::clone(&self.models);
+        let name = col.name().to_owned();
+        let config = col.config().clone();
+        py.detach(move || models.for_config(&name, &config)).map_err(|e| text_err(py, e))
     }
 
     /// The collection, or `Closed` when its database was closed.
@@ -439,6 +451,78 @@ impl PyCollection {
         let col = self.col(py)?;
         let info = py.detach(move || col.info()).map_err(|e| engine_err(py, e))?;
         to_py(py, &info)
+    }
+
+    /// Embeds `texts` with the collection's model: an n×dim float32 array (the GIL released while the model runs).
+    fn embed<'py>(&self, py: Python<'py>, texts: Vec<String>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let col = self.col(py)?;
+        let model = self.model(py, &col)?;
+        let dim = model.dim();
+        let n = texts.len();
+        let flat = py
+            .detach(move || {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                model.embed_flat(&refs).map_err(|e| quiver_text::TextError::model(model.model_name(), e))
+            })
+            .map_err(|e| text_err(py, e))?;
+        let arr = numpy::ndarray::Array2::from_shape_vec((n, dim), flat)
+            .map_err(|e| exception(py, "QuiverError", format!("embedding: {e}")))?;
+        Ok(PyArray2::from_owned_array(py, arr))
+    }
+
+    /// Writes documents `[(id, text, metadata | None), ...]`: each is cut into chunks embedded by the collection's
+    /// model (replacing the document's earlier chunks). Returns `(seq, [(id, chunks), ...])`.
+    #[pyo3(signature = (documents, max_tokens=None, overlap_tokens=None))]
+    fn add_documents(
+        &self,
+        py: Python<'_>,
+        documents: &Bound<'_, PyAny>,
+        max_tokens: Option<usize>,
+        overlap_tokens: Option<usize>,
+    ) -> PyResult<(u64, Vec<(String, usize)>)> {
+        use quiver_text::documents::{self, Document};
+        let col = self.col(py)?;
+        let mut docs = Vec::new();
+        for (i, item) in documents.try_iter()?.enumerate() {
+            let (id, text, metadata): (String, String, Option<Bound<'_, PyAny>>) = item?.extract()?;
+            let metadata = match metadata.filter(|m| !m.is_none()) {
+                None => quiver_engine::Payload::new(),
+                Some(m) => to_payload(py, &m, &format!("documents[{i}].metadata"))?.unwrap_or_default(),
+            };
+            docs.push(Document { id, text, metadata });
+        }
+        let options = quiver_embed::ChunkOptions::from_parts(max_tokens, overlap_tokens);
+        let model = self.model(py, &col)?;
+        py.detach(move || -> quiver_text::Result<(u64, Vec<(String, usize)>)> {
+            let (points, counts) = documents::document_points(model.as_ref(), &docs, &options)?;
+            let seq = documents::write_points(&col, points, &counts)?;
+            Ok((seq, counts.into_iter().map(|c| (c.id, c.chunks)).collect()))
+        })
+        .map_err(|e| text_err(py, e))
+    }
+
+    /// Deletes every chunk of document `doc_id`; the operation's sequence number.
+    fn delete_document(&self, py: Python<'_>, doc_id: String) -> PyResult<u64> {
+        let col = self.col(py)?;
+        py.detach(move || quiver_text::documents::delete_document(&col, &doc_id)).map_err(|e| text_err(py, e))
+    }
+
+    /// Seals the growing segment and runs the optimizer until it has nothing left to do (indexes built, small
+    /// segments merged); returns the jobs run. The background optimizer does the same over time.
+    fn optimize(&self, py: Python<'_>) -> PyResult<usize> {
+        let col = self.col(py)?;
+        py.detach(move || -> quiver_engine::Result<usize> {
+            let sealed = usize::from(col.seal()?);
+            let mut ran = 0;
+            loop {
+                let n = col.optimize()?;
+                if n == 0 {
+                    return Ok(sealed + ran);
+                }
+                ran += n;
+            }
+        })
+        .map_err(|e| engine_err(py, e))
     }
 
     /// Makes every applied operation durable (a WAL fsync).

@@ -43,6 +43,18 @@ pub fn engine_err(py: Python<'_>, e: Error) -> PyErr {
     exception(py, class_name(&e), e.to_string())
 }
 
+/// A text/documents error as a `quiverdb` exception: the caller's fault is `InvalidArgument`, a build without
+/// models `Unsupported`, engine errors as [`engine_err`].
+pub fn text_err(py: Python<'_>, e: quiver_text::TextError) -> PyErr {
+    use quiver_text::TextError as T;
+    match e {
+        T::Engine(inner) => engine_err(py, inner),
+        T::NotBuilt(_) => exception(py, "Unsupported", e.to_string()),
+        e if e.is_user_error() => exception(py, "InvalidArgument", e.to_string()),
+        e => exception(py, "QuiverError", e.to_string()),
+    }
+}
+
 /// `InvalidArgument("invalid {field}: expected {expected}, got {got}")`, the engine's wording.
 pub fn invalid(py: Python<'_>, field: &str, expected: &str, got: impl std::fmt::Display) -> PyErr {
     exception(py, "InvalidArgument", format!("invalid {field}: expected {expected}, got {got}"))

@@ -26,6 +26,8 @@ use crate::convert::{engine_err, exception, to_json, to_py};
 pub struct PyDatabase {
     inner: Mutex<Option<Arc<Database>>>,
     path: PathBuf,
+    /// Embedding models for collections that have one, found by name and loaded on first use.
+    models: Arc<quiver_text::Models>,
 }
 
 impl PyDatabase {
@@ -39,17 +41,26 @@ impl PyDatabase {
 }
 
 fn collection_obj(db: &Bound<'_, PyDatabase>, c: quiver_engine::Collection) -> PyCollection {
-    PyCollection::new(db.clone().unbind(), c)
+    PyCollection::new(db.clone().unbind(), c, Arc::clone(&db.get().models))
 }
 
 #[pymethods]
 impl PyDatabase {
-    /// Opens (creating if needed) the data directory at `path`.
+    /// Opens (creating if needed) the data directory at `path`. Embedding models are looked up in `models_dir`
+    /// (one sentence-transformers directory per model name), then where `quiver embed` finds the default model.
     #[new]
-    fn new(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, models_dir=None))]
+    fn new(py: Python<'_>, path: PathBuf, models_dir: Option<PathBuf>) -> PyResult<Self> {
         let p = path.clone();
         let db = py.detach(move || Database::open(p)).map_err(|e| engine_err(py, e))?;
-        Ok(PyDatabase { inner: Mutex::new(Some(Arc::new(db))), path })
+        let models = Arc::new(quiver_text::Models::new(models_dir));
+        Ok(PyDatabase { inner: Mutex::new(Some(Arc::new(db))), path, models })
+    }
+
+    /// The vector length of embedding model `name` (loading it: the first call takes a moment).
+    fn model_dim(&self, py: Python<'_>, name: String) -> PyResult<usize> {
+        let models = Arc::clone(&self.models);
+        py.detach(move || models.get(&name).map(|m| m.dim())).map_err(|e| crate::convert::text_err(py, e))
     }
 
     /// The data directory.

@@ -3,6 +3,7 @@ two cannot drift apart."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import numpy as np
@@ -248,4 +249,62 @@ def test_snapshot_and_restore(db, name):
     assert snap.name not in [s.name for s in db.list_snapshots(name)]
     with pytest.raises(quiverdb.NotFound):
         db.delete_snapshot(name, snap.name)
+    db.drop_collection(name)
+
+
+# CI fetches the model (scripts/get-embed-model.sh) and sets QUIVER_MODEL_DIR; without it these cannot run.
+needs_model = pytest.mark.skipif(
+    not os.environ.get("QUIVER_MODEL_DIR"), reason="QUIVER_MODEL_DIR not set (CI sets it: scripts/get-embed-model.sh)"
+)
+
+
+@needs_model
+def test_texts_and_documents_through_the_collections_model(db, name):
+    col = db.create_collection(name, embedding="all-MiniLM-L6-v2")
+    assert col.dimension == 384
+    col.upsert([1, 2, 3], texts=["a cat sleeps on the sofa", "stock markets fell sharply", "a kitten naps"],
+               payloads=[{"k": "pet"}, {"k": "money"}, {"k": "pet"}])
+    hits = col.search("sleeping cats", k=2)
+    assert {h.id for h in hits} == {1, 3}
+    assert hits[0].payload["text"] in ("a cat sleeps on the sofa", "a kitten naps")
+    assert hits[0].payload["k"] == "pet"
+    money = col.search("finance news", k=1, filter={"must": [{"key": "k", "match": {"value": "money"}}]})
+    assert money[0].id == 2
+    with pytest.raises(quiverdb.InvalidArgument, match="texts"):
+        col.upsert([4, 5], texts=["only one"])
+    with pytest.raises(quiverdb.InvalidArgument, match="vectors or texts"):
+        col.upsert([4], np.zeros((1, 384), dtype=np.float32), texts=["both"])
+    assert col.count() == 3
+
+    docs = db.create_collection(name + "_docs", embedding="all-MiniLM-L6-v2")
+    out = docs.add_documents([{"id": "intro", "text": "QuiverDB stores vectors. " * 200, "metadata": {"lang": "en"}},
+                              {"id": 7, "text": "A short one."}], max_tokens=64, overlap_tokens=8)
+    assert out[0]["id"] == "intro" and out[0]["chunks"] > 1
+    assert out[1] == {"id": "7", "chunks": 1}
+    assert docs.count() == out[0]["chunks"] + 1
+    first = docs.scroll(filter={"must": [{"key": "doc_id", "match": {"value": "intro"}}]}, limit=1).points[0]
+    assert first.payload["lang"] == "en" and first.payload["chunk_count"] == out[0]["chunks"]
+    # Writing a document again replaces its chunks (a shorter text leaves none behind).
+    again = docs.add_documents([{"id": "intro", "text": "Now short."}])
+    assert again == [{"id": "intro", "chunks": 1}]
+    assert docs.count() == 2
+    with pytest.raises(quiverdb.InvalidArgument, match="metadata.doc_id"):
+        docs.add_documents([{"id": "x", "text": "t", "metadata": {"doc_id": "clash"}}])
+    docs.delete_document("intro")
+    docs.delete_document(7)
+    assert docs.count() == 0
+    db.drop_collection(name)
+    db.drop_collection(name + "_docs")
+
+
+def test_text_on_a_collection_without_a_model_is_refused(db, name):
+    col = db.create_collection(name, dim=4)
+    with pytest.raises(quiverdb.InvalidArgument, match="no embedding model"):
+        col.search("a question")
+    with pytest.raises(quiverdb.InvalidArgument, match="no embedding model"):
+        col.upsert([1], texts=["hello"])
+    assert col.count() == 0
+    with pytest.raises(quiverdb.InvalidArgument, match="not installed"):
+        db.create_collection(name + "_m", embedding="no-such-model")
+    assert not db.has_collection(name + "_m")
     db.drop_collection(name)

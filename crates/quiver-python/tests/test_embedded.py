@@ -132,13 +132,11 @@ def test_upsert_in_batches_with_progress(tmp_path, capsys):
             col.upsert([1], v[:1], batch_size=0)
 
 
-def test_text_needs_the_server_for_now(tmp_path):
-    with quiverdb.open(tmp_path / "data") as db:
-        col = db.create_collection("t", dim=4)
-        with pytest.raises(quiverdb.Unsupported, match="quiverdb.Client"):
-            col.search("a question")
-        with pytest.raises(NotImplementedError):
-            col.upsert([1], texts=["hello"])
+def test_models_dir_is_where_models_are_found(tmp_path):
+    # A models directory without the model: the name is looked up there, then in the default places.
+    with quiverdb.open(tmp_path / "data", models_dir=tmp_path / "models") as db:
+        with pytest.raises(quiverdb.InvalidArgument, match="not installed"):
+            db.create_collection("t", embedding="other-model")
 
 
 def test_a_damaged_snapshot_is_refused_and_the_collection_keeps_serving(tmp_path):

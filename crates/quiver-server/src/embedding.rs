@@ -2,25 +2,23 @@
 //! `text` where a vector would go — in upserts, searches, queries and documents — and the server embeds it
 //! in-process with [`quiver_embed`].
 //!
-//! Models are found by name ([`Embedders::resolve`]) and loaded once, on first use, then shared by every request.
+//! Models are found by name ([`quiver_text::Models`]) and loaded once, on first use, then shared by every request.
 //! Embedding is CPU work: callers run it inside [`crate::state::blocking`].
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use parking_lot::Mutex;
-use quiver_embed::{EmbedError, EmbedOptions, Embedder};
+use quiver_embed::Embedder;
 use quiver_engine::Collection;
+use quiver_text::Models;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
-/// The models this server can run, loaded lazily by name.
+/// The models this server can run ([`quiver_text::Models`]), each counted into [`EmbedStats`] for `/metrics`.
 #[derive(Debug)]
 pub struct Embedders {
-    models_dir: Option<PathBuf>,
-    loaded: Mutex<HashMap<String, Arc<dyn Embedder>>>,
+    models: Models,
     stats: Arc<EmbedStats>,
 }
 
@@ -89,11 +87,16 @@ impl Embedder for Counted {
 }
 
 impl Embedders {
-    /// Models are looked up in `models_dir/<name>` first (when set), then, for the default model, where
-    /// [`quiver_embed::find_model_dir`] looks (`QUIVER_MODEL_DIR`, `~/.cache/quiver-models/…`, the Hugging Face
-    /// cache, a pip-installed copy).
+    /// Models are looked up as [`quiver_text::Models`] does: `models_dir/<name>` first (when set), then, for the
+    /// default model, where [`quiver_embed::find_model_dir`] looks.
     pub fn new(models_dir: Option<PathBuf>) -> Self {
-        Embedders { models_dir, loaded: Mutex::new(HashMap::new()), stats: Arc::default() }
+        let stats: Arc<EmbedStats> = Arc::default();
+        let counting = Arc::clone(&stats);
+        let models = Models::new(models_dir).with_wrapper(Box::new(move |inner| {
+            tracing::info!(model = inner.model_name(), dim = inner.dim(), "embedding model loaded");
+            Arc::new(Counted { inner, stats: Arc::clone(&counting) }) as Arc<dyn Embedder>
+        }));
+        Embedders { models, stats }
     }
 
     /// Logs, once at startup, whether text can be embedded and where the default model is: a missing model is a
@@ -103,18 +106,18 @@ impl Embedders {
             tracing::info!("built without embedding support: collections with an embedding model answer 501 to text");
             return;
         }
-        match self.resolve(quiver_embed::DEFAULT_MODEL) {
+        let default = quiver_text::models::short_name(quiver_embed::DEFAULT_MODEL);
+        match self.models.resolve(quiver_embed::DEFAULT_MODEL) {
             Ok(dir) => tracing::info!(
-                model = short_name(quiver_embed::DEFAULT_MODEL),
+                model = default,
                 dir = %dir.display(),
-                models_dir = ?self.models_dir,
+                models_dir = ?self.models.models_dir(),
                 "text embedding available (models load on first use)"
             ),
             Err(_) => tracing::warn!(
-                models_dir = ?self.models_dir,
-                "the default embedding model {} was not found: text requests will fail until it is installed \
+                models_dir = ?self.models.models_dir(),
+                "the default embedding model {default} was not found: text requests will fail until it is installed \
                  (bash scripts/get-embed-model.sh, or --models-dir)",
-                short_name(quiver_embed::DEFAULT_MODEL)
             ),
         }
     }
@@ -124,51 +127,14 @@ impl Embedders {
         &self.stats
     }
 
-    /// The directory of model `name`. `owner/model` is looked up as `model` (the Hugging Face repository name's
-    /// last part), matching case-insensitively for the default model.
-    pub fn resolve(&self, name: &str) -> Result<PathBuf, EmbedError> {
-        let short = short_name(name);
-        let mut searched = Vec::new();
-        if let Some(root) = &self.models_dir {
-            for candidate in [root.join(name), root.join(short)] {
-                if candidate.is_dir() {
-                    return Ok(candidate);
-                }
-                searched.push(candidate);
-            }
-        }
-        if let Some(dir) = std::env::var_os(quiver_embed::MODEL_DIR_ENV).map(PathBuf::from)
-            && dir.file_name().is_some_and(|f| f.to_string_lossy().eq_ignore_ascii_case(short))
-        {
-            return Ok(dir);
-        }
-        if same_model(name, quiver_embed::DEFAULT_MODEL) {
-            return quiver_embed::find_model_dir(None);
-        }
-        Err(EmbedError::ModelNotFound { searched })
+    /// The models underneath.
+    pub fn models(&self) -> &Models {
+        &self.models
     }
 
-    /// Model `name`, loaded on first use (blocking: call from a blocking task). Two names of one directory
-    /// (`all-MiniLM-L6-v2`, `sentence-transformers/all-MiniLM-L6-v2`) share one loaded model.
+    /// Model `name`, loaded on first use (blocking: call from a blocking task).
     pub fn get(&self, name: &str) -> ApiResult<Arc<dyn Embedder>> {
-        let mut loaded = self.loaded.lock();
-        if let Some(m) = loaded.get(name) {
-            return Ok(Arc::clone(m));
-        }
-        // Held while loading: a second request for the same model waits instead of loading it twice.
-        let dir = self.resolve(name).map_err(|e| model_error(name, e))?;
-        let key = dir_key(&dir);
-        if let Some(m) = loaded.get(&key).cloned() {
-            loaded.insert(name.to_string(), Arc::clone(&m));
-            return Ok(m);
-        }
-        let options = EmbedOptions { name: Some(name.to_string()), ..EmbedOptions::default() };
-        let model = quiver_embed::load_model(&dir, &options).map_err(|e| model_error(name, e))?;
-        let model: Arc<dyn Embedder> = Arc::new(Counted { inner: model, stats: Arc::clone(&self.stats) });
-        tracing::info!(model = name, dir = %dir.display(), dim = model.dim(), "embedding model loaded");
-        loaded.insert(name.to_string(), Arc::clone(&model));
-        loaded.insert(key, Arc::clone(&model));
-        Ok(model)
+        Ok(self.models.get(name)?)
     }
 
     /// The model of collection `col` (400 when it has none), checked against the collection's dimension.
@@ -178,79 +144,23 @@ impl Embedders {
 
     /// The model a collection configured as `config` names (400 when none), checked against its dimension.
     pub fn for_config(&self, name: &str, config: &quiver_engine::CollectionConfig) -> ApiResult<Arc<dyn Embedder>> {
-        let Some(embedding) = &config.embedding else {
-            return Err(ApiError::bad_request(format!(
-                "collection {name:?} has no embedding model, so it takes vectors, not text; create it with \
-                 \"embedding\": {{\"model\": \"{}\"}} to send text",
-                quiver_embed::DEFAULT_MODEL
-            )));
-        };
-        let model = self.get(&embedding.model)?;
-        check_dimension(&embedding.model, model.dim(), config.dimension)?;
-        Ok(model)
+        Ok(self.models.for_config(name, config)?)
     }
-}
-
-/// The cache key of a model directory (its canonical path; a prefix no model name can have).
-fn dir_key(dir: &std::path::Path) -> String {
-    let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    format!("dir:{}", canonical.display())
 }
 
 /// 400 when a model's vectors do not fit the collection.
 pub fn check_dimension(model: &str, model_dim: usize, collection_dim: usize) -> ApiResult<()> {
-    if model_dim != collection_dim {
-        return Err(ApiError::bad_request(format!(
-            "embedding model {model:?} makes {model_dim}-dimensional vectors but the collection's vectors have \
-             {collection_dim} dimensions"
-        )));
-    }
-    Ok(())
+    Ok(quiver_text::check_dimension(model, model_dim, collection_dim)?)
 }
 
 /// Embeds `texts` (blocking).
 pub fn embed(model: &dyn Embedder, texts: &[&str]) -> ApiResult<Vec<Vec<f32>>> {
-    model.embed(texts).map_err(|e| model_error(model.model_name(), e))
-}
-
-/// An embedding failure as an API error: a model this server lacks is a 400 naming it and saying where it goes
-/// (no server paths); a build without model support is a 501; anything else is internal.
-fn model_error(name: &str, e: EmbedError) -> ApiError {
-    match e {
-        EmbedError::ModelNotFound { .. } | EmbedError::MissingFile { .. } => ApiError::bad_request(format!(
-            "embedding model {name:?} is not installed on this server (put its sentence-transformers directory \
-             under the server's models directory, --models-dir, as {:?}; the default model {} is fetched by \
-             scripts/get-embed-model.sh)",
-            short_name(name),
-            short_name(quiver_embed::DEFAULT_MODEL)
-        )),
-        EmbedError::NotBuilt => ApiError::new(StatusCode::NOT_IMPLEMENTED, e.to_string()),
-        e if e.is_user_error() => ApiError::bad_request(e.to_string()),
-        e => ApiError::internal(format!("embedding model {name:?}: {e}")),
-    }
-}
-
-/// True when `asked` (a model a client named) is `configured` (the collection's): equal, or the same name once an
-/// `owner/` prefix is dropped, ignoring case.
-pub fn same_model(asked: &str, configured: &str) -> bool {
-    asked == configured || short_name(asked).eq_ignore_ascii_case(short_name(configured))
-}
-
-/// A model name without its `owner/` prefix.
-fn short_name(name: &str) -> &str {
-    name.rsplit('/').next().unwrap_or(name)
+    Ok(quiver_text::embed(model, texts)?)
 }
 
 /// 400 when a client named a model other than the collection's.
 pub fn check_named_model(asked: Option<&str>, configured: &str, field: &str) -> ApiResult<()> {
-    match asked {
-        Some(a) if !same_model(a, configured) => Err(ApiError::invalid(
-            format!("{field}.model"),
-            format!("the collection's embedding model {configured:?} (or absent)"),
-            format!("{a:?}"),
-        )),
-        _ => Ok(()),
-    }
+    Ok(quiver_text::check_named_model(asked, configured, field)?)
 }
 
 /// Embeds the texts of an upsert into their points' vectors and keeps each text in its point's payload under
@@ -273,22 +183,13 @@ pub fn resolve_upsert(
     Ok(points)
 }
 
-/// Embeds `texts` (`(point index, text)`) with `model` in one call into those points' vectors, and keeps each text
-/// in its point's payload under [`TEXT_KEY`] (replacing a `text` key sent in the payload). Blocking.
+/// Embeds `texts` (`(point index, text)`) into those points' vectors, keeping each text in its payload. Blocking.
 pub fn fill_texts(
     model: &dyn Embedder,
     points: &mut [quiver_engine::PointInput],
     texts: Vec<(usize, String)>,
 ) -> ApiResult<()> {
-    let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
-    let vectors = embed(model, &refs)?;
-    for ((i, t), v) in texts.into_iter().zip(vectors) {
-        let p = &mut points[i];
-        p.vector = v;
-        p.payload.get_or_insert_with(Default::default).insert(TEXT_KEY.to_string(), t.into());
-    }
-    Ok(())
+    Ok(quiver_text::fill_texts(model, points, texts)?)
 }
 
-/// The payload key that holds a point's text.
-pub const TEXT_KEY: &str = "text";
+pub use quiver_text::TEXT_KEY;

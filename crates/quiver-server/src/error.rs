@@ -76,6 +76,18 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<quiver_text::TextError> for ApiError {
+    fn from(e: quiver_text::TextError) -> Self {
+        use quiver_text::TextError as T;
+        match e {
+            T::Engine(inner) => ApiError::from(inner),
+            T::NotBuilt(_) => ApiError::new(StatusCode::NOT_IMPLEMENTED, e.to_string()),
+            e if e.is_user_error() => ApiError::bad_request(e.to_string()),
+            e => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
 impl From<quiver_cluster::Error> for ApiError {
     fn from(e: quiver_cluster::Error) -> Self {
         use quiver_cluster::Error as C;

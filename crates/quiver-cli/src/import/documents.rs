@@ -12,7 +12,7 @@ use anyhow::{Context, Result, anyhow};
 use indicatif::ProgressBar;
 use quiver_embed::ChunkOptions;
 use quiver_engine::Database;
-use quiver_server::documents::{self, Document};
+use quiver_text::documents::{self, Document};
 use serde_json::{Value, json};
 
 use super::{Dest, HttpSink, ImportArgs, LocalModels, progress_bar};
@@ -207,10 +207,9 @@ fn write_batch(sink: &mut DocSink, docs: &[Document], options: &ChunkOptions, pb
             Ok(counts.iter().filter_map(|c| c["chunks"].as_u64()).sum::<u64>() as usize)
         }
         DocSink::Data { col, model, .. } => {
-            let (points, counts) =
-                documents::document_points(model.as_ref(), docs, options).map_err(|e| anyhow!("{}", e.message))?;
+            let (points, counts) = documents::document_points(model.as_ref(), docs, options)?;
             let n = points.len();
-            documents::write_points(col, points, &counts).map_err(|e| anyhow!("{}", e.message))?;
+            documents::write_points(col, points, &counts)?;
             Ok(n)
         }
     }

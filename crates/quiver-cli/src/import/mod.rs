@@ -234,7 +234,7 @@ struct EmbeddedSink {
 
 /// Embedding models run in this process (imports into a data directory).
 pub struct LocalModels {
-    embedders: quiver_server::embedding::Embedders,
+    embedders: quiver_text::Models,
     /// The model a collection created for texts gets.
     pub default_name: String,
 }
@@ -248,12 +248,12 @@ impl std::fmt::Debug for LocalModels {
 impl LocalModels {
     /// Models found in `models_dir` (then where `quiver embed` finds the default one).
     pub fn new(models_dir: Option<PathBuf>, default_name: String) -> Self {
-        LocalModels { embedders: quiver_server::embedding::Embedders::new(models_dir), default_name }
+        LocalModels { embedders: quiver_text::Models::new(models_dir), default_name }
     }
 
     /// Model `name`, loaded once.
     pub fn get(&self, name: &str) -> Result<Arc<dyn Embedder>> {
-        self.embedders.get(name).map_err(|e| anyhow!("{}", e.message))
+        Ok(self.embedders.get(name)?)
     }
 
     /// The collection's model (it must have one), checked against its dimension; creates the collection with
@@ -296,8 +296,7 @@ impl LocalModels {
             );
         };
         let model = self.get(&e.model)?;
-        quiver_server::embedding::check_dimension(&e.model, model.dim(), c.config().dimension)
-            .map_err(|e| anyhow!("{}", e.message))?;
+        quiver_text::check_dimension(&e.model, model.dim(), c.config().dimension)?;
         Ok((c, model))
     }
 }
@@ -357,8 +356,7 @@ impl Sink for EmbeddedSink {
         }
         if !texts.is_empty() {
             let model = self.model.as_ref().ok_or_else(|| anyhow!("internal: texts without a model"))?;
-            quiver_server::embedding::fill_texts(model.as_ref(), &mut points, texts)
-                .map_err(|e| anyhow!("{}", e.message))?;
+            quiver_text::fill_texts(model.as_ref(), &mut points, texts)?;
         }
         c.upsert(points)?;
         Ok(())

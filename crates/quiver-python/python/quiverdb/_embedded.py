@@ -20,13 +20,9 @@ from ._common import (
     payload_list,
     query_vector,
 )
-from ._errors import InvalidArgument, Unsupported
+from ._errors import InvalidArgument
 from ._types import BatchResult, Hit, PointId, Record, ScrollPage, Snapshot
 
-_TEXT_NOTE = (
-    "text needs a model, which the embedded engine does not run yet: run `quiver serve` and use "
-    "quiverdb.Client(url), or pass vectors"
-)
 
 
 class Collection(CollectionBase):
@@ -76,31 +72,78 @@ class Collection(CollectionBase):
         """Inserts or replaces points; returns the last operation's sequence number.
 
         ``vectors`` is an n×dim array (float32 C-contiguous arrays are read without a conversion copy); one id
-        with a 1-D vector upserts one point. ``payloads``: one dict (or None) per id. ``ttl``: seconds until the
-        points expire. Large inputs are written ``batch_size`` rows per operation (each one atomic);
-        ``progress=True`` shows a progress bar."""
-        if texts is not None:
-            raise Unsupported(_TEXT_NOTE)
-        if vectors is None:
-            raise InvalidArgument("invalid vectors: expected an n×dim array, got None")
+        with a 1-D vector upserts one point. Or ``texts`` (one string per id) for a collection created with an
+        ``embedding`` model: each is embedded in this process and kept in its payload under ``"text"``.
+        ``payloads``: one dict (or None) per id. ``ttl``: seconds until the points expire. Large inputs are
+        written ``batch_size`` rows per operation (each one atomic); ``progress=True`` shows a progress bar."""
         single = is_scalar_id(ids)
         idl = [ids] if single else id_list(ids)
         if single and payloads is not None and isinstance(payloads, dict):
             payloads = [payloads]
-        m = matrix(vectors)
-        if m.shape[0] != len(idl):
-            raise InvalidArgument(f"invalid vectors: expected {len(idl)} rows (one per id), got {m.shape[0]} rows")
+        if single and isinstance(texts, str):
+            texts = [texts]
+        if (vectors is None) == (texts is None):
+            raise InvalidArgument("invalid vectors: expected vectors or texts (one of them), got "
+                                  + ("neither" if vectors is None else "both"))
+        m = matrix(vectors) if vectors is not None else None
+        tl = _text_list(texts) if texts is not None else None
+        n = m.shape[0] if m is not None else len(tl)  # type: ignore[arg-type]
+        if n != len(idl):
+            what = "rows" if m is not None else "texts"
+            raise InvalidArgument(f"invalid {'vectors' if m is not None else 'texts'}: expected {len(idl)} {what} "
+                                  f"(one per id), got {n} {what}")
         pl = payload_list(payloads, len(idl))
         check_batch_size(batch_size)
         bar = Progress(len(idl), progress)
         seq = self._c.applied_seq
         try:
             for a, b in chunks(len(idl), batch_size):
-                seq = self._c.upsert(idl[a:b], m[a:b], None if pl is None else pl[a:b], ttl)
+                part = None if pl is None else pl[a:b]
+                if tl is None:
+                    rows = m[a:b]  # type: ignore[index]
+                else:
+                    rows = self._c.embed(tl[a:b])
+                    part = [dict(p or {}, text=t) for p, t in zip(part or [None] * (b - a), tl[a:b])]
+                seq = self._c.upsert(idl[a:b], rows, part, ttl)
                 bar.update(b - a)
         finally:
             bar.close()
         return self._done(seq, wait)
+
+    def add_documents(
+        self,
+        documents: Sequence[Dict[str, Any]],
+        *,
+        max_tokens: Optional[int] = None,
+        overlap_tokens: Optional[int] = None,
+        wait: bool = False,
+    ) -> List[Dict[str, Any]]:
+        """Splits documents (``{"id": ..., "text": ..., "metadata": {...}}``) into chunks of at most
+        ``max_tokens`` tokens (default 200, ``overlap_tokens`` repeated, default 32), embeds them with the
+        collection's model and stores each chunk as a point (payload: the metadata plus ``doc_id``,
+        ``chunk_index``, ``chunk_count``, ``text``). Writing a document id again replaces its chunks. Returns
+        ``[{"id": ..., "chunks": n}, ...]``, as the server does."""
+        docs = []
+        for i, d in enumerate(documents):
+            if not isinstance(d, dict):
+                raise InvalidArgument(f"invalid documents[{i}]: expected a dict with id and text, got {type(d).__name__}")
+            extra = set(d) - {"id", "text", "metadata"}
+            if extra:
+                raise InvalidArgument(f"invalid documents[{i}]: expected the keys id, text, metadata, got {sorted(extra)}")
+            doc_id = d.get("id")
+            if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)) or (isinstance(doc_id, int) and doc_id < 0):
+                raise InvalidArgument(f"invalid documents[{i}].id: expected a string or an unsigned integer, got {doc_id!r}")
+            text = d.get("text")
+            if not isinstance(text, str):
+                raise InvalidArgument(f"invalid documents[{i}].text: expected a string, got {type(text).__name__}")
+            docs.append((str(doc_id), text, d.get("metadata")))
+        seq, counts = self._c.add_documents(docs, max_tokens, overlap_tokens)
+        self._done(seq, wait)
+        return [{"id": i, "chunks": n} for i, n in counts]
+
+    def delete_document(self, doc_id: Union[str, int], *, wait: bool = False) -> int:
+        """Deletes every chunk of a document; returns the operation's sequence number."""
+        return self._done(self._c.delete_document(str(doc_id)), wait)
 
     def _done(self, seq: int, wait: bool) -> int:
         if wait:
@@ -158,6 +201,12 @@ class Collection(CollectionBase):
         """Drops a payload field's index."""
         return self._done(self._c.drop_index(field), wait)
 
+    def optimize(self) -> int:
+        """Seals the growing segment and runs the optimizer until nothing is left to do (every point in an indexed
+        segment, small segments merged), with the GIL released; returns the jobs run. The background optimizer
+        gets there by itself over time; call this before timing searches or after a bulk load."""
+        return self._c.optimize()
+
     def flush(self) -> None:
         """Makes every applied write durable (a WAL fsync), whatever the durability setting."""
         self._c.flush()
@@ -183,9 +232,10 @@ class Collection(CollectionBase):
         A vector gives a list of :class:`Hit` (best first). A matrix (one query per row) gives a
         :class:`BatchResult` of numpy arrays, searched on ``threads`` threads (default: all cores).
         ``filter`` is a Qdrant-shaped filter (``{"must": [{"key": "tag", "match": {"value": "a"}}]}``);
-        ``params`` are index settings (``ef``, ``nprobe``, ``rerank``, ``exact``, ...)."""
+        ``params`` are index settings (``ef``, ``nprobe``, ``rerank``, ``exact``, ...). A string is a text
+        query, embedded by the collection's model."""
         if isinstance(query, str):
-            raise Unsupported(_TEXT_NOTE)
+            query = self._c.embed([query])[0]
         q, batch = query_vector(query)
         if batch:
             if offset or score_threshold is not None or with_vector or min_seq is not None:
@@ -218,7 +268,7 @@ class Collection(CollectionBase):
     ) -> Dict[str, Any]:
         """How a search would be answered: per segment, exact scan or index, estimated and real filter counts."""
         if isinstance(query, str):
-            raise Unsupported(_TEXT_NOTE)
+            query = self._c.embed([query])[0]
         q, batch = query_vector(query)
         if batch:
             raise InvalidArgument("invalid query: explain takes one vector, got a matrix")
@@ -265,6 +315,16 @@ class Collection(CollectionBase):
         self._c.wait_for(seq, timeout)
 
 
+def _text_list(texts: Any) -> List[str]:
+    if isinstance(texts, (str, bytes)):
+        raise InvalidArgument("invalid texts: expected a list of strings (one per id), got a single string")
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise InvalidArgument(f"invalid texts[{i}]: expected a string, got {type(t).__name__}")
+    return out
+
+
 def _ids_or_none(ids: Any) -> Optional[List[Any]]:
     if ids is None:
         return None
@@ -279,8 +339,8 @@ class Database:
     Only one process may open a directory at a time (``Locked`` otherwise); within a process, share one
     ``Database`` among threads."""
 
-    def __init__(self, path: Union[str, os.PathLike]) -> None:
-        self._db = _native.Database(os.fspath(path))
+    def __init__(self, path: Union[str, os.PathLike], *, models_dir: Optional[Union[str, os.PathLike]] = None) -> None:
+        self._db = _native.Database(os.fspath(path), None if models_dir is None else os.fspath(models_dir))
 
     @property
     def path(self) -> str:
@@ -317,9 +377,18 @@ class Database:
 
         ``metric``: ``cosine`` (default), ``dot`` or ``euclidean``. ``index``: a kind (``"hnsw"`` — the default
         —, ``"ivf"``, ``"kd-tree"``, ``"lsh"``, ``"kd-lsh"``, ``"flat"``) or ``{"kind": ..., "params": {...}}``
-        (e.g. ``{"kind": "hnsw", "params": {"m": 16, "quantization": "sq8"}}``). Other options:
+        (e.g. ``{"kind": "hnsw", "params": {"m": 16, "quantization": "sq8"}}``). ``embedding``: a model name
+        (``"all-MiniLM-L6-v2"``): the collection then takes texts, and ``dim`` may be left out. Other options:
         ``durability``, ``tiering``, ``optimizer``, ``max_payload_bytes``, ``change_feed_bytes``."""
         cfg = collection_config(dim, metric, index, embedding, options)
+        if "embedding" in cfg:
+            model = cfg["embedding"].get("model")
+            if not isinstance(model, str):
+                raise InvalidArgument(f"invalid embedding.model: expected a model name, got {model!r}")
+            model_dim = self._db.model_dim(model)
+            if cfg.setdefault("dimension", model_dim) != model_dim:
+                raise InvalidArgument(f"invalid dim: expected {model_dim} (the embedding model {model}'s), "
+                                      f"got {cfg['dimension']}")
         if "dimension" not in cfg:
             raise InvalidArgument("invalid dim: expected the vector length (a positive integer), got None")
         return Collection(self._db.create_collection(name, cfg))
@@ -370,6 +439,11 @@ def _snapshot(d: Dict[str, Any]) -> Snapshot:
     return Snapshot(d["name"], int(d["size_bytes"]), int(d["created_unix_ms"]))
 
 
-def open(path: Union[str, os.PathLike] = "./quiver-data") -> Database:  # noqa: A001 - the natural name
-    """Opens (creating if needed) the data directory at ``path``."""
-    return Database(path)
+def open(  # noqa: A001 - the natural name
+    path: Union[str, os.PathLike] = "./quiver-data", *, models_dir: Optional[Union[str, os.PathLike]] = None
+) -> Database:
+    """Opens (creating if needed) the data directory at ``path``. Collections created with an ``embedding``
+    model take text; the model is looked up in ``models_dir/<name>`` (one sentence-transformers directory per
+    model), then where ``quiver embed`` finds the default all-MiniLM-L6-v2 (``QUIVER_MODEL_DIR``,
+    ``~/.cache/quiver-models``, the Hugging Face cache), and loaded on first use."""
+    return Database(path, models_dir=models_dir)

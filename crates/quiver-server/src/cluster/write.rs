@@ -444,7 +444,7 @@ pub async fn upsert_documents(c: &Cluster, spec: &CollectionSpec, body: &[u8], w
     Ok(json!({
         "operation_id": seq,
         "status": if wait { "completed" } else { "acknowledged" },
-        "documents": counts,
+        "documents": crate::documents::to_wire(&counts),
     }))
 }
 
