@@ -12,6 +12,7 @@ mod embed;
 mod engine_bench;
 mod import;
 mod inspect;
+mod mcp;
 mod plot;
 mod remote;
 mod serve;
@@ -50,6 +51,9 @@ enum Command {
     /// Embed lines of text from stdin with the built-in model (all-MiniLM-L6-v2 by default); prints one JSON line
     /// per text. Needs the cargo feature `embed` (on by default) and the model files (see docs/embed.md).
     Embed(embed::EmbedArgs),
+    /// Serve the Model Context Protocol on stdio: QuiverDB's collections as tools an AI agent calls (over a data
+    /// directory with `--data`, or in front of a server with `--url`). See docs/mcp.md.
+    Mcp(mcp::McpArgs),
     /// Build a collection from 2,000 WordNet definitions shipped in the binary, embedded with the built-in model,
     /// and run semantic queries with and without a metadata filter (needs the model files, see docs/embed.md).
     Demo(demo::DemoArgs),
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Command::EngineBench(args) => ok(engine_bench::run(args)),
         Command::Embed(args) => ok(embed::run(args)),
         Command::Demo(args) => ok(demo::run(args)),
+        Command::Mcp(args) => ok(mcp::run(args)),
     };
     match result {
         Ok(code) => code,

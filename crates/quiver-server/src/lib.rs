@@ -14,6 +14,7 @@ pub mod documents;
 pub mod embedding;
 pub mod error;
 pub mod extract;
+pub mod mcp;
 pub mod metrics;
 pub mod middleware;
 pub mod routes;

@@ -12,6 +12,7 @@ mod embed;
 mod fake;
 mod import;
 mod inspect;
+mod mcp;
 mod real_server;
 mod remote;
 mod serve;
