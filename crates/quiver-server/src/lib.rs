@@ -122,6 +122,11 @@ pub fn app(state: AppState) -> Router {
             async move { axum::Json(doc.as_ref().clone()) }
         }),
     );
+    // MCP's streamable-HTTP transport (not a REST route, so not in the OpenAPI document).
+    let router = router.route(
+        "/mcp",
+        axum::routing::post(mcp::http_endpoint).get(mcp::http_not_allowed).delete(mcp::http_not_allowed),
+    );
     // In cluster mode, requests about collections are routed across the cluster (innermost: after auth).
     let router = router.route_layer(axum::middleware::from_fn_with_state(state.clone(), cluster::dispatch::dispatch));
     middleware::wrap(router, state.clone())

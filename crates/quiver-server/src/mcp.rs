@@ -675,6 +675,51 @@ fn text_id(text: &str) -> quiver_engine::PointId {
     quiver_text::documents::chunk_id(&format!("mcp-text\u{0}{text}"), 0)
 }
 
+/// `POST /mcp` on `quiver serve`: MCP's streamable-HTTP transport, answering each JSON-RPC request with one JSON
+/// reply (`202 Accepted` for a notification). The caller's API key was checked by the auth layer like any route's;
+/// a read-only key gets a session with the read tools only, and every tool call goes through the server's own router
+/// with the caller's key, so the routes' checks apply too. No server-initiated stream: `GET /mcp` answers 405.
+pub async fn http_endpoint(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let key = crate::middleware::presented_key(&headers).map(str::to_owned);
+    let read_only = match (state.config().api_key.as_deref(), key.as_deref()) {
+        (Some(full), Some(k)) => !crate::middleware::same(k, full),
+        _ => false,
+    };
+    let msg: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            let err = rpc_error(Value::Null, -32700, format!("not JSON: {e}"));
+            return (StatusCode::BAD_REQUEST, axum::Json(err)).into_response();
+        }
+    };
+    if msg.is_array() {
+        let err = rpc_error(Value::Null, -32600, "batches are not supported: send one message per request");
+        return (StatusCode::BAD_REQUEST, axum::Json(err)).into_response();
+    }
+    let server = McpServer::new(RouterApi::new(crate::app(state), key), read_only);
+    match server.handle(msg).await {
+        Some(reply) => axum::Json(reply).into_response(),
+        None => StatusCode::ACCEPTED.into_response(),
+    }
+}
+
+/// `GET` and `DELETE /mcp`: this server opens no stream of its own and keeps no session.
+pub async fn http_not_allowed() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        [(axum::http::header::ALLOW, "POST")],
+        "MCP over HTTP here is POST only (one JSON reply per request)",
+    )
+        .into_response()
+}
+
 /// Serves JSON-RPC messages, one per line, from `input` to `output` until `input` ends (stdio transport).
 pub async fn serve_lines<A: Api, R, W>(server: &McpServer<A>, input: R, mut output: W) -> std::io::Result<()>
 where

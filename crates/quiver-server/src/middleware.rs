@@ -18,7 +18,9 @@ use crate::state::AppState;
 const OPEN_ROUTES: [&str; 2] = ["/healthz", "/readyz"];
 
 /// POST routes that only read (allowed with the read-only key).
-const READ_POSTS: [&str; 7] = [
+const READ_POSTS: [&str; 8] = [
+    // MCP: a read-only key gets a session with the read tools only (the handler checks which key it was).
+    "/mcp",
     "/collections/{collection_name}/points",
     "/collections/{collection_name}/points/search",
     "/collections/{collection_name}/points/search/batch",
@@ -75,7 +77,7 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
 }
 
 /// The key a request presents: `api-key: K` or `Authorization: Bearer K`.
-fn presented_key(h: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_key(h: &HeaderMap) -> Option<&str> {
     if let Some(k) = h.get("api-key").and_then(|v| v.to_str().ok()) {
         return Some(k.trim());
     }
@@ -85,7 +87,7 @@ fn presented_key(h: &HeaderMap) -> Option<&str> {
 }
 
 /// Compares without an early exit on the first differing byte.
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let mut diff = (a.len() ^ b.len()) as u64;
     for i in 0..a.len().max(b.len()) {

@@ -24,3 +24,33 @@ fn the_official_mcp_client_drives_quiver_mcp_over_stdio() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_official_mcp_client_drives_the_servers_mcp_endpoint_with_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, _log) = crate::spawn_serve(
+        &dir.path().join("data"),
+        &["--api-key", "full-key-for-mcp", "--read-only-api-key", "read-only-key-for-mcp"],
+    );
+    // Ready once recovery is done (/readyz needs no key).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while crate::serve::http(&addr, "GET", "/readyz", None).0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "not ready in time");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mcp/mcp_http_client.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(format!("http://{addr}"))
+        .args(["full-key-for-mcp", "read-only-key-for-mcp"])
+        .output()
+        .expect("python3 is needed for the MCP test (pip install -r requirements-test.txt)");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("ok"),
+        "the MCP HTTP client run failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
