@@ -110,25 +110,36 @@ pub fn openapi() -> OpenApi {
     router_and_doc().1
 }
 
-/// The whole application: routes, `/openapi.json`, and the middleware stack (request id, metrics, auth,
+/// The routes, `/openapi.json` and `/mcp`, without state or middleware: built once per process (the OpenAPI
+/// document takes a few milliseconds), cloned by every [`app`] (the MCP endpoint makes one per request).
+fn routes() -> Router<AppState> {
+    static ROUTES: std::sync::OnceLock<Router<AppState>> = std::sync::OnceLock::new();
+    ROUTES
+        .get_or_init(|| {
+            let (router, doc) = router_and_doc();
+            let doc = Arc::new(doc);
+            router
+                .route(
+                    "/openapi.json",
+                    axum::routing::get(move || {
+                        let doc = doc.clone();
+                        async move { axum::Json(doc.as_ref().clone()) }
+                    }),
+                )
+                // MCP's streamable-HTTP transport (not a REST route, so not in the OpenAPI document).
+                .route(
+                    "/mcp",
+                    axum::routing::post(mcp::http_endpoint).get(mcp::http_not_allowed).delete(mcp::http_not_allowed),
+                )
+        })
+        .clone()
+}
+
+/// The whole application: routes, `/openapi.json`, `/mcp`, and the middleware stack (request id, metrics, auth,
 /// timeout, body limit).
 pub fn app(state: AppState) -> Router {
-    let (router, doc) = router_and_doc();
-    let doc = Arc::new(doc);
-    let router = router.route(
-        "/openapi.json",
-        axum::routing::get(move || {
-            let doc = doc.clone();
-            async move { axum::Json(doc.as_ref().clone()) }
-        }),
-    );
-    // MCP's streamable-HTTP transport (not a REST route, so not in the OpenAPI document).
-    let router = router.route(
-        "/mcp",
-        axum::routing::post(mcp::http_endpoint).get(mcp::http_not_allowed).delete(mcp::http_not_allowed),
-    );
     // In cluster mode, requests about collections are routed across the cluster (innermost: after auth).
-    let router = router.route_layer(axum::middleware::from_fn_with_state(state.clone(), cluster::dispatch::dispatch));
+    let router = routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), cluster::dispatch::dispatch));
     middleware::wrap(router, state.clone())
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
         .with_state(state)
