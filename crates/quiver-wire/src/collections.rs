@@ -1,0 +1,246 @@
+//! Collections: creating them, describing them, payload field indexes, snapshots.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// Vector distance, Qdrant's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum Distance {
+    /// Cosine similarity (vectors are normalised on write); higher is closer.
+    Cosine,
+    /// Inner product; higher is closer.
+    Dot,
+    /// Euclidean distance; lower is closer.
+    Euclid,
+    /// Not supported (rejected with 400).
+    Manhattan,
+}
+
+/// One unnamed vector per point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VectorParams {
+    /// Dimension.
+    pub size: usize,
+    /// Distance.
+    pub distance: Distance,
+    /// Accepted for compatibility; QuiverDB decides where vectors live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+}
+
+/// `vectors` of a collection: one unnamed vector (named vectors are rejected with a clear error).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum VectorsConfig {
+    /// `{"size": 384, "distance": "Cosine"}`
+    Single(VectorParams),
+    /// `{"name": {...}}` — not supported.
+    Named(BTreeMap<String, VectorParams>),
+}
+
+/// Qdrant's HNSW settings: `m` and `ef_construct` become the HNSW index's `m` and `ef_construction`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct HnswConfigDiff {
+    /// Edges per node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub m: Option<usize>,
+    /// Candidate list while building.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ef_construct: Option<usize>,
+    /// Accepted, no effect (QuiverDB's planner has its own `optimizer.exact_below`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_scan_threshold: Option<usize>,
+    /// Accepted, no effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_indexing_threads: Option<usize>,
+    /// Accepted, no effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    /// Accepted, no effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<usize>,
+}
+
+/// `PUT /collections/{collection_name}`: Qdrant's fields, plus QuiverDB's `index`, `tiering`, `durability`,
+/// `optimizer`, `max_payload_bytes` and `change_feed_bytes` (see docs/engine.md for their meaning).
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCollection {
+    /// The vector's size and distance. May be left out when `embedding` names a model: the model's dimension
+    /// and Cosine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<VectorsConfig>,
+    /// HNSW `m` / `ef_construct` (only with the default HNSW index).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hnsw_config: Option<HnswConfigDiff>,
+    /// Must be 1 when given (one node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard_number: Option<u32>,
+    /// Must be 1 when given (one node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<u32>,
+    /// Accepted, no effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_consistency_factor: Option<u32>,
+    /// Accepted, no effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_disk_payload: Option<bool>,
+    /// Accepted, no effect (QuiverDB's optimizer is configured with `optimizer`).
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optimizers_config: Option<Value>,
+    /// Accepted, no effect (the WAL is configured with `durability`).
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wal_config: Option<Value>,
+    /// Not supported in this shape: quantization is an index parameter (`index.params.quantization`).
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantization_config: Option<Value>,
+    /// Not supported.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparse_vectors: Option<Value>,
+    /// Not supported.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<Value>,
+    /// QuiverDB: the index of sealed segments, `{"kind": "hnsw"|"ivf"|"kd-tree"|"lsh"|"kd-lsh"|"flat", "params": {…}}`.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<Value>,
+    /// QuiverDB: `{"hot_age_secs": …, "cold_index": {…}}` — old points move to a cheaper index.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tiering: Option<Value>,
+    /// QuiverDB: `"fsync"` (default), `{"batch": {"max_delay_ms": 2}}` or `"none"`.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub durability: Option<Value>,
+    /// QuiverDB: optimizer thresholds (`seal_points`, `max_segments`, …).
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<Value>,
+    /// QuiverDB: largest payload of one point in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_payload_bytes: Option<usize>,
+    /// QuiverDB: bytes of recent operations the change feed keeps for resuming clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_feed_bytes: Option<u64>,
+    /// QuiverDB: the text embedding model, `{"model": "all-MiniLM-L6-v2"}`: points and searches may then carry
+    /// `text` instead of a vector.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Value>,
+    /// QuiverDB cluster mode: how points are spread over shards — `{"method": "hash"}` (default),
+    /// `{"method": "payload_key", "key": "tenant"}` or `{"method": "centroid", "centroids": [[…], …]}`. A single
+    /// node takes only the default.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sharding: Option<Value>,
+}
+
+/// One entry of `GET /collections`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CollectionDescription {
+    /// Name.
+    pub name: String,
+    /// QuiverDB: why the collection could not be opened, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+/// `GET /collections`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CollectionsResponse {
+    /// Every collection.
+    pub collections: Vec<CollectionDescription>,
+}
+
+/// `GET /collections/{collection_name}/exists`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CollectionExistence {
+    /// Whether it exists.
+    pub exists: bool,
+}
+
+/// `GET /collections/{collection_name}`: Qdrant's summary plus `quiver`, the engine's full report.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CollectionInfo {
+    /// `green` (idle), `yellow` (optimizing), `red` (the last optimizer job failed).
+    pub status: String,
+    /// `"ok"` or `{"error": "…"}`.
+    #[schema(value_type = Object)]
+    pub optimizer_status: Value,
+    /// Live points.
+    pub points_count: u64,
+    /// Same as points (one vector per point).
+    pub vectors_count: u64,
+    /// Points in segments with a built index.
+    pub indexed_vectors_count: u64,
+    /// Segments.
+    pub segments_count: u64,
+    /// Configuration in Qdrant's shape.
+    #[schema(value_type = Object)]
+    pub config: Value,
+    /// Indexed payload fields: `{"key": {"data_type": "keyword"}}`.
+    #[schema(value_type = Object)]
+    pub payload_schema: Value,
+    /// QuiverDB's report: segments, tiers, memory, disk, optimizer counters, sequence numbers.
+    #[schema(value_type = Object)]
+    pub quiver: Value,
+}
+
+/// Field type of a payload index: a name or `{"type": name, …}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum FieldSchema {
+    /// `keyword`, `integer`, `float`, `bool`, `datetime` (also `uuid` → keyword).
+    Name(String),
+    /// `{"type": "keyword", …}`: other settings are accepted and ignored.
+    Params {
+        /// The type name.
+        #[serde(rename = "type")]
+        ty: String,
+    },
+}
+
+/// `PUT /collections/{collection_name}/index`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFieldIndex {
+    /// Dotted payload key.
+    pub field_name: String,
+    /// Its type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_schema: Option<FieldSchema>,
+}
+
+/// A snapshot archive.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SnapshotDescription {
+    /// Archive name.
+    pub name: String,
+    /// RFC 3339 UTC time of creation (read as empty when a server leaves it out).
+    #[serde(default)]
+    pub creation_time: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// `PUT /collections/{collection_name}/snapshots/recover`: restore from an archive already on the server.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotRecover {
+    /// `file:///…` is refused; the name of an archive in this collection's snapshot list (`snap-….qsnap`).
+    pub location: String,
+    /// Accepted, no effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    /// Accepted, no effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}

@@ -1,0 +1,279 @@
+//! Points: upserts (rows or columns), selectors, payload updates, retrieval, scroll and count.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::{Filter, Payload, PointId, PointIdSchema};
+
+/// A vector in a point: a plain array, or `{"": [...]}` (Qdrant's unnamed vector).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum VectorInput {
+    /// `[0.1, 0.2, …]`
+    Plain(Vec<f32>),
+    /// `{"": [0.1, …]}`
+    Named(BTreeMap<String, Vec<f32>>),
+    /// `{"text": "…", "model": "…"}` (Qdrant's document form): embedded by the collection's model; `model`, when
+    /// given, must be that model.
+    Document(TextInput),
+}
+
+/// Text to embed with the collection's model (Qdrant's `Document`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TextInput {
+    /// The text.
+    pub text: String,
+    /// The model; must match the collection's when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Accepted for Qdrant compatibility; must be absent or empty.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Value>,
+}
+
+/// A point to upsert.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointStruct {
+    /// Id.
+    #[schema(value_type = PointIdSchema)]
+    pub id: PointId,
+    /// Vector (or give `text`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<VectorInput>,
+    /// QuiverDB: text to embed with the collection's model instead of a vector; kept in the payload as `text`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// JSON object.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Payload>,
+    /// QuiverDB: seconds until the point expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl_secs: Option<u64>,
+}
+
+/// Column-wise points.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// Ids.
+    #[schema(value_type = Vec<PointIdSchema>)]
+    pub ids: Vec<PointId>,
+    /// Vectors, one per id (or give `texts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<Vec<Vec<f32>>>,
+    /// QuiverDB: texts, one per id, embedded with the collection's model; kept in the payloads as `text`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub texts: Option<Vec<String>>,
+    /// Payloads, one per id (or absent).
+    #[schema(value_type = Vec<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payloads: Option<Vec<Option<Payload>>>,
+}
+
+/// `PUT /collections/{collection_name}/points`: `points` or `batch`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertPoints {
+    /// Row-wise points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points: Option<Vec<PointStruct>>,
+    /// Column-wise points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Batch>,
+}
+
+/// `completed`: applied (and durable, with `wait=true`); `acknowledged`: applied, durable per the collection's
+/// durability setting.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateStatus {
+    /// Applied and durable.
+    Completed,
+    /// Applied; durable as the collection's durability setting says.
+    Acknowledged,
+}
+
+/// The reply to a write.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UpdateResult {
+    /// The operation's sequence number (pass it as `min_seq` to read your own write anywhere).
+    pub operation_id: u64,
+    /// Status.
+    pub status: UpdateStatus,
+}
+
+/// Which points a write addresses: `points` (ids) or `filter`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointsSelector {
+    /// Ids.
+    #[schema(value_type = Vec<PointIdSchema>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points: Option<Vec<PointId>>,
+    /// A filter.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+}
+
+/// Set or overwrite payload.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPayload {
+    /// Keys and values to set.
+    #[schema(value_type = Object)]
+    pub payload: Payload,
+    /// Ids.
+    #[schema(value_type = Vec<PointIdSchema>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points: Option<Vec<PointId>>,
+    /// A filter.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Set under this dotted key instead of at the top level (set only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// Delete payload keys.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeletePayload {
+    /// Dotted keys to remove.
+    pub keys: Vec<String>,
+    /// Ids.
+    #[schema(value_type = Vec<PointIdSchema>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points: Option<Vec<PointId>>,
+    /// A filter.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+}
+
+/// `with_payload`: `true`/`false`, a list of keys, or `{"include": [...]}` / `{"exclude": [...]}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum WithPayload {
+    /// All or nothing.
+    Bool(bool),
+    /// Only these keys.
+    Keys(Vec<String>),
+    /// Include or exclude keys.
+    Selector {
+        /// Only these keys.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        include: Option<Vec<String>>,
+        /// All but these keys.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        exclude: Option<Vec<String>>,
+    },
+}
+
+/// `with_vector`: `true`/`false` (or a list of vector names: any name means the one vector).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum WithVector {
+    /// Whether to attach the vector.
+    Bool(bool),
+    /// Vector names.
+    Names(Vec<String>),
+}
+
+/// `POST /collections/{collection_name}/points`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointRequest {
+    /// Ids.
+    #[schema(value_type = Vec<PointIdSchema>)]
+    pub ids: Vec<PointId>,
+    /// Default `true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_payload: Option<WithPayload>,
+    /// Default `false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_vector: Option<WithVector>,
+}
+
+/// A stored point.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Record {
+    /// Id.
+    #[schema(value_type = PointIdSchema)]
+    pub id: PointId,
+    /// Payload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub payload: Option<Payload>,
+    /// Vector (normalised under cosine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f32>>,
+}
+
+/// `POST /collections/{collection_name}/points/scroll`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScrollRequest {
+    /// Start at this id (the previous page's `next_page_offset`).
+    #[schema(value_type = PointIdSchema)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<PointId>,
+    /// Page size (default 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Only points this filter admits.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Default `true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_payload: Option<WithPayload>,
+    /// Default `false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_vector: Option<WithVector>,
+    /// Not supported (400): pages are in id order.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_by: Option<Value>,
+    /// QuiverDB: wait until this operation is applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_seq: Option<u64>,
+}
+
+/// A page of points.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ScrollResult {
+    /// Points in id order.
+    pub points: Vec<Record>,
+    /// The next page's `offset`; `null` at the end.
+    #[schema(value_type = PointIdSchema)]
+    pub next_page_offset: Option<PointId>,
+}
+
+/// `POST /collections/{collection_name}/points/count`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountRequest {
+    /// Only points this filter admits.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Accepted; counts are always exact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact: Option<bool>,
+}
+
+/// A count.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CountResult {
+    /// Points.
+    pub count: u64,
+}

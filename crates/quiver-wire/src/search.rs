@@ -1,0 +1,351 @@
+//! Search and query: the requests (vector, stored point, text; filters, parameters, groups) and the hits.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::{Filter, Payload, PointId, PointIdSchema, TextInput, WireId, WithPayload, WithVector};
+
+/// A search hit.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ScoredPoint {
+    /// Id.
+    #[schema(value_type = PointIdSchema)]
+    pub id: PointId,
+    /// Always 0: QuiverDB does not keep per-point versions (writes return `operation_id`). Read as 0 when a
+    /// Qdrant-shaped server leaves it out.
+    #[serde(default)]
+    pub version: u64,
+    /// Similarity (cosine, dot: higher is closer) or distance (Euclid: lower is closer).
+    pub score: f32,
+    /// Payload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub payload: Option<Payload>,
+    /// Vector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f32>>,
+}
+
+/// Qdrant's quantization search settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct QuantizationSearchParams {
+    /// Accepted; QuiverDB always searches its codes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<bool>,
+    /// Rescore candidates exactly (default true with quantized indexes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rescore: Option<bool>,
+    /// Candidates rescored, as a multiple of `limit` (QuiverDB's `rerank`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oversampling: Option<f64>,
+}
+
+/// Search parameters: Qdrant's `hnsw_ef`, `exact`, `quantization`, and QuiverDB's per-index ones.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// HNSW candidate list (QuiverDB's `ef`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hnsw_ef: Option<usize>,
+    /// Exact scan, no index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact: Option<bool>,
+    /// Quantization settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<QuantizationSearchParams>,
+    /// Accepted; QuiverDB's planner decides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indexed_only: Option<bool>,
+    /// QuiverDB: HNSW `ef`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ef: Option<usize>,
+    /// QuiverDB: IVF lists / KD-LSH regions probed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nprobe: Option<usize>,
+    /// QuiverDB: exact rescoring factor for quantized codes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<usize>,
+    /// QuiverDB: KD-tree leaves visited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_leaves: Option<usize>,
+    /// QuiverDB: LSH buckets probed per table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probes: Option<usize>,
+}
+
+/// The query vector of a search: a plain array or `{"name": "", "vector": [...]}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum SearchVector {
+    /// `[0.1, …]`
+    Plain(Vec<f32>),
+    /// `{"name": "", "vector": [...]}`
+    Named {
+        /// Vector name (must be empty: one unnamed vector).
+        name: String,
+        /// The vector.
+        vector: Vec<f32>,
+    },
+}
+
+/// `POST /collections/{collection_name}/points/search`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// Query vector (or give `text`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<SearchVector>,
+    /// QuiverDB: query text, embedded with the collection's model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Only points this filter admits.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Index parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<SearchParams>,
+    /// How many results (k).
+    pub limit: usize,
+    /// Results to skip.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<usize>,
+    /// Default `false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_payload: Option<WithPayload>,
+    /// Default `false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_vector: Option<WithVector>,
+    /// Worse hits are dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_threshold: Option<f32>,
+    /// QuiverDB: wait until this operation is applied (read your writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_seq: Option<u64>,
+    /// QuiverDB cluster mode: probe only this many shards nearest the query (centroid sharding; default all).
+    /// No effect on a single node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards_to_search: Option<usize>,
+}
+
+/// `POST /collections/{collection_name}/points/search/batch`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBatch {
+    /// The searches.
+    pub searches: Vec<SearchRequest>,
+}
+
+/// What a query looks for: a vector, the id of a stored point (its vector, the point itself excluded), or
+/// `{"nearest": <either>}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum QueryInput {
+    /// `[0.1, …]`
+    Vector(Vec<f32>),
+    /// `42` or a UUID.
+    Id(WireId),
+    /// `{"nearest": [...]}` or `{"nearest": 42}`
+    Nearest {
+        /// The vector or id.
+        nearest: NearestInput,
+    },
+    /// `{"text": "…"}`: text embedded by the collection's model (Qdrant's document form).
+    Text(TextInput),
+}
+
+/// The target of `nearest`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum NearestInput {
+    /// A vector.
+    Vector(Vec<f32>),
+    /// A stored point's id.
+    Id(WireId),
+    /// Text embedded by the collection's model.
+    Text(TextInput),
+}
+
+/// `POST /collections/{collection_name}/points/query` (the nearest-vector case of Qdrant's universal query).
+#[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    /// What to look for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<QueryInput>,
+    /// Vector name: must be empty or absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub using: Option<String>,
+    /// Not supported (400).
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefetch: Option<Value>,
+    /// Only points this filter admits.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Index parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<SearchParams>,
+    /// How many results (default 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Results to skip.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<usize>,
+    /// Default `false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_payload: Option<WithPayload>,
+    /// Default `false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_vector: Option<WithVector>,
+    /// Worse hits are dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_threshold: Option<f32>,
+    /// Not supported (400).
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lookup_from: Option<Value>,
+    /// QuiverDB: return the plan (per segment: exact or index, estimated and real filter counts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<bool>,
+    /// QuiverDB: wait until this operation is applied (read your writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_seq: Option<u64>,
+    /// QuiverDB cluster mode: probe only this many shards nearest the query (centroid sharding; default all).
+    /// No effect on a single node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards_to_search: Option<usize>,
+}
+
+/// The answer to a query.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueryResponse {
+    /// Hits, best first.
+    pub points: Vec<ScoredPoint>,
+    /// QuiverDB: the plan, when `explain` was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub explain: Option<Value>,
+}
+
+/// `POST /collections/{collection_name}/points/query/batch`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryBatch {
+    /// The queries.
+    pub searches: Vec<QueryRequest>,
+}
+
+/// `POST /collections/{collection_name}/points/search/groups` and `…/query/groups`: the best `limit` groups of
+/// points sharing a payload value, up to `group_size` hits each.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchGroupsRequest {
+    /// Query vector (or give `text`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<SearchVector>,
+    /// QuiverDB: query text, embedded with the collection's model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The payload key to group by (`doc_id` for documents). Points without it are skipped.
+    pub group_by: String,
+    /// Hits per group (default 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_size: Option<usize>,
+    /// How many groups (default 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Only points this filter admits.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Index parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<SearchParams>,
+    /// Default `false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_payload: Option<WithPayload>,
+    /// Default `false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_vector: Option<WithVector>,
+    /// Worse hits are dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_threshold: Option<f32>,
+    /// QuiverDB: wait until this operation is applied (read your writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_seq: Option<u64>,
+    /// QuiverDB cluster mode: probe only this many shards nearest the query (centroid sharding; default all).
+    /// No effect on a single node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards_to_search: Option<usize>,
+}
+
+/// `POST /collections/{collection_name}/points/query/groups`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryGroupsRequest {
+    /// What to look for (as in `/points/query`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<QueryInput>,
+    /// Vector name: must be empty or absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub using: Option<String>,
+    /// Not supported (400).
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefetch: Option<Value>,
+    /// The payload key to group by. Points without it are skipped.
+    pub group_by: String,
+    /// Hits per group (default 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_size: Option<usize>,
+    /// How many groups (default 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Only points this filter admits.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Index parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<SearchParams>,
+    /// Default `false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_payload: Option<WithPayload>,
+    /// Default `false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_vector: Option<WithVector>,
+    /// Worse hits are dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_threshold: Option<f32>,
+    /// Not supported (400).
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lookup_from: Option<Value>,
+    /// QuiverDB: wait until this operation is applied (read your writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_seq: Option<u64>,
+    /// QuiverDB cluster mode: probe only this many shards nearest the query (centroid sharding; default all).
+    /// No effect on a single node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards_to_search: Option<usize>,
+}
+
+/// One group of hits.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PointGroup {
+    /// The shared value of `group_by`.
+    #[schema(value_type = Object)]
+    pub id: Value,
+    /// Its best hits, best first.
+    pub hits: Vec<ScoredPoint>,
+}
+
+/// Groups, best first (by their best hit).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GroupsResult {
+    /// The groups.
+    pub groups: Vec<PointGroup>,
+}
