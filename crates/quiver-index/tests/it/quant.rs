@@ -55,9 +55,15 @@ fn hnsw_sq8_with_rerank_loses_at_most_a_hundredth_of_recall() {
     let set = small_set();
     let ids: Vec<u64> = (0..set.base.len() as u64).collect();
     let oracle = FlatIndex::build(Metric::Cosine, set.base.clone(), ids.clone(), Params::new()).unwrap();
-    let f32_graph = HnswIndex::build(Metric::Cosine, set.base.clone(), ids.clone(), Params::new()).unwrap();
-    let sq8 =
-        HnswIndex::build(Metric::Cosine, set.base.clone(), ids, Params::parse(["quantization=sq8"]).unwrap()).unwrap();
+    // Both graphs built on one thread: a parallel build links nodes in a varying order, and two independently
+    // varying graphs differ by more than the hundredth asserted below at small `ef` (seen: 0.9215 vs 0.9330).
+    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let (f32_graph, sq8) = one_thread.install(|| {
+        let f = HnswIndex::build(Metric::Cosine, set.base.clone(), ids.clone(), Params::new()).unwrap();
+        let q = HnswIndex::build(Metric::Cosine, set.base.clone(), ids, Params::parse(["quantization=sq8"]).unwrap())
+            .unwrap();
+        (f, q)
+    });
     for ef in [16usize, 32, 64] {
         let sp = SearchParams::new().with_ef(ef);
         let (a, b) = (recall(&f32_graph, &oracle, &set.queries, &sp), recall(&sq8, &oracle, &set.queries, &sp));
@@ -65,7 +71,7 @@ fn hnsw_sq8_with_rerank_loses_at_most_a_hundredth_of_recall() {
         assert!(b >= a - 0.01, "ef {ef}: sq8 recall {b:.4} vs f32 {a:.4}");
     }
     // Reported distances are exact (rescored), and the codes survive serialisation. (Whether the true nearest is
-    // found is recall, asserted above: the graph is built in parallel, so which query misses it varies.)
+    // found is recall, asserted above.)
     let back = HnswIndex::from_bytes(&sq8.to_bytes()).unwrap();
     for q in set.queries.iter().take(20) {
         let got = back.search(q, 5, &SearchParams::new(), None).unwrap();
