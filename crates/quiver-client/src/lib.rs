@@ -55,7 +55,7 @@ use serde::de::DeserializeOwned;
 
 pub use error::{Error, Result};
 pub use quiver_wire as wire;
-pub use quiver_wire::{Filter, Payload, PointId};
+pub use quiver_wire::{Filter, Payload, PointId, segment};
 
 /// The server's default address.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:6333";
@@ -86,19 +86,6 @@ impl std::fmt::Debug for Client {
             .field("timeout", &self.timeout)
             .finish()
     }
-}
-
-/// Percent-encodes one path segment (everything but `A-Z a-z 0-9 - . _ ~`).
-pub fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl Client {

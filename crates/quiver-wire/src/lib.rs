@@ -87,3 +87,16 @@ pub struct ErrorBody {
     #[serde(default)]
     pub time: f64,
 }
+
+/// Percent-encodes one path segment (everything but `A-Z a-z 0-9 - . _ ~`).
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
