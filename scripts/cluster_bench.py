@@ -6,6 +6,7 @@ Needs a running cluster (`quiver cluster up --nodes 3`) and a single-node server
 
   python3 scripts/cluster_bench.py --data /tmp/vdb-data/wordnet-minilm-100k/wordnet-minilm-100k \
       --node http://127.0.0.1:6333 --single http://127.0.0.1:6400 centroid
+  python3 scripts/cluster_bench.py --data …/wordnet-minilm-100k/wordnet-minilm-100k ... centroid-trained
   python3 scripts/cluster_bench.py --data …/wordnet-minilm-10k/wordnet-minilm-10k ... ingest
   python3 scripts/cluster_bench.py --data …/wordnet-minilm-10k/wordnet-minilm-10k ... search
 
@@ -121,6 +122,37 @@ def centroid(a, base, queries, gt):
         emit(bench="centroid_search", shards=k, shards_to_search=sts, log_entries_per_shard=sizes, **r)
 
 
+def centroid_trained(a, base, queries, gt):
+    """Centroids trained by the cluster itself: created without any, trained once `train_after` points arrived
+    (k-means over a 20,000-point sample), every point moved to its nearest centroid's shard while ingest goes on."""
+    k = 4
+    name = "bench_trained"
+    drop(a.node, name)
+    call(a.node, "PUT", f"/collections/{name}", {
+        "vectors": {"size": base.shape[1], "distance": "Cosine"}, "shard_number": k, "replication_factor": 1,
+        "sharding": {"method": "centroid", "train_after": a.train_after}})
+    secs = ingest(a.node, name, base, a.batch, False)
+    wait_count(a.node, name, len(base))
+    emit(bench="trained_ingest", n=len(base), secs=secs, points_per_s=len(base) / secs)
+    t = time.perf_counter()
+    while True:
+        sh = [c for c in call(a.node, "GET", "/cluster")["collections"] if c["name"] == name][0]["sharding"]
+        if sh.get("epoch", 0) >= 1 and sh.get("placed") == sh.get("epoch"):
+            break
+        if time.perf_counter() - t > 1800:
+            raise SystemExit("the points were not placed in 30 minutes")
+        time.sleep(0.5)
+    emit(bench="trained_placed_after_ingest", secs=time.perf_counter() - t, epoch=sh["epoch"])
+    # A retrain on demand over the whole collection, timed: k-means over a fresh sample plus moving the points.
+    t = time.perf_counter()
+    r = call(a.node, "POST", f"/cluster/collections/{name}/train?wait=true", {}, timeout=3600)
+    emit(bench="retrain", secs=time.perf_counter() - t, moved=r.get("moved"), n=len(base))
+    emit(bench="trained_count", count=call(a.node, "POST", f"/collections/{name}/points/count", {})["count"])
+    for sts in [1, 2, k]:
+        r = run_queries(a.node, name, queries, gt, 10, {"shards_to_search": sts})
+        emit(bench="trained_search", shards=k, shards_to_search=sts, **r)
+
+
 def ingest_bench(a, base, _q, _gt):
     n = len(base)
     drop(a.single, "bench_single")
@@ -169,7 +201,8 @@ def main():
     p.add_argument("--limit", type=int, default=None, help="use only the first N base vectors")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--settle", type=float, default=20.0, help="seconds for background index builds")
-    p.add_argument("what", choices=["centroid", "ingest", "search"])
+    p.add_argument("--train-after", type=int, default=20000, help="centroid-trained: train_after")
+    p.add_argument("what", choices=["centroid", "centroid-trained", "ingest", "search"])
     a = p.parse_args()
     base = fvecs(a.data + "_base.fvecs", a.limit)
     queries = fvecs(a.data + "_query.fvecs")[: a.queries]
@@ -177,7 +210,8 @@ def main():
     if a.limit:
         # Ground truth over the first N points: exact, with numpy.
         gt = np.argsort(-(queries @ base.T), axis=1)[:, :100]
-    {"centroid": centroid, "ingest": ingest_bench, "search": search_bench}[a.what](a, base, queries, gt)
+    {"centroid": centroid, "centroid-trained": centroid_trained, "ingest": ingest_bench, "search": search_bench}[
+        a.what](a, base, queries, gt)
 
 
 if __name__ == "__main__":

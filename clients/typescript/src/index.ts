@@ -66,6 +66,9 @@ export interface Batch {
 export interface UpdateResult {
   operation_id: number;
   status: "completed" | "acknowledged";
+  /** Each shard's log position the write reached (`"0:17,2:40"`): pass it as `read_token` to read this write
+   * through any node of a cluster. */
+  read_token?: string;
 }
 
 export type WithPayload = boolean | string[] | { include?: string[]; exclude?: string[] };
@@ -93,6 +96,8 @@ export interface SearchRequest {
   with_vector?: boolean;
   score_threshold?: number;
   min_seq?: number;
+  /** A write's `read_token`: wait until every shard has applied that far. */
+  read_token?: string;
   shards_to_search?: number;
 }
 
@@ -109,6 +114,8 @@ export interface QueryRequest {
   score_threshold?: number;
   explain?: boolean;
   min_seq?: number;
+  /** A write's `read_token`: wait until every shard has applied that far. */
+  read_token?: string;
   shards_to_search?: number;
 }
 
@@ -138,6 +145,8 @@ export interface ScrollRequest {
   with_payload?: WithPayload;
   with_vector?: boolean;
   min_seq?: number;
+  /** A write's `read_token`: wait until every shard has applied that far. */
+  read_token?: string;
 }
 
 export interface ScrollResult {

@@ -191,6 +191,7 @@ async fn points_search_and_payloads_round_trip_through_the_wire_types() {
                 ids: vec![PointId::from(2), PointId::from(99)],
                 with_payload: Some(WithPayload::Bool(true)),
                 with_vector: Some(WithVector::Bool(true)),
+                ..Default::default()
             },
         )
         .await

@@ -36,10 +36,32 @@ pub enum Sharding {
         key: String,
     },
     /// By the nearest of `shard_number` centroids, so a search can probe only the shards nearest the query.
+    /// Until centroids are set (given at creation, or trained by k-means once `train_after` points arrived),
+    /// points are placed by a hash of their id; every change of centroids starts an *epoch*, during which the
+    /// points placed by the old ones move to their new shards (see `placed`).
     Centroid {
-        /// One centroid per shard, each of the collection's dimension (prepared for its metric).
+        /// One centroid per shard, each of the collection's dimension (prepared for its metric); empty until
+        /// trained.
+        #[serde(default)]
         centroids: Vec<Vec<f32>>,
+        /// Train automatically once the collection holds this many points (while it has no centroids); 0 never.
+        #[serde(default = "default_train_after")]
+        train_after: u64,
+        /// How many times centroids were set (0: never).
+        #[serde(default)]
+        epoch: u64,
+        /// The epoch whose centroids every point has been placed by. While it is behind `epoch` points are still
+        /// moving, and searches probe every shard whatever `shards_to_search` says.
+        #[serde(default)]
+        placed: u64,
     },
+}
+
+/// Default of `train_after`: points before centroids are trained automatically.
+pub const DEFAULT_TRAIN_AFTER: u64 = 1_000;
+
+fn default_train_after() -> u64 {
+    DEFAULT_TRAIN_AFTER
 }
 
 impl Sharding {
@@ -55,6 +77,16 @@ impl Sharding {
     /// True when a point's shard follows from its id alone.
     pub fn routes_by_id(&self) -> bool {
         matches!(self, Sharding::Hash)
+    }
+
+    /// The centroids a search may use to probe fewer shards: set, and every point placed by them.
+    pub fn settled_centroids(&self) -> Option<&[Vec<f32>]> {
+        match self {
+            Sharding::Centroid { centroids, epoch, placed, .. } if !centroids.is_empty() && placed >= epoch => {
+                Some(centroids)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -118,11 +150,11 @@ impl CollectionSpec {
                     ));
                 }
             }
-            Sharding::Centroid { centroids } => {
-                if centroids.len() != self.shard_number as usize {
+            Sharding::Centroid { centroids, .. } => {
+                if !centroids.is_empty() && centroids.len() != self.shard_number as usize {
                     return Err(Error::invalid(
                         "sharding.centroids",
-                        format!("one centroid per shard ({})", self.shard_number),
+                        format!("none (trained later) or one centroid per shard ({})", self.shard_number),
                         format!("{} centroids", centroids.len()),
                     ));
                 }

@@ -104,10 +104,22 @@ pub fn shard_for_point(spec: &CollectionSpec, p: &PointInput, vector: &[f32], at
                 )),
             }
         }
-        Sharding::Centroid { centroids } => {
-            Ok(nearest_centroids(centroids, spec.config.metric, vector).first().copied().unwrap_or(0))
+        // Not trained yet: by id, until the first centroids move every point to its nearest.
+        Sharding::Centroid { centroids, .. } if centroids.is_empty() => Ok(shard_for_id(&p.id, n)),
+        Sharding::Centroid { centroids, .. } => Ok(nearest_shard(centroids, spec.config.metric, vector)),
+    }
+}
+
+/// The shard whose centroid is nearest `vector` (prepared for `metric`).
+pub fn nearest_shard(centroids: &[Vec<f32>], metric: Metric, vector: &[f32]) -> u32 {
+    let mut best = (f32::INFINITY, 0u32);
+    for (i, c) in centroids.iter().enumerate() {
+        let d = metric.distance(c, vector);
+        if d.total_cmp(&best.0).is_lt() {
+            best = (d, i as u32);
         }
     }
+    best.1
 }
 
 /// The value at a dotted key (objects only).
@@ -127,8 +139,8 @@ pub fn shards_to_search(spec: &CollectionSpec, query: Option<&[f32]>, wanted: Op
     if k == 0 {
         return Err(Error::invalid("shards_to_search", format!("1 to {}", spec.shard_number), 0));
     }
-    match (&spec.sharding, query) {
-        (Sharding::Centroid { centroids }, Some(q)) if k < all.len() => {
+    match (spec.sharding.settled_centroids(), query) {
+        (Some(centroids), Some(q)) if k < all.len() => {
             let mut order = nearest_centroids(centroids, spec.config.metric, q);
             order.truncate(k);
             Ok(order)

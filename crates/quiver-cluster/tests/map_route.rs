@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use quiver_cluster::Error;
 use quiver_cluster::map::{CollectionSpec, MapStore, MemStore, NodeInfo, ShardMap, Sharding, assign_replicas};
 use quiver_cluster::plan;
-use quiver_cluster::route::{nearest_centroids, shard_for_id, shard_for_point, shard_for_value, shards_to_search};
+use quiver_cluster::route::{
+    nearest_centroids, nearest_shard, shard_for_id, shard_for_point, shard_for_value, shards_to_search,
+};
 use quiver_engine::{CollectionConfig, PointId, PointInput};
 use quiver_index::Metric;
 use serde_json::json;
@@ -57,11 +59,13 @@ fn specs_are_validated_with_the_field_named() {
     s.validate().unwrap();
     s.shard_number = 0;
     assert!(s.validate().unwrap_err().to_string().contains("shard_number"));
-    let s = spec("docs", 2, 1, Sharding::Centroid { centroids: vec![vec![0.0, 1.0]] });
+    let s = spec("docs", 2, 1, centroid(vec![vec![0.0, 1.0]]));
     let e = s.validate().unwrap_err().to_string();
     assert!(e.contains("sharding.centroids") && e.contains("1 centroids"), "{e}");
-    let s = spec("docs", 2, 1, Sharding::Centroid { centroids: vec![vec![0.0, 1.0], vec![1.0]] });
+    let s = spec("docs", 2, 1, centroid(vec![vec![0.0, 1.0], vec![1.0]]));
     assert!(s.validate().unwrap_err().to_string().contains("sharding.centroids[1]"));
+    // No centroids yet (trained later) is valid.
+    spec("docs", 2, 1, centroid(Vec::new())).validate().unwrap();
     let s = spec("docs", 1, 1, Sharding::PayloadKey { key: "a..b".into() });
     assert!(s.validate().unwrap_err().to_string().contains("sharding.key"));
     let long = "x".repeat(62);
@@ -153,7 +157,7 @@ fn payload_values_route_together() {
 fn centroids_pick_the_nearest_shards() {
     let c = vec![vec![0.0, 0.0], vec![10.0, 0.0], vec![0.0, 10.0]];
     assert_eq!(nearest_centroids(&c, Metric::Euclidean, &[9.0, 1.0]), vec![1, 0, 2]);
-    let s = spec("c", 3, 1, Sharding::Centroid { centroids: c });
+    let s = spec("c", 3, 1, centroid(c.clone()));
     let p = PointInput::new(5u64, vec![1.0, 9.0]);
     assert_eq!(shard_for_point(&s, &p, &p.vector, "points[0]").unwrap(), 2);
     assert_eq!(shards_to_search(&s, Some(&[9.0, 1.0]), Some(2)).unwrap(), vec![1, 0]);
@@ -163,6 +167,33 @@ fn centroids_pick_the_nearest_shards() {
     // Other sharding methods always probe every shard.
     let h = spec("h", 3, 1, Sharding::Hash);
     assert_eq!(shards_to_search(&h, Some(&[9.0, 1.0]), Some(1)).unwrap(), vec![0, 1, 2]);
+    // While the points of a new epoch are still moving, every shard is probed.
+    let moving = spec("m", 3, 1, Sharding::Centroid { centroids: c, train_after: 10, epoch: 2, placed: 1 });
+    assert_eq!(shards_to_search(&moving, Some(&[9.0, 1.0]), Some(1)).unwrap(), vec![0, 1, 2]);
+    assert_eq!(shard_for_point(&moving, &p, &p.vector, "points[0]").unwrap(), 2);
+    // Untrained: by id (the hash's shard), and every shard probed.
+    let untrained = spec("u", 3, 1, centroid(Vec::new()));
+    assert_eq!(shard_for_point(&untrained, &p, &p.vector, "points[0]").unwrap(), shard_for_id(&p.id, 3));
+    assert_eq!(shards_to_search(&untrained, Some(&[9.0, 1.0]), Some(1)).unwrap(), vec![0, 1, 2]);
+}
+
+#[test]
+fn nearest_shard_agrees_with_the_centroid_order() {
+    let c: Vec<Vec<f32>> = (0..7).map(|i| vec![(i as f32).sin(), (i as f32).cos(), 0.5]).collect();
+    for m in [Metric::Euclidean, Metric::Cosine, Metric::Dot] {
+        for j in 0..50 {
+            let v = [(j as f32 * 0.37).cos(), (j as f32 * 0.11).sin(), 0.2];
+            assert_eq!(nearest_shard(&c, m, &v), nearest_centroids(&c, m, &v)[0], "{m:?} {v:?}");
+        }
+    }
+    // Ties go to the lower shard, as in the ordering.
+    assert_eq!(nearest_shard(&[vec![1.0, 0.0], vec![1.0, 0.0]], Metric::Euclidean, &[0.0, 1.0]), 0);
+}
+
+/// Centroid sharding with the given centroids, as created with them (epoch 1, placed).
+fn centroid(centroids: Vec<Vec<f32>>) -> Sharding {
+    let epoch = u64::from(!centroids.is_empty());
+    Sharding::Centroid { centroids, train_after: 1000, epoch, placed: epoch }
 }
 
 fn members(live: &[u32], draining: &[u32]) -> plan::Members {

@@ -11,6 +11,7 @@ use crate::collection::{State, check_payload_size, find_live, matching_ids};
 use crate::config::CollectionConfig;
 use crate::error::{Error, Result};
 use crate::filter::DEFAULT_MAX_FILTER_DEPTH;
+use crate::id::PointId;
 use crate::ops::{Operation, PointWrite};
 use crate::payload::{self, Payload};
 use crate::payload_index::FieldType;
@@ -60,6 +61,10 @@ pub enum WriteRequest {
         /// Dotted key.
         key: String,
     },
+    /// The listed points as they are now, whole (vector, payload, creation time, expiry), as one upsert; ids not
+    /// present are left out. Never submitted to the collection itself (it would change nothing): the cluster
+    /// plans it on the shard a point leaves and appends the operation to the shard it moves to.
+    Rewrite(Vec<PointId>),
 }
 
 /// A write resolved against a collection's state but not logged: see [`crate::Collection::plan_write`].
@@ -160,6 +165,10 @@ pub(crate) fn resolve(cfg: &CollectionConfig, st: &State, now: u64, req: WriteRe
         WriteRequest::CreateFieldIndex { key, ty } => {
             let same = st.fields.iter().any(|(k, t)| *k == key && *t == ty);
             Ok((!same).then_some(Operation::CreateFieldIndex { key, ty }))
+        }
+        WriteRequest::Rewrite(ids) => {
+            let writes: Vec<PointWrite> = ids.iter().filter_map(|id| find_live(st, id, now)).collect();
+            Ok((!writes.is_empty()).then_some(Operation::Upsert(writes)))
         }
         WriteRequest::DropFieldIndex { key } => {
             if !st.fields.iter().any(|(k, _)| *k == key) {

@@ -195,6 +195,24 @@ pub fn selector(points: Option<Vec<PointId>>, filter: Option<Filter>, cfg: &Serv
 }
 
 /// Checks `limit` and `offset` against the server's caps.
+/// A read's `min_seq` with its `read_token` folded in: one node is shard 0, so a token naming another shard (one
+/// from a cluster) is refused.
+pub fn min_seq(min_seq: Option<u64>, read_token: Option<&str>) -> ApiResult<Option<u64>> {
+    let Some(t) = read_token else { return Ok(min_seq) };
+    let token = crate::wire::ReadToken::parse(t).map_err(|e| ApiError::invalid("read_token", e, format!("{t:?}")))?;
+    if let Some(s) = token.0.keys().find(|&&s| s != 0) {
+        return Err(ApiError::invalid(
+            "read_token",
+            "a token of this node (shard 0 only: a token naming other shards comes from a cluster)",
+            format!("shard {s}"),
+        ));
+    }
+    Ok(match (min_seq, token.0.get(&0).copied()) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    })
+}
+
 pub fn check_limit(limit: usize, offset: usize, cfg: &ServerConfig) -> ApiResult<()> {
     if limit == 0 || limit > cfg.max_limit {
         return Err(ApiError::invalid("limit", format!("1..={}", cfg.max_limit), limit));

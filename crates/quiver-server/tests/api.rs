@@ -547,6 +547,48 @@ async fn wait_makes_unsynced_writes_durable() {
 }
 
 #[tokio::test]
+async fn writes_answer_a_read_token_that_reads_accept() {
+    let t = server();
+    with_points(&t).await;
+    let r =
+        t.ok("PUT", "/collections/c/points", Some(json!({"points": [{"id": 99, "vector": [0.0, 1.0, 0.0]}]}))).await;
+    let seq = r["operation_id"].as_u64().unwrap();
+    assert_eq!(r["read_token"], json!(format!("0:{seq}")), "{r}");
+    let token = r["read_token"].clone();
+    // Every read that takes `min_seq` takes the token too (one node is shard 0).
+    let hits = t
+        .ok(
+            "POST",
+            "/collections/c/points/search",
+            Some(json!({"vector": [0.0, 1.0, 0.0], "limit": 1, "read_token": token})),
+        )
+        .await;
+    assert_eq!(hits[0]["id"], 99);
+    let got = t.ok("POST", "/collections/c/points", Some(json!({"ids": [99], "read_token": token}))).await;
+    assert_eq!(got.as_array().unwrap().len(), 1);
+    let n = t.ok("POST", "/collections/c/points/count", Some(json!({"read_token": token}))).await;
+    assert_eq!(n["count"], 21);
+    let page = t.ok("POST", "/collections/c/points/scroll", Some(json!({"limit": 100, "read_token": token}))).await;
+    assert_eq!(page["points"].as_array().unwrap().len(), 21);
+    let q =
+        t.ok("POST", "/collections/c/points/query", Some(json!({"query": 99, "limit": 2, "read_token": token}))).await;
+    assert_eq!(q["points"].as_array().unwrap().len(), 2);
+    // A token from a cluster (naming other shards), or not a token at all: 400 naming the field.
+    for (bad, needle) in [("0:1,3:9", "shard 3"), ("17", "shard:seq"), ("x:1", "shard:seq")] {
+        t.err("POST", "/collections/c/points/count", Some(json!({"read_token": bad})), StatusCode::BAD_REQUEST, needle)
+            .await;
+        t.err(
+            "POST",
+            "/collections/c/points/search",
+            Some(json!({"vector": [1.0, 0.0, 0.0], "limit": 1, "read_token": bad})),
+            StatusCode::BAD_REQUEST,
+            "read_token",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
 async fn api_keys_full_and_read_only() {
     let cfg = ServerConfig {
         api_key: Some("full-secret-key".into()),

@@ -244,3 +244,13 @@ pub struct SnapshotRecover {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,
 }
+
+/// `POST /cluster/collections/{collection_name}/train`: new centroids for a collection sharded by centroid.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainCentroids {
+    /// One centroid per shard, each of the collection's dimension; absent: k-means over a sample of the
+    /// collection's points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub centroids: Option<Vec<Vec<f32>>>,
+}

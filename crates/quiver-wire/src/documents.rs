@@ -69,6 +69,9 @@ pub struct DocumentsResult {
     pub operation_id: u64,
     /// As for points.
     pub status: UpdateStatus,
+    /// As for points: pass it as `read_token` to read this write through any node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_token: Option<String>,
     /// Chunks per document, in request order.
     pub documents: Vec<DocumentChunks>,
 }

@@ -100,3 +100,78 @@ pub fn segment(s: &str) -> String {
     }
     out
 }
+
+/// A read token: how far each shard's log must be applied for a read to see a write (`"shard:seq,…"`, e.g.
+/// `"0:17,2:40"`). Every write's reply carries one (`read_token`); a read given it through any node waits until
+/// the replica it asks has applied that far on each shard. A single node is shard 0, so its tokens are `"0:seq"`
+/// and work like `min_seq`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadToken(pub std::collections::BTreeMap<u32, u64>);
+
+impl ReadToken {
+    /// Most shards a token may name.
+    pub const MAX_SHARDS: usize = 4096;
+
+    /// Parses `"shard:seq,…"` (an empty string is the empty token); the error says what was expected.
+    pub fn parse(s: &str) -> Result<ReadToken, String> {
+        let mut out = std::collections::BTreeMap::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let parsed = part
+                .split_once(':')
+                .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u64>().ok()?)));
+            let Some((shard, seq)) = parsed else {
+                return Err(format!("\"shard:seq\" pairs separated by commas (like \"0:17,2:40\"), got {part:?}"));
+            };
+            let e = out.entry(shard).or_insert(0);
+            *e = (*e).max(seq);
+            if out.len() > Self::MAX_SHARDS {
+                return Err(format!("at most {} shards", Self::MAX_SHARDS));
+            }
+        }
+        Ok(ReadToken(out))
+    }
+
+    /// The token that is at least both (each shard's higher sequence): what reading after two writes needs.
+    pub fn merge(&mut self, other: &ReadToken) {
+        for (&s, &q) in &other.0 {
+            let e = self.0.entry(s).or_insert(0);
+            *e = (*e).max(q);
+        }
+    }
+}
+
+impl std::fmt::Display for ReadToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (s, q)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{s}:{q}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod read_token_tests {
+    use super::ReadToken;
+
+    #[test]
+    fn parses_what_it_writes_and_keeps_the_highest_sequence_per_shard() {
+        let t = ReadToken::parse("2:40, 0:17,2:3").unwrap();
+        assert_eq!(t.to_string(), "0:17,2:40");
+        assert_eq!(ReadToken::parse(&t.to_string()).unwrap(), t);
+        assert_eq!(ReadToken::parse("").unwrap(), ReadToken::default());
+        let mut a = ReadToken::parse("0:5,1:9").unwrap();
+        a.merge(&ReadToken::parse("1:3,4:1").unwrap());
+        assert_eq!(a.to_string(), "0:5,1:9,4:1");
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_token_naming_the_part() {
+        for bad in ["17", "a:1", "0:-1", "0:1:2", "0:1;1:2"] {
+            let e = ReadToken::parse(bad).unwrap_err();
+            assert!(e.contains("shard:seq"), "{bad}: {e}");
+        }
+    }
+}

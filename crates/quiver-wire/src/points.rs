@@ -107,6 +107,10 @@ pub struct UpdateResult {
     pub operation_id: u64,
     /// Status.
     pub status: UpdateStatus,
+    /// QuiverDB: where the write landed in each shard's log (`"shard:seq,…"`; one node is shard 0). Pass it as
+    /// `read_token` to a read through any node of a cluster to see this write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_token: Option<String>,
 }
 
 /// Which points a write addresses: `points` (ids) or `filter`.
@@ -201,6 +205,12 @@ pub struct PointRequest {
     /// Default `false`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub with_vector: Option<WithVector>,
+    /// QuiverDB: wait until this operation is applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_seq: Option<u64>,
+    /// QuiverDB: a write's `read_token`: wait until every shard has applied that far (read your writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_token: Option<String>,
 }
 
 /// A stored point.
@@ -246,6 +256,9 @@ pub struct ScrollRequest {
     /// QuiverDB: wait until this operation is applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_seq: Option<u64>,
+    /// QuiverDB: a write's `read_token`: wait until every shard has applied that far (read your writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_token: Option<String>,
 }
 
 /// A page of points.
@@ -269,6 +282,12 @@ pub struct CountRequest {
     /// Accepted; counts are always exact.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exact: Option<bool>,
+    /// QuiverDB: wait until this operation is applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_seq: Option<u64>,
+    /// QuiverDB: a write's `read_token`: wait until every shard has applied that far (read your writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_token: Option<String>,
 }
 
 /// A count.

@@ -123,6 +123,9 @@ pub struct SearchRequest {
     /// QuiverDB: wait until this operation is applied (read your writes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_seq: Option<u64>,
+    /// QuiverDB: a write's `read_token`: wait until every shard has applied that far (read your writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_token: Option<String>,
     /// QuiverDB cluster mode: probe only this many shards nearest the query (centroid sharding; default all).
     /// No effect on a single node.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -213,6 +216,9 @@ pub struct QueryRequest {
     /// QuiverDB: wait until this operation is applied (read your writes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_seq: Option<u64>,
+    /// QuiverDB: a write's `read_token`: wait until every shard has applied that far (read your writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_token: Option<String>,
     /// QuiverDB cluster mode: probe only this many shards nearest the query (centroid sharding; default all).
     /// No effect on a single node.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -276,6 +282,9 @@ pub struct SearchGroupsRequest {
     /// QuiverDB: wait until this operation is applied (read your writes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_seq: Option<u64>,
+    /// QuiverDB: a write's `read_token`: wait until every shard has applied that far (read your writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_token: Option<String>,
     /// QuiverDB cluster mode: probe only this many shards nearest the query (centroid sharding; default all).
     /// No effect on a single node.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -327,6 +336,9 @@ pub struct QueryGroupsRequest {
     /// QuiverDB: wait until this operation is applied (read your writes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_seq: Option<u64>,
+    /// QuiverDB: a write's `read_token`: wait until every shard has applied that far (read your writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_token: Option<String>,
     /// QuiverDB cluster mode: probe only this many shards nearest the query (centroid sharding; default all).
     /// No effect on a single node.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -47,7 +47,7 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-struct Nats {
+pub(crate) struct Nats {
     children: Vec<Child>,
     urls: Vec<String>,
     monitors: Vec<String>,
@@ -64,7 +64,7 @@ impl Drop for Nats {
 
 /// `n` NATS servers clustered on loopback, JetStream fsyncing every write. Ports are picked free just before;
 /// another process may take one in between, so a start that fails is retried on other ports.
-fn start_nats(dir: &Path, n: usize) -> Nats {
+pub(crate) fn start_nats(dir: &Path, n: usize) -> Nats {
     let mut why = String::new();
     for attempt in 0..4 {
         match try_start_nats(&dir.join(format!("try-{attempt}")), n) {
@@ -138,9 +138,9 @@ fn meta_group_complete(monitor: &str, n: usize) -> bool {
         && replicas.iter().all(|r| r["current"] == json!(true) && r["name"].as_str() != Some(leader))
 }
 
-struct Node {
-    child: Child,
-    addr: String,
+pub(crate) struct Node {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
     data: PathBuf,
     id: u32,
 }
@@ -156,7 +156,7 @@ fn start_node(nats: &Nats, data: &Path, id: u32) -> Node {
     start_node_with(nats, data, id, &[])
 }
 
-fn start_node_with(nats: &Nats, data: &Path, id: u32, extra: &[&str]) -> Node {
+pub(crate) fn start_node_with(nats: &Nats, data: &Path, id: u32, extra: &[&str]) -> Node {
     let monitors: Vec<String> = nats.monitors.iter().map(|m| format!("http://{m}")).collect();
     let id_s = id.to_string();
     let urls = nats.urls.join(",");
@@ -784,7 +784,7 @@ fn a_killed_node_is_replaced_a_new_node_gets_replicas_and_a_drained_one_gives_th
 
 /// Waits until the node at `addr` sees `n` live members: each node learns of the others through lease watches, so
 /// one that is ready may not know yet of a node started just after it, and would place replicas without it.
-fn wait_members(addr: &str, n: usize) {
+pub(crate) fn wait_members(addr: &str, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (st, body) = http(addr, "GET", "/cluster", None);
@@ -798,7 +798,7 @@ fn wait_members(addr: &str, n: usize) {
     }
 }
 
-fn signal(child: &Child, sig: &str) {
+pub(crate) fn signal(child: &Child, sig: &str) {
     let st = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap();
     assert!(st.success(), "kill -{sig}");
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 mod cluster;
+mod cluster_place;
 mod deploy;
 #[cfg(feature = "embed")]
 mod embed;

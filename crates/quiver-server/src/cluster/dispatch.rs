@@ -35,10 +35,33 @@ pub async fn dispatch(State(s): State<AppState>, req: Request, next: Next) -> Re
     };
     let segs: Vec<String> = rest.split('/').filter(|p| !p.is_empty()).map(percent_decode).collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    match route(&c, &method, &segs, query.as_deref(), &body).await {
+    let deadline = match deadline(started.0, query.as_deref(), s.config().request_timeout()) {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    match super::with_deadline(deadline, route(&c, &method, &segs, query.as_deref(), &body)).await {
         Ok(v) => Reply(v, started).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// When the request is due: the server's request timeout, or sooner when `?timeout=` (seconds, as Qdrant's API
+/// takes it) asks for less.
+fn deadline(
+    started: Instant,
+    query: Option<&str>,
+    server_limit: std::time::Duration,
+) -> ApiResult<tokio::time::Instant> {
+    let mut limit = server_limit;
+    for pair in query.unwrap_or("").split('&') {
+        if let Some(v) = pair.strip_prefix("timeout=") {
+            let secs = v.parse::<u64>().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                ApiError::invalid("timeout", "a whole number of seconds, at least 1", format!("{v:?}"))
+            })?;
+            limit = limit.min(std::time::Duration::from_secs(secs));
+        }
+    }
+    Ok(tokio::time::Instant::from_std(started) + limit)
 }
 
 fn percent_decode(s: &str) -> String {

@@ -4,12 +4,19 @@
 //! the public listener), plus three routes of its own:
 //!
 //! - `POST /internal/plan/{collection}/{kind}?min_seq=N` — once the shard has applied log entry `N`, resolves a write (`delete`, `set_payload`, `overwrite_payload`,
-//!   `delete_payload`, `clear_payload`, `create_index`, `delete_index`; the body is the public route's body) on
+//!   `delete_payload`, `clear_payload`, `create_index`, `delete_index`, and `rewrite` — `{"points": ids}` as they
+//!   are now, which moving points between shards copies; the body is the public route's body) on
 //!   the local shard without logging it. Answer: 8 bytes, the applied sequence number it was resolved at
 //!   (little-endian), then the encoded operation (nothing when the write changes nothing).
 //! - `POST /internal/wait/{collection}?seq=N` — waits (at most [`super::APPLY_WAIT`]) until the shard has
 //!   applied log entry `N`.
 //! - `GET /internal/status` — every local collection and its applied sequence number.
+//! - `POST /internal/sample/{collection}?n=N` — up to `N` of the shard's vectors, evenly spaced in id order (what
+//!   centroid training runs k-means on).
+//! - `POST /internal/misplaced/{collection}?min_seq=N` — body `{centroids, shard, after, scan}`: scans up to
+//!   `scan` points from id `after` and answers `{ids, next}`, the ids whose nearest centroid is not `shard`'s.
+//! - `POST /internal/fence/{collection}?uid=&epoch=` — answered by the node itself (it needs the cluster): see
+//!   [`super::place`].
 //! - `POST /internal/snapshot/{collection}/{shard}` — answered by the node itself before this router (it needs the
 //!   cluster): snapshots the local replica of a shard into the object store (see [`super::snapshots`]).
 
@@ -36,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .route("/internal/plan/{collection}/{kind}", axum::routing::post(plan))
         .route("/internal/wait/{collection}", axum::routing::post(wait))
         .route("/internal/status", axum::routing::get(status))
+        .route("/internal/sample/{collection}", axum::routing::post(sample))
+        .route("/internal/misplaced/{collection}", axum::routing::post(misplaced))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -73,6 +82,13 @@ pub fn write_request(kind: &str, body: &[u8], field: Option<&str>, cfg: &ServerC
         "create_index" => {
             let b: CreateFieldIndex = parse_json(body)?;
             WriteRequest::CreateFieldIndex { ty: field_type(b.field_schema)?, key: b.field_name }
+        }
+        "rewrite" => {
+            let b: PointsSelector = parse_json(body)?;
+            if b.filter.is_some() {
+                return Err(ApiError::invalid("filter", "absent (a rewrite names its points)", "a filter"));
+            }
+            WriteRequest::Rewrite(b.points.unwrap_or_default())
         }
         "delete_index" => WriteRequest::DropFieldIndex {
             key: field.ok_or_else(|| ApiError::bad_request("delete_index needs ?field="))?.to_owned(),
@@ -137,5 +153,90 @@ async fn status(State(s): State<AppState>) -> ApiResult<axum::Json<Vec<LocalShar
             out.push(LocalShard { collection: c.name, applied_seq: col.applied_seq() });
         }
     }
+    Ok(axum::Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+struct SampleQuery {
+    n: usize,
+}
+
+/// Pages of the shard read when sampling or scanning it.
+const PAGE: usize = 10_000;
+
+async fn sample(
+    State(s): State<AppState>,
+    Path(collection): Path<String>,
+    Query(q): Query<SampleQuery>,
+) -> ApiResult<axum::Json<Vec<Vec<f32>>>> {
+    let col = s.collection(&collection)?;
+    let n = q.n.clamp(1, 1_000_000);
+    let rows = blocking(move || {
+        let total = col.count(None)? as usize;
+        let step = total.div_ceil(n).max(1);
+        let mut out = Vec::with_capacity(n.min(total));
+        let mut offset = None;
+        let mut i = 0usize;
+        loop {
+            let page = col.scroll(None, offset, PAGE, false, true)?;
+            for r in page.points {
+                if i.is_multiple_of(step)
+                    && out.len() < n
+                    && let Some(v) = r.vector
+                {
+                    out.push(v);
+                }
+                i += 1;
+            }
+            match page.next_offset {
+                Some(o) if out.len() < n => offset = Some(o),
+                _ => return Ok(out),
+            }
+        }
+    })
+    .await?;
+    Ok(axum::Json(rows))
+}
+
+#[derive(Debug, Deserialize)]
+struct MisplacedBody {
+    centroids: Vec<Vec<f32>>,
+    shard: u32,
+    after: Option<quiver_engine::PointId>,
+    scan: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct MinSeqQuery {
+    min_seq: Option<u64>,
+}
+
+async fn misplaced(
+    State(s): State<AppState>,
+    Path(collection): Path<String>,
+    Query(q): Query<MinSeqQuery>,
+    body: Bytes,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    let b: MisplacedBody = parse_json(&body)?;
+    let col = s.collection(&collection)?;
+    let out = blocking(move || {
+        if let Some(seq) = q.min_seq {
+            col.wait_for(seq, APPLY_WAIT)?;
+        }
+        let metric = col.config().metric;
+        let page = col.scroll(None, b.after, b.scan.clamp(1, PAGE), false, true)?;
+        let ids: Vec<quiver_engine::PointId> = page
+            .points
+            .iter()
+            .filter(|r| {
+                r.vector
+                    .as_ref()
+                    .is_some_and(|v| quiver_cluster::route::nearest_shard(&b.centroids, metric, v) != b.shard)
+            })
+            .map(|r| r.id)
+            .collect();
+        Ok(serde_json::json!({"ids": ids, "next": page.next_offset}))
+    })
+    .await?;
     Ok(axum::Json(out))
 }

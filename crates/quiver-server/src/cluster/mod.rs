@@ -11,6 +11,7 @@
 pub mod dispatch;
 pub mod groups;
 pub mod internal;
+pub mod place;
 pub mod read;
 pub mod snapshots;
 pub mod supervise;
@@ -61,6 +62,28 @@ pub const HEDGE_AFTER: Duration = Duration::from_millis(750);
 /// How long `wait=true` waits for a replica to apply a write.
 pub const APPLY_WAIT: Duration = Duration::from_secs(10);
 
+tokio::task_local! {
+    /// When the request being answered is due: shard calls made for it give up then (see [`Cluster::call`]).
+    static DEADLINE: tokio::time::Instant;
+}
+
+/// Runs `f` (the answer to one request) with its deadline: every shard call it makes waits at most until then.
+pub async fn with_deadline<F: std::future::Future>(deadline: tokio::time::Instant, f: F) -> F::Output {
+    DEADLINE.scope(deadline, f).await
+}
+
+/// Time left before the current request's deadline ([`RPC_TIMEOUT`] outside a request).
+pub fn time_left() -> Duration {
+    DEADLINE.try_with(|d| d.saturating_duration_since(tokio::time::Instant::now())).unwrap_or(RPC_TIMEOUT)
+}
+
+fn deadline_passed(node: NodeId, path: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        format!("the request's deadline passed waiting for node {node} ({path}); raise `timeout` (seconds) or retry"),
+    )
+}
+
 /// A node's cluster side.
 pub struct Cluster {
     node_id: NodeId,
@@ -80,6 +103,10 @@ pub struct Cluster {
     snapshot_state: parking_lot::Mutex<HashMap<String, (std::time::Instant, u64)>>,
     replicas: tokio::sync::Mutex<HashMap<String, (u64, Replica)>>,
     internal: Router,
+    /// Held shared by every upsert from reading the spec to its append; [`place`]'s fence takes it exclusively.
+    route_gate: tokio::sync::RwLock<()>,
+    /// Collections being trained or placed by this node.
+    placing: parking_lot::Mutex<std::collections::HashSet<String>>,
     db: Arc<Database>,
     markers: PathBuf,
     /// The public state (models, limits).
@@ -136,6 +163,8 @@ impl Cluster {
             snapshot_state: parking_lot::Mutex::new(HashMap::new()),
             replicas: tokio::sync::Mutex::new(HashMap::new()),
             internal,
+            route_gate: tokio::sync::RwLock::new(()),
+            placing: parking_lot::Mutex::new(std::collections::HashSet::new()),
             db,
             markers,
             state,
@@ -208,6 +237,11 @@ impl Cluster {
     /// The shard map.
     pub fn map(&self) -> &ShardMap<KvStore> {
         &self.map
+    }
+
+    /// The routing gate (see [`place`]): upserts hold it shared while they route and append.
+    pub fn route_gate(&self) -> &tokio::sync::RwLock<()> {
+        &self.route_gate
     }
 
     /// The public state.
@@ -453,6 +487,11 @@ impl Cluster {
         {
             return self.snapshot_rpc(rest).await;
         }
+        if method == "POST"
+            && let Some(rest) = path.strip_prefix("/internal/fence/")
+        {
+            return self.fence_rpc(rest).await;
+        }
         let req = Request::builder()
             .method(method)
             .uri(path)
@@ -474,13 +513,24 @@ impl Cluster {
         }
     }
 
-    /// Sends a request to node `node` (this one: in-process).
+    /// Sends a request to node `node` (this one: in-process), waiting at most [`RPC_TIMEOUT`] and never past the
+    /// current request's deadline (504 once it has passed).
     pub async fn call(&self, node: NodeId, method: &str, path: &str, body: bytes::Bytes) -> ApiResult<ShardReply> {
+        let left = time_left().min(RPC_TIMEOUT);
+        if left.is_zero() {
+            return Err(deadline_passed(node, path));
+        }
         if node == self.node_id {
-            return Ok(self.local(method, path, body).await);
+            return tokio::time::timeout(left, self.local(method, path, body))
+                .await
+                .map_err(|_| deadline_passed(node, path));
         }
         let req = RpcRequest { method: method.to_owned(), path: path.to_owned(), body };
-        let rep = self.nats.call(node, req, RPC_TIMEOUT).await.map_err(cluster_err)?;
+        let rep = match self.nats.call(node, req, left).await {
+            Ok(r) => r,
+            Err(_) if time_left().is_zero() => return Err(deadline_passed(node, path)),
+            Err(e) => return Err(cluster_err(e)),
+        };
         let status = StatusCode::from_u16(rep.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         Ok(ShardReply { status, body: rep.body })
     }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use crate::wire::ReadToken;
 use axum::http::StatusCode;
 use bytes::Bytes;
 use futures_util::future::join_all;
@@ -87,15 +88,60 @@ pub(crate) fn to_bytes(v: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(v).unwrap_or_default())
 }
 
-fn no_min_seq(m: &Map<String, Value>) -> ApiResult<()> {
+/// Takes a read's `read_token` out of its body (each shard is sent its own `min_seq` instead); a bare `min_seq`
+/// is refused (each shard has its own log, so one number cannot say how far to wait).
+pub(crate) fn take_read_token(m: &mut Map<String, Value>, spec: &CollectionSpec) -> ApiResult<Option<ReadToken>> {
     if m.get("min_seq").is_some_and(|v| !v.is_null()) {
         return Err(ApiError::invalid(
             "min_seq",
-            "absent in cluster mode (each shard has its own sequence; write with wait=true to read your writes)",
+            "absent in cluster mode (each shard has its own log: pass a write's `read_token` instead)",
             "a value",
         ));
     }
-    Ok(())
+    m.remove("min_seq");
+    match m.remove("read_token") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(t)) => {
+            let token = ReadToken::parse(&t).map_err(|e| ApiError::invalid("read_token", e, format!("{t:?}")))?;
+            if let Some(s) = token.0.keys().find(|&&s| s >= spec.shard_number) {
+                return Err(ApiError::invalid(
+                    "read_token",
+                    format!("shards 0 to {} (the collection has {} shards)", spec.shard_number - 1, spec.shard_number),
+                    format!("shard {s}"),
+                ));
+            }
+            Ok(Some(token))
+        }
+        Some(other) => {
+            Err(ApiError::invalid("read_token", "a string like \"0:17,2:40\" (a write's read_token)", other))
+        }
+    }
+}
+
+/// One body per shard: `m`, with the shard's `min_seq` when `token` names the shard.
+pub(crate) fn per_shard(m: &Map<String, Value>, shards: &[u32], token: Option<&ReadToken>) -> Vec<(u32, Bytes)> {
+    let plain = to_bytes(&Value::Object(m.clone()));
+    shards
+        .iter()
+        .map(|&s| match token.and_then(|t| t.0.get(&s)) {
+            Some(&seq) => {
+                let mut b = m.clone();
+                b.insert("min_seq".into(), json!(seq));
+                (s, to_bytes(&Value::Object(b)))
+            }
+            None => (s, plain.clone()),
+        })
+        .collect()
+}
+
+/// A search body made ready to forward, with what the merge needs.
+pub(crate) struct Prepared {
+    body: Map<String, Value>,
+    offset: usize,
+    limit: usize,
+    vector: Option<Vec<f32>>,
+    shards_to_search: Option<usize>,
+    token: Option<ReadToken>,
 }
 
 /// Where a search's query is in its body.
@@ -115,8 +161,8 @@ async fn prepare_search(
     kind: SearchKind,
     mut m: Map<String, Value>,
     unlimited: bool,
-) -> ApiResult<(Map<String, Value>, usize, usize, Option<Vec<f32>>, Option<usize>)> {
-    no_min_seq(&m)?;
+) -> ApiResult<Prepared> {
+    let token = take_read_token(&mut m, spec)?;
     let shards_to_search = match m.remove("shards_to_search") {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_u64().filter(|&n| n >= 1).ok_or_else(|| {
@@ -176,7 +222,7 @@ async fn prepare_search(
         if let Some(q @ (Value::Number(_) | Value::String(_))) = q {
             let id: PointId = serde_json::from_value(q.clone())
                 .map_err(|_| ApiError::invalid("query", "a vector, a point id or {\"nearest\": …}", &q))?;
-            let rec = get_points(c, spec, &[id], false, true).await?;
+            let rec = get_points(c, spec, &[id], false, true, token.as_ref()).await?;
             let Some(v) = rec.first().and_then(|r| r.get("vector")).cloned() else {
                 return Err(ApiError::new(StatusCode::NOT_FOUND, format!("query: point {id} does not exist")));
             };
@@ -201,7 +247,7 @@ async fn prepare_search(
     }
     .and_then(|v| serde_json::from_value::<Vec<f32>>(v.clone()).ok())
     .and_then(|v| prepare_query(spec.config.metric, spec.config.dimension, &v).ok());
-    Ok((m, offset, limit, vector, shards_to_search))
+    Ok(Prepared { body: m, offset, limit, vector, shards_to_search, token })
 }
 
 /// Merges shards' hits (each best first) into the best `offset + limit`, then drops the first `offset`.
@@ -248,14 +294,15 @@ pub(crate) async fn search_once(
     m: Map<String, Value>,
     unlimited: bool,
 ) -> ApiResult<(Vec<Value>, Vec<Value>)> {
-    let (m, offset, limit, vector, wanted) = prepare_search(c, spec, kind, m, unlimited).await?;
+    let Prepared { body: m, offset, limit, vector, shards_to_search: wanted, token } =
+        prepare_search(c, spec, kind, m, unlimited).await?;
     let shards = route::shards_to_search(spec, vector.as_deref(), wanted).map_err(ApiError::from)?;
     let suffix = match kind {
         SearchKind::Search => "/points/search",
         SearchKind::Query => "/points/query",
     };
     c.state().metrics().cluster_fanout(shards.len());
-    let results = broadcast(c, spec, &shards, "POST", suffix, to_bytes(&Value::Object(m))).await?;
+    let results = fanout(c, spec, "POST", suffix, per_shard(&m, &shards, token.as_ref())).await?;
     let mut lists = Vec::with_capacity(results.len());
     let mut explains = Vec::new();
     for (shard, r) in results {
@@ -321,10 +368,17 @@ pub async fn get_points(
     ids: &[PointId],
     with_payload: bool,
     with_vector: bool,
+    token: Option<&ReadToken>,
 ) -> ApiResult<Vec<Value>> {
     let requests = route::ids_by_shard(spec, ids)
         .into_iter()
-        .map(|(s, ids)| (s, to_bytes(&json!({"ids": ids, "with_payload": with_payload, "with_vector": with_vector}))))
+        .map(|(s, ids)| {
+            let mut b = json!({"ids": ids, "with_payload": with_payload, "with_vector": with_vector});
+            if let Some(&seq) = token.and_then(|t| t.0.get(&s)) {
+                b["min_seq"] = json!(seq);
+            }
+            (s, to_bytes(&b))
+        })
         .collect();
     order_records(fanout(c, spec, "POST", "/points", requests).await?, ids)
 }
@@ -345,7 +399,8 @@ fn order_records(results: Vec<(u32, Value)>, ids: &[PointId]) -> ApiResult<Vec<V
 
 /// `POST …/points` (retrieve).
 pub async fn retrieve(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResult<Value> {
-    let m = body_object(body, false)?;
+    let mut m = body_object(body, false)?;
+    let token = take_read_token(&mut m, spec)?;
     let ids: Vec<PointId> = match m.get("ids") {
         Some(v) => serde_json::from_value(v.clone())
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body at ids: {e}")))?,
@@ -357,6 +412,9 @@ pub async fn retrieve(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiRes
         .map(|(s, sub)| {
             let mut b = m.clone();
             b.insert("ids".into(), json!(sub));
+            if let Some(&seq) = token.as_ref().and_then(|t| t.0.get(&s)) {
+                b.insert("min_seq".into(), json!(seq));
+            }
             (s, to_bytes(&Value::Object(b)))
         })
         .collect();
@@ -386,14 +444,14 @@ pub async fn get_one(c: &Cluster, spec: &CollectionSpec, id: &str) -> ApiResult<
 /// `POST …/points/scroll`: every shard's page from `offset` in id order, merged; the next offset is the first
 /// id not returned (stable: pages are cut by id, not by position).
 pub async fn scroll(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResult<Value> {
-    let m = body_object(body, true)?;
-    no_min_seq(&m)?;
+    let mut m = body_object(body, true)?;
+    let token = take_read_token(&mut m, spec)?;
     let limit = match m.get("limit") {
         None | Some(Value::Null) => 10,
         Some(v) => v.as_u64().ok_or_else(|| ApiError::invalid("limit", "a non-negative integer", v))? as usize,
     };
     crate::convert::check_limit(limit, 0, c.state().config())?;
-    let results = broadcast(c, spec, &all_shards(spec), "POST", "/points/scroll", to_bytes(&Value::Object(m))).await?;
+    let results = fanout(c, spec, "POST", "/points/scroll", per_shard(&m, &all_shards(spec), token.as_ref())).await?;
     let mut points: Vec<(PointId, Value)> = Vec::new();
     let mut next: Option<PointId> = None;
     for (_, r) in results {
@@ -420,8 +478,9 @@ pub async fn scroll(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResul
 
 /// `POST …/points/count`: the shards' exact counts, summed.
 pub async fn count(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResult<Value> {
-    let m = body_object(body, true)?;
-    let results = broadcast(c, spec, &all_shards(spec), "POST", "/points/count", to_bytes(&Value::Object(m))).await?;
+    let mut m = body_object(body, true)?;
+    let token = take_read_token(&mut m, spec)?;
+    let results = fanout(c, spec, "POST", "/points/count", per_shard(&m, &all_shards(spec), token.as_ref())).await?;
     let total: u64 = results.iter().filter_map(|(_, r)| r.get("count").and_then(Value::as_u64)).sum();
     Ok(json!({"count": total}))
 }

@@ -104,6 +104,7 @@ impl Cluster {
                 let current = c.seen.read().get(&c.node_id).is_some_and(|t| t.elapsed() < c.lease_ttl / 2);
                 if current && c.started.elapsed() >= c.lease_ttl && c.members().live.first() == Some(&c.node_id) {
                     c.plan_all(true).await;
+                    c.place_due().await;
                 }
                 c.promote_joins().await;
                 c.snapshot_due().await;

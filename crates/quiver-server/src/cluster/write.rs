@@ -31,7 +31,7 @@ use crate::convert;
 use crate::embedding;
 use crate::error::{ApiError, ApiResult};
 use crate::state::blocking;
-use crate::wire::{CreateCollection, UpsertPoints};
+use crate::wire::{CreateCollection, ReadToken, UpsertPoints};
 
 /// How often a resolved write is retried when other writes keep landing first.
 const CAS_ATTEMPTS: usize = 50;
@@ -59,7 +59,7 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
         Some(v) => serde_json::from_value(v).map_err(|e| {
             ApiError::bad_request(format!(
                 "invalid sharding: {e} (expected {{\"method\": \"hash\"}}, {{\"method\": \"payload_key\", \"key\": \
-                 \"tenant\"}} or {{\"method\": \"centroid\", \"centroids\": [[…], …]}})"
+                 \"tenant\"}} or {{\"method\": \"centroid\"}}, optionally with \"centroids\": [[…], …] or \"train_after\": N)"
             ))
         })?,
     };
@@ -73,19 +73,12 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
     };
     let config = crate::routes::collections::engine_config(rest, model_dim)?;
     let sharding = match sharding {
-        Sharding::Centroid { centroids } => {
-            // Centroids are compared with prepared vectors (unit length under cosine).
-            let mut prepared = Vec::with_capacity(centroids.len());
-            for (i, v) in centroids.iter().enumerate() {
-                prepared.push(quiver_index::prepare_query(config.metric, config.dimension, v).map_err(|e| {
-                    ApiError::invalid(
-                        format!("sharding.centroids[{i}]"),
-                        format!("{} finite numbers", config.dimension),
-                        e,
-                    )
-                })?);
-            }
-            Sharding::Centroid { centroids: prepared }
+        Sharding::Centroid { centroids, train_after, .. } => {
+            let centroids = prepare_centroids(&config, &centroids)?;
+            // Given centroids place every point from the start (epoch 1, nothing to move); none: by id until
+            // trained.
+            let epoch = u64::from(!centroids.is_empty());
+            Sharding::Centroid { centroids, train_after, epoch, placed: epoch }
         }
         s => s,
     };
@@ -130,6 +123,20 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
     c.learn(std::sync::Arc::clone(&spec)).await;
     wait_ready(c, &spec).await;
     Ok(json!(true))
+}
+
+/// Centroids as given by a user, prepared like vectors (unit length under cosine); errors name the centroid.
+pub(crate) fn prepare_centroids(
+    config: &quiver_engine::CollectionConfig,
+    centroids: &[Vec<f32>],
+) -> ApiResult<Vec<Vec<f32>>> {
+    let mut prepared = Vec::with_capacity(centroids.len());
+    for (i, v) in centroids.iter().enumerate() {
+        prepared.push(quiver_index::prepare_query(config.metric, config.dimension, v).map_err(|e| {
+            ApiError::invalid(format!("sharding.centroids[{i}]"), format!("{} finite numbers", config.dimension), e)
+        })?);
+    }
+    Ok(prepared)
 }
 
 /// A fresh collection uid: time, node and a counter, mixed.
@@ -181,9 +188,25 @@ pub async fn drop_collection(c: &Cluster, name: &str) -> ApiResult<Value> {
     Ok(json!(true))
 }
 
-/// What a write answers: the highest log sequence it was appended at, and whether it was applied (`wait`).
-fn update_result(seq: u64, wait: bool) -> Value {
-    json!({"operation_id": seq, "status": if wait { "completed" } else { "acknowledged" }})
+/// What a write answers: the highest log sequence it was appended at, whether it was applied (`wait`), and the
+/// read token (each shard's sequence) that lets a read through any node see it.
+fn update_result(token: &ReadToken, wait: bool) -> Value {
+    json!({
+        "operation_id": token.0.values().copied().max().unwrap_or(0),
+        "status": if wait { "completed" } else { "acknowledged" },
+        "read_token": token.to_string(),
+    })
+}
+
+/// Collects per-shard results into the write's read token (the first error is the answer).
+fn collect(results: Vec<ApiResult<(u32, u64)>>) -> ApiResult<ReadToken> {
+    let mut token = ReadToken::default();
+    for r in results {
+        let (shard, seq) = r?;
+        let e = token.0.entry(shard).or_insert(0);
+        *e = (*e).max(seq);
+    }
+    Ok(token)
 }
 
 /// Whether `?wait=true`.
@@ -225,31 +248,68 @@ pub async fn upsert(c: &Cluster, spec: &CollectionSpec, body: &[u8], wait: bool)
     let config = spec.config.clone();
     let name = spec.name.clone();
     let inputs = blocking(move || embedding::resolve_upsert(state.embedders(), &name, &config, up)).await?;
-    upsert_points(c, spec, inputs, wait).await
+    let token = upsert_points(c, spec, inputs, wait).await?;
+    Ok(update_result(&token, wait))
 }
 
-/// Validates, routes and appends points that already have their vectors.
-async fn upsert_points(c: &Cluster, spec: &CollectionSpec, inputs: Vec<PointInput>, wait: bool) -> ApiResult<Value> {
+/// Validates, routes and appends points that already have their vectors. Routing holds the node's routing gate
+/// (shared) from reading the spec to the appends, so new centroids can wait for every upsert routed by the old
+/// ones (see [`super::place`]). Under payload-key and centroid sharding a point's shard can change when it is
+/// written again (another key value, another vector): the same ids are then deleted from every other shard that
+/// still holds them, after the upsert (so the point is never missing).
+async fn upsert_points(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    inputs: Vec<PointInput>,
+    wait: bool,
+) -> ApiResult<ReadToken> {
     let config = spec.config.clone();
     let (inputs, writes) = blocking(move || {
         let writes = prepare_points(&config, &inputs, now_ms())?;
         Ok((inputs, writes))
     })
     .await?;
+    let gate = c.route_gate().read().await;
+    let fresh = c.spec(&spec.name).ok().filter(|s| s.uid == spec.uid);
+    let spec: &CollectionSpec = fresh.as_deref().unwrap_or(spec);
     let mut per_shard: BTreeMap<u32, Vec<PointWrite>> = BTreeMap::new();
     for (i, (p, w)) in inputs.iter().zip(writes).enumerate() {
         let shard = route::shard_for_point(spec, p, &w.vector, &format!("points[{i}]")).map_err(cerr)?;
         per_shard.entry(shard).or_default().push(w);
     }
+    let assigned: BTreeMap<u32, Vec<PointId>> =
+        per_shard.iter().map(|(s, ws)| (*s, ws.iter().map(|w| w.id).collect())).collect();
     let appends = per_shard
         .into_iter()
-        .map(|(shard, ws)| async move { append(c, spec, shard, &Operation::Upsert(ws), wait).await });
-    let mut seq = 0;
-    for r in join_all(appends).await {
-        seq = seq.max(r?);
+        .map(|(shard, ws)| async move { Ok((shard, append(c, spec, shard, &Operation::Upsert(ws), wait).await?)) });
+    let mut token = collect(join_all(appends).await)?;
+    drop(gate);
+    if !spec.sharding.routes_by_id() && spec.shard_number > 1 {
+        token.merge(&remove_elsewhere(c, spec, &assigned, wait).await?);
     }
     c.state().metrics().cluster_write();
-    Ok(update_result(seq, wait))
+    Ok(token)
+}
+
+/// Deletes each id of `assigned` (shard → ids written there) from the other shards, where it is (resolved per
+/// shard as a delete by `has_id`, appended only where something matched).
+async fn remove_elsewhere(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    assigned: &BTreeMap<u32, Vec<PointId>>,
+    wait: bool,
+) -> ApiResult<ReadToken> {
+    let runs = (0..spec.shard_number)
+        .filter_map(|s| {
+            let ids: Vec<PointId> =
+                assigned.iter().filter(|(t, _)| **t != s).flat_map(|(_, ids)| ids.iter().copied()).collect();
+            (!ids.is_empty()).then_some((s, ids))
+        })
+        .map(|(s, ids)| async move {
+            let body = to_bytes(&json!({"filter": {"must": [{"has_id": ids}]}}));
+            Ok((s, plan_and_append(c, spec, s, "delete", None, body, wait).await?))
+        });
+    collect(join_all(runs).await)
 }
 
 /// The ids of a selector body (`points`), when it selects by id.
@@ -339,6 +399,18 @@ pub async fn planned(
     body: &[u8],
     wait: bool,
 ) -> ApiResult<Value> {
+    Ok(update_result(&planned_token(c, spec, kind, field, body, wait).await?, wait))
+}
+
+/// [`planned`], answering the read token.
+async fn planned_token(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    kind: &str,
+    field: Option<&str>,
+    body: &[u8],
+    wait: bool,
+) -> ApiResult<ReadToken> {
     let by_selector = !matches!(kind, "create_index" | "delete_index");
     let mut requests: Vec<(u32, Bytes)> = Vec::new();
     let m = if by_selector || !body.is_empty() { body_object(body, !by_selector)? } else { Map::new() };
@@ -365,13 +437,12 @@ pub async fn planned(
             requests = (0..spec.shard_number).map(|s| (s, bytes.clone())).collect();
         }
     }
-    let runs = requests.into_iter().map(|(s, b)| plan_and_append(c, spec, s, kind, field, b, wait));
-    let mut seq = 0;
-    for r in join_all(runs).await {
-        seq = seq.max(r?);
-    }
+    let runs = requests
+        .into_iter()
+        .map(|(s, b)| async move { Ok((s, plan_and_append(c, spec, s, kind, field, b, wait).await?)) });
+    let token = collect(join_all(runs).await)?;
     c.state().metrics().cluster_write();
-    Ok(update_result(seq, wait))
+    Ok(token)
 }
 
 /// `POST …/points/delete`: by id under hash sharding straight to the ids' shards; otherwise resolved per shard.
@@ -383,12 +454,8 @@ pub async fn delete(c: &Cluster, spec: &CollectionSpec, body: &[u8], wait: bool)
             convert::check_batch("points", ids.len(), c.state().config())?;
             let appends = route::ids_by_shard(spec, &ids)
                 .into_iter()
-                .map(|(s, ids)| async move { append(c, spec, s, &Operation::Delete(ids), wait).await });
-            let mut seq = 0;
-            for r in join_all(appends).await {
-                seq = seq.max(r?);
-            }
-            Ok(update_result(seq, wait))
+                .map(|(s, ids)| async move { Ok((s, append(c, spec, s, &Operation::Delete(ids), wait).await?)) });
+            Ok(update_result(&collect(join_all(appends).await)?, wait))
         }
         _ => planned(c, spec, "delete", None, body, wait).await,
     }
@@ -430,22 +497,17 @@ pub async fn upsert_documents(c: &Cluster, spec: &CollectionSpec, body: &[u8], w
     })
     .await?;
     let index = json!({"field_name": crate::documents::DOC_ID_KEY, "field_schema": "keyword"});
-    planned(c, spec, "create_index", None, &to_bytes(&index), true).await?;
-    let mut seq = 0;
+    let mut token = planned_token(c, spec, "create_index", None, &to_bytes(&index), true).await?;
     if !points.is_empty() {
-        let r = upsert_points(c, spec, points, wait).await?;
-        seq = r["operation_id"].as_u64().unwrap_or(0);
+        token.merge(&upsert_points(c, spec, points, wait).await?);
     }
     if !counts.is_empty() {
         let del = json!({"filter": crate::documents::stale_filter_json(&counts)});
-        let r = planned(c, spec, "delete", None, &to_bytes(&del), wait).await?;
-        seq = seq.max(r["operation_id"].as_u64().unwrap_or(0));
+        token.merge(&planned_token(c, spec, "delete", None, &to_bytes(&del), wait).await?);
     }
-    Ok(json!({
-        "operation_id": seq,
-        "status": if wait { "completed" } else { "acknowledged" },
-        "documents": crate::documents::to_wire(&counts),
-    }))
+    let mut out = update_result(&token, wait);
+    out["documents"] = json!(crate::documents::to_wire(&counts));
+    Ok(out)
 }
 
 /// `DELETE …/documents/{doc_id}`: every chunk of the document, on every shard.

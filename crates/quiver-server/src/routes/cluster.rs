@@ -82,3 +82,22 @@ pub async fn snapshot(State(s): State<AppState>, t: Started) -> ApiResult<Reply<
     let c = cluster_of(&s)?;
     Ok(Reply(c.snapshot_all().await?, t))
 }
+
+/// Sets new centroids for a collection sharded by centroid — the given ones, or k-means over a sample of its
+/// points — and moves every point to the shard of its nearest centroid (with `wait=true` before answering,
+/// otherwise in the background: `GET /cluster` shows `sharding.placed` reach `sharding.epoch`). Reads and
+/// writes go on meanwhile; searches probe every shard until the points are placed. A collection created
+/// without centroids is trained this way automatically once it holds `train_after` points.
+#[utoipa::path(post, path = "/cluster/collections/{collection_name}/train", tag = "cluster",
+    params(crate::routes::CollectionPath, crate::routes::WriteParams), request_body = crate::wire::TrainCentroids,
+    responses((status = 200, body = Object), (status = "4XX", body = ErrorBody)))]
+pub async fn train(
+    State(s): State<AppState>,
+    axum::extract::Path(p): axum::extract::Path<crate::routes::CollectionPath>,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<crate::routes::WriteParams>,
+    t: Started,
+    crate::extract::MaybeJson(body): crate::extract::MaybeJson<crate::wire::TrainCentroids>,
+) -> ApiResult<Reply<serde_json::Value>> {
+    let c = cluster_of(&s)?;
+    Ok(Reply(c.train(&p.collection_name, body.centroids, q.wait.unwrap_or(false)).await?, t))
+}

@@ -60,8 +60,8 @@ pub async fn upsert(
         }
         abandoned.check()?;
         let seq = documents::write_points(&col, points, &counts)?;
-        let UpdateResult { operation_id, status } = finish_write(&col, seq, wait)?;
-        Ok(DocumentsResult { operation_id, status, documents: documents::to_wire(&counts) })
+        let UpdateResult { operation_id, status, read_token } = finish_write(&col, seq, wait)?;
+        Ok(DocumentsResult { operation_id, status, read_token, documents: documents::to_wire(&counts) })
     })
     .await?;
     Ok(Reply(r, t))

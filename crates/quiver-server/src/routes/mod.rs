@@ -43,5 +43,5 @@ pub fn finish_write(col: &Collection, seq: u64, wait: bool) -> ApiResult<UpdateR
         col.flush()?;
     }
     let status = if wait || durable { UpdateStatus::Completed } else { UpdateStatus::Acknowledged };
-    Ok(UpdateResult { operation_id: seq, status })
+    Ok(UpdateResult { operation_id: seq, status, read_token: Some(format!("0:{seq}")) })
 }

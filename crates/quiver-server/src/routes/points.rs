@@ -181,7 +181,14 @@ pub async fn retrieve(
     let wv = convert::with_vector(body.with_vector);
     let col = s.collection(&p.collection_name)?;
     let wanted = sel.wanted();
-    let recs = blocking(move || Ok(col.get(&body.ids, wanted, wv)?)).await?;
+    let min_seq = convert::min_seq(body.min_seq, body.read_token.as_deref())?;
+    let recs = blocking(move || {
+        if let Some(seq) = min_seq {
+            col.wait_for(seq, MIN_SEQ_WAIT)?;
+        }
+        Ok(col.get(&body.ids, wanted, wv)?)
+    })
+    .await?;
     Ok(Reply(to_records(recs, &sel), t))
 }
 
@@ -224,12 +231,13 @@ pub async fn scroll(
     }
     let limit = body.limit.unwrap_or(10);
     convert::check_limit(limit, 0, s.config())?;
+    let min_seq = convert::min_seq(body.min_seq, body.read_token.as_deref())?;
     let sel = PayloadSel::from_wire(body.with_payload, true);
     let wv = convert::with_vector(body.with_vector);
     let col = s.collection(&p.collection_name)?;
     let sel2 = sel.clone();
     let page = blocking(move || {
-        if let Some(seq) = body.min_seq {
+        if let Some(seq) = min_seq {
             col.wait_for(seq, MIN_SEQ_WAIT)?;
         }
         Ok(col.scroll(body.filter.as_ref(), body.offset, limit, sel2.wanted(), wv)?)
@@ -249,6 +257,13 @@ pub async fn count(
     MaybeJson(body): MaybeJson<CountRequest>,
 ) -> ApiResult<Reply<CountResult>> {
     let col = s.collection(&p.collection_name)?;
-    let count = blocking(move || Ok(col.count(body.filter.as_ref())?)).await?;
+    let min_seq = convert::min_seq(body.min_seq, body.read_token.as_deref())?;
+    let count = blocking(move || {
+        if let Some(seq) = min_seq {
+            col.wait_for(seq, MIN_SEQ_WAIT)?;
+        }
+        Ok(col.count(body.filter.as_ref())?)
+    })
+    .await?;
     Ok(Reply(CountResult { count }, t))
 }

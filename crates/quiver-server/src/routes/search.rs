@@ -59,7 +59,7 @@ fn plan_search(r: SearchRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
         with_vector: convert::with_vector(r.with_vector),
         score_threshold: r.score_threshold,
         explain: false,
-        min_seq: r.min_seq,
+        min_seq: convert::min_seq(r.min_seq, r.read_token.as_deref())?,
     };
     Ok(Plan { req, payload, by_id: None, text })
 }
@@ -113,7 +113,7 @@ fn plan_query(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
         with_vector: convert::with_vector(r.with_vector),
         score_threshold: r.score_threshold,
         explain: r.explain.unwrap_or(false),
-        min_seq: r.min_seq,
+        min_seq: convert::min_seq(r.min_seq, r.read_token.as_deref())?,
     };
     Ok(Plan { req, payload, by_id, text })
 }
@@ -294,6 +294,7 @@ pub async fn search_groups(
         with_vector: body.with_vector,
         score_threshold: body.score_threshold,
         min_seq: body.min_seq,
+        read_token: body.read_token,
         shards_to_search: None,
     };
     let plan = plan_search(first, &unlimited())?;
@@ -327,6 +328,7 @@ pub async fn query_groups(
         lookup_from: body.lookup_from,
         explain: None,
         min_seq: body.min_seq,
+        read_token: body.read_token,
         shards_to_search: None,
     };
     let plan = plan_query(first, &unlimited())?;

@@ -1,0 +1,204 @@
+//! Cluster mode, where points live: read tokens (a write through one node read at once through another),
+//! request deadlines, a point that changes shard when written again (payload-key sharding), and centroid sharding
+//! trained automatically and again on demand while writers write — every point ends on the shard of its nearest
+//! centroid, none lost, none twice. Three real NATS servers and three nodes on loopback.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::cluster::{Node, signal, start_nats, start_node_with, wait_members};
+use crate::serve::{http, ok};
+
+/// The first `n` real 384-d vectors (WordNet glosses, MiniLM) with their part of speech.
+fn real_points(n: usize) -> Vec<Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/wordnet-minilm-3k");
+    let base = quiver_index::dataset::read_fvecs_limit(root.join("wordnet-minilm-3k_base.fvecs"), Some(n)).unwrap();
+    let items = std::fs::read_to_string(root.join("wordnet-minilm-3k_base_items.jsonl")).unwrap();
+    items
+        .lines()
+        .take(n)
+        .enumerate()
+        .map(|(i, line)| {
+            let item: Value = serde_json::from_str(line).unwrap();
+            json!({"id": i, "vector": base.get(i), "payload": {"pos": item["pos"], "v": 0}})
+        })
+        .collect()
+}
+
+fn count(addr: &str, name: &str) -> u64 {
+    ok(addr, "POST", &format!("/collections/{name}/points/count"), Some(&json!({})))["count"].as_u64().unwrap()
+}
+
+/// The collection's sharding as `GET /cluster` shows it.
+fn sharding(addr: &str, name: &str) -> Value {
+    let st = ok(addr, "GET", "/cluster", None);
+    st["collections"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["sharding"].clone()
+}
+
+/// Waits until the collection's centroids are set at an epoch ≥ `epoch` and every point is placed by them.
+fn wait_placed(addr: &str, name: &str, epoch: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let s = sharding(addr, name);
+        let e = s["epoch"].as_u64().unwrap_or(0);
+        if e >= epoch && s["placed"].as_u64() == Some(e) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{name} not placed at epoch {epoch} in time: {s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Every point, searched by its own vector on the one shard nearest it, is found there: it lives on the shard of
+/// its nearest centroid.
+fn assert_placed(addr: &str, name: &str, points: &[Value]) {
+    let mut missed = Vec::new();
+    for p in points {
+        let q = json!({"vector": p["vector"], "limit": 1, "shards_to_search": 1});
+        let hits = ok(addr, "POST", &format!("/collections/{name}/points/search"), Some(&q));
+        if hits[0]["id"] != p["id"] {
+            missed.push(p["id"].clone());
+        }
+    }
+    assert!(missed.is_empty(), "{} points not on their nearest centroid's shard: {missed:?}", missed.len());
+}
+
+#[test]
+fn read_tokens_deadlines_moved_points_and_centroid_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = start_nats(dir.path(), 3);
+    let ttl = ["--lease-ttl", "2"];
+    let nodes: Vec<Node> =
+        (1..=3).map(|i| start_node_with(&nats, &dir.path().join(format!("node-{i}")), i, &ttl)).collect();
+    let (a, b, c) = (&nodes[0].addr, &nodes[1].addr, &nodes[2].addr);
+    wait_members(a, 3);
+
+    // --- Read tokens: a write through node 1, without waiting, read at once through nodes 2 and 3.
+    let create = json!({"vectors": {"size": 384, "distance": "Cosine"}, "shard_number": 3});
+    ok(a, "PUT", "/collections/tok", Some(&create));
+    let pts = real_points(300);
+    for round in 0..3 {
+        let batch = &pts[round * 100..(round + 1) * 100];
+        let r = ok(a, "PUT", "/collections/tok/points", Some(&json!({"points": batch})));
+        assert_eq!(r["status"], "acknowledged");
+        let token = r["read_token"].as_str().unwrap().to_owned();
+        assert_eq!(token.split(',').count(), 3, "100 points touch every shard: {token}");
+        let want = (round as u64 + 1) * 100;
+        let n = ok(b, "POST", "/collections/tok/points/count", Some(&json!({"read_token": token})))["count"].clone();
+        assert_eq!(n, json!(want), "count through node 2 with the token");
+        let page = ok(c, "POST", "/collections/tok/points/scroll", Some(&json!({"limit": 1000, "read_token": token})));
+        assert_eq!(page["points"].as_array().unwrap().len() as u64, want, "scroll through node 3 with the token");
+        let last = &batch[99];
+        let q = json!({"vector": last["vector"], "limit": 1, "read_token": token});
+        assert_eq!(ok(c, "POST", "/collections/tok/points/search", Some(&q))[0]["id"], last["id"]);
+        let got = ok(b, "POST", "/collections/tok/points", Some(&json!({"ids": [last["id"]], "read_token": token})));
+        assert_eq!(got.as_array().unwrap().len(), 1);
+    }
+    for (body, needle) in [
+        (json!({"vector": pts[0]["vector"], "limit": 1, "min_seq": 3}), "read_token"),
+        (json!({"vector": pts[0]["vector"], "limit": 1, "read_token": "0:1,7:2"}), "shards 0 to 2"),
+        (json!({"vector": pts[0]["vector"], "limit": 1, "read_token": 5}), "read_token"),
+    ] {
+        let (st, msg) = http(b, "POST", "/collections/tok/points/search", Some(&body));
+        assert!(st == 400 && msg.contains(needle), "{st} {msg}");
+    }
+
+    // --- Deadlines: `timeout` is checked, and a request waiting on a stopped node's shard ends by it (504).
+    let q = json!({"vector": pts[0]["vector"], "limit": 1});
+    let (st, msg) = http(a, "POST", "/collections/tok/points/search?timeout=0", Some(&q));
+    assert!(st == 400 && msg.contains("timeout"), "{st} {msg}");
+    signal(&nodes[2].child, "STOP");
+    let t = Instant::now();
+    let (st, msg) = http(a, "POST", "/collections/tok/points/search?timeout=1", Some(&q));
+    let took = t.elapsed();
+    signal(&nodes[2].child, "CONT");
+    assert!(st == 504 && msg.contains("deadline"), "{st} {msg}");
+    assert!(took < Duration::from_secs(3), "a 1 s deadline answered after {took:?}");
+
+    // --- A point written again with another shard key moves: it is on one shard only, with its new payload.
+    let create = json!({"vectors": {"size": 384, "distance": "Cosine"}, "shard_number": 3,
+                        "sharding": {"method": "payload_key", "key": "tenant"}});
+    ok(b, "PUT", "/collections/tenants", Some(&create));
+    let tenant_points = |tag: &str, modulo: usize| -> Vec<Value> {
+        pts[..60]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| json!({"id": p["id"], "vector": p["vector"], "payload": {"tenant": format!("{tag}{}", i % modulo)}}))
+            .collect()
+    };
+    ok(b, "PUT", "/collections/tenants/points?wait=true", Some(&json!({"points": tenant_points("a", 5)})));
+    ok(c, "PUT", "/collections/tenants/points?wait=true", Some(&json!({"points": tenant_points("b", 7)})));
+    assert_eq!(count(a, "tenants"), 60, "a re-keyed point counted twice");
+    let all = ok(a, "POST", "/collections/tenants/points/scroll", Some(&json!({"limit": 100})));
+    let tenants: Vec<String> =
+        all["points"].as_array().unwrap().iter().map(|p| p["payload"]["tenant"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(tenants.len(), 60);
+    assert!(tenants.iter().all(|t| t.starts_with('b')), "an old copy survived: {tenants:?}");
+
+    // --- Centroid sharding, trained automatically once 400 points arrived.
+    let create = json!({"vectors": {"size": 384, "distance": "Cosine"}, "shard_number": 3,
+                        "sharding": {"method": "centroid", "train_after": 400}});
+    ok(a, "PUT", "/collections/wn", Some(&create));
+    let (st, msg) = http(a, "POST", "/cluster/collections/tok/train", None);
+    assert!(st == 400 && msg.contains("hash"), "training a hash-sharded collection: {st} {msg}");
+    let (st, msg) = http(a, "POST", "/cluster/collections/wn/train", Some(&json!({"centroids": [pts[0]["vector"]]})));
+    assert!(st == 400 && msg.contains("centroids") && msg.contains("(3)"), "{st} {msg}");
+    let s = sharding(a, "wn");
+    assert_eq!((s["epoch"].clone(), s["placed"].clone()), (json!(0), json!(0)), "{s}");
+    let pts = real_points(900);
+    for chunk in pts[..600].chunks(100) {
+        ok(b, "PUT", "/collections/wn/points?wait=true", Some(&json!({"points": chunk})));
+    }
+    let s = wait_placed(a, "wn", 1);
+    assert_eq!(s["centroids"].as_array().unwrap().len(), 3, "{s}");
+    assert_eq!(count(c, "wn"), 600);
+    assert_placed(c, "wn", &pts[..600]);
+
+    // --- Trained again, with given centroids, while two writers add points and rewrite payloads.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = [(a.clone(), 600usize), (c.clone(), 750)]
+        .into_iter()
+        .map(|(addr, from)| {
+            let stop = std::sync::Arc::clone(&stop);
+            let pts = pts.clone();
+            std::thread::spawn(move || {
+                let mut next = from;
+                let mut rewritten = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) || next < from + 150 {
+                    if next < from + 150 {
+                        let batch = &pts[next..next + 10];
+                        ok(&addr, "PUT", "/collections/wn/points?wait=true", Some(&json!({"points": batch})));
+                        next += 10;
+                    } else {
+                        // New payloads for points that may be moving right now.
+                        let ids: Vec<u64> = (0..20).map(|k| (rewritten * 20 + k) % 600).collect();
+                        let body = json!({"points": ids, "payload": {"v": rewritten + 1}});
+                        ok(&addr, "POST", "/collections/wn/points/payload?wait=true", Some(&body));
+                        rewritten += 1;
+                    }
+                }
+                rewritten
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let given = json!({"centroids": [pts[10]["vector"], pts[20]["vector"], pts[30]["vector"]]});
+    let r = ok(b, "POST", "/cluster/collections/wn/train?wait=true", Some(&given));
+    assert_eq!(r["placed"], json!(true), "{r}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let s = wait_placed(a, "wn", 2);
+    // Writes that raced the move were placed too (a later tick moves any that landed by the old centroids).
+    assert_eq!(count(a, "wn"), 900, "points lost or duplicated by the move");
+    assert_placed(a, "wn", &pts);
+    eprintln!("placed at epoch {}: {} moved in the retrain", s["epoch"], r["moved"]);
+    // Every point kept its payload through the moves (the writers' last value for the rewritten ones).
+    let page = ok(c, "POST", "/collections/wn/points/scroll", Some(&json!({"limit": 1000})));
+    let pages = page["points"].as_array().unwrap();
+    assert_eq!(pages.len(), 900);
+    assert!(pages.iter().all(|p| p["payload"]["pos"].is_string()), "a payload lost its fields");
+}

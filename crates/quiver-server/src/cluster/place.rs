@@ -1,0 +1,642 @@
+//! Centroid sharding: training the centroids and moving every point to the shard of its nearest one.
+//!
+//! A collection sharded by centroid starts without centroids unless it was given some: its points are placed by
+//! a hash of their id. Once it holds `train_after` points the coordinator trains `shard_number` centroids by
+//! k-means over a sample of every shard's vectors (`POST /cluster/collections/{name}/train` does it on demand, or
+//! sets given centroids), and writes them to the shard map as a new *epoch*. Then the points are *placed*:
+//!
+//! 1. **Fence.** Every live node is asked to confirm the new epoch: it learns the map until its spec has it, then
+//!    takes its routing gate exclusively, which waits for every upsert it routed by the old centroids to be in
+//!    the log (upserts hold the gate shared from reading the spec to their append). From then on no live node
+//!    routes by the old centroids.
+//! 2. **Sweep.** Each shard is scanned (on a replica, in id order, a page at a time) for points whose nearest
+//!    centroid is another shard's, and those are moved, a batch at a time, by compare-and-set on both logs:
+//!    the batch's current points are read on the source shard at log position `a` (a `rewrite` plan: the points
+//!    whole, creation time and expiry included) and each one's target is computed from its vector as it is now;
+//!    on each target at position `b` they are appended as an upsert only if the log is still at `b` — skipping a
+//!    point the target already holds in another version than one this move wrote (a client wrote it there since:
+//!    it is newer); then the batch is deleted from the source only if its log is still at `a`. Any write landing
+//!    in between makes an append fail and the batch is read again, so a move never drops a newer write; copies
+//!    this move made that are no longer wanted (the point was deleted or moved on meanwhile) are deleted again
+//!    while they are still what this move wrote. A point is on its old shard, or on both (reads merge by id),
+//!    never on neither.
+//! 3. **Settle.** Passes repeat until one moves nothing (at most three), then `placed` is set to the epoch (only
+//!    if the centroids did not change again meanwhile). Until then searches probe every shard, since a point may
+//!    still be on its old one.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use futures_util::future::join_all;
+use quiver_cluster::map::Sharding;
+use quiver_cluster::{CollectionSpec, NodeId, route};
+use quiver_engine::PointId;
+use quiver_engine::ops::{Operation, PointWrite};
+use serde_json::{Value, json};
+
+use super::read::{shard_result, to_bytes};
+use super::{Cluster, ShardReply};
+use crate::error::{ApiError, ApiResult};
+use crate::state::blocking;
+
+/// Points a replica scans per request when looking for misplaced ones.
+const SCAN: usize = 2048;
+/// Most vectors k-means trains on.
+const SAMPLE: usize = 20_000;
+/// How often one step of a move (a compare-and-set on one log) is retried when other writes keep landing first.
+const STEP_ATTEMPTS: usize = 200;
+/// Points moved together (one read, one upsert, one delete).
+const MOVE_BATCH: usize = 64;
+/// How often a move goes round again for points that changed while it ran.
+const MOVE_ROUNDS: usize = 20;
+/// Sweeps of every shard before giving up on a quiet pass (the next tick starts again).
+const PASSES: usize = 3;
+/// How long a node waits to learn an epoch when asked to fence it.
+const FENCE_WAIT: Duration = Duration::from_secs(10);
+
+fn cerr(e: quiver_cluster::Error) -> ApiError {
+    ApiError::from(e)
+}
+
+/// The centroid sharding of `spec`, or a 400 saying the collection is sharded otherwise.
+fn centroid_parts(spec: &CollectionSpec) -> ApiResult<(Vec<Vec<f32>>, u64, u64, u64)> {
+    match &spec.sharding {
+        Sharding::Centroid { centroids, train_after, epoch, placed } => {
+            Ok((centroids.clone(), *train_after, *epoch, *placed))
+        }
+        other => Err(ApiError::bad_request(format!(
+            "collection {:?} is sharded by {}; only a collection created with {{\"sharding\": {{\"method\": \
+             \"centroid\"}}}} has centroids to train",
+            spec.name,
+            other.method()
+        ))),
+    }
+}
+
+/// The right to train or place one collection's points, held while it lives: this node's mark (one task per
+/// collection here) and the cluster-wide key `place.<name>` in the leases bucket — created only if absent,
+/// renewed every quarter of the lease TTL, and expiring with it if this node dies — so two nodes never move one
+/// collection's points at once (a second mover would take the first one's copies for stale ones).
+struct Placer<'a> {
+    c: &'a Cluster,
+    name: String,
+    /// Set when a renewal failed: the key may be another node's now, and this one stops moving points.
+    lost: Arc<AtomicBool>,
+    revision: Arc<AtomicU64>,
+    renew: tokio::task::JoinHandle<()>,
+}
+
+impl Placer<'_> {
+    fn check(&self) -> ApiResult<()> {
+        if self.lost.load(Ordering::Acquire) {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("this node lost the right to place {:?}'s points; another node goes on", self.name),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Placer<'_> {
+    fn drop(&mut self) {
+        self.renew.abort();
+        self.c.placing.lock().remove(&self.name);
+        if !self.lost.load(Ordering::Acquire) {
+            let kv = self.c.leases.clone();
+            let key = place_key(&self.name);
+            let rev = self.revision.load(Ordering::Acquire);
+            tokio::spawn(async move {
+                let _ = kv.delete_expect_revision(&key, Some(rev)).await;
+            });
+        }
+    }
+}
+
+fn place_key(name: &str) -> String {
+    format!("place.{name}")
+}
+
+impl Cluster {
+    /// Takes the right to train or place `name` (see [`Placer`]); `None` when this node or another holds it.
+    async fn placer(&self, name: &str) -> Option<Placer<'_>> {
+        if !self.placing.lock().insert(name.to_owned()) {
+            return None;
+        }
+        let key = place_key(name);
+        let rev = match self.leases.create(&key, self.node_id.to_string().into()).await {
+            Ok(rev) => rev,
+            Err(e) => {
+                tracing::debug!(collection = %name, error = %e, "another node is placing this collection");
+                self.placing.lock().remove(name);
+                return None;
+            }
+        };
+        let lost = Arc::new(AtomicBool::new(false));
+        let revision = Arc::new(AtomicU64::new(rev));
+        let renew = {
+            let (kv, lost, revision, every) =
+                (self.leases.clone(), Arc::clone(&lost), Arc::clone(&revision), self.lease_ttl / 4);
+            let value: Bytes = self.node_id.to_string().into();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    match kv.update(&key, value.clone(), revision.load(Ordering::Acquire)).await {
+                        Ok(r) => revision.store(r, Ordering::Release),
+                        Err(e) => {
+                            tracing::warn!(key = %key, error = %e, "could not renew the right to place points");
+                            lost.store(true, Ordering::Release);
+                            return;
+                        }
+                    }
+                }
+            })
+        };
+        Some(Placer { c: self, name: name.to_owned(), lost, revision, renew })
+    }
+
+    /// Sets new centroids for collection `name` — `given`, or k-means over a sample of its points — as a new
+    /// epoch, and places its points by them: before answering with `wait`, else in the background (the
+    /// coordinator's tick). Answers the epoch and, with `wait`, how many points moved.
+    pub async fn train(self: &Arc<Self>, name: &str, given: Option<Vec<Vec<f32>>>, wait: bool) -> ApiResult<Value> {
+        let Some(placer) = self.placer(name).await else {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("collection {name:?} is being trained or placed now; retry when it is done (GET /cluster)"),
+            ));
+        };
+        let epoch = self.set_centroids(name, given).await?;
+        let mut out = json!({"collection": name, "epoch": epoch});
+        if wait {
+            let moved = self.place_now(name, &placer).await?;
+            out["moved"] = json!(moved);
+            out["placed"] = json!(true);
+        } else {
+            out["placed"] = json!(false);
+        }
+        Ok(out)
+    }
+
+    /// Writes the new centroids at a new epoch (compare-and-set, retried on a racing change); returns the epoch.
+    async fn set_centroids(&self, name: &str, given: Option<Vec<Vec<f32>>>) -> ApiResult<u64> {
+        let spec = self.map.collection(name).await.map_err(cerr)?.ok_or_else(|| not_found(name))?.value;
+        centroid_parts(&spec)?;
+        let centroids = match given {
+            Some(g) => {
+                if g.len() != spec.shard_number as usize {
+                    return Err(ApiError::invalid(
+                        "centroids",
+                        format!("one centroid per shard ({})", spec.shard_number),
+                        format!("{} centroids", g.len()),
+                    ));
+                }
+                super::write::prepare_centroids(&spec.config, &g)?
+            }
+            None => self.kmeans_centroids(&spec).await?,
+        };
+        for _ in 0..20 {
+            let cur = self.map.collection(name).await.map_err(cerr)?.ok_or_else(|| not_found(name))?;
+            if cur.value.uid != spec.uid {
+                return Err(not_found(name));
+            }
+            let (_, train_after, epoch, placed) = centroid_parts(&cur.value)?;
+            let mut next = cur.value.clone();
+            next.sharding = Sharding::Centroid { centroids: centroids.clone(), train_after, epoch: epoch + 1, placed };
+            next.validate().map_err(cerr)?;
+            match self.map.update_collection(&next, cur.revision).await {
+                Ok(rev) => {
+                    tracing::info!(collection = %name, epoch = epoch + 1, "centroids set; placing the points");
+                    if self.newer(name, rev) {
+                        self.learn(Arc::new(next)).await;
+                    }
+                    return Ok(epoch + 1);
+                }
+                Err(quiver_cluster::Error::Conflict { .. }) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => return Err(cerr(e)),
+            }
+        }
+        Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the shard map kept changing; retry"))
+    }
+
+    /// `shard_number` centroids by k-means over up to [`SAMPLE`] vectors drawn evenly from every shard.
+    async fn kmeans_centroids(&self, spec: &CollectionSpec) -> ApiResult<Vec<Vec<f32>>> {
+        let per_shard = SAMPLE.div_ceil(spec.shard_number as usize);
+        let calls = (0..spec.shard_number).map(|s| async move {
+            let path = format!("/internal/sample/{}?n={per_shard}", spec.shard_collection(s));
+            let r = self.call_shard(spec, s, "POST", &path, Bytes::new()).await?;
+            let v = shard_body(spec, s, r)?;
+            serde_json::from_slice::<Vec<Vec<f32>>>(&v)
+                .map_err(|e| ApiError::internal(format!("a replica's sample does not decode: {e}")))
+        });
+        let mut rows: Vec<Vec<f32>> = Vec::new();
+        for r in join_all(calls).await {
+            rows.extend(r?);
+        }
+        let k = spec.shard_number as usize;
+        if rows.len() < k {
+            return Err(ApiError::bad_request(format!(
+                "collection {:?} holds {} points: training {k} centroids needs at least {k}",
+                spec.name,
+                rows.len()
+            )));
+        }
+        let dim = spec.config.dimension;
+        let metric = spec.config.metric;
+        blocking(move || {
+            let flat: Vec<f32> = rows.concat();
+            let params =
+                quiver_index::kmeans::KMeansParams { max_sample: SAMPLE, ..quiver_index::kmeans::KMeansParams::new(k) };
+            let c = quiver_index::kmeans::kmeans(&flat, dim, &params)
+                .map_err(|e| ApiError::bad_request(format!("training centroids: {e}")))?;
+            // Prepared like the vectors they are compared with (unit length under cosine); a centroid that cannot
+            // be (all zero) is kept as it is.
+            Ok(c.chunks(dim)
+                .map(|v| quiver_index::prepare_query(metric, dim, v).unwrap_or_else(|_| v.to_vec()))
+                .collect())
+        })
+        .await
+    }
+
+    /// Places collection `name`'s points by its current epoch now (fence, sweeps, settle); returns how many moved.
+    async fn place_now(&self, name: &str, placer: &Placer<'_>) -> ApiResult<u64> {
+        let spec = self.map.collection(name).await.map_err(cerr)?.ok_or_else(|| not_found(name))?.value;
+        let (centroids, _, epoch, placed) = centroid_parts(&spec)?;
+        if centroids.is_empty() || placed >= epoch {
+            return Ok(0);
+        }
+        self.fence(&spec, epoch).await?;
+        let mut moved = 0;
+        for pass in 0..PASSES {
+            let mut this_pass = 0;
+            for s in 0..spec.shard_number {
+                this_pass += self.place_shard(&spec, &centroids, s, placer).await?;
+            }
+            tracing::info!(collection = %name, epoch, pass, moved = this_pass, "placement pass");
+            moved += this_pass;
+            if this_pass == 0 {
+                break;
+            }
+        }
+        for _ in 0..20 {
+            let cur = self.map.collection(name).await.map_err(cerr)?.ok_or_else(|| not_found(name))?;
+            let (c, train_after, e, _) = centroid_parts(&cur.value)?;
+            if cur.value.uid != spec.uid || e != epoch {
+                // Dropped, or trained again meanwhile: that epoch is placed by its own run.
+                return Ok(moved);
+            }
+            let mut next = cur.value.clone();
+            next.sharding = Sharding::Centroid { centroids: c, train_after, epoch, placed: epoch };
+            match self.map.update_collection(&next, cur.revision).await {
+                Ok(rev) => {
+                    tracing::info!(collection = %name, epoch, moved, "every point placed");
+                    if self.newer(name, rev) {
+                        self.learn(Arc::new(next)).await;
+                    }
+                    return Ok(moved);
+                }
+                Err(quiver_cluster::Error::Conflict { .. }) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => return Err(cerr(e)),
+            }
+        }
+        Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the shard map kept changing; retry"))
+    }
+
+    /// Every live node confirms it routes by epoch `epoch` and has appended every upsert it routed before.
+    async fn fence(&self, spec: &CollectionSpec, epoch: u64) -> ApiResult<()> {
+        let nodes: Vec<NodeId> = self.nodes().into_keys().filter(|&n| self.is_live(n)).collect();
+        let path = format!("/internal/fence/{}?uid={}&epoch={epoch}", spec.name, spec.uid);
+        let calls = nodes.iter().map(|&n| {
+            let path = path.clone();
+            async move { (n, self.call(n, "POST", &path, Bytes::new()).await) }
+        });
+        for (n, r) in join_all(calls).await {
+            match r {
+                Ok(r) if r.status.is_success() => {}
+                Ok(r) => {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("node {n} did not confirm the new centroids: {}", String::from_utf8_lossy(&r.body)),
+                    ));
+                }
+                Err(e) => {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("node {n} did not confirm the new centroids: {}", e.message),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /internal/fence/{name}?uid=&epoch=` on this node: waits until this node's spec of the collection has
+    /// the epoch, then until every upsert it routed before has been appended.
+    pub(super) async fn fence_rpc(&self, rest: &str) -> ShardReply {
+        let (name, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let mut uid = None;
+        let mut epoch = None;
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("uid", v)) => uid = v.parse::<u64>().ok(),
+                Some(("epoch", v)) => epoch = v.parse::<u64>().ok(),
+                _ => {}
+            }
+        }
+        let (Some(uid), Some(epoch)) = (uid, epoch) else {
+            return ShardReply { status: StatusCode::BAD_REQUEST, body: "fence needs uid and epoch".into() };
+        };
+        let deadline = tokio::time::Instant::now() + FENCE_WAIT;
+        loop {
+            let known = self.spec(name).ok().filter(|s| s.uid == uid).and_then(|s| match &s.sharding {
+                Sharding::Centroid { epoch: e, .. } => Some(*e),
+                _ => None,
+            });
+            if known.is_some_and(|e| e >= epoch) {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return ShardReply {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    body: format!("node {} has not learnt epoch {epoch} of {name:?}", self.node_id).into(),
+                };
+            }
+            self.resync().await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(self.route_gate.write().await);
+        ShardReply { status: StatusCode::OK, body: "true".into() }
+    }
+
+    /// One sweep of shard `shard`: every point whose nearest centroid is another shard's is moved; returns how
+    /// many moved.
+    async fn place_shard(
+        &self,
+        spec: &CollectionSpec,
+        centroids: &[Vec<f32>],
+        shard: u32,
+        placer: &Placer<'_>,
+    ) -> ApiResult<u64> {
+        let local = spec.shard_collection(shard);
+        let mut after: Option<PointId> = None;
+        let mut moved = 0;
+        loop {
+            let last = self.nats.last_seq(spec, shard).await.map_err(cerr)?;
+            let body = to_bytes(&json!({"centroids": centroids, "shard": shard, "after": after, "scan": SCAN}));
+            let path = format!("/internal/misplaced/{local}?min_seq={last}");
+            let r = self.call_shard(spec, shard, "POST", &path, body).await?;
+            let v: Value = serde_json::from_slice(&shard_body(spec, shard, r)?)
+                .map_err(|e| ApiError::internal(format!("a replica's misplaced points do not decode: {e}")))?;
+            let ids: Vec<PointId> = serde_json::from_value(v["ids"].clone())
+                .map_err(|e| ApiError::internal(format!("misplaced ids: {e}")))?;
+            for batch in ids.chunks(MOVE_BATCH) {
+                placer.check()?;
+                moved += self.move_points(spec, centroids, shard, batch.to_vec()).await?;
+            }
+            match v.get("next").and_then(|n| serde_json::from_value::<PointId>(n.clone()).ok()) {
+                Some(n) => after = Some(n),
+                None => return Ok(moved),
+            }
+        }
+    }
+
+    /// The listed points of shard `shard` as they are now (a `rewrite` plan resolved once the replica applied
+    /// the log's last entry): the log position they were read at, and the points.
+    async fn current_points(
+        &self,
+        spec: &CollectionSpec,
+        shard: u32,
+        ids: &[PointId],
+    ) -> ApiResult<(u64, Vec<PointWrite>)> {
+        let last = self.nats.last_seq(spec, shard).await.map_err(cerr)?;
+        let path = format!("/internal/plan/{}/rewrite?min_seq={last}", spec.shard_collection(shard));
+        let r = self.call_shard(spec, shard, "POST", &path, to_bytes(&json!({"points": ids}))).await?;
+        let body = shard_body(spec, shard, r)?;
+        if body.len() < 8 {
+            return Err(ApiError::internal("a replica answered a plan with fewer than 8 bytes"));
+        }
+        let at = u64::from_le_bytes(body[..8].try_into().unwrap_or([0; 8]));
+        if body.len() == 8 {
+            return Ok((at, Vec::new()));
+        }
+        match Operation::decode(&body[8..], Path::new("rewrite plan"), 0) {
+            Ok(Operation::Upsert(ws)) => Ok((at, ws)),
+            Ok(_) => Err(ApiError::internal("a rewrite plan answered another operation")),
+            Err(e) => Err(ApiError::internal(format!("a rewrite plan does not decode: {e}"))),
+        }
+    }
+
+    /// Moves the points `ids` of shard `from` that belong elsewhere (see the module docs); returns how many left.
+    /// Each step is a compare-and-set on one shard's log, retried at once when another write landed first, so
+    /// a step's window is one read and one append. Points that changed while they were copied stay on the source
+    /// and go round again (copied anew); a move whose steps keep losing fails (503), leaving every point where
+    /// it was or on both shards, and the next pass tries again.
+    async fn move_points(
+        &self,
+        spec: &CollectionSpec,
+        centroids: &[Vec<f32>],
+        from: u32,
+        ids: Vec<PointId>,
+    ) -> ApiResult<u64> {
+        let metric = spec.config.metric;
+        // What this move appended to each target, per point not yet gone from the source: the only versions it
+        // may overwrite or delete there.
+        let mut copied: HashMap<PointId, (u32, PointWrite)> = HashMap::new();
+        let mut pending = ids;
+        let mut moved = 0;
+        for _ in 0..MOVE_ROUNDS {
+            if pending.is_empty() {
+                return Ok(moved);
+            }
+            let (_, current) = self.current_points(spec, from, &pending).await?;
+            let mut movers: BTreeMap<u32, Vec<PointWrite>> = BTreeMap::new();
+            for w in current {
+                let t = route::nearest_shard(centroids, metric, &w.vector);
+                if t != from {
+                    movers.entry(t).or_default().push(w);
+                }
+            }
+            // Copies made earlier in this move that are no longer wanted where they went (the point was deleted
+            // or changed target meanwhile).
+            let mut unwanted: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
+            for (id, (t, _)) in &copied {
+                if !movers.get(t).is_some_and(|ws| ws.iter().any(|w| w.id == *id)) {
+                    unwanted.entry(*t).or_default().push(*id);
+                }
+            }
+            let targets: BTreeSet<u32> = movers.keys().chain(unwanted.keys()).copied().collect();
+            let mut leaving: HashMap<PointId, PointWrite> = HashMap::new();
+            for t in targets {
+                let ws = movers.remove(&t).unwrap_or_default();
+                let gone = unwanted.remove(&t).unwrap_or_default();
+                leaving.extend(ws.iter().map(|w| (w.id, w.clone())));
+                self.copy_to(spec, t, ws, gone, &mut copied).await?;
+            }
+            // Delete from the source what is still the version copied (or kept, where the target had a newer one);
+            // a point changed or deleted meanwhile goes round again.
+            let ids_leaving: Vec<PointId> = leaving.keys().copied().collect();
+            let mut done: Vec<PointId> = Vec::new();
+            let mut won = ids_leaving.is_empty();
+            for attempt in 0..STEP_ATTEMPTS {
+                if won {
+                    break;
+                }
+                backoff(attempt).await;
+                let (at, now) = self.current_points(spec, from, &ids_leaving).await?;
+                let unchanged: Vec<PointId> =
+                    now.iter().filter(|w| leaving.get(&w.id) == Some(*w)).map(|w| w.id).collect();
+                if unchanged.is_empty() {
+                    won = true;
+                    break;
+                }
+                match self.nats.append(spec, from, Operation::Delete(unchanged.clone()).encode(), Some(at)).await {
+                    Ok(_) => {
+                        done = unchanged;
+                        won = true;
+                    }
+                    Err(quiver_cluster::Error::Conflict { .. }) => {}
+                    Err(e) => return Err(cerr(e)),
+                }
+            }
+            if !won {
+                return Err(starved(spec, from));
+            }
+            moved += done.len() as u64;
+            for id in &done {
+                copied.remove(id);
+            }
+            // Still to do: points that changed or went while copied, and copies this move still answers for.
+            let finished: std::collections::HashSet<PointId> = done.into_iter().collect();
+            pending = ids_leaving
+                .into_iter()
+                .filter(|id| !finished.contains(id))
+                .chain(copied.keys().copied())
+                .collect::<BTreeSet<PointId>>()
+                .into_iter()
+                .collect();
+        }
+        Err(starved(spec, from))
+    }
+
+    /// Appends `ws` to shard `t` where it has no version of them or the one this move wrote, and deletes there
+    /// the points of `gone` still as this move wrote them; records what it wrote in `copied`.
+    async fn copy_to(
+        &self,
+        spec: &CollectionSpec,
+        t: u32,
+        ws: Vec<PointWrite>,
+        gone: Vec<PointId>,
+        copied: &mut HashMap<PointId, (u32, PointWrite)>,
+    ) -> ApiResult<()> {
+        let ask: Vec<PointId> = ws.iter().map(|w| w.id).chain(gone.iter().copied()).collect();
+        for attempt in 0..STEP_ATTEMPTS {
+            backoff(attempt).await;
+            let (mut at, there) = self.current_points(spec, t, &ask).await?;
+            let there: HashMap<PointId, PointWrite> = there.into_iter().map(|w| (w.id, w)).collect();
+            let ours = |id: &PointId| copied.get(id).filter(|(ct, _)| *ct == t).map(|(_, w)| w);
+            let writes: Vec<PointWrite> = ws
+                .iter()
+                .filter(|w| match there.get(&w.id) {
+                    // Written there since by a client (not by this move): newer than the source's; kept.
+                    Some(v) if Some(v) != ours(&w.id) => false,
+                    Some(v) => v != *w,
+                    None => true,
+                })
+                .cloned()
+                .collect();
+            let stale: Vec<PointId> =
+                gone.iter().copied().filter(|id| there.get(id).is_some_and(|v| Some(v) == ours(id))).collect();
+            if !writes.is_empty() {
+                match self.nats.append(spec, t, Operation::Upsert(writes.clone()).encode(), Some(at)).await {
+                    Ok(seq) => {
+                        at = seq;
+                        for w in writes {
+                            copied.insert(w.id, (t, w));
+                        }
+                    }
+                    Err(quiver_cluster::Error::Conflict { .. }) => continue,
+                    Err(e) => return Err(cerr(e)),
+                }
+            }
+            if !stale.is_empty() {
+                match self.nats.append(spec, t, Operation::Delete(stale.clone()).encode(), Some(at)).await {
+                    Ok(_) => {
+                        for id in &stale {
+                            copied.remove(id);
+                        }
+                    }
+                    Err(quiver_cluster::Error::Conflict { .. }) => continue,
+                    Err(e) => return Err(cerr(e)),
+                }
+            }
+            return Ok(());
+        }
+        Err(starved(spec, t))
+    }
+
+    /// The coordinator's tick: trains collections that reached `train_after` points, and places those whose
+    /// epoch is not placed yet (each in its own task, one at a time per collection).
+    pub(super) async fn place_due(self: &Arc<Self>) {
+        for spec in self.specs() {
+            let Sharding::Centroid { centroids, train_after, epoch, placed } = &spec.sharding else { continue };
+            if self.placing.lock().contains(&spec.name) {
+                continue;
+            }
+            let name = spec.name.clone();
+            if centroids.is_empty() {
+                if *train_after == 0 {
+                    continue;
+                }
+                let Ok(n) = super::read::count(self, &spec, b"{}").await else { continue };
+                if n["count"].as_u64().unwrap_or(0) < (*train_after).max(u64::from(spec.shard_number)) {
+                    continue;
+                }
+                let c = Arc::clone(self);
+                tokio::spawn(async move {
+                    if let Err(e) = c.train(&name, None, true).await {
+                        tracing::warn!(collection = %name, error = %e.message, "automatic centroid training failed");
+                    }
+                });
+            } else if placed < epoch {
+                let c = Arc::clone(self);
+                tokio::spawn(async move {
+                    let Some(placer) = c.placer(&name).await else { return };
+                    if let Err(e) = c.place_now(&name, &placer).await {
+                        tracing::warn!(collection = %name, error = %e.message, "placing points failed; retrying");
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// A shard reply's body when it succeeded; its error otherwise.
+fn shard_body(spec: &CollectionSpec, shard: u32, r: ShardReply) -> ApiResult<Bytes> {
+    if r.status.is_success() { Ok(r.body) } else { shard_result(spec, shard, r).map(|_| Bytes::new()) }
+}
+
+/// A short pause before retrying a lost compare-and-set: none at first, then growing to 20 ms.
+async fn backoff(attempt: usize) {
+    if attempt >= 4 {
+        tokio::time::sleep(Duration::from_millis((attempt as u64 / 4).min(20))).await;
+    }
+}
+
+fn starved(spec: &CollectionSpec, shard: u32) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "shard {shard} of {:?}: other writes kept landing first while moving points (nothing is lost; placement \
+             goes on in the background)",
+            spec.name
+        ),
+    )
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("collection {name:?} does not exist"))
+}
