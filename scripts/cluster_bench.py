@@ -9,6 +9,8 @@ Needs a running cluster (`quiver cluster up --nodes 3`) and a single-node server
   python3 scripts/cluster_bench.py --data …/wordnet-minilm-100k/wordnet-minilm-100k ... centroid-trained
   python3 scripts/cluster_bench.py --data …/wordnet-minilm-10k/wordnet-minilm-10k ... ingest
   python3 scripts/cluster_bench.py --data …/wordnet-minilm-10k/wordnet-minilm-10k ... search
+  python3 scripts/cluster_bench.py --data …/wordnet-minilm-10k/wordnet-minilm-10k ... scale > scale.jsonl
+  python3 scripts/cluster_bench.py --results scale.jsonl --out docs/cluster-scale.png plot
 
 Every figure is printed as one JSON line; ratios (cluster / single node) are what to compare on a shared
 2-core machine, where the cluster's 3 nodes and 3 NATS servers share the cores with the client.
@@ -192,9 +194,72 @@ def search_bench(a, base, queries, gt):
     drop(a.single, "bench_single")
 
 
+def widen(x, seed=7):
+    """768-d vectors with exactly the neighbours of the 384-d ones: x -> [x, Qx] / sqrt(2) with Q a random
+    orthogonal matrix, so cosine similarities (and the ground truth) are unchanged and each vector costs 768-d."""
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((x.shape[1], x.shape[1])))
+    return np.ascontiguousarray(np.hstack([x, x @ q.T]) / np.sqrt(2.0), dtype=np.float32)
+
+
+def scale_bench(a, base, queries, gt):
+    """Search QPS and p99 through one node by shard count (1, 2, 4, 8) and embedding size (384, 768), with a
+    single node beside it; one JSON line per point of the plot (`plot` draws them)."""
+    for dim in [384, 768]:
+        b, q = (base, queries) if dim == 384 else (widen(base), widen(queries))
+        drop(a.single, "bench_single")
+        call(a.single, "PUT", "/collections/bench_single", {"vectors": {"size": dim, "distance": "Cosine"}})
+        ingest(a.single, "bench_single", b, a.batch, True)
+        time.sleep(a.settle)
+        single = run_queries(a.single, "bench_single", q, gt, 10, {})
+        emit(bench="scale", dim=dim, target="single", shards=0, **single)
+        drop(a.single, "bench_single")
+        for shards in [1, 2, 4, 8]:
+            name = f"bench_scale_{dim}_{shards}"
+            drop(a.node, name)
+            call(a.node, "PUT", f"/collections/{name}", {
+                "vectors": {"size": dim, "distance": "Cosine"}, "shard_number": shards, "replication_factor": 1})
+            ingest(a.node, name, b, a.batch, True)
+            time.sleep(a.settle)
+            r = run_queries(a.node, name, q, gt, 10, {})
+            emit(bench="scale", dim=dim, target="cluster", shards=shards, **r, qps_ratio=r["qps"] / single["qps"])
+            drop(a.node, name)
+
+
+def plot(results, out):
+    """Draws the `scale` lines of a results file: QPS and p99 by shard count, one line per embedding size, the
+    single node as a dashed line of the same colour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in open(results) if line.strip().startswith("{")]
+    rows = [r for r in rows if r.get("bench") == "scale"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for key, ax, label in [("qps", axes[0], "queries/s (one client thread)"), ("p99_ms", axes[1], "p99 latency (ms)")]:
+        for dim, colour in [(384, "tab:blue"), (768, "tab:orange")]:
+            pts = sorted((r["shards"], r[key]) for r in rows if r["dim"] == dim and r["target"] == "cluster")
+            single = [r[key] for r in rows if r["dim"] == dim and r["target"] == "single"]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=colour, label=f"cluster, {dim}-d")
+            if single:
+                ax.axhline(single[0], color=colour, linestyle="--", label=f"single node, {dim}-d")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([1, 2, 4, 8])
+        ax.set_xticklabels(["1", "2", "4", "8"])
+        ax.set_xlabel("shards (R1, 3 nodes, one 2-vCPU machine)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("QuiverDB cluster on loopback: search through one node, 10k WordNet/MiniLM points, k=10")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print(f"wrote {out}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="dataset prefix DIR/NAME")
+    p.add_argument("--data", help="dataset prefix DIR/NAME (every benchmark but plot)")
     p.add_argument("--node", default="http://127.0.0.1:6333", help="a cluster node")
     p.add_argument("--single", default="http://127.0.0.1:6400", help="a single-node server")
     p.add_argument("--queries", type=int, default=500)
@@ -202,16 +267,20 @@ def main():
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--settle", type=float, default=20.0, help="seconds for background index builds")
     p.add_argument("--train-after", type=int, default=20000, help="centroid-trained: train_after")
-    p.add_argument("what", choices=["centroid", "centroid-trained", "ingest", "search"])
+    p.add_argument("--results", help="plot: the JSON lines to draw")
+    p.add_argument("--out", help="plot: the PNG to write")
+    p.add_argument("what", choices=["centroid", "centroid-trained", "ingest", "search", "scale", "plot"])
     a = p.parse_args()
+    if a.what == "plot":
+        return plot(a.results, a.out)
     base = fvecs(a.data + "_base.fvecs", a.limit)
     queries = fvecs(a.data + "_query.fvecs")[: a.queries]
     gt = ivecs(a.data + "_groundtruth.ivecs")[: a.queries]
     if a.limit:
         # Ground truth over the first N points: exact, with numpy.
         gt = np.argsort(-(queries @ base.T), axis=1)[:, :100]
-    {"centroid": centroid, "centroid-trained": centroid_trained, "ingest": ingest_bench, "search": search_bench}[
-        a.what](a, base, queries, gt)
+    {"centroid": centroid, "centroid-trained": centroid_trained, "ingest": ingest_bench, "search": search_bench,
+     "scale": scale_bench}[a.what](a, base, queries, gt)
 
 
 if __name__ == "__main__":

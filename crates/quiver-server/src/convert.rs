@@ -194,7 +194,6 @@ pub fn selector(points: Option<Vec<PointId>>, filter: Option<Filter>, cfg: &Serv
     }
 }
 
-/// Checks `limit` and `offset` against the server's caps.
 /// A read's `min_seq` with its `read_token` folded in: one node is shard 0, so a token naming another shard (one
 /// from a cluster) is refused.
 pub fn min_seq(min_seq: Option<u64>, read_token: Option<&str>) -> ApiResult<Option<u64>> {
@@ -213,6 +212,7 @@ pub fn min_seq(min_seq: Option<u64>, read_token: Option<&str>) -> ApiResult<Opti
     })
 }
 
+/// Checks `limit` and `offset` against the server's caps.
 pub fn check_limit(limit: usize, offset: usize, cfg: &ServerConfig) -> ApiResult<()> {
     if limit == 0 || limit > cfg.max_limit {
         return Err(ApiError::invalid("limit", format!("1..={}", cfg.max_limit), limit));

@@ -156,49 +156,70 @@ fn read_tokens_deadlines_moved_points_and_centroid_training() {
     assert_eq!(count(c, "wn"), 600);
     assert_placed(c, "wn", &pts[..600]);
 
-    // --- Trained again, with given centroids, while two writers add points and rewrite payloads.
+    // --- Trained again, with given centroids, while two writers add points and rewrite payloads (each its own
+    // 100 ids, so each knows the last value it wrote) and a third deletes points that may be moving.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writers: Vec<_> = [(a.clone(), 600usize), (c.clone(), 750)]
+    let writers: Vec<_> = [(a.clone(), 600usize, 0u64), (c.clone(), 750, 100)]
         .into_iter()
-        .map(|(addr, from)| {
+        .map(|(addr, from, own)| {
             let stop = std::sync::Arc::clone(&stop);
             let pts = pts.clone();
             std::thread::spawn(move || {
                 let mut next = from;
-                let mut rewritten = 0u64;
+                let mut v = 0u64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) || next < from + 150 {
                     if next < from + 150 {
                         let batch = &pts[next..next + 10];
                         ok(&addr, "PUT", "/collections/wn/points?wait=true", Some(&json!({"points": batch})));
                         next += 10;
                     } else {
-                        // New payloads for points that may be moving right now.
-                        let ids: Vec<u64> = (0..20).map(|k| (rewritten * 20 + k) % 600).collect();
-                        let body = json!({"points": ids, "payload": {"v": rewritten + 1}});
+                        v += 1;
+                        let ids: Vec<u64> = (own..own + 100).collect();
+                        let body = json!({"points": ids, "payload": {"v": v}});
                         ok(&addr, "POST", "/collections/wn/points/payload?wait=true", Some(&body));
-                        rewritten += 1;
                     }
                 }
-                rewritten
+                (own, v)
             })
         })
         .collect();
+    let deleter = {
+        let addr = b.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(350));
+            for k in 0..6u64 {
+                let ids: Vec<u64> = (200 + 10 * k..210 + 10 * k).collect();
+                ok(&addr, "POST", "/collections/wn/points/delete?wait=true", Some(&json!({"points": ids})));
+                std::thread::sleep(Duration::from_millis(40));
+            }
+        })
+    };
     std::thread::sleep(Duration::from_millis(300));
     let given = json!({"centroids": [pts[10]["vector"], pts[20]["vector"], pts[30]["vector"]]});
     let r = ok(b, "POST", "/cluster/collections/wn/train?wait=true", Some(&given));
-    assert_eq!(r["placed"], json!(true), "{r}");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for w in writers {
-        w.join().unwrap();
-    }
+    let last_values: Vec<(u64, u64)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    deleter.join().unwrap();
     let s = wait_placed(a, "wn", 2);
-    // Writes that raced the move were placed too (a later tick moves any that landed by the old centroids).
-    assert_eq!(count(a, "wn"), 900, "points lost or duplicated by the move");
-    assert_placed(a, "wn", &pts);
-    eprintln!("placed at epoch {}: {} moved in the retrain", s["epoch"], r["moved"]);
-    // Every point kept its payload through the moves (the writers' last value for the rewritten ones).
+    eprintln!(
+        "placed at epoch {}: {} moved in the retrain; last payload values {last_values:?}",
+        s["epoch"], r["moved"]
+    );
+    // Nothing lost, nothing twice, nothing deleted come back.
+    let kept: Vec<Value> = pts.iter().filter(|p| !(200..260).contains(&p["id"].as_u64().unwrap())).cloned().collect();
+    assert_eq!(count(a, "wn"), kept.len() as u64, "points lost, duplicated or brought back by the move");
+    let deleted: Vec<u64> = (200..260).collect();
+    let back = ok(c, "POST", "/collections/wn/points", Some(&json!({"ids": deleted})));
+    assert_eq!(back, json!([]), "deleted points came back");
+    assert_placed(a, "wn", &kept);
+    // Every payload as its last writer left it, through the moves.
     let page = ok(c, "POST", "/collections/wn/points/scroll", Some(&json!({"limit": 1000})));
-    let pages = page["points"].as_array().unwrap();
-    assert_eq!(pages.len(), 900);
-    assert!(pages.iter().all(|p| p["payload"]["pos"].is_string()), "a payload lost its fields");
+    let points = page["points"].as_array().unwrap();
+    assert_eq!(points.len(), kept.len());
+    for p in points {
+        let id = p["id"].as_u64().unwrap();
+        assert!(p["payload"]["pos"].is_string(), "point {id} lost its payload fields: {p}");
+        let want = last_values.iter().find(|(own, _)| (*own..own + 100).contains(&id)).map_or(0, |(_, v)| *v);
+        assert_eq!(p["payload"]["v"], json!(want), "point {id} lost a payload update");
+    }
 }

@@ -61,7 +61,9 @@ fn deadline(
             limit = limit.min(std::time::Duration::from_secs(secs));
         }
     }
-    Ok(tokio::time::Instant::from_std(started) + limit)
+    let started = tokio::time::Instant::from_std(started);
+    // A limit too far off to add is no limit: a day.
+    Ok(started.checked_add(limit).unwrap_or_else(|| started + std::time::Duration::from_secs(86_400)))
 }
 
 fn percent_decode(s: &str) -> String {

@@ -72,9 +72,9 @@ pub async fn with_deadline<F: std::future::Future>(deadline: tokio::time::Instan
     DEADLINE.scope(deadline, f).await
 }
 
-/// Time left before the current request's deadline ([`RPC_TIMEOUT`] outside a request).
-pub fn time_left() -> Duration {
-    DEADLINE.try_with(|d| d.saturating_duration_since(tokio::time::Instant::now())).unwrap_or(RPC_TIMEOUT)
+/// Time left before the current request's deadline (`None` outside a request: background work).
+pub fn time_left() -> Option<Duration> {
+    DEADLINE.try_with(|d| d.saturating_duration_since(tokio::time::Instant::now())).ok()
 }
 
 fn deadline_passed(node: NodeId, path: &str) -> ApiError {
@@ -103,10 +103,13 @@ pub struct Cluster {
     snapshot_state: parking_lot::Mutex<HashMap<String, (std::time::Instant, u64)>>,
     replicas: tokio::sync::Mutex<HashMap<String, (u64, Replica)>>,
     internal: Router,
-    /// Held shared by every upsert from reading the spec to its append; [`place`]'s fence takes it exclusively.
-    route_gate: tokio::sync::RwLock<()>,
+    /// Per collection: held shared by every upsert from reading the spec to its appends; [`place`]'s fence takes
+    /// it exclusively.
+    route_gates: parking_lot::Mutex<HashMap<String, Arc<tokio::sync::RwLock<()>>>>,
     /// Collections being trained or placed by this node.
     placing: parking_lot::Mutex<std::collections::HashSet<String>>,
+    /// When training or placing each collection last failed here (the coordinator waits before retrying).
+    place_failed: parking_lot::Mutex<HashMap<String, std::time::Instant>>,
     db: Arc<Database>,
     markers: PathBuf,
     /// The public state (models, limits).
@@ -163,8 +166,9 @@ impl Cluster {
             snapshot_state: parking_lot::Mutex::new(HashMap::new()),
             replicas: tokio::sync::Mutex::new(HashMap::new()),
             internal,
-            route_gate: tokio::sync::RwLock::new(()),
+            route_gates: parking_lot::Mutex::new(HashMap::new()),
             placing: parking_lot::Mutex::new(std::collections::HashSet::new()),
+            place_failed: parking_lot::Mutex::new(HashMap::new()),
             db,
             markers,
             state,
@@ -239,9 +243,9 @@ impl Cluster {
         &self.map
     }
 
-    /// The routing gate (see [`place`]): upserts hold it shared while they route and append.
-    pub fn route_gate(&self) -> &tokio::sync::RwLock<()> {
-        &self.route_gate
+    /// Collection `name`'s routing gate (see [`place`]): its upserts hold it shared while they route and append.
+    pub fn route_gate(&self, name: &str) -> Arc<tokio::sync::RwLock<()>> {
+        Arc::clone(self.route_gates.lock().entry(name.to_owned()).or_default())
     }
 
     /// The public state.
@@ -513,22 +517,25 @@ impl Cluster {
         }
     }
 
-    /// Sends a request to node `node` (this one: in-process), waiting at most [`RPC_TIMEOUT`] and never past the
-    /// current request's deadline (504 once it has passed).
+    /// Sends a request to node `node` (this one: in-process), waiting for another node at most [`RPC_TIMEOUT`],
+    /// and never past the current request's deadline, if any (504 once it has passed).
     pub async fn call(&self, node: NodeId, method: &str, path: &str, body: bytes::Bytes) -> ApiResult<ShardReply> {
-        let left = time_left().min(RPC_TIMEOUT);
-        if left.is_zero() {
+        let left = time_left();
+        if left.is_some_and(|l| l.is_zero()) {
             return Err(deadline_passed(node, path));
         }
         if node == self.node_id {
-            return tokio::time::timeout(left, self.local(method, path, body))
-                .await
-                .map_err(|_| deadline_passed(node, path));
+            return match left {
+                Some(l) => tokio::time::timeout(l, self.local(method, path, body))
+                    .await
+                    .map_err(|_| deadline_passed(node, path)),
+                None => Ok(self.local(method, path, body).await),
+            };
         }
         let req = RpcRequest { method: method.to_owned(), path: path.to_owned(), body };
-        let rep = match self.nats.call(node, req, left).await {
+        let rep = match self.nats.call(node, req, left.map_or(RPC_TIMEOUT, |l| l.min(RPC_TIMEOUT))).await {
             Ok(r) => r,
-            Err(_) if time_left().is_zero() => return Err(deadline_passed(node, path)),
+            Err(_) if time_left().is_some_and(|l| l.is_zero()) => return Err(deadline_passed(node, path)),
             Err(e) => return Err(cluster_err(e)),
         };
         let status = StatusCode::from_u16(rep.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

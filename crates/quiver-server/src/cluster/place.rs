@@ -10,24 +10,29 @@
 //!    the log (upserts hold the gate shared from reading the spec to their append). From then on no live node
 //!    routes by the old centroids.
 //! 2. **Sweep.** Each shard is scanned (on a replica, in id order, a page at a time) for points whose nearest
-//!    centroid is another shard's, and those are moved, a batch at a time, by compare-and-set on both logs:
-//!    the batch's current points are read on the source shard at log position `a` (a `rewrite` plan: the points
-//!    whole, creation time and expiry included) and each one's target is computed from its vector as it is now;
-//!    on each target at position `b` they are appended as an upsert only if the log is still at `b` — skipping a
-//!    point the target already holds in another version than one this move wrote (a client wrote it there since:
-//!    it is newer); then the batch is deleted from the source only if its log is still at `a`. Any write landing
-//!    in between makes an append fail and the batch is read again, so a move never drops a newer write; copies
-//!    this move made that are no longer wanted (the point was deleted or moved on meanwhile) are deleted again
-//!    while they are still what this move wrote. A point is on its old shard, or on both (reads merge by id),
-//!    never on neither.
-//! 3. **Settle.** Passes repeat until one moves nothing (at most three), then `placed` is set to the epoch (only
+//!    centroid is another shard's, and those are moved, 64 at a time, each step a compare-and-set on one log:
+//!    the batch's current points are read whole on the source (a `rewrite` plan: vector, payload, creation time,
+//!    expiry) and each one's target is computed from its vector as it is now; on each target they are appended
+//!    as an upsert only if that log has not moved since they were read there — skipping a point the target holds
+//!    in another version than one this move wrote (a client wrote it there since: it is newer); the move counter
+//!    (`moves.<name>` in the leases bucket) is bumped; then the source deletes, only if its log has not moved
+//!    since it was read, the points that are still exactly the version copied. A point that changed meanwhile
+//!    stays and goes round again; a copy that is no longer wanted (its point was deleted) is deleted again while
+//!    it is still what the move wrote, and so are a failed move's copies. A point is on its old shard, or on
+//!    both for a moment (reads merge by id), never on neither. Writes resolved per shard (deletes and payload
+//!    updates by id or filter, and an upsert's removal of old copies) run again when the move counter changed
+//!    while they ran, since a batch may have carried a point past them.
+//! 3. **Settle.** Passes repeat until one moves nothing (at most three, else the run fails and the coordinator
+//!    tries again later); once a replica of every shard has applied the moves, `placed` is set to the epoch (only
 //!    if the centroids did not change again meanwhile). Until then searches probe every shard, since a point may
-//!    still be on its old one.
+//!    still be on its old one, and reads with a read token wait for every shard's log end.
+//!
+//! One node places a collection at a time ([`Placer`]), in a task of its own.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -56,8 +61,11 @@ const MOVE_BATCH: usize = 64;
 const MOVE_ROUNDS: usize = 20;
 /// Sweeps of every shard before giving up on a quiet pass (the next tick starts again).
 const PASSES: usize = 3;
-/// How long a node waits to learn an epoch when asked to fence it.
-const FENCE_WAIT: Duration = Duration::from_secs(10);
+/// How long the coordinator waits after a failed training or placement before trying again.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// How long a node waits to learn an epoch, and then for its upserts routed by the old centroids, when asked to
+/// fence it (less than a node request's time limit, so the node's own answer arrives).
+const FENCE_WAIT: Duration = Duration::from_secs(4);
 
 fn cerr(e: quiver_cluster::Error) -> ApiError {
     ApiError::from(e)
@@ -81,38 +89,43 @@ fn centroid_parts(spec: &CollectionSpec) -> ApiResult<(Vec<Vec<f32>>, u64, u64, 
 /// The right to train or place one collection's points, held while it lives: this node's mark (one task per
 /// collection here) and the cluster-wide key `place.<name>` in the leases bucket — created only if absent,
 /// renewed every quarter of the lease TTL, and expiring with it if this node dies — so two nodes never move one
-/// collection's points at once (a second mover would take the first one's copies for stale ones).
-struct Placer<'a> {
-    c: &'a Cluster,
+/// collection's points at once (a second mover would take the first one's copies for stale ones). It owns the
+/// cluster handle so that placement runs in a task of its own: a request that started it and is cancelled (a
+/// timeout, a client gone) does not cut a move short.
+pub(super) struct Placer {
+    c: Arc<Cluster>,
     name: String,
-    /// Set when a renewal failed: the key may be another node's now, and this one stops moving points.
-    lost: Arc<AtomicBool>,
+    /// When the key was last renewed (ms since this node started); past half a lease TTL the key may have lapsed
+    /// and be another node's, and this one stops before its next append.
+    renewed_ms: Arc<AtomicU64>,
     revision: Arc<AtomicU64>,
-    renew: tokio::task::JoinHandle<()>,
+    renew: Option<tokio::task::JoinHandle<()>>,
 }
 
-impl Placer<'_> {
+impl Placer {
     fn check(&self) -> ApiResult<()> {
-        if self.lost.load(Ordering::Acquire) {
+        let now = self.c.started.elapsed().as_millis() as u64;
+        let held_for = now.saturating_sub(self.renewed_ms.load(Ordering::Acquire));
+        if held_for > (self.c.lease_ttl / 2).as_millis() as u64 {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("this node lost the right to place {:?}'s points; another node goes on", self.name),
+                format!("this node could not renew the right to place {:?}'s points; stopping", self.name),
             ));
         }
         Ok(())
     }
 }
 
-impl Drop for Placer<'_> {
+impl Drop for Placer {
     fn drop(&mut self) {
-        self.renew.abort();
         self.c.placing.lock().remove(&self.name);
-        if !self.lost.load(Ordering::Acquire) {
+        let Some(renew) = self.renew.take() else { return };
+        renew.abort();
+        if self.check().is_ok() {
             let kv = self.c.leases.clone();
             let key = place_key(&self.name);
-            let rev = self.revision.load(Ordering::Acquire);
             tokio::spawn(async move {
-                let _ = kv.delete_expect_revision(&key, Some(rev)).await;
+                let _ = kv.delete(&key).await;
             });
         }
     }
@@ -122,68 +135,110 @@ fn place_key(name: &str) -> String {
     format!("place.{name}")
 }
 
+/// The key whose revision every move batch bumps between its copy and its source delete (see [`Cluster::moves`]).
+fn moves_key(name: &str) -> String {
+    format!("moves.{name}")
+}
+
 impl Cluster {
-    /// Takes the right to train or place `name` (see [`Placer`]); `None` when this node or another holds it.
-    async fn placer(&self, name: &str) -> Option<Placer<'_>> {
-        if !self.placing.lock().insert(name.to_owned()) {
-            return None;
-        }
-        let key = place_key(name);
-        let rev = match self.leases.create(&key, self.node_id.to_string().into()).await {
-            Ok(rev) => rev,
-            Err(e) => {
-                tracing::debug!(collection = %name, error = %e, "another node is placing this collection");
-                self.placing.lock().remove(name);
-                return None;
-            }
+    /// Takes the right to train or place `name` (see [`Placer`]): 409 when this node or another holds it.
+    pub(super) async fn placer(self: &Arc<Self>, name: &str) -> ApiResult<Placer> {
+        let busy = || {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                format!("collection {name:?} is being trained or placed now; retry when it is done (GET /cluster)"),
+            )
         };
-        let lost = Arc::new(AtomicBool::new(false));
-        let revision = Arc::new(AtomicU64::new(rev));
-        let renew = {
-            let (kv, lost, revision, every) =
-                (self.leases.clone(), Arc::clone(&lost), Arc::clone(&revision), self.lease_ttl / 4);
-            let value: Bytes = self.node_id.to_string().into();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    match kv.update(&key, value.clone(), revision.load(Ordering::Acquire)).await {
-                        Ok(r) => revision.store(r, Ordering::Release),
-                        Err(e) => {
-                            tracing::warn!(key = %key, error = %e, "could not renew the right to place points");
-                            lost.store(true, Ordering::Release);
-                            return;
-                        }
+        if !self.placing.lock().insert(name.to_owned()) {
+            return Err(busy());
+        }
+        // From here the mark is released by the guard's drop, whatever happens.
+        let mut placer = Placer {
+            c: Arc::clone(self),
+            name: name.to_owned(),
+            renewed_ms: Arc::new(AtomicU64::new(self.started.elapsed().as_millis() as u64)),
+            revision: Arc::new(AtomicU64::new(0)),
+            renew: None,
+        };
+        let key = place_key(name);
+        match self.leases.create(&key, self.node_id.to_string().into()).await {
+            Ok(rev) => placer.revision.store(rev, Ordering::Release),
+            Err(e) if e.kind() == async_nats::jetstream::kv::CreateErrorKind::AlreadyExists => return Err(busy()),
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("could not take the right to place {name:?}'s points: {e}"),
+                ));
+            }
+        }
+        placer.renewed_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Release);
+        let (kv, renewed, revision, every, started) = (
+            self.leases.clone(),
+            Arc::clone(&placer.renewed_ms),
+            Arc::clone(&placer.revision),
+            self.lease_ttl / 4,
+            self.started,
+        );
+        let value: Bytes = self.node_id.to_string().into();
+        placer.renew = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match kv.update(&key, value.clone(), revision.load(Ordering::Acquire)).await {
+                    Ok(r) => {
+                        revision.store(r, Ordering::Release);
+                        renewed.store(started.elapsed().as_millis() as u64, Ordering::Release);
+                    }
+                    Err(e) => {
+                        tracing::warn!(key = %key, error = %e, "could not renew the right to place points");
+                        return;
                     }
                 }
-            })
-        };
-        Some(Placer { c: self, name: name.to_owned(), lost, revision, renew })
+            }
+        }));
+        Ok(placer)
+    }
+
+    /// The revision of collection `name`'s move counter (`None` when it has none or it expired).
+    pub(super) async fn moves(&self, name: &str) -> Option<u64> {
+        self.leases.entry(moves_key(name)).await.ok().flatten().map(|e| e.revision)
     }
 
     /// Sets new centroids for collection `name` — `given`, or k-means over a sample of its points — as a new
-    /// epoch, and places its points by them: before answering with `wait`, else in the background (the
-    /// coordinator's tick). Answers the epoch and, with `wait`, how many points moved.
+    /// epoch, and places its points by them: before answering with `wait`, else in the background. The work runs
+    /// in a task of its own (see [`Placer`]). Answers the epoch and, with `wait`, how many points moved.
     pub async fn train(self: &Arc<Self>, name: &str, given: Option<Vec<Vec<f32>>>, wait: bool) -> ApiResult<Value> {
-        let Some(placer) = self.placer(name).await else {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("collection {name:?} is being trained or placed now; retry when it is done (GET /cluster)"),
-            ));
-        };
-        let epoch = self.set_centroids(name, given).await?;
-        let mut out = json!({"collection": name, "epoch": epoch});
+        let placer = self.placer(name).await?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let c = Arc::clone(self);
+        let n = name.to_owned();
+        let task = tokio::spawn(async move {
+            let epoch = match c.set_centroids(&n, given, false).await {
+                Ok(e) => e,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return Ok(0);
+                }
+            };
+            let _ = tx.send(Ok(epoch));
+            let r = c.place_now(&n, &placer).await;
+            if let Err(e) = &r {
+                tracing::warn!(collection = %n, error = %e.message, "placing points failed; the coordinator retries");
+            }
+            r
+        });
+        let epoch = rx.await.map_err(|_| ApiError::internal("the training task ended without an answer"))??;
+        let mut out = json!({"collection": name, "epoch": epoch, "placed": false});
         if wait {
-            let moved = self.place_now(name, &placer).await?;
+            let moved = task.await.map_err(|e| ApiError::internal(format!("the placement task failed: {e}")))??;
             out["moved"] = json!(moved);
             out["placed"] = json!(true);
-        } else {
-            out["placed"] = json!(false);
         }
         Ok(out)
     }
 
     /// Writes the new centroids at a new epoch (compare-and-set, retried on a racing change); returns the epoch.
-    async fn set_centroids(&self, name: &str, given: Option<Vec<Vec<f32>>>) -> ApiResult<u64> {
+    /// `auto`: the coordinator's first training, which gives way (409) to centroids set meanwhile.
+    async fn set_centroids(&self, name: &str, given: Option<Vec<Vec<f32>>>, auto: bool) -> ApiResult<u64> {
         let spec = self.map.collection(name).await.map_err(cerr)?.ok_or_else(|| not_found(name))?.value;
         centroid_parts(&spec)?;
         let centroids = match given {
@@ -195,7 +250,7 @@ impl Cluster {
                         format!("{} centroids", g.len()),
                     ));
                 }
-                super::write::prepare_centroids(&spec.config, &g)?
+                super::write::prepare_centroids(&spec.config, &g, "centroids")?
             }
             None => self.kmeans_centroids(&spec).await?,
         };
@@ -204,7 +259,10 @@ impl Cluster {
             if cur.value.uid != spec.uid {
                 return Err(not_found(name));
             }
-            let (_, train_after, epoch, placed) = centroid_parts(&cur.value)?;
+            let (now, train_after, epoch, placed) = centroid_parts(&cur.value)?;
+            if auto && !now.is_empty() {
+                return Err(ApiError::new(StatusCode::CONFLICT, format!("{name:?} was given centroids meanwhile")));
+            }
             let mut next = cur.value.clone();
             next.sharding = Sharding::Centroid { centroids: centroids.clone(), train_after, epoch: epoch + 1, placed };
             next.validate().map_err(cerr)?;
@@ -263,7 +321,7 @@ impl Cluster {
     }
 
     /// Places collection `name`'s points by its current epoch now (fence, sweeps, settle); returns how many moved.
-    async fn place_now(&self, name: &str, placer: &Placer<'_>) -> ApiResult<u64> {
+    async fn place_now(&self, name: &str, placer: &Placer) -> ApiResult<u64> {
         let spec = self.map.collection(name).await.map_err(cerr)?.ok_or_else(|| not_found(name))?.value;
         let (centroids, _, epoch, placed) = centroid_parts(&spec)?;
         if centroids.is_empty() || placed >= epoch {
@@ -271,6 +329,7 @@ impl Cluster {
         }
         self.fence(&spec, epoch).await?;
         let mut moved = 0;
+        let mut quiet = false;
         for pass in 0..PASSES {
             let mut this_pass = 0;
             for s in 0..spec.shard_number {
@@ -279,8 +338,22 @@ impl Cluster {
             tracing::info!(collection = %name, epoch, pass, moved = this_pass, "placement pass");
             moved += this_pass;
             if this_pass == 0 {
+                quiet = true;
                 break;
             }
+        }
+        if !quiet {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{name:?}: points were still moving after {PASSES} passes; placement goes on later"),
+            ));
+        }
+        // Every move applied by a replica of its shard before the epoch counts as placed (reads after it see them).
+        for s in 0..spec.shard_number {
+            let last = self.nats.last_seq(&spec, s).await.map_err(cerr)?;
+            let path = format!("/internal/wait/{}?seq={last}", spec.shard_collection(s));
+            let r = self.call_shard(&spec, s, "POST", &path, Bytes::new()).await?;
+            shard_body(&spec, s, r)?;
         }
         for _ in 0..20 {
             let cur = self.map.collection(name).await.map_err(cerr)?.ok_or_else(|| not_found(name))?;
@@ -368,7 +441,20 @@ impl Cluster {
             self.resync().await;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        drop(self.route_gate.write().await);
+        let gate = self.route_gate(name);
+        match tokio::time::timeout(FENCE_WAIT, gate.write()).await {
+            Ok(g) => drop(g),
+            Err(_) => {
+                return ShardReply {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    body: format!(
+                        "node {}: upserts of {name:?} routed by the old centroids still running",
+                        self.node_id
+                    )
+                    .into(),
+                };
+            }
+        }
         ShardReply { status: StatusCode::OK, body: "true".into() }
     }
 
@@ -379,7 +465,7 @@ impl Cluster {
         spec: &CollectionSpec,
         centroids: &[Vec<f32>],
         shard: u32,
-        placer: &Placer<'_>,
+        placer: &Placer,
     ) -> ApiResult<u64> {
         let local = spec.shard_collection(shard);
         let mut after: Option<PointId> = None;
@@ -395,7 +481,7 @@ impl Cluster {
                 .map_err(|e| ApiError::internal(format!("misplaced ids: {e}")))?;
             for batch in ids.chunks(MOVE_BATCH) {
                 placer.check()?;
-                moved += self.move_points(spec, centroids, shard, batch.to_vec()).await?;
+                moved += self.move_points(spec, centroids, shard, batch.to_vec(), placer).await?;
             }
             match v.get("next").and_then(|n| serde_json::from_value::<PointId>(n.clone()).ok()) {
                 Some(n) => after = Some(n),
@@ -433,19 +519,42 @@ impl Cluster {
     /// Moves the points `ids` of shard `from` that belong elsewhere (see the module docs); returns how many left.
     /// Each step is a compare-and-set on one shard's log, retried at once when another write landed first, so
     /// a step's window is one read and one append. Points that changed while they were copied stay on the source
-    /// and go round again (copied anew); a move whose steps keep losing fails (503), leaving every point where
-    /// it was or on both shards, and the next pass tries again.
+    /// and go round again (copied anew). A move that fails takes back the copies it made that are still as it
+    /// wrote them, so every point is left where it was.
     async fn move_points(
         &self,
         spec: &CollectionSpec,
         centroids: &[Vec<f32>],
         from: u32,
         ids: Vec<PointId>,
+        placer: &Placer,
+    ) -> ApiResult<u64> {
+        let mut copied: HashMap<PointId, (u32, PointWrite)> = HashMap::new();
+        let r = self.move_rounds(spec, centroids, from, ids, placer, &mut copied).await;
+        if r.is_err() && !copied.is_empty() {
+            let mut by_target: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
+            for (id, (t, _)) in &copied {
+                by_target.entry(*t).or_default().push(*id);
+            }
+            for (t, gone) in by_target {
+                if let Err(e) = self.copy_to(spec, t, Vec::new(), gone, &mut copied, placer).await {
+                    tracing::warn!(collection = %spec.name, shard = t, error = %e.message, "could not take back a failed move's copies");
+                }
+            }
+        }
+        r
+    }
+
+    async fn move_rounds(
+        &self,
+        spec: &CollectionSpec,
+        centroids: &[Vec<f32>],
+        from: u32,
+        ids: Vec<PointId>,
+        placer: &Placer,
+        copied: &mut HashMap<PointId, (u32, PointWrite)>,
     ) -> ApiResult<u64> {
         let metric = spec.config.metric;
-        // What this move appended to each target, per point not yet gone from the source: the only versions it
-        // may overwrite or delete there.
-        let mut copied: HashMap<PointId, (u32, PointWrite)> = HashMap::new();
         let mut pending = ids;
         let mut moved = 0;
         for _ in 0..MOVE_ROUNDS {
@@ -463,7 +572,7 @@ impl Cluster {
             // Copies made earlier in this move that are no longer wanted where they went (the point was deleted
             // or changed target meanwhile).
             let mut unwanted: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
-            for (id, (t, _)) in &copied {
+            for (id, (t, _)) in copied.iter() {
                 if !movers.get(t).is_some_and(|ws| ws.iter().any(|w| w.id == *id)) {
                     unwanted.entry(*t).or_default().push(*id);
                 }
@@ -474,7 +583,14 @@ impl Cluster {
                 let ws = movers.remove(&t).unwrap_or_default();
                 let gone = unwanted.remove(&t).unwrap_or_default();
                 leaving.extend(ws.iter().map(|w| (w.id, w.clone())));
-                self.copy_to(spec, t, ws, gone, &mut copied).await?;
+                self.copy_to(spec, t, ws, gone, copied, placer).await?;
+            }
+            // Between the copies and the source's delete: a write that resolves per shard and overlaps this move
+            // sees the counter change and runs again (see `write::planned_token`).
+            if !leaving.is_empty() {
+                self.leases.put(moves_key(&spec.name), Bytes::new()).await.map_err(|e| {
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("could not count a move: {e}"))
+                })?;
             }
             // Delete from the source what is still the version copied (or kept, where the target had a newer one);
             // a point changed or deleted meanwhile goes round again.
@@ -493,6 +609,7 @@ impl Cluster {
                     won = true;
                     break;
                 }
+                placer.check()?;
                 match self.nats.append(spec, from, Operation::Delete(unchanged.clone()).encode(), Some(at)).await {
                     Ok(_) => {
                         done = unchanged;
@@ -523,7 +640,8 @@ impl Cluster {
     }
 
     /// Appends `ws` to shard `t` where it has no version of them or the one this move wrote, and deletes there
-    /// the points of `gone` still as this move wrote them; records what it wrote in `copied`.
+    /// the points of `gone` still as this move wrote them; keeps `copied` to what this move still answers for
+    /// (a copy someone else overwrote or deleted is no longer this move's).
     async fn copy_to(
         &self,
         spec: &CollectionSpec,
@@ -531,12 +649,23 @@ impl Cluster {
         ws: Vec<PointWrite>,
         gone: Vec<PointId>,
         copied: &mut HashMap<PointId, (u32, PointWrite)>,
+        placer: &Placer,
     ) -> ApiResult<()> {
         let ask: Vec<PointId> = ws.iter().map(|w| w.id).chain(gone.iter().copied()).collect();
         for attempt in 0..STEP_ATTEMPTS {
             backoff(attempt).await;
             let (mut at, there) = self.current_points(spec, t, &ask).await?;
             let there: HashMap<PointId, PointWrite> = there.into_iter().map(|w| (w.id, w)).collect();
+            let ours = |id: &PointId| copied.get(id).filter(|(ct, _)| *ct == t).map(|(_, w)| w);
+            // Copies overwritten or deleted there by others are not this move's to take back.
+            let forget: Vec<PointId> = ask
+                .iter()
+                .copied()
+                .filter(|id| ours(id).is_some() && there.get(id).is_none_or(|v| Some(v) != ours(id)))
+                .collect();
+            for id in &forget {
+                copied.remove(id);
+            }
             let ours = |id: &PointId| copied.get(id).filter(|(ct, _)| *ct == t).map(|(_, w)| w);
             let writes: Vec<PointWrite> = ws
                 .iter()
@@ -551,6 +680,7 @@ impl Cluster {
             let stale: Vec<PointId> =
                 gone.iter().copied().filter(|id| there.get(id).is_some_and(|v| Some(v) == ours(id))).collect();
             if !writes.is_empty() {
+                placer.check()?;
                 match self.nats.append(spec, t, Operation::Upsert(writes.clone()).encode(), Some(at)).await {
                     Ok(seq) => {
                         at = seq;
@@ -563,6 +693,7 @@ impl Cluster {
                 }
             }
             if !stale.is_empty() {
+                placer.check()?;
                 match self.nats.append(spec, t, Operation::Delete(stale.clone()).encode(), Some(at)).await {
                     Ok(_) => {
                         for id in &stale {
@@ -579,37 +710,43 @@ impl Cluster {
     }
 
     /// The coordinator's tick: trains collections that reached `train_after` points, and places those whose
-    /// epoch is not placed yet (each in its own task, one at a time per collection).
+    /// epoch is not placed yet (each in its own task, one at a time per collection; after a failure, not again
+    /// for [`RETRY_AFTER`]).
     pub(super) async fn place_due(self: &Arc<Self>) {
         for spec in self.specs() {
             let Sharding::Centroid { centroids, train_after, epoch, placed } = &spec.sharding else { continue };
-            if self.placing.lock().contains(&spec.name) {
+            let name = spec.name.clone();
+            if self.placing.lock().contains(&name)
+                || self.place_failed.lock().get(&name).is_some_and(|t| t.elapsed() < RETRY_AFTER)
+            {
                 continue;
             }
-            let name = spec.name.clone();
-            if centroids.is_empty() {
-                if *train_after == 0 {
-                    continue;
-                }
-                let Ok(n) = super::read::count(self, &spec, b"{}").await else { continue };
-                if n["count"].as_u64().unwrap_or(0) < (*train_after).max(u64::from(spec.shard_number)) {
-                    continue;
-                }
-                let c = Arc::clone(self);
-                tokio::spawn(async move {
-                    if let Err(e) = c.train(&name, None, true).await {
-                        tracing::warn!(collection = %name, error = %e.message, "automatic centroid training failed");
-                    }
-                });
-            } else if placed < epoch {
-                let c = Arc::clone(self);
-                tokio::spawn(async move {
-                    let Some(placer) = c.placer(&name).await else { return };
-                    if let Err(e) = c.place_now(&name, &placer).await {
-                        tracing::warn!(collection = %name, error = %e.message, "placing points failed; retrying");
-                    }
-                });
+            let untrained = centroids.is_empty() && *train_after > 0;
+            if !untrained && placed >= epoch {
+                continue;
             }
+            let (c, train_after) = (Arc::clone(self), *train_after);
+            tokio::spawn(async move {
+                if untrained {
+                    let count = tokio::time::timeout(Duration::from_secs(2), super::read::count(&c, &spec, b"{}"));
+                    let Ok(Ok(n)) = count.await else { return };
+                    if n["count"].as_u64().unwrap_or(0) < train_after.max(u64::from(spec.shard_number)) {
+                        return;
+                    }
+                }
+                let Ok(placer) = c.placer(&name).await else { return };
+                let r = async {
+                    if untrained {
+                        c.set_centroids(&name, None, true).await?;
+                    }
+                    c.place_now(&name, &placer).await
+                }
+                .await;
+                if let Err(e) = r {
+                    tracing::warn!(collection = %name, error = %e.message, "training or placing points failed; retrying later");
+                    c.place_failed.lock().insert(name, std::time::Instant::now());
+                }
+            });
         }
     }
 }

@@ -118,6 +118,38 @@ pub(crate) fn take_read_token(m: &mut Map<String, Value>, spec: &CollectionSpec)
     }
 }
 
+/// Checks a read token against the shard logs (a sequence past a log's end is no write of this collection: 400)
+/// and, while a centroid-sharded collection's points are moving, raises it to every shard's last entry: a write
+/// acknowledged on one shard may have been copied to another since.
+pub(crate) async fn settle_token(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    token: Option<ReadToken>,
+) -> ApiResult<Option<ReadToken>> {
+    let Some(mut token) = token else { return Ok(None) };
+    let moving = matches!(&spec.sharding, quiver_cluster::map::Sharding::Centroid { centroids, epoch, placed, .. }
+        if !centroids.is_empty() && placed < epoch);
+    let shards: Vec<u32> = if moving { all_shards(spec) } else { token.0.keys().copied().collect() };
+    let lasts = join_all(shards.iter().map(|&s| async move { (s, c.nats().last_seq(spec, s).await) })).await;
+    for (s, last) in lasts {
+        let last = last.map_err(ApiError::from)?;
+        if let Some(&seq) = token.0.get(&s)
+            && seq > last
+        {
+            return Err(ApiError::invalid(
+                "read_token",
+                format!("sequence numbers this collection's logs have reached (shard {s} is at {last})"),
+                format!("{seq} for shard {s} (a token of another collection, or of one dropped and created again?)"),
+            ));
+        }
+        if moving {
+            let e = token.0.entry(s).or_insert(0);
+            *e = (*e).max(last);
+        }
+    }
+    Ok(Some(token))
+}
+
 /// One body per shard: `m`, with the shard's `min_seq` when `token` names the shard.
 pub(crate) fn per_shard(m: &Map<String, Value>, shards: &[u32], token: Option<&ReadToken>) -> Vec<(u32, Bytes)> {
     let plain = to_bytes(&Value::Object(m.clone()));
@@ -163,6 +195,7 @@ async fn prepare_search(
     unlimited: bool,
 ) -> ApiResult<Prepared> {
     let token = take_read_token(&mut m, spec)?;
+    let token = settle_token(c, spec, token).await?;
     let shards_to_search = match m.remove("shards_to_search") {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_u64().filter(|&n| n >= 1).ok_or_else(|| {
@@ -401,6 +434,7 @@ fn order_records(results: Vec<(u32, Value)>, ids: &[PointId]) -> ApiResult<Vec<V
 pub async fn retrieve(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResult<Value> {
     let mut m = body_object(body, false)?;
     let token = take_read_token(&mut m, spec)?;
+    let token = settle_token(c, spec, token).await?;
     let ids: Vec<PointId> = match m.get("ids") {
         Some(v) => serde_json::from_value(v.clone())
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body at ids: {e}")))?,
@@ -446,6 +480,7 @@ pub async fn get_one(c: &Cluster, spec: &CollectionSpec, id: &str) -> ApiResult<
 pub async fn scroll(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResult<Value> {
     let mut m = body_object(body, true)?;
     let token = take_read_token(&mut m, spec)?;
+    let token = settle_token(c, spec, token).await?;
     let limit = match m.get("limit") {
         None | Some(Value::Null) => 10,
         Some(v) => v.as_u64().ok_or_else(|| ApiError::invalid("limit", "a non-negative integer", v))? as usize,
@@ -480,6 +515,7 @@ pub async fn scroll(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResul
 pub async fn count(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResult<Value> {
     let mut m = body_object(body, true)?;
     let token = take_read_token(&mut m, spec)?;
+    let token = settle_token(c, spec, token).await?;
     let results = fanout(c, spec, "POST", "/points/count", per_shard(&m, &all_shards(spec), token.as_ref())).await?;
     let total: u64 = results.iter().filter_map(|(_, r)| r.get("count").and_then(Value::as_u64)).sum();
     Ok(json!({"count": total}))

@@ -35,6 +35,8 @@ use crate::wire::{CreateCollection, ReadToken, UpsertPoints};
 
 /// How often a resolved write is retried when other writes keep landing first.
 const CAS_ATTEMPTS: usize = 50;
+/// Most runs of a per-shard write that keeps overlapping point moves.
+const MOVE_REDO: usize = 8;
 
 fn cerr(e: quiver_cluster::Error) -> ApiError {
     ApiError::from(e)
@@ -74,7 +76,7 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
     let config = crate::routes::collections::engine_config(rest, model_dim)?;
     let sharding = match sharding {
         Sharding::Centroid { centroids, train_after, .. } => {
-            let centroids = prepare_centroids(&config, &centroids)?;
+            let centroids = prepare_centroids(&config, &centroids, "sharding.centroids")?;
             // Given centroids place every point from the start (epoch 1, nothing to move); none: by id until
             // trained.
             let epoch = u64::from(!centroids.is_empty());
@@ -129,11 +131,12 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
 pub(crate) fn prepare_centroids(
     config: &quiver_engine::CollectionConfig,
     centroids: &[Vec<f32>],
+    field: &str,
 ) -> ApiResult<Vec<Vec<f32>>> {
     let mut prepared = Vec::with_capacity(centroids.len());
     for (i, v) in centroids.iter().enumerate() {
         prepared.push(quiver_index::prepare_query(config.metric, config.dimension, v).map_err(|e| {
-            ApiError::invalid(format!("sharding.centroids[{i}]"), format!("{} finite numbers", config.dimension), e)
+            ApiError::invalid(format!("{field}[{i}]"), format!("{} finite numbers", config.dimension), e)
         })?);
     }
     Ok(prepared)
@@ -269,7 +272,8 @@ async fn upsert_points(
         Ok((inputs, writes))
     })
     .await?;
-    let gate = c.route_gate().read().await;
+    let gate = c.route_gate(&spec.name);
+    let guard = gate.read().await;
     let fresh = c.spec(&spec.name).ok().filter(|s| s.uid == spec.uid);
     let spec: &CollectionSpec = fresh.as_deref().unwrap_or(spec);
     let mut per_shard: BTreeMap<u32, Vec<PointWrite>> = BTreeMap::new();
@@ -281,14 +285,28 @@ async fn upsert_points(
         per_shard.iter().map(|(s, ws)| (*s, ws.iter().map(|w| w.id).collect())).collect();
     let appends = per_shard
         .into_iter()
-        .map(|(shard, ws)| async move { Ok((shard, append(c, spec, shard, &Operation::Upsert(ws), wait).await?)) });
+        .map(|(shard, ws)| async move { Ok((shard, append(c, spec, shard, &Operation::Upsert(ws), false).await?)) });
     let mut token = collect(join_all(appends).await)?;
-    drop(gate);
+    // Under the gate too: a fence must also wait for the old copies' removal, or a move could copy this write
+    // and then see its copy removed.
     if !spec.sharding.routes_by_id() && spec.shard_number > 1 {
-        token.merge(&remove_elsewhere(c, spec, &assigned, wait).await?);
+        token.merge(&remove_elsewhere(c, spec, &assigned).await?);
+    }
+    drop(guard);
+    if wait {
+        wait_token(c, spec, &token).await?;
     }
     c.state().metrics().cluster_write();
     Ok(token)
+}
+
+/// Waits until a replica of every shard in `token` — this node's when it holds one — has applied that far.
+async fn wait_token(c: &Cluster, spec: &CollectionSpec, token: &ReadToken) -> ApiResult<()> {
+    let waits = token.0.iter().map(|(&s, &seq)| wait_applied(c, spec, s, seq));
+    for r in join_all(waits).await {
+        r?;
+    }
+    Ok(())
 }
 
 /// Deletes each id of `assigned` (shard → ids written there) from the other shards, where it is (resolved per
@@ -297,19 +315,45 @@ async fn remove_elsewhere(
     c: &Cluster,
     spec: &CollectionSpec,
     assigned: &BTreeMap<u32, Vec<PointId>>,
-    wait: bool,
 ) -> ApiResult<ReadToken> {
-    let runs = (0..spec.shard_number)
+    let requests: Vec<(u32, Bytes)> = (0..spec.shard_number)
         .filter_map(|s| {
             let ids: Vec<PointId> =
                 assigned.iter().filter(|(t, _)| **t != s).flat_map(|(_, ids)| ids.iter().copied()).collect();
-            (!ids.is_empty()).then_some((s, ids))
+            (!ids.is_empty()).then(|| (s, to_bytes(&json!({"filter": {"must": [{"has_id": ids}]}}))))
         })
-        .map(|(s, ids)| async move {
-            let body = to_bytes(&json!({"filter": {"must": [{"has_id": ids}]}}));
-            Ok((s, plan_and_append(c, spec, s, "delete", None, body, wait).await?))
+        .collect();
+    per_shard_writes(c, spec, "delete", None, requests, false).await
+}
+
+/// Resolves and appends one write per shard (`requests`: shard → body). While a centroid-sharded collection's
+/// points are moving, a write that overlapped a move batch (the move counter changed while it ran) runs again:
+/// the batch may have copied a point to a shard this write had already resolved, and deleted it from the one
+/// it resolved later, so the write would have matched it nowhere.
+async fn per_shard_writes(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    kind: &str,
+    field: Option<&str>,
+    requests: Vec<(u32, Bytes)>,
+    wait: bool,
+) -> ApiResult<ReadToken> {
+    let moving = matches!(&spec.sharding, Sharding::Centroid { centroids, epoch, placed, .. } if !centroids.is_empty() && placed < epoch)
+        || c.spec(&spec.name).is_ok_and(|s| {
+            matches!(&s.sharding, Sharding::Centroid { centroids, epoch, placed, .. } if !centroids.is_empty() && placed < epoch)
         });
-    collect(join_all(runs).await)
+    let mut token = ReadToken::default();
+    for _round in 0..MOVE_REDO {
+        let before = if moving { c.moves(&spec.name).await } else { None };
+        let runs = requests
+            .iter()
+            .map(|(s, b)| async move { Ok((*s, plan_and_append(c, spec, *s, kind, field, b.clone(), wait).await?)) });
+        token.merge(&collect(join_all(runs).await)?);
+        if !moving || c.moves(&spec.name).await == before {
+            break;
+        }
+    }
+    Ok(token)
 }
 
 /// The ids of a selector body (`points`), when it selects by id.
@@ -437,10 +481,7 @@ async fn planned_token(
             requests = (0..spec.shard_number).map(|s| (s, bytes.clone())).collect();
         }
     }
-    let runs = requests
-        .into_iter()
-        .map(|(s, b)| async move { Ok((s, plan_and_append(c, spec, s, kind, field, b, wait).await?)) });
-    let token = collect(join_all(runs).await)?;
+    let token = per_shard_writes(c, spec, kind, field, requests, wait).await?;
     c.state().metrics().cluster_write();
     Ok(token)
 }
