@@ -74,6 +74,7 @@ pub fn router_and_doc() -> (Router<AppState>, OpenApi) {
         .routes(routes!(routes::cluster::rebalance))
         .routes(routes!(routes::cluster::snapshot))
         .routes(routes!(routes::cluster::train))
+        .routes(routes!(routes::cluster::copy))
         .routes(routes!(routes::cluster::drain, routes::cluster::undrain))
         .routes(routes!(routes::cluster::remove_node))
         .routes(routes!(collections::list))

@@ -254,3 +254,22 @@ pub struct TrainCentroids {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub centroids: Option<Vec<Vec<f32>>>,
 }
+
+/// `POST /cluster/collections/{collection_name}/copy`: a new collection holding the source's points, with another
+/// shard count, replication factor or sharding.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CopyCollection {
+    /// The new collection's name.
+    pub to: String,
+    /// Its number of shards (default: the source's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard_number: Option<u32>,
+    /// Its replication factor (default: the source's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<u32>,
+    /// Its sharding, as at creation (default: the source's method; centroids are trained anew).
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sharding: Option<serde_json::Value>,
+}

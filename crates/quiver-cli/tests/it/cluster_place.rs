@@ -27,6 +27,17 @@ fn real_points(n: usize) -> Vec<Value> {
         .collect()
 }
 
+/// A read token as shard → sequence.
+fn parse_token(t: &str) -> std::collections::BTreeMap<u64, u64> {
+    t.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (s, q) = p.split_once(':').unwrap();
+            (s.parse().unwrap(), q.parse().unwrap())
+        })
+        .collect()
+}
+
 fn count(addr: &str, name: &str) -> u64 {
     ok(addr, "POST", &format!("/collections/{name}/points/count"), Some(&json!({})))["count"].as_u64().unwrap()
 }
@@ -116,6 +127,67 @@ fn read_tokens_deadlines_moved_points_and_centroid_training() {
     signal(&nodes[2].child, "CONT");
     assert!(st == 504 && msg.contains("deadline"), "{st} {msg}");
     assert!(took < Duration::from_secs(3), "a 1 s deadline answered after {took:?}");
+
+    // --- A copy with more shards, made while a writer upserts and deletes: every write the copy's
+    // `source_read_token` covers is in it, as the source has it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (addr, stop, pts) = (a.clone(), std::sync::Arc::clone(&stop), pts.clone());
+        std::thread::spawn(move || {
+            let mut log: Vec<(Vec<u64>, bool, String)> = Vec::new();
+            let mut k = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && k < 500 {
+                let ids: Vec<u64> = (1000 + 10 * k..1010 + 10 * k).collect();
+                let batch: Vec<Value> = ids
+                    .iter()
+                    .map(|&id| json!({"id": id, "vector": pts[(id % 300) as usize]["vector"], "payload": {"k": k}}))
+                    .collect();
+                let r = ok(&addr, "PUT", "/collections/tok/points", Some(&json!({"points": batch})));
+                log.push((ids, true, r["read_token"].as_str().unwrap().to_owned()));
+                if k.is_multiple_of(3) {
+                    let gone = vec![k % 300];
+                    let r = ok(&addr, "POST", "/collections/tok/points/delete", Some(&json!({"points": gone})));
+                    log.push((gone, false, r["read_token"].as_str().unwrap().to_owned()));
+                }
+                k += 1;
+            }
+            log
+        })
+    };
+    std::thread::sleep(Duration::from_millis(150));
+    let r = ok(b, "POST", "/cluster/collections/tok/copy", Some(&json!({"to": "tok5", "shard_number": 5})));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let log = writer.join().unwrap();
+    eprintln!("copy: {r}; {} writes raced it", log.len());
+    let upto = parse_token(r["source_read_token"].as_str().unwrap());
+    let info = ok(c, "GET", "/collections/tok5", None);
+    assert_eq!(info["config"]["params"]["shard_number"], 5, "{info}");
+    let covered = |t: &str| parse_token(t).iter().all(|(s, q)| upto.get(s).is_some_and(|u| q <= u));
+    let (mut checked, mut skipped) = (0, 0);
+    for (ids, upsert, token) in &log {
+        if !covered(token) {
+            skipped += 1;
+            continue;
+        }
+        checked += 1;
+        let got = ok(c, "POST", "/collections/tok5/points", Some(&json!({"ids": ids})));
+        let n = got.as_array().unwrap().len();
+        if *upsert {
+            assert_eq!(n, ids.len(), "upsert {ids:?} ({token}) covered by the copy's token is missing");
+        } else {
+            // Deleted, unless a later covered upsert wrote it again (ids below 300 are never written again).
+            assert_eq!(n, 0, "delete {ids:?} ({token}) covered by the copy's token was not applied");
+        }
+    }
+    assert!(checked > 0, "no write was covered by the copy ({skipped} were not)");
+    // The copy answers searches like the source for the points it holds (299 is never deleted; a later point
+    // with the same vector has a higher id, and ties go to the lower).
+    let q = json!({"vector": pts[299]["vector"], "limit": 1});
+    assert_eq!(ok(c, "POST", "/collections/tok5/points/search", Some(&q))[0]["id"], 299);
+    let (st, msg) = http(a, "POST", "/cluster/collections/tok/copy", Some(&json!({"to": "tok5"})));
+    assert!(st == 409 && msg.contains("already exists"), "{st} {msg}");
+    let (st, msg) = http(a, "POST", "/cluster/collections/tok/copy", Some(&json!({"to": "x", "shard_number": 0})));
+    assert!(st == 400 && msg.contains("shard_number"), "{st} {msg}");
 
     // --- A point written again with another shard key moves: it is on one shard only, with its new payload.
     let create = json!({"vectors": {"size": 384, "distance": "Cosine"}, "shard_number": 3,

@@ -11,8 +11,8 @@
 //! - `POST /internal/wait/{collection}?seq=N` — waits (at most [`super::APPLY_WAIT`]) until the shard has
 //!   applied log entry `N`.
 //! - `GET /internal/status` — every local collection and its applied sequence number.
-//! - `POST /internal/sample/{collection}?n=N` — up to `N` of the shard's vectors, evenly spaced in id order (what
-//!   centroid training runs k-means on).
+//! - `POST /internal/sample/{collection}?n=N&from=F&count=C` — rows `F..F+C` of `N` of the shard's vectors evenly
+//!   spaced in id order, as little-endian `f32`s (what centroid training runs k-means on, fetched in parts).
 //! - `POST /internal/misplaced/{collection}?min_seq=N` — body `{centroids, shard, after, scan}`: scans up to
 //!   `scan` points from id `after` and answers `{ids, next}`, the ids whose nearest centroid is not `shard`'s.
 //! - `POST /internal/fence/{collection}?uid=&epoch=` — answered by the node itself (it needs the cluster): see
@@ -158,44 +158,55 @@ async fn status(State(s): State<AppState>) -> ApiResult<axum::Json<Vec<LocalShar
 
 #[derive(Debug, Deserialize)]
 struct SampleQuery {
+    /// Size of the whole sample.
     n: usize,
+    /// First row of the sample to answer.
+    #[serde(default)]
+    from: usize,
+    /// Most rows to answer.
+    count: usize,
 }
 
 /// Pages of the shard read when sampling or scanning it.
 const PAGE: usize = 10_000;
 
+/// Rows `from..from + count` of an evenly spaced sample of `n` of the shard's vectors (every `⌈len / n⌉`-th in id
+/// order), as little-endian `f32`s, row after row: binary, since a sample in JSON would pass NATS's message limit.
 async fn sample(
     State(s): State<AppState>,
     Path(collection): Path<String>,
     Query(q): Query<SampleQuery>,
-) -> ApiResult<axum::Json<Vec<Vec<f32>>>> {
+) -> ApiResult<Vec<u8>> {
     let col = s.collection(&collection)?;
     let n = q.n.clamp(1, 1_000_000);
-    let rows = blocking(move || {
+    let bytes = blocking(move || {
         let total = col.count(None)? as usize;
         let step = total.div_ceil(n).max(1);
-        let mut out = Vec::with_capacity(n.min(total));
+        let end = q.from.saturating_add(q.count).min(n);
+        let mut out = Vec::new();
         let mut offset = None;
-        let mut i = 0usize;
+        let (mut i, mut taken) = (0usize, 0usize);
         loop {
             let page = col.scroll(None, offset, PAGE, false, true)?;
             for r in page.points {
-                if i.is_multiple_of(step)
-                    && out.len() < n
-                    && let Some(v) = r.vector
-                {
-                    out.push(v);
+                if i.is_multiple_of(step) {
+                    if (q.from..end).contains(&taken)
+                        && let Some(v) = r.vector
+                    {
+                        out.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+                    }
+                    taken += 1;
                 }
                 i += 1;
             }
             match page.next_offset {
-                Some(o) if out.len() < n => offset = Some(o),
+                Some(o) if taken < end => offset = Some(o),
                 _ => return Ok(out),
             }
         }
     })
     .await?;
-    Ok(axum::Json(rows))
+    Ok(bytes)
 }
 
 #[derive(Debug, Deserialize)]

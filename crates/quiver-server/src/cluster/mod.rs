@@ -8,6 +8,7 @@
 //! handlers over the local database, plus [`internal`]'s routes), over NATS request/reply. The shard map comes
 //! from JetStream KV and is watched, so a collection created through any node appears on every node.
 
+pub mod copy;
 pub mod dispatch;
 pub mod groups;
 pub mod internal;

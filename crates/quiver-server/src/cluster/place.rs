@@ -284,12 +284,32 @@ impl Cluster {
     /// `shard_number` centroids by k-means over up to [`SAMPLE`] vectors drawn evenly from every shard.
     async fn kmeans_centroids(&self, spec: &CollectionSpec) -> ApiResult<Vec<Vec<f32>>> {
         let per_shard = SAMPLE.div_ceil(spec.shard_number as usize);
+        let dim = spec.config.dimension;
+        // In parts of at most 512 KiB (a NATS message is limited: 1 MiB by default).
+        let rows_per_call = ((512usize << 10) / (4 * dim)).max(1);
         let calls = (0..spec.shard_number).map(|s| async move {
-            let path = format!("/internal/sample/{}?n={per_shard}", spec.shard_collection(s));
-            let r = self.call_shard(spec, s, "POST", &path, Bytes::new()).await?;
-            let v = shard_body(spec, s, r)?;
-            serde_json::from_slice::<Vec<Vec<f32>>>(&v)
-                .map_err(|e| ApiError::internal(format!("a replica's sample does not decode: {e}")))
+            let mut rows = Vec::new();
+            let mut from = 0;
+            while from < per_shard {
+                let path = format!(
+                    "/internal/sample/{}?n={per_shard}&from={from}&count={rows_per_call}",
+                    spec.shard_collection(s)
+                );
+                let r = self.call_shard(spec, s, "POST", &path, Bytes::new()).await?;
+                let b = shard_body(spec, s, r)?;
+                if b.len() % (4 * dim) != 0 {
+                    return Err(ApiError::internal("a replica's sample is not whole rows"));
+                }
+                let got = b.len() / (4 * dim);
+                rows.extend(b.chunks_exact(4 * dim).map(|row| {
+                    row.chunks_exact(4).map(|x| f32::from_le_bytes([x[0], x[1], x[2], x[3]])).collect::<Vec<f32>>()
+                }));
+                if got < rows_per_call {
+                    break;
+                }
+                from += got;
+            }
+            Ok::<_, ApiError>(rows)
         });
         let mut rows: Vec<Vec<f32>> = Vec::new();
         for r in join_all(calls).await {
@@ -303,7 +323,6 @@ impl Cluster {
                 rows.len()
             )));
         }
-        let dim = spec.config.dimension;
         let metric = spec.config.metric;
         blocking(move || {
             let flat: Vec<f32> = rows.concat();
@@ -492,7 +511,7 @@ impl Cluster {
 
     /// The listed points of shard `shard` as they are now (a `rewrite` plan resolved once the replica applied
     /// the log's last entry): the log position they were read at, and the points.
-    async fn current_points(
+    pub(super) async fn current_points(
         &self,
         spec: &CollectionSpec,
         shard: u32,

@@ -56,14 +56,9 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
     };
     let shard_number = num(&mut m, "shard_number", 1)?;
     let replication_factor = num(&mut m, "replication_factor", 1)?;
-    let sharding: Sharding = match m.remove("sharding") {
+    let sharding = match m.remove("sharding") {
         None | Some(Value::Null) => Sharding::Hash,
-        Some(v) => serde_json::from_value(v).map_err(|e| {
-            ApiError::bad_request(format!(
-                "invalid sharding: {e} (expected {{\"method\": \"hash\"}}, {{\"method\": \"payload_key\", \"key\": \
-                 \"tenant\"}} or {{\"method\": \"centroid\"}}, optionally with \"centroids\": [[…], …] or \"train_after\": N)"
-            ))
-        })?,
+        Some(v) => parse_sharding(v)?,
     };
     let rest: CreateCollection = crate::extract::parse_json(&to_bytes(&Value::Object(m)))?;
     let model_dim = match crate::routes::collections::requested_model(&rest)? {
@@ -74,6 +69,31 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
         None => None,
     };
     let config = crate::routes::collections::engine_config(rest, model_dim)?;
+    let spec = new_spec(c, name, config, shard_number, replication_factor, sharding).await?;
+    create_spec(c, spec).await?;
+    Ok(json!(true))
+}
+
+/// The `sharding` of a request body.
+pub(crate) fn parse_sharding(v: Value) -> ApiResult<Sharding> {
+    serde_json::from_value(v).map_err(|e| {
+        ApiError::bad_request(format!(
+            "invalid sharding: {e} (expected {{\"method\": \"hash\"}}, {{\"method\": \"payload_key\", \"key\": \
+             \"tenant\"}} or {{\"method\": \"centroid\"}}, optionally with \"centroids\": [[…], …] or \"train_after\": N)"
+        ))
+    })
+}
+
+/// A new collection's spec: centroids prepared, replicas assigned over the live members not being drained,
+/// validated.
+pub(crate) async fn new_spec(
+    c: &Cluster,
+    name: &str,
+    config: quiver_engine::CollectionConfig,
+    shard_number: u32,
+    replication_factor: u32,
+    sharding: Sharding,
+) -> ApiResult<CollectionSpec> {
     let sharding = match sharding {
         Sharding::Centroid { centroids, train_after, .. } => {
             let centroids = prepare_centroids(&config, &centroids, "sharding.centroids")?;
@@ -101,6 +121,14 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
         created_ms: now_ms(),
     };
     spec.validate().map_err(cerr)?;
+    Ok(spec)
+}
+
+/// Creates the collection `spec` describes: its shard logs, then its map entry (409 when the name is taken),
+/// and waits until its replicas have opened their shards.
+pub(crate) async fn create_spec(c: &Cluster, spec: CollectionSpec) -> ApiResult<()> {
+    let name = spec.name.clone();
+    let name = name.as_str();
     if c.map().collection(name).await.map_err(cerr)?.is_some() {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("collection {name:?} already exists")));
     }
@@ -124,7 +152,7 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
     let spec = std::sync::Arc::new(spec);
     c.learn(std::sync::Arc::clone(&spec)).await;
     wait_ready(c, &spec).await;
-    Ok(json!(true))
+    Ok(())
 }
 
 /// Centroids as given by a user, prepared like vectors (unit length under cosine); errors name the centroid.
@@ -311,7 +339,7 @@ async fn wait_token(c: &Cluster, spec: &CollectionSpec, token: &ReadToken) -> Ap
 
 /// Deletes each id of `assigned` (shard → ids written there) from the other shards, where it is (resolved per
 /// shard as a delete by `has_id`, appended only where something matched).
-async fn remove_elsewhere(
+pub(crate) async fn remove_elsewhere(
     c: &Cluster,
     spec: &CollectionSpec,
     assigned: &BTreeMap<u32, Vec<PointId>>,

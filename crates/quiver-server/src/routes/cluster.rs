@@ -101,3 +101,20 @@ pub async fn train(
     let c = cluster_of(&s)?;
     Ok(Reply(c.train(&p.collection_name, body.centroids, q.wait.unwrap_or(false)).await?, t))
 }
+
+/// Copies a collection into a new one — with another `shard_number`, `replication_factor` or `sharding` — while
+/// it keeps answering reads and writes: every point as it is, then the source's log replayed until the copy has
+/// caught up. Answers the points copied and `source_read_token`, how far each source shard was copied (writes
+/// to the source after that are not carried over). The way to reshard: copy, move clients, drop the source.
+#[utoipa::path(post, path = "/cluster/collections/{collection_name}/copy", tag = "cluster",
+    params(crate::routes::CollectionPath), request_body = crate::wire::CopyCollection,
+    responses((status = 200, body = Object), (status = "4XX", body = ErrorBody)))]
+pub async fn copy(
+    State(s): State<AppState>,
+    axum::extract::Path(p): axum::extract::Path<crate::routes::CollectionPath>,
+    t: Started,
+    crate::extract::ApiJson(body): crate::extract::ApiJson<crate::wire::CopyCollection>,
+) -> ApiResult<Reply<serde_json::Value>> {
+    let c = cluster_of(&s)?;
+    Ok(Reply(crate::cluster::copy::copy(&c, &p.collection_name, body).await?, t))
+}
