@@ -118,7 +118,8 @@ def centroid(a, base, queries, gt):
     wait_count(a.node, name, len(base))
     emit(bench="centroid_ingest", n=len(base), secs=secs, points_per_s=len(base) / secs)
     time.sleep(a.settle)
-    sizes = [s["last_seq"] for s in call(a.node, "GET", "/cluster")["collections"][0]["shards"]]
+    col = [c for c in call(a.node, "GET", "/cluster")["collections"] if c["name"] == name][0]
+    sizes = [s["last_seq"] for s in col["shards"]]
     for sts in [1, 2, k]:
         r = run_queries(a.node, name, queries, gt, 10, {"shards_to_search": sts})
         emit(bench="centroid_search", shards=k, shards_to_search=sts, log_entries_per_shard=sizes, **r)
@@ -150,6 +151,7 @@ def centroid_trained(a, base, queries, gt):
     r = call(a.node, "POST", f"/cluster/collections/{name}/train?wait=true", {}, timeout=3600)
     emit(bench="retrain", secs=time.perf_counter() - t, moved=r.get("moved"), n=len(base))
     emit(bench="trained_count", count=call(a.node, "POST", f"/collections/{name}/points/count", {})["count"])
+    time.sleep(a.settle)  # the moved points' segments are indexed in the background
     for sts in [1, 2, k]:
         r = run_queries(a.node, name, queries, gt, 10, {"shards_to_search": sts})
         emit(bench="trained_search", shards=k, shards_to_search=sts, **r)

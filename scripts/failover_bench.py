@@ -121,6 +121,16 @@ def wait(url, name, rf, ok, limit=120):
     raise SystemExit(f"the shard map did not settle: {layout(url, name)}")
 
 
+def count_missing(url, name, ids):
+    """How many of `ids` a retrieve through `url` does not return."""
+    missing = 0
+    for i in range(0, len(ids), 1000):
+        st, body = http(url + f"/collections/{name}/points", "POST", {"ids": ids[i:i + 1000]}, timeout=120)
+        assert st == 200, body
+        missing += len(ids[i:i + 1000]) - len(body["result"])
+    return missing
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default="target/release/quiver")
@@ -160,7 +170,8 @@ def main():
     for t in threads:
         t.start()
     out = open(a.out, "a") if a.out else None
-    times, lost_total = [], 0
+    times, lost_total, checked = [], 0, 0
+    final_missing = None
     try:
         for rnd in range(a.rounds):
             time.sleep(1.0)
@@ -172,11 +183,11 @@ def main():
             rejoin = wait(others[0].url, name, 2, lambda lay: any(victim.id in r for r, _ in lay))
             with lock:
                 ids = list(acked)
-            missing = 0
-            for i in range(0, len(ids), 1000):
-                st, body = http(others[0].url + f"/collections/{name}/points", "POST", {"ids": ids[i:i + 1000]})
-                assert st == 200, body
-                missing += len(ids[i:i + 1000]) - len(body["result"])
+            # This round's new ids and a sample of the older ones (every id is checked once more at the end).
+            fresh = ids[checked:]
+            older = random.sample(ids[:checked], min(2000, checked))
+            checked = len(ids)
+            missing = count_missing(others[0].url, name, fresh + older)
             lost_total += missing
             times.append(failover)
             row = {"round": rnd, "killed": victim.id, "failover_s": round(failover, 3), "rejoin_s": round(rejoin, 3),
@@ -185,6 +196,14 @@ def main():
             if out:
                 out.write(json.dumps(row) + "\n")
                 out.flush()
+        # Every acknowledged id, once the writers have stopped.
+        stop.set()
+        for t in threads:
+            t.join(timeout=70)
+        with lock:
+            ids = list(acked)
+        final_missing = count_missing(nodes[0].url, name, ids)
+        lost_total = max(lost_total, final_missing)
     finally:
         stop.set()
         for n in nodes:
@@ -196,7 +215,7 @@ def main():
     summary = {"summary": True, "rounds": len(times), "lease_ttl_s": a.lease_ttl,
                "failover_median_s": round(statistics.median(times), 3), "failover_p95_s": round(q[-1], 3),
                "failover_max_s": round(max(times), 3), "acked": len(acked), "lost": lost_total,
-               "failed_writes": failed[0]}
+               "missing_at_the_end": final_missing, "failed_writes": failed[0]}
     print(json.dumps(summary))
     if out:
         out.write(json.dumps(summary) + "\n")

@@ -252,7 +252,17 @@ impl Cluster {
                 }
                 super::write::prepare_centroids(&spec.config, &g, "centroids")?
             }
-            None => self.kmeans_centroids(&spec).await?,
+            None => {
+                let trained = self.kmeans_centroids(&spec).await?;
+                // k-means numbers its clusters arbitrarily: give each shard the new centroid nearest its old one,
+                // so a retraining that finds much the same clusters moves few points.
+                match &spec.sharding {
+                    Sharding::Centroid { centroids: old, .. } if old.len() == trained.len() => {
+                        match_to(old, trained, spec.config.metric)
+                    }
+                    _ => trained,
+                }
+            }
         };
         for _ in 0..20 {
             let cur = self.map.collection(name).await.map_err(cerr)?.ok_or_else(|| not_found(name))?;
@@ -770,6 +780,28 @@ impl Cluster {
     }
 }
 
+/// `new` reordered so that shard `s` gets the new centroid nearest its old one `old[s]` (greedy over all pairs,
+/// nearest first; each centroid used once).
+fn match_to(old: &[Vec<f32>], new: Vec<Vec<f32>>, metric: quiver_index::Metric) -> Vec<Vec<f32>> {
+    let k = old.len();
+    let mut pairs: Vec<(f32, usize, usize)> = Vec::with_capacity(k * k);
+    for (i, o) in old.iter().enumerate() {
+        for (j, n) in new.iter().enumerate() {
+            pairs.push((metric.distance(o, n), i, j));
+        }
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut slot: Vec<Option<usize>> = vec![None; k];
+    let mut used = vec![false; k];
+    for (_, i, j) in pairs {
+        if slot[i].is_none() && !used[j] {
+            slot[i] = Some(j);
+            used[j] = true;
+        }
+    }
+    slot.into_iter().enumerate().map(|(i, j)| new[j.unwrap_or(i)].clone()).collect()
+}
+
 /// A shard reply's body when it succeeded; its error otherwise.
 fn shard_body(spec: &CollectionSpec, shard: u32, r: ShardReply) -> ApiResult<Bytes> {
     if r.status.is_success() { Ok(r.body) } else { shard_result(spec, shard, r).map(|_| Bytes::new()) }
@@ -795,4 +827,27 @@ fn starved(spec: &CollectionSpec, shard: u32) -> ApiError {
 
 fn not_found(name: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("collection {name:?} does not exist"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::match_to;
+    use quiver_index::Metric;
+
+    #[test]
+    fn retrained_centroids_keep_their_shards() {
+        let old = vec![vec![0.0, 0.0], vec![10.0, 0.0], vec![0.0, 10.0]];
+        // The same clusters, numbered otherwise and moved a little.
+        let new = vec![vec![0.5, 9.0], vec![0.2, 0.1], vec![9.5, 0.3]];
+        let m = match_to(&old, new.clone(), Metric::Euclidean);
+        assert_eq!(m, vec![new[1].clone(), new[2].clone(), new[0].clone()]);
+        // Every new centroid is used once, whatever the distances.
+        let far = vec![vec![100.0, 100.0], vec![100.0, 101.0], vec![101.0, 100.0]];
+        let m = match_to(&old, far.clone(), Metric::Euclidean);
+        let mut sorted = m.clone();
+        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let mut want = far;
+        want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        assert_eq!(sorted, want);
+    }
 }
