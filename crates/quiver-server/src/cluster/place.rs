@@ -574,6 +574,7 @@ impl Cluster {
         r
     }
 
+    /// [`Cluster::move_points`]' rounds; `copied` holds, when it fails, the copies it may still have to take back.
     async fn move_rounds(
         &self,
         spec: &CollectionSpec,
