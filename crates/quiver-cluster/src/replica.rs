@@ -28,6 +28,8 @@ use crate::nats::Nats;
 
 /// How long a replica waits for its next log entry before checking the log has none (a stalled consumer).
 const IDLE_CHECK: Duration = Duration::from_secs(2);
+/// How long a snapshot download may make no progress before it is abandoned and tried again.
+const DOWNLOAD_STALL: Duration = Duration::from_secs(15);
 /// Most log entries applied in one blocking call.
 const BATCH: usize = 512;
 
@@ -80,7 +82,7 @@ async fn restore(
     let dir = db.root().join("snapshots");
     tokio::fs::create_dir_all(&dir).await.map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let tmp = dir.join(format!(".download-{name}"));
-    let Some(snap) = nats.get_snapshot(spec, shard, &tmp).await.map_err(|e| e.to_string())? else {
+    let Some(snap) = watch_download(nats.get_snapshot(spec, shard, &tmp), &tmp).await? else {
         return Ok(None);
     };
     let db = Arc::clone(db);
@@ -99,6 +101,32 @@ async fn restore(
     let col = restored??;
     tracing::info!(stream = %spec.stream_name(shard), applied = col.applied_seq(), expected = snap.applied_seq, from = %snap.node, "restored a shard from its snapshot");
     Ok(Some(col))
+}
+
+/// Runs a snapshot download, giving up when the file it writes has not grown for [`DOWNLOAD_STALL`] (a NATS
+/// request that never answers would otherwise hold the replica — and anything waiting to stop it — forever).
+async fn watch_download(
+    download: impl std::future::Future<Output = crate::Result<Option<crate::nats::StoredSnapshot>>>,
+    path: &Path,
+) -> Result<Option<crate::nats::StoredSnapshot>, String> {
+    tokio::pin!(download);
+    let (mut size, mut since) = (0u64, tokio::time::Instant::now());
+    loop {
+        tokio::select! {
+            r = &mut download => return r.map_err(|e| e.to_string()),
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                let now = tokio::fs::metadata(path).await.map_or(0, |m| m.len());
+                if now != size {
+                    (size, since) = (now, tokio::time::Instant::now());
+                } else if since.elapsed() >= DOWNLOAD_STALL {
+                    return Err(format!(
+                        "the snapshot download made no progress for {} s (at {size} bytes)",
+                        DOWNLOAD_STALL.as_secs()
+                    ));
+                }
+            }
+        }
+    }
 }
 
 async fn run(
@@ -131,7 +159,11 @@ async fn run(
             Err(_) => false,
         };
         if must || applied == 0 {
-            match restore(&nats, &spec, shard, &db).await {
+            let restored = tokio::select! {
+                r = restore(&nats, &spec, shard, &db) => r,
+                _ = stop.changed() => return,
+            };
+            match restored {
                 Ok(Some(c)) => {
                     col = c;
                     progress.restores.fetch_add(1, Ordering::Relaxed);

@@ -233,23 +233,29 @@ fn a_three_node_cluster_answers_like_one_node_and_survives_a_replica_kill() {
     let mut single = crate::serve::start(&single_dir);
 
     // A node refuses NATS servers that do not fsync every write.
+    // (Ports are picked free just before; another server started meanwhile may take one: tried again elsewhere.)
     let lax = dir.path().join("lax.conf");
-    let lax_port = free_port();
-    let lax_mon = free_port();
-    std::fs::write(
-        &lax,
-        format!(
-            "listen: 127.0.0.1:{lax_port}\nhttp: 127.0.0.1:{lax_mon}\njetstream {{ store_dir: {:?} }}\n",
-            dir.path().join("lax").display().to_string()
-        ),
-    )
-    .unwrap();
-    let mut lax_server = Command::new(nats_bin()).arg("-c").arg(&lax).stderr(Stdio::null()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while http(&format!("127.0.0.1:{lax_mon}"), "GET", "/healthz", None).0 != 200 {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut lax_server, lax_port, lax_mon) = (0..5)
+        .find_map(|_| {
+            let (port, mon) = (free_port(), free_port());
+            let conf = format!(
+                "listen: 127.0.0.1:{port}\nhttp: 127.0.0.1:{mon}\njetstream {{ store_dir: {:?} }}\n",
+                dir.path().join("lax").display().to_string()
+            );
+            std::fs::write(&lax, conf).unwrap();
+            let mut server = Command::new(nats_bin()).arg("-c").arg(&lax).stderr(Stdio::null()).spawn().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if http(&format!("127.0.0.1:{mon}"), "GET", "/healthz", None).0 == 200 {
+                    return Some((server, port, mon));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = server.kill();
+            let _ = server.wait();
+            None
+        })
+        .expect("a NATS server without sync_interval: always did not start on any of 5 port pairs");
     let out = Command::new(env!("CARGO_BIN_EXE_quiver"))
         .args(["serve", "--bind", "127.0.0.1:0", "--node-id", "9"])
         .arg("--data-dir")
@@ -571,7 +577,7 @@ fn cluster_up_starts_everything_and_sigterm_stops_it() {
 }
 
 /// The shard map as `GET /cluster` shows it: per shard, the serving nodes and the joining ones.
-fn layout(addr: &str, name: &str) -> Vec<(Vec<u64>, Vec<u64>)> {
+pub(crate) fn layout(addr: &str, name: &str) -> Vec<(Vec<u64>, Vec<u64>)> {
     let st = ok(addr, "GET", "/cluster", None);
     let col = st["collections"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap().clone();
     col["shards"]

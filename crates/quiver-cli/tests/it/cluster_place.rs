@@ -120,11 +120,18 @@ fn read_tokens_deadlines_moved_points_and_centroid_training() {
     let q = json!({"vector": pts[0]["vector"], "limit": 1});
     let (st, msg) = http(a, "POST", "/collections/tok/points/search?timeout=0", Some(&q));
     assert!(st == 400 && msg.contains("timeout"), "{st} {msg}");
-    signal(&nodes[2].child, "STOP");
+    // Stop a node (not node 1, which answers) that is the only replica of some shard.
+    let victim = crate::cluster::layout(a, "tok")
+        .iter()
+        .flat_map(|(r, _)| r.iter().copied())
+        .find(|&n| n != 1)
+        .expect("a shard of tok on node 2 or 3");
+    let stopped = &nodes[victim as usize - 1];
+    signal(&stopped.child, "STOP");
     let t = Instant::now();
     let (st, msg) = http(a, "POST", "/collections/tok/points/search?timeout=1", Some(&q));
     let took = t.elapsed();
-    signal(&nodes[2].child, "CONT");
+    signal(&stopped.child, "CONT");
     assert!(st == 504 && msg.contains("deadline"), "{st} {msg}");
     assert!(took < Duration::from_secs(3), "a 1 s deadline answered after {took:?}");
 
