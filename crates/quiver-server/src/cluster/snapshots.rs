@@ -50,6 +50,11 @@ impl Cluster {
                 if last.0.elapsed() < self.snapshot_interval || col.applied_seq() <= last.1 {
                     continue;
                 }
+                // Not while a node is copying the shard: replacing the object under its download would stall it
+                // (the old object's chunks go), and truncating the log could take entries it still needs.
+                if !spec.joining_of(s).is_empty() {
+                    continue;
+                }
                 if let Err(e) = self.snapshot_shard(&spec, s).await {
                     tracing::warn!(shard = %name, error = %e.message, "shard snapshot failed");
                     self.snapshot_state.lock().insert(name, (Instant::now(), last.1));
