@@ -121,11 +121,13 @@ def wait(url, name, rf, ok, limit=120):
     raise SystemExit(f"the shard map did not settle: {layout(url, name)}")
 
 
-def count_missing(url, name, ids):
-    """How many of `ids` a retrieve through `url` does not return."""
+def count_missing(url, name, ids, token):
+    """How many of `ids` a retrieve through `url` does not return, read with the writes' merged read token (so a
+    replica that has not applied them yet waits instead of answering without them)."""
     missing = 0
     for i in range(0, len(ids), 1000):
-        st, body = http(url + f"/collections/{name}/points", "POST", {"ids": ids[i:i + 1000]}, timeout=120)
+        body = {"ids": ids[i:i + 1000], "read_token": token}
+        st, body = http(url + f"/collections/{name}/points", "POST", body, timeout=120)
         assert st == 200, body
         missing += len(ids[i:i + 1000]) - len(body["result"])
     return missing
@@ -149,7 +151,7 @@ def main():
     st, body = http(nodes[0].url + f"/collections/{name}", "PUT",
                     {"vectors": {"size": 8, "distance": "Cosine"}, "shard_number": a.shards, "replication_factor": 2})
     assert st == 200, body
-    acked, failed, stop, lock = [], [0], threading.Event(), threading.Lock()
+    acked, failed, stop, lock, token = [], [0], threading.Event(), threading.Lock(), {}
 
     def writer(w):
         nxt = 10_000_000 * (w + 1)
@@ -158,10 +160,15 @@ def main():
             live = [n for n in nodes if n.proc.poll() is None]
             n = rnd.choice(live)
             pts = [{"id": i, "vector": [rnd.random() for _ in range(8)], "payload": {"w": w}} for i in range(nxt, nxt + 10)]
-            st, _ = http(n.url + f"/collections/{name}/points", "PUT", {"points": pts}, timeout=60)
+            st, body = http(n.url + f"/collections/{name}/points", "PUT", {"points": pts}, timeout=60)
             with lock:
                 if st == 200:
                     acked.extend(range(nxt, nxt + 10))
+                    # How far each shard's log must be applied for a read to see every acknowledged write.
+                    for part in (body["result"].get("read_token") or "").split(","):
+                        if part:
+                            shard, seq = map(int, part.split(":"))
+                            token[shard] = max(token.get(shard, 0), seq)
                 else:
                     failed[0] += 1
             nxt += 10
@@ -183,11 +190,12 @@ def main():
             rejoin = wait(others[0].url, name, 2, lambda lay: any(victim.id in r for r, _ in lay))
             with lock:
                 ids = list(acked)
+                tok = ",".join(f"{k}:{v}" for k, v in sorted(token.items()))
             # This round's new ids and a sample of the older ones (every id is checked once more at the end).
             fresh = ids[checked:]
             older = random.sample(ids[:checked], min(2000, checked))
             checked = len(ids)
-            missing = count_missing(others[0].url, name, fresh + older)
+            missing = count_missing(others[0].url, name, fresh + older, tok)
             lost_total += missing
             times.append(failover)
             row = {"round": rnd, "killed": victim.id, "failover_s": round(failover, 3), "rejoin_s": round(rejoin, 3),
@@ -202,7 +210,8 @@ def main():
             t.join(timeout=70)
         with lock:
             ids = list(acked)
-        final_missing = count_missing(nodes[0].url, name, ids)
+            tok = ",".join(f"{k}:{v}" for k, v in sorted(token.items()))
+        final_missing = count_missing(nodes[0].url, name, ids, tok)
         lost_total = max(lost_total, final_missing)
     finally:
         stop.set()
