@@ -79,6 +79,11 @@ impl Sharding {
         matches!(self, Sharding::Hash)
     }
 
+    /// True while centroids are set but the points placed by an older epoch (or by id) are still moving.
+    pub fn moving(&self) -> bool {
+        matches!(self, Sharding::Centroid { centroids, epoch, placed, .. } if !centroids.is_empty() && placed < epoch)
+    }
+
     /// The centroids a search may use to probe fewer shards: set, and every point placed by them.
     pub fn settled_centroids(&self) -> Option<&[Vec<f32>]> {
         match self {

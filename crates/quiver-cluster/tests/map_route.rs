@@ -171,6 +171,7 @@ fn centroids_pick_the_nearest_shards() {
     let moving = spec("m", 3, 1, Sharding::Centroid { centroids: c, train_after: 10, epoch: 2, placed: 1 });
     assert_eq!(shards_to_search(&moving, Some(&[9.0, 1.0]), Some(1)).unwrap(), vec![0, 1, 2]);
     assert_eq!(shard_for_point(&moving, &p, &p.vector, "points[0]").unwrap(), 2);
+    assert!(moving.sharding.moving() && !s.sharding.moving() && !centroid(Vec::new()).moving());
     // Untrained: by id (the hash's shard), and every shard probed.
     let untrained = spec("u", 3, 1, centroid(Vec::new()));
     assert_eq!(shard_for_point(&untrained, &p, &p.vector, "points[0]").unwrap(), shard_for_id(&p.id, 3));

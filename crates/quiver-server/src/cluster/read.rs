@@ -127,8 +127,7 @@ pub(crate) async fn settle_token(
     token: Option<ReadToken>,
 ) -> ApiResult<Option<ReadToken>> {
     let Some(mut token) = token else { return Ok(None) };
-    let moving = matches!(&spec.sharding, quiver_cluster::map::Sharding::Centroid { centroids, epoch, placed, .. }
-        if !centroids.is_empty() && placed < epoch);
+    let moving = spec.sharding.moving();
     let shards: Vec<u32> = if moving { all_shards(spec) } else { token.0.keys().copied().collect() };
     let lasts = join_all(shards.iter().map(|&s| async move { (s, c.nats().last_seq(spec, s).await) })).await;
     for (s, last) in lasts {

@@ -366,10 +366,7 @@ async fn per_shard_writes(
     requests: Vec<(u32, Bytes)>,
     wait: bool,
 ) -> ApiResult<ReadToken> {
-    let moving = matches!(&spec.sharding, Sharding::Centroid { centroids, epoch, placed, .. } if !centroids.is_empty() && placed < epoch)
-        || c.spec(&spec.name).is_ok_and(|s| {
-            matches!(&s.sharding, Sharding::Centroid { centroids, epoch, placed, .. } if !centroids.is_empty() && placed < epoch)
-        });
+    let moving = spec.sharding.moving() || c.spec(&spec.name).is_ok_and(|s| s.sharding.moving());
     let mut token = ReadToken::default();
     for _round in 0..MOVE_REDO {
         let before = if moving { c.moves(&spec.name).await } else { None };
