@@ -2,6 +2,12 @@
 """Failover rounds on a loopback cluster: SIGKILL a node under write load, time until every shard is served
 again by live nodes, restart it, wait for the rebalance, and check that no acknowledged write was lost.
 
+Per round: `served_s`, from the SIGKILL until the other nodes count the victim dead and every shard has a live
+serving replica (reads and writes route around it); `failover_s`, until every shard is back to its replication
+factor on live nodes (the victim's replicas copied elsewhere); `rejoin_s`, from the restart until the victim
+serves a replica again. `--rate` caps the writers (points per second, both together); without it they write as
+fast as the machine lets them, which on a small machine measures CPU starvation as much as failover.
+
     cargo build --release -p quiver-cli
     python3 scripts/failover_bench.py --rounds 50 --out docs/results/failover-loopback.jsonl
 
@@ -121,6 +127,20 @@ def wait(url, name, rf, ok, limit=120):
     raise SystemExit(f"the shard map did not settle: {layout(url, name)}")
 
 
+def wait_served(url, name, victim, limit=120):
+    """Seconds until the node at `url` counts `victim` dead and every shard has a live serving replica."""
+    t = time.time()
+    while time.time() - t < limit:
+        st, body = http(url + "/cluster")
+        if st == 200:
+            live = {n["id"] for n in body["result"]["nodes"] if n["live"]}
+            col = next((c for c in body["result"]["collections"] if c["name"] == name), None)
+            if victim not in live and col and all(any(r["node"] in live for r in s["replicas"]) for s in col["shards"]):
+                return time.time() - t
+        time.sleep(0.05)
+    raise SystemExit(f"node {victim} was still counted live, or a shard had no live replica, after {limit} s")
+
+
 def count_missing(url, name, ids, token):
     """How many of `ids` a retrieve through `url` does not return, read with the writes' merged read token (so a
     replica that has not applied them yet waits instead of answering without them)."""
@@ -140,6 +160,7 @@ def main():
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--shards", type=int, default=4)
     ap.add_argument("--lease-ttl", type=float, default=2.0)
+    ap.add_argument("--rate", type=float, default=0, help="points per second, all writers together (0: no cap)")
     ap.add_argument("--out")
     a = ap.parse_args()
     d = tempfile.mkdtemp(prefix="quiver-failover-")
@@ -156,7 +177,15 @@ def main():
     def writer(w):
         nxt = 10_000_000 * (w + 1)
         rnd = random.Random(w)
+        # Each writer sends 10 points per request: at most rate / 2 / 10 requests per second.
+        period = 20.0 / a.rate if a.rate > 0 else 0.0
+        due = time.time()
         while not stop.is_set():
+            if period:
+                due += period
+                pause = due - time.time()
+                if pause > 0:
+                    time.sleep(pause)
             live = [n for n in nodes if n.proc.poll() is None]
             n = rnd.choice(live)
             pts = [{"id": i, "vector": [rnd.random() for _ in range(8)], "payload": {"w": w}} for i in range(nxt, nxt + 10)]
@@ -177,7 +206,7 @@ def main():
     for t in threads:
         t.start()
     out = open(a.out, "a") if a.out else None
-    times, lost_total, checked = [], 0, 0
+    times, served_times, lost_total, checked = [], [], 0, 0
     final_missing = None
     try:
         for rnd in range(a.rounds):
@@ -185,6 +214,7 @@ def main():
             victim = random.choice(nodes)
             others = [n for n in nodes if n is not victim]
             victim.kill()
+            served = wait_served(others[0].url, name, victim.id)
             failover = wait(others[0].url, name, 2, lambda lay: all(victim.id not in r for r, _ in lay))
             victim.start()
             rejoin = wait(others[0].url, name, 2, lambda lay: any(victim.id in r for r, _ in lay))
@@ -198,7 +228,9 @@ def main():
             missing = count_missing(others[0].url, name, fresh + older, tok)
             lost_total += missing
             times.append(failover)
-            row = {"round": rnd, "killed": victim.id, "failover_s": round(failover, 3), "rejoin_s": round(rejoin, 3),
+            served_times.append(served)
+            row = {"round": rnd, "killed": victim.id, "served_s": round(served, 3), "failover_s": round(failover, 3),
+                   "rejoin_s": round(rejoin, 3),
                    "acked": len(ids), "lost": missing, "failed_writes": failed[0]}
             print(json.dumps(row), flush=True)
             if out:
@@ -221,7 +253,9 @@ def main():
         for p in nats:
             p.kill()
     q = statistics.quantiles(times, n=20) if len(times) > 1 else times
-    summary = {"summary": True, "rounds": len(times), "lease_ttl_s": a.lease_ttl,
+    summary = {"summary": True, "rounds": len(times), "lease_ttl_s": a.lease_ttl, "rate": a.rate,
+               "served_median_s": round(statistics.median(served_times), 3) if served_times else None,
+               "served_max_s": round(max(served_times), 3) if served_times else None,
                "failover_median_s": round(statistics.median(times), 3), "failover_p95_s": round(q[-1], 3),
                "failover_max_s": round(max(times), 3), "acked": len(acked), "lost": lost_total,
                "missing_at_the_end": final_missing, "failed_writes": failed[0]}

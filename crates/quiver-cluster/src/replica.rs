@@ -28,8 +28,10 @@ use crate::nats::Nats;
 
 /// How long a replica waits for its next log entry before checking the log has none (a stalled consumer).
 const IDLE_CHECK: Duration = Duration::from_secs(2);
-/// How long a snapshot download may make no progress before it is abandoned and tried again.
-const DOWNLOAD_STALL: Duration = Duration::from_secs(15);
+/// How long a snapshot download may make no progress before it is abandoned and tried again. A download whose
+/// object was replaced under it (its chunks purged) never progresses again, and a joiner waits on it, so this is
+/// short: one chunk is 128 KiB, and no working link takes seconds over that.
+const DOWNLOAD_STALL: Duration = Duration::from_secs(5);
 /// Most log entries applied in one blocking call.
 const BATCH: usize = 512;
 

@@ -111,6 +111,9 @@ pub struct Cluster {
     placing: parking_lot::Mutex<std::collections::HashSet<String>>,
     /// When training or placing each collection last failed here (the coordinator waits before retrying).
     place_failed: parking_lot::Mutex<HashMap<String, std::time::Instant>>,
+    /// Per shard this node is copying: ticks so far and the log's last sequence number at the latest tick (see
+    /// `promote_joins`).
+    join_lags: parking_lot::Mutex<HashMap<(String, u32), (u64, u64)>>,
     db: Arc<Database>,
     markers: PathBuf,
     /// The public state (models, limits).
@@ -170,6 +173,7 @@ impl Cluster {
             route_gates: parking_lot::Mutex::new(HashMap::new()),
             placing: parking_lot::Mutex::new(std::collections::HashSet::new()),
             place_failed: parking_lot::Mutex::new(HashMap::new()),
+            join_lags: parking_lot::Mutex::new(HashMap::new()),
             db,
             markers,
             state,

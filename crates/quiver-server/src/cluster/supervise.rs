@@ -8,7 +8,11 @@
 //!   map, and writes each changed spec back at the revision it read (so a racing coordinator's write makes this
 //!   one a no-op, not a conflict of decisions).
 //! - **Joiners**: a node listed as joining a shard opens it and replays its log (see `sync_local`); once a
-//!   second it checks its lag behind the log and, at most [`PROMOTE_LAG`] entries behind, promotes itself.
+//!   second it checks its lag behind the log and promotes itself when it is at most [`PROMOTE_LAG`] entries
+//!   behind — or, under a write load that never lets it get that close, once it has applied everything the log
+//!   held at the previous tick (it keeps pace with the writers, one tick behind at most). Either way it keeps
+//!   applying the log after, and a read carrying a read token waits on it for the entries it names, so
+//!   promoting a replica a second's writes behind costs such a read a moment, never a write.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -107,6 +111,16 @@ impl Cluster {
                     c.place_due().await;
                 }
                 c.promote_joins().await;
+            }
+        });
+        // Snapshots on their own loop: storing one can take long (a large shard, a busy NATS server), and it must
+        // not hold up planning or a joiner's promotion (it once stalled a failover for minutes).
+        let c = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(TICK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
                 c.snapshot_due().await;
             }
         });
@@ -153,16 +167,31 @@ impl Cluster {
         changed
     }
 
-    /// Promotes this node on every shard it has copied up to [`PROMOTE_LAG`] entries behind the log.
+    /// Promotes this node on every shard it has copied once [`ready_to_serve`] says its lag allows.
     async fn promote_joins(&self) {
+        let mut copying = std::collections::HashSet::new();
         for spec in self.specs() {
             for s in 0..spec.shard_number {
                 if !spec.joining_of(s).iter().any(|j| j.node == self.node_id) {
                     continue;
                 }
+                copying.insert((spec.name.clone(), s));
                 let Ok(col) = self.db.collection(&spec.shard_collection(s)) else { continue };
                 let Ok(last) = self.nats.last_seq(&spec, s).await else { continue };
-                if last.saturating_sub(col.applied_seq()) > PROMOTE_LAG {
+                let applied = col.applied_seq();
+                let lag = last.saturating_sub(applied);
+                let ready = {
+                    let mut lags = self.join_lags.lock();
+                    let (ticks, before) = lags.entry((spec.name.clone(), s)).or_default();
+                    let ready = ready_to_serve((*ticks > 0).then_some(*before), applied, last);
+                    *ticks += 1;
+                    *before = last;
+                    if ticks.is_multiple_of(5) && !ready {
+                        tracing::info!(collection = %spec.name, shard = s, applied, last, lag, ticks = *ticks, "copying a shard");
+                    }
+                    ready
+                };
+                if !ready {
                     continue;
                 }
                 let Ok(Some(cur)) = self.map.collection(&spec.name).await else { continue };
@@ -172,7 +201,8 @@ impl Cluster {
                 let Some(next) = cur.value.promote(s, self.node_id) else { continue };
                 match self.map.update_collection(&next, cur.revision).await {
                     Ok(rev) => {
-                        tracing::info!(collection = %spec.name, shard = s, applied = col.applied_seq(), last, "serving a copied shard");
+                        tracing::info!(collection = %spec.name, shard = s, applied, last, lag, "serving a copied shard");
+                        self.join_lags.lock().remove(&(spec.name.clone(), s));
                         if self.newer(&next.name, rev) {
                             self.learn(Arc::new(next)).await;
                         }
@@ -181,6 +211,7 @@ impl Cluster {
                 }
             }
         }
+        self.join_lags.lock().retain(|k, _| copying.contains(k));
     }
 
     /// Marks node `id` as draining (or not): the coordinator then moves its replicas away and gives it no new ones.
@@ -216,5 +247,39 @@ impl Cluster {
         self.map.store().delete(&key, v.revision).await.map_err(ApiError::from)?;
         self.nodes.write().remove(&id);
         Ok(json!({"node": id, "removed": true}))
+    }
+}
+
+/// Whether a joiner that has applied the log up to `applied`, now that the log ends at `last` (and ended at
+/// `before` at the previous tick, if it was seen then), may start serving: when it is within [`PROMOTE_LAG`]
+/// entries of the end, or when it has applied all that the log held a tick ago — it keeps pace with the writers,
+/// however fast they append. A joiner still replaying a backlog longer than a tick's writes waits.
+pub fn ready_to_serve(before: Option<u64>, applied: u64, last: u64) -> bool {
+    last.saturating_sub(applied) <= PROMOTE_LAG || before.is_some_and(|b| applied >= b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_joiner_close_to_the_end_serves_at_once() {
+        assert!(ready_to_serve(None, 100 - PROMOTE_LAG, 100));
+        assert!(ready_to_serve(None, 0, 0));
+        assert!(!ready_to_serve(None, 99 - PROMOTE_LAG, 100));
+    }
+
+    #[test]
+    fn a_joiner_replaying_a_backlog_waits() {
+        // The log ended at 5,000 a tick ago; 3,000 entries applied since: still behind where it was.
+        assert!(!ready_to_serve(Some(5_000), 4_000, 5_400));
+        assert!(!ready_to_serve(Some(5_000), 4_999, 5_400));
+    }
+
+    #[test]
+    fn a_joiner_that_keeps_pace_serves_though_never_within_the_bound() {
+        // Writers appended 400 entries over the tick; the joiner applied past where the log was.
+        assert!(ready_to_serve(Some(5_000), 5_000, 5_400));
+        assert!(ready_to_serve(Some(5_000), 5_350, 5_400));
     }
 }
