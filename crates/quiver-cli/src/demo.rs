@@ -64,8 +64,33 @@ pub struct DemoArgs {
     /// Results per query.
     #[arg(long, default_value_t = 3, value_name = "K")]
     pub top: usize,
+    /// Also draw the collection as a 2-D map (UMAP of every point, coloured by topic) into this PNG.
+    #[arg(long, value_name = "PNG")]
+    pub map: Option<PathBuf>,
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+/// Draws the demo collection's map (all its points: the corpus is 2,000) into `png`.
+fn write_map(map: &quiver_server::wire::CollectionMap, png: &Path, title: &str) -> Result<()> {
+    crate::plot::map_png(png, map, title)?;
+    println!(
+        "\nmap of {} points ({}, {} ms) written to {}",
+        map.points.len(),
+        map.method.to_uppercase(),
+        map.took_ms,
+        png.display()
+    );
+    Ok(())
+}
+
+/// The map request of the demo: every point, coloured by topic.
+fn map_request() -> quiver_engine::map::MapRequest {
+    quiver_engine::map::MapRequest {
+        sample: 5_000,
+        color_by: Some("topic".into()),
+        ..quiver_engine::map::MapRequest::default()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +188,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
 
     for (q, topic) in &queries(&args) {
         query(&col, model.as_ref(), q, topic.as_deref(), args.top)?;
+    }
+    if let Some(png) = &args.map {
+        let map = col.map(&map_request())?;
+        write_map(&map.into(), png, &format!("{}: {} WordNet definitions, UMAP", args.collection, col.count(None)?))?;
     }
     db.close().context("closing the data directory")?;
     if args.data.is_some() {
@@ -274,6 +303,13 @@ fn run_on_server(args: &DemoArgs, items: &[Item]) -> Result<()> {
             hits.iter().map(|h| (h["score"].as_f64().unwrap_or(f64::NAN), h["payload"].as_object())).collect();
         print_hits(q, topic.as_deref(), &rows)?;
         println!("      (request {:.1} ms, the server embedding the query included)", took.as_secs_f64() * 1e3);
+    }
+    if let Some(png) = &args.map {
+        let r = map_request();
+        let map: quiver_server::wire::CollectionMap =
+            client.get(&format!("{path}/map?sample={}&color_by=topic", r.sample))?;
+        write_map(&map, png, &format!("{name}: {} WordNet definitions, UMAP", map.total))?;
+        println!("see it live in the console: {}/console#/c/{}/map", client.url(), segment(name));
     }
     println!(
         "\nthe collection {name} stays on the server; try: curl -X POST {}{path}/points/search -H 'content-type: \

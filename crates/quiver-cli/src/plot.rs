@@ -134,3 +134,57 @@ pub fn draw(path: &Path, rows: &[Row], peers: Option<&Path>) -> anyhow::Result<(
     root.present().with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
+
+/// A collection's map as a PNG: every point a dot coloured by its `color` value (one colour per value, the
+/// eleven commonest named in the legend, the rest grey), IVF cells as crosses.
+pub fn map_png(path: &Path, map: &quiver_server::wire::CollectionMap, title: &str) -> anyhow::Result<()> {
+    if map.points.is_empty() {
+        bail!("the collection has no points to map");
+    }
+    register_font()?;
+    let label = |v: &Option<serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => "(none)".to_owned(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for p in &map.points {
+        *counts.entry(label(&p.color)).or_default() += 1;
+    }
+    let mut groups: Vec<(String, usize)> = counts.into_iter().collect();
+    groups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let named: Vec<String> = groups.iter().take(11).map(|g| g.0.clone()).collect();
+
+    let root = BitMapBackend::new(path, (1000, 860)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(16)
+        .build_cartesian_2d(-0.02f32..1.02f32, -0.02f32..1.02f32)?;
+    let grey = RGBColor(173, 181, 189);
+    let others: Vec<(f32, f32)> =
+        map.points.iter().filter(|p| !named.contains(&label(&p.color))).map(|p| (p.x, p.y)).collect();
+    if !others.is_empty() {
+        chart
+            .draw_series(others.iter().map(|&xy| Circle::new(xy, 2, grey.filled())))?
+            .label("other")
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, grey.filled()));
+    }
+    for (i, name) in named.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let pts: Vec<(f32, f32)> = map.points.iter().filter(|p| &label(&p.color) == name).map(|p| (p.x, p.y)).collect();
+        chart
+            .draw_series(pts.iter().map(|&xy| Circle::new(xy, 2, color.filled())))?
+            .label(format!("{name} ({})", pts.len()))
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+    }
+    chart.draw_series(map.cells.iter().map(|c| Cross::new((c.x, c.y), 4, BLACK.stroke_width(2))))?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    root.present().with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

@@ -623,19 +623,10 @@ impl Collection {
             f.validate(DEFAULT_MAX_FILTER_DEPTH)?;
         }
         let segs = self.snapshot();
-        let now = self.now_ms();
-        let mut rows: Vec<(PointId, usize, u32)> = Vec::new();
-        for (si, s) in segs.iter().enumerate() {
-            let d = s.data.read();
-            for row in admitted_rows(&d, filter, now) {
-                let id = d.ids[row as usize];
-                if offset.is_none_or(|o| id >= o) {
-                    rows.push((id, si, row));
-                }
-            }
+        let mut rows = live_rows_by_id(&segs, filter, self.now_ms());
+        if let Some(o) = offset {
+            rows.drain(..rows.partition_point(|r| r.0 < o));
         }
-        rows.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        rows.dedup_by(|a, b| a.0 == b.0);
         let next_offset = rows.get(limit).map(|r| r.0);
         let points = rows
             .iter()
@@ -743,7 +734,20 @@ pub(crate) fn check_payload_size(id: &PointId, payload: &Payload, limit: usize) 
     Ok(())
 }
 
-fn record(d: &SegmentData, row: u32, with_payload: bool, with_vector: bool) -> Record {
+/// Every live row `filter` admits as `(id, segment index, row)`, in id order, one per id (the newest segment's
+/// when several hold it).
+pub(crate) fn live_rows_by_id(segs: &[Arc<Segment>], filter: Option<&Filter>, now: u64) -> Vec<(PointId, usize, u32)> {
+    let mut rows: Vec<(PointId, usize, u32)> = Vec::new();
+    for (si, s) in segs.iter().enumerate() {
+        let d = s.data.read();
+        rows.extend(admitted_rows(&d, filter, now).into_iter().map(|row| (d.ids[row as usize], si, row)));
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    rows.dedup_by(|a, b| a.0 == b.0);
+    rows
+}
+
+pub(crate) fn record(d: &SegmentData, row: u32, with_payload: bool, with_vector: bool) -> Record {
     Record {
         id: d.ids[row as usize],
         payload: with_payload.then(|| d.payloads[row as usize].clone()),

@@ -40,6 +40,7 @@ pub mod error;
 pub mod feed;
 pub mod filter;
 pub mod id;
+pub mod map;
 pub mod ops;
 pub mod optimizer;
 pub mod payload;

@@ -141,6 +141,14 @@ impl AnyIndex {
         }
     }
 
+    /// The cells' centroids (row-major) of an IVF index; `None` for other kinds.
+    pub fn cell_centroids(&self) -> Option<&[f32]> {
+        match self {
+            AnyIndex::Ivf(i) => Some(i.centroids()),
+            _ => None,
+        }
+    }
+
     /// Builds an index of `kind` over `vectors` with the given `ids` and build `params`.
     pub fn build(kind: IndexKind, metric: Metric, vectors: VectorSet, ids: Vec<u64>, params: Params) -> Result<Self> {
         match kind {

@@ -218,6 +218,11 @@ impl IvfIndex {
         }
     }
 
+    /// The cells' centroids, row-major (`nlist` rows of `dim` values).
+    pub fn centroids(&self) -> &[f32] {
+        &self.centroids
+    }
+
     /// The parameters in force (with `nlist` resolved).
     pub fn params(&self) -> IvfParams {
         self.params

@@ -43,6 +43,7 @@ mod ivf;
 mod kdlsh;
 mod kdtree;
 pub mod kmeans;
+pub mod layout;
 mod lsh;
 mod metric;
 mod neighbor;

@@ -9,6 +9,7 @@
 //! This is the only crate that knows HTTP and the wire JSON; see `docs/server.md` for the API.
 
 pub mod cluster;
+pub mod console;
 pub mod convert;
 pub mod documents;
 pub mod embedding;
@@ -80,6 +81,7 @@ pub fn router_and_doc() -> (Router<AppState>, OpenApi) {
         .routes(routes!(collections::list))
         .routes(routes!(collections::create, collections::delete, collections::info))
         .routes(routes!(collections::exists))
+        .routes(routes!(routes::map::map))
         .routes(routes!(collections::create_index))
         .routes(routes!(collections::delete_index))
         .routes(routes!(points::upsert, points::retrieve))
@@ -128,6 +130,10 @@ fn routes() -> Router<AppState> {
                         async move { axum::Json(doc.as_ref().clone()) }
                     }),
                 )
+                // The web console's static files (not REST routes, so not in the OpenAPI document).
+                .route("/console", axum::routing::get(console::index))
+                .route("/console/", axum::routing::get(console::slash))
+                .route("/console/{file}", axum::routing::get(console::asset))
                 // MCP's streamable-HTTP transport (not a REST route, so not in the OpenAPI document).
                 .route(
                     "/mcp",

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Routes that never ask for a key.
-const OPEN_ROUTES: [&str; 2] = ["/healthz", "/readyz"];
+const OPEN_ROUTES: [&str; 5] = ["/healthz", "/readyz", "/console", "/console/", "/console/{file}"];
 
 /// POST routes that only read (allowed with the read-only key).
 const READ_POSTS: [&str; 8] = [

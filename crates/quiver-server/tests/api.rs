@@ -691,3 +691,115 @@ async fn openapi_lists_every_route_and_every_listed_route_exists() {
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     assert!(doc["components"]["securitySchemes"]["api-key"].is_object());
 }
+
+/// Three well-separated groups of 100 points in 8-d, each with a group tag and a text.
+async fn three_groups(t: &T) {
+    t.ok("PUT", "/collections/m", Some(json!({"vectors": {"size": 8, "distance": "Cosine"}}))).await;
+    let points: Vec<Value> = (0..300)
+        .map(|i: u64| {
+            let g = (i % 3) as usize;
+            let mut v = vec![0.05f32; 8];
+            v[g * 2] = 1.0;
+            // Small, deterministic spread inside the group.
+            v[7] = ((i * 37) % 100) as f32 / 400.0;
+            v[6] = ((i * 53) % 100) as f32 / 400.0;
+            let group = ["a", "b", "c"][g];
+            json!({"id": i, "vector": v, "payload": {"group": group, "text": format!("point {i} of group {g}")}})
+        })
+        .collect();
+    t.ok("PUT", "/collections/m/points?wait=true", Some(json!({"points": points}))).await;
+}
+
+#[tokio::test]
+async fn the_map_lays_out_a_sample_coloured_and_labelled() {
+    let t = server();
+    three_groups(&t).await;
+    let m = t.ok("GET", "/collections/m/map?sample=300&color_by=group", None).await;
+    assert_eq!(m["method"], "umap");
+    assert_eq!(m["total"], 300);
+    assert_eq!(m["text_field"], "text");
+    let pts = m["points"].as_array().unwrap();
+    assert_eq!(pts.len(), 300);
+    for p in pts {
+        let (x, y) = (p["x"].as_f64().unwrap(), p["y"].as_f64().unwrap());
+        assert!((0.0..=1.0).contains(&x) && (0.0..=1.0).contains(&y), "{p}");
+        assert!(p["text"].as_str().unwrap().starts_with("point "), "{p}");
+    }
+    // The groups stay apart: each point's nearest neighbour on the map is from its own group.
+    let same = (0..pts.len())
+        .filter(|&i| {
+            let d = |j: usize| {
+                (pts[i]["x"].as_f64().unwrap() - pts[j]["x"].as_f64().unwrap()).powi(2)
+                    + (pts[i]["y"].as_f64().unwrap() - pts[j]["y"].as_f64().unwrap()).powi(2)
+            };
+            let j = (0..pts.len()).filter(|&j| j != i).min_by(|&a, &b| d(a).total_cmp(&d(b))).unwrap();
+            pts[i]["color"] == pts[j]["color"]
+        })
+        .count();
+    assert!(same >= 290, "only {same} of 300 points sit beside their own group");
+    // Same request, same map.
+    let again = t.ok("GET", "/collections/m/map?sample=300&color_by=group", None).await;
+    assert_eq!(again["points"], m["points"]);
+
+    // A smaller sample is spread over the whole id range; PCA reports its variance.
+    let m = t.ok("GET", "/collections/m/map?sample=30&method=pca", None).await;
+    let ids: Vec<u64> = m["points"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids.len(), 30);
+    assert_eq!(ids[0], 0);
+    assert!(*ids.last().unwrap() >= 280, "{ids:?}");
+    assert!(m["points"][0].get("color").is_none());
+    let ev = m["explained_variance"].as_array().unwrap();
+    assert!(ev[0].as_f64().unwrap() > 0.2 && ev[0].as_f64().unwrap() >= ev[1].as_f64().unwrap(), "{ev:?}");
+
+    // A filter maps only what it admits.
+    let f = "%7B%22must%22%3A%5B%7B%22key%22%3A%22group%22%2C%22match%22%3A%7B%22value%22%3A%22b%22%7D%7D%5D%7D";
+    let m = t.ok("GET", &format!("/collections/m/map?color_by=group&filter={f}"), None).await;
+    assert_eq!(m["total"], 100);
+    assert!(m["points"].as_array().unwrap().iter().all(|p| p["color"] == "b"));
+}
+
+#[tokio::test]
+async fn bad_map_requests_name_the_parameter() {
+    let t = server();
+    three_groups(&t).await;
+    for (q, needle) in [
+        ("sample=0", "sample"),
+        ("sample=50001", "sample"),
+        ("sample=lots", "sample"),
+        ("method=tsne", "method"),
+        ("neighbors=1", "neighbors"),
+        ("filter=%7Bnope", "filter"),
+        (
+            "filter=%7B%22must%22%3A%5B%7B%22key%22%3A%22g%22%2C%22range%22%3A%7B%22gte%22%3A%22x%22%7D%7D%5D%7D",
+            "filter",
+        ),
+        ("colour_by=group", "colour_by"),
+    ] {
+        t.err("GET", &format!("/collections/m/map?{q}"), None, StatusCode::BAD_REQUEST, needle).await;
+    }
+    t.err("GET", "/collections/nope/map", None, StatusCode::NOT_FOUND, "nope").await;
+    // An empty collection maps to nothing, without error.
+    t.ok("PUT", "/collections/empty", Some(json!({"vectors": {"size": 4, "distance": "Dot"}}))).await;
+    let m = t.ok("GET", "/collections/empty/map", None).await;
+    assert_eq!(m["total"], 0);
+    assert!(m["points"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_console_is_served_without_a_key_and_its_api_calls_need_one() {
+    let mut t = setup(ServerConfig { api_key: Some("console-key-1".into()), ..Default::default() });
+    let (s, page) = t.raw("GET", "/console", Body::empty(), &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("/console/console.js") && page.contains("<canvas id=\"live-chart\""), "{page}");
+    let (s, js) = t.raw("GET", "/console/console.js", Body::empty(), &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(String::from_utf8(js).unwrap().contains("/map?"));
+    assert_eq!(t.raw("GET", "/console/console.css", Body::empty(), &[]).await.0, StatusCode::OK);
+    assert_eq!(t.raw("GET", "/console/secrets.txt", Body::empty(), &[]).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(t.raw("GET", "/console/", Body::empty(), &[]).await.0, StatusCode::PERMANENT_REDIRECT);
+    t.err("GET", "/collections/m/map", None, StatusCode::UNAUTHORIZED, "missing API key").await;
+    t.key = Some("console-key-1".into());
+    three_groups(&t).await;
+    t.ok("GET", "/collections/m/map?sample=50", None).await;
+}

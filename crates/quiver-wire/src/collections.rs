@@ -273,3 +273,70 @@ pub struct CopyCollection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sharding: Option<serde_json::Value>,
 }
+
+/// A point on a collection's map (`GET /collections/{collection_name}/map`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MapPoint {
+    /// Id.
+    #[schema(value_type = crate::PointIdSchema)]
+    pub id: crate::PointId,
+    /// Position in `[0, 1]` (both axes share one scale).
+    pub x: f32,
+    /// Position in `[0, 1]`.
+    pub y: f32,
+    /// The payload value at `color_by`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<Value>,
+    /// The start of the point's text (at `text_field`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// Where an IVF cell sits on the map: the mean position of the sampled points nearest its centroid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MapCell {
+    /// Position in `[0, 1]`.
+    pub x: f32,
+    /// Position in `[0, 1]`.
+    pub y: f32,
+    /// Sampled points in the cell.
+    pub points: usize,
+}
+
+/// A 2-D map of (a sample of) a collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CollectionMap {
+    /// `pca` or `umap`.
+    pub method: String,
+    /// Points the filter admits (all live points without one).
+    pub total: u64,
+    /// The sampled points, in id order.
+    pub points: Vec<MapPoint>,
+    /// IVF cells (of the largest segment with an IVF index), if any.
+    pub cells: Vec<MapCell>,
+    /// Share of the variance along the first two principal components.
+    pub explained_variance: [f64; 2],
+    /// The payload key the texts came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_field: Option<String>,
+    /// Milliseconds spent computing the map.
+    pub took_ms: u64,
+}
+
+impl From<quiver_engine::map::CollectionMap> for CollectionMap {
+    fn from(m: quiver_engine::map::CollectionMap) -> Self {
+        CollectionMap {
+            method: m.method.to_owned(),
+            total: m.total,
+            points: m
+                .points
+                .into_iter()
+                .map(|p| MapPoint { id: p.id, x: p.x, y: p.y, color: p.color, text: p.text })
+                .collect(),
+            cells: m.cells.into_iter().map(|c| MapCell { x: c.x, y: c.y, points: c.points }).collect(),
+            explained_variance: m.explained_variance,
+            text_field: m.text_field,
+            took_ms: m.took_ms,
+        }
+    }
+}

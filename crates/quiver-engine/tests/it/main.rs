@@ -7,6 +7,7 @@ mod crud;
 mod database;
 mod durability;
 mod feed;
+mod map;
 mod optimizer;
 mod process;
 mod search;

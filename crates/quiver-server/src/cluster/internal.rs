@@ -180,30 +180,15 @@ async fn sample(
     let col = s.collection(&collection)?;
     let n = q.n.clamp(1, 1_000_000);
     let bytes = blocking(move || {
-        let total = col.count(None)? as usize;
-        let step = total.div_ceil(n).max(1);
-        let end = q.from.saturating_add(q.count).min(n);
+        let (_, rows) = col.sample(n, None, false, true)?;
+        let end = q.from.saturating_add(q.count).min(rows.len());
         let mut out = Vec::new();
-        let mut offset = None;
-        let (mut i, mut taken) = (0usize, 0usize);
-        loop {
-            let page = col.scroll(None, offset, PAGE, false, true)?;
-            for r in page.points {
-                if i.is_multiple_of(step) {
-                    if (q.from..end).contains(&taken)
-                        && let Some(v) = r.vector
-                    {
-                        out.extend(v.iter().flat_map(|x| x.to_le_bytes()));
-                    }
-                    taken += 1;
-                }
-                i += 1;
-            }
-            match page.next_offset {
-                Some(o) if taken < end => offset = Some(o),
-                _ => return Ok(out),
+        for r in rows.get(q.from.min(end)..end).unwrap_or_default() {
+            if let Some(v) = &r.vector {
+                out.extend(v.iter().flat_map(|x| x.to_le_bytes()));
             }
         }
+        Ok(out)
     })
     .await?;
     Ok(bytes)
