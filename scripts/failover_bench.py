@@ -213,9 +213,11 @@ def main():
             time.sleep(1.0)
             victim = random.choice(nodes)
             others = [n for n in nodes if n is not victim]
+            killed = time.time()
             victim.kill()
             served = wait_served(others[0].url, name, victim.id)
-            failover = wait(others[0].url, name, 2, lambda lay: all(victim.id not in r for r, _ in lay))
+            wait(others[0].url, name, 2, lambda lay: all(victim.id not in r for r, _ in lay))
+            failover = time.time() - killed
             victim.start()
             rejoin = wait(others[0].url, name, 2, lambda lay: any(victim.id in r for r, _ in lay))
             with lock:

@@ -21,6 +21,7 @@
 //! | [`collection`] | write path (validate → operation → WAL → apply), read paths (get, search, scroll, count), recovery |
 //! | [`optimizer`] | purge expired, seal, migrate to the cold tier, vacuum, merge — all one crash-safe rewrite |
 //! | [`snapshot`] | consistent archives of a collection under `<root>/snapshots/`, crash-safe restore over a collection |
+//! | [`map`] | an even sample of a collection and its 2-D map (PCA or UMAP), coloured and labelled from payloads |
 //! | [`segment`] | growing and sealed segments, the per-segment planner, the segment file's blocks |
 //! | [`ops`] | numbered, self-contained operations and their bytes |
 //! | [`write`] | write requests and how they resolve into operations (also unlogged, for the cluster's replicated log) |
