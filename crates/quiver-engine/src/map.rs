@@ -234,6 +234,25 @@ pub fn map_records(
     })
 }
 
+/// What a map needs of payload `p`: the first value at each of `keys`, at the same (dotted) path, strings cut
+/// to one character over [`MAP_TEXT_CHARS`] (so a cut text still reads as cut). A cluster's shards send this
+/// instead of whole payloads.
+pub fn map_payload(p: &Payload, keys: &[String]) -> Payload {
+    let mut out = Payload::new();
+    for k in keys {
+        if let Some(v) = values_at(p, k).first() {
+            let v = match v {
+                Value::String(s) if s.chars().count() > MAP_TEXT_CHARS + 1 => {
+                    Value::String(s.chars().take(MAP_TEXT_CHARS + 1).collect())
+                }
+                other => (*other).clone(),
+            };
+            crate::payload::set_at(&mut out, k, v);
+        }
+    }
+    out
+}
+
 /// The first string at `key`, cut to [`MAP_TEXT_CHARS`] characters.
 fn text_at(p: &Payload, key: &str) -> Option<String> {
     values_at(p, key).into_iter().find_map(|v| v.as_str()).map(|s| {
@@ -296,6 +315,19 @@ fn cells_on_map(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn map_payload_keeps_the_first_value_at_each_path() {
+        let p: Payload = serde_json::from_value(serde_json::json!({
+            "a": {"b": [3, 4]}, "text": "x".repeat(500), "other": 1
+        }))
+        .unwrap();
+        let m = map_payload(&p, &["a.b".into(), "text".into(), "missing".into()]);
+        assert_eq!(values_at(&m, "a.b"), [&Value::from(3)]);
+        assert_eq!(m["text"].as_str().unwrap().chars().count(), MAP_TEXT_CHARS + 1);
+        assert!(!m.contains_key("other") && !m.contains_key("missing"));
+        assert!(text_at(&m, "text").unwrap().ends_with('…'));
+    }
 
     #[test]
     fn normalise_keeps_the_aspect_and_fits_the_unit_square() {

@@ -235,6 +235,20 @@ fn read_tokens_deadlines_moved_points_and_centroid_training() {
     assert_eq!(count(c, "wn"), 600);
     assert_placed(c, "wn", &pts[..600]);
 
+    // --- The map through any node: a sample from every shard, laid out together; the shards' centroids are the
+    // cells, each sitting among the points it holds; the same map through another node.
+    let m = ok(c, "GET", "/collections/wn/map?sample=300&color_by=pos", None);
+    assert_eq!(m["total"], 600);
+    let mpts = m["points"].as_array().unwrap();
+    assert!((295..=300).contains(&mpts.len()), "{} points", mpts.len());
+    assert!(mpts.iter().all(|p| p["color"].is_string() && p["x"].as_f64().is_some()), "{}", mpts[0]);
+    let cells = m["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 3, "{cells:?}");
+    assert_eq!(cells.iter().map(|c| c["points"].as_u64().unwrap()).sum::<u64>(), mpts.len() as u64);
+    assert_eq!(ok(a, "GET", "/collections/wn/map?sample=300&color_by=pos", None)["points"], m["points"]);
+    let (st, msg) = http(a, "GET", "/collections/wn/map?sample=0", None);
+    assert!(st == 400 && msg.contains("sample"), "{st} {msg}");
+
     // --- Trained again, with given centroids, while two writers add points and rewrite payloads (each its own
     // 100 ids, so each knows the last value it wrote) and a third deletes points that may be moving.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -148,7 +148,7 @@ async fn route(c: &Cluster, m: &Method, segs: &[&str], query: Option<&str>, body
         ["points", id] if get => read::get_one(c, spec, id).await,
         ["documents"] if post => write::upsert_documents(c, spec, body, wait_param(query)?).await,
         ["documents", doc_id] if delete => write::delete_document(c, spec, doc_id, wait_param(query)?).await,
-        ["map"] if get => Err(not_here("the map")),
+        ["map"] if get => super::map::map(c, spec, query).await,
         ["changes", ..] => Err(not_here("the change feed")),
         ["snapshots", ..] => Err(not_here("snapshots")),
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, "no such route; GET /openapi.json lists them")),

@@ -1,7 +1,7 @@
 //! A cluster node's internal router: what other nodes (over NATS request/reply) and this node itself call to
 //! reach its local shards. It serves the ordinary handlers over the local database (never in cluster mode, so a
 //! shard request is answered by the shard alone), without the API-key layer (NATS carries these requests, not
-//! the public listener), plus three routes of its own:
+//! the public listener), plus routes of its own:
 //!
 //! - `POST /internal/plan/{collection}/{kind}?min_seq=N` — once the shard has applied log entry `N`, resolves a write (`delete`, `set_payload`, `overwrite_payload`,
 //!   `delete_payload`, `clear_payload`, `create_index`, `delete_index`, and `rewrite` — `{"points": ids}` as they
@@ -13,6 +13,8 @@
 //! - `GET /internal/status` — every local collection and its applied sequence number.
 //! - `POST /internal/sample/{collection}?n=N&from=F&count=C` — rows `F..F+C` of `N` of the shard's vectors evenly
 //!   spaced in id order, as little-endian `f32`s (what centroid training runs k-means on, fetched in parts).
+//! - `POST /internal/map-sample/{collection}` — body `{n, filter, keys}`: an even sample of the shard for a map:
+//!   ids, the payload values at `keys`, and the vectors (see `map_sample` for the bytes).
 //! - `POST /internal/misplaced/{collection}?min_seq=N` — body `{centroids, shard, after, scan}`: scans up to
 //!   `scan` points from id `after` and answers `{ids, next}`, the ids whose nearest centroid is not `shard`'s.
 //! - `POST /internal/fence/{collection}?uid=&epoch=` — answered by the node itself (it needs the cluster): see
@@ -45,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/internal/status", axum::routing::get(status))
         .route("/internal/sample/{collection}", axum::routing::post(sample))
         .route("/internal/misplaced/{collection}", axum::routing::post(misplaced))
+        .route("/internal/map-sample/{collection}", axum::routing::post(map_sample))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -192,6 +195,41 @@ async fn sample(
     })
     .await?;
     Ok(bytes)
+}
+
+#[derive(Debug, Deserialize)]
+struct MapSampleBody {
+    n: usize,
+    #[serde(default)]
+    filter: Option<quiver_engine::Filter>,
+    #[serde(default)]
+    keys: Vec<String>,
+}
+
+/// `POST /internal/map-sample/{collection}` `{"n", "filter", "keys"}`: an even sample of the shard for a map, as
+/// bytes: a little-endian u32 header length, the header JSON `{"total", "ids", "payloads"}` (each payload only
+/// the map's `keys`, see [`quiver_engine::map::map_payload`]), then the vectors as little-endian f32 rows.
+async fn map_sample(State(s): State<AppState>, Path(collection): Path<String>, body: Bytes) -> ApiResult<Vec<u8>> {
+    let b: MapSampleBody = parse_json(&body)?;
+    let col = s.collection(&collection)?;
+    blocking(move || {
+        let (total, rows) = col.sample(b.n.min(quiver_engine::map::MAX_MAP_SAMPLE), b.filter.as_ref(), true, true)?;
+        let ids: Vec<_> = rows.iter().map(|r| r.id).collect();
+        let payloads: Vec<_> = rows
+            .iter()
+            .map(|r| r.payload.as_ref().map(|p| quiver_engine::map::map_payload(p, &b.keys)).unwrap_or_default())
+            .collect();
+        let header = serde_json::to_vec(&serde_json::json!({"total": total, "ids": ids, "payloads": payloads}))
+            .map_err(|e| ApiError::internal(format!("encoding a map sample: {e}")))?;
+        let mut out = Vec::with_capacity(4 + header.len() + rows.len() * col.config().dimension * 4);
+        out.extend((header.len() as u32).to_le_bytes());
+        out.extend(header);
+        for r in &rows {
+            out.extend(r.vector.as_deref().unwrap_or_default().iter().flat_map(|x| x.to_le_bytes()));
+        }
+        Ok(out)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]

@@ -34,7 +34,8 @@ pub struct MapParams {
 }
 
 impl MapParams {
-    fn request(self) -> ApiResult<MapRequest> {
+    /// The engine's request, every parameter checked.
+    pub fn request(self) -> ApiResult<MapRequest> {
         let d = MapRequest::default();
         let method = match self.method.as_deref() {
             None => d.method,
