@@ -103,6 +103,8 @@ pub(crate) struct Inner {
     pub feed: Mutex<Feed>,
     /// Change-feed listeners.
     pub listeners: Listeners,
+    /// Answers of repeated searches (see [`crate::cache`]).
+    pub cache: Mutex<crate::cache::QueryCache>,
 }
 
 /// A collection of points. Cheap to clone (an `Arc`); safe to use from many threads.
@@ -235,6 +237,7 @@ impl Collection {
             Ok::<(), Error>(())
         })?;
         let next_seq = wal.last_seq().max(checkpoint) + 1;
+        let cache = Mutex::new(crate::cache::QueryCache::new(config.query_cache_entries));
         let inner = Inner {
             name: name.to_owned(),
             config,
@@ -252,6 +255,7 @@ impl Collection {
             closed: AtomicBool::new(false),
             feed: Mutex::new(feed),
             listeners: Listeners::default(),
+            cache,
         };
         let c = Collection { inner: Arc::new(inner) };
         crate::optimizer::spawn_background(&c);
@@ -549,6 +553,12 @@ impl Collection {
         let applied_seq = self.applied_seq();
         let segs = self.snapshot();
         let now = self.now_ms();
+        let cache_key = self.inner.cache.lock().key(req);
+        if let Some(key) = &cache_key
+            && let Some(hit) = self.inner.cache.lock().get(key, applied_seq, now)
+        {
+            return Ok(hit);
+        }
         let k = req.limit + req.offset;
         let exact_below = cfg.optimizer.exact_below;
         let run = |s: &Arc<Segment>, k: usize, params: &quiver_index::SearchParams| {
@@ -603,7 +613,23 @@ impl Collection {
             unindexed.dedup();
             Explain { segments: plans, matched, unindexed_keys: unindexed, applied_seq }
         });
-        Ok(SearchResponse { hits, explain })
+        let response = SearchResponse { hits, explain };
+        if let Some(key) = cache_key {
+            // True until a write (the sequence number moves) or the next point expiry, whichever comes first.
+            let next_expiry = segs
+                .iter()
+                .filter_map(|s| s.data.read().ttl.range(now + 1..).next().map(|(t, _)| *t))
+                .min()
+                .unwrap_or(u64::MAX);
+            self.inner.cache.lock().put(key, applied_seq, next_expiry, response.clone());
+        }
+        Ok(response)
+    }
+
+    /// The result cache's figures (`None` when the collection has none).
+    pub fn query_cache(&self) -> Option<crate::cache::QueryCacheInfo> {
+        let info = self.inner.cache.lock().info();
+        (info.capacity > 0).then_some(info)
     }
 
     /// Points the filter admits (all points without one), by id, `limit` at a time from `offset` (inclusive).
@@ -697,6 +723,7 @@ impl Collection {
             change_feed_oldest: feed_oldest,
             change_feed_bytes: feed_bytes,
             optimizer,
+            query_cache: self.query_cache(),
         })
     }
 

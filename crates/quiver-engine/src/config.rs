@@ -49,6 +49,13 @@ pub struct CollectionConfig {
     /// (the server embeds it). The engine stores this setting and checks its shape; it never runs the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<EmbeddingConfig>,
+    /// Searches whose answers are kept for repeats (0, the default: no cache); see [`crate::cache`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub query_cache_entries: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Longest embedding model name.
@@ -116,6 +123,7 @@ impl CollectionConfig {
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             change_feed_bytes: DEFAULT_CHANGE_FEED_BYTES,
             embedding: None,
+            query_cache_entries: 0,
         }
     }
 
@@ -143,6 +151,13 @@ impl CollectionConfig {
                 "change_feed_bytes",
                 format!("0..={MAX_CHANGE_FEED_BYTES} (0 disables the change feed)"),
                 self.change_feed_bytes,
+            ));
+        }
+        if self.query_cache_entries > crate::cache::MAX_QUERY_CACHE_ENTRIES {
+            return Err(Error::invalid(
+                "query_cache_entries",
+                format!("0..={} (0: no cache)", crate::cache::MAX_QUERY_CACHE_ENTRIES),
+                self.query_cache_entries,
             ));
         }
         if let DurabilityConfig::Batch { max_delay_ms } = self.durability

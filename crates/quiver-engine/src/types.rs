@@ -181,6 +181,9 @@ pub struct CollectionInfo {
     pub change_feed_bytes: u64,
     /// Optimizer state.
     pub optimizer: OptimizerInfo,
+    /// The result cache's figures, when the collection has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_cache: Option<crate::cache::QueryCacheInfo>,
 }
 
 /// One segment in [`CollectionInfo`].

@@ -118,6 +118,10 @@ impl Metrics {
                 info.disk_bytes.saturating_sub(seg_disk),
             ));
             rows.push(("quiver_collection_applied_seq".into(), format!("collection=\"{c}\""), info.applied_seq));
+            if let Some(q) = &info.query_cache {
+                rows.push(("quiver_query_cache_hits_total".into(), format!("collection=\"{c}\""), q.hits));
+                rows.push(("quiver_query_cache_misses_total".into(), format!("collection=\"{c}\""), q.misses));
+            }
             let o = &info.optimizer;
             for (job, n) in [
                 ("seal", o.sealed),
@@ -134,7 +138,7 @@ impl Metrics {
                 u64::from(o.last_error.is_some()),
             ));
         }
-        const HELP: [(&str, &str, &str); 9] = [
+        const HELP: [(&str, &str, &str); 11] = [
             ("quiver_collection_points", "gauge", "Live points per collection."),
             ("quiver_collection_segments", "gauge", "Segments per collection."),
             ("quiver_collection_memory_bytes", "gauge", "Heap bytes per collection (vectors, indexes, payloads)."),
@@ -142,6 +146,8 @@ impl Metrics {
             ("quiver_collection_wal_bytes", "gauge", "Bytes on disk outside segment files (WAL, manifest, config)."),
             ("quiver_collection_applied_seq", "gauge", "Highest applied operation sequence number."),
             ("quiver_optimizer_jobs_total", "counter", "Optimizer jobs done since the collection was opened."),
+            ("quiver_query_cache_hits_total", "counter", "Searches answered from the result cache."),
+            ("quiver_query_cache_misses_total", "counter", "Cacheable searches that had to search."),
             ("quiver_optimizer_failing", "gauge", "1 when the optimizer's last job failed."),
             ("quiver_collections_unavailable", "gauge", "Collections that could not be opened."),
         ];

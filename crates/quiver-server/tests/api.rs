@@ -803,3 +803,34 @@ async fn the_console_is_served_without_a_key_and_its_api_calls_need_one() {
     three_groups(&t).await;
     t.ok("GET", "/collections/m/map?sample=50", None).await;
 }
+
+#[tokio::test]
+async fn the_result_cache_is_configured_reported_and_counted() {
+    let t = server();
+    t.err(
+        "PUT",
+        "/collections/qc",
+        Some(json!({"vectors": {"size": 2, "distance": "Euclid"}, "query_cache_entries": 1_000_000})),
+        StatusCode::BAD_REQUEST,
+        "query_cache_entries",
+    )
+    .await;
+    t.ok(
+        "PUT",
+        "/collections/qc",
+        Some(json!({"vectors": {"size": 2, "distance": "Euclid"}, "query_cache_entries": 4})),
+    )
+    .await;
+    let pts = json!({"points": [{"id": 1, "vector": [0.0, 0.0]}, {"id": 2, "vector": [1.0, 1.0]}]});
+    t.ok("PUT", "/collections/qc/points?wait=true", Some(pts)).await;
+    let q = json!({"query": [0.1, 0.1], "limit": 1});
+    let a = t.ok("POST", "/collections/qc/points/query", Some(q.clone())).await;
+    let b = t.ok("POST", "/collections/qc/points/query", Some(q)).await;
+    assert_eq!(a, b);
+    let info = t.ok("GET", "/collections/qc", None).await;
+    assert_eq!(info["quiver"]["query_cache"], json!({"capacity": 4, "entries": 1, "hits": 1, "misses": 1}));
+    let (_, m) = t.raw("GET", "/metrics", Body::empty(), &[]).await;
+    let m = String::from_utf8(m).unwrap();
+    assert!(m.contains("quiver_query_cache_hits_total{collection=\"qc\"} 1"), "{m}");
+    assert!(m.contains("quiver_query_cache_misses_total{collection=\"qc\"} 1"), "{m}");
+}

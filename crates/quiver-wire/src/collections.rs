@@ -130,6 +130,10 @@ pub struct CreateCollection {
     /// QuiverDB: bytes of recent operations the change feed keeps for resuming clients.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change_feed_bytes: Option<u64>,
+    /// QuiverDB: keep the answers of up to this many distinct searches for repeats (default 0: no cache); a
+    /// write or a point's expiry makes older answers miss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_cache_entries: Option<usize>,
     /// QuiverDB: the text embedding model, `{"model": "all-MiniLM-L6-v2"}`: points and searches may then carry
     /// `text` instead of a vector.
     #[schema(value_type = Object)]

@@ -168,3 +168,45 @@ fn filtered_search_returns_min_k_matches_at_every_selectivity() {
     let none = filter(serde_json::json!({"must": {"key": "tag", "match": {"value": "t3"}}}));
     assert_eq!(f.c.count(Some(&none)).unwrap(), 0);
 }
+
+#[test]
+fn the_result_cache_answers_repeats_until_a_write_or_an_expiry() {
+    let f = mem_collection(2, Metric::Euclidean, |c| c.query_cache_entries = 8);
+    let c = &f.c;
+    let mut expiring = PointInput::new(1u64, vec![0.1, 0.0]);
+    expiring.ttl_secs = Some(10);
+    c.upsert(vec![expiring, PointInput::new(2u64, vec![1.0, 0.0]), PointInput::new(3u64, vec![2.0, 0.0])]).unwrap();
+    let req = SearchRequest::new(vec![0.0, 0.0], 2);
+    let first = c.search(&req).unwrap();
+    assert_eq!(first.hits.iter().map(|h| h.id).collect::<Vec<_>>(), [PointId::Num(1), PointId::Num(2)]);
+    assert_eq!(c.search(&req).unwrap(), first);
+    let q = c.query_cache().unwrap();
+    assert_eq!((q.hits, q.misses, q.entries, q.capacity), (1, 1, 1, 8));
+    // A write: the next answer is searched again and sees it.
+    c.upsert(vec![PointInput::new(4u64, vec![0.05, 0.0])]).unwrap();
+    let after_write = c.search(&req).unwrap();
+    assert_eq!(after_write.hits[0].id, PointId::Num(4));
+    assert_eq!(c.query_cache().unwrap().misses, 2);
+    assert_eq!(c.search(&req).unwrap(), after_write);
+    // A point reaching its TTL: the cached answer that holds it is not served.
+    f.clock.advance(10_000);
+    let after_expiry = c.search(&req).unwrap();
+    assert_eq!(after_expiry.hits.iter().map(|h| h.id).collect::<Vec<_>>(), [PointId::Num(4), PointId::Num(2)]);
+    // Explain is never cached; other parameters are other entries.
+    let mut explained = req.clone();
+    explained.explain = true;
+    assert!(c.search(&explained).unwrap().explain.is_some());
+    assert!(c.search(&explained).unwrap().explain.is_some());
+    let before = c.query_cache().unwrap();
+    let mut wider = req.clone();
+    wider.limit = 3;
+    assert_eq!(c.search(&wider).unwrap().hits.len(), 3);
+    let q = c.query_cache().unwrap();
+    assert_eq!((q.hits, q.misses), (before.hits, before.misses + 1));
+    // Off by default, and bounded.
+    assert!(mem_collection(2, Metric::Euclidean, |_| {}).c.query_cache().is_none());
+    let mut cfg = quiver_engine::CollectionConfig::new(2, Metric::Euclidean);
+    cfg.query_cache_entries = quiver_engine::cache::MAX_QUERY_CACHE_ENTRIES + 1;
+    let e = cfg.validate().unwrap_err().to_string();
+    assert!(e.contains("query_cache_entries"), "{e}");
+}
