@@ -3,16 +3,15 @@
 
 Uniform noise is useless for judging an index: real embeddings sit on a low-dimensional, clustered manifold. This
 generator starts from the 117,659 real WordNet gloss embeddings shipped in `../shared/data/wordnet_minilm_all.f16.npy`
-(all-MiniLM-L6-v2, unit norm) and makes every new vector a point *between* a real vector and one of its 8 nearest
-real neighbours, plus a little noise:
+(all-MiniLM-L6-v2, unit norm) and makes every new vector a random point inside the neighbourhood of a real one:
 
-    x = normalise((1 - t) · v + t · u + ε · g),   v real, u one of v's 8 nearest real neighbours,
-                                                  t ~ U(0, 0.5), g ~ N(0, I/384), ε = 0.05
+    x = normalise(w_0 v_0 + w_1 v_1 + … + w_8 v_8 + eps · g)
 
-so the new points fill in the manifold the real ones trace (neighbourhoods get denser, as they do when a real
-corpus grows) instead of scattering off it. Queries (default 1,000) are drawn the same way with another seed, so
-they come from the same distribution and are not in the base. Ground truth: the exact top-100 by cosine for every
-query, computed here in float32 blocks (`--check` cross-checks the first queries against float64).
+with v_0 a random real vector, v_1..v_8 its 8 nearest real neighbours, w ~ Dirichlet(alpha) (default 1: uniform
+over the simplex) and g ~ N(0, I/384), eps = 0.05 — so new points fill in the manifold the real ones trace
+(neighbourhoods get denser, as they do when a real corpus grows) instead of scattering off it. Queries (default
+1,000) are drawn the same way with another seed: same distribution, not in the base. Ground truth: the exact
+top-100 by cosine for every query, in float32 blocks (`--check` cross-checks 20 queries in float64).
 
 Writes TEXMEX files next to each other, like `make_dataset.py`: NAME_base.fvecs, NAME_query.fvecs,
 NAME_groundtruth.ivecs (top-100 ids), NAME_groundtruth_dist.fvecs (cosine distances), NAME_meta.json (how it was
@@ -69,12 +68,15 @@ def real_neighbours(real, k, block=1024):
     return out
 
 
-def generate(real, nbrs, n, rng, eps):
+def generate(real, nbrs, n, rng, eps, alpha):
+    """`n` new vectors, each a random convex combination (Dirichlet(alpha) weights) of a real vector and its 8
+    nearest real neighbours, plus noise of norm about `eps`, normalised."""
     src = rng.integers(0, len(real), size=n)
-    other = nbrs[src, rng.integers(0, nbrs.shape[1], size=n)]
-    t = rng.uniform(0.0, 0.5, size=(n, 1)).astype(np.float32)
+    group = np.concatenate([src[:, None], nbrs[src]], axis=1)  # n × 9 real ids
+    w = rng.dirichlet(np.full(group.shape[1], alpha), size=n).astype(np.float32)
+    x = np.einsum("ng,ngd->nd", w, real[group])
     g = rng.standard_normal(size=(n, real.shape[1]), dtype=np.float32) / np.sqrt(real.shape[1])
-    return normalise((1 - t) * real[src] + t * real[other] + eps * g).astype(np.float32)
+    return normalise(x + eps * g).astype(np.float32)
 
 
 def top_k(queries, base_chunks, k):
@@ -103,6 +105,7 @@ def main():
     ap.add_argument("--source", default=SOURCE)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--eps", type=float, default=0.05)
+    ap.add_argument("--alpha", type=float, default=1.0, help="Dirichlet concentration of the mixing weights")
     ap.add_argument("--chunk", type=int, default=500_000, help="vectors generated (and kept in memory) at a time")
     ap.add_argument("--check", action="store_true", help="cross-check the first 20 queries' top-10 in float64")
     a = ap.parse_args()
@@ -121,7 +124,7 @@ def main():
         np.save(cache, nbrs)
         print(f"  {time.time() - t0:.0f} s", flush=True)
     rng = np.random.default_rng(a.seed)
-    queries = generate(real, nbrs, a.queries, np.random.default_rng(a.seed + 1_000_003), a.eps)
+    queries = generate(real, nbrs, a.queries, np.random.default_rng(a.seed + 1_000_003), a.eps, a.alpha)
     write_fvecs(prefix + "_query.fvecs", queries)
     base_path = prefix + "_base.fvecs"
     open(base_path, "wb").close()
@@ -130,7 +133,7 @@ def main():
     done = 0
     while done < a.n:
         m = min(a.chunk, a.n - done)
-        x = generate(real, nbrs, m, rng, a.eps)
+        x = generate(real, nbrs, m, rng, a.eps, a.alpha)
         write_fvecs(base_path, x, "ab")
         # Fold this chunk into the running top-100.
         ids, dist = top_k(queries, [x[i:i + 100_000] for i in range(0, m, 100_000)], 100)
@@ -158,8 +161,9 @@ def main():
     meta = {
         "name": name, "n": a.n, "dim": int(real.shape[1]), "queries": a.queries, "metric": "cosine",
         "source": os.path.basename(a.source), "source_vectors": len(real), "seed": a.seed, "eps": a.eps,
-        "recipe": "x = normalise((1 - t) v + t u + eps g): v a real vector, u one of its 8 nearest real "
-                  "neighbours, t ~ U(0, 0.5), g ~ N(0, I/dim)",
+        "alpha": a.alpha,
+        "recipe": "x = normalise(sum_j w_j v_j + eps g): v_0 a real vector, v_1..v_8 its 8 nearest real "
+                  "neighbours, w ~ Dirichlet(alpha), g ~ N(0, I/dim)",
         "query_nn_distance_quantiles": {
             "generated_1st": np.quantile(1.0 - best_s[:, 0], [0.1, 0.5, 0.9]).round(4).tolist(),
             "generated_10th": np.quantile(1.0 - best_s[:, 9], [0.1, 0.5, 0.9]).round(4).tolist(),
