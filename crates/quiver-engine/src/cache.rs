@@ -50,9 +50,10 @@ impl QueryCache {
         QueryCache { capacity, map: HashMap::new(), order: VecDeque::new(), hits: 0, misses: 0 }
     }
 
-    /// The request's key, or `None` when it is not cached (cache off, or `explain`).
-    pub(crate) fn key(&self, req: &SearchRequest) -> Option<Vec<u8>> {
-        if self.capacity == 0 || req.explain {
+    /// The request's key, or `None` when it is not cached (`explain`). Needs no lock: callers build it before
+    /// taking the cache's.
+    pub(crate) fn key(req: &SearchRequest) -> Option<Vec<u8>> {
+        if req.explain {
             return None;
         }
         let mut k = Vec::with_capacity(req.vector.len() * 4 + 64);
@@ -125,7 +126,11 @@ mod tests {
     fn hits_only_at_the_same_sequence_and_before_the_next_expiry() {
         let mut c = QueryCache::new(2);
         let req = SearchRequest::new(vec![1.0, 2.0], 3);
-        let k = c.key(&req).unwrap();
+        // Capacity 0 keeps nothing.
+        let mut off = QueryCache::new(0);
+        off.put(vec![1], 1, u64::MAX, resp(0));
+        assert_eq!(off.info().entries, 0);
+        let k = QueryCache::key(&req).unwrap();
         assert!(c.get(&k, 5, 0).is_none());
         c.put(k.clone(), 5, 1_000, resp(0));
         assert!(c.get(&k, 5, 999).is_some());
@@ -135,10 +140,9 @@ mod tests {
         // Different requests, different keys; explain is never cached; capacity 0 caches nothing.
         let mut other = req.clone();
         other.limit = 4;
-        assert_ne!(c.key(&other), Some(k.clone()));
+        assert_ne!(QueryCache::key(&other), Some(k.clone()));
         other.explain = true;
-        assert!(c.key(&other).is_none());
-        assert!(QueryCache::new(0).key(&req).is_none());
+        assert!(QueryCache::key(&other).is_none());
     }
 
     #[test]

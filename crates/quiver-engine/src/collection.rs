@@ -553,7 +553,8 @@ impl Collection {
         let applied_seq = self.applied_seq();
         let segs = self.snapshot();
         let now = self.now_ms();
-        let cache_key = self.inner.cache.lock().key(req);
+        // The result cache, when the collection has one (no lock taken otherwise).
+        let cache_key = if cfg.query_cache_entries > 0 { crate::cache::QueryCache::key(req) } else { None };
         if let Some(key) = &cache_key
             && let Some(hit) = self.inner.cache.lock().get(key, applied_seq, now)
         {

@@ -219,7 +219,7 @@ pub fn map_records(
         .collect();
     let cells = match centroids {
         Some(c) if !points.is_empty() && !c.is_empty() && c.len().is_multiple_of(dim) => {
-            cells_on_map(&data, dim, metric, c, &coords)
+            cells_on_map(&data, dim, c, &coords)
         }
         _ => Vec::new(),
     };
@@ -283,25 +283,14 @@ fn normalise(coords: &[[f32; 2]]) -> Vec<[f32; 2]> {
 }
 
 /// Each cell's position: the mean map position of the sampled points whose nearest centroid it is (a UMAP map
-/// has no projection to put a centroid through). Cells without a sampled point are left out.
-fn cells_on_map(
-    data: &[f32],
-    dim: usize,
-    metric: quiver_index::Metric,
-    centroids: &[f32],
-    coords: &[[f32; 2]],
-) -> Vec<MapCell> {
+/// has no projection to put a centroid through). Cells without a sampled point are left out. Points are assigned
+/// by Euclidean distance with the tiled kernel (rows are unit length under cosine, so that is the angle's order
+/// up to the centroids' norms — close enough to place a marker, and fast for thousands of cells).
+fn cells_on_map(data: &[f32], dim: usize, centroids: &[f32], coords: &[[f32; 2]]) -> Vec<MapCell> {
     let k = centroids.len() / dim.max(1);
     let mut sums = vec![(0f64, 0f64, 0usize); k];
-    for (row, c) in data.chunks_exact(dim).zip(coords) {
-        let mut best = (0usize, f32::INFINITY);
-        for (i, cv) in centroids.chunks_exact(dim).enumerate() {
-            let d = metric.distance(row, cv);
-            if d < best.1 {
-                best = (i, d);
-            }
-        }
-        let s = &mut sums[best.0];
+    for (cell, c) in quiver_index::kmeans::nearest_centroids(data, centroids, dim).into_iter().zip(coords) {
+        let s = &mut sums[cell];
         s.0 += c[0] as f64;
         s.1 += c[1] as f64;
         s.2 += 1;

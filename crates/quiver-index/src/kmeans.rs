@@ -65,6 +65,15 @@ pub(crate) fn nearest(v: &[f32], centroids: &[f32], dim: usize) -> (usize, f32) 
     best
 }
 
+/// The nearest centroid (by squared Euclidean distance) of every row of `points`, in parallel with the tiled
+/// kernel: what a caller outside the crate uses to assign points to cells.
+pub fn nearest_centroids(points: &[f32], centroids: &[f32], dim: usize) -> Vec<usize> {
+    if dim == 0 || centroids.len() < dim {
+        return vec![0; points.len() / dim.max(1)];
+    }
+    assign_all(points, centroids, dim).into_iter().map(|a| a.0).collect()
+}
+
 /// Nearest centroid (index, squared distance) of every row of `points`: blocks of 64 points are scored against
 /// all centroids with the tiled kernel (a small matrix multiply), in parallel over blocks.
 pub(crate) fn assign_all(points: &[f32], centroids: &[f32], dim: usize) -> Vec<(usize, f32)> {
