@@ -202,7 +202,6 @@ impl Cluster {
                 match self.map.update_collection(&next, cur.revision).await {
                     Ok(rev) => {
                         tracing::info!(collection = %spec.name, shard = s, applied, last, lag, "serving a copied shard");
-                        self.join_lags.lock().remove(&(spec.name.clone(), s));
                         if self.newer(&next.name, rev) {
                             self.learn(Arc::new(next)).await;
                         }

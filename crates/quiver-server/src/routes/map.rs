@@ -2,7 +2,7 @@
 //! [`quiver_engine::map`]).
 
 use axum::extract::{Path, State};
-use quiver_engine::map::{LayoutMethod, MAX_MAP_SAMPLE, MapRequest};
+use quiver_engine::map::{LayoutMethod, MapRequest};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -34,7 +34,7 @@ pub struct MapParams {
 }
 
 impl MapParams {
-    /// The engine's request, every parameter checked.
+    /// The engine's request (what only the query string can get wrong checked here).
     pub fn request(self) -> ApiResult<MapRequest> {
         let d = MapRequest::default();
         let method = match self.method.as_deref() {
@@ -49,12 +49,9 @@ impl MapParams {
                 Some(serde_json::from_str(f).map_err(|e| ApiError::bad_request(format!("invalid filter: {e}")))?)
             }
         };
-        let sample = self.sample.unwrap_or(d.sample);
-        if !(1..=MAX_MAP_SAMPLE).contains(&sample) {
-            return Err(ApiError::bad_request(format!("invalid sample: expected 1..={MAX_MAP_SAMPLE}, got {sample}")));
-        }
+        // Ranges (sample, neighbours, keys) are checked in one place, by the engine.
         Ok(MapRequest {
-            sample,
+            sample: self.sample.unwrap_or(d.sample),
             method,
             neighbors: self.neighbors.unwrap_or(d.neighbors),
             seed: self.seed.unwrap_or(d.seed),
