@@ -681,12 +681,13 @@ impl Collection {
             (st.all(), st.fields.clone())
         };
         let mut infos = Vec::with_capacity(segs.len());
-        let (mut points, mut memory, mut disk) = (0u64, 0u64, 0u64);
+        let (mut points, mut memory, mut mapped, mut disk) = (0u64, 0u64, 0u64, 0u64);
         for s in &segs {
             let d = s.data.read();
             let live = d.live_count(now);
             points += live;
             memory += d.memory_bytes() as u64;
+            mapped += d.mapped_bytes() as u64;
             disk += d.file_bytes;
             infos.push(SegmentInfo {
                 id: s.id,
@@ -697,6 +698,7 @@ impl Collection {
                 index: d.index.as_ref().map_or_else(|| "exact".to_owned(), |i| i.as_index().kind().to_string()),
                 index_note: d.index_note.clone(),
                 memory_bytes: d.memory_bytes() as u64,
+                mapped_bytes: d.mapped_bytes() as u64,
                 disk_bytes: d.file_bytes,
             });
         }
@@ -718,6 +720,7 @@ impl Collection {
             segments: infos,
             payload_indexes: fields,
             memory_bytes: memory,
+            mapped_bytes: mapped,
             disk_bytes: disk,
             applied_seq: self.applied_seq(),
             wal_checkpoint: *self.inner.checkpoint.lock(),

@@ -24,6 +24,7 @@
 //! | [`cache`] | the optional result cache of repeated searches, keyed by the request, valid at one sequence number |
 //! | [`map`] | an even sample of a collection and its 2-D map (PCA or UMAP), coloured and labelled from payloads |
 //! | [`segment`] | growing and sealed segments, the per-segment planner, the segment file's blocks |
+//! | `mapped` | a sealed segment's vectors read in place from the memory-mapped file (the crate's one `unsafe impl`) |
 //! | [`ops`] | numbered, self-contained operations and their bytes |
 //! | [`write`] | write requests and how they resolve into operations (also unlogged, for the cluster's replicated log) |
 //! | [`feed`] | the change feed: a byte-bounded ring of recent operations, listeners |
@@ -44,6 +45,8 @@ pub mod feed;
 pub mod filter;
 pub mod id;
 pub mod map;
+#[allow(unsafe_code)]
+mod mapped;
 pub mod ops;
 pub mod optimizer;
 pub mod payload;

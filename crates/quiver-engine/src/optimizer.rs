@@ -250,9 +250,12 @@ impl Collection {
             Tier::Hot | Tier::Growing => &cfg.index,
         };
         let params = index_cfg.to_params()?;
-        let mut data =
+        let built =
             SegmentData::build_sealed(points, cfg.dimension, cfg.metric, Some((index_cfg.kind, params)), &fields)?;
-        data.file_bytes = data.write_file(inner.dir.clone(), new_id, tier)?;
+        built.write_file(inner.dir.clone(), new_id, tier)?;
+        drop(built);
+        // Serve what the file holds, as a reopen would: vectors read in place, the build's heap copy freed.
+        let (mut data, _) = SegmentData::read_file(inner.dir.as_ref(), new_id, Default::default(), &fields)?;
         // 3. Swap it in under the writer lock: carry over deletions made during the build.
         let (manifest, checkpoint) = {
             let _w = inner.writer.lock();

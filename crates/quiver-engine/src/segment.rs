@@ -241,22 +241,27 @@ impl SegmentData {
 
     /// Appends a row (growing segment). The caller has validated and prepared the vector.
     pub fn append(&mut self, p: &PointWrite) -> Result<u32> {
-        let row = self.len();
         if !self.vectors_in_index {
             self.vectors.push(&p.vector)?;
         }
-        self.ids.push(p.id);
-        if let Some(old) = self.row_of.insert(p.id, row) {
+        Ok(self.append_row(p.id, p.payload.clone(), p.created_ms, p.expires_ms))
+    }
+
+    /// Appends everything of a row but its vector.
+    fn append_row(&mut self, id: PointId, payload: Payload, created_ms: u64, expires_ms: u64) -> u32 {
+        let row = self.len();
+        self.ids.push(id);
+        if let Some(old) = self.row_of.insert(id, row) {
             self.deleted.insert(old);
         }
-        self.payload_index.insert(row, &p.payload);
-        self.payloads.push(p.payload.clone());
-        self.created.push(p.created_ms);
-        self.expires.push(p.expires_ms);
-        if p.expires_ms != 0 {
-            self.ttl.entry(p.expires_ms).or_default().push(row);
+        self.payload_index.insert(row, &payload);
+        self.payloads.push(payload);
+        self.created.push(created_ms);
+        self.expires.push(expires_ms);
+        if expires_ms != 0 {
+            self.ttl.entry(expires_ms).or_default().push(row);
         }
-        Ok(row)
+        row
     }
 
     pub fn add_field(&mut self, key: &str, ty: FieldType) {
@@ -277,14 +282,21 @@ impl SegmentData {
         }
     }
 
+    /// Heap bytes (an estimate for payloads); vectors read in place from the segment file are not counted
+    /// (see [`SegmentData::mapped_bytes`]).
     pub fn memory_bytes(&self) -> usize {
         let payload_guess: usize = self.payloads.iter().map(|p| 32 + p.len() * 48).sum();
-        self.vectors.as_slice().len() * 4
+        self.vectors.memory_bytes()
             + self.ids.len() * (16 + 8 + 8 + 32)
             + payload_guess
             + self.index.as_ref().map_or(0, |i| i.as_index().memory_bytes())
             + self.payload_index.memory_bytes()
             + self.deleted.serialized_size()
+    }
+
+    /// Bytes of vectors read in place from the memory-mapped segment file (in the page cache, not the heap).
+    pub fn mapped_bytes(&self) -> usize {
+        self.row_vectors().shared_bytes()
     }
 
     /// The `k` nearest live rows to the prepared `query` that `filter` admits: exact over the admitted rows when
@@ -406,23 +418,26 @@ impl SegmentData {
         if let Some(n) = &self.index_note {
             meta.str(n);
         }
-        // Vectors the index holds are written once, in the index block; an empty vectors block tagged
-        // VECTORS_IN_INDEX_TAG says so.
-        let mut vectors = Vec::with_capacity(self.vectors.as_slice().len() * 4);
-        for x in self.vectors.as_slice() {
-            vectors.extend_from_slice(&x.to_le_bytes());
-        }
-        let vectors_tag = if self.vectors_in_index { VECTORS_IN_INDEX_TAG } else { 0 };
+        // The rows' vectors are written once, in their own 64-byte-aligned block, read in place after opening;
+        // an index that keeps them in row order (HNSW) is written without its copy and reads this block.
+        let rows = self.row_vectors();
+        let index_bytes = self.index.as_ref().map(|index| {
+            let shares_rows = index.row_vectors().is_some_and(|v| v.len() == rows.len() && v.dim() == rows.dim());
+            match index.to_bytes_without_vectors() {
+                Some(bytes) if shares_rows => bytes,
+                _ => index.as_index().to_bytes(),
+            }
+        });
         let mut payloads = Writer::default();
         for p in &self.payloads {
             write_payload(&mut payloads, p);
         }
         let mut w = SegmentWriter::create(dir.clone(), id)?;
         w.add_block(BlockKind::Metadata, 0, &meta.buf)?;
-        w.add_block(BlockKind::Vectors, vectors_tag, &vectors)?;
+        w.add_block(BlockKind::Vectors, 0, &crate::mapped::vector_bytes(rows.as_slice()))?;
         w.add_compressed_block(BlockKind::Payload, 0, &payloads.buf, 3)?;
-        if let Some(index) = &self.index {
-            w.add_block(BlockKind::Index, 0, &index.as_index().to_bytes())?;
+        if let Some(bytes) = index_bytes {
+            w.add_block(BlockKind::Index, 0, &bytes)?;
         }
         let name = w.finish()?;
         Ok(dir.file_len(&name)?)
@@ -435,7 +450,7 @@ impl SegmentData {
         deleted: RoaringBitmap,
         fields: &[(String, FieldType)],
     ) -> Result<(SegmentData, Tier)> {
-        let seg = quiver_storage::Segment::open(dir, id)?;
+        let seg = Arc::new(quiver_storage::Segment::open(dir, id)?);
         let name = quiver_storage::segment::file_name(id);
         let path = dir.file_path(&name);
         let find = |kind: BlockKind| seg.blocks().iter().position(|b| b.kind == kind && b.tag == 0);
@@ -459,33 +474,33 @@ impl SegmentData {
             times.push((id, c, e));
         }
         let note = if r.u8("index note flag")? == 1 { Some(r.string("index note")?) } else { None };
-        let read_index = |ix: usize| -> Result<AnyIndex> {
+        let read_index = |ix: usize, vectors: Option<&VectorSet>| -> Result<AnyIndex> {
             let bytes = seg.block(ix)?;
-            AnyIndex::from_bytes(&bytes).map_err(|e| crate::Error::Corrupt {
+            let index = match vectors {
+                Some(v) => AnyIndex::from_bytes_with_vectors(&bytes, v.clone()),
+                None => AnyIndex::from_bytes(&bytes),
+            };
+            index.map_err(|e| crate::Error::Corrupt {
                 file: path.clone(),
                 offset: seg.blocks()[ix].offset,
                 detail: format!("index block: {e}"),
             })
         };
+        let index_i = find(BlockKind::Index);
         let own_i = find(BlockKind::Vectors);
         let shared_i = seg.blocks().iter().position(|b| b.kind == BlockKind::Vectors && b.tag == VECTORS_IN_INDEX_TAG);
-        let vbytes = match (own_i, shared_i) {
+        match (own_i, shared_i) {
+            // The rows' vectors, read in place; an index written without its copy reads them too.
             (Some(vec_i), _) => {
-                let vbytes = seg.block(vec_i)?;
-                if vbytes.len() != rows * dim * 4 {
-                    return Err(crate::Error::Corrupt {
-                        file: path.clone(),
-                        offset: seg.blocks()[vec_i].offset,
-                        detail: format!("vectors block holds {} bytes, expected {rows} × {dim} × 4", vbytes.len()),
-                    });
+                d.vectors = crate::mapped::vectors_in_place(&seg, vec_i, rows, dim)?;
+                if let Some(ix) = index_i {
+                    d.index = Some(read_index(ix, Some(&d.vectors))?);
                 }
-                Some(vbytes)
             }
+            // An older file: the index holds the vectors. It must hold one per row, of this dimension.
             (None, Some(vec_i)) => {
-                // The index holds the vectors: it must hold one per row, of this dimension.
-                let ix =
-                    find(BlockKind::Index).ok_or_else(|| corrupt("vectors are in the index, but no index block"))?;
-                let index = read_index(ix)?;
+                let ix = index_i.ok_or_else(|| corrupt("vectors are in the index, but no index block"))?;
+                let index = read_index(ix, None)?;
                 let held = index.row_vectors().map(|v| (v.len(), v.dim()));
                 if held != Some((rows, dim)) {
                     return Err(crate::Error::Corrupt {
@@ -498,32 +513,18 @@ impl SegmentData {
                 }
                 d.index = Some(index);
                 d.vectors_in_index = true;
-                None
             }
             (None, None) => return Err(corrupt("no vectors block")),
-        };
+        }
         let pay_i = find(BlockKind::Payload).ok_or_else(|| corrupt("no payload block"))?;
         let pbytes = seg.block(pay_i)?;
         let mut pr = Reader::new(&pbytes, &path, seg.blocks()[pay_i].offset);
-        for (i, (id, c, e)) in times.into_iter().enumerate() {
-            let v: Vec<f32> = vbytes.as_ref().map_or_else(Vec::new, |vb| {
-                vb[i * dim * 4..(i + 1) * dim * 4]
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect()
-            });
+        for (id, c, e) in times {
             let payload = read_payload(&mut pr)?;
-            d.append(&PointWrite { id, vector: v, payload, created_ms: c, expires_ms: e })?;
+            d.append_row(id, payload, c, e);
         }
         if !pr.is_empty() {
             return Err(pr.corrupt("trailing bytes after the payloads"));
-        }
-        if d.index.is_none()
-            && let Some(ix) = find(BlockKind::Index)
-        {
-            d.index = Some(read_index(ix)?);
-            // A file written before the vectors were shared: keep one copy in memory from now on.
-            d.share_vectors_with_index();
         }
         d.index_note = note;
         d.deleted |= deleted;
@@ -564,7 +565,7 @@ mod tests {
     }
 
     #[test]
-    fn hnsw_segments_keep_one_copy_of_the_vectors_in_memory_and_on_disk() {
+    fn hnsw_segments_keep_one_copy_of_the_vectors_on_disk_read_in_place() {
         let dim = 16;
         let pts = points(300, dim);
         let d = SegmentData::build_sealed(pts.clone(), dim, Metric::Euclidean, hnsw(), &[]).unwrap();
@@ -573,25 +574,48 @@ mod tests {
         for (r, p) in pts.iter().enumerate() {
             assert_eq!(d.vector(r), &p.vector[..], "row {r}");
         }
+        let graph_bytes = d.index.as_ref().unwrap().to_bytes_without_vectors().unwrap().len();
         let dir = Arc::new(MemDirectory::new(3));
-        let bytes = d.write_file(dir.clone(), 7, Tier::Hot).unwrap();
+        let bytes = d.write_file(dir.clone(), 7, Tier::Hot).unwrap() as usize;
+        let raw = 300 * dim * 4;
+        let metadata = 300 * 40;
+        assert!(bytes < raw + graph_bytes + metadata + 4096, "the vectors are written once: {bytes} bytes");
         let (back, _) = SegmentData::read_file(dir.as_ref(), 7, RoaringBitmap::new(), &[]).unwrap();
-        assert!(back.vectors_in_index);
+        // The segment and its graph read the same bytes of the file's image, and the heap holds neither.
+        assert!(!back.vectors_in_index && back.vectors.is_shared());
+        let graph_rows = back.index.as_ref().and_then(AnyIndex::row_vectors).unwrap();
+        assert_eq!(graph_rows.as_slice().as_ptr(), back.vectors.as_slice().as_ptr());
+        assert_eq!(back.mapped_bytes(), raw);
+        assert!(back.memory_bytes() < d.memory_bytes(), "{} vs {}", back.memory_bytes(), d.memory_bytes());
         for (r, p) in pts.iter().enumerate() {
             assert_eq!(back.vector(r), &p.vector[..], "row {r} after reading the file");
             assert_eq!(back.point(r as u32).vector, p.vector);
         }
-        // The old layout (vectors written twice) is still read, and shared once loaded.
-        let mut old = SegmentData::build_sealed(pts.clone(), dim, Metric::Euclidean, hnsw(), &[]).unwrap();
-        old.vectors_in_index = false;
-        for p in &pts {
-            old.vectors.push(&p.vector).unwrap();
-        }
-        let old_bytes = old.write_file(dir.clone(), 8, Tier::Hot).unwrap();
-        assert!(old_bytes >= bytes + (300 * dim * 4) as u64, "{old_bytes} vs {bytes}");
-        let (back, _) = SegmentData::read_file(dir.as_ref(), 8, RoaringBitmap::new(), &[]).unwrap();
-        assert!(back.vectors_in_index && back.vectors.is_empty());
-        assert_eq!(back.vector(299), &pts[299].vector[..]);
+        let q = &pts[42].vector;
+        let sp = SearchParams::new();
+        let (hits, plan) = back.search((7, Tier::Hot), Metric::Euclidean, q, 3, None, &sp, 0, 0).unwrap();
+        assert_eq!((hits[0].id, plan.plan.as_str()), (42, "index:hnsw"));
+    }
+
+    #[test]
+    fn a_damaged_vectors_block_is_reported_not_served() {
+        let dim = 8;
+        let d = SegmentData::build_sealed(points(200, dim), dim, Metric::Euclidean, hnsw(), &[]).unwrap();
+        let dir = Arc::new(MemDirectory::new(3));
+        d.write_file(dir.clone(), 9, Tier::Hot).unwrap();
+        let name = quiver_storage::segment::file_name(9);
+        let seg = quiver_storage::Segment::open(dir.as_ref(), 9).unwrap();
+        let block = seg.blocks().iter().find(|b| b.kind == BlockKind::Vectors).copied().unwrap();
+        drop(seg);
+        let mut image = dir.read(&name).unwrap();
+        image[block.offset as usize + 100] ^= 0x10;
+        dir.remove(&name).unwrap();
+        let mut f = dir.create(&name).unwrap();
+        f.write_all(&image).unwrap();
+        f.sync().unwrap();
+        let err = SegmentData::read_file(dir.as_ref(), 9, RoaringBitmap::new(), &[]).unwrap_err();
+        assert!(matches!(err, crate::Error::Corrupt { .. }) || err.to_string().contains("checksum"), "{err}");
+        assert!(err.to_string().contains(&name), "names the file: {err}");
     }
 
     #[test]

@@ -166,8 +166,11 @@ pub struct CollectionInfo {
     pub segments: Vec<SegmentInfo>,
     /// Indexed payload fields.
     pub payload_indexes: Vec<(String, FieldType)>,
-    /// Heap bytes (vectors, indexes, payloads, estimates).
+    /// Heap bytes (vectors of the growing segment, indexes, quantized codes, payloads; partly estimated).
     pub memory_bytes: u64,
+    /// Bytes of vectors read in place from memory-mapped segment files: in the operating system's page cache,
+    /// resident only while recently read, and not part of `memory_bytes`.
+    pub mapped_bytes: u64,
     /// Bytes on disk (segment files, WAL, manifest).
     pub disk_bytes: u64,
     /// Highest applied operation.
@@ -206,6 +209,8 @@ pub struct SegmentInfo {
     pub index_note: Option<String>,
     /// Heap bytes.
     pub memory_bytes: u64,
+    /// Vector bytes read in place from the memory-mapped file.
+    pub mapped_bytes: u64,
     /// File bytes.
     pub disk_bytes: u64,
 }

@@ -184,6 +184,26 @@ impl AnyIndex {
         }
     }
 
+    /// The index without the vectors it keeps in row order ([`AnyIndex::row_vectors`]), for a caller that stores
+    /// them itself and hands them back to [`AnyIndex::from_bytes_with_vectors`]; `None` for kinds that keep no such
+    /// copy (write them with [`VectorIndex::to_bytes`]).
+    pub fn to_bytes_without_vectors(&self) -> Option<Vec<u8>> {
+        match self {
+            AnyIndex::Hnsw(h) => Some(h.to_bytes_without_vectors()),
+            AnyIndex::Flat(_) | AnyIndex::Ivf(_) | AnyIndex::KdTree(_) | AnyIndex::Lsh(_) | AnyIndex::KdLsh(_) => None,
+        }
+    }
+
+    /// Decodes any index, reading the vectors of one written by [`AnyIndex::to_bytes_without_vectors`] from
+    /// `vectors` (row order, prepared for the metric) without copying them. Kinds that hold their own vectors
+    /// ignore `vectors`.
+    pub fn from_bytes_with_vectors(bytes: &[u8], vectors: VectorSet) -> Result<Self> {
+        match crate::codec::peek_kind(bytes, "index")? {
+            t if t == IndexKind::Hnsw.tag() => HnswIndex::from_bytes_with_vectors(bytes, vectors).map(AnyIndex::Hnsw),
+            _ => Self::from_bytes(bytes),
+        }
+    }
+
     /// Read access.
     pub fn as_index(&self) -> &dyn VectorIndex {
         match self {

@@ -106,15 +106,26 @@ impl<'a> Reader<'a> {
     /// Checks the envelope (including that it holds kind `kind_tag` at version `version`) and positions at
     /// the payload.
     pub(crate) fn open(bytes: &'a [u8], what: &'static str, kind_tag: u8, version: u16) -> Result<Self> {
+        Self::open_versions(bytes, what, kind_tag, version..=version).map(|(r, _)| r)
+    }
+
+    /// Like [`Reader::open`] for a kind whose readers understand every version in `versions`; returns the
+    /// version found.
+    pub(crate) fn open_versions(
+        bytes: &'a [u8],
+        what: &'static str,
+        kind_tag: u8,
+        versions: std::ops::RangeInclusive<u16>,
+    ) -> Result<(Self, u16)> {
         let end = check_envelope(bytes, what)?;
         if bytes[6] != kind_tag {
             return Err(corrupt(what, 6, format!("kind tag {} where {kind_tag} was expected", bytes[6])));
         }
         let got = u16::from_le_bytes([bytes[4], bytes[5]]);
-        if got != version {
-            return Err(Error::UnsupportedVersion { what, got, supported: version });
+        if !versions.contains(&got) {
+            return Err(Error::UnsupportedVersion { what, got, supported: *versions.end() });
         }
-        Ok(Self { bytes, pos: HEADER_LEN, end, what })
+        Ok((Self { bytes, pos: HEADER_LEN, end, what }, got))
     }
 
     pub(crate) fn offset(&self) -> usize {

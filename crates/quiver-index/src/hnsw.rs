@@ -39,7 +39,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-const VERSION: u16 = 1;
+const VERSION: u16 = 2;
 const NO_NODE: u32 = u32::MAX;
 /// Highest level a node may get (with m ≥ 2 a level above 16 has probability < 2^-16 per node).
 const MAX_LEVEL: usize = 16;
@@ -562,7 +562,18 @@ impl HnswIndex {
 
     /// Decodes a graph written by [`VectorIndex::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let mut r = Reader::open(bytes, "hnsw index", IndexKind::Hnsw.tag(), VERSION)?;
+        Self::decode(bytes, None)
+    }
+
+    /// Decodes a graph written by [`HnswIndex::to_bytes_without_vectors`], reading node `i`'s vector from row `i`
+    /// of `vectors` (prepared for the index's metric, as the index handed them out by [`HnswIndex::vectors`]). A
+    /// graph written with its vectors ignores `vectors`.
+    pub fn from_bytes_with_vectors(bytes: &[u8], vectors: VectorSet) -> Result<Self> {
+        Self::decode(bytes, Some(vectors))
+    }
+
+    fn decode(bytes: &[u8], external: Option<VectorSet>) -> Result<Self> {
+        let (mut r, version) = Reader::open_versions(bytes, "hnsw index", IndexKind::Hnsw.tag(), 1..=VERSION)?;
         let at = r.offset();
         let metric = Metric::from_tag(r.u8()?).ok_or_else(|| r.corrupt(at, "unknown metric tag"))?;
         let _reserved = [r.u8()?, r.u8()?, r.u8()?];
@@ -576,6 +587,12 @@ impl HnswIndex {
         let at = r.offset();
         hp.quantization = Quantization::from_tag(r.u8()?).ok_or_else(|| r.corrupt(at, "unknown quantization tag"))?;
         hp.pq_m = r.u32()? as usize;
+        let at = r.offset();
+        // Version 1 always holds the vectors.
+        let inline = version < 2 || r.u8()? != 0;
+        if !inline && external.is_none() {
+            return Err(r.corrupt(at, "the vectors are stored outside this index, and none were given"));
+        }
         let at = r.offset();
         let n = r.u32()? as usize;
         if n == NO_NODE as usize {
@@ -594,7 +611,11 @@ impl HnswIndex {
         let upper_lists = r.u32()? as usize;
         let upper = r.u32s(upper_lists.checked_mul(hp.m + 1).ok_or_else(|| r.corrupt(at_upper, "count overflows"))?)?;
         let at_vec = r.offset();
-        let data = r.f32s(n.checked_mul(dim).ok_or_else(|| r.corrupt(at_vec, "count overflows"))?)?;
+        let data = if inline {
+            Some(r.f32s(n.checked_mul(dim).ok_or_else(|| r.corrupt(at_vec, "count overflows"))?)?)
+        } else {
+            None
+        };
         let codes = match hp.quantization {
             Quantization::None => Codes::None,
             Quantization::Sq8 => Codes::Sq8(Sq8Storage::read(&mut r, metric, dim, n)?),
@@ -605,7 +626,18 @@ impl HnswIndex {
 
         let corrupt =
             |offset: usize, detail: String| Error::Corrupt { what: "hnsw index", offset: offset as u64, detail };
-        let vectors = VectorSet::from_flat(dim, data).map_err(|e| corrupt(at_vec, e.to_string()))?;
+        let vectors = match (data, external) {
+            (Some(data), _) => VectorSet::from_flat(dim, data).map_err(|e| corrupt(at_vec, e.to_string()))?,
+            (None, Some(v)) if v.len() == n && v.dim() == dim => v,
+            (None, Some(v)) => {
+                return Err(Error::invalid(
+                    "vectors",
+                    format!("{n} rows of dimension {dim} (the graph's nodes)"),
+                    format!("{} rows of dimension {}", v.len(), v.dim()),
+                ));
+            }
+            (None, None) => return Err(corrupt(at_vec, "no vectors".into())),
+        };
         // Levels must match the seed (they are a function of it) and the upper lists must add up.
         let mut upper_start = Vec::with_capacity(n);
         let mut next = 0usize;
@@ -758,14 +790,30 @@ impl VectorIndex for HnswIndex {
             }
     }
 
-    /// Payload (version 1), little-endian: metric tag u8, 3 zero bytes, dim u32, m u32, ef_construction u32,
-    /// ef_search u32, seed u64, quantization tag u8 (0 none, 1 sq8, 2 pq, 3 bits), pq_m u32, node count n u32, entry node u32 (u32::MAX if none), top level u32,
+    /// Payload (version 2), little-endian: metric tag u8, 3 zero bytes, dim u32, m u32, ef_construction u32,
+    /// ef_search u32, seed u64, quantization tag u8 (0 none, 1 sq8, 2 pq, 3 bits), pq_m u32, vectors flag u8
+    /// (1: held below, 0: stored by the caller; absent in version 1, which always holds them), node count n u32,
+    /// entry node u32 (u32::MAX if none), top level u32,
     /// ids `n x u64`, tombstones `n x u8` (0/1), levels `n x u8`, layer-0 lists `n x (2m + 1) x u32`
-    /// (count then ids), upper list count u32, upper lists `count x (m + 1) x u32`, vectors `n x dim x f32`;
+    /// (count then ids), upper list count u32, upper lists `count x (m + 1) x u32`, vectors `n x dim x f32` (when
+    /// the flag is 1);
     /// with sq8 then: quantizer (dim u32, lo `dim x f32`, step `dim x f32`), codes `n x dim x u8`, decoded
     /// squared norms `n x f32`; with pq: quantizer (dim u32, m u32, ksub u32, centroids `m x ksub x dim/m x f32`),
     /// codes `n x m x u8`; with bits: rotation (dim u32, `dim x dim x f32`), codes `n x ceil(dim/64) x u64`.
     fn to_bytes(&self) -> Vec<u8> {
+        self.encode(true)
+    }
+}
+
+impl HnswIndex {
+    /// The graph, its codes and its parameters without the vectors, for a caller that stores the vectors itself
+    /// (in row order, as [`HnswIndex::vectors`] gives them) and hands them back to
+    /// [`HnswIndex::from_bytes_with_vectors`]: a segment file keeps them in their own aligned block, read in place.
+    pub fn to_bytes_without_vectors(&self) -> Vec<u8> {
+        self.encode(false)
+    }
+
+    fn encode(&self, inline_vectors: bool) -> Vec<u8> {
         let v = &self.storage.vectors;
         let n = self.ids.len();
         let mut w = Writer::new(
@@ -784,6 +832,7 @@ impl VectorIndex for HnswIndex {
         w.u64(self.params.seed);
         w.u8(self.params.quantization.tag());
         w.u32(self.params.pq_m as u32);
+        w.u8(u8::from(inline_vectors));
         w.u32(n as u32);
         let entry = *self.entry.lock();
         w.u32(entry.map_or(NO_NODE, |(e, _)| e));
@@ -794,7 +843,9 @@ impl VectorIndex for HnswIndex {
         w.u32s(self.layer0.iter().map(|a| a.load(Relaxed)));
         w.u32((self.upper.len() / (self.params.m + 1)) as u32);
         w.u32s(self.upper.iter().map(|a| a.load(Relaxed)));
-        w.f32s(v.as_slice());
+        if inline_vectors {
+            w.f32s(v.as_slice());
+        }
         match &self.codes {
             Codes::None => {}
             Codes::Sq8(c) => c.write(&mut w),

@@ -50,6 +50,8 @@ mod neighbor;
 mod params;
 mod points;
 mod quant;
+#[allow(unsafe_code)]
+mod shared;
 mod storage;
 mod traits;
 mod vectors;
@@ -70,6 +72,7 @@ pub use quant::{
     BitQuantizer, BitScorer, BitStorage, Pq, PqScorer, PqStorage, PqTable, Quantization, Sq8, Sq8Query, Sq8Scorer,
     Sq8Storage,
 };
+pub use shared::FloatSource;
 pub use storage::{QueryScorer, RawScorer, RawStorage, VectorStorage};
 pub use traits::{MutableIndex, VectorIndex, prepare_query};
 pub use vectors::{VectorSet, validate_dim, validate_vector};

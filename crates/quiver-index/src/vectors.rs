@@ -2,9 +2,11 @@
 
 use crate::error::{Error, Result};
 use crate::metric::Metric;
+use crate::shared::{FloatSource, SharedFloats};
 use quiver_kernels::MAX_DIM;
 use rayon::prelude::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Checks that `dim` is usable.
 pub fn validate_dim(dim: usize) -> Result<()> {
@@ -50,26 +52,36 @@ pub(crate) fn prepare_build(
     Ok(rows)
 }
 
-/// Same-length f32 vectors stored back to back in one allocation (row `i` is `data[i*dim..(i+1)*dim]`).
+/// Same-length f32 vectors stored back to back (row `i` is `data[i*dim..(i+1)*dim]`), either in one heap
+/// allocation or in memory someone else owns ([`VectorSet::shared`]: a memory-mapped segment file). A shared set is
+/// read-only in place: the first change copies it to the heap.
 ///
 /// Invariant: `dim` is in `1..=MAX_DIM`, `data.len()` is a multiple of `dim`, every value is finite.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct VectorSet {
     dim: usize,
-    data: Vec<f32>,
+    /// The rows when `shared` is `None`.
+    owned: Vec<f32>,
+    shared: Option<SharedFloats>,
+}
+
+impl PartialEq for VectorSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.dim == other.dim && self.as_slice() == other.as_slice()
+    }
 }
 
 impl VectorSet {
     /// An empty set of `dim`-dimensional vectors.
     pub fn new(dim: usize) -> Result<Self> {
         validate_dim(dim)?;
-        Ok(Self { dim, data: Vec::new() })
+        Ok(Self { dim, owned: Vec::new(), shared: None })
     }
 
     /// An empty set with room for `rows` vectors.
     pub fn with_capacity(dim: usize, rows: usize) -> Result<Self> {
         validate_dim(dim)?;
-        Ok(Self { dim, data: Vec::with_capacity(rows.saturating_mul(dim)) })
+        Ok(Self { dim, owned: Vec::with_capacity(rows.saturating_mul(dim)), shared: None })
     }
 
     /// Takes ownership of row-major `data`. Errors name the first bad row and component.
@@ -81,7 +93,21 @@ impl VectorSet {
         if let Some(i) = data.iter().position(|x| !x.is_finite()) {
             return Err(Error::NonFinite { position: i % dim, value: data[i] });
         }
-        Ok(Self { dim, data })
+        Ok(Self { dim, owned: data, shared: None })
+    }
+
+    /// Reads the rows from `source` without copying them (a memory-mapped file block). The values are not
+    /// scanned — that would read every page of a file that is mapped precisely so that it need not be in memory —
+    /// so the caller vouches that they are finite (a checksummed block this build wrote from validated vectors).
+    /// Only the length is checked.
+    pub fn shared(dim: usize, source: Arc<dyn FloatSource>) -> Result<Self> {
+        validate_dim(dim)?;
+        let floats = SharedFloats::new(source);
+        let len = floats.as_slice().len();
+        if !len.is_multiple_of(dim) {
+            return Err(Error::invalid("data", format!("a multiple of the dimension {dim} of values"), len));
+        }
+        Ok(Self { dim, owned: Vec::new(), shared: Some(floats) })
     }
 
     /// Builds a set from rows, validating each.
@@ -102,79 +128,108 @@ impl VectorSet {
     /// Number of vectors.
     #[inline]
     pub fn len(&self) -> usize {
-        self.data.len() / self.dim
+        self.as_slice().len() / self.dim
     }
 
     /// True when there are no vectors.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.as_slice().is_empty()
     }
 
     /// Row `i`. # Panics: if `i >= len()`.
     #[inline]
     pub fn get(&self, i: usize) -> &[f32] {
-        &self.data[i * self.dim..(i + 1) * self.dim]
+        &self.as_slice()[i * self.dim..(i + 1) * self.dim]
     }
 
     /// Rows `start..end` as one contiguous slice.
     #[inline]
     pub fn rows(&self, start: usize, end: usize) -> &[f32] {
-        &self.data[start * self.dim..end * self.dim]
+        &self.as_slice()[start * self.dim..end * self.dim]
     }
 
     /// All rows as one slice.
     #[inline]
     pub fn as_slice(&self) -> &[f32] {
-        &self.data
+        match &self.shared {
+            Some(s) => s.as_slice(),
+            None => &self.owned,
+        }
+    }
+
+    /// True when the rows are read from memory the set does not own (see [`VectorSet::shared`]).
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// The heap copy, made first if the rows are shared.
+    fn owned(&mut self) -> &mut Vec<f32> {
+        if let Some(s) = self.shared.take() {
+            self.owned = s.as_slice().to_vec();
+        }
+        &mut self.owned
     }
 
     /// Mutable access to every row at once, for in-place transforms that keep values finite (normalisation).
     pub(crate) fn as_mut_slice(&mut self) -> &mut [f32] {
-        &mut self.data
+        self.owned()
     }
 
     /// Iterates over rows.
     pub fn iter(&self) -> std::slice::ChunksExact<'_, f32> {
-        self.data.chunks_exact(self.dim)
+        self.as_slice().chunks_exact(self.dim)
     }
 
     /// Appends a validated vector; returns its row number.
     pub fn push(&mut self, v: &[f32]) -> Result<usize> {
         validate_vector(v, self.dim)?;
-        self.data.extend_from_slice(v);
+        self.owned().extend_from_slice(v);
         Ok(self.len() - 1)
     }
 
     /// Overwrites row `i` with a validated vector. # Panics: if `i >= len()`.
     pub fn set(&mut self, i: usize, v: &[f32]) -> Result<()> {
         validate_vector(v, self.dim)?;
-        self.data[i * self.dim..(i + 1) * self.dim].copy_from_slice(v);
+        let dim = self.dim;
+        self.owned()[i * dim..(i + 1) * dim].copy_from_slice(v);
         Ok(())
     }
 
     /// Removes row `i` by moving the last row into its place (O(dim)). # Panics: if `i >= len()`.
     pub fn swap_remove(&mut self, i: usize) {
-        let last = self.len() - 1;
+        let (last, dim) = (self.len() - 1, self.dim);
+        let data = self.owned();
         if i != last {
-            let (head, tail) = self.data.split_at_mut(last * self.dim);
-            head[i * self.dim..(i + 1) * self.dim].copy_from_slice(tail);
+            let (head, tail) = data.split_at_mut(last * dim);
+            head[i * dim..(i + 1) * dim].copy_from_slice(tail);
         }
-        self.data.truncate(last * self.dim);
+        data.truncate(last * dim);
     }
 
     /// The first `n` rows (or all, if fewer).
     pub fn truncate(&mut self, n: usize) {
-        self.data.truncate(n.min(self.len()) * self.dim);
+        let keep = n.min(self.len()) * self.dim;
+        if keep < self.as_slice().len() {
+            self.owned().truncate(keep);
+        }
     }
 
-    /// Heap bytes held.
+    /// Heap bytes held (0 for a shared set: its rows live in the owner's memory).
     pub fn memory_bytes(&self) -> usize {
-        self.data.capacity() * std::mem::size_of::<f32>()
+        if self.shared.is_some() { 0 } else { self.owned.capacity() * std::mem::size_of::<f32>() }
+    }
+
+    /// Bytes read from memory the set does not own (a shared set's rows; 0 for a heap set).
+    pub fn shared_bytes(&self) -> usize {
+        self.shared.as_ref().map_or(0, |s| std::mem::size_of_val(s.as_slice()))
     }
 
     /// Consumes the set, returning the row-major data.
     pub fn into_flat(self) -> Vec<f32> {
-        self.data
+        match self.shared {
+            Some(s) => s.as_slice().to_vec(),
+            None => self.owned,
+        }
     }
 }

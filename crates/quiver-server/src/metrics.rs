@@ -111,6 +111,7 @@ impl Metrics {
             rows.push(("quiver_collection_points".into(), format!("collection=\"{c}\""), info.points));
             rows.push(("quiver_collection_segments".into(), format!("collection=\"{c}\""), info.segments.len() as u64));
             rows.push(("quiver_collection_memory_bytes".into(), format!("collection=\"{c}\""), info.memory_bytes));
+            rows.push(("quiver_collection_mapped_bytes".into(), format!("collection=\"{c}\""), info.mapped_bytes));
             rows.push(("quiver_collection_disk_bytes".into(), format!("collection=\"{c}\""), info.disk_bytes));
             rows.push((
                 "quiver_collection_wal_bytes".into(),
@@ -138,10 +139,19 @@ impl Metrics {
                 u64::from(o.last_error.is_some()),
             ));
         }
-        const HELP: [(&str, &str, &str); 11] = [
+        const HELP: [(&str, &str, &str); 12] = [
             ("quiver_collection_points", "gauge", "Live points per collection."),
             ("quiver_collection_segments", "gauge", "Segments per collection."),
-            ("quiver_collection_memory_bytes", "gauge", "Heap bytes per collection (vectors, indexes, payloads)."),
+            (
+                "quiver_collection_memory_bytes",
+                "gauge",
+                "Heap bytes per collection (indexes, codes, payloads, growing vectors).",
+            ),
+            (
+                "quiver_collection_mapped_bytes",
+                "gauge",
+                "Vector bytes per collection read in place from mapped segment files.",
+            ),
             ("quiver_collection_disk_bytes", "gauge", "Bytes on disk per collection."),
             ("quiver_collection_wal_bytes", "gauge", "Bytes on disk outside segment files (WAL, manifest, config)."),
             ("quiver_collection_applied_seq", "gauge", "Highest applied operation sequence number."),

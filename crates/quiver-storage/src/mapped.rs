@@ -51,6 +51,26 @@ impl Mapped {
     }
 }
 
+impl Mapped {
+    /// Tells the kernel that bytes `offset..offset + len` are not needed soon: their pages leave this process's
+    /// resident set (they stay in the page cache, and the next read faults them back in, unchanged). A no-op for a
+    /// heap copy. Best effort: an error only means the pages stay resident.
+    pub fn release(&self, offset: usize, len: usize) {
+        #[cfg(unix)]
+        if let Inner::Map(map) = &self.inner
+            && offset.checked_add(len).is_some_and(|end| end <= map.len())
+            && len > 0
+        {
+            // SAFETY: `MADV_DONTNEED` on a read-only shared file mapping drops the pages from this process; later
+            // reads fault them in again from the file, which is never modified while mapped (see `map_file`), so
+            // every outstanding borrow of these bytes keeps seeing the same values.
+            let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
+        }
+        #[cfg(not(unix))]
+        let _ = (offset, len);
+    }
+}
+
 /// Maps `file` read-only.
 pub(crate) fn map_file(file: &File) -> std::io::Result<Mapped> {
     if file.metadata()?.len() == 0 {

@@ -374,6 +374,11 @@ impl Segment {
         self.id
     }
 
+    /// The file's path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// The footer index.
     pub fn blocks(&self) -> &[BlockInfo] {
         &self.blocks
@@ -400,6 +405,16 @@ impl Segment {
             self.verified[i].store(true, Ordering::Release);
         }
         Ok(bytes)
+    }
+
+    /// Checks block `i`'s checksum (if not checked yet), then lets its pages leave the process's resident set
+    /// (see [`Mapped::release`]): for a large block that is read in place, a few rows at a time, after opening.
+    pub fn verify_and_release(&self, i: usize) -> Result<()> {
+        let bytes = self.stored_bytes(i)?;
+        let info = self.blocks[i];
+        debug_assert_eq!(bytes.len() as u64, info.stored_len);
+        self.map.release(info.offset as usize, info.stored_len as usize);
+        Ok(())
     }
 
     /// The content of block `i` (decompressed when stored compressed), checksum-verified.

@@ -38,6 +38,17 @@ pub fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     (0..n).map(|_| (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()).collect()
 }
 
+/// Vector `i` of `random_vectors(_, dim, seed)`, without keeping the others.
+pub fn random_vector_at(i: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut v = Vec::with_capacity(dim);
+    for _ in 0..=i {
+        v.clear();
+        v.extend((0..dim).map(|_| rng.random_range(-1.0f32..1.0)));
+    }
+    v
+}
+
 pub fn payload(v: serde_json::Value) -> Payload {
     v.as_object().unwrap().clone()
 }

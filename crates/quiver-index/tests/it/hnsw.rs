@@ -2,9 +2,11 @@
 
 use crate::support::{random_vectors, small_set};
 use quiver_index::{
-    AnyIndex, Error, FlatIndex, FnFilter, HnswIndex, IdFilter, IdSet, Metric, MutableIndex, Neighbor, Params,
-    SearchParams, VectorIndex, VectorSet,
+    AnyIndex, Error, FlatIndex, FloatSource, FnFilter, HnswIndex, IdFilter, IdSet, Metric, MutableIndex, Neighbor,
+    Params, SearchParams, VectorIndex, VectorSet,
 };
+
+use std::sync::Arc;
 
 const SEED: u64 = 0x005E_ED0F_0A11;
 
@@ -163,6 +165,61 @@ fn bytes_round_trip_and_damage_is_detected() {
         b[pos] ^= 0x04;
         assert!(HnswIndex::from_bytes(&b).is_err(), "flip at {pos}");
     }
+}
+
+/// Floats owned by the test, never changed while shared.
+#[derive(Debug)]
+struct Floats(Vec<f32>);
+
+// SAFETY: the Vec is never mutated or dropped while an `Arc` to it exists, so `floats` returns the same slice.
+#[allow(unsafe_code)]
+unsafe impl FloatSource for Floats {
+    fn floats(&self) -> &[f32] {
+        &self.0
+    }
+}
+
+#[test]
+fn a_graph_written_without_its_vectors_reads_them_in_place() {
+    let set = small_set();
+    let ids: Vec<u64> = (0..set.base.len() as u64).collect();
+    for extra in [&["m=8"][..], &["m=8", "quantization=sq8"]] {
+        let index = hnsw(&set.base, ids.clone(), extra);
+        let bytes = index.to_bytes_without_vectors();
+        assert!(bytes.len() + index.vectors().as_slice().len() * 4 <= index.to_bytes().len() + 1, "{extra:?}");
+        let source: Arc<dyn FloatSource> = Arc::new(Floats(index.vectors().as_slice().to_vec()));
+        let shared = VectorSet::shared(index.dim(), source.clone()).unwrap();
+        assert!(shared.is_shared() && shared.memory_bytes() == 0);
+        let back = HnswIndex::from_bytes_with_vectors(&bytes, shared).unwrap();
+        assert!(back.vectors().is_shared(), "no copy was made");
+        assert_eq!(back.vectors().as_slice().as_ptr(), source.floats().as_ptr());
+        let sp = SearchParams::new().with_ef(32);
+        for q in set.queries.iter().take(20) {
+            assert_eq!(back.search(q, 10, &sp, None).unwrap(), index.search(q, 10, &sp, None).unwrap(), "{extra:?}");
+        }
+        assert_eq!(back.to_bytes(), index.to_bytes());
+        // Without vectors, or with the wrong number of rows, it is an error, not a panic.
+        assert!(HnswIndex::from_bytes(&bytes).is_err());
+        let short = VectorSet::from_flat(index.dim(), index.vectors().rows(0, 10).to_vec()).unwrap();
+        let err = HnswIndex::from_bytes_with_vectors(&bytes, short).unwrap_err().to_string();
+        assert!(err.contains("vectors") && err.contains("10 rows"), "{err}");
+        // A graph written with its vectors ignores the ones given.
+        let other = VectorSet::from_flat(index.dim(), vec![0.5; index.dim()]).unwrap();
+        assert!(AnyIndex::from_bytes_with_vectors(&index.to_bytes(), other).is_ok());
+    }
+}
+
+#[test]
+fn a_shared_vector_set_is_copied_on_first_change() {
+    let source: Arc<dyn FloatSource> = Arc::new(Floats(vec![1.0, 2.0, 3.0, 4.0]));
+    let mut v = VectorSet::shared(2, source.clone()).unwrap();
+    assert_eq!((v.len(), v.get(1)), (2, &[3.0, 4.0][..]));
+    assert_eq!(v.shared_bytes(), 16);
+    v.push(&[5.0, 6.0]).unwrap();
+    assert!(!v.is_shared());
+    assert_eq!(v.as_slice(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    assert_eq!(source.floats(), &[1.0, 2.0, 3.0, 4.0], "the source is never written");
+    assert!(VectorSet::shared(3, source).is_err(), "4 floats are not rows of 3");
 }
 
 #[test]
