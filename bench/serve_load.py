@@ -47,6 +47,49 @@ def rss_kib(pid, field):
     return 0
 
 
+def start_server(quiver, data_dir):
+    """Starts `quiver serve` on an ephemeral loopback port; returns (process, base URL, seconds until ready)."""
+    t0 = time.time()
+    proc = subprocess.Popen(
+        [quiver, "serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "warn,quiver_server=info"},
+    )
+    addr = None
+    for line in proc.stderr:
+        m = re.search(r"listening addr=(\S+)", line)
+        if m:
+            addr = m.group(1)
+            break
+    base = f"http://{addr}"
+    while True:
+        try:
+            urllib.request.urlopen(base + "/readyz").read()
+            break
+        except Exception:
+            time.sleep(0.05)
+    return proc, base, time.time() - t0
+
+
+def http_recall(base, queries, gt, args):
+    hits = 0
+    for qi in range(min(len(queries), 1000)):
+        r = call(base, "POST", "/collections/bench/points/search",
+                 {"vector": queries[qi].tolist(), "limit": args.k, "params": {"hnsw_ef": args.ef}})["result"]
+        hits += len(set(h["id"] for h in r) & set(int(x) for x in gt[qi][: args.k]))
+    return hits / (min(len(queries), 1000) * args.k)
+
+
+def wrk_rows(base, lua, args):
+    rows = []
+    for c in args.concurrency:
+        out = subprocess.run(["wrk", "-t", str(min(c, 2)), "-c", str(c), "-d", f"{args.duration}s", "--timeout", "10s",
+                              "-s", lua, base], capture_output=True, text=True).stdout
+        m = re.search(r"JSON (\{.*\})", out)
+        j = json.loads(m.group(1))
+        rows.append((c, j["requests"] / j["secs"], j["p50"], j["p90"], j["p99"], j["errors"]))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quiver", required=True)
@@ -64,23 +107,7 @@ def main():
     gt = ivecs(os.path.join(args.data, f"{name}_groundtruth.ivecs"))
     n, dim = base_v.shape
     tmp = tempfile.mkdtemp(prefix="quiver-load-")
-    proc = subprocess.Popen(
-        [args.quiver, "serve", "--bind", "127.0.0.1:0", "--data-dir", os.path.join(tmp, "data")],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "warn,quiver_server=info"},
-    )
-    addr = None
-    for line in proc.stderr:
-        m = re.search(r"listening addr=(\S+)", line)
-        if m:
-            addr = m.group(1)
-            break
-    base = f"http://{addr}"
-    while True:
-        try:
-            urllib.request.urlopen(base + "/readyz").read()
-            break
-        except Exception:
-            time.sleep(0.05)
+    proc, base, _ = start_server(args.quiver, os.path.join(tmp, "data"))
     try:
         call(base, "PUT", "/collections/bench", {"vectors": {"size": int(dim), "distance": "Cosine"}})
         # Ingest over HTTP with the product's own client (`quiver import`: batches, wait=true, retries), so the
@@ -101,13 +128,7 @@ def main():
             idle = idle + 1 if done else 0
             time.sleep(0.5)
         indexed = time.time() - t0
-        # Recall of the HTTP answers.
-        hits = 0
-        for qi in range(min(len(queries), 1000)):
-            r = call(base, "POST", "/collections/bench/points/search",
-                     {"vector": queries[qi].tolist(), "limit": args.k, "params": {"hnsw_ef": args.ef}})["result"]
-            hits += len(set(h["id"] for h in r) & set(int(x) for x in gt[qi][: args.k]))
-        recall = hits / (min(len(queries), 1000) * args.k)
+        recall = http_recall(base, queries, gt, args)
         # wrk: a Lua script rotating over the query bodies.
         lua = os.path.join(tmp, "search.lua")
         bodies = [json.dumps({"vector": [round(float(x), 6) for x in q], "limit": args.k,
@@ -124,15 +145,21 @@ def main():
                     "\"p90\": %f, \"p99\": %f}\\n', summary.requests, summary.errors.status + summary.errors.timeout, "
                     "summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(90) / 1e3, "
                     "latency:percentile(99) / 1e3))\nend\n")
-        rows = []
-        for c in args.concurrency:
-            out = subprocess.run(["wrk", "-t", str(min(c, 2)), "-c", str(c), "-d", f"{args.duration}s", "--timeout", "10s",
-                                  "-s", lua, base], capture_output=True, text=True).stdout
-            m = re.search(r"JSON (\{.*\})", out)
-            j = json.loads(m.group(1))
-            rows.append((c, j["requests"] / j["secs"], j["p50"], j["p90"], j["p99"], j["errors"]))
+        rows = wrk_rows(base, lua, args)
         peak = rss_kib(proc.pid, "VmHWM")
         now = rss_kib(proc.pid, "VmRSS")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    # The same data directory, opened by a fresh server: what a restart costs and holds.
+    t0 = time.time()
+    proc, base, _ = start_server(args.quiver, os.path.join(tmp, "data"))
+    try:
+        opened = time.time() - t0
+        reopen_recall = http_recall(base, queries, gt, args)
+        reopen_rows = wrk_rows(base, lua, args)
+        reopen = {f: rss_kib(proc.pid, f) for f in ("VmHWM", "VmRSS", "RssAnon", "RssFile")}
+        info = call(base, "GET", "/collections/bench")["result"]["quiver"]
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -146,6 +173,17 @@ def main():
     print("| concurrency | QPS | p50 ms | p90 ms | p99 ms | errors |")
     print("|---:|---:|---:|---:|---:|---:|")
     for c, qps, p50, p90, p99, err in rows:
+        print(f"| {c} | {qps:,.0f} | {p50:.2f} | {p90:.2f} | {p99:.2f} | {err} |")
+    mib = lambda kib: kib / 1024
+    print(f"\n#### Reopened by a fresh server\n")
+    print(f"- ready after {opened:.2f} s; recall@{args.k} {reopen_recall:.3f}")
+    print(f"- RSS after the load: **{mib(reopen['VmRSS']):,.0f} MiB** = {mib(reopen['VmRSS']) / raw_mib:.2f}× the raw "
+          f"vectors (heap/anonymous {mib(reopen['RssAnon']):,.0f} MiB, mapped file pages {mib(reopen['RssFile']):,.0f} MiB), "
+          f"peak {mib(reopen['VmHWM']):,.0f} MiB; engine: heap {info['memory_bytes'] / 2**20:,.0f} MiB, "
+          f"mapped vectors {info.get('mapped_bytes', 0) / 2**20:,.0f} MiB\n")
+    print("| concurrency | QPS | p50 ms | p90 ms | p99 ms | errors |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for c, qps, p50, p90, p99, err in reopen_rows:
         print(f"| {c} | {qps:,.0f} | {p50:.2f} | {p90:.2f} | {p99:.2f} | {err} |")
 
 
