@@ -167,6 +167,17 @@ impl Error {
         }
     }
 
+    /// True when the device (or quota) is full: the write was refused and changed nothing; writes go on once space
+    /// is freed (a 507 over HTTP).
+    pub fn is_storage_full(&self) -> bool {
+        use std::io::ErrorKind;
+        match self {
+            Error::Storage(e) => e.is_storage_full(),
+            Error::Io { cause, .. } => matches!(cause.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded),
+            _ => false,
+        }
+    }
+
     /// True when stored bytes failed a checksum or structure check (a corrupt file, never served).
     pub fn is_corruption(&self) -> bool {
         match self {

@@ -78,9 +78,11 @@ impl Collection {
         // Under the job lock: `close` takes it too, so no job starts on a closed collection (whose directory may
         // already belong to another one).
         self.check_open()?;
-        if self.inner.state.read().growing.data.read().len() == 0 {
+        let st = self.inner.state.read();
+        if st.growing.data.read().len() == 0 && st.frozen.is_none() {
             return Ok(false);
         }
+        drop(st);
         self.run(Job::Seal)?;
         Ok(true)
     }
@@ -107,7 +109,7 @@ impl Collection {
         let idle = cfg.seal_idle_secs > 0
             && g > cfg.exact_below
             && now.saturating_sub(st.growing_last_ms.load(Ordering::Relaxed)) >= cfg.seal_idle_secs * 1000;
-        if g >= cfg.seal_points || (g > 0 && old) || idle {
+        if g >= cfg.seal_points || (g > 0 && old) || idle || st.frozen.is_some() {
             return Some(Job::Seal);
         }
         // 3. migrate to the cold tier
@@ -185,6 +187,14 @@ impl Collection {
                 Ok(())
             }
             Job::Seal => {
+                // A seal that failed part-way (a full disk) left its frozen segment searchable but unwritten:
+                // write that one first. Freezing the growing segment over it would drop it from memory and move
+                // the WAL checkpoint past its operations.
+                let left = self.inner.state.read().frozen.clone();
+                if let Some(frozen) = left {
+                    self.rewrite(vec![frozen], Tier::Hot)?;
+                    self.inner.optimizer.lock().sealed += 1;
+                }
                 let frozen = {
                     let _w = self.inner.writer.lock();
                     let applied = self.applied_seq();

@@ -69,6 +69,7 @@ impl From<EngineError> for ApiError {
             EngineError::CollectionExists { .. } => StatusCode::CONFLICT,
             EngineError::Unavailable { .. } | EngineError::Closed { .. } => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::NotYetApplied { .. } => StatusCode::GATEWAY_TIMEOUT,
+            e if e.is_storage_full() => StatusCode::INSUFFICIENT_STORAGE,
             e if e.is_user_error() => StatusCode::BAD_REQUEST,
             _ => return ApiError::internal(e.to_string()),
         };

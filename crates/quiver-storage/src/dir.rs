@@ -32,6 +32,9 @@ pub trait WritableFile: Send + fmt::Debug {
     fn sync(&mut self) -> Result<()>;
     /// Current length of the file in bytes (live, not necessarily durable).
     fn size(&self) -> u64;
+    /// Cuts the file back to `len` bytes (at most [`WritableFile::size`]); later writes append from there. Rolls
+    /// back a write that failed part-way (a full disk); not durable until the next [`WritableFile::sync`].
+    fn truncate(&mut self, len: u64) -> Result<()>;
 }
 
 /// One flat directory of named files. Names are plain (see [`check_name`]).
@@ -254,6 +257,14 @@ impl WritableFile for FsFile {
 
     fn size(&self) -> u64 {
         self.len
+    }
+
+    fn truncate(&mut self, len: u64) -> Result<()> {
+        let len = len.min(self.len);
+        self.file.set_len(len).map_err(|e| Error::io(&self.path, e))?;
+        self.file.seek(SeekFrom::Start(len)).map_err(|e| Error::io(&self.path, e))?;
+        self.len = len;
+        Ok(())
     }
 }
 

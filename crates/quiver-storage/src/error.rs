@@ -88,6 +88,16 @@ pub enum Error {
         /// The first failure, as text.
         cause: String,
     },
+    /// No space left on the device (or the disk quota is used up). Nothing the failed call wrote is acknowledged;
+    /// a WAL append that fails this way is rolled back and the log goes on once space is freed.
+    #[error("no space left on the device for {} ({cause}); the write was not applied — free space and retry", file.display())]
+    StorageFull {
+        /// The file being written.
+        file: PathBuf,
+        /// What the operating system said.
+        #[source]
+        cause: std::io::Error,
+    },
     /// A simulated crash of a [`crate::MemDirectory`] invalidated this handle (test seam only).
     #[error("file handle for {} was invalidated by a simulated crash", file.display())]
     StaleHandle {
@@ -114,9 +124,19 @@ impl Error {
         matches!(self, Error::Corrupt { .. })
     }
 
-    /// Builds [`Error::Io`].
+    /// `true` for [`Error::StorageFull`]: the device or quota is full, and freeing space lets writes go on.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Error::StorageFull { .. })
+    }
+
+    /// Builds [`Error::Io`], or [`Error::StorageFull`] when the operating system said the device or quota is full.
     pub(crate) fn io(file: impl Into<PathBuf>, cause: std::io::Error) -> Error {
-        Error::Io { file: file.into(), cause }
+        use std::io::ErrorKind;
+        if matches!(cause.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded) {
+            Error::StorageFull { file: file.into(), cause }
+        } else {
+            Error::Io { file: file.into(), cause }
+        }
     }
 
     /// Builds [`Error::Corrupt`].

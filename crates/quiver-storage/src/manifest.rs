@@ -190,8 +190,11 @@ impl ManifestStore {
         let generation = self.generation + 1;
         let bytes = encode(m, generation)?;
         let res = self.write_generation(generation, &bytes);
-        if let Err(e) = &res {
-            self.failed = Some(e.to_string());
+        match &res {
+            // Nothing was renamed into place: the previous manifest is current, and the next commit may succeed.
+            Err(e) if e.is_storage_full() => {}
+            Err(e) => self.failed = Some(e.to_string()),
+            Ok(()) => {}
         }
         res?;
         self.generation = generation;
@@ -204,15 +207,28 @@ impl ManifestStore {
         Ok(generation)
     }
 
+    /// Writes, fsyncs and renames generation `generation` into place. Returns [`Error::StorageFull`] only when the
+    /// disk filled before the rename (the temporary file is removed); a failure from the fsync on is reported as a
+    /// plain I/O error, whatever its cause.
     fn write_generation(&self, generation: u64, bytes: &[u8]) -> Result<()> {
         let name = file_name(generation);
         let tmp = format!("{name}{TEMP_SUFFIX}");
-        let mut file = self.dir.create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync()?;
+        let written = self.dir.create(&tmp).and_then(|mut file| file.write_all(bytes).map(|()| file));
+        let mut file = match written {
+            Ok(file) => file,
+            Err(e) => {
+                let _ = self.dir.remove(&tmp);
+                return Err(e);
+            }
+        };
+        let fatal = |e: Error| match e {
+            Error::StorageFull { file, cause } => Error::Io { file, cause },
+            e => e,
+        };
+        file.sync().map_err(fatal)?;
         drop(file);
-        self.dir.rename(&tmp, &name)?;
-        self.dir.sync_dir()
+        self.dir.rename(&tmp, &name).map_err(fatal)?;
+        self.dir.sync_dir().map_err(fatal)
     }
 }
 

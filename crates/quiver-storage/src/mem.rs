@@ -10,7 +10,9 @@
 //!   random-length) prefix of the queued operations to the durable table, in order;
 //! - after a crash every handle opened before it fails with [`Error::StaleHandle`];
 //! - faults can be injected: the next `n` file syncs fail ([`MemDirectory::fail_next_syncs`]), or the machine
-//!   "stops" after `n` more mutating operations ([`MemDirectory::halt_after`]) so a test can crash between any two.
+//!   "stops" after `n` more mutating operations ([`MemDirectory::halt_after`]) so a test can crash between any two,
+//!   or the "disk" holds at most so many bytes ([`MemDirectory::set_capacity`]): a write past it stores what fits
+//!   and fails with [`Error::StorageFull`], like a full file system.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -71,9 +73,17 @@ struct State {
     ops: u64,
     /// When set, mutating operations number `halt_at` and later fail without effect (the machine "stopped").
     halt_at: Option<u64>,
+    /// When set, the most bytes all live files may hold together.
+    capacity: Option<u64>,
 }
 
 impl State {
+    /// Bytes of the files that have a name (a removed file's space counts as freed at once).
+    fn used_bytes(&self) -> u64 {
+        let linked: std::collections::HashSet<u64> = self.live.values().copied().collect();
+        linked.iter().filter_map(|ino| self.inodes.get(ino)).map(|i| i.live.len() as u64).sum()
+    }
+
     /// Counts one mutating operation; fails it if the simulated machine has halted.
     fn step(&mut self, path: &Path) -> Result<()> {
         if self.halt_at.is_some_and(|h| self.ops >= h) {
@@ -119,6 +129,7 @@ impl MemDirectory {
             dir_syncs: 0,
             ops: 0,
             halt_at: None,
+            capacity: None,
         };
         MemDirectory { state: Arc::new(Mutex::new(state)), root: PathBuf::from(format!("mem:{seed}")) }
     }
@@ -191,6 +202,17 @@ impl MemDirectory {
     /// Mutating operations performed so far.
     pub fn ops(&self) -> u64 {
         self.lock().ops
+    }
+
+    /// Limits the bytes all named live files may hold together; `None` lifts the limit. A write
+    /// that would pass it stores the bytes that fit, then fails with [`Error::StorageFull`].
+    pub fn set_capacity(&self, bytes: Option<u64>) {
+        self.lock().capacity = bytes;
+    }
+
+    /// Bytes all named live files hold together.
+    pub fn used_bytes(&self) -> u64 {
+        self.lock().used_bytes()
     }
 
     /// The next `n` file syncs fail with an I/O error (and make nothing durable).
@@ -361,11 +383,32 @@ impl WritableFile for MemFile {
         let (ino, path) = (self.ino, self.path.clone());
         self.with_inode(|st| {
             st.step(&path)?;
+            let used = st.used_bytes();
+            let room = st.capacity.map_or(u64::MAX, |c| c.saturating_sub(used));
+            let fits = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
             // A removed-but-open file keeps its inode until the next crash, like on POSIX.
-            st.inodes.entry(ino).or_default().live.extend_from_slice(buf);
+            st.inodes.entry(ino).or_default().live.extend_from_slice(&buf[..fits]);
+            Ok(fits)
+        })
+        .and_then(|fits| {
+            self.len += fits as u64;
+            if fits < buf.len() {
+                let full = std::io::Error::new(std::io::ErrorKind::StorageFull, "simulated full disk");
+                return Err(Error::io(&self.path, full));
+            }
+            Ok(())
+        })
+    }
+
+    fn truncate(&mut self, len: u64) -> Result<()> {
+        let (ino, path) = (self.ino, self.path.clone());
+        let len = len.min(self.len);
+        self.with_inode(|st| {
+            st.step(&path)?;
+            st.inodes.entry(ino).or_default().live.truncate(len as usize);
             Ok(())
         })?;
-        self.len += buf.len() as u64;
+        self.len = len;
         Ok(())
     }
 

@@ -24,14 +24,18 @@ fn spawn_serve(
     data: &std::path::Path,
     extra: &[&str],
 ) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quiver"));
+    cmd.args(["serve", "--bind", "127.0.0.1:0"]).args(extra).arg("--data-dir").arg(data);
+    spawn_serve_command(cmd)
+}
+
+/// Like [`spawn_serve`] for a prepared command that ends up running `quiver serve --bind 127.0.0.1:0` (e.g. inside
+/// `unshare`).
+fn spawn_serve_command(mut cmd: Command) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     use std::time::{Duration, Instant};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(extra)
-        .arg("--data-dir")
-        .arg(data)
+    let mut child = cmd
         .env("RUST_LOG", "info")
         .env_remove("QUIVER_API_KEY")
         .stdout(Stdio::null())

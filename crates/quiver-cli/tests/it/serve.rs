@@ -142,3 +142,65 @@ fn sigkill_mid_ingest_loses_no_acknowledged_point_and_sigterm_exits_cleanly() {
     let log: Vec<String> = s.log.try_iter().collect();
     assert!(log.iter().any(|l| l.contains("every WAL synced")), "{log:?}");
 }
+
+/// `quiver serve` on a 6 MiB tmpfs (mounted in a private mount namespace by `unshare -rm`): once the disk is full
+/// a write answers 507 and changes nothing, reads answer as before, and when space is freed (a collection dropped)
+/// the same server takes writes again.
+#[test]
+fn a_full_disk_answers_507_and_writes_resume_when_space_returns() {
+    if !Command::new("unshare").args(["-rm", "true"]).output().is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: `unshare -rm` (a private user and mount namespace) is not available here");
+        return;
+    }
+    let mount = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("unshare");
+    let script = r#"mount -t tmpfs -o size=6m tmpfs "$1" && exec "$2" serve --bind 127.0.0.1:0 --data-dir "$1/data""#;
+    cmd.args(["-rm", "sh", "-c", script, "sh"]).arg(mount.path()).arg(env!("CARGO_BIN_EXE_quiver"));
+    let (mut child, addr, _log) = crate::spawn_serve_command(cmd);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http(&addr, "GET", "/readyz", None).0 != 200 {
+        assert!(Instant::now() < deadline, "not ready in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dim = 256;
+    let batch = |from: u64, n: u64| {
+        let points: Vec<Value> = (from..from + n)
+            .map(|i| json!({"id": i, "vector": (0..dim).map(|j| ((i * 7 + j) % 13) as f32 - 6.0).collect::<Vec<_>>()}))
+            .collect();
+        json!({ "points": points })
+    };
+    let count = |c: &str| {
+        ok(&addr, "POST", &format!("/collections/{c}/points/count"), Some(&json!({"exact": true})))["count"].clone()
+    };
+    for c in ["main", "filler"] {
+        ok(&addr, "PUT", &format!("/collections/{c}"), Some(&json!({"vectors": {"size": dim, "distance": "Cosine"}})));
+    }
+    ok(&addr, "PUT", "/collections/main/points?wait=true", Some(&batch(0, 50)));
+    // Fill the disk through the API.
+    let mut full = None;
+    for round in 0..300u64 {
+        let (status, body) = http(&addr, "PUT", "/collections/filler/points?wait=true", Some(&batch(round * 200, 200)));
+        match status {
+            200 => {}
+            507 => {
+                full = Some(body);
+                break;
+            }
+            other => panic!("round {round}: {other} {body}"),
+        }
+    }
+    let body = full.expect("the 6 MiB disk filled up");
+    assert!(body.contains("no space left"), "{body}");
+    // A write to another collection is refused too and changes nothing; reads go on.
+    let (status, body) = http(&addr, "PUT", "/collections/main/points?wait=true", Some(&batch(50, 200)));
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(count("main"), json!(50));
+    let q = json!({"vector": batch(3, 1)["points"][0]["vector"], "limit": 1});
+    assert_eq!(ok(&addr, "POST", "/collections/main/points/search", Some(&q))[0]["id"], json!(3));
+    // Space returns: drop the filler; the same server takes the write.
+    ok(&addr, "DELETE", "/collections/filler", None);
+    ok(&addr, "PUT", "/collections/main/points?wait=true", Some(&batch(50, 200)));
+    assert_eq!(count("main"), json!(250));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -5,6 +5,7 @@ mod common;
 mod concurrency;
 mod crud;
 mod database;
+mod disk_full;
 mod durability;
 mod feed;
 mod map;

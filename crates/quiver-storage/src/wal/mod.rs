@@ -342,6 +342,8 @@ impl Wal {
                         }
                         Ok(())
                     }
+                    // A full disk: the record was rolled back, nothing changed; later appends may succeed.
+                    Err(e) if e.is_storage_full() => Err(e),
                     Err(e) => {
                         st.failed = Some(e.to_string());
                         Err(e)
@@ -505,9 +507,11 @@ impl Wal {
             st.waiting_in_flight.append(&mut pending_waiters);
             st.waiting_pending = pending_waiters;
             drop(st);
+            // The batch's operations are already applied in memory (see `Durability::Batch`), so no failure here is
+            // recoverable: even a full disk stops the writer.
             let res = {
                 let mut io = lock(&self.io);
-                self.write_batch(&mut io, first, &batch)
+                self.write_batch(&mut io, first, &batch).map_err(fatal)
             };
             st = lock(&self.state);
             st.leader = false;
@@ -555,12 +559,15 @@ impl Wal {
         self.ensure_file(io, seq, encoded_len)?;
         let Io { active, scratch, .. } = io;
         let Some(a) = active.as_mut() else { return Err(no_active_file()) };
-        let back = u32::try_from(a.file.size() - a.synced_len).unwrap_or(BACK_UNKNOWN);
+        let before = a.file.size();
+        let back = u32::try_from(before - a.synced_len).unwrap_or(BACK_UNKNOWN);
         scratch.clear();
         encode_record(scratch, seq, back, payload);
-        a.file.write_all(scratch)?;
+        if let Err(e) = a.file.write_all(scratch) {
+            return Err(roll_back(a.file.as_mut(), before, e));
+        }
         if sync {
-            a.file.sync()?;
+            a.file.sync().map_err(fatal)?;
             a.synced_len = a.file.size();
         }
         Ok(())
@@ -590,20 +597,53 @@ impl Wal {
                 return Ok(());
             }
             if a.synced_len < size {
-                a.file.sync()?;
+                a.file.sync().map_err(fatal)?;
                 a.synced_len = size;
             }
         }
         io.active = None;
         let name = file_name(first_seq);
-        let mut file = self.dir.create(&name)?;
-        file.write_all(&encode_file_header(first_seq))?;
-        file.sync()?;
-        self.dir.sync_dir()?;
+        // A full disk before anything is durable leaves no new file behind (best effort: a leftover is replaced by
+        // the next try, and recovery ignores an empty newest file); failures past that point are fatal.
+        let mut file = self.dir.create(&name).inspect_err(|_| {
+            let _ = self.dir.remove(&name);
+        })?;
+        if let Err(e) = file.write_all(&encode_file_header(first_seq)) {
+            drop(file);
+            return Err(match self.dir.remove(&name) {
+                Ok(()) if e.is_storage_full() => e,
+                _ => fatal(e),
+            });
+        }
+        file.sync().map_err(fatal)?;
+        self.dir.sync_dir().map_err(fatal)?;
         let synced_len = file.size();
         io.files.push(WalFile { first_seq, name });
         io.active = Some(Active { file, synced_len });
         Ok(())
+    }
+}
+
+/// After an append failed part-way: on a full disk, cuts the file back to `before` so the log is exactly as it was,
+/// and returns the [`Error::StorageFull`] (the caller may go on once space is freed). Anything else, or a failed
+/// cut, is [`fatal`].
+fn roll_back(file: &mut dyn WritableFile, before: u64, e: Error) -> Error {
+    let Error::StorageFull { file: path, cause } = e else { return fatal(e) };
+    match file.truncate(before) {
+        Ok(()) => Error::StorageFull { file: path, cause },
+        Err(t) => Error::Io {
+            file: path,
+            cause: std::io::Error::other(format!("{cause}; rolling back the partial record failed: {t}")),
+        },
+    }
+}
+
+/// An error after which the log's state is unknown (a failed fsync, a write that could not be rolled back): never
+/// reported as [`Error::StorageFull`], so the writer stops ([`Error::Poisoned`]) rather than go on.
+fn fatal(e: Error) -> Error {
+    match e {
+        Error::StorageFull { file, cause } => Error::Io { file, cause },
+        e => e,
     }
 }
 

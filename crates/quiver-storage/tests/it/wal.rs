@@ -511,3 +511,63 @@ fn scan_goes_on_past_a_damaged_older_file() {
     // Only the damaged record is missing from the count.
     assert_eq!(report.records(), 19);
 }
+
+#[test]
+fn a_full_disk_refuses_the_append_rolls_it_back_and_writes_resume_when_space_returns() {
+    for durability in [Durability::Fsync, Durability::None] {
+        // Small files, so that some appends also need a new file (rotation) when the disk fills.
+        for max_file in [300u64, 1 << 20] {
+            let what = format!("{durability:?}, files of {max_file} bytes");
+            let dir = MemDirectory::new(9);
+            let (w, _, _) = open_all(arc(&dir), opts(durability, max_file)).unwrap();
+            let mut acked = Vec::new();
+            let mut seq = 0u64;
+            for _ in 0..20 {
+                seq += 1;
+                w.append(seq, &payload(seq)).unwrap();
+                acked.push(seq);
+            }
+            // Fill the disk to within a few bytes: every further append fails part-way.
+            dir.set_capacity(Some(dir.used_bytes() + 7));
+            let mut refused = 0;
+            for _ in 0..30 {
+                seq += 1;
+                match w.append(seq, &payload(seq)) {
+                    Ok(()) => acked.push(seq),
+                    Err(e) => {
+                        assert!(e.is_storage_full(), "{what}: {e}");
+                        assert!(e.to_string().contains("no space left"), "{what}: {e}");
+                        refused += 1;
+                    }
+                }
+            }
+            assert_eq!(refused, 30, "{what}: nothing fits in 7 bytes");
+            // Space returns: the same writer goes on, no reopen.
+            dir.set_capacity(None);
+            for _ in 0..10 {
+                seq += 1;
+                w.append(seq, &payload(seq)).unwrap();
+                acked.push(seq);
+            }
+            w.sync().unwrap();
+            drop(w);
+            let (_, report, got) = open_all(arc(&dir), opts(durability, max_file)).unwrap();
+            assert!(report.truncated.is_none(), "{what}: no torn record was left behind: {report:?}");
+            assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), acked, "{what}");
+            assert!(got.iter().all(|(s, p)| *p == payload(*s)), "{what}");
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_under_batch_durability_stops_the_writer() {
+    // Batched records are applied before their group is written, so a failed group cannot be taken back.
+    let dir = MemDirectory::new(10);
+    let o = opts(Durability::Batch { max_delay: Duration::ZERO }, 1 << 20);
+    let (w, _, _) = open_all(arc(&dir), o).unwrap();
+    w.append(1, b"one").unwrap();
+    dir.set_capacity(Some(dir.used_bytes() + 3));
+    assert!(w.append(2, b"two").is_err());
+    dir.set_capacity(None);
+    assert!(matches!(w.append(3, b"three"), Err(Error::Poisoned { .. })));
+}
