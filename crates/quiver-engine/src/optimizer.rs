@@ -28,8 +28,7 @@ use quiver_storage::Manifest;
 use crate::collection::{Collection, ManifestMeta, encode_meta};
 use crate::error::Result;
 use crate::id::PointId;
-use crate::ops::PointWrite;
-use crate::segment::{Segment, SegmentData, Tier};
+use crate::segment::{SealedRows, Segment, SegmentData, Tier, write_sealed};
 use crate::types::Selector;
 
 /// One unit of optimizer work.
@@ -244,27 +243,24 @@ impl Collection {
             st.next_segment_id += 1;
             (id, st.fields.clone())
         };
-        let mut points: Vec<PointWrite> = Vec::new();
+        let mut rows = SealedRows::new(cfg.dimension)?;
         let mut origin: Vec<(usize, u32)> = Vec::new();
         for (i, s) in inputs.iter().enumerate() {
             let d = s.data.read();
             let excluded = d.excluded(now);
             for row in (0..d.len()).filter(|r| !excluded.contains(*r)) {
-                points.push(d.point(row));
+                d.copy_row(row, &mut rows)?;
                 origin.push((i, row));
             }
         }
-        // 2. Build and write the new segment, no lock held.
+        // 2. Build and write the new segment, no lock held, then serve what the file holds, as a reopen would:
+        //    vectors read in place, the build's copy freed.
         let index_cfg = match tier {
             Tier::Cold => cfg.tiering.as_ref().map_or(&cfg.index, |t| &t.cold_index),
             Tier::Hot | Tier::Growing => &cfg.index,
         };
         let params = index_cfg.to_params()?;
-        let built =
-            SegmentData::build_sealed(points, cfg.dimension, cfg.metric, Some((index_cfg.kind, params)), &fields)?;
-        built.write_file(inner.dir.clone(), new_id, tier)?;
-        drop(built);
-        // Serve what the file holds, as a reopen would: vectors read in place, the build's heap copy freed.
+        write_sealed(inner.dir.clone(), new_id, tier, rows, cfg.metric, Some((index_cfg.kind, params)))?;
         let (mut data, _) = SegmentData::read_file(inner.dir.as_ref(), new_id, Default::default(), &fields)?;
         // 3. Swap it in under the writer lock: carry over deletions made during the build.
         let (manifest, checkpoint) = {

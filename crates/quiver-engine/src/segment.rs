@@ -192,18 +192,6 @@ impl SegmentData {
         self.row_vectors().get(row)
     }
 
-    /// Drops the segment's own copy of the vectors when its index keeps one for every row, in row order.
-    fn share_vectors_with_index(&mut self) {
-        let Some(v) = self.index.as_ref().and_then(AnyIndex::row_vectors) else { return };
-        if self.vectors_in_index || v.len() != self.ids.len() || v.dim() != self.vectors.dim() {
-            return;
-        }
-        if let Ok(empty) = VectorSet::new(self.vectors.dim()) {
-            self.vectors = empty;
-            self.vectors_in_index = true;
-        }
-    }
-
     pub fn len(&self) -> u32 {
         self.ids.len() as u32
     }
@@ -371,76 +359,10 @@ impl SegmentData {
         Ok((hits, plan))
     }
 
-    /// Builds a sealed segment's data from full points (the live rows of the inputs of a job).
-    pub fn build_sealed(
-        points: Vec<PointWrite>,
-        dim: usize,
-        metric: Metric,
-        index: Option<(IndexKind, quiver_index::Params)>,
-        fields: &[(String, FieldType)],
-    ) -> Result<SegmentData> {
-        let mut d = SegmentData::empty(dim, &[])?;
-        for p in &points {
-            d.append(p)?;
-        }
-        if let Some((kind, params)) = index
-            && kind != IndexKind::Flat
-            && !points.is_empty()
-        {
-            let ids: Vec<u64> = (0..u64::from(d.len())).collect();
-            match AnyIndex::build(kind, metric, d.vectors.clone(), ids, params) {
-                Ok(i) => {
-                    d.index = Some(i);
-                    d.share_vectors_with_index();
-                }
-                Err(e) => d.index_note = Some(format!("{kind} index not built ({e}); rows are scanned exactly")),
-            }
-        }
-        for (k, t) in fields {
-            d.add_field(k, *t);
-        }
-        Ok(d)
-    }
-
-    /// Writes this sealed segment as segment file `id` (temp file, fsync, rename, directory fsync).
-    pub fn write_file(&self, dir: Arc<dyn Directory>, id: u64, tier: Tier) -> Result<u64> {
-        let mut meta = Writer::default();
-        meta.u8(SEGMENT_META_VERSION);
-        meta.u8(tier.code());
-        meta.u64(u64::from(self.len()));
-        meta.u64(self.vectors.dim() as u64);
-        for i in 0..self.ids.len() {
-            meta.id(&self.ids[i]);
-            meta.u64(self.created[i]);
-            meta.u64(self.expires[i]);
-        }
-        meta.u8(u8::from(self.index_note.is_some()));
-        if let Some(n) = &self.index_note {
-            meta.str(n);
-        }
-        // The rows' vectors are written once, in their own 64-byte-aligned block, read in place after opening;
-        // an index that keeps them in row order (HNSW) is written without its copy and reads this block.
-        let rows = self.row_vectors();
-        let index_bytes = self.index.as_ref().map(|index| {
-            let shares_rows = index.row_vectors().is_some_and(|v| v.len() == rows.len() && v.dim() == rows.dim());
-            match index.to_bytes_without_vectors() {
-                Some(bytes) if shares_rows => bytes,
-                _ => index.as_index().to_bytes(),
-            }
-        });
-        let mut payloads = Writer::default();
-        for p in &self.payloads {
-            write_payload(&mut payloads, p);
-        }
-        let mut w = SegmentWriter::create(dir.clone(), id)?;
-        w.add_block(BlockKind::Metadata, 0, &meta.buf)?;
-        w.add_block(BlockKind::Vectors, 0, &crate::mapped::vector_bytes(rows.as_slice()))?;
-        w.add_compressed_block(BlockKind::Payload, 0, &payloads.buf, 3)?;
-        if let Some(bytes) = index_bytes {
-            w.add_block(BlockKind::Index, 0, &bytes)?;
-        }
-        let name = w.finish()?;
-        Ok(dir.file_len(&name)?)
+    /// Appends row `row` of this segment to `out` (the rows of a segment being written).
+    pub fn copy_row(&self, row: u32, out: &mut SealedRows) -> Result<()> {
+        let r = row as usize;
+        out.push(&self.ids[r], self.vector(r), &self.payloads[r], self.created[r], self.expires[r])
     }
 
     /// Reads segment file `id`, checking every block's checksum; `deleted` comes from the manifest.
@@ -536,6 +458,90 @@ impl SegmentData {
     }
 }
 
+/// The rows of a segment being written, gathered once: ids and times and payloads encoded straight into the bytes
+/// the file stores, vectors into one [`VectorSet`] that the index build then takes over (no copy). See
+/// [`write_sealed`].
+#[derive(Debug)]
+pub(crate) struct SealedRows {
+    rows: u64,
+    meta_rows: Writer,
+    payloads: Writer,
+    vectors: VectorSet,
+}
+
+impl SealedRows {
+    pub fn new(dim: usize) -> Result<SealedRows> {
+        Ok(SealedRows {
+            rows: 0,
+            meta_rows: Writer::default(),
+            payloads: Writer::default(),
+            vectors: VectorSet::new(dim)?,
+        })
+    }
+
+    pub fn push(&mut self, id: &PointId, vector: &[f32], payload: &Payload, created: u64, expires: u64) -> Result<()> {
+        self.vectors.push(vector)?;
+        self.meta_rows.id(id);
+        self.meta_rows.u64(created);
+        self.meta_rows.u64(expires);
+        write_payload(&mut self.payloads, payload);
+        self.rows += 1;
+        Ok(())
+    }
+}
+
+/// Writes `rows` as segment file `id` of `tier` (temp file, fsync, rename, directory fsync) with an index of the
+/// given kind over row numbers (none for `flat`, or when the build fails: the note says why, and the rows are
+/// scanned exactly). Returns the file's size. Memory: the vectors are written first, then moved into the index
+/// build, so the peak is one copy of the rows' vectors plus the index; the caller reads the file back
+/// ([`SegmentData::read_file`]) to serve it with the vectors mapped.
+pub(crate) fn write_sealed(
+    dir: Arc<dyn Directory>,
+    id: u64,
+    tier: Tier,
+    rows: SealedRows,
+    metric: Metric,
+    index: Option<(IndexKind, quiver_index::Params)>,
+) -> Result<u64> {
+    let SealedRows { rows, meta_rows, payloads, vectors } = rows;
+    let dim = vectors.dim();
+    let mut w = SegmentWriter::create(dir.clone(), id)?;
+    w.add_block(BlockKind::Vectors, 0, &crate::mapped::vector_bytes(vectors.as_slice()))?;
+    w.add_compressed_block(BlockKind::Payload, 0, &payloads.buf, 3)?;
+    drop(payloads);
+    let mut note = None;
+    if let Some((kind, params)) = index
+        && kind != IndexKind::Flat
+        && rows > 0
+    {
+        let ids: Vec<u64> = (0..rows).collect();
+        match AnyIndex::build(kind, metric, vectors, ids, params) {
+            // The index keeps the vectors in row order (HNSW): store them once, in the vectors block above.
+            Ok(index) => {
+                let bytes = index.to_bytes_without_vectors().unwrap_or_else(|| index.as_index().to_bytes());
+                drop(index);
+                w.add_block(BlockKind::Index, 0, &bytes)?;
+            }
+            Err(e) => note = Some(format!("{kind} index not built ({e}); rows are scanned exactly")),
+        }
+    }
+    // The metadata block comes last, so that it can say whether the index was built (readers find blocks by kind).
+    let mut meta = Writer::default();
+    meta.u8(SEGMENT_META_VERSION);
+    meta.u8(tier.code());
+    meta.u64(rows);
+    meta.u64(dim as u64);
+    meta.buf.extend_from_slice(&meta_rows.buf);
+    drop(meta_rows);
+    meta.u8(u8::from(note.is_some()));
+    if let Some(n) = &note {
+        meta.str(n);
+    }
+    w.add_block(BlockKind::Metadata, 0, &meta.buf)?;
+    let name = w.finish()?;
+    Ok(dir.file_len(&name)?)
+}
+
 /// Full path of segment file `id` in `dir`.
 pub(crate) fn segment_path(dir: &dyn Directory, id: u64) -> std::path::PathBuf {
     dir.file_path(&quiver_storage::segment::file_name(id))
@@ -564,29 +570,36 @@ mod tests {
         Some((IndexKind::Hnsw, quiver_index::Params::default()))
     }
 
+    fn write(
+        dir: &Arc<MemDirectory>,
+        id: u64,
+        pts: &[PointWrite],
+        index: Option<(IndexKind, quiver_index::Params)>,
+    ) -> u64 {
+        let mut rows = SealedRows::new(pts[0].vector.len()).unwrap();
+        for p in pts {
+            rows.push(&p.id, &p.vector, &p.payload, p.created_ms, p.expires_ms).unwrap();
+        }
+        write_sealed(dir.clone(), id, Tier::Hot, rows, Metric::Euclidean, index).unwrap()
+    }
+
     #[test]
     fn hnsw_segments_keep_one_copy_of_the_vectors_on_disk_read_in_place() {
         let dim = 16;
         let pts = points(300, dim);
-        let d = SegmentData::build_sealed(pts.clone(), dim, Metric::Euclidean, hnsw(), &[]).unwrap();
-        assert!(d.vectors_in_index);
-        assert!(d.vectors.is_empty());
-        for (r, p) in pts.iter().enumerate() {
-            assert_eq!(d.vector(r), &p.vector[..], "row {r}");
-        }
-        let graph_bytes = d.index.as_ref().unwrap().to_bytes_without_vectors().unwrap().len();
         let dir = Arc::new(MemDirectory::new(3));
-        let bytes = d.write_file(dir.clone(), 7, Tier::Hot).unwrap() as usize;
+        let bytes = write(&dir, 7, &pts, hnsw()) as usize;
+        let (back, _) = SegmentData::read_file(dir.as_ref(), 7, RoaringBitmap::new(), &[]).unwrap();
+        let graph_bytes = back.index.as_ref().unwrap().to_bytes_without_vectors().unwrap().len();
         let raw = 300 * dim * 4;
         let metadata = 300 * 40;
         assert!(bytes < raw + graph_bytes + metadata + 4096, "the vectors are written once: {bytes} bytes");
-        let (back, _) = SegmentData::read_file(dir.as_ref(), 7, RoaringBitmap::new(), &[]).unwrap();
         // The segment and its graph read the same bytes of the file's image, and the heap holds neither.
         assert!(!back.vectors_in_index && back.vectors.is_shared());
         let graph_rows = back.index.as_ref().and_then(AnyIndex::row_vectors).unwrap();
         assert_eq!(graph_rows.as_slice().as_ptr(), back.vectors.as_slice().as_ptr());
         assert_eq!(back.mapped_bytes(), raw);
-        assert!(back.memory_bytes() < d.memory_bytes(), "{} vs {}", back.memory_bytes(), d.memory_bytes());
+        assert_eq!((back.vectors.memory_bytes(), graph_rows.memory_bytes()), (0, 0), "no heap copy");
         for (r, p) in pts.iter().enumerate() {
             assert_eq!(back.vector(r), &p.vector[..], "row {r} after reading the file");
             assert_eq!(back.point(r as u32).vector, p.vector);
@@ -600,9 +613,8 @@ mod tests {
     #[test]
     fn a_damaged_vectors_block_is_reported_not_served() {
         let dim = 8;
-        let d = SegmentData::build_sealed(points(200, dim), dim, Metric::Euclidean, hnsw(), &[]).unwrap();
         let dir = Arc::new(MemDirectory::new(3));
-        d.write_file(dir.clone(), 9, Tier::Hot).unwrap();
+        write(&dir, 9, &points(200, dim), hnsw());
         let name = quiver_storage::segment::file_name(9);
         let seg = quiver_storage::Segment::open(dir.as_ref(), 9).unwrap();
         let block = seg.blocks().iter().find(|b| b.kind == BlockKind::Vectors).copied().unwrap();
@@ -619,12 +631,26 @@ mod tests {
     }
 
     #[test]
-    fn indexes_without_row_vectors_keep_the_segments_copy() {
+    fn indexes_without_row_vectors_keep_their_own_copy_beside_the_mapped_one() {
         let dim = 8;
         let pts = points(600, dim);
-        let ivf = Some((IndexKind::Ivf, quiver_index::Params::default()));
-        let d = SegmentData::build_sealed(pts.clone(), dim, Metric::Euclidean, ivf, &[]).unwrap();
-        assert!(d.index.is_some() && !d.vectors_in_index);
+        let dir = Arc::new(MemDirectory::new(4));
+        write(&dir, 3, &pts, Some((IndexKind::Ivf, quiver_index::Params::default())));
+        let (d, _) = SegmentData::read_file(dir.as_ref(), 3, RoaringBitmap::new(), &[]).unwrap();
+        assert!(d.index.is_some() && !d.vectors_in_index && d.vectors.is_shared());
         assert_eq!(d.vector(5), &pts[5].vector[..]);
+    }
+
+    #[test]
+    fn a_failed_index_build_leaves_an_exact_segment_with_a_note() {
+        let dim = 8;
+        let pts = points(5, dim);
+        let dir = Arc::new(MemDirectory::new(5));
+        let bad = quiver_index::Params::parse(["m=1"]).unwrap();
+        write(&dir, 4, &pts, Some((IndexKind::Hnsw, bad)));
+        let (d, _) = SegmentData::read_file(dir.as_ref(), 4, RoaringBitmap::new(), &[]).unwrap();
+        assert!(d.index.is_none());
+        assert!(d.index_note.as_deref().is_some_and(|n| n.contains("hnsw index not built")), "{:?}", d.index_note);
+        assert_eq!(d.vector(4), &pts[4].vector[..]);
     }
 }
