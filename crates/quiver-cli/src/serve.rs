@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// it (the default model all-MiniLM-L6-v2 is also found where `quiver embed` finds it).
     #[arg(long, env = "QUIVER_MODELS_DIR")]
     pub models_dir: Option<PathBuf>,
+    /// Heap bytes all collections may take together, by their memory estimates: a create or upsert past it is
+    /// answered 507 with the estimate [default: no limit].
+    #[arg(long, env = "QUIVER_MEMORY_BUDGET_BYTES")]
+    pub memory_budget_bytes: Option<u64>,
     /// Log format.
     #[arg(long, env = "QUIVER_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -165,6 +169,9 @@ pub fn resolve(args: &ServeArgs) -> Result<ServerConfig> {
     set!(request_timeout_secs, shutdown_grace_secs);
     if let Some(d) = &args.models_dir {
         cfg.models_dir = Some(d.clone());
+    }
+    if let Some(b) = args.memory_budget_bytes {
+        cfg.memory_budget_bytes = Some(b);
     }
     if let Some(k) = &args.api_key {
         cfg.api_key = Some(k.clone());

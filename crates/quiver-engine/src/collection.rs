@@ -105,6 +105,10 @@ pub(crate) struct Inner {
     pub listeners: Listeners,
     /// Answers of repeated searches (see [`crate::cache`]).
     pub cache: Mutex<crate::cache::QueryCache>,
+    /// The database's memory budget, once the collection belongs to a [`crate::Database`].
+    pub budget: std::sync::OnceLock<Arc<crate::budget::MemoryBudget>>,
+    /// Average heap bytes of a payload (for the memory estimate), kept current by upserts.
+    pub payload_avg: std::sync::atomic::AtomicU64,
 }
 
 /// A collection of points. Cheap to clone (an `Arc`); safe to use from many threads.
@@ -238,6 +242,10 @@ impl Collection {
         })?;
         let next_seq = wal.last_seq().max(checkpoint) + 1;
         let cache = Mutex::new(crate::cache::QueryCache::new(config.query_cache_entries));
+        let (rows, payload_bytes) = state.read().all().iter().fold((0u64, 0u64), |(r, b), s| {
+            let d = s.data.read();
+            (r + u64::from(d.len()), b + d.payload_heap_bytes())
+        });
         let inner = Inner {
             name: name.to_owned(),
             config,
@@ -256,6 +264,8 @@ impl Collection {
             feed: Mutex::new(feed),
             listeners: Listeners::default(),
             cache,
+            budget: std::sync::OnceLock::new(),
+            payload_avg: std::sync::atomic::AtomicU64::new(payload_bytes.checked_div(rows).unwrap_or(0)),
         };
         let c = Collection { inner: Arc::new(inner) };
         crate::optimizer::spawn_background(&c);
@@ -466,8 +476,43 @@ impl Collection {
     /// one when the request changes nothing, such as a delete that matched no point).
     pub fn submit(&self, req: WriteRequest) -> Result<u64> {
         req.check()?;
+        if let WriteRequest::Upsert(points) = &req {
+            self.admit_upsert(points)?;
+        }
         let cfg = &self.inner.config;
         self.write(|st, now| crate::write::resolve(cfg, st, now, req))
+    }
+
+    /// Rows in all segments (live, deleted and superseded until the optimizer rewrites them).
+    fn row_count(&self) -> u64 {
+        self.inner.state.read().all().iter().map(|s| u64::from(s.data.read().len())).sum()
+    }
+
+    /// The collection's estimated memory at its current size (see [`crate::budget`]).
+    pub fn memory_estimate(&self) -> crate::budget::MemoryEstimate {
+        let avg = self.inner.payload_avg.load(Ordering::Relaxed);
+        crate::budget::estimate(&self.inner.config, self.row_count(), avg)
+    }
+
+    /// Joins the database's memory budget (records the estimate at the current size; an existing collection is
+    /// never refused its own data).
+    pub(crate) fn join_budget(&self, budget: Arc<crate::budget::MemoryBudget>) {
+        budget.record(&self.inner.name, self.memory_estimate().heap_bytes);
+        let _ = self.inner.budget.set(budget);
+    }
+
+    /// Refuses an upsert whose estimated memory would take the database past its budget.
+    fn admit_upsert(&self, points: &[crate::types::PointInput]) -> Result<()> {
+        let Some(budget) = self.inner.budget.get() else { return Ok(()) };
+        let n = points.len() as u64;
+        let avg = &self.inner.payload_avg;
+        let total: u64 = points.iter().map(|p| p.payload.as_ref().map_or(32, crate::segment::payload_heap_guess)).sum();
+        if let Some(batch) = total.checked_div(n) {
+            let old = avg.load(Ordering::Relaxed);
+            avg.store(if old == 0 { batch } else { (old * 7 + batch) / 8 }, Ordering::Relaxed);
+        }
+        let est = crate::budget::estimate(&self.inner.config, self.row_count() + n, avg.load(Ordering::Relaxed));
+        budget.admit(&self.inner.name, est.heap_bytes, "upsert")
     }
 
     /// What [`Collection::submit`] would log for `req`, without logging it: the operation (`None` when it would
@@ -721,6 +766,7 @@ impl Collection {
             payload_indexes: fields,
             memory_bytes: memory,
             mapped_bytes: mapped,
+            estimated_memory: self.memory_estimate(),
             disk_bytes: disk,
             applied_seq: self.applied_seq(),
             wal_checkpoint: *self.inner.checkpoint.lock(),

@@ -55,6 +55,8 @@ pub struct Database {
     pub(crate) root: PathBuf,
     pub(crate) collections: RwLock<BTreeMap<String, Slot>>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The memory budget every collection of this database joins (no limit unless set).
+    pub(crate) budget: Arc<crate::budget::MemoryBudget>,
     /// Per collection name: serialises snapshot naming (creation, uploads) and restores.
     pub(crate) admin: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
     /// The open `LOCK` file; its exclusive lock is released when the file is closed (after the collections).
@@ -157,10 +159,17 @@ impl Database {
             };
             collections.insert(name, slot);
         }
+        let budget = Arc::new(crate::budget::MemoryBudget::default());
+        for slot in collections.values() {
+            if let Slot::Open(c) = slot {
+                c.join_budget(budget.clone());
+            }
+        }
         Ok(Database {
             root,
             collections: RwLock::new(collections),
             clock,
+            budget,
             admin: Mutex::new(BTreeMap::new()),
             _lock: lock,
         })
@@ -171,10 +180,23 @@ impl Database {
         &self.root
     }
 
+    /// Sets the memory budget (heap bytes, `None`: no limit): a create or an upsert whose estimated memory would
+    /// take the collections' total past it is refused with [`Error::MemoryBudget`] (see [`crate::budget`]).
+    pub fn set_memory_budget(&self, bytes: Option<u64>) {
+        self.budget.set_limit(bytes);
+    }
+
+    /// The memory budget and each collection's current estimate.
+    pub fn memory_budget(&self) -> (Option<u64>, BTreeMap<String, u64>) {
+        (self.budget.limit(), self.budget.usage())
+    }
+
     /// Creates collection `name`.
     pub fn create_collection(&self, name: &str, config: CollectionConfig) -> Result<Collection> {
         validate_name(name)?;
         config.validate()?;
+        let empty = crate::budget::estimate(&config, 0, 0);
+        self.budget.admit(name, empty.heap_bytes, "create")?;
         let mut map = self.collections.write();
         if map.contains_key(name) {
             return Err(Error::CollectionExists { name: name.to_owned() });
@@ -192,6 +214,7 @@ impl Database {
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
         sync_dir(&cdir)?;
         let c = Collection::open(name, Arc::new(FsDirectory::open(&path)?) as Arc<dyn Directory>, self.clock.clone())?;
+        c.join_budget(self.budget.clone());
         map.insert(name.to_owned(), Slot::Open(c.clone()));
         Ok(c)
     }
@@ -231,6 +254,7 @@ impl Database {
         if let Slot::Open(c) = &slot {
             c.close()?;
         }
+        self.budget.release(name);
         let cdir = self.root.join("collections");
         let path = cdir.join(name);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());

@@ -126,6 +126,23 @@ pub enum Error {
         /// The lock file.
         path: PathBuf,
     },
+    /// The database's memory budget would be exceeded: the create or write was refused and changed nothing.
+    #[error(
+        "memory budget exceeded: {what} on collection {collection:?} needs an estimated {} of heap; the other collections hold {} of the {} budget",
+        human_bytes(*needed), human_bytes(*others), human_bytes(*limit)
+    )]
+    MemoryBudget {
+        /// The collection.
+        collection: String,
+        /// The refused call (`create`, `upsert`).
+        what: String,
+        /// The collection's estimated heap bytes after the call.
+        needed: u64,
+        /// What the other collections' estimates add up to.
+        others: u64,
+        /// The budget.
+        limit: u64,
+    },
     /// An error from the storage layer (I/O, corruption, a poisoned WAL writer).
     #[error(transparent)]
     Storage(#[from] quiver_storage::Error),
@@ -141,6 +158,21 @@ pub enum Error {
         #[source]
         cause: std::io::Error,
     },
+}
+
+/// `1536` → `1.5 KiB`; below 1 KiB in bytes.
+pub(crate) fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if b < 1024 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 impl Error {
@@ -161,17 +193,19 @@ impl Error {
             | Error::NotYetApplied { .. }
             | Error::Closed { .. }
             | Error::Locked { .. }
+            | Error::MemoryBudget { .. }
             | Error::Io { .. } => false,
             Error::Storage(e) => e.is_user_error(),
             Error::Index(e) => e.is_user_error(),
         }
     }
 
-    /// True when the device (or quota) is full: the write was refused and changed nothing; writes go on once space
-    /// is freed (a 507 over HTTP).
+    /// True when the device (or quota) is full, or the database's memory budget would be exceeded: the call was
+    /// refused and changed nothing; it succeeds once space is freed (a 507 over HTTP).
     pub fn is_storage_full(&self) -> bool {
         use std::io::ErrorKind;
         match self {
+            Error::MemoryBudget { .. } => true,
             Error::Storage(e) => e.is_storage_full(),
             Error::Io { cause, .. } => matches!(cause.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded),
             _ => false,

@@ -21,6 +21,7 @@
 //! | [`collection`] | write path (validate → operation → WAL → apply), read paths (get, search, scroll, count), recovery |
 //! | [`optimizer`] | purge expired, seal, migrate to the cold tier, vacuum, merge — all one crash-safe rewrite |
 //! | [`snapshot`] | consistent archives of a collection under `<root>/snapshots/`, crash-safe restore over a collection |
+//! | [`budget`] | a collection's memory estimated from its configuration and size; the database's memory budget |
 //! | [`cache`] | the optional result cache of repeated searches, keyed by the request, valid at one sequence number |
 //! | [`map`] | an even sample of a collection and its 2-D map (PCA or UMAP), coloured and labelled from payloads |
 //! | [`segment`] | growing and sealed segments, the per-segment planner, the segment file's blocks |
@@ -33,6 +34,7 @@
 //! | [`types`] | request and response types |
 //! | [`clock`] | wall clock behind a trait (tests move time) |
 
+pub mod budget;
 pub mod cache;
 pub mod clock;
 mod codec;

@@ -273,13 +273,18 @@ impl SegmentData {
     /// Heap bytes (an estimate for payloads); vectors read in place from the segment file are not counted
     /// (see [`SegmentData::mapped_bytes`]).
     pub fn memory_bytes(&self) -> usize {
-        let payload_guess: usize = self.payloads.iter().map(|p| 32 + p.len() * 48).sum();
+        let payload_guess = self.payload_heap_bytes() as usize;
         self.vectors.memory_bytes()
             + self.ids.len() * (16 + 8 + 8 + 32)
             + payload_guess
             + self.index.as_ref().map_or(0, |i| i.as_index().memory_bytes())
             + self.payload_index.memory_bytes()
             + self.deleted.serialized_size()
+    }
+
+    /// Estimated heap bytes of the payloads.
+    pub fn payload_heap_bytes(&self) -> u64 {
+        self.payloads.iter().map(payload_heap_guess).sum()
     }
 
     /// Bytes of vectors read in place from the memory-mapped segment file (in the page cache, not the heap).
@@ -540,6 +545,11 @@ pub(crate) fn write_sealed(
     w.add_block(BlockKind::Metadata, 0, &meta.buf)?;
     let name = w.finish()?;
     Ok(dir.file_len(&name)?)
+}
+
+/// Estimated heap bytes of one payload (a map of JSON values).
+pub(crate) fn payload_heap_guess(p: &Payload) -> u64 {
+    32 + p.len() as u64 * 48
 }
 
 /// Full path of segment file `id` in `dir`.

@@ -438,6 +438,7 @@ impl Database {
         });
         match opened {
             Ok(c) => {
+                c.join_budget(self.budget.clone());
                 map.insert(name.to_owned(), Slot::Open(c.clone()));
                 if had_old {
                     // Best effort: a leftover is removed at the next open (`<name>` exists, so it is not restored).
@@ -467,7 +468,10 @@ impl Database {
                         let d = FsDirectory::open(&path)?;
                         Collection::open(name, Arc::new(d), self.clock.clone())
                     }) {
-                        Ok(c) => Slot::Open(c),
+                        Ok(c) => {
+                            c.join_budget(self.budget.clone());
+                            Slot::Open(c)
+                        }
                         Err(e2) => Slot::Unavailable(e2.to_string()),
                     };
                     map.insert(name.to_owned(), slot);

@@ -173,6 +173,8 @@ pub struct CollectionInfo {
     pub mapped_bytes: u64,
     /// Bytes on disk (segment files, WAL, manifest).
     pub disk_bytes: u64,
+    /// The memory estimated from the configuration and size (what the database's memory budget counts).
+    pub estimated_memory: crate::budget::MemoryEstimate,
     /// Highest applied operation.
     pub applied_seq: u64,
     /// Operations at or below this are in segment files; the WAL holds the rest.

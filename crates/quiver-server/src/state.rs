@@ -41,6 +41,9 @@ pub struct ServerConfig {
     /// Directory of embedding models, one sentence-transformers directory per model named as collections name
     /// it (`<models_dir>/all-MiniLM-L6-v2`). The default model is also found where `quiver embed` finds it.
     pub models_dir: Option<PathBuf>,
+    /// Heap bytes the collections may take together, by their memory estimates (`info().estimated_memory`): a
+    /// create or upsert that would pass it is answered 507 with the estimate. None: no limit.
+    pub memory_budget_bytes: Option<u64>,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +61,7 @@ impl Default for ServerConfig {
             request_timeout_secs: 60,
             shutdown_grace_secs: 30,
             models_dir: None,
+            memory_budget_bytes: None,
         }
     }
 }
@@ -172,8 +176,9 @@ impl AppState {
         s
     }
 
-    /// Marks recovery done: requests are served from now on.
+    /// Marks recovery done: requests are served from now on. Applies the configured memory budget.
     pub fn set_database(&self, db: Arc<Database>) {
+        db.set_memory_budget(self.inner.config.memory_budget_bytes);
         let _ = self.inner.db.set(db);
     }
 

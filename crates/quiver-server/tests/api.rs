@@ -834,3 +834,24 @@ async fn the_result_cache_is_configured_reported_and_counted() {
     assert!(m.contains("quiver_query_cache_hits_total{collection=\"qc\"} 1"), "{m}");
     assert!(m.contains("quiver_query_cache_misses_total{collection=\"qc\"} 1"), "{m}");
 }
+
+#[tokio::test]
+async fn a_write_past_the_memory_budget_is_507_with_the_estimate() {
+    let t = setup(ServerConfig { memory_budget_bytes: Some(200_000), ..Default::default() });
+    t.ok("PUT", "/collections/c", Some(json!({"vectors": {"size": 8, "distance": "Cosine"}}))).await;
+    let points = |from: u64, n: u64| -> Value {
+        json!({"points": (from..from + n).map(|i| json!({"id": i, "vector": [1.0, i as f32, 0.5, 0.0, 0.0, 0.0, 0.0, 1.0]})).collect::<Vec<_>>()})
+    };
+    t.ok("PUT", "/collections/c/points?wait=true", Some(points(0, 100))).await;
+    t.err(
+        "PUT",
+        "/collections/c/points?wait=true",
+        Some(points(100, 5000)),
+        StatusCode::INSUFFICIENT_STORAGE,
+        "memory budget",
+    )
+    .await;
+    assert_eq!(t.count("c").await, 100, "nothing changed");
+    let info = t.ok("GET", "/collections/c", None).await;
+    assert_eq!(info["quiver"]["estimated_memory"]["points"], json!(100), "{info}");
+}

@@ -55,3 +55,42 @@ fn another_process_cannot_open_a_locked_root() {
     drop(db);
     assert_eq!(child(), "OPENED");
 }
+
+#[test]
+fn the_memory_budget_refuses_creates_and_upserts_that_would_not_fit() {
+    use quiver_engine::PointId;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    let mut cfg = CollectionConfig::new(64, Metric::Cosine);
+    cfg.optimizer.interval_ms = 0;
+    let per_batch = quiver_engine::budget::estimate(&cfg, 100, 32).heap_bytes;
+    db.set_memory_budget(Some(per_batch * 5 / 2));
+    let c = db.create_collection("a", cfg.clone()).unwrap();
+    let vectors = crate::common::random_vectors(400, 64, 3);
+    let batch = |b: u64| -> Vec<PointInput> {
+        (b * 100..(b + 1) * 100).map(|i| PointInput::new(i, vectors[i as usize].clone())).collect()
+    };
+    c.upsert(batch(0)).unwrap();
+    c.upsert(batch(1)).unwrap();
+    let err = c.upsert(batch(2)).unwrap_err();
+    assert!(err.is_storage_full(), "a 507: {err}");
+    let msg = err.to_string();
+    assert!(msg.contains("memory budget") && msg.contains("upsert") && msg.contains("\"a\""), "{msg}");
+    assert_eq!(c.count(None).unwrap(), 200, "the refused upsert changed nothing");
+    assert!(c.get(&[PointId::Num(250)], false, false).unwrap().is_empty());
+    let info = c.info().unwrap();
+    assert_eq!(info.estimated_memory.points, 200);
+    assert_eq!(info.estimated_memory.mapped_bytes, 200 * 64 * 4);
+    // The budget is the database's: a second collection's create sees the first's estimate.
+    db.set_memory_budget(Some(info.estimated_memory.heap_bytes));
+    assert!(db.create_collection("b", cfg.clone()).is_ok(), "an empty collection costs nothing yet");
+    let b = db.collection("b").unwrap();
+    let err = b.upsert(batch(3)).unwrap_err();
+    assert!(err.to_string().contains("other collections hold"), "{err}");
+    // Dropping a collection frees its share; raising the budget lets writes go on.
+    db.drop_collection("b").unwrap();
+    db.set_memory_budget(None);
+    c.upsert(batch(2)).unwrap();
+    assert_eq!(c.count(None).unwrap(), 300);
+    assert_eq!(db.memory_budget().1.keys().collect::<Vec<_>>(), ["a"]);
+}
