@@ -695,16 +695,52 @@ impl Collection {
             f.validate(DEFAULT_MAX_FILTER_DEPTH)?;
         }
         let segs = self.snapshot();
-        let mut rows = live_rows_by_id(&segs, filter, self.now_ms());
-        if let Some(o) = offset {
-            rows.drain(..rows.partition_point(|r| r.0 < o));
-        }
-        let next_offset = rows.get(limit).map(|r| r.0);
-        let points = rows
+        let now = self.now_ms();
+        let datas: Vec<_> = segs.iter().map(|s| s.data.read()).collect();
+        // A k-way merge of the segments' rows in id order from `offset`, skipping rows the filter does not admit:
+        // a page costs its own rows plus a binary search per segment, not a sort of the collection.
+        let mut cursors: Vec<(roaring::RoaringBitmap, &[u32], usize)> = datas
             .iter()
-            .take(limit)
-            .map(|(_, si, row)| record(&segs[*si].data.read(), *row, with_payload, with_vector))
+            .map(|d| {
+                let order = d.id_order();
+                let start = offset.map_or(0, |o| order.partition_point(|&r| d.ids[r as usize] < o));
+                (admitted_rows(d, filter, now), order, start)
+            })
             .collect();
+        let next = |si: usize, cursors: &mut Vec<(roaring::RoaringBitmap, &[u32], usize)>| -> Option<(PointId, u32)> {
+            let (admitted, order, pos) = &mut cursors[si];
+            while let Some(&row) = order.get(*pos) {
+                *pos += 1;
+                if admitted.contains(row) {
+                    return Some((datas[si].ids[row as usize], row));
+                }
+            }
+            None
+        };
+        // Min-heap on (id, newest segment first).
+        let mut heap = std::collections::BinaryHeap::new();
+        for si in 0..datas.len() {
+            if let Some((id, row)) = next(si, &mut cursors) {
+                heap.push(std::cmp::Reverse((id, std::cmp::Reverse(si), row)));
+            }
+        }
+        let mut points = Vec::with_capacity(limit.min(1024));
+        let mut next_offset = None;
+        let mut last: Option<PointId> = None;
+        while let Some(std::cmp::Reverse((id, std::cmp::Reverse(si), row))) = heap.pop() {
+            if let Some((id, row)) = next(si, &mut cursors) {
+                heap.push(std::cmp::Reverse((id, std::cmp::Reverse(si), row)));
+            }
+            if last == Some(id) {
+                continue; // an older copy of a point already taken from a newer segment
+            }
+            last = Some(id);
+            if points.len() == limit {
+                next_offset = Some(id);
+                break;
+            }
+            points.push(record(&datas[si], row, with_payload, with_vector));
+        }
         Ok(ScrollPage { points, next_offset })
     }
 
@@ -836,7 +872,11 @@ pub(crate) fn record(d: &SegmentData, row: u32, with_payload: bool, with_vector:
 fn admitted_rows(d: &SegmentData, filter: Option<&Filter>, now: u64) -> roaring::RoaringBitmap {
     let mut rows = match filter {
         Some(f) => d.payload_index.evaluate(f, d).rows,
-        None => (0..d.len()).collect(),
+        None => {
+            let mut all = roaring::RoaringBitmap::new();
+            all.insert_range(0..d.len());
+            all
+        }
     };
     rows -= &*d.excluded(now);
     rows

@@ -91,6 +91,8 @@ pub(crate) struct SegmentData {
     pub payload_index: PayloadIndex,
     /// Bytes of the segment file (0 for the growing segment).
     pub file_bytes: u64,
+    /// Rows in id order, computed on first use (scroll pages walk it); cleared by an append.
+    pub id_order: std::sync::OnceLock<Vec<u32>>,
 }
 
 /// The planner's cost model: scoring `a` admitted rows exactly costs about `a` distance computations read from
@@ -171,6 +173,7 @@ impl SegmentData {
             index_note: None,
             payload_index: PayloadIndex::default(),
             file_bytes: 0,
+            id_order: std::sync::OnceLock::new(),
         };
         for (k, t) in fields {
             d.add_field(k, *t);
@@ -237,6 +240,7 @@ impl SegmentData {
 
     /// Appends everything of a row but its vector.
     fn append_row(&mut self, id: PointId, payload: Payload, created_ms: u64, expires_ms: u64) -> u32 {
+        self.id_order.take();
         let row = self.len();
         self.ids.push(id);
         if let Some(old) = self.row_of.insert(id, row) {
@@ -280,6 +284,16 @@ impl SegmentData {
             + self.index.as_ref().map_or(0, |i| i.as_index().memory_bytes())
             + self.payload_index.memory_bytes()
             + self.deleted.serialized_size()
+    }
+
+    /// The rows in id order (rows of one id, of which at most one is live, in row order). Sorted once per sealed
+    /// segment; the growing segment's is sorted again after appends.
+    pub fn id_order(&self) -> &[u32] {
+        self.id_order.get_or_init(|| {
+            let mut order: Vec<u32> = (0..self.len()).collect();
+            order.sort_by_key(|&r| (self.ids[r as usize], r));
+            order
+        })
     }
 
     /// Estimated heap bytes of the payloads.

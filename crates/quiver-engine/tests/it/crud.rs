@@ -118,6 +118,64 @@ fn scroll_pages_through_every_point_in_id_order() {
     assert!(c.scroll(None, None, 0, false, false).is_err());
 }
 
+/// Scroll merges the segments' rows in id order: against a model, over many segments (sealed, growing), points
+/// replaced and deleted across them, UUIDs beside numbers, with and without a filter, pages of every size.
+#[test]
+fn scroll_merges_segments_in_id_order_against_a_model() {
+    use rand::{Rng, SeedableRng};
+    let f = mem_collection(4, Metric::Euclidean, |c| {
+        c.index = quiver_engine::IndexConfig { kind: quiver_index::IndexKind::Flat, params: Default::default() };
+        c.optimizer.merge_below_points = 0;
+        c.optimizer.max_segments = 1000;
+    });
+    let c = &f.c;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(77);
+    let mut model: std::collections::BTreeMap<PointId, bool> = Default::default(); // id -> even tag
+    let uuid = |i: u64| PointId::parse_uuid(&format!("00000000-0000-4000-8000-{i:012x}")).unwrap();
+    for round in 0..12 {
+        let mut batch = Vec::new();
+        for _ in 0..40 {
+            let n = rng.random_range(0..150u64);
+            let id = if n % 5 == 0 { uuid(n) } else { PointId::Num(n) };
+            let even = rng.random_bool(0.5);
+            let v: Vec<f32> = (0..4).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            batch.retain(|p: &PointInput| p.id != id);
+            batch.push(PointInput { id, vector: v, payload: Some(payload(json!({"even": even}))), ttl_secs: None });
+            model.insert(id, even);
+        }
+        c.upsert(batch).unwrap();
+        let gone: Vec<PointId> = model.keys().copied().filter(|_| rng.random_bool(0.1)).collect();
+        for id in &gone {
+            model.remove(id);
+        }
+        if !gone.is_empty() {
+            c.delete(Selector::Ids(gone)).unwrap();
+        }
+        if round % 3 != 2 {
+            c.seal().unwrap();
+        }
+    }
+    assert!(c.info().unwrap().segments.len() >= 8, "{:?}", c.info().unwrap().segments);
+    let even: quiver_engine::Filter =
+        serde_json::from_value(json!({"must": [{"key": "even", "match": {"value": true}}]})).unwrap();
+    for filter in [None, Some(&even)] {
+        let want: Vec<PointId> = model.iter().filter(|(_, e)| filter.is_none() || **e).map(|(id, _)| *id).collect();
+        for limit in [1, 3, 7, 50, 1000] {
+            let (mut seen, mut offset) = (Vec::new(), None);
+            loop {
+                let page = c.scroll(filter, offset, limit, true, false).unwrap();
+                assert!(page.points.len() <= limit);
+                seen.extend(page.points.iter().map(|r| r.id));
+                match page.next_offset {
+                    Some(o) => offset = Some(o),
+                    None => break,
+                }
+            }
+            assert_eq!(seen, want, "filter {}, limit {limit}", filter.is_some());
+        }
+    }
+}
+
 #[test]
 fn ttl_hides_points_from_the_moment_they_expire() {
     let f = mem_collection(2, Metric::Euclidean, |_| {});
