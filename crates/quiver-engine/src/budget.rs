@@ -1,10 +1,9 @@
 //! What a collection costs in memory, estimated from its configuration and size, and the database's memory budget
 //! that refuses a create or a write that would not fit.
 //!
-//! The estimate counts the heap (graph and codes, ids and times, payloads, the growing segment's vectors, the
-//! change feed's window) apart from the vectors read in place from the segment files (`mapped`: page cache, resident
-//! while read). Per point, for a `d`-dimensional vector: row bookkeeping [`ROW_BYTES`] + the payload's average heap
-//! size; HNSW `8 + 3 + 20 + 4·(2m + 1) + 4·(m + 1)/(m − 1)` (id, flags, id map, layer-0 and the expected upper
+//! The estimate counts the heap (graph and codes, ids and times, the growing segment's vectors and payloads, the
+//! change feed's window) apart from the vectors and payloads read in place from the segment files (`mapped`: page
+//! cache, resident while read). Per sealed point, for a `d`-dimensional vector: row bookkeeping [`ROW_BYTES`]; HNSW `8 + 3 + 20 + 4·(2m + 1) + 4·(m + 1)/(m − 1)` (id, flags, id map, layer-0 and the expected upper
 //! links) + codes (SQ8 `d + 4`, PQ `pq_m`, bits `8·⌈d/64⌉`); IVF `8` + codes or `4·d` when it keeps vectors; KD-tree
 //! and LSH `4·d + 32`. It is an estimate: `info().memory_bytes` is the engine's own count of what is there now.
 
@@ -78,8 +77,8 @@ pub fn index_bytes_per_point(cfg: &IndexConfig, dim: u64) -> u64 {
 pub fn estimate(cfg: &CollectionConfig, points: u64, payload_bytes: u64) -> MemoryEstimate {
     let dim = cfg.dimension as u64;
     let vector = 4 * dim;
-    let per_point = ROW_BYTES + payload_bytes + index_bytes_per_point(&cfg.index, dim);
-    let growing = points.min(cfg.optimizer.seal_points as u64) * vector;
+    let per_point = ROW_BYTES + index_bytes_per_point(&cfg.index, dim);
+    let growing = points.min(cfg.optimizer.seal_points as u64) * (vector + payload_bytes);
     let feed = cfg.change_feed_bytes.min(points.saturating_mul(vector + FEED_OP_BYTES + payload_bytes));
     MemoryEstimate {
         points,

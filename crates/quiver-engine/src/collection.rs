@@ -244,7 +244,7 @@ impl Collection {
         let cache = Mutex::new(crate::cache::QueryCache::new(config.query_cache_entries));
         let (rows, payload_bytes) = state.read().all().iter().fold((0u64, 0u64), |(r, b), s| {
             let d = s.data.read();
-            (r + u64::from(d.len()), b + d.payload_heap_bytes())
+            (r + u64::from(d.len()), b + d.payload_total_guess())
         });
         let inner = Inner {
             name: name.to_owned(),
@@ -506,7 +506,7 @@ impl Collection {
         let Some(budget) = self.inner.budget.get() else { return Ok(()) };
         let n = points.len() as u64;
         let avg = &self.inner.payload_avg;
-        let total: u64 = points.iter().map(|p| p.payload.as_ref().map_or(32, crate::segment::payload_heap_guess)).sum();
+        let total: u64 = points.iter().map(|p| p.payload.as_ref().map_or(32, crate::payloads::heap_guess)).sum();
         if let Some(batch) = total.checked_div(n) {
             let old = avg.load(Ordering::Relaxed);
             avg.store(if old == 0 { batch } else { (old * 7 + batch) / 8 }, Ordering::Relaxed);
@@ -863,7 +863,7 @@ pub(crate) fn live_rows_by_id(segs: &[Arc<Segment>], filter: Option<&Filter>, no
 pub(crate) fn record(d: &SegmentData, row: u32, with_payload: bool, with_vector: bool) -> Record {
     Record {
         id: d.ids[row as usize],
-        payload: with_payload.then(|| d.payloads[row as usize].clone()),
+        payload: with_payload.then(|| d.payloads.get(row).map(|p| p.clone()).unwrap_or_default()),
         vector: with_vector.then(|| d.vector(row as usize).to_vec()),
     }
 }

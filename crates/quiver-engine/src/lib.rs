@@ -24,6 +24,7 @@
 //! | [`budget`] | a collection's memory estimated from its configuration and size; the database's memory budget |
 //! | [`cache`] | the optional result cache of repeated searches, keyed by the request, valid at one sequence number |
 //! | [`map`] | an even sample of a collection and its 2-D map (PCA or UMAP), coloured and labelled from payloads |
+//! | [`payloads`] | a segment's payloads: on the heap, or a sealed file's chunks through a small cache |
 //! | [`segment`] | growing and sealed segments, the per-segment planner, the segment file's blocks |
 //! | `mapped` | a sealed segment's vectors read in place from the memory-mapped file (the crate's one `unsafe impl`) |
 //! | [`ops`] | numbered, self-contained operations and their bytes |
@@ -53,6 +54,7 @@ pub mod ops;
 pub mod optimizer;
 pub mod payload;
 pub mod payload_index;
+pub mod payloads;
 pub mod segment;
 pub mod snapshot;
 pub mod types;

@@ -39,6 +39,7 @@ use crate::filter::{
 };
 use crate::id::PointId;
 use crate::payload::{self, Payload};
+use crate::payloads::PayloadRef;
 
 /// The type of a payload index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -97,7 +98,7 @@ pub trait RowSource {
     /// The id of the point in `row`.
     fn row_id(&self, row: u32) -> PointId;
     /// The payload of `row`; `None` when the row has none (treated as the empty object).
-    fn row_payload(&self, row: u32) -> Option<&Payload>;
+    fn row_payload(&self, row: u32) -> Option<PayloadRef<'_>>;
     /// The rows holding these ids.
     fn rows_of_ids(&self, ids: &[PointId]) -> RoaringBitmap;
 }
@@ -377,7 +378,7 @@ impl PayloadIndex {
         let mut index = FieldIndex::new(ty);
         for row in 0..rows.row_count() {
             if let Some(p) = rows.row_payload(row) {
-                index.update(key, row, p, true);
+                index.update(key, row, &p, true);
             }
         }
         self.fields.insert(key.to_owned(), index);
@@ -588,12 +589,12 @@ struct Evaluator<'a> {
 }
 
 impl Evaluator<'_> {
-    fn payload(&self, row: u32) -> &Payload {
-        self.rows.row_payload(row).unwrap_or(self.empty)
+    fn payload(&self, row: u32) -> PayloadRef<'_> {
+        self.rows.row_payload(row).unwrap_or(PayloadRef::Borrowed(self.empty))
     }
 
     fn scan(&self, cand: &RoaringBitmap, pred: impl Fn(&PointId, &Payload) -> bool) -> RoaringBitmap {
-        cand.iter().filter(|&r| pred(&self.rows.row_id(r), self.payload(r))).collect()
+        cand.iter().filter(|&r| pred(&self.rows.row_id(r), &self.payload(r))).collect()
     }
 
     /// Cheap conditions first: ids, then index answers, nested filters, payload scans.
@@ -681,7 +682,7 @@ impl Evaluator<'_> {
         let mut out = &a.sure & cand;
         let maybe = &(&a.maybe & cand) - &out;
         for r in &maybe {
-            if fc.matches(self.payload(r)) {
+            if fc.matches(&self.payload(r)) {
                 out.insert(r);
             }
         }
@@ -717,7 +718,7 @@ mod tests {
         fn naive(&self, f: &Filter) -> RoaringBitmap {
             let empty = Payload::new();
             (0..self.row_count())
-                .filter(|&r| f.matches(&self.row_id(r), self.row_payload(r).unwrap_or(&empty)))
+                .filter(|&r| f.matches(&self.row_id(r), self.row_payload(r).as_deref().unwrap_or(&empty)))
                 .collect()
         }
     }
@@ -729,8 +730,8 @@ mod tests {
         fn row_id(&self, row: u32) -> PointId {
             self.ids[row as usize]
         }
-        fn row_payload(&self, row: u32) -> Option<&Payload> {
-            self.payloads[row as usize].as_ref()
+        fn row_payload(&self, row: u32) -> Option<PayloadRef<'_>> {
+            self.payloads[row as usize].as_ref().map(PayloadRef::Borrowed)
         }
         fn rows_of_ids(&self, ids: &[PointId]) -> RoaringBitmap {
             (0..self.row_count()).filter(|&r| ids.contains(&self.ids[r as usize])).collect()
@@ -1094,7 +1095,7 @@ mod tests {
             prop_assert_eq!(&index, &rebuilt);
             // Removing every row leaves empty field indexes.
             for row in 0..n {
-                index.remove(row, rows.row_payload(row).unwrap());
+                index.remove(row, &rows.row_payload(row).unwrap());
             }
             prop_assert_eq!(index, index_all(&Rows::new(Vec::new()), &fields));
         }

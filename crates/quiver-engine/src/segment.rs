@@ -19,9 +19,10 @@ use crate::codec::{Reader, Writer};
 use crate::error::Result;
 use crate::filter::Filter;
 use crate::id::PointId;
-use crate::ops::{PointWrite, read_payload, write_payload};
+use crate::ops::{PointWrite, read_payload};
 use crate::payload::Payload;
 use crate::payload_index::{Estimate, FieldType, PayloadIndex, RowSource};
+use crate::payloads::{FilePayloads, PayloadRef, PayloadWriter, Payloads};
 
 /// Format version of the engine's segment metadata block.
 pub const SEGMENT_META_VERSION: u8 = 1;
@@ -79,7 +80,7 @@ pub(crate) struct SegmentData {
     /// The index keeps a full-precision copy of every row's vector in row order (HNSW), so the segment does not
     /// keep its own: one copy in memory and on disk instead of two.
     pub vectors_in_index: bool,
-    pub payloads: Vec<Payload>,
+    pub payloads: Payloads,
     pub created: Vec<u64>,
     pub expires: Vec<u64>,
     /// Rows with an expiry, by expiry time.
@@ -149,8 +150,8 @@ impl RowSource for SegmentData {
     fn row_id(&self, row: u32) -> PointId {
         self.ids[row as usize]
     }
-    fn row_payload(&self, row: u32) -> Option<&Payload> {
-        self.payloads.get(row as usize)
+    fn row_payload(&self, row: u32) -> Option<PayloadRef<'_>> {
+        self.payloads.get(row)
     }
     fn rows_of_ids(&self, ids: &[PointId]) -> RoaringBitmap {
         ids.iter().filter_map(|id| self.row_of.get(id).copied()).collect()
@@ -164,7 +165,7 @@ impl SegmentData {
             row_of: HashMap::new(),
             vectors: VectorSet::new(dim)?,
             vectors_in_index: false,
-            payloads: Vec::new(),
+            payloads: Payloads::default(),
             created: Vec::new(),
             expires: Vec::new(),
             ttl: BTreeMap::new(),
@@ -240,14 +241,20 @@ impl SegmentData {
 
     /// Appends everything of a row but its vector.
     fn append_row(&mut self, id: PointId, payload: Payload, created_ms: u64, expires_ms: u64) -> u32 {
+        let row = self.append_row_meta(id, &payload, created_ms, expires_ms);
+        self.payloads.push(payload);
+        row
+    }
+
+    /// Appends a row's id and times and indexes its payload, without storing the payload (the caller does).
+    fn append_row_meta(&mut self, id: PointId, payload: &Payload, created_ms: u64, expires_ms: u64) -> u32 {
         self.id_order.take();
         let row = self.len();
         self.ids.push(id);
         if let Some(old) = self.row_of.insert(id, row) {
             self.deleted.insert(old);
         }
-        self.payload_index.insert(row, &payload);
-        self.payloads.push(payload);
+        self.payload_index.insert(row, payload);
         self.created.push(created_ms);
         self.expires.push(expires_ms);
         if expires_ms != 0 {
@@ -268,7 +275,7 @@ impl SegmentData {
         PointWrite {
             id: self.ids[r],
             vector: self.vector(r).to_vec(),
-            payload: self.payloads[r].clone(),
+            payload: self.payloads.get(row).map(|p| p.clone()).unwrap_or_default(),
             created_ms: self.created[r],
             expires_ms: self.expires[r],
         }
@@ -296,9 +303,14 @@ impl SegmentData {
         })
     }
 
-    /// Estimated heap bytes of the payloads.
+    /// Estimated heap bytes of the payloads held now (a sealed segment's: its cached chunks).
     pub fn payload_heap_bytes(&self) -> u64 {
-        self.payloads.iter().map(payload_heap_guess).sum()
+        self.payloads.heap_bytes()
+    }
+
+    /// What all its payloads would cost on the heap (the memory estimate's per-payload average).
+    pub fn payload_total_guess(&self) -> u64 {
+        self.payloads.total_guess()
     }
 
     /// Bytes of vectors read in place from the memory-mapped segment file (in the page cache, not the heap).
@@ -381,7 +393,9 @@ impl SegmentData {
     /// Appends row `row` of this segment to `out` (the rows of a segment being written).
     pub fn copy_row(&self, row: u32, out: &mut SealedRows) -> Result<()> {
         let r = row as usize;
-        out.push(&self.ids[r], self.vector(r), &self.payloads[r], self.created[r], self.expires[r])
+        let payload = self.payloads.get(row);
+        let empty = Payload::new();
+        out.push(&self.ids[r], self.vector(r), payload.as_deref().unwrap_or(&empty), self.created[r], self.expires[r])
     }
 
     /// Reads segment file `id`, checking every block's checksum; `deleted` comes from the manifest.
@@ -457,22 +471,45 @@ impl SegmentData {
             }
             (None, None) => return Err(corrupt("no vectors block")),
         }
-        let pay_i = find(BlockKind::Payload).ok_or_else(|| corrupt("no payload block"))?;
-        let pbytes = seg.block(pay_i)?;
-        let mut pr = Reader::new(&pbytes, &path, seg.blocks()[pay_i].offset);
-        for (id, c, e) in times {
-            let payload = read_payload(&mut pr)?;
-            d.append_row(id, payload, c, e);
+        // Payload indexes are filled while the payloads are read, once.
+        for (k, t) in fields {
+            d.add_field(k, *t);
         }
-        if !pr.is_empty() {
-            return Err(pr.corrupt("trailing bytes after the payloads"));
+        let payload_block = |tag: u32| seg.blocks().iter().position(|b| b.kind == BlockKind::Payload && b.tag == tag);
+        match (payload_block(crate::payloads::DATA_TAG), payload_block(crate::payloads::OFFSETS_TAG)) {
+            // Read in place: each payload parsed once here (indexing it), then per read.
+            (Some(data), Some(offsets)) => {
+                let mut times = times.into_iter();
+                let mut failed = None;
+                let fp = FilePayloads::open(seg.clone(), data, offsets, rows as u32, &path, |_, p| {
+                    if let Some((id, c, e)) = times.next() {
+                        d.append_row_meta(id, p, c, e);
+                    } else {
+                        failed = Some(());
+                    }
+                })?;
+                if failed.is_some() || d.len() as usize != rows {
+                    return Err(corrupt("payload rows do not match the metadata's rows"));
+                }
+                d.payloads = Payloads::File(fp);
+            }
+            // Written before payloads were read in place: one compressed block, decoded onto the heap.
+            _ => {
+                let pay_i = find(BlockKind::Payload).ok_or_else(|| corrupt("no payload block"))?;
+                let pbytes = seg.block(pay_i)?;
+                let mut pr = Reader::new(&pbytes, &path, seg.blocks()[pay_i].offset);
+                for (id, c, e) in times {
+                    let payload = read_payload(&mut pr)?;
+                    d.append_row(id, payload, c, e);
+                }
+                if !pr.is_empty() {
+                    return Err(pr.corrupt("trailing bytes after the payloads"));
+                }
+            }
         }
         d.index_note = note;
         d.deleted |= deleted;
         d.file_bytes = dir.file_len(&name)?;
-        for (k, t) in fields {
-            d.add_field(k, *t);
-        }
         Ok((d, tier))
     }
 }
@@ -484,7 +521,7 @@ impl SegmentData {
 pub(crate) struct SealedRows {
     rows: u64,
     meta_rows: Writer,
-    payloads: Writer,
+    payloads: PayloadWriter,
     vectors: VectorSet,
 }
 
@@ -493,7 +530,7 @@ impl SealedRows {
         Ok(SealedRows {
             rows: 0,
             meta_rows: Writer::default(),
-            payloads: Writer::default(),
+            payloads: PayloadWriter::default(),
             vectors: VectorSet::new(dim)?,
         })
     }
@@ -503,7 +540,7 @@ impl SealedRows {
         self.meta_rows.id(id);
         self.meta_rows.u64(created);
         self.meta_rows.u64(expires);
-        write_payload(&mut self.payloads, payload);
+        self.payloads.push(payload)?;
         self.rows += 1;
         Ok(())
     }
@@ -526,8 +563,10 @@ pub(crate) fn write_sealed(
     let dim = vectors.dim();
     let mut w = SegmentWriter::create(dir.clone(), id)?;
     w.add_block(BlockKind::Vectors, 0, &crate::mapped::vector_bytes(vectors.as_slice()))?;
-    w.add_compressed_block(BlockKind::Payload, 0, &payloads.buf, 3)?;
-    drop(payloads);
+    let (data, offsets) = payloads.into_blocks();
+    w.add_block(BlockKind::Payload, crate::payloads::DATA_TAG, &data)?;
+    w.add_block(BlockKind::Payload, crate::payloads::OFFSETS_TAG, &offsets)?;
+    drop((data, offsets));
     let mut note = None;
     if let Some((kind, params)) = index
         && kind != IndexKind::Flat
@@ -559,11 +598,6 @@ pub(crate) fn write_sealed(
     w.add_block(BlockKind::Metadata, 0, &meta.buf)?;
     let name = w.finish()?;
     Ok(dir.file_len(&name)?)
-}
-
-/// Estimated heap bytes of one payload (a map of JSON values).
-pub(crate) fn payload_heap_guess(p: &Payload) -> u64 {
-    32 + p.len() as u64 * 48
 }
 
 /// Full path of segment file `id` in `dir`.
@@ -632,6 +666,50 @@ mod tests {
         let sp = SearchParams::new();
         let (hits, plan) = back.search((7, Tier::Hot), Metric::Euclidean, q, 3, None, &sp, 0, 0).unwrap();
         assert_eq!((hits[0].id, plan.plan.as_str()), (42, "index:hnsw"));
+    }
+
+    #[test]
+    fn sealed_payloads_are_read_in_place_one_row_at_a_time() {
+        let dim = 4;
+        let rows = 1000;
+        let mut pts = points(rows as u64, dim);
+        for (i, p) in pts.iter_mut().enumerate() {
+            p.payload.insert("n".into(), serde_json::json!(i));
+            p.payload.insert("tag".into(), serde_json::json!(if i % 3 == 0 { "a" } else { "b" }));
+        }
+        pts[6].payload = Payload::new();
+        let dir = Arc::new(MemDirectory::new(6));
+        write(&dir, 5, &pts, None);
+        let fields = [("tag".to_owned(), FieldType::Keyword)];
+        let (d, _) = SegmentData::read_file(dir.as_ref(), 5, RoaringBitmap::new(), &fields).unwrap();
+        assert!(matches!(d.payloads, Payloads::File(_)));
+        assert_eq!(d.payload_heap_bytes(), 0, "no payload on the heap");
+        assert!(d.payload_total_guess() > 0);
+        for (r, p) in pts.iter().enumerate() {
+            assert_eq!(&d.point(r as u32).payload, &p.payload, "row {r}");
+        }
+        assert!(d.payloads.get(rows as u32).is_none());
+        // The payload index was built while the payloads were read; an unindexed key is read row by row.
+        let tag_a: Filter =
+            serde_json::from_value(serde_json::json!({"must": [{"key": "tag", "match": {"value": "a"}}]})).unwrap();
+        assert_eq!(d.payload_index.evaluate(&tag_a, &d).rows.len(), 333, "rows 0, 3, …, 999 but row 6 has none");
+        let small: Filter =
+            serde_json::from_value(serde_json::json!({"must": [{"key": "n", "range": {"lt": 10}}]})).unwrap();
+        assert_eq!(d.payload_index.evaluate(&small, &d).rows.len(), 9);
+        // A damaged byte in the payloads fails the open, naming the file.
+        let name = quiver_storage::segment::file_name(5);
+        let block = {
+            let seg = quiver_storage::Segment::open(dir.as_ref(), 5).unwrap();
+            *seg.blocks().iter().find(|b| b.kind == BlockKind::Payload && b.tag == crate::payloads::DATA_TAG).unwrap()
+        };
+        let mut image = dir.read(&name).unwrap();
+        image[block.offset as usize + 3] ^= 0x40;
+        dir.remove(&name).unwrap();
+        let mut f = dir.create(&name).unwrap();
+        f.write_all(&image).unwrap();
+        f.sync().unwrap();
+        let err = SegmentData::read_file(dir.as_ref(), 5, RoaringBitmap::new(), &fields).unwrap_err();
+        assert!(err.to_string().contains(&name), "a damaged payload block fails the open: {err}");
     }
 
     #[test]
