@@ -3,7 +3,8 @@
 //!
 //! The estimate counts the heap (graph and codes, ids and times, the growing segment's vectors and payloads, the
 //! change feed's window) apart from the vectors and payloads read in place from the segment files (`mapped`: page
-//! cache, resident while read). Per sealed point, for a `d`-dimensional vector: row bookkeeping [`ROW_BYTES`]; HNSW `8 + 3 + 20 + 4·(2m + 1) + 4·(m + 1)/(m − 1)` (id, flags, id map, layer-0 and the expected upper
+//! cache, resident while read), at the peak: the growing segment full (`seal_points` rows) while a seal copies it.
+//! Per sealed point, for a `d`-dimensional vector: row bookkeeping [`ROW_BYTES`]; HNSW `8 + 3 + 20 + 4·(2m + 1) + 4·(m + 1)/(m − 1)` (id, flags, id map, layer-0 and the expected upper
 //! links) + codes (SQ8 `d + 4`, PQ `pq_m`, bits `8·⌈d/64⌉`); IVF `8` + codes or `4·d` when it keeps vectors; KD-tree
 //! and LSH `4·d + 32`. It is an estimate: `info().memory_bytes` is the engine's own count of what is there now.
 
@@ -78,7 +79,9 @@ pub fn estimate(cfg: &CollectionConfig, points: u64, payload_bytes: u64) -> Memo
     let dim = cfg.dimension as u64;
     let vector = 4 * dim;
     let per_point = ROW_BYTES + index_bytes_per_point(&cfg.index, dim);
-    let growing = points.min(cfg.optimizer.seal_points as u64) * (vector + payload_bytes);
+    // The growing segment at its fullest, and the copy of its vectors a seal builds from (transient, but it is
+    // what the peak holds).
+    let growing = points.min(cfg.optimizer.seal_points as u64) * (2 * vector + payload_bytes);
     let feed = cfg.change_feed_bytes.min(points.saturating_mul(vector + FEED_OP_BYTES + payload_bytes));
     MemoryEstimate {
         points,
