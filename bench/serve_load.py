@@ -99,6 +99,8 @@ def main():
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--ef", type=int, default=64)
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--query-cache", type=int, default=0,
+                    help="create the collection with this many result-cache entries (0: none)")
     args = ap.parse_args()
 
     name = os.path.basename(args.data.rstrip("/"))
@@ -109,7 +111,10 @@ def main():
     tmp = tempfile.mkdtemp(prefix="quiver-load-")
     proc, base, _ = start_server(args.quiver, os.path.join(tmp, "data"))
     try:
-        call(base, "PUT", "/collections/bench", {"vectors": {"size": int(dim), "distance": "Cosine"}})
+        create = {"vectors": {"size": int(dim), "distance": "Cosine"}}
+        if args.query_cache:
+            create["query_cache_entries"] = args.query_cache
+        call(base, "PUT", "/collections/bench", create)
         # Ingest over HTTP with the product's own client (`quiver import`: batches, wait=true, retries), so the
         # figure is the server's, not a Python serializer's.
         t0 = time.time()
@@ -164,7 +169,8 @@ def main():
         proc.terminate()
         proc.wait(timeout=60)
     raw_mib = n * dim * 4 / 2**20
-    print(f"### `quiver serve` on loopback: {name}, {n} × {dim}, HNSW (defaults), ef {args.ef}, k {args.k}\n")
+    cache = f", result cache of {args.query_cache} entries" if args.query_cache else ""
+    print(f"### `quiver serve` on loopback: {name}, {n} × {dim}, HNSW (defaults), ef {args.ef}, k {args.k}{cache}\n")
     print(f"- HTTP ingest with `quiver import`, batches of {args.batch}, `wait=true`, fsync: **{n / ingest:,.0f} vectors/s** "
           f"({ingest:.1f} s); fully indexed after {indexed:.1f} s")
     print(f"- recall@{args.k} of the HTTP answers (1000 queries): **{recall:.3f}**")

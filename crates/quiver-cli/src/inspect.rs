@@ -105,6 +105,8 @@ pub struct SegmentReport {
     pub bytes: u64,
     /// Every block's checksum matched (and compressed blocks decoded).
     pub verified: bool,
+    /// The engine's segment layout the file follows (`quiver_engine::segment::SEGMENT_LAYOUT` is this build's).
+    pub layout: u8,
 }
 
 /// The WAL of one collection.
@@ -198,6 +200,19 @@ pub struct Report {
     pub problems: Vec<Problem>,
     /// Per collection, by name.
     pub collections: Vec<CollectionReport>,
+    /// The format versions this build writes (and the newest it reads), by file kind.
+    pub formats: Vec<(&'static str, u32)>,
+}
+
+/// The format versions this build writes, by file kind.
+pub fn formats() -> Vec<(&'static str, u32)> {
+    vec![
+        ("wal", u32::from(quiver_storage::wal::record::FILE_VERSION)),
+        ("manifest", u32::from(quiver_storage::manifest::VERSION)),
+        ("segment container", u32::from(quiver_storage::segment::VERSION)),
+        ("segment layout", u32::from(quiver_engine::segment::SEGMENT_LAYOUT)),
+        ("snapshot", u32::from(quiver_storage::snapshot::VERSION)),
+    ]
 }
 
 /// Runs `quiver inspect`.
@@ -270,7 +285,15 @@ pub fn inspect(dir: &Path) -> Result<Report> {
     let all = || top.iter().chain(collections.iter().flat_map(|c| c.problems.iter()));
     let errors = all().filter(|p| p.severity == Severity::Error).count();
     let warnings = all().filter(|p| p.severity == Severity::Warning).count();
-    Ok(Report { data_dir: dir.to_owned(), ok: errors == 0, errors, warnings, problems: top, collections })
+    Ok(Report {
+        data_dir: dir.to_owned(),
+        ok: errors == 0,
+        errors,
+        warnings,
+        problems: top,
+        collections,
+        formats: formats(),
+    })
 }
 
 /// The entries of `dir` as (name, path, is a directory), sorted; unreadable entries become errors.
@@ -449,11 +472,12 @@ fn check_segments(dir: &FsDirectory, files: &[String], live: &[u64], r: &mut Col
                     blocks: seg.blocks().len(),
                     bytes,
                     verified: verified.is_ok(),
+                    layout: quiver_engine::segment::layout_of(seg.blocks()),
                 });
             }
             Err(e) => {
                 r.problems.push(Problem::from_storage(&e, &path));
-                r.segments.push(SegmentReport { file: path, id, blocks: 0, bytes, verified: false });
+                r.segments.push(SegmentReport { file: path, id, blocks: 0, bytes, verified: false, layout: 0 });
             }
         }
     }
@@ -618,6 +642,8 @@ pub fn render(r: &Report) -> String {
         r.data_dir.display(),
         plural(r.collections.len() as u64, "collection", "collections")
     );
+    let formats: Vec<String> = r.formats.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(s, "  this build writes: {}", formats.join(", "));
     for p in &r.problems {
         let _ = writeln!(s, "  {}", render_problem(p));
     }
@@ -654,9 +680,15 @@ pub fn render(r: &Report) -> String {
                 let ok = c.segments.iter().filter(|x| x.verified).count();
                 let blocks: usize = c.segments.iter().map(|x| x.blocks).sum();
                 let bytes: u64 = c.segments.iter().map(|x| x.bytes).sum();
+                let current = quiver_engine::segment::SEGMENT_LAYOUT;
+                let older = c.segments.iter().filter(|x| x.layout != 0 && x.layout < current).count();
+                let layout = match older {
+                    0 => format!("layout {current}"),
+                    n => format!("layout {current}, {n} in an older layout (read as is, rewritten by the next merge)"),
+                };
                 let _ = writeln!(
                     s,
-                    "  segments   {}, {blocks} blocks, {}: {ok} verified",
+                    "  segments   {}, {blocks} blocks, {}: {ok} verified; {layout}",
                     plural(c.segments.len() as u64, "file", "files"),
                     human_bytes(bytes)
                 );

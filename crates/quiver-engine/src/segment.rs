@@ -30,6 +30,18 @@ pub const SEGMENT_META_VERSION: u8 = 1;
 /// block holds the vectors itself).
 pub const VECTORS_IN_INDEX_TAG: u32 = 1;
 
+/// The engine's segment layout this build writes: 2 = the vectors block read in place (an HNSW index written
+/// without its copy) and payloads as JSON plus row offsets, read in place; 1 = vectors inside the HNSW index and
+/// payloads in one compressed block (still read; rewritten in layout 2 by the next optimizer job on the segment).
+pub const SEGMENT_LAYOUT: u8 = 2;
+
+/// The layout (see [`SEGMENT_LAYOUT`]) a segment file's blocks follow.
+pub fn layout_of(blocks: &[quiver_storage::segment::BlockInfo]) -> u8 {
+    let vectors_in_index = blocks.iter().any(|b| b.kind == BlockKind::Vectors && b.tag == VECTORS_IN_INDEX_TAG);
+    let payloads_in_place = blocks.iter().any(|b| b.kind == BlockKind::Payload && b.tag == crate::payloads::DATA_TAG);
+    if !vectors_in_index && payloads_in_place { 2 } else { 1 }
+}
+
 /// Which part of the collection a segment belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -153,6 +153,9 @@ fn intact_directory_verifies_and_is_not_changed() {
     assert_eq!(d["manifest"]["segments"].as_array().unwrap().len(), 1);
     assert_eq!(d["segments"][0]["verified"], true);
     assert!(d["segments"][0]["blocks"].as_u64().unwrap() >= 3);
+    assert_eq!(d["segments"][0]["layout"], json!(quiver_engine::segment::SEGMENT_LAYOUT));
+    let formats = report["formats"].as_array().unwrap();
+    assert!(formats.contains(&json!(["segment layout", quiver_engine::segment::SEGMENT_LAYOUT])), "{formats:?}");
     assert_eq!(d["wal"]["records"], 6);
     assert_eq!(d["manifest"]["wal_checkpoint"], 3);
     assert_eq!(d["snapshots"][0]["verified"], true);
@@ -167,6 +170,25 @@ fn intact_directory_verifies_and_is_not_changed() {
         text.contains("collection docs: OK") && text.contains("6 records") && text.contains("OK: 0 errors"),
         "{text}"
     );
+    assert!(text.contains("this build writes: wal 1, manifest 1, segment container 1, segment layout"), "{text}");
+}
+
+/// The data directory written by an older build (the engine's `tests/fixtures/format-1`): intact, its segments in
+/// layout 1, which this build still reads.
+#[test]
+fn an_older_data_directory_reports_its_segment_layout() {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../quiver-engine/tests/fixtures/format-1");
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(&from, tmp.path());
+    let out = quiver(&["inspect", "--json", tmp.path().to_str().unwrap()]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{report:#}");
+    for c in report["collections"].as_array().unwrap() {
+        let segs = c["segments"].as_array().unwrap();
+        assert!(!segs.is_empty() && segs.iter().all(|s| s["layout"] == 1 && s["verified"] == true), "{c:#}");
+    }
+    let text = String::from_utf8(quiver(&["inspect", tmp.path().to_str().unwrap()]).stdout).unwrap();
+    assert!(text.contains("in an older layout (read as is, rewritten by the next merge)"), "{text}");
 }
 
 #[test]
