@@ -131,6 +131,24 @@ impl MemoryBudget {
         Ok(())
     }
 
+    /// Checks that collection `name` may take `heap_bytes` for a while (a merge's transient copy) without recording
+    /// it; refuses like [`MemoryBudget::admit`].
+    pub(crate) fn check(&self, name: &str, heap_bytes: u64, what: &str) -> Result<()> {
+        let usage = self.usage.lock();
+        let Some(limit) = self.limit() else { return Ok(()) };
+        let others: u64 = usage.iter().filter(|(n, _)| n.as_str() != name).map(|(_, b)| *b).sum();
+        if others.saturating_add(heap_bytes) > limit {
+            return Err(Error::MemoryBudget {
+                collection: name.to_owned(),
+                what: what.to_owned(),
+                needed: heap_bytes,
+                others,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
     /// Records collection `name`'s estimate without checking it (a collection opened with its data).
     pub(crate) fn record(&self, name: &str, heap_bytes: u64) {
         self.usage.lock().insert(name.to_owned(), heap_bytes);

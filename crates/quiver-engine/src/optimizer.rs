@@ -219,6 +219,7 @@ impl Collection {
                 Ok(())
             }
             Job::Rewrite { inputs, tier, what } => {
+                self.admit_rewrite(&inputs, tier, what)?;
                 self.rewrite(inputs, tier)?;
                 let mut o = self.inner.optimizer.lock();
                 match what {
@@ -229,6 +230,23 @@ impl Collection {
                 Ok(())
             }
         }
+    }
+
+    /// Refuses a merge, vacuum or migration whose build would take the database past its memory budget: the
+    /// build holds a heap copy of the inputs' live vectors and the new index beside everything the collection
+    /// already holds. (A seal's copy is in the collection's estimate already.) The job is retried at the next run.
+    fn admit_rewrite(&self, inputs: &[Arc<Segment>], tier: Tier, what: &str) -> Result<()> {
+        let Some(budget) = self.inner.budget.get() else { return Ok(()) };
+        let cfg = &self.inner.config;
+        let now = self.now_ms();
+        let rows: u64 = inputs.iter().map(|s| s.data.read().live_count(now)).sum();
+        let index = match tier {
+            Tier::Cold => cfg.tiering.as_ref().map_or(&cfg.index, |t| &t.cold_index),
+            Tier::Hot | Tier::Growing => &cfg.index,
+        };
+        let per_row = 4 * cfg.dimension as u64 + crate::budget::index_bytes_per_point(index, cfg.dimension as u64);
+        let need = self.memory_estimate().heap_bytes.saturating_add(rows.saturating_mul(per_row));
+        budget.check(&self.inner.name, need, &format!("{what} of {} segments ({rows} points)", inputs.len()))
     }
 
     /// Rewrites `inputs` (sealed segments, or the frozen growing one) into one new segment of `tier`.

@@ -94,3 +94,31 @@ fn the_memory_budget_refuses_creates_and_upserts_that_would_not_fit() {
     assert_eq!(c.count(None).unwrap(), 300);
     assert_eq!(db.memory_budget().1.keys().collect::<Vec<_>>(), ["a"]);
 }
+
+#[test]
+fn a_merge_whose_build_would_pass_the_memory_budget_waits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    let mut cfg = CollectionConfig::new(64, Metric::Euclidean);
+    cfg.optimizer.interval_ms = 0;
+    cfg.optimizer.seal_points = 100;
+    cfg.optimizer.merge_below_points = 1_000;
+    let c = db.create_collection("m", cfg).unwrap();
+    let vectors = crate::common::random_vectors(300, 64, 9);
+    for b in 0..3u64 {
+        c.upsert((b * 100..(b + 1) * 100).map(|i| PointInput::new(i, vectors[i as usize].clone())).collect()).unwrap();
+        c.seal().unwrap();
+    }
+    let sealed = |c: &quiver_engine::Collection| c.info().unwrap().segments.iter().filter(|s| s.rows > 0).count();
+    assert_eq!(sealed(&c), 3);
+    // Room for what the collection holds, not for a merge's copy of its vectors.
+    db.set_memory_budget(Some(c.memory_estimate().heap_bytes + 1_000));
+    let err = c.optimize().unwrap_err();
+    assert!(err.is_storage_full() && err.to_string().contains("merge of"), "{err}");
+    assert_eq!(sealed(&c), 3, "nothing merged");
+    assert!(c.info().unwrap().optimizer.last_error.unwrap_or_default().contains("memory budget"));
+    db.set_memory_budget(None);
+    c.optimize().unwrap();
+    assert_eq!(sealed(&c), 1);
+    assert_eq!(c.count(None).unwrap(), 300);
+}
