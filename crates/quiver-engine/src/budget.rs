@@ -115,18 +115,7 @@ impl MemoryBudget {
     /// naming the estimate, what the other collections hold and the limit.
     pub(crate) fn admit(&self, name: &str, heap_bytes: u64, what: &str) -> Result<()> {
         let mut usage = self.usage.lock();
-        if let Some(limit) = self.limit() {
-            let others: u64 = usage.iter().filter(|(n, _)| n.as_str() != name).map(|(_, b)| *b).sum();
-            if others.saturating_add(heap_bytes) > limit {
-                return Err(Error::MemoryBudget {
-                    collection: name.to_owned(),
-                    what: what.to_owned(),
-                    needed: heap_bytes,
-                    others,
-                    limit,
-                });
-            }
-        }
+        self.within(&usage, name, heap_bytes, what)?;
         usage.insert(name.to_owned(), heap_bytes);
         Ok(())
     }
@@ -134,7 +123,10 @@ impl MemoryBudget {
     /// Checks that collection `name` may take `heap_bytes` for a while (a merge's transient copy) without recording
     /// it; refuses like [`MemoryBudget::admit`].
     pub(crate) fn check(&self, name: &str, heap_bytes: u64, what: &str) -> Result<()> {
-        let usage = self.usage.lock();
+        self.within(&self.usage.lock(), name, heap_bytes, what)
+    }
+
+    fn within(&self, usage: &BTreeMap<String, u64>, name: &str, heap_bytes: u64, what: &str) -> Result<()> {
         let Some(limit) = self.limit() else { return Ok(()) };
         let others: u64 = usage.iter().filter(|(n, _)| n.as_str() != name).map(|(_, b)| *b).sum();
         if others.saturating_add(heap_bytes) > limit {

@@ -232,6 +232,15 @@ impl Collection {
         }
     }
 
+    /// The index a segment of `tier` is built with.
+    fn index_config(&self, tier: Tier) -> &crate::config::IndexConfig {
+        let cfg = &self.inner.config;
+        match tier {
+            Tier::Cold => cfg.tiering.as_ref().map_or(&cfg.index, |t| &t.cold_index),
+            Tier::Hot | Tier::Growing => &cfg.index,
+        }
+    }
+
     /// Refuses a merge, vacuum or migration whose build would take the database past its memory budget: the
     /// build holds a heap copy of the inputs' live vectors and the new index beside everything the collection
     /// already holds. (A seal's copy is in the collection's estimate already.) The job is retried at the next run.
@@ -240,10 +249,7 @@ impl Collection {
         let cfg = &self.inner.config;
         let now = self.now_ms();
         let rows: u64 = inputs.iter().map(|s| s.data.read().live_count(now)).sum();
-        let index = match tier {
-            Tier::Cold => cfg.tiering.as_ref().map_or(&cfg.index, |t| &t.cold_index),
-            Tier::Hot | Tier::Growing => &cfg.index,
-        };
+        let index = self.index_config(tier);
         let per_row = 4 * cfg.dimension as u64 + crate::budget::index_bytes_per_point(index, cfg.dimension as u64);
         let need = self.memory_estimate().heap_bytes.saturating_add(rows.saturating_mul(per_row));
         budget.check(&self.inner.name, need, &format!("{what} of {} segments ({rows} points)", inputs.len()))
@@ -273,10 +279,7 @@ impl Collection {
         }
         // 2. Build and write the new segment, no lock held, then serve what the file holds, as a reopen would:
         //    vectors read in place, the build's copy freed.
-        let index_cfg = match tier {
-            Tier::Cold => cfg.tiering.as_ref().map_or(&cfg.index, |t| &t.cold_index),
-            Tier::Hot | Tier::Growing => &cfg.index,
-        };
+        let index_cfg = self.index_config(tier);
         let params = index_cfg.to_params()?;
         write_sealed(inner.dir.clone(), new_id, tier, rows, cfg.metric, Some((index_cfg.kind, params)))?;
         let (mut data, _) = SegmentData::read_file(inner.dir.as_ref(), new_id, Default::default(), &fields)?;

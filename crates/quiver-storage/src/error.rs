@@ -129,6 +129,16 @@ impl Error {
         matches!(self, Error::StorageFull { .. })
     }
 
+    /// The same error, never reported as [`Error::StorageFull`]: for a failure after which the written state is
+    /// unknown (a failed fsync or rename, a write that could not be rolled back), so callers stop rather than go on
+    /// once space is freed.
+    pub(crate) fn fatal(self) -> Error {
+        match self {
+            Error::StorageFull { file, cause } => Error::Io { file, cause },
+            e => e,
+        }
+    }
+
     /// Builds [`Error::Io`], or [`Error::StorageFull`] when the operating system said the device or quota is full.
     pub(crate) fn io(file: impl Into<PathBuf>, cause: std::io::Error) -> Error {
         use std::io::ErrorKind;

@@ -221,14 +221,10 @@ impl ManifestStore {
                 return Err(e);
             }
         };
-        let fatal = |e: Error| match e {
-            Error::StorageFull { file, cause } => Error::Io { file, cause },
-            e => e,
-        };
-        file.sync().map_err(fatal)?;
+        file.sync().map_err(Error::fatal)?;
         drop(file);
-        self.dir.rename(&tmp, &name).map_err(fatal)?;
-        self.dir.sync_dir().map_err(fatal)
+        self.dir.rename(&tmp, &name).map_err(Error::fatal)?;
+        self.dir.sync_dir().map_err(Error::fatal)
     }
 }
 

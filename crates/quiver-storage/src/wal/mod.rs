@@ -511,7 +511,7 @@ impl Wal {
             // recoverable: even a full disk stops the writer.
             let res = {
                 let mut io = lock(&self.io);
-                self.write_batch(&mut io, first, &batch).map_err(fatal)
+                self.write_batch(&mut io, first, &batch).map_err(Error::fatal)
             };
             st = lock(&self.state);
             st.leader = false;
@@ -567,7 +567,7 @@ impl Wal {
             return Err(roll_back(a.file.as_mut(), before, e));
         }
         if sync {
-            a.file.sync().map_err(fatal)?;
+            a.file.sync().map_err(Error::fatal)?;
             a.synced_len = a.file.size();
         }
         Ok(())
@@ -597,7 +597,7 @@ impl Wal {
                 return Ok(());
             }
             if a.synced_len < size {
-                a.file.sync().map_err(fatal)?;
+                a.file.sync().map_err(Error::fatal)?;
                 a.synced_len = size;
             }
         }
@@ -612,11 +612,11 @@ impl Wal {
             drop(file);
             return Err(match self.dir.remove(&name) {
                 Ok(()) if e.is_storage_full() => e,
-                _ => fatal(e),
+                _ => e.fatal(),
             });
         }
-        file.sync().map_err(fatal)?;
-        self.dir.sync_dir().map_err(fatal)?;
+        file.sync().map_err(Error::fatal)?;
+        self.dir.sync_dir().map_err(Error::fatal)?;
         let synced_len = file.size();
         io.files.push(WalFile { first_seq, name });
         io.active = Some(Active { file, synced_len });
@@ -626,24 +626,15 @@ impl Wal {
 
 /// After an append failed part-way: on a full disk, cuts the file back to `before` so the log is exactly as it was,
 /// and returns the [`Error::StorageFull`] (the caller may go on once space is freed). Anything else, or a failed
-/// cut, is [`fatal`].
+/// cut, is [`Error::fatal`] (the writer stops).
 fn roll_back(file: &mut dyn WritableFile, before: u64, e: Error) -> Error {
-    let Error::StorageFull { file: path, cause } = e else { return fatal(e) };
+    let Error::StorageFull { file: path, cause } = e else { return e.fatal() };
     match file.truncate(before) {
         Ok(()) => Error::StorageFull { file: path, cause },
         Err(t) => Error::Io {
             file: path,
             cause: std::io::Error::other(format!("{cause}; rolling back the partial record failed: {t}")),
         },
-    }
-}
-
-/// An error after which the log's state is unknown (a failed fsync, a write that could not be rolled back): never
-/// reported as [`Error::StorageFull`], so the writer stops ([`Error::Poisoned`]) rather than go on.
-fn fatal(e: Error) -> Error {
-    match e {
-        Error::StorageFull { file, cause } => Error::Io { file, cause },
-        e => e,
     }
 }
 
