@@ -863,7 +863,8 @@ pub(crate) fn live_rows_by_id(segs: &[Arc<Segment>], filter: Option<&Filter>, no
 pub(crate) fn record(d: &SegmentData, row: u32, with_payload: bool, with_vector: bool) -> Record {
     Record {
         id: d.ids[row as usize],
-        payload: with_payload.then(|| d.payloads.get(row).map(|p| p.clone()).unwrap_or_default()),
+        payload: with_payload
+            .then(|| d.payloads.get(row).map(crate::payloads::PayloadRef::into_owned).unwrap_or_default()),
         vector: with_vector.then(|| d.vector(row as usize).to_vec()),
     }
 }

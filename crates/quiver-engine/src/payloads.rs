@@ -29,6 +29,16 @@ pub enum PayloadRef<'a> {
     Owned(Payload),
 }
 
+impl PayloadRef<'_> {
+    /// The payload, owned: a heap payload is cloned, one parsed from the file is moved out.
+    pub fn into_owned(self) -> Payload {
+        match self {
+            PayloadRef::Borrowed(p) => p.clone(),
+            PayloadRef::Owned(p) => p,
+        }
+    }
+}
+
 impl Deref for PayloadRef<'_> {
     type Target = Payload;
 

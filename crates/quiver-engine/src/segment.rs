@@ -287,7 +287,7 @@ impl SegmentData {
         PointWrite {
             id: self.ids[r],
             vector: self.vector(r).to_vec(),
-            payload: self.payloads.get(row).map(|p| p.clone()).unwrap_or_default(),
+            payload: self.payloads.get(row).map(PayloadRef::into_owned).unwrap_or_default(),
             created_ms: self.created[r],
             expires_ms: self.expires[r],
         }
@@ -491,18 +491,11 @@ impl SegmentData {
         match (payload_block(crate::payloads::DATA_TAG), payload_block(crate::payloads::OFFSETS_TAG)) {
             // Read in place: each payload parsed once here (indexing it), then per read.
             (Some(data), Some(offsets)) => {
-                let mut times = times.into_iter();
-                let mut failed = None;
-                let fp = FilePayloads::open(seg.clone(), data, offsets, rows as u32, &path, |_, p| {
-                    if let Some((id, c, e)) = times.next() {
-                        d.append_row_meta(id, p, c, e);
-                    } else {
-                        failed = Some(());
-                    }
+                // `open` calls back once per row in `0..rows`, and `times` holds `rows` entries.
+                let fp = FilePayloads::open(seg.clone(), data, offsets, rows as u32, &path, |row, p| {
+                    let (id, c, e) = times[row as usize];
+                    d.append_row_meta(id, p, c, e);
                 })?;
-                if failed.is_some() || d.len() as usize != rows {
-                    return Err(corrupt("payload rows do not match the metadata's rows"));
-                }
                 d.payloads = Payloads::File(fp);
             }
             // Written before payloads were read in place: one compressed block, decoded onto the heap.
