@@ -618,40 +618,21 @@ impl Collection {
         } else {
             segs.iter().map(|s| run(s, k, &req.params)).collect::<Result<Vec<_>>>()?
         };
-        // Merge: (distance, id) order; one hit per point id.
-        let mut all: Vec<(Neighbor, usize)> = Vec::new();
+        let mut per_segment = Vec::with_capacity(results.len());
         let mut plans = Vec::with_capacity(results.len());
-        for (si, (hits, plan)) in results.into_iter().enumerate() {
-            all.extend(hits.into_iter().map(|n| (n, si)));
+        for (hits, plan) in results {
+            per_segment.push(hits);
             plans.push(plan);
         }
-        let id_of = |n: &Neighbor, si: usize| segs[si].data.read().ids[n.id as usize];
-        let mut keyed: Vec<(f32, PointId, usize, u32)> =
-            all.iter().map(|(n, si)| (n.distance, id_of(n, *si), *si, n.id as u32)).collect();
-        keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let mut seen = HashSet::new();
-        let mut hits = Vec::with_capacity(req.limit);
-        for (dist, id, si, row) in keyed {
-            if !seen.insert(id) {
-                continue;
-            }
-            if seen.len() <= req.offset {
-                continue;
-            }
-            let score = cfg.metric.score(dist);
-            if let Some(t) = req.score_threshold {
-                let keep = if cfg.metric.higher_score_is_closer() { score >= t } else { score <= t };
-                if !keep {
-                    break;
-                }
-            }
-            let d = segs[si].data.read();
-            let r = record(&d, row, req.with_payload, req.with_vector);
-            hits.push(ScoredPoint { id, score, payload: r.payload, vector: r.vector });
-            if hits.len() == req.limit {
-                break;
-            }
-        }
+        let metric = cfg.metric;
+        let keep = |score: f32| match req.score_threshold {
+            Some(t) if metric.higher_score_is_closer() => score >= t,
+            Some(t) => score <= t,
+            None => true,
+        };
+        let page =
+            Page { offset: req.offset, limit: req.limit, with_payload: req.with_payload, with_vector: req.with_vector };
+        let hits = merge_hits(&segs, per_segment, page, |d| metric.score(d), keep);
         let explain = req.explain.then(|| {
             let matched = req.filter.as_ref().map(|_| plans.iter().filter_map(|p| p.matched).sum());
             let mut unindexed: Vec<String> = plans.iter().flat_map(|p| p.unindexed_keys.clone()).collect();
@@ -845,6 +826,51 @@ pub(crate) fn check_payload_size(id: &PointId, payload: &Payload, limit: usize) 
         });
     }
     Ok(())
+}
+
+/// Which hits of a merged list to return, and what to attach.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Page {
+    pub offset: usize,
+    pub limit: usize,
+    pub with_payload: bool,
+    pub with_vector: bool,
+}
+
+/// The one merge of per-segment top-k lists (`per_segment[i]` holds rows of `segs[i]`): hits in (distance, id)
+/// order, one per point id (an in-flight upsert can show a point in two segments), the page's `offset` skipped,
+/// at most `limit`, ending at the first whose score (`score` of its distance) `keep` refuses.
+pub(crate) fn merge_hits(
+    segs: &[Arc<Segment>],
+    per_segment: Vec<Vec<Neighbor>>,
+    page: Page,
+    score: impl Fn(f32) -> f32,
+    keep: impl Fn(f32) -> bool,
+) -> Vec<ScoredPoint> {
+    let mut keyed: Vec<(f32, PointId, usize, u32)> = Vec::new();
+    for (si, hits) in per_segment.into_iter().enumerate() {
+        let d = segs[si].data.read();
+        keyed.extend(hits.into_iter().map(|n| (n.distance, d.ids[n.id as usize], si, n.id as u32)));
+    }
+    keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(page.limit.min(keyed.len()));
+    for (dist, id, si, row) in keyed {
+        if !seen.insert(id) || seen.len() <= page.offset {
+            continue;
+        }
+        let score = score(dist);
+        if !keep(score) {
+            break;
+        }
+        let d = segs[si].data.read();
+        let r = record(&d, row, page.with_payload, page.with_vector);
+        out.push(ScoredPoint { id, score, payload: r.payload, vector: r.vector });
+        if out.len() == page.limit {
+            break;
+        }
+    }
+    out
 }
 
 /// Every live row `filter` admits as `(id, segment index, row)`, in id order, one per id (the newest segment's

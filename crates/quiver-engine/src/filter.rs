@@ -241,16 +241,25 @@ pub(crate) fn exact_i64(v: &Value) -> Option<i64> {
     (f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f)).then_some(f as i64)
 }
 
+/// The text analysis of each key with a text index (`None` for the other keys).
+pub type TextKeys<'a> = &'a dyn Fn(&str) -> Option<crate::fulltext::TextOptions>;
+
 impl Filter {
-    /// Whether the point (`id`, `payload`) satisfies the filter: the direct evaluator, reading the payload.
+    /// Whether the point (`id`, `payload`) satisfies the filter: the direct evaluator, reading the payload, for
+    /// a collection without text indexes (`match.text` is a substring test).
     pub fn matches(&self, id: &PointId, payload: &Payload) -> bool {
-        self.must.iter().all(|c| c.matches(id, payload))
-            && !self.must_not.iter().any(|c| c.matches(id, payload))
-            && (self.should.is_empty() || self.should.iter().any(|c| c.matches(id, payload)))
+        self.matches_with(id, payload, &|_| None)
+    }
+
+    /// [`Filter::matches`] where `text(key)` gives the options of the keys with a text index: on those,
+    /// `match.text` holds when the key's strings hold every term of the query text (see [`crate::fulltext`]).
+    pub fn matches_with(&self, id: &PointId, payload: &Payload, text: TextKeys<'_>) -> bool {
+        let m = |c: &Condition| c.matches_with(id, payload, text);
+        self.must.iter().all(m)
+            && !self.must_not.iter().any(m)
+            && (self.should.is_empty() || self.should.iter().any(m))
             && self.min_should.as_ref().is_none_or(|ms| {
-                ms.min_count == 0
-                    || ms.conditions.iter().filter(|c| c.matches(id, payload)).take(ms.min_count).count()
-                        >= ms.min_count
+                ms.min_count == 0 || ms.conditions.iter().filter(|c| m(c)).take(ms.min_count).count() >= ms.min_count
             })
     }
 
@@ -324,12 +333,28 @@ impl Filter {
 impl Condition {
     /// Whether the point satisfies this condition.
     pub fn matches(&self, id: &PointId, payload: &Payload) -> bool {
+        self.matches_with(id, payload, &|_| None)
+    }
+
+    /// [`Condition::matches`] with text indexes; see [`Filter::matches_with`].
+    pub fn matches_with(&self, id: &PointId, payload: &Payload, text: TextKeys<'_>) -> bool {
         match self {
-            Condition::Field(f) => f.matches(payload),
+            Condition::Field(f) => match (&f.predicate, text(&f.key)) {
+                (FieldPredicate::Match(Match::Text(q)), Some(opts)) => {
+                    let terms = crate::fulltext::Bm25Query::new(opts, q).terms;
+                    let strings = payload::values_at(payload, &f.key);
+                    let mut have = Vec::new();
+                    for s in strings.iter().filter_map(|v| v.as_str()) {
+                        have.extend(crate::fulltext::analyze(opts, s));
+                    }
+                    !terms.is_empty() && terms.iter().all(|t| have.contains(t))
+                }
+                _ => f.matches(payload),
+            },
             Condition::IsEmpty { key } => payload::is_empty_at(payload, key),
             Condition::IsNull { key } => payload::is_null_at(payload, key),
             Condition::HasId(ids) => ids.contains(id),
-            Condition::Filter(f) => f.matches(id, payload),
+            Condition::Filter(f) => f.matches_with(id, payload, text),
         }
     }
 

@@ -46,6 +46,7 @@ pub mod datetime;
 pub mod error;
 pub mod feed;
 pub mod filter;
+pub mod fulltext;
 pub mod id;
 pub mod map;
 #[allow(unsafe_code)]
@@ -55,6 +56,7 @@ pub mod optimizer;
 pub mod payload;
 pub mod payload_index;
 pub mod payloads;
+pub mod query;
 pub mod segment;
 pub mod snapshot;
 pub mod types;
@@ -67,9 +69,11 @@ pub use database::{CollectionStatus, Database};
 pub use error::{Error, Result};
 pub use feed::{CLOSED_SEQ, Change, Listener};
 pub use filter::Filter;
+pub use fulltext::TextOptions;
 pub use id::PointId;
 pub use payload::Payload;
 pub use payload_index::FieldType;
+pub use query::{Fusion, Ranking, Stage, TextSearchRequest};
 pub use snapshot::SnapshotInfo;
 pub use types::{
     CollectionInfo, Explain, OptimizerInfo, PointInput, Record, ScoredPoint, ScrollPage, SearchRequest, SearchResponse,

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::codec::{Reader, Writer};
 use crate::error::Result;
+use crate::fulltext::TextOptions;
 use crate::id::PointId;
 use crate::payload::Payload;
 use crate::payload_index::FieldType;
@@ -57,6 +58,7 @@ fn field_type_code(t: FieldType) -> u8 {
         FieldType::Float => 3,
         FieldType::Bool => 4,
         FieldType::Datetime => 5,
+        FieldType::Text(_) => 6,
     }
 }
 
@@ -67,17 +69,30 @@ pub(crate) fn field_type_from_code(c: u8) -> Option<FieldType> {
         3 => FieldType::Float,
         4 => FieldType::Bool,
         5 => FieldType::Datetime,
+        6 => FieldType::Text(TextOptions::default()),
         _ => return None,
     })
 }
 
+/// A type code, then for text its option flags.
 pub(crate) fn write_field_type(w: &mut Writer, t: FieldType) {
     w.u8(field_type_code(t));
+    if let FieldType::Text(o) = t {
+        w.u8(o.flags());
+    }
 }
 
 pub(crate) fn read_field_type(r: &mut Reader<'_>) -> Result<FieldType> {
     let c = r.u8("field type")?;
-    field_type_from_code(c).ok_or_else(|| r.corrupt(format!("unknown field type {c}")))
+    match field_type_from_code(c) {
+        Some(FieldType::Text(_)) => {
+            let f = r.u8("text options")?;
+            let o = TextOptions::from_flags(f).ok_or_else(|| r.corrupt(format!("unknown text options {f}")))?;
+            Ok(FieldType::Text(o))
+        }
+        Some(t) => Ok(t),
+        None => Err(r.corrupt(format!("unknown field type {c}"))),
+    }
 }
 
 pub(crate) fn write_payload(w: &mut Writer, p: &Payload) {
@@ -191,6 +206,10 @@ mod tests {
             }]),
             Operation::Delete(vec![PointId::Num(1), PointId::Num(u64::MAX)]),
             Operation::CreateFieldIndex { key: "a.b".into(), ty: FieldType::Datetime },
+            Operation::CreateFieldIndex {
+                key: "body".into(),
+                ty: FieldType::Text(TextOptions { stem: true, stopwords: false }),
+            },
             Operation::DropFieldIndex { key: "a".into() },
         ];
         for op in ops {

@@ -16,6 +16,10 @@
 //! | float    | numeric `range`; `match.value` / `match.any` with integers (candidates, checked per row)    |
 //! | bool     | `match.value` (bool)                                                                        |
 //! | datetime | datetime `range`                                                                            |
+//! | text     | `match.text`: the rows whose strings hold every term of the query (see [`crate::fulltext`])   |
+//!
+//! A text index changes what `match.text` means on its key: without one it is a substring test, with one it
+//! is term matching, so the evaluator equals [`Filter::matches_with`] given the collection's text keys.
 //!
 //! The integer index holds the JSON numbers that are exactly an `i64` (`3` and `3.0`; see
 //! [`crate::filter`] for the matching rules), so a numeric range over it also checks the rows of its "other"
@@ -37,6 +41,7 @@ use crate::error::{Error, Result};
 use crate::filter::{
     AnyValues, Condition, FieldCondition, FieldPredicate, Filter, Match, MatchValue, Range, exact_i64,
 };
+use crate::fulltext::{Bm25Query, TextIndex, TextOptions, TextStats};
 use crate::id::PointId;
 use crate::payload::{self, Payload};
 use crate::payloads::PayloadRef;
@@ -55,14 +60,22 @@ pub enum FieldType {
     Bool,
     /// Strings that parse as RFC 3339 datetimes, as microseconds since the epoch.
     Datetime,
+    /// Strings, analyzed into terms for full-text matching and BM25 ranking (see [`crate::fulltext`]).
+    Text(TextOptions),
 }
 
 impl FieldType {
-    /// All types.
-    pub const ALL: [FieldType; 5] =
-        [FieldType::Keyword, FieldType::Integer, FieldType::Float, FieldType::Bool, FieldType::Datetime];
+    /// All types (text with its default options).
+    pub const ALL: [FieldType; 6] = [
+        FieldType::Keyword,
+        FieldType::Integer,
+        FieldType::Float,
+        FieldType::Bool,
+        FieldType::Datetime,
+        FieldType::Text(TextOptions { stem: false, stopwords: false }),
+    ];
 
-    /// The lower-case name (`keyword`, `integer`, `float`, `bool`, `datetime`).
+    /// The lower-case name (`keyword`, `integer`, `float`, `bool`, `datetime`, `text`).
     pub fn name(self) -> &'static str {
         match self {
             FieldType::Keyword => "keyword",
@@ -70,6 +83,7 @@ impl FieldType {
             FieldType::Float => "float",
             FieldType::Bool => "bool",
             FieldType::Datetime => "datetime",
+            FieldType::Text(_) => "text",
         }
     }
 }
@@ -86,7 +100,7 @@ impl FromStr for FieldType {
     /// One of the lower-case names (ASCII case ignored).
     fn from_str(s: &str) -> Result<FieldType> {
         FieldType::ALL.into_iter().find(|t| t.name().eq_ignore_ascii_case(s)).ok_or_else(|| {
-            Error::invalid("field type", "one of keyword, integer, float, bool, datetime", format!("{s:?}"))
+            Error::invalid("field type", "one of keyword, integer, float, bool, datetime, text", format!("{s:?}"))
         })
     }
 }
@@ -176,6 +190,7 @@ enum Values {
     Float(BTreeMap<OrdF64, RoaringBitmap>),
     Bool { falses: RoaringBitmap, trues: RoaringBitmap },
     Datetime(BTreeMap<i64, RoaringBitmap>),
+    Text(Box<TextIndex>),
 }
 
 /// What an index says about a condition: the matching rows are `sure` plus those of `maybe` that the payload
@@ -225,22 +240,42 @@ impl FieldIndex {
             FieldType::Float => Values::Float(BTreeMap::new()),
             FieldType::Bool => Values::Bool { falses: RoaringBitmap::new(), trues: RoaringBitmap::new() },
             FieldType::Datetime => Values::Datetime(BTreeMap::new()),
+            FieldType::Text(opts) => Values::Text(Box::new(TextIndex::new(opts))),
         };
         FieldIndex { values, other: RoaringBitmap::new() }
     }
 
     fn ty(&self) -> FieldType {
-        match self.values {
+        match &self.values {
             Values::Keyword(_) => FieldType::Keyword,
             Values::Integer(_) => FieldType::Integer,
             Values::Float(_) => FieldType::Float,
             Values::Bool { .. } => FieldType::Bool,
             Values::Datetime(_) => FieldType::Datetime,
+            Values::Text(t) => FieldType::Text(t.options()),
         }
     }
 
     /// Indexes (`add`) or un-indexes the row's values at `key`.
     fn update(&mut self, key: &str, row: u32, payload: &Payload, add: bool) {
+        if let Values::Text(t) = &mut self.values {
+            // All the strings at the key, as one text; anything else non-null is "other".
+            let values = payload::values_at(payload, key);
+            let other = values.iter().any(|v| !v.is_null() && !v.is_string());
+            if add {
+                t.insert(row, values.iter().filter_map(|v| v.as_str()));
+            } else {
+                t.remove(row);
+            }
+            if other {
+                if add {
+                    self.other.insert(row)
+                } else {
+                    self.other.remove(row)
+                };
+            }
+            return;
+        }
         let mut other = false;
         for v in payload::values_at(payload, key) {
             if v.is_null() {
@@ -281,6 +316,7 @@ impl FieldIndex {
                 Values::Datetime(map) => {
                     v.as_str().and_then(parse_datetime).map(|t| update(map, t, row, add)).is_some()
                 }
+                Values::Text(_) => unreachable!("text indexes return above"),
             };
             other |= !indexed;
         }
@@ -347,6 +383,7 @@ impl FieldIndex {
             (Values::Bool { falses, trues }, FieldPredicate::Match(Match::Value(MatchValue::Bool(b)))) => {
                 Answer::exact(if *b { trues.clone() } else { falses.clone() })
             }
+            (Values::Text(t), FieldPredicate::Match(Match::Text(q))) => Answer::exact(t.matching_all(q)),
             (Values::Datetime(map), FieldPredicate::Range(Range::Datetime(r))) => match r.closed_interval() {
                 Some((lo, hi)) => Answer::exact(union(range_of(map, lo, hi).map(|(_, b)| b))),
                 None => Answer::exact(empty), // a bound that is no datetime matches nothing
@@ -362,6 +399,7 @@ impl FieldIndex {
             Values::Integer(m) | Values::Datetime(m) => m.values().map(|b| ENTRY + 8 + b.serialized_size()).sum(),
             Values::Float(m) => m.values().map(|b| ENTRY + 8 + b.serialized_size()).sum(),
             Values::Bool { falses, trues } => falses.serialized_size() + trues.serialized_size(),
+            Values::Text(t) => t.memory_bytes(),
         };
         std::mem::size_of::<FieldIndex>() + maps + self.other.serialized_size()
     }
@@ -417,6 +455,33 @@ impl PayloadIndex {
     /// Approximate heap bytes held by the indexes.
     pub fn memory_bytes(&self) -> usize {
         self.fields.iter().map(|(k, f)| k.capacity() + f.memory_bytes()).sum()
+    }
+
+    fn text_index(&self, key: &str) -> Option<&TextIndex> {
+        match &self.fields.get(key)?.values {
+            Values::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// This segment's BM25 figures for `q` over the text index of `key` (`None` when `key` has none), leaving
+    /// out the `excluded` rows.
+    pub fn text_stats(&self, key: &str, q: &Bm25Query, excluded: &RoaringBitmap) -> Option<TextStats> {
+        Some(self.text_index(key)?.stats(q, excluded))
+    }
+
+    /// The BM25 score of every row of the text index of `key` that holds a query term, is in `allowed` (all
+    /// rows when `None`) and is not `excluded`, as (row, score) in row order; `weights` and `avgdl` from
+    /// [`Bm25Query::weights`] over the whole collection's [`TextStats`].
+    pub fn text_scores(
+        &self,
+        key: &str,
+        q: &Bm25Query,
+        (weights, avgdl): (&[f32], f32),
+        allowed: Option<&RoaringBitmap>,
+        excluded: &RoaringBitmap,
+    ) -> Vec<(u32, f32)> {
+        self.text_index(key).map(|t| t.scores(q, weights, avgdl, allowed, excluded)).unwrap_or_default()
     }
 
     /// The index's answer to a field condition, when the key is indexed with a type that can answer it.
@@ -532,6 +597,7 @@ impl FieldIndex {
                     | FieldPredicate::Match(Match::Value(MatchValue::Integer(_)) | Match::Any(AnyValues::Integers(_)))
             ) | (Values::Bool { .. }, FieldPredicate::Match(Match::Value(MatchValue::Bool(_))))
                 | (Values::Datetime(_), FieldPredicate::Range(Range::Datetime(_)))
+                | (Values::Text(_), FieldPredicate::Match(Match::Text(_)))
         )
     }
 }
@@ -780,11 +846,19 @@ mod tests {
     fn field_types_parse_and_serialize() {
         for t in FieldType::ALL {
             assert_eq!(t.name().parse::<FieldType>().unwrap(), t);
-            assert_eq!(serde_json::to_value(t).unwrap(), json!(t.name()));
-            assert_eq!(serde_json::from_value::<FieldType>(json!(t.name())).unwrap(), t);
+            assert_eq!(serde_json::from_value::<FieldType>(serde_json::to_value(t).unwrap()).unwrap(), t);
         }
+        for t in &FieldType::ALL[..5] {
+            assert_eq!(serde_json::to_value(t).unwrap(), json!(t.name()));
+        }
+        let english = FieldType::Text(TextOptions { stem: true, stopwords: true });
+        assert_eq!(serde_json::to_value(english).unwrap(), json!({"text": {"stem": true, "stopwords": true}}));
+        assert_eq!(
+            serde_json::from_value::<FieldType>(json!({"text": {"stem": true, "stopwords": true}})).unwrap(),
+            english
+        );
         assert_eq!("Keyword".parse::<FieldType>().unwrap(), FieldType::Keyword);
-        assert!("text".parse::<FieldType>().is_err());
+        assert!("geo".parse::<FieldType>().is_err());
     }
 
     #[test]
@@ -907,10 +981,12 @@ mod tests {
     // ----- random payloads and filters -----
 
     const KEYS: [&str; 6] = ["a", "b", "c.d", "e", "c", "zz"];
-    const STRINGS: [&str; 10] = [
+    const STRINGS: [&str; 12] = [
         "x",
         "y",
         "xy",
+        "x Y",
+        "y x x",
         "",
         "2024-01-01",
         "2024-01-01T12:00:00+02:00",
@@ -1004,7 +1080,7 @@ mod tests {
             2 => json!({"key": key, "match": {"value": r.random_bool(0.5)}}),
             3 => json!({"key": key, "match": {"any": list(r)}}),
             4 => json!({"key": key, "match": {"except": list(r)}}),
-            5 => json!({"key": key, "match": {"text": pick(r, &["x", "y", "", "2024"])}}),
+            5 => json!({"key": key, "match": {"text": pick(r, &["x", "y", "", "2024", "x y", "X"])}}),
             6 | 7 => json!({"key": key, "range": bounds(r, |r| json!(pick(r, &BOUNDS)))}),
             8 => json!({"key": key, "range": bounds(r, |r| json!(pick(r, &DATES)))}),
             9 => json!({"key": key, "values_count": bounds(r, |r| json!(r.random_range(0u64..3)))}),
@@ -1058,7 +1134,15 @@ mod tests {
                 let again: Filter = serde_json::from_str(&filter.to_string()).unwrap();
                 prop_assert_eq!(&again, &filter);
 
-                let want = rows.naive(&filter);
+                // On text-indexed keys `match.text` means "every term" (Filter::matches_with).
+                let text = |k: &str| match index.field_type(k) {
+                    Some(FieldType::Text(o)) => Some(o),
+                    _ => None,
+                };
+                let empty = Payload::new();
+                let want: RoaringBitmap = (0..rows.row_count())
+                    .filter(|&r| filter.matches_with(&rows.row_id(r), rows.row_payload(r).as_deref().unwrap_or(&empty), &text))
+                    .collect();
                 let ev = index.evaluate(&filter, &rows);
                 prop_assert_eq!(&ev.rows, &want, "filter {} index {:?}", json, index.fields());
                 let est = index.estimate(&filter, n);

@@ -8,6 +8,7 @@ mod database;
 mod disk_full;
 mod durability;
 mod feed;
+mod fulltext;
 mod map;
 mod memory;
 mod optimizer;

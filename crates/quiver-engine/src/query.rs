@@ -1,0 +1,375 @@
+//! Ranked queries beyond one nearest-vector search: BM25 full-text search over a text-indexed payload key, and
+//! multi-stage queries whose `prefetch` stages feed a fusion (reciprocal rank fusion, distribution-based score
+//! fusion) or a re-ranking by another query.
+//!
+//! A [`Stage`] is a tree: each stage runs its prefetches first (each with its own query, filter and limit), then
+//! either fuses their hit lists or restricts its own query to the points they found. Prefetches carry no
+//! payloads; the final page is read once at the end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quiver_index::{Neighbor, TopK};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::collection::{Collection, MAX_LIMIT, Page, merge_hits};
+use crate::error::{Error, Result};
+use crate::filter::{Condition, DEFAULT_MAX_FILTER_DEPTH, Filter};
+use crate::fulltext::{Bm25Query, TextStats};
+use crate::id::PointId;
+use crate::payload_index::FieldType;
+use crate::segment::Segment;
+use crate::types::{ScoredPoint, SearchRequest};
+
+/// Deepest nesting of prefetch stages.
+pub const MAX_PREFETCH_DEPTH: usize = 8;
+/// Reciprocal rank fusion's default `k` (the value of Cormack et al., and Qdrant's).
+pub const DEFAULT_RRF_K: u32 = 60;
+
+/// A BM25 full-text query over one payload key that has a text index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextSearchRequest {
+    /// The text-indexed payload key.
+    pub key: String,
+    /// The query text (analyzed like the indexed text).
+    pub text: String,
+    /// How many results.
+    pub limit: usize,
+    /// Results to skip.
+    pub offset: usize,
+    /// Only points this filter admits (BM25's statistics still count every live point).
+    pub filter: Option<Filter>,
+    /// Attach payloads.
+    pub with_payload: bool,
+    /// Attach vectors.
+    pub with_vector: bool,
+    /// Drop hits scoring below this.
+    pub score_threshold: Option<f32>,
+    /// Wait until the operation with this sequence number is applied.
+    pub min_seq: Option<u64>,
+}
+
+impl TextSearchRequest {
+    /// The `limit` best BM25 matches of `text` in `key`, with payloads.
+    pub fn new(key: impl Into<String>, text: impl Into<String>, limit: usize) -> TextSearchRequest {
+        TextSearchRequest {
+            key: key.into(),
+            text: text.into(),
+            limit,
+            offset: 0,
+            filter: None,
+            with_payload: true,
+            with_vector: false,
+            score_threshold: None,
+            min_seq: None,
+        }
+    }
+}
+
+/// How a fusion stage combines its prefetches' hit lists.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum Fusion {
+    /// Reciprocal rank fusion: a point scores `Σ 1 / (k + rank)` over the lists holding it (rank from 1).
+    Rrf {
+        /// The rank constant (default [`DEFAULT_RRF_K`]).
+        k: u32,
+    },
+    /// Distribution-based score fusion: each list's scores are mapped to `[0, 1]` over `mean ± 3σ` of that
+    /// list (flipped for distances), then summed per point.
+    Dbsf,
+}
+
+/// What a stage ranks by.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ranking {
+    /// Nearest neighbours of a vector (the request's `limit`, `offset`, `filter`, ... apply).
+    Nearest(SearchRequest),
+    /// BM25 over a text-indexed key.
+    Text(TextSearchRequest),
+    /// Fuse the prefetches' lists.
+    Fusion {
+        /// How.
+        method: Fusion,
+        /// How many results.
+        limit: usize,
+        /// Results to skip.
+        offset: usize,
+        /// Drop hits whose fused score is below this.
+        score_threshold: Option<f32>,
+        /// Attach payloads.
+        with_payload: bool,
+        /// Attach vectors.
+        with_vector: bool,
+    },
+}
+
+/// One stage of a multi-stage query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    /// Run first. A nearest or text stage then only ranks the points they found; a fusion stage fuses them.
+    pub prefetch: Vec<Stage>,
+    /// What this stage ranks by.
+    pub ranking: Ranking,
+}
+
+impl Stage {
+    /// A stage with no prefetch.
+    pub fn new(ranking: Ranking) -> Stage {
+        Stage { prefetch: Vec::new(), ranking }
+    }
+
+    fn depth(&self) -> usize {
+        1 + self.prefetch.iter().map(Stage::depth).max().unwrap_or(0)
+    }
+}
+
+/// Fuses ranked hit lists (each best first). `higher_is_better[i]` says whether list `i`'s scores grow with
+/// relevance (false for Euclidean distances). The result is best first, ties by id.
+pub fn fuse(method: Fusion, lists: &[Vec<(PointId, f32)>], higher_is_better: &[bool]) -> Vec<(PointId, f32)> {
+    let mut acc: HashMap<PointId, f32> = HashMap::new();
+    for (i, list) in lists.iter().enumerate() {
+        match method {
+            Fusion::Rrf { k } => {
+                for (rank, (id, _)) in list.iter().enumerate() {
+                    *acc.entry(*id).or_default() += 1.0 / (k as f32 + rank as f32 + 1.0);
+                }
+            }
+            Fusion::Dbsf => {
+                let sign = if higher_is_better.get(i).copied().unwrap_or(true) { 1.0 } else { -1.0 };
+                let n = list.len() as f64;
+                let mean = list.iter().map(|(_, s)| f64::from(sign * s)).sum::<f64>() / n.max(1.0);
+                let var = list.iter().map(|(_, s)| (f64::from(sign * s) - mean).powi(2)).sum::<f64>() / n.max(1.0);
+                let (lo, hi) = (mean - 3.0 * var.sqrt(), mean + 3.0 * var.sqrt());
+                for (id, s) in list {
+                    let x = f64::from(sign * s);
+                    // One score (or all equal): σ = 0, every hit sits at the middle.
+                    let norm = if hi > lo { ((x - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.5 };
+                    *acc.entry(*id).or_default() += norm as f32;
+                }
+            }
+        }
+    }
+    let mut out: Vec<(PointId, f32)> = acc.into_iter().collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+fn check_limit(limit: usize, offset: usize) -> Result<()> {
+    if limit == 0 || limit.saturating_add(offset) > MAX_LIMIT {
+        return Err(Error::invalid("limit", format!("1..={MAX_LIMIT} (with offset)"), limit));
+    }
+    Ok(())
+}
+
+/// `filter` narrowed to these ids.
+fn restrict(filter: Option<&Filter>, ids: Vec<PointId>) -> Filter {
+    let mut f = Filter::default();
+    f.must.push(Condition::HasId(ids));
+    if let Some(inner) = filter {
+        f.must.push(Condition::Filter(Box::new(inner.clone())));
+    }
+    f
+}
+
+impl Collection {
+    /// The best BM25 matches of a text in a text-indexed payload key; see [`TextSearchRequest`]. Scores use
+    /// collection-wide statistics (every live point holding the key), whatever the filter.
+    pub fn text_search(&self, req: &TextSearchRequest) -> Result<Vec<ScoredPoint>> {
+        self.check_open()?;
+        check_limit(req.limit, req.offset)?;
+        let opts = match self.payload_indexes().into_iter().find(|(k, _)| *k == req.key) {
+            Some((_, FieldType::Text(o))) => o,
+            Some((_, other)) => {
+                return Err(Error::invalid(
+                    "key",
+                    "a payload key with a text index",
+                    format!("{:?}, indexed as {other}", req.key),
+                ));
+            }
+            None => {
+                return Err(Error::invalid(
+                    "key",
+                    "a payload key with a text index (create one with type text)",
+                    format!("{:?}, which has no index", req.key),
+                ));
+            }
+        };
+        if let Some(f) = &req.filter {
+            f.validate(DEFAULT_MAX_FILTER_DEPTH)?;
+        }
+        if let Some(seq) = req.min_seq {
+            self.wait_for(seq, Duration::from_secs(10))?;
+        }
+        let q = Bm25Query::new(opts, &req.text);
+        if q.terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now_ms();
+        let segs: Vec<Arc<Segment>> = self.snapshot().into_iter().filter(|s| s.data.read().len() > 0).collect();
+        let mut stats = TextStats::default();
+        for s in &segs {
+            let d = s.data.read();
+            if let Some(st) = d.payload_index.text_stats(&req.key, &q, &d.excluded(now)) {
+                stats.add(&st);
+            }
+        }
+        let (weights, avgdl) = q.weights(&stats);
+        let k = req.limit + req.offset;
+        let run = |s: &Arc<Segment>| {
+            let d = s.data.read();
+            let excluded = d.excluded(now);
+            let allowed = req.filter.as_ref().map(|f| d.payload_index.evaluate(f, &*d).rows);
+            let scores = d.payload_index.text_scores(&req.key, &q, (&weights, avgdl), allowed.as_ref(), &excluded);
+            let mut top = TopK::new(k);
+            for (row, score) in scores {
+                top.push(Neighbor::new(u64::from(row), -score));
+            }
+            top.into_sorted_vec()
+        };
+        let per_segment: Vec<Vec<Neighbor>> =
+            if segs.len() > 1 { segs.par_iter().map(run).collect() } else { segs.iter().map(run).collect() };
+        let page =
+            Page { offset: req.offset, limit: req.limit, with_payload: req.with_payload, with_vector: req.with_vector };
+        let keep = |score: f32| req.score_threshold.is_none_or(|t| score >= t);
+        Ok(merge_hits(&segs, per_segment, page, |d| -d, keep))
+    }
+
+    /// Runs a multi-stage query; see [`Stage`].
+    pub fn query(&self, stage: &Stage) -> Result<Vec<ScoredPoint>> {
+        self.check_open()?;
+        if stage.depth() > MAX_PREFETCH_DEPTH {
+            return Err(Error::invalid(
+                "prefetch",
+                format!("at most {MAX_PREFETCH_DEPTH} nested levels"),
+                format!("{} levels", stage.depth()),
+            ));
+        }
+        self.run_stage(stage, false).map(|(hits, _)| hits)
+    }
+
+    /// Runs `stage`; `lean` (inside a prefetch) drops payloads and vectors. Returns the hits and whether their
+    /// scores grow with relevance.
+    fn run_stage(&self, stage: &Stage, lean: bool) -> Result<(Vec<ScoredPoint>, bool)> {
+        let strip = |mut r: SearchRequest| {
+            if lean {
+                r.with_payload = false;
+                r.with_vector = false;
+            }
+            r
+        };
+        let mut lists = Vec::with_capacity(stage.prefetch.len());
+        let mut directions = Vec::with_capacity(stage.prefetch.len());
+        for p in &stage.prefetch {
+            let (hits, higher) = self.run_stage(p, true)?;
+            lists.push(hits.into_iter().map(|h| (h.id, h.score)).collect::<Vec<_>>());
+            directions.push(higher);
+        }
+        let candidates = || {
+            let mut ids: Vec<PointId> = lists.iter().flatten().map(|(id, _)| *id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        match &stage.ranking {
+            Ranking::Nearest(req) => {
+                let mut req = strip(req.clone());
+                if !stage.prefetch.is_empty() {
+                    req.filter = Some(restrict(req.filter.as_ref(), candidates()));
+                }
+                let higher = self.config().metric.higher_score_is_closer();
+                Ok((self.search(&req)?.hits, higher))
+            }
+            Ranking::Text(req) => {
+                let mut req = req.clone();
+                if lean {
+                    req.with_payload = false;
+                    req.with_vector = false;
+                }
+                if !stage.prefetch.is_empty() {
+                    req.filter = Some(restrict(req.filter.as_ref(), candidates()));
+                }
+                Ok((self.text_search(&req)?, true))
+            }
+            Ranking::Fusion { method, limit, offset, score_threshold, with_payload, with_vector } => {
+                check_limit(*limit, *offset)?;
+                if stage.prefetch.is_empty() {
+                    return Err(Error::invalid("prefetch", "at least one prefetch to fuse", "none"));
+                }
+                if let Fusion::Rrf { k: 0 } = method {
+                    return Err(Error::invalid("rrf.k", "a positive integer", 0));
+                }
+                let fused: Vec<(PointId, f32)> = fuse(*method, &lists, &directions)
+                    .into_iter()
+                    .take_while(|(_, s)| score_threshold.is_none_or(|t| *s >= t))
+                    .skip(*offset)
+                    .take(*limit)
+                    .collect();
+                let (wp, wv) = if lean { (false, false) } else { (*with_payload, *with_vector) };
+                let ids: Vec<PointId> = fused.iter().map(|(id, _)| *id).collect();
+                let records: HashMap<PointId, _> = if wp || wv {
+                    self.get(&ids, wp, wv)?.into_iter().map(|r| (r.id, r)).collect()
+                } else {
+                    HashMap::new()
+                };
+                let hits = fused
+                    .into_iter()
+                    .map(|(id, score)| {
+                        let r = records.get(&id);
+                        ScoredPoint {
+                            id,
+                            score,
+                            payload: r.and_then(|r| r.payload.clone()),
+                            vector: r.and_then(|r| r.vector.clone()),
+                        }
+                    })
+                    .collect();
+                Ok((hits, true))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn ids(l: &[(PointId, f32)]) -> Vec<u64> {
+        l.iter()
+            .map(|(id, _)| match id {
+                PointId::Num(n) => *n,
+                PointId::Uuid(_) => u64::MAX,
+            })
+            .collect()
+    }
+
+    fn list(xs: &[(u64, f32)]) -> Vec<(PointId, f32)> {
+        xs.iter().map(|&(i, s)| (PointId::Num(i), s)).collect()
+    }
+
+    #[test]
+    fn rrf_rewards_points_ranked_well_in_several_lists() {
+        let a = list(&[(1, 9.0), (2, 8.0), (3, 7.0)]);
+        let b = list(&[(3, 0.9), (1, 0.8), (4, 0.7)]);
+        let fused = fuse(Fusion::Rrf { k: 60 }, &[a, b], &[true, true]);
+        assert_eq!(ids(&fused), [1, 3, 2, 4]);
+        let want1 = 1.0 / 61.0 + 1.0 / 62.0;
+        assert!((fused[0].1 - want1).abs() < 1e-6);
+        assert!((fused[3].1 - 1.0 / 63.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn dbsf_normalises_each_list_and_flips_distances() {
+        // Distances (lower is better): 5 is best.
+        let d = list(&[(5, 0.1), (6, 0.5), (7, 0.9)]);
+        let s = list(&[(7, 3.0), (8, 2.0)]);
+        let fused = fuse(Fusion::Dbsf, &[d, s], &[false, true]);
+        // 5 best of the first list; 7 worst of the first but best of the second.
+        assert_eq!(ids(&fused)[0], 7);
+        assert!(fused.iter().all(|(_, x)| (0.0..=2.0).contains(x)));
+        let one = fuse(Fusion::Dbsf, &[list(&[(1, 4.0)])], &[true]);
+        assert_eq!(one, list(&[(1, 0.5)]));
+    }
+}
