@@ -175,7 +175,76 @@ def text(url: str) -> None:
         assert e.status_code == 400 and "query.model" in str(e.content), e
 
 
+def hybrid(url: str) -> None:
+    """A full-text index with Qdrant's text settings, `MatchText` on it, and prefetch + fusion queries (single
+    node: a cluster refuses staged queries)."""
+    client = QdrantClient(url=url, prefer_grpc=False, timeout=30)
+    name = "hybrid"
+    if client.collection_exists(name):
+        client.delete_collection(name)
+    client.create_collection(name, vectors_config=models.VectorParams(size=2, distance=models.Distance.EUCLID))
+    rows = [
+        (1, [9.0, 9.0], "Dogs are barking at the mailman"),
+        (2, [8.0, 8.0], "A cat sleeps"),
+        (3, [0.1, 0.0], "the dog barked"),
+        (4, [0.0, 0.3], "foxes run"),
+        (5, [5.0, 5.0], "hotdog stand"),
+    ]
+    client.upsert(name, wait=True, points=[
+        models.PointStruct(id=i, vector=v, payload={"body": t}) for i, v, t in rows
+    ])
+    client.create_payload_index(name, field_name="body", wait=True, field_schema=models.TextIndexParams(
+        type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.WORD, lowercase=True,
+        stemmer=models.SnowballParams(type=models.Snowball.SNOWBALL, language=models.SnowballLanguage.ENGLISH),
+        stopwords=models.Language.ENGLISH,
+    ))
+    schema = client.get_collection(name).payload_schema["body"]
+    assert schema.data_type == models.PayloadSchemaType.TEXT, schema
+    assert schema.params.stemmer.language == models.SnowballLanguage.ENGLISH, schema
+    # Terms, stemmed: "barking dogs" matches 1 and 3, not the substring "hotdog".
+    text_filter = models.Filter(must=[models.FieldCondition(key="body", match=models.MatchText(text="barking dogs"))])
+    page, _ = client.scroll(name, scroll_filter=text_filter, limit=10)
+    assert sorted(p.id for p in page) == [1, 3], page
+    # Fusion of two nearest lists: 3 is near the first query, 1 near the second; 5 is second in both.
+    prefetch = [
+        models.Prefetch(query=[0.0, 0.0], limit=3),
+        models.Prefetch(query=[9.0, 9.0], limit=3),
+    ]
+    for fusion in [models.FusionQuery(fusion=models.Fusion.RRF), models.FusionQuery(fusion=models.Fusion.DBSF),
+                   models.RrfQuery(rrf=models.Rrf(k=10))]:
+        q = client.query_points(name, prefetch=prefetch, query=fusion, limit=6, with_payload=True)
+        ids = [p.id for p in q.points]
+        assert set(ids) == {1, 2, 3, 4, 5}, (fusion, q)
+        assert ids[0] == 5 or fusion.__class__ is models.FusionQuery and fusion.fusion == models.Fusion.DBSF, (fusion, ids)
+        assert all(q.points[i].score >= q.points[i + 1].score for i in range(len(ids) - 1)), q
+        assert q.points[0].payload["body"], q
+    # The top-level filter applies to every prefetch; a nearest query re-ranks only what the prefetch found.
+    q = client.query_points(name, prefetch=prefetch, query=models.FusionQuery(fusion=models.Fusion.RRF),
+                            query_filter=text_filter, limit=5)
+    assert sorted(p.id for p in q.points) == [1, 3], q
+    q = client.query_points(name, prefetch=models.Prefetch(query=[0.0, 0.0], limit=2), query=[9.0, 9.0], limit=5)
+    assert [p.id for p in q.points] == [4, 3], q
+    # BM25 (QuiverDB's query shape) fused with a nearest list, over plain HTTP.
+    body = {"prefetch": [{"query": {"bm25": {"key": "body", "text": "dog barks"}}, "limit": 5},
+                         {"query": [0.0, 0.0], "limit": 5}],
+            "query": {"fusion": "rrf"}, "limit": 3}
+    req = urllib.request.Request(f"{url}/collections/{name}/points/query", method="POST",
+                                 data=json.dumps(body).encode(), headers={"content-type": "application/json"})
+    points = json.load(urllib.request.urlopen(req))["result"]["points"]
+    assert points[0]["id"] == 3, points
+    # Bad fusion input is a 400 naming the field.
+    try:
+        client.query_points(name, query=models.FusionQuery(fusion=models.Fusion.RRF), limit=3)
+        raise AssertionError("fusion without prefetch accepted")
+    except UnexpectedResponse as e:
+        assert e.status_code == 400 and "prefetch" in str(e.content), e
+    client.delete_collection(name)
+    print("qdrant-client hybrid checks: all passed")
+
+
 if __name__ == "__main__":
     # Optional: shard_number and replication_factor of the collection (a cluster node takes both).
     main(sys.argv[1], *(int(x) for x in sys.argv[2:4]))
     text(sys.argv[1])
+    if len(sys.argv) <= 2:
+        hybrid(sys.argv[1])

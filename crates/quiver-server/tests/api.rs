@@ -525,6 +525,87 @@ async fn payload_indexes() {
 }
 
 #[tokio::test]
+async fn text_indexes_bm25_and_fusion_queries() {
+    let t = server();
+    t.ok("PUT", "/collections/h", Some(json!({"vectors": {"size": 2, "distance": "Euclid"}}))).await;
+    let rows = [
+        (1, [9.0, 9.0], "Dogs are barking loudly at night"),
+        (2, [8.0, 8.0], "a cat"),
+        (3, [0.1, 0.0], "the dog barked"),
+    ];
+    let points: Vec<Value> =
+        rows.iter().map(|(id, v, b)| json!({"id": id, "vector": v, "payload": {"body": b, "n": id}})).collect();
+    t.ok("PUT", "/collections/h/points?wait=true", Some(json!({"points": points}))).await;
+    // Qdrant's text settings; unsupported ones are 400 naming the setting, and nothing is created.
+    for (schema, field) in [
+        (json!({"type": "text", "tokenizer": "prefix"}), "field_schema.tokenizer"),
+        (json!({"type": "text", "lowercase": false}), "field_schema.lowercase"),
+        (json!({"type": "text", "stemmer": {"type": "snowball", "language": "german"}}), "field_schema.stemmer"),
+        (json!({"type": "text", "stopwords": "french"}), "field_schema.stopwords"),
+        (json!({"type": "text", "min_token_len": 2}), "field_schema.min_token_len"),
+    ] {
+        let body = json!({"field_name": "body", "field_schema": schema});
+        t.err("PUT", "/collections/h/index", Some(body), StatusCode::BAD_REQUEST, field).await;
+    }
+    assert_eq!(t.ok("GET", "/collections/h", None).await["payload_schema"], json!({}));
+    let schema = json!({"type": "text", "tokenizer": "word", "lowercase": true,
+        "stemmer": {"type": "snowball", "language": "english"}, "stopwords": {"languages": ["english"]}});
+    t.ok("PUT", "/collections/h/index?wait=true", Some(json!({"field_name": "body", "field_schema": schema}))).await;
+    let info = t.ok("GET", "/collections/h", None).await;
+    assert_eq!(info["payload_schema"]["body"]["data_type"], "text");
+    assert_eq!(info["payload_schema"]["body"]["params"]["stemmer"]["language"], "english");
+    assert_eq!(info["payload_schema"]["body"]["params"]["stopwords"], "english");
+    // BM25: the shorter gloss with both terms first; a filter narrows; scores are BM25's (positive, decreasing).
+    let q = |body: Value| async { t.ok("POST", "/collections/h/points/query", Some(body)).await["points"].clone() };
+    let hits = q(json!({"query": {"bm25": {"key": "body", "text": "barking dog"}}, "with_payload": true})).await;
+    let ids: Vec<u64> = hits.as_array().unwrap().iter().map(|h| h["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [3, 1]);
+    assert!(hits[0]["score"].as_f64().unwrap() > hits[1]["score"].as_f64().unwrap());
+    assert_eq!(hits[0]["payload"]["body"], "the dog barked");
+    let filtered = json!({"query": {"bm25": {"key": "body", "text": "dog"}},
+        "filter": {"must": [{"key": "n", "match": {"value": 1}}]}});
+    assert_eq!(q(filtered).await.as_array().unwrap().len(), 1);
+    // Fusion of BM25 and a nearest list, batch too.
+    let fused = json!({"prefetch": [{"query": {"bm25": {"key": "body", "text": "cat"}}}, {"query": [0.0, 0.0], "limit": 2}],
+        "query": {"rrf": {"k": 1}}, "limit": 3});
+    let hits = q(fused.clone()).await;
+    let ids: Vec<u64> = hits.as_array().unwrap().iter().map(|h| h["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [2, 3], "2 is first in one list and second in the other; 1 is in neither");
+    let batch = t
+        .ok(
+            "POST",
+            "/collections/h/points/query/batch",
+            Some(json!({"searches": [fused, {"query": [0.0, 0.0], "limit": 1}]})),
+        )
+        .await;
+    assert_eq!(batch[0]["points"], hits);
+    assert_eq!(batch[1]["points"][0]["id"], 3);
+    // Bad staged queries name the field.
+    for (body, needle) in [
+        (json!({"query": {"bm25": {"key": "n", "text": "x"}}}), "key"),
+        (json!({"query": {"bm25": {"key": "nope", "text": "x"}}}), "no index"),
+        (json!({"query": {"fusion": "rrf"}}), "prefetch"),
+        (json!({"query": {"fusion": "rrf"}, "prefetch": [{"query": [0.0]}]}), "vector"),
+        (
+            json!({"query": {"rrf": {"k": 60, "weights": [1.0]}}, "prefetch": [{"query": [0.0, 0.0]}]}),
+            "query.rrf.weights",
+        ),
+        (
+            json!({"query": {"fusion": "rrf"}, "prefetch": [{"query": [0.0, 0.0], "lookup_from": {"collection": "x"}}]}),
+            "prefetch[0].lookup_from",
+        ),
+    ] {
+        t.err("POST", "/collections/h/points/query", Some(body), StatusCode::BAD_REQUEST, needle).await;
+    }
+    // Grouped queries stay nearest-only, with a clear refusal.
+    let groups = json!({"query": {"bm25": {"key": "body", "text": "dog"}}, "group_by": "n"});
+    t.err("POST", "/collections/h/points/query/groups", Some(groups), StatusCode::BAD_REQUEST, "grouped").await;
+    // match.text on the text index: terms, stemmed.
+    let filter = json!({"filter": {"must": [{"key": "body", "match": {"text": "DOGS bark"}}]}});
+    assert_eq!(t.ok("POST", "/collections/h/points/count", Some(filter)).await["count"], 2);
+}
+
+#[tokio::test]
 async fn wait_makes_unsynced_writes_durable() {
     let t = server();
     t.ok("PUT", "/collections/n", Some(json!({"vectors": {"size": 2, "distance": "Cosine"}, "durability": "none"})))

@@ -204,11 +204,35 @@ pub struct CollectionInfo {
 pub enum FieldSchema {
     /// `keyword`, `integer`, `float`, `bool`, `datetime` (also `uuid` → keyword).
     Name(String),
-    /// `{"type": "keyword", …}`: other settings are accepted and ignored.
+    /// `{"type": "keyword", …}`; for `text`, Qdrant's text-index settings. Other settings are accepted and
+    /// ignored.
     Params {
         /// The type name.
         #[serde(rename = "type")]
         ty: String,
+        /// Text: `word` (the default; Unicode word boundaries) is the one tokenizer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tokenizer: Option<String>,
+        /// Text: must be `true` or absent (text is always lower-cased).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lowercase: Option<bool>,
+        /// Text: `{"type": "snowball", "language": "english"}` stems English words.
+        #[schema(value_type = Object)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stemmer: Option<Value>,
+        /// Text: `"english"` (or `{"languages": ["english"]}`) drops English stop words.
+        #[schema(value_type = Object)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stopwords: Option<Value>,
+        /// Text: not supported (400 when set).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_token_len: Option<usize>,
+        /// Text: not supported (400 when set).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_token_len: Option<usize>,
+        /// Text: not supported (400 when `true`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phrase_matching: Option<bool>,
     },
 }
 

@@ -154,8 +154,90 @@ pub enum QueryInput {
         /// The vector or id.
         nearest: NearestInput,
     },
+    /// `{"fusion": "rrf"}` or `{"fusion": "dbsf"}`: fuse the `prefetch` results.
+    Fusion {
+        /// How.
+        fusion: FusionName,
+    },
+    /// `{"rrf": {"k": 60}}`: reciprocal rank fusion of the `prefetch` results with its rank constant.
+    Rrf {
+        /// Its parameters.
+        rrf: RrfParams,
+    },
+    /// QuiverDB: `{"bm25": {"key": "body", "text": "…"}}`: BM25 full-text ranking over a payload key with a text
+    /// index.
+    Bm25 {
+        /// The key and the text.
+        bm25: Bm25Input,
+    },
     /// `{"text": "…"}`: text embedded by the collection's model (Qdrant's document form).
     Text(TextInput),
+}
+
+/// A fusion method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FusionName {
+    /// Reciprocal rank fusion (k = 60).
+    Rrf,
+    /// Distribution-based score fusion.
+    Dbsf,
+}
+
+/// Reciprocal rank fusion's parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RrfParams {
+    /// The rank constant (default 60).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k: Option<u32>,
+    /// Per-prefetch weights: not supported (400 when given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<f32>>,
+}
+
+/// A BM25 full-text query.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bm25Input {
+    /// The payload key with a text index.
+    pub key: String,
+    /// The query text.
+    pub text: String,
+}
+
+/// One stage run before the query (Qdrant's `prefetch`): its hits feed the fusion, or are the only points the
+/// query ranks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Prefetch {
+    /// Stages run before this one (one object or a list).
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefetch: Option<Value>,
+    /// What this stage looks for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<QueryInput>,
+    /// Vector name: must be empty or absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub using: Option<String>,
+    /// Only points this filter admits (the request's top-level filter applies as well).
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Index parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<SearchParams>,
+    /// Worse hits are dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_threshold: Option<f32>,
+    /// How many hits this stage passes on (default 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Not supported (400).
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lookup_from: Option<Value>,
 }
 
 /// The target of `nearest`.
@@ -180,7 +262,8 @@ pub struct QueryRequest {
     /// Vector name: must be empty or absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub using: Option<String>,
-    /// Not supported (400).
+    /// Stages run first (one [`Prefetch`] object or a list): fused by a `fusion`/`rrf` query, or the only points
+    /// a nearest or `bm25` query ranks.
     #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefetch: Option<Value>,

@@ -186,6 +186,24 @@ pub enum SearchKind {
 
 /// One search (or query) body made ready to forward: text embedded once here, a point id resolved to its
 /// vector, `offset` folded into `limit`; returns the body, the original offset and limit, and the query vector.
+/// Prefetch, fusion and BM25 queries need every shard's candidates (and, for BM25, collection-wide term
+/// statistics) in one place; a cluster does not run them yet.
+fn refuse_staged(m: &Map<String, Value>) -> ApiResult<()> {
+    let staged_query = m
+        .get("query")
+        .and_then(Value::as_object)
+        .is_some_and(|q| ["fusion", "rrf", "bm25"].iter().any(|k| q.contains_key(*k)));
+    if staged_query || m.get("prefetch").is_some_and(|p| !p.is_null()) {
+        return Err(ApiError::invalid(
+            "query",
+            "a nearest-vector query without prefetch (prefetch, fusion and bm25 queries run on a single node; not \
+             yet in cluster mode)",
+            "a staged query",
+        ));
+    }
+    Ok(())
+}
+
 async fn prepare_search(
     c: &Cluster,
     spec: &CollectionSpec,
@@ -193,6 +211,9 @@ async fn prepare_search(
     mut m: Map<String, Value>,
     unlimited: bool,
 ) -> ApiResult<Prepared> {
+    if matches!(kind, SearchKind::Query) {
+        refuse_staged(&m)?;
+    }
     let token = take_read_token(&mut m, spec)?;
     let token = settle_token(c, spec, token).await?;
     let shards_to_search = match m.remove("shards_to_search") {

@@ -1,7 +1,7 @@
 //! Collections and payload indexes.
 
 use axum::extract::{Path, State};
-use quiver_engine::{CollectionConfig, EmbeddingConfig, FieldType};
+use quiver_engine::{CollectionConfig, EmbeddingConfig, FieldType, TextOptions};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::IntoParams;
@@ -238,7 +238,7 @@ pub async fn info(
         .payload_indexes
         .iter()
         .zip(indexed_points)
-        .map(|((k, ty), n)| (k.clone(), json!({ "data_type": ty, "params": null, "points": n })))
+        .map(|((k, ty), n)| (k.clone(), json!({ "data_type": ty.name(), "params": index_params(*ty), "points": n })))
         .collect();
     let out = CollectionInfo {
         status: status.to_owned(),
@@ -255,15 +255,71 @@ pub async fn info(
 }
 
 pub fn field_type(s: Option<FieldSchema>) -> ApiResult<FieldType> {
-    let name = match s {
+    const TYPES: &str = "keyword, integer, float, bool, datetime, uuid or text (geo is not supported)";
+    let (name, text) = match s {
         None => {
-            return Err(ApiError::invalid(
-                "field_schema",
-                "keyword, integer, float, bool or datetime",
-                "nothing (QuiverDB does not guess types)",
-            ));
+            return Err(ApiError::invalid("field_schema", TYPES, "nothing (QuiverDB does not guess types)"));
         }
-        Some(FieldSchema::Name(n)) | Some(FieldSchema::Params { ty: n }) => n,
+        Some(FieldSchema::Name(n)) => (n, TextOptions::default()),
+        Some(FieldSchema::Params {
+            ty,
+            tokenizer,
+            lowercase,
+            stemmer,
+            stopwords,
+            min_token_len,
+            max_token_len,
+            phrase_matching,
+        }) => {
+            let mut o = TextOptions::default();
+            if ty == "text" {
+                if let Some(t) = tokenizer.filter(|t| t != "word") {
+                    return Err(ApiError::invalid("field_schema.tokenizer", "\"word\" or absent", format!("{t:?}")));
+                }
+                if lowercase == Some(false) {
+                    return Err(ApiError::invalid("field_schema.lowercase", "true or absent", "false"));
+                }
+                for (field, v) in [("min_token_len", min_token_len), ("max_token_len", max_token_len)] {
+                    if let Some(v) = v {
+                        return Err(ApiError::invalid(format!("field_schema.{field}"), "absent (not supported)", v));
+                    }
+                }
+                if phrase_matching == Some(true) {
+                    return Err(ApiError::invalid("field_schema.phrase_matching", "false or absent", "true"));
+                }
+                o.stem = match stemmer {
+                    None | Some(Value::Null) => false,
+                    Some(v) if v.get("type") == Some(&json!("snowball")) && is_english(v.get("language")) => true,
+                    Some(v) => {
+                        return Err(ApiError::invalid(
+                            "field_schema.stemmer",
+                            "{\"type\": \"snowball\", \"language\": \"english\"}",
+                            v,
+                        ));
+                    }
+                };
+                o.stopwords = match stopwords {
+                    None | Some(Value::Null) => false,
+                    Some(v) if is_english(Some(&v)) => true,
+                    Some(Value::Object(m))
+                        if m.len() == 1
+                            && m.get("languages")
+                                .and_then(Value::as_array)
+                                .is_some_and(|l| l.len() == 1 && is_english(l.first())) =>
+                    {
+                        true
+                    }
+                    Some(v) => {
+                        return Err(ApiError::invalid(
+                            "field_schema.stopwords",
+                            "\"english\" or {\"languages\": [\"english\"]}",
+                            v,
+                        ));
+                    }
+                };
+            }
+            (ty, o)
+        }
     };
     Ok(match name.as_str() {
         "keyword" | "uuid" => FieldType::Keyword,
@@ -271,14 +327,30 @@ pub fn field_type(s: Option<FieldSchema>) -> ApiResult<FieldType> {
         "float" => FieldType::Float,
         "bool" => FieldType::Bool,
         "datetime" => FieldType::Datetime,
-        other => {
-            return Err(ApiError::invalid(
-                "field_schema",
-                "keyword, integer, float, bool, datetime or uuid (geo and text are not supported)",
-                format!("{other:?}"),
-            ));
-        }
+        "text" => FieldType::Text(text),
+        other => return Err(ApiError::invalid("field_schema", TYPES, format!("{other:?}"))),
     })
+}
+
+/// Qdrant's `params` of a payload index (text settings; `null` for the other types).
+fn index_params(ty: FieldType) -> Value {
+    match ty {
+        FieldType::Text(o) => {
+            let mut p = json!({"type": "text", "tokenizer": "word", "lowercase": true});
+            if o.stem {
+                p["stemmer"] = json!({"type": "snowball", "language": "english"});
+            }
+            if o.stopwords {
+                p["stopwords"] = json!("english");
+            }
+            p
+        }
+        _ => Value::Null,
+    }
+}
+
+fn is_english(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_str).is_some_and(|s| s.eq_ignore_ascii_case("english") || s.eq_ignore_ascii_case("en"))
 }
 
 /// Creates a payload index.

@@ -10,6 +10,7 @@ pub mod points;
 pub mod search;
 pub mod service;
 pub mod snapshots;
+mod stages;
 
 use quiver_engine::{Collection, DurabilityConfig};
 use serde::Deserialize;

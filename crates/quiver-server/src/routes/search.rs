@@ -1,4 +1,5 @@
-//! Nearest-neighbour search: Qdrant's `search`, `search/batch`, and the nearest case of `query` / `query/batch`.
+//! Nearest-neighbour search: Qdrant's `search`, `search/batch`, `query` / `query/batch` (multi-stage queries in
+//! [`super::stages`]) and grouped searches.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -6,6 +7,7 @@ use quiver_engine::{Collection, SearchRequest as EngineSearch};
 
 use super::CollectionPath;
 use super::points::MIN_SEQ_WAIT;
+use super::stages;
 use crate::convert::{self, PayloadSel};
 use crate::embedding;
 use crate::error::{ApiError, ApiResult};
@@ -17,20 +19,20 @@ use crate::wire::{
 };
 
 /// A parsed search, ready for the engine.
-struct Plan {
-    req: EngineSearch,
-    payload: PayloadSel,
+pub(super) struct Plan {
+    pub(super) req: EngineSearch,
+    pub(super) payload: PayloadSel,
     /// Query by a stored point: look its vector up first.
-    by_id: Option<quiver_engine::PointId>,
+    pub(super) by_id: Option<quiver_engine::PointId>,
     /// Query by text: embed it with the collection's model first.
-    text: Option<QueryText>,
+    pub(super) text: Option<QueryText>,
 }
 
 /// A query text, the model the client named, and where it was in the request.
-struct QueryText {
-    text: String,
-    model: Option<String>,
-    field: &'static str,
+pub(super) struct QueryText {
+    pub(super) text: String,
+    pub(super) model: Option<String>,
+    pub(super) field: &'static str,
 }
 
 fn plan_search(r: SearchRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
@@ -65,8 +67,12 @@ fn plan_search(r: SearchRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
 }
 
 fn plan_query(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
-    if r.prefetch.as_ref().is_some_and(|v| !v.is_null()) {
-        return Err(ApiError::invalid("prefetch", "absent (only the nearest-vector query is supported)", "a value"));
+    if stages::is_staged(&r) {
+        return Err(ApiError::invalid(
+            "query",
+            "a nearest-vector query without prefetch (fusion and bm25 are not supported in grouped queries)",
+            "a staged query",
+        ));
     }
     if r.lookup_from.as_ref().is_some_and(|v| !v.is_null()) {
         return Err(ApiError::invalid("lookup_from", "absent", "a value (not supported)"));
@@ -97,6 +103,9 @@ fn plan_query(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
             text = Some(QueryText { text: t, model, field: "query" });
             (Vec::new(), None)
         }
+        Some(QueryInput::Fusion { .. } | QueryInput::Rrf { .. } | QueryInput::Bm25 { .. }) => {
+            unreachable!("staged queries return above")
+        }
     };
     let payload = PayloadSel::from_wire(r.with_payload, false);
     let filter = match by_id {
@@ -118,11 +127,32 @@ fn plan_query(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
     Ok(Plan { req, payload, by_id, text })
 }
 
+/// A query's plan: one nearest search, or stages.
+enum QueryPlan {
+    Nearest(Plan),
+    Staged(stages::Staged),
+}
+
+fn plan_any_query(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<QueryPlan> {
+    if stages::is_staged(&r) {
+        stages::plan(r, cfg).map(QueryPlan::Staged)
+    } else {
+        plan_query(r, cfg).map(QueryPlan::Nearest)
+    }
+}
+
+fn run_query(t: &Target, plan: QueryPlan) -> ApiResult<QueryResponse> {
+    match plan {
+        QueryPlan::Nearest(p) => run(t, p).map(|(points, explain)| QueryResponse { points, explain }),
+        QueryPlan::Staged(q) => stages::run(t, q).map(|points| QueryResponse { points, explain: None }),
+    }
+}
+
 /// What a plan runs against.
-struct Target {
+pub(super) struct Target {
     state: AppState,
     name: String,
-    col: Collection,
+    pub(super) col: Collection,
 }
 
 impl Target {
@@ -132,7 +162,7 @@ impl Target {
 }
 
 /// Turns a plan's text or point id into its query vector (blocking).
-fn resolve_vector(t: &Target, plan: &mut Plan) -> ApiResult<()> {
+pub(super) fn resolve_vector(t: &Target, plan: &mut Plan) -> ApiResult<()> {
     let col = &t.col;
     if let Some(q) = plan.text.take() {
         let model = t.state.embedders().for_collection(&t.name, col)?;
@@ -153,7 +183,7 @@ fn resolve_vector(t: &Target, plan: &mut Plan) -> ApiResult<()> {
 }
 
 /// An engine hit in Qdrant's shape, its payload trimmed to the selection.
-fn wire_hit(h: quiver_engine::ScoredPoint, payload: &PayloadSel) -> ScoredPoint {
+pub(super) fn wire_hit(h: quiver_engine::ScoredPoint, payload: &PayloadSel) -> ScoredPoint {
     ScoredPoint { id: h.id, version: 0, score: h.score, payload: payload.apply(h.payload), vector: h.vector }
 }
 
@@ -217,10 +247,10 @@ pub async fn query(
     t: Started,
     ApiJson(body): ApiJson<QueryRequest>,
 ) -> ApiResult<Reply<QueryResponse>> {
-    let plan = plan_query(body, s.config())?;
+    let plan = plan_any_query(body, s.config())?;
     let target = Target::new(&s, p.collection_name)?;
-    let (points, explain) = blocking(move || run(&target, plan)).await?;
-    Ok(Reply(QueryResponse { points, explain }, t))
+    let out = blocking(move || run_query(&target, plan)).await?;
+    Ok(Reply(out, t))
 }
 
 /// Several queries in one request.
@@ -238,16 +268,10 @@ pub async fn query_batch(
         .searches
         .into_iter()
         .enumerate()
-        .map(|(i, r)| plan_query(r, s.config()).map_err(|e| prefix(e, &format!("searches[{i}]"))))
+        .map(|(i, r)| plan_any_query(r, s.config()).map_err(|e| prefix(e, &format!("searches[{i}]"))))
         .collect::<ApiResult<Vec<_>>>()?;
     let target = Target::new(&s, p.collection_name)?;
-    let out = blocking(move || {
-        plans
-            .into_iter()
-            .map(|pl| run(&target, pl).map(|(points, explain)| QueryResponse { points, explain }))
-            .collect()
-    })
-    .await?;
+    let out = blocking(move || plans.into_iter().map(|pl| run_query(&target, pl)).collect()).await?;
     Ok(Reply(out, t))
 }
 
