@@ -7,7 +7,9 @@ use std::time::Duration;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
-use quiver_engine::{Collection, FieldType, PointId, PointInput, Record, SearchRequest, Selector};
+use quiver_engine::{
+    Collection, FieldType, PointId, PointInput, Record, SearchRequest, Selector, TextOptions, TextSearchRequest,
+};
 use quiver_index::{Params, SearchParams};
 use quiver_text::Models;
 use rayon::prelude::*;
@@ -433,11 +435,72 @@ impl PyCollection {
         py.detach(move || col.clear_payload(sel)).map_err(|e| engine_err(py, e))
     }
 
-    /// Indexes a payload field (`keyword`, `integer`, `float`, `bool`, `datetime`, ...) for fast filters.
-    fn create_index(&self, py: Python<'_>, field: String, field_type: String) -> PyResult<u64> {
+    /// Indexes a payload field (`keyword`, `integer`, `float`, `bool`, `datetime`, `text`) for fast filters;
+    /// `text` takes English `stem`ming and `stopwords` removal.
+    #[pyo3(signature = (field, field_type, *, stem=false, stopwords=false))]
+    fn create_index(
+        &self,
+        py: Python<'_>,
+        field: String,
+        field_type: String,
+        stem: bool,
+        stopwords: bool,
+    ) -> PyResult<u64> {
         let col = self.col(py)?;
-        let ty: FieldType = field_type.parse().map_err(|e| engine_err(py, e))?;
+        let ty = match field_type.parse().map_err(|e| engine_err(py, e))? {
+            FieldType::Text(_) => FieldType::Text(TextOptions { stem, stopwords }),
+            _ if stem || stopwords => {
+                let e = quiver_engine::Error::InvalidArgument {
+                    field: "stem/stopwords".into(),
+                    expected: "only with type text".into(),
+                    got: format!("{field_type:?}"),
+                };
+                return Err(engine_err(py, e));
+            }
+            other => other,
+        };
         py.detach(move || col.create_field_index(&field, ty)).map_err(|e| engine_err(py, e))
+    }
+
+    /// The `k` best BM25 matches of `text` in the text-indexed payload key `key`: `[(id, score, payload,
+    /// vector), ...]`.
+    #[pyo3(signature = (key, text, k=10, *, offset=0, filter=None, with_payload=true, with_vector=false,
+                        score_threshold=None, min_seq=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn text_search<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+        text: String,
+        k: usize,
+        offset: usize,
+        filter: Option<&Bound<'_, PyAny>>,
+        with_payload: bool,
+        with_vector: bool,
+        score_threshold: Option<f32>,
+        min_seq: Option<u64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let col = self.col(py)?;
+        let req = TextSearchRequest {
+            key,
+            text,
+            limit: k,
+            offset,
+            filter: to_filter(py, filter)?,
+            with_payload,
+            with_vector,
+            score_threshold,
+            min_seq,
+        };
+        let found = py.detach(move || col.text_search(&req)).map_err(|e| engine_err(py, e))?;
+        let mut hits = Vec::with_capacity(found.len());
+        for h in found {
+            let id = id_obj(py, &h.id)?;
+            let score = h.score.into_pyobject(py)?.into_any();
+            let payload = payload_obj(py, h.payload)?;
+            hits.push(PyTuple::new(py, [id, score, payload, vector_obj(py, h.vector)])?);
+        }
+        PyList::new(py, hits)
     }
 
     /// Drops a payload field's index.

@@ -308,3 +308,21 @@ def test_text_on_a_collection_without_a_model_is_refused(db, name):
         db.create_collection(name + "_m", embedding="no-such-model")
     assert not db.has_collection(name + "_m")
     db.drop_collection(name)
+
+
+def test_text_index_and_bm25_search(db, name):
+    c = db.create_collection(name, dim=2)
+    texts = ["Dogs are barking loudly at night", "a cat sleeps", "the dog barked", "hotdog stand"]
+    c.upsert([1, 2, 3, 4], np.ones((4, 2), dtype=np.float32), [{"body": t, "n": i} for i, t in enumerate(texts)])
+    with pytest.raises(quiverdb.InvalidArgument, match="stem"):
+        c.create_index("n", "integer", stem=True)
+    c.create_index("body", "text", stem=True, stopwords=True, wait=True)
+    hits = c.text_search("body", "barking dog", 10)
+    assert [h.id for h in hits] == [3, 1], hits
+    assert hits[0].score > hits[1].score > 0 and hits[0].payload["body"] == "the dog barked"
+    only = c.text_search("body", "dog", 10, filter={"must": [{"key": "n", "match": {"value": 0}}]})
+    assert [h.id for h in only] == [1]
+    # `match.text` on a text index: every word, stemmed (not the substring "hotdog").
+    assert c.count({"must": [{"key": "body", "match": {"text": "DOGS bark"}}]}) == 2
+    with pytest.raises(quiverdb.InvalidArgument, match="text index"):
+        c.text_search("n", "dog")

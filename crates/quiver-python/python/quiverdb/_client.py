@@ -415,13 +415,42 @@ class RemoteCollection(CollectionBase):
     def clear_payload(self, ids: Any = None, *, filter: Optional[Dict] = None, wait: bool = False) -> int:
         return self._post("/points/payload/clear", _selector(ids, filter), wait=wait)["operation_id"]
 
-    def create_index(self, field: str, type: str = "keyword", *, wait: bool = False) -> int:
-        return self._post("/index", {"field_name": field, "field_schema": type}, "PUT", wait)["operation_id"]
+    def create_index(
+        self, field: str, type: str = "keyword", *, stem: bool = False, stopwords: bool = False, wait: bool = False
+    ) -> int:
+        schema: Any = type
+        if type == "text":
+            schema = {"type": "text"}
+            if stem:
+                schema["stemmer"] = {"type": "snowball", "language": "english"}
+            if stopwords:
+                schema["stopwords"] = "english"
+        elif stem or stopwords:
+            raise InvalidArgument(f"invalid stem/stopwords: expected only with type text, got {type!r}")
+        return self._post("/index", {"field_name": field, "field_schema": schema}, "PUT", wait)["operation_id"]
 
     def drop_index(self, field: str, *, wait: bool = False) -> int:
         return self._post(f"/index/{_seg(field)}", None, "DELETE", wait)["operation_id"]
 
     # --- reads -------------------------------------------------------------------------------------------------
+
+    def text_search(
+        self,
+        key: str,
+        text: str,
+        k: int = 10,
+        *,
+        filter: Optional[Dict] = None,
+        with_payload: bool = True,
+        with_vector: bool = False,
+        score_threshold: Optional[float] = None,
+        offset: int = 0,
+        min_seq: Optional[int] = None,
+    ) -> List[Hit]:
+        """As the embedded ``text_search`` (a ``bm25`` query)."""
+        body = self._query_body({"bm25": {"key": key, "text": text}}, k, filter, None, with_payload, with_vector,
+                                score_threshold, offset, min_seq)
+        return [_hit(h) for h in self._post("/points/query", body)["points"]]
 
     def _query_body(self, query: Any, k: int, filter, params, with_payload, with_vector, score_threshold,
                     offset, min_seq, explain=False) -> Dict[str, Any]:

@@ -192,10 +192,13 @@ class Collection(CollectionBase):
         """Empties the points' payloads."""
         return self._done(self._c.clear_payload(_ids_or_none(ids), filter=filter), wait)
 
-    def create_index(self, field: str, type: str = "keyword", *, wait: bool = False) -> int:
-        """Indexes a payload field (``keyword``, ``integer``, ``float``, ``bool``, ``datetime``) for fast
-        filters."""
-        return self._done(self._c.create_index(field, type), wait)
+    def create_index(
+        self, field: str, type: str = "keyword", *, stem: bool = False, stopwords: bool = False, wait: bool = False
+    ) -> int:
+        """Indexes a payload field (``keyword``, ``integer``, ``float``, ``bool``, ``datetime``, ``text``) for
+        fast filters. A ``text`` index splits strings into lower-case words, optionally English-``stem``\ med and
+        without English ``stopwords``; it answers ``match: {"text": ...}`` (every word) and :meth:`text_search`."""
+        return self._done(self._c.create_index(field, type, stem=stem, stopwords=stopwords), wait)
 
     def drop_index(self, field: str, *, wait: bool = False) -> int:
         """Drops a payload field's index."""
@@ -256,6 +259,34 @@ class Collection(CollectionBase):
             offset=offset,
             filter=filter,
             params=params,
+            with_payload=with_payload,
+            with_vector=with_vector,
+            score_threshold=score_threshold,
+            min_seq=min_seq,
+        )
+        return [Hit(*h) for h in hits]
+
+    def text_search(
+        self,
+        key: str,
+        text: str,
+        k: int = 10,
+        *,
+        filter: Optional[Dict] = None,
+        with_payload: bool = True,
+        with_vector: bool = False,
+        score_threshold: Optional[float] = None,
+        offset: int = 0,
+        min_seq: Optional[int] = None,
+    ) -> List[Hit]:
+        """The ``k`` best BM25 matches of ``text`` in payload key ``key``, which needs a ``text`` index (best
+        first; scores use the whole collection's word statistics, whatever the filter)."""
+        hits = self._c.text_search(
+            key,
+            text,
+            k,
+            offset=offset,
+            filter=filter,
             with_payload=with_payload,
             with_vector=with_vector,
             score_threshold=score_threshold,
