@@ -6,6 +6,9 @@ usage examples cut off; a query is the first usage example of a synset that has 
 document is that synset. 1,000 queries are drawn (seed 0). Example: query "The bicycle looped around the tree",
 relevant document "loop: move in loops".
 
+Another 1,000 queries (`tune.jsonl`) are kept apart to pick RRF's k and the candidates per list (`tune`), so the
+test queries never tune anything.
+
 `ingest` loads the documents into a running `quiver serve` (the server embeds them with all-MiniLM-L6-v2 and
 indexes the text for BM25 with English stemming and stop words). `run` asks each query three ways over HTTP, one
 at a time: dense (`{"text": q}`), BM25 (`{"bm25": …}`) and hybrid (RRF of the two, 50 candidates each), and prints
@@ -16,9 +19,10 @@ same data directory, for the "crate or our own index" question.
     python3 scripts/hybrid_relevance.py build --items /tmp/vdb-data/wordnet-minilm-100k/wordnet-minilm-100k_base_items.jsonl --out /tmp/vdb-data/wordnet-hybrid
     quiver serve --data-dir /tmp/hybrid-db &
     python3 scripts/hybrid_relevance.py ingest --set /tmp/vdb-data/wordnet-hybrid --url http://127.0.0.1:6333
-    python3 scripts/hybrid_relevance.py run --set /tmp/vdb-data/wordnet-hybrid --url http://127.0.0.1:6333
+    python3 scripts/hybrid_relevance.py tune --set /tmp/vdb-data/wordnet-hybrid --url http://127.0.0.1:6333
+    python3 scripts/hybrid_relevance.py run --set /tmp/vdb-data/wordnet-hybrid --url http://127.0.0.1:6333 --candidates C --rrf-k K
     # stop the server, then:
-    python3 scripts/hybrid_relevance.py inproc --set /tmp/vdb-data/wordnet-hybrid --db /tmp/hybrid-db
+    RAYON_NUM_THREADS=1 python3 scripts/hybrid_relevance.py inproc --set /tmp/vdb-data/wordnet-hybrid --db /tmp/hybrid-db
 """
 
 import argparse
@@ -58,13 +62,16 @@ def build(args) -> None:
                 candidates.append({"query": examples[0], "relevant": it["id"]})
     random.Random(0).shuffle(candidates)
     queries = candidates[: args.queries]
+    tune = candidates[args.queries : 2 * args.queries]
     with open(out / "docs.jsonl", "w", encoding="utf-8") as f:
         for d in docs:
             f.write(json.dumps(d) + "\n")
-    with open(out / "queries.jsonl", "w", encoding="utf-8") as f:
-        for i, q in enumerate(queries):
-            f.write(json.dumps({"qid": i, **q}) + "\n")
-    print(f"{len(docs)} documents, {len(candidates)} synsets with an example, {len(queries)} queries -> {out}")
+    for name, qs in (("queries.jsonl", queries), ("tune.jsonl", tune)):
+        with open(out / name, "w", encoding="utf-8") as f:
+            for i, q in enumerate(qs):
+                f.write(json.dumps({"qid": i, **q}) + "\n")
+    print(f"{len(docs)} documents, {len(candidates)} synsets with an example, {len(queries)} test queries and "
+          f"{len(tune)} other ones for tuning -> {out}")
 
 
 def call(url: str, method: str, path: str, body=None):
@@ -113,19 +120,43 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
+def hybrid_body(q: str, fusion, candidates: int):
+    return {"prefetch": [{"query": {"bm25": {"key": "text", "text": q}}, "limit": candidates},
+                         {"query": {"text": q}, "limit": candidates}],
+            "query": fusion, "limit": 10}
+
+
+def ndcg(url: str, queries, make) -> float:
+    out = []
+    for q in queries:
+        pts = call(url, "POST", f"/collections/{COLLECTION}/points/query", make(q["query"]))["points"]
+        out.append(metrics([p["id"] for p in pts], q["relevant"])[0])
+    return statistics.mean(out)
+
+
+def tune(args) -> None:
+    """Picks RRF's k and the candidates per list on the tuning queries (never the test queries)."""
+    queries = load(Path(args.set) / "tune.jsonl")[: args.nq]
+    best = None
+    print("| candidates | rrf k | nDCG@10 (tuning queries) |\n|---|---|---|")
+    for cand in (20, 50, 100):
+        for k in (1, 2, 5, 10, 20, 60):
+            v = ndcg(args.url, queries, lambda q: hybrid_body(q, {"rrf": {"k": k}}, cand))
+            print(f"| {cand} | {k} | {v:.3f} |", flush=True)
+            if best is None or v > best[0]:
+                best = (v, cand, k)
+    print(f"best: --candidates {best[1]} --rrf-k {best[2]} (nDCG@10 {best[0]:.3f} on the tuning queries)")
+
+
 def run(args) -> None:
     queries = load(Path(args.set) / "queries.jsonl")[: args.nq]
+    c = args.candidates
     bodies = {
         "dense": lambda q: {"query": {"text": q}, "limit": 10},
         "bm25": lambda q: {"query": {"bm25": {"key": "text", "text": q}}, "limit": 10},
-        "hybrid (rrf)": lambda q: {
-            "prefetch": [{"query": {"bm25": {"key": "text", "text": q}}, "limit": args.candidates},
-                         {"query": {"text": q}, "limit": args.candidates}],
-            "query": {"fusion": "rrf"}, "limit": 10},
-        "hybrid (dbsf)": lambda q: {
-            "prefetch": [{"query": {"bm25": {"key": "text", "text": q}}, "limit": args.candidates},
-                         {"query": {"text": q}, "limit": args.candidates}],
-            "query": {"fusion": "dbsf"}, "limit": 10},
+        "hybrid rrf (k = 60, the default)": lambda q: hybrid_body(q, {"fusion": "rrf"}, c),
+        f"hybrid rrf (k = {args.rrf_k}, tuned)": lambda q: hybrid_body(q, {"rrf": {"k": args.rrf_k}}, c),
+        "hybrid dbsf": lambda q: hybrid_body(q, {"fusion": "dbsf"}, c),
     }
     # Warm-up (model load, page cache).
     for make in bodies.values():
@@ -149,7 +180,8 @@ def run(args) -> None:
 
 
 def inproc(args) -> None:
-    """BM25 in process: QuiverDB's embedded engine vs tantivy (same documents, same analysis, same queries)."""
+    """BM25 in process: QuiverDB's embedded engine vs tantivy (same documents, same analysis, same queries). Run
+    with RAYON_NUM_THREADS=1 for one thread (QuiverDB scores segments in parallel otherwise)."""
     queries = [q["query"] for q in load(Path(args.set) / "queries.jsonl")[: args.nq]]
     docs = load(Path(args.set) / "docs.jsonl")
     results = {}
@@ -159,11 +191,11 @@ def inproc(args) -> None:
     db = quiverdb.open(args.db)
     col = db.collection(COLLECTION)
     for q in queries[:50]:
-        col.text_search("text", q, 10)
+        col.text_search("text", q, 10, with_payload=False)
     lat, got = [], []
     for q in queries:
         t = time.perf_counter()
-        hits = col.text_search("text", q, 10)
+        hits = col.text_search("text", q, 10, with_payload=False)
         lat.append((time.perf_counter() - t) * 1e3)
         got.append([h[0] for h in hits])
     results["quiverdb"] = (lat, got)
@@ -176,10 +208,17 @@ def inproc(args) -> None:
         tantivy = None
     if tantivy is not None:
         sb = tantivy.SchemaBuilder()
-        sb.add_integer_field("id", stored=True, indexed=True)
-        sb.add_text_field("text", stored=False, tokenizer_name="en_stem")
+        sb.add_integer_field("id", stored=True, indexed=True, fast=True)
+        sb.add_text_field("text", stored=False, tokenizer_name="en_stop_stem")
         schema = sb.build()
         index = tantivy.Index(schema)
+        # The same analysis as the QuiverDB index: words, lower case, English stop words, English stemmer.
+        analyzer = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+                    .filter(tantivy.Filter.lowercase())
+                    .filter(tantivy.Filter.stopword("english"))
+                    .filter(tantivy.Filter.stemmer("english"))
+                    .build())
+        index.register_tokenizer("en_stop_stem", analyzer)
         w = index.writer(heap_size=256_000_000, num_threads=1)
         t0 = time.time()
         for d in docs:
@@ -226,12 +265,17 @@ def main() -> None:
     r.add_argument("--url", default="http://127.0.0.1:6333")
     r.add_argument("--nq", type=int, default=1000)
     r.add_argument("--candidates", type=int, default=50)
+    r.add_argument("--rrf-k", type=int, default=60)
+    t = sub.add_parser("tune")
+    t.add_argument("--set", required=True)
+    t.add_argument("--url", default="http://127.0.0.1:6333")
+    t.add_argument("--nq", type=int, default=1000)
     p = sub.add_parser("inproc")
     p.add_argument("--set", required=True)
     p.add_argument("--db", required=True)
     p.add_argument("--nq", type=int, default=1000)
     args = ap.parse_args()
-    {"build": build, "ingest": ingest, "run": run, "inproc": inproc}[args.cmd](args)
+    {"build": build, "ingest": ingest, "tune": tune, "run": run, "inproc": inproc}[args.cmd](args)
 
 
 if __name__ == "__main__":

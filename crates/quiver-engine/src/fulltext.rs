@@ -274,12 +274,6 @@ impl Bm25Query {
     }
 }
 
-/// BM25's per-term factor for a row with term frequency `tf` and length `len`.
-pub fn bm25_tf(tf: u32, len: u32, avgdl: f32) -> f32 {
-    let tf = tf as f32;
-    tf * (BM25_K1 + 1.0) / (tf + BM25_K1 * (1.0 - BM25_B + BM25_B * len as f32 / avgdl))
-}
-
 /// The inverted index of one payload key in one segment.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TextIndex {
@@ -288,6 +282,8 @@ pub(crate) struct TextIndex {
     terms: HashMap<Box<str>, u32>,
     /// Term id → rows holding it.
     postings: Vec<RoaringBitmap>,
+    /// Term id → the term's frequency in each of those rows, in row order (aligned with `postings`).
+    freqs: Vec<Vec<u32>>,
     /// Row → (term id, frequency), sorted by term id; empty for rows without terms.
     docs: Vec<Box<[(u32, u32)]>>,
     /// Row → number of terms (with repeats).
@@ -345,13 +341,20 @@ impl TextIndex {
             let id = *self.terms.entry(w.as_str().into()).or_insert(next);
             if id == next {
                 self.postings.push(RoaringBitmap::new());
+                self.freqs.push(Vec::new());
             }
             *freq.entry(id).or_default() += 1;
         }
         let mut doc: Vec<(u32, u32)> = freq.into_iter().collect();
         doc.sort_unstable();
-        for &(t, _) in &doc {
-            self.postings[t as usize].insert(row);
+        for &(t, f) in &doc {
+            let (rows, freqs) = (&mut self.postings[t as usize], &mut self.freqs[t as usize]);
+            rows.insert(row);
+            if rows.max() == Some(row) {
+                freqs.push(f); // the usual case: rows arrive in order
+            } else {
+                freqs.insert(rows.rank(row) as usize - 1, f);
+            }
         }
         let r = row as usize;
         if self.docs.len() <= r {
@@ -371,7 +374,9 @@ impl TextIndex {
             return;
         }
         for &(t, _) in self.docs[r].iter() {
-            self.postings[t as usize].remove(row);
+            let (rows, freqs) = (&mut self.postings[t as usize], &mut self.freqs[t as usize]);
+            freqs.remove(rows.rank(row) as usize - 1);
+            rows.remove(row);
         }
         self.docs[r] = Box::default();
         self.total_len -= u64::from(self.lens[r]);
@@ -405,39 +410,63 @@ impl TextIndex {
         TextStats { docs: self.rows.len() - gone.len(), total_len: self.total_len - gone_len, df }
     }
 
-    /// The BM25 score of every row holding a query term, that `allowed` admits (all rows when `None`) and that
-    /// is not `excluded`, as (row, score), in row order. `weights` and `avgdl` come from
-    /// [`Bm25Query::weights`].
-    pub(crate) fn scores(
+    /// The `k` best BM25 scores among the rows holding a query term that `allowed` admits (all rows when
+    /// `None`) and that are not `excluded`, as (row, score), best first (ties by row). `weights` and `avgdl` come
+    /// from [`Bm25Query::weights`].
+    ///
+    /// Term at a time: each term's rows and frequencies are read in order from two aligned arrays, and scores
+    /// add up in a dense accumulator over the segment's rows (reused by the thread), remembering which rows it
+    /// touched.
+    pub(crate) fn top(
         &self,
         q: &Bm25Query,
         weights: &[f32],
         avgdl: f32,
         allowed: Option<&RoaringBitmap>,
         excluded: &RoaringBitmap,
+        k: usize,
     ) -> Vec<(u32, f32)> {
-        let mut acc: HashMap<u32, f32> = HashMap::new();
-        for (i, t) in q.terms.iter().enumerate() {
-            let Some(&id) = self.terms.get(t.as_str()) else { continue };
-            let mut rows = &self.postings[id as usize] - excluded;
-            if let Some(a) = allowed {
-                rows &= a;
-            }
-            for r in &rows {
-                let doc = &self.docs[r as usize];
-                let tf = doc.binary_search_by_key(&id, |&(t, _)| t).map_or(0, |j| doc[j].1);
-                *acc.entry(r).or_default() += weights[i] * bm25_tf(tf, self.lens[r as usize], avgdl);
-            }
+        thread_local! {
+            static ACC: std::cell::RefCell<(Vec<f32>, Vec<u32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
         }
-        let mut out: Vec<(u32, f32)> = acc.into_iter().collect();
-        out.sort_unstable_by_key(|&(r, _)| r);
-        out
+        ACC.with_borrow_mut(|(acc, touched)| {
+            if acc.len() < self.lens.len() {
+                acc.resize(self.lens.len(), 0.0);
+            }
+            touched.clear();
+            let everything = excluded.is_empty() && allowed.is_none();
+            let keep = |r: u32| everything || (!excluded.contains(r) && allowed.is_none_or(|a| a.contains(r)));
+            for (i, t) in q.terms.iter().enumerate() {
+                let Some(&id) = self.terms.get(t.as_str()) else { continue };
+                let (rows, freqs) = (&self.postings[id as usize], &self.freqs[id as usize]);
+                let w = weights[i] * (BM25_K1 + 1.0);
+                for (r, &f) in rows.iter().zip(freqs) {
+                    if keep(r) {
+                        let f = f as f32;
+                        // k1·(1 − b + b·len/avgdl): the length part of BM25's denominator.
+                        let norm = BM25_K1 * (1.0 - BM25_B + BM25_B * self.lens[r as usize] as f32 / avgdl);
+                        let slot = &mut acc[r as usize];
+                        if *slot == 0.0 {
+                            touched.push(r);
+                        }
+                        *slot += w * f / (f + norm);
+                    }
+                }
+            }
+            let mut top = quiver_index::TopK::new(k);
+            for &r in touched.iter() {
+                top.push(quiver_index::Neighbor::new(u64::from(r), -acc[r as usize]));
+                acc[r as usize] = 0.0;
+            }
+            top.into_sorted_vec().into_iter().map(|n| (n.id as u32, -n.distance)).collect()
+        })
     }
 
     /// Approximate heap bytes.
     pub(crate) fn memory_bytes(&self) -> usize {
         let terms: usize = self.terms.keys().map(|k| k.len() + 48).sum();
-        let postings: usize = self.postings.iter().map(RoaringBitmap::serialized_size).sum();
+        let postings: usize = self.postings.iter().map(RoaringBitmap::serialized_size).sum::<usize>()
+            + self.freqs.iter().map(|f| 24 + f.capacity() * 4).sum::<usize>();
         let docs: usize = self.docs.iter().map(|d| 16 + d.len() * 8).sum();
         terms + postings + docs + self.lens.len() * 4 + self.rows.serialized_size()
     }
@@ -542,21 +571,33 @@ mod tests {
             query in prop::collection::vec(prop::sample::select(vec!["ant", "cat", "fox", "yak"]), 1..4),
         ) {
             let split = split.min(docs.len());
-            // Rows removed after insertion are dropped from the index (an update's first half).
+            // Every row is inserted, then some are removed (a delete) or removed and re-indexed with other words
+            // (a payload update in place, out of row order).
             let mut parts = [TextIndex::new(PLAIN), TextIndex::new(PLAIN)];
             let mut excluded = [RoaringBitmap::new(), RoaringBitmap::new()];
             let mut effective = docs.clone();
+            let at = |i: usize| if i < split { (0, i) } else { (1, i - split) };
             for (i, d) in docs.iter().enumerate() {
-                let (p, row) = if i < split { (0, i) } else { (1, i - split) };
+                let (p, row) = at(i);
                 if let Some(words) = d {
                     parts[p].insert(row as u32, [words.join(" ").as_str()]);
-                    if removed[i] {
-                        parts[p].remove(row as u32);
-                        effective[i] = None;
-                    }
                 }
                 if !live[i] {
                     excluded[p].insert(row as u32);
+                }
+            }
+            for (i, d) in docs.iter().enumerate() {
+                let (p, row) = at(i);
+                if removed[i] {
+                    parts[p].remove(row as u32);
+                    effective[i] = None;
+                    if i % 2 == 0 {
+                        let mut other: Vec<String> = d.clone().unwrap_or_default();
+                        other.reverse();
+                        other.push("cat".to_owned());
+                        parts[p].insert(row as u32, [other.join(" ").as_str()]);
+                        effective[i] = Some(other);
+                    }
                 }
             }
             // Index == rebuild.
@@ -577,8 +618,9 @@ mod tests {
                 stats.add(&part.stats(&q, ex));
             }
             let (w, avgdl) = q.weights(&stats);
-            let mut got: Vec<(u32, f32)> = parts[0].scores(&q, &w, avgdl, None, &excluded[0]);
-            got.extend(parts[1].scores(&q, &w, avgdl, None, &excluded[1]).into_iter().map(|(r, s)| (r + split as u32, s)));
+            let mut got: Vec<(u32, f32)> = parts[0].top(&q, &w, avgdl, None, &excluded[0], 100);
+            got.extend(parts[1].top(&q, &w, avgdl, None, &excluded[1], 100).into_iter().map(|(r, s)| (r + split as u32, s)));
+            got.sort_by_key(|&(r, _)| r);
             let words: Vec<String> = query.iter().map(|s| (*s).to_owned()).collect();
             let want = reference(&effective, &live, &words);
             prop_assert_eq!(got.len(), want.len(), "{:?} vs {:?}", got, want);

@@ -470,18 +470,19 @@ impl PayloadIndex {
         Some(self.text_index(key)?.stats(q, excluded))
     }
 
-    /// The BM25 score of every row of the text index of `key` that holds a query term, is in `allowed` (all
-    /// rows when `None`) and is not `excluded`, as (row, score) in row order; `weights` and `avgdl` from
-    /// [`Bm25Query::weights`] over the whole collection's [`TextStats`].
-    pub fn text_scores(
+    /// The `k` best BM25 scores among the rows of the text index of `key` that hold a query term, are in
+    /// `allowed` (all rows when `None`) and are not `excluded`, as (row, score) best first; `weights` and `avgdl`
+    /// from [`Bm25Query::weights`] over the whole collection's [`TextStats`].
+    pub fn text_top(
         &self,
         key: &str,
         q: &Bm25Query,
         (weights, avgdl): (&[f32], f32),
         allowed: Option<&RoaringBitmap>,
         excluded: &RoaringBitmap,
+        k: usize,
     ) -> Vec<(u32, f32)> {
-        self.text_index(key).map(|t| t.scores(q, weights, avgdl, allowed, excluded)).unwrap_or_default()
+        self.text_index(key).map(|t| t.top(q, weights, avgdl, allowed, excluded, k)).unwrap_or_default()
     }
 
     /// The index's answer to a field condition, when the key is indexed with a type that can answer it.

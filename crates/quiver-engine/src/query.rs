@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use quiver_index::{Neighbor, TopK};
+use quiver_index::Neighbor;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -221,12 +221,8 @@ impl Collection {
             let d = s.data.read();
             let excluded = d.excluded(now);
             let allowed = req.filter.as_ref().map(|f| d.payload_index.evaluate(f, &*d).rows);
-            let scores = d.payload_index.text_scores(&req.key, &q, (&weights, avgdl), allowed.as_ref(), &excluded);
-            let mut top = TopK::new(k);
-            for (row, score) in scores {
-                top.push(Neighbor::new(u64::from(row), -score));
-            }
-            top.into_sorted_vec()
+            let top = d.payload_index.text_top(&req.key, &q, (&weights, avgdl), allowed.as_ref(), &excluded, k);
+            top.into_iter().map(|(row, score)| Neighbor::new(u64::from(row), -score)).collect()
         };
         let per_segment: Vec<Vec<Neighbor>> =
             if segs.len() > 1 { segs.par_iter().map(run).collect() } else { segs.iter().map(run).collect() };

@@ -606,6 +606,46 @@ async fn text_indexes_bm25_and_fusion_queries() {
 }
 
 #[tokio::test]
+async fn recommend_searches_near_the_positive_examples_away_from_the_negative() {
+    let t = server();
+    t.ok("PUT", "/collections/r", Some(json!({"vectors": {"size": 2, "distance": "Euclid"}}))).await;
+    let points: Vec<Value> = (0..10).map(|i| json!({"id": i, "vector": [i as f32, 0.0]})).collect();
+    t.ok("PUT", "/collections/r/points?wait=true", Some(json!({"points": points}))).await;
+    let ids = |v: &Value| v["points"].as_array().unwrap().iter().map(|h| h["id"].as_u64().unwrap()).collect::<Vec<_>>();
+    // mean(positive) = 4: the nearest points other than the examples.
+    let r = t
+        .ok(
+            "POST",
+            "/collections/r/points/query",
+            Some(json!({"query": {"recommend": {"positive": [3, 5]}}, "limit": 3})),
+        )
+        .await;
+    assert_eq!(ids(&r), [4, 2, 6]);
+    // 2·4 − 1 = 7 with a negative vector at 1.
+    let body = json!({"query": {"recommend": {"positive": [3, [5.0, 0.0]], "negative": [[1.0, 0.0]], "strategy": "average_vector"}}, "limit": 2});
+    assert_eq!(ids(&t.ok("POST", "/collections/r/points/query", Some(body)).await), [7, 6]);
+    // Inside a prefetch too.
+    let body = json!({"prefetch": {"query": {"recommend": {"positive": [9]}}, "limit": 2}, "query": {"fusion": "rrf"}});
+    assert_eq!(ids(&t.ok("POST", "/collections/r/points/query", Some(body)).await), [8, 7]);
+    for (body, status, needle) in [
+        (json!({"query": {"recommend": {"positive": []}}}), StatusCode::BAD_REQUEST, "query.recommend.positive"),
+        (
+            json!({"query": {"recommend": {"positive": [1], "strategy": "best_score"}}}),
+            StatusCode::BAD_REQUEST,
+            "query.recommend.strategy",
+        ),
+        (
+            json!({"query": {"recommend": {"positive": [[1.0]]}}}),
+            StatusCode::BAD_REQUEST,
+            "query.recommend.positive[0]",
+        ),
+        (json!({"query": {"recommend": {"positive": [1, 99]}}}), StatusCode::NOT_FOUND, "query.recommend.positive[1]"),
+    ] {
+        t.err("POST", "/collections/r/points/query", Some(body), status, needle).await;
+    }
+}
+
+#[tokio::test]
 async fn wait_makes_unsynced_writes_durable() {
     let t = server();
     t.ok("PUT", "/collections/n", Some(json!({"vectors": {"size": 2, "distance": "Cosine"}, "durability": "none"})))

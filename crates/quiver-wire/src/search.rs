@@ -164,6 +164,12 @@ pub enum QueryInput {
         /// Its parameters.
         rrf: RrfParams,
     },
+    /// `{"recommend": {"positive": [...], "negative": [...]}}`: points like the positive examples and unlike the
+    /// negative ones (ids, vectors or texts), the examples themselves left out.
+    Recommend {
+        /// The examples.
+        recommend: RecommendInput,
+    },
     /// QuiverDB: `{"bm25": {"key": "body", "text": "…"}}`: BM25 full-text ranking over a payload key with a text
     /// index.
     Bm25 {
@@ -194,6 +200,21 @@ pub struct RrfParams {
     /// Per-prefetch weights: not supported (400 when given).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weights: Option<Vec<f32>>,
+}
+
+/// Examples for a recommendation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendInput {
+    /// Points, vectors or texts to look like (at least one).
+    #[serde(default)]
+    pub positive: Vec<NearestInput>,
+    /// Points, vectors or texts to look unlike.
+    #[serde(default)]
+    pub negative: Vec<NearestInput>,
+    /// `average_vector` (the default, the only one): search near `2·mean(positive) − mean(negative)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
 }
 
 /// A BM25 full-text query.

@@ -192,12 +192,12 @@ fn refuse_staged(m: &Map<String, Value>) -> ApiResult<()> {
     let staged_query = m
         .get("query")
         .and_then(Value::as_object)
-        .is_some_and(|q| ["fusion", "rrf", "bm25"].iter().any(|k| q.contains_key(*k)));
+        .is_some_and(|q| ["fusion", "rrf", "bm25", "recommend"].iter().any(|k| q.contains_key(*k)));
     if staged_query || m.get("prefetch").is_some_and(|p| !p.is_null()) {
         return Err(ApiError::invalid(
             "query",
-            "a nearest-vector query without prefetch (prefetch, fusion and bm25 queries run on a single node; not \
-             yet in cluster mode)",
+            "a nearest-vector query without prefetch (prefetch, fusion, bm25 and recommend queries run on a \
+             single node; not yet in cluster mode)",
             "a staged query",
         ));
     }

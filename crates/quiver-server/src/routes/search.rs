@@ -26,6 +26,84 @@ pub(super) struct Plan {
     pub(super) by_id: Option<quiver_engine::PointId>,
     /// Query by text: embed it with the collection's model first.
     pub(super) text: Option<QueryText>,
+    /// Recommend: the query vector comes from these examples.
+    pub(super) examples: Option<Examples>,
+}
+
+/// A recommendation's examples, each a vector, a stored point or a text.
+pub(super) struct Examples {
+    positive: Vec<NearestInput>,
+    negative: Vec<NearestInput>,
+    field: String,
+}
+
+/// The examples of `{"recommend": …}` (checked), and the filter leaving out the example points.
+pub(super) fn recommend(
+    r: crate::wire::RecommendInput,
+    filter: Option<quiver_engine::Filter>,
+    field: &str,
+) -> ApiResult<(Examples, Option<quiver_engine::Filter>)> {
+    if let Some(s) = r.strategy.as_deref().filter(|s| *s != "average_vector") {
+        return Err(ApiError::invalid(
+            format!("{field}.recommend.strategy"),
+            "average_vector or absent (best_score and sum_scores are not supported)",
+            format!("{s:?}"),
+        ));
+    }
+    if r.positive.is_empty() {
+        return Err(ApiError::invalid(format!("{field}.recommend.positive"), "at least one example", "none"));
+    }
+    let mut filter = filter;
+    for e in r.positive.iter().chain(&r.negative) {
+        if let NearestInput::Id(id) = e {
+            filter = Some(convert::exclude_id(filter, id.0));
+        }
+    }
+    Ok((Examples { positive: r.positive, negative: r.negative, field: format!("{field}.recommend") }, filter))
+}
+
+/// `2·mean(positive) − mean(negative)` (just the mean of the positives without negatives), after looking up
+/// stored points and embedding texts.
+fn example_vector(t: &Target, ex: Examples) -> ApiResult<Vec<f32>> {
+    let dim = t.col.config().dimension;
+    let mut sides = Vec::new();
+    for (side, list) in [("positive", ex.positive), ("negative", ex.negative)] {
+        let mut sum = vec![0.0f64; dim];
+        let n = list.len();
+        for (i, e) in list.into_iter().enumerate() {
+            let at = format!("{}.{side}[{i}]", ex.field);
+            let v = match e {
+                NearestInput::Vector(v) => v,
+                NearestInput::Id(id) => {
+                    let rec = t.col.get(&[id.0], false, true)?.pop();
+                    rec.and_then(|r| r.vector).ok_or_else(|| {
+                        ApiError::new(StatusCode::NOT_FOUND, format!("{at}: point {} does not exist", id.0))
+                    })?
+                }
+                NearestInput::Text(text) => {
+                    let (text, model) = convert::text_input(text, &at)?;
+                    let m = t.state.embedders().for_collection(&t.name, &t.col)?;
+                    embedding::check_named_model(model.as_deref(), m.model_name(), "query")?;
+                    embedding::embed(m.as_ref(), &[text.as_str()])?.pop().unwrap_or_default()
+                }
+            };
+            if v.len() != dim {
+                return Err(ApiError::invalid(at, format!("{dim} numbers"), format!("{} numbers", v.len())));
+            }
+            for (s, x) in sum.iter_mut().zip(&v) {
+                *s += f64::from(*x);
+            }
+        }
+        sides.push((n, sum));
+    }
+    let (np, pos) = &sides[0];
+    let (nn, neg) = &sides[1];
+    let mean = |s: f64, n: usize| s / n.max(1) as f64;
+    Ok(pos
+        .iter()
+        .zip(neg)
+        .map(|(p, q)| if *nn == 0 { mean(*p, *np) } else { 2.0 * mean(*p, *np) - mean(*q, *nn) } as f32)
+        .collect())
 }
 
 /// A query text, the model the client named, and where it was in the request.
@@ -63,10 +141,10 @@ fn plan_search(r: SearchRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
         explain: false,
         min_seq: convert::min_seq(r.min_seq, r.read_token.as_deref())?,
     };
-    Ok(Plan { req, payload, by_id: None, text })
+    Ok(Plan { req, payload, by_id: None, text, examples: None })
 }
 
-fn plan_query(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
+fn plan_query(mut r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
     if stages::is_staged(&r) {
         return Err(ApiError::invalid(
             "query",
@@ -86,11 +164,12 @@ fn plan_query(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
     let offset = r.offset.unwrap_or(0);
     convert::check_limit(limit, offset, cfg)?;
     let mut text = None;
-    let (vector, by_id) = match r.query {
+    let mut examples = None;
+    let (vector, by_id) = match r.query.take() {
         None => {
             return Err(ApiError::invalid(
                 "query",
-                "a vector, a point id or {\"nearest\": …} (use /points/scroll to list points)",
+                "a vector, a point id, {\"nearest\": …} or {\"recommend\": …} (use /points/scroll to list points)",
                 "nothing",
             ));
         }
@@ -101,6 +180,12 @@ fn plan_query(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
         Some(QueryInput::Text(t)) | Some(QueryInput::Nearest { nearest: NearestInput::Text(t) }) => {
             let (t, model) = convert::text_input(t, "query")?;
             text = Some(QueryText { text: t, model, field: "query" });
+            (Vec::new(), None)
+        }
+        Some(QueryInput::Recommend { recommend: rec }) => {
+            let (ex, f) = recommend(rec, r.filter.take(), "query")?;
+            examples = Some(ex);
+            r.filter = f;
             (Vec::new(), None)
         }
         Some(QueryInput::Fusion { .. } | QueryInput::Rrf { .. } | QueryInput::Bm25 { .. }) => {
@@ -124,7 +209,7 @@ fn plan_query(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
         explain: r.explain.unwrap_or(false),
         min_seq: convert::min_seq(r.min_seq, r.read_token.as_deref())?,
     };
-    Ok(Plan { req, payload, by_id, text })
+    Ok(Plan { req, payload, by_id, text, examples })
 }
 
 /// A query's plan: one nearest search, or stages.
@@ -164,6 +249,12 @@ impl Target {
 /// Turns a plan's text or point id into its query vector (blocking).
 pub(super) fn resolve_vector(t: &Target, plan: &mut Plan) -> ApiResult<()> {
     let col = &t.col;
+    if let Some(ex) = plan.examples.take() {
+        if let Some(seq) = plan.req.min_seq {
+            col.wait_for(seq, MIN_SEQ_WAIT)?;
+        }
+        plan.req.vector = example_vector(t, ex)?;
+    }
     if let Some(q) = plan.text.take() {
         let model = t.state.embedders().for_collection(&t.name, col)?;
         embedding::check_named_model(q.model.as_deref(), model.model_name(), q.field)?;

@@ -198,12 +198,20 @@ fn plan_stage(
         }),
         Some(q) => {
             let mut text = None;
+            let mut examples = None;
+            let mut filter = filter;
             let (vector, by_id) = match q {
                 QueryInput::Vector(v) | QueryInput::Nearest { nearest: NearestInput::Vector(v) } => (v, None),
                 QueryInput::Id(id) | QueryInput::Nearest { nearest: NearestInput::Id(id) } => (Vec::new(), Some(id.0)),
                 QueryInput::Text(t) | QueryInput::Nearest { nearest: NearestInput::Text(t) } => {
                     let (t, model) = convert::text_input(t, "query").map_err(|e| prefix(e, path))?;
                     text = Some(QueryText { text: t, model, field: "query" });
+                    (Vec::new(), None)
+                }
+                QueryInput::Recommend { recommend } => {
+                    let (ex, f) = super::search::recommend(recommend, filter.take(), &query_field)?;
+                    examples = Some(ex);
+                    filter = f;
                     (Vec::new(), None)
                 }
                 QueryInput::Fusion { .. } | QueryInput::Rrf { .. } | QueryInput::Bm25 { .. } => {
@@ -226,7 +234,7 @@ fn plan_stage(
                 explain: false,
                 min_seq: None,
             };
-            RankPlan::Nearest(Box::new(Plan { req, payload: PayloadSel::None, by_id, text }))
+            RankPlan::Nearest(Box::new(Plan { req, payload: PayloadSel::None, by_id, text, examples }))
         }
     };
     Ok(StagePlan { prefetch, rank })
