@@ -224,6 +224,10 @@ def hybrid(url: str) -> None:
     assert sorted(p.id for p in q.points) == [1, 3], q
     q = client.query_points(name, prefetch=models.Prefetch(query=[0.0, 0.0], limit=2), query=[9.0, 9.0], limit=5)
     assert [p.id for p in q.points] == [4, 3], q
+    # Recommend: near 2·(positive) − (negative), the examples left out.
+    rec = models.RecommendQuery(recommend=models.RecommendInput(positive=[3], negative=[1]))
+    q = client.query_points(name, query=rec, limit=2)
+    assert [p.id for p in q.points] == [4, 5], q
     # BM25 (QuiverDB's query shape) fused with a nearest list, over plain HTTP.
     body = {"prefetch": [{"query": {"bm25": {"key": "body", "text": "dog barks"}}, "limit": 5},
                          {"query": [0.0, 0.0], "limit": 5}],
