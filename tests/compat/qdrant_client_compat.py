@@ -236,6 +236,17 @@ def hybrid(url: str) -> None:
                                  data=json.dumps(body).encode(), headers={"content-type": "application/json"})
     points = json.load(urllib.request.urlopen(req))["result"]["points"]
     assert points[0]["id"] == 3, points
+    # Geo: a geo index and a radius filter (Qdrant's models).
+    client.set_payload(name, payload={"loc": {"lon": 13.40, "lat": 52.52}}, points=[1], wait=True)
+    client.set_payload(name, payload={"loc": {"lon": 2.35, "lat": 48.86}}, points=[2], wait=True)
+    client.create_payload_index(name, field_name="loc", field_schema=models.PayloadSchemaType.GEO, wait=True)
+    near_berlin = models.Filter(must=[models.FieldCondition(
+        key="loc", geo_radius=models.GeoRadius(center=models.GeoPoint(lon=13.0, lat=52.0), radius=100_000.0))])
+    page, _ = client.scroll(name, scroll_filter=near_berlin, limit=10)
+    assert [p.id for p in page] == [1], page
+    box = models.Filter(must=[models.FieldCondition(key="loc", geo_bounding_box=models.GeoBoundingBox(
+        top_left=models.GeoPoint(lon=0.0, lat=55.0), bottom_right=models.GeoPoint(lon=20.0, lat=45.0)))])
+    assert client.count(name, count_filter=box).count == 2
     # Bad fusion input is a 400 naming the field.
     try:
         client.query_points(name, query=models.FusionQuery(fusion=models.Fusion.RRF), limit=3)

@@ -8,8 +8,9 @@
 //! Every clause is optional, and `must`, `should` and `must_not` also accept a single condition instead of a
 //! list. A condition is one of
 //!
-//! * a field condition `{"key": "a.b", "match": {...}}`, `{"key": k, "range": {...}}` or
-//!   `{"key": k, "values_count": {...}}` (exactly one of the three);
+//! * a field condition `{"key": "a.b", "match": {...}}`, `{"key": k, "range": {...}}`,
+//!   `{"key": k, "values_count": {...}}` or a geo condition `geo_radius` / `geo_bounding_box` / `geo_polygon`
+//!   (exactly one operator);
 //! * `{"is_empty": {"key": k}}`, `{"is_null": {"key": k}}`, `{"has_id": [1, "uuid", ...]}`;
 //! * a nested filter (an object with the filter's own keys; `{}` is the empty filter).
 //!
@@ -37,6 +38,10 @@
 //!   never match.
 //! * `values_count`: the number of non-null values at the key (arrays flattened; a missing key counts 0)
 //!   satisfies the bounds. Unlike the other field conditions it can match a missing key (`lt: 1`).
+//! * `geo_radius` (`{"center": {"lon", "lat"}, "radius": metres}`), `geo_bounding_box` (`{"top_left",
+//!   "bottom_right"}`), `geo_polygon` (`{"exterior": {"points": [...]}, "interiors": [...]}`, closed rings): a
+//!   value that is a point `{"lon": x, "lat": y}` lies inside the shape (see [`crate::geo`]); other values never
+//!   match.
 //! * `is_empty`: the key is missing, `null`, or holds no non-null value (`[]`, `[null]`).
 //! * `is_null`: the key is present with the value `null` (not missing, not `[]`).
 //! * `has_id`: the point's id is one of the listed ids.
@@ -55,6 +60,7 @@ use serde_json::{Map, Value};
 
 use crate::datetime::parse_datetime;
 use crate::error::{Error, Result};
+use crate::geo::GeoShape;
 use crate::id::PointId;
 use crate::payload::{self, Payload};
 
@@ -123,6 +129,8 @@ pub enum FieldPredicate {
     Range(Range),
     /// `values_count`: the number of non-null values at the key.
     ValuesCount(ValuesCount),
+    /// `geo_radius`, `geo_bounding_box`, `geo_polygon`: a point value (`{"lon", "lat"}`) inside the shape.
+    Geo(GeoShape),
 }
 
 /// The `match` operators.
@@ -402,6 +410,7 @@ impl Condition {
                         }
                         Ok(())
                     }
+                    FieldPredicate::Geo(g) => g.validate().map_err(|e| Error::filter(path, e)),
                 }
             }
             Condition::IsEmpty { key } => validate_key(key, &format!("{path}.is_empty.key")),
@@ -434,6 +443,7 @@ impl FieldCondition {
             FieldPredicate::Match(m) => values.iter().any(|v| m.matches_value(v)),
             FieldPredicate::Range(r) => values.iter().any(|v| r.matches_value(v)),
             FieldPredicate::ValuesCount(c) => c.contains(values.iter().filter(|v| !v.is_null()).count() as u64),
+            FieldPredicate::Geo(g) => g.matches_values(&values),
         }
     }
 }
@@ -585,6 +595,9 @@ impl Serialize for Condition {
                     FieldPredicate::Match(x) => m.serialize_entry("match", x)?,
                     FieldPredicate::Range(x) => m.serialize_entry("range", x)?,
                     FieldPredicate::ValuesCount(x) => m.serialize_entry("values_count", x)?,
+                    FieldPredicate::Geo(GeoShape::Radius(x)) => m.serialize_entry("geo_radius", x)?,
+                    FieldPredicate::Geo(GeoShape::BoundingBox(x)) => m.serialize_entry("geo_bounding_box", x)?,
+                    FieldPredicate::Geo(GeoShape::Polygon(x)) => m.serialize_entry("geo_polygon", x)?,
                 }
                 m.end()
             }
@@ -756,11 +769,12 @@ fn condition_from_value(v: Value) -> std::result::Result<Condition, String> {
         return Err(format!("expected a condition object, got {}", kind(&v)));
     };
     if map.contains_key("key") {
-        let ops: Vec<&str> =
-            ["match", "range", "values_count"].into_iter().filter(|op| map.contains_key(*op)).collect();
-        if let Some(extra) = map.keys().find(|k| !["key", "match", "range", "values_count"].contains(&k.as_str())) {
+        const OPS: [&str; 6] = ["match", "range", "values_count", "geo_radius", "geo_bounding_box", "geo_polygon"];
+        let ops: Vec<&str> = OPS.into_iter().filter(|op| map.contains_key(*op)).collect();
+        if let Some(extra) = map.keys().find(|k| k.as_str() != "key" && !OPS.contains(&k.as_str())) {
             return Err(format!(
-                "unknown field `{extra}` in a field condition; expected `key` with one of match, range, values_count"
+                "unknown field `{extra}` in a field condition; expected `key` with one of match, range, \
+                 values_count, geo_radius, geo_bounding_box, geo_polygon"
             ));
         }
         let key = match map.remove("key") {
@@ -769,7 +783,12 @@ fn condition_from_value(v: Value) -> std::result::Result<Condition, String> {
             None => String::new(),
         };
         let predicate = match ops.as_slice() {
-            [] => return Err(format!("field condition on {key:?} needs one of match, range, values_count")),
+            [] => {
+                return Err(format!(
+                    "field condition on {key:?} needs one of match, range, values_count, geo_radius, \
+                     geo_bounding_box, geo_polygon"
+                ));
+            }
             ["match"] => FieldPredicate::Match(
                 match_from_value(map.remove("match").unwrap_or_default()).map_err(|e| format!("match: {e}"))?,
             ),
@@ -780,6 +799,15 @@ fn condition_from_value(v: Value) -> std::result::Result<Condition, String> {
                 serde_json::from_value(map.remove("values_count").unwrap_or_default())
                     .map_err(|e| format!("values_count: {e}"))?,
             ),
+            [op @ ("geo_radius" | "geo_bounding_box" | "geo_polygon")] => {
+                let arg = map.remove(*op).unwrap_or_default();
+                let err = |e: serde_json::Error| format!("{op}: {e}");
+                FieldPredicate::Geo(match *op {
+                    "geo_radius" => GeoShape::Radius(serde_json::from_value(arg).map_err(err)?),
+                    "geo_bounding_box" => GeoShape::BoundingBox(serde_json::from_value(arg).map_err(err)?),
+                    _ => GeoShape::Polygon(serde_json::from_value(arg).map_err(err)?),
+                })
+            }
             many => {
                 return Err(format!(
                     "field condition on {key:?} has {}; use one operator per condition",

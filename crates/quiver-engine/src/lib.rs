@@ -47,6 +47,7 @@ pub mod error;
 pub mod feed;
 pub mod filter;
 pub mod fulltext;
+pub mod geo;
 pub mod id;
 pub mod map;
 #[allow(unsafe_code)]

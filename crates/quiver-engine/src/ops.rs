@@ -59,6 +59,7 @@ fn field_type_code(t: FieldType) -> u8 {
         FieldType::Bool => 4,
         FieldType::Datetime => 5,
         FieldType::Text(_) => 6,
+        FieldType::Geo => 7,
     }
 }
 
@@ -70,6 +71,7 @@ pub(crate) fn field_type_from_code(c: u8) -> Option<FieldType> {
         4 => FieldType::Bool,
         5 => FieldType::Datetime,
         6 => FieldType::Text(TextOptions::default()),
+        7 => FieldType::Geo,
         _ => return None,
     })
 }

@@ -17,6 +17,7 @@
 //! | bool     | `match.value` (bool)                                                                        |
 //! | datetime | datetime `range`                                                                            |
 //! | text     | `match.text`: the rows whose strings hold every term of the query (see [`crate::fulltext`])   |
+//! | geo      | `geo_radius`, `geo_bounding_box`, `geo_polygon`: candidates by 1° cell, checked per row     |
 //!
 //! A text index changes what `match.text` means on its key: without one it is a substring test, with one it
 //! is term matching, so the evaluator equals [`Filter::matches_with`] given the collection's text keys.
@@ -42,6 +43,7 @@ use crate::filter::{
     AnyValues, Condition, FieldCondition, FieldPredicate, Filter, Match, MatchValue, Range, exact_i64,
 };
 use crate::fulltext::{Bm25Query, TextIndex, TextOptions, TextStats};
+use crate::geo::{GeoIndex, GeoPoint};
 use crate::id::PointId;
 use crate::payload::{self, Payload};
 use crate::payloads::PayloadRef;
@@ -62,20 +64,23 @@ pub enum FieldType {
     Datetime,
     /// Strings, analyzed into terms for full-text matching and BM25 ranking (see [`crate::fulltext`]).
     Text(TextOptions),
+    /// Points `{"lon", "lat"}`, by 1° × 1° cell, for geo conditions (see [`crate::geo`]).
+    Geo,
 }
 
 impl FieldType {
     /// All types (text with its default options).
-    pub const ALL: [FieldType; 6] = [
+    pub const ALL: [FieldType; 7] = [
         FieldType::Keyword,
         FieldType::Integer,
         FieldType::Float,
         FieldType::Bool,
         FieldType::Datetime,
         FieldType::Text(TextOptions { stem: false, stopwords: false }),
+        FieldType::Geo,
     ];
 
-    /// The lower-case name (`keyword`, `integer`, `float`, `bool`, `datetime`, `text`).
+    /// The lower-case name (`keyword`, `integer`, `float`, `bool`, `datetime`, `text`, `geo`).
     pub fn name(self) -> &'static str {
         match self {
             FieldType::Keyword => "keyword",
@@ -84,6 +89,7 @@ impl FieldType {
             FieldType::Bool => "bool",
             FieldType::Datetime => "datetime",
             FieldType::Text(_) => "text",
+            FieldType::Geo => "geo",
         }
     }
 }
@@ -100,7 +106,7 @@ impl FromStr for FieldType {
     /// One of the lower-case names (ASCII case ignored).
     fn from_str(s: &str) -> Result<FieldType> {
         FieldType::ALL.into_iter().find(|t| t.name().eq_ignore_ascii_case(s)).ok_or_else(|| {
-            Error::invalid("field type", "one of keyword, integer, float, bool, datetime, text", format!("{s:?}"))
+            Error::invalid("field type", "one of keyword, integer, float, bool, datetime, text, geo", format!("{s:?}"))
         })
     }
 }
@@ -191,6 +197,7 @@ enum Values {
     Bool { falses: RoaringBitmap, trues: RoaringBitmap },
     Datetime(BTreeMap<i64, RoaringBitmap>),
     Text(Box<TextIndex>),
+    Geo(GeoIndex),
 }
 
 /// What an index says about a condition: the matching rows are `sure` plus those of `maybe` that the payload
@@ -241,6 +248,7 @@ impl FieldIndex {
             FieldType::Bool => Values::Bool { falses: RoaringBitmap::new(), trues: RoaringBitmap::new() },
             FieldType::Datetime => Values::Datetime(BTreeMap::new()),
             FieldType::Text(opts) => Values::Text(Box::new(TextIndex::new(opts))),
+            FieldType::Geo => Values::Geo(GeoIndex::default()),
         };
         FieldIndex { values, other: RoaringBitmap::new() }
     }
@@ -253,6 +261,7 @@ impl FieldIndex {
             Values::Bool { .. } => FieldType::Bool,
             Values::Datetime(_) => FieldType::Datetime,
             Values::Text(t) => FieldType::Text(t.options()),
+            Values::Geo(_) => FieldType::Geo,
         }
     }
 
@@ -316,6 +325,7 @@ impl FieldIndex {
                 Values::Datetime(map) => {
                     v.as_str().and_then(parse_datetime).map(|t| update(map, t, row, add)).is_some()
                 }
+                Values::Geo(g) => GeoPoint::from_value(v).map(|p| g.update(p, row, add)).is_some(),
                 Values::Text(_) => unreachable!("text indexes return above"),
             };
             other |= !indexed;
@@ -384,6 +394,8 @@ impl FieldIndex {
                 Answer::exact(if *b { trues.clone() } else { falses.clone() })
             }
             (Values::Text(t), FieldPredicate::Match(Match::Text(q))) => Answer::exact(t.matching_all(q)),
+            // Candidates from the cells the shape's bounds overlap, each checked against its payload.
+            (Values::Geo(g), FieldPredicate::Geo(shape)) => Answer { sure: empty, maybe: g.candidates(shape) },
             (Values::Datetime(map), FieldPredicate::Range(Range::Datetime(r))) => match r.closed_interval() {
                 Some((lo, hi)) => Answer::exact(union(range_of(map, lo, hi).map(|(_, b)| b))),
                 None => Answer::exact(empty), // a bound that is no datetime matches nothing
@@ -400,6 +412,7 @@ impl FieldIndex {
             Values::Float(m) => m.values().map(|b| ENTRY + 8 + b.serialized_size()).sum(),
             Values::Bool { falses, trues } => falses.serialized_size() + trues.serialized_size(),
             Values::Text(t) => t.memory_bytes(),
+            Values::Geo(g) => g.memory_bytes(),
         };
         std::mem::size_of::<FieldIndex>() + maps + self.other.serialized_size()
     }
@@ -599,6 +612,7 @@ impl FieldIndex {
             ) | (Values::Bool { .. }, FieldPredicate::Match(Match::Value(MatchValue::Bool(_))))
                 | (Values::Datetime(_), FieldPredicate::Range(Range::Datetime(_)))
                 | (Values::Text(_), FieldPredicate::Match(Match::Text(_)))
+                | (Values::Geo(_), FieldPredicate::Geo(_))
         )
     }
 }
@@ -859,7 +873,7 @@ mod tests {
             english
         );
         assert_eq!("Keyword".parse::<FieldType>().unwrap(), FieldType::Keyword);
-        assert!("geo".parse::<FieldType>().is_err());
+        assert!("geopoint".parse::<FieldType>().is_err());
     }
 
     #[test]
@@ -1000,8 +1014,23 @@ mod tests {
         ["2024-01-01", "2024-01-01T10:00:00Z", "2024-01-01T23:00:00+01:00", "2024-01-02", "1970-01-01"];
     const BOUNDS: [f64; 8] = [-2.0, -0.5, 0.0, 1.0, 2.0, 2.5, 3.0, 1e19];
 
+    /// `x` to 1e-6 (so a filter's JSON round trip is exact).
+    fn r6(x: f64) -> f64 {
+        (x * 1e6).round() / 1e6
+    }
+
+    /// A point near (10°, 50°), sometimes across the antimeridian, sometimes out of range.
+    fn geo_point(r: &mut ChaCha8Rng) -> Value {
+        match r.random_range(0..8) {
+            0 => json!({"lon": r6(r.random_range(178.0..=180.0)), "lat": r6(r.random_range(-1.0..1.0))}),
+            1 => json!({"lon": 200.0, "lat": 0.0}),
+            _ => json!({"lon": r6(10.0 + r.random_range(-3.0..3.0)), "lat": r6(50.0 + r.random_range(-3.0..3.0))}),
+        }
+    }
+
     fn scalar(r: &mut ChaCha8Rng) -> Value {
-        match r.random_range(0..12) {
+        match r.random_range(0..13) {
+            12 => geo_point(r),
             0..=2 => json!(r.random_range(-3i64..=3)),
             3 => json!([0.5, -1.5, 2.0, 3.0, -0.0, 2.5][r.random_range(0..6)]),
             4 => [json!(u64::MAX), json!(i64::MIN), json!(1e19)][r.random_range(0..3)].clone(),
@@ -1074,8 +1103,9 @@ mod tests {
 
     fn condition(r: &mut ChaCha8Rng, depth: usize, rows: u64) -> Value {
         let key = pick(r, &KEYS);
-        let top = if depth < 3 { 13 } else { 12 };
+        let top = if depth < 3 { 14 } else { 13 };
         match r.random_range(0..top) {
+            13 => filter(r, depth + 1, rows),
             0 => json!({"key": key, "match": {"value": pick(r, &STRINGS)}}),
             1 => json!({"key": key, "match": {"value": r.random_range(-3i64..=3)}}),
             2 => json!({"key": key, "match": {"value": r.random_bool(0.5)}}),
@@ -1089,7 +1119,19 @@ mod tests {
             11 => {
                 json!({"has_id": (0..r.random_range(0..4)).map(|_| r.random_range(0..rows * 3 + 2)).collect::<Vec<_>>()})
             }
-            _ => filter(r, depth + 1, rows),
+            12 if r.random_bool(0.5) => {
+                let c = geo_point(r);
+                let c = if c["lon"] == json!(200.0) { json!({"lon": 10.0, "lat": 50.0}) } else { c };
+                json!({"key": key, "geo_radius": {"center": c, "radius": r6(r.random_range(0.0..400_000.0))}})
+            }
+            12 => {
+                let (lon, lat) = (r6(r.random_range(5.0..179.0)), r6(r.random_range(45.0..55.0)));
+                let (w, h) = (r6(r.random_range(0.0..8.0)), r6(r.random_range(0.0..6.0)));
+                let east = r6(if lon + w > 180.0 { lon + w - 360.0 } else { lon + w });
+                json!({"key": key, "geo_bounding_box": {"top_left": {"lon": lon, "lat": lat},
+                    "bottom_right": {"lon": east, "lat": r6(lat - h)}}})
+            }
+            _ => unreachable!(),
         }
     }
 

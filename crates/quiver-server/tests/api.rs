@@ -512,11 +512,14 @@ async fn payload_indexes() {
     t.err(
         "PUT",
         "/collections/c/index",
-        Some(json!({"field_name": "g", "field_schema": "geo"})),
+        Some(json!({"field_name": "g", "field_schema": "geopoint"})),
         StatusCode::BAD_REQUEST,
         "field_schema",
     )
     .await;
+    t.ok("PUT", "/collections/c/index", Some(json!({"field_name": "g", "field_schema": "geo"}))).await;
+    let info = t.ok("GET", "/collections/c", None).await;
+    assert_eq!(info["payload_schema"]["g"]["data_type"], "geo");
     t.err("PUT", "/collections/c/index", Some(json!({"field_name": "g"})), StatusCode::BAD_REQUEST, "field_schema")
         .await;
     t.ok("DELETE", "/collections/c/index/parity", None).await;

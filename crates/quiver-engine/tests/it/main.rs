@@ -9,6 +9,7 @@ mod disk_full;
 mod durability;
 mod feed;
 mod fulltext;
+mod geo;
 mod map;
 mod memory;
 mod optimizer;

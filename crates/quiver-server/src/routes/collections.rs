@@ -255,7 +255,7 @@ pub async fn info(
 }
 
 pub fn field_type(s: Option<FieldSchema>) -> ApiResult<FieldType> {
-    const TYPES: &str = "keyword, integer, float, bool, datetime, uuid or text (geo is not supported)";
+    const TYPES: &str = "keyword, integer, float, bool, datetime, uuid, text or geo";
     let (name, text) = match s {
         None => {
             return Err(ApiError::invalid("field_schema", TYPES, "nothing (QuiverDB does not guess types)"));
@@ -328,6 +328,7 @@ pub fn field_type(s: Option<FieldSchema>) -> ApiResult<FieldType> {
         "bool" => FieldType::Bool,
         "datetime" => FieldType::Datetime,
         "text" => FieldType::Text(text),
+        "geo" => FieldType::Geo,
         other => return Err(ApiError::invalid("field_schema", TYPES, format!("{other:?}"))),
     })
 }
