@@ -191,7 +191,7 @@ def hybrid(url: str) -> None:
         (5, [5.0, 5.0], "hotdog stand"),
     ]
     client.upsert(name, wait=True, points=[
-        models.PointStruct(id=i, vector=v, payload={"body": t}) for i, v, t in rows
+        models.PointStruct(id=i, vector=v, payload={"body": t, "n": i}) for i, v, t in rows
     ])
     client.create_payload_index(name, field_name="body", wait=True, field_schema=models.TextIndexParams(
         type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.WORD, lowercase=True,
@@ -224,6 +224,12 @@ def hybrid(url: str) -> None:
     assert sorted(p.id for p in q.points) == [1, 3], q
     q = client.query_points(name, prefetch=models.Prefetch(query=[0.0, 0.0], limit=2), query=[9.0, 9.0], limit=5)
     assert [p.id for p in q.points] == [4, 3], q
+    # Scroll ordered by a payload value.
+    client.create_payload_index(name, field_name="n", field_schema=models.PayloadSchemaType.INTEGER, wait=True)
+    page, nxt = client.scroll(name, order_by=models.OrderBy(key="n", direction=models.Direction.DESC), limit=3)
+    assert [p.id for p in page] == [5, 4, 3] and nxt is None, (page, nxt)
+    page, _ = client.scroll(name, order_by=models.OrderBy(key="n", start_from=2), limit=2)
+    assert [p.id for p in page] == [2, 3], page
     # Recommend: near 2·(positive) − (negative), the examples left out.
     rec = models.RecommendQuery(recommend=models.RecommendInput(positive=[3], negative=[1]))
     q = client.query_points(name, query=rec, limit=2)

@@ -193,13 +193,17 @@ const TOOLS: &[Tool] = &[
         name: "search",
         description: "Finds the points nearest a query: `text` (for a collection with a model), `vector`, or \
                       `like_id` (the point most like a stored one, itself left out); optionally under a payload \
-                      filter. `explain` adds how the search was planned.",
+                      filter. With `keyword_field` (a payload key with a text index) `mode` may be `keyword` \
+                      (BM25 on the words of `text`) or `hybrid` (keywords and meaning, fused by DBSF); default \
+                      `semantic`. `explain` adds how the search was planned.",
         schema: || {
             json!({"type": "object", "properties": {
                 "collection": collection_prop(),
                 "text": {"type": "string"},
                 "vector": {"type": "array", "items": {"type": "number"}},
                 "like_id": id_prop(),
+                "mode": {"type": "string", "enum": ["semantic", "keyword", "hybrid"], "description": "Default semantic."},
+                "keyword_field": {"type": "string", "description": "Payload key with a text index (keyword, hybrid)."},
                 "filter": filter_prop(),
                 "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Default 10."},
                 "with_payload": {"type": "boolean", "description": "Default true."},
@@ -550,11 +554,40 @@ impl<A: Api> McpServer<A> {
                         )));
                     }
                 };
-                let mut body = json!({
-                    "query": query,
-                    "limit": a.uint("limit")?.unwrap_or(10),
-                    "with_payload": a.boolean("with_payload", true)?,
-                });
+                let limit = a.uint("limit")?.unwrap_or(10);
+                let mode = a.opt_string("mode")?.unwrap_or_else(|| "semantic".to_owned());
+                let field = a.opt_string("keyword_field")?;
+                let mut body = match (mode.as_str(), field, given.as_slice()) {
+                    ("semantic", None, _) => json!({"query": query, "limit": limit}),
+                    ("semantic", Some(_), _) => {
+                        return Err(ToolError("keyword_field goes with mode keyword or hybrid".into()));
+                    }
+                    ("keyword" | "hybrid", None, _) => {
+                        return Err(ToolError(format!(
+                            "mode {mode} needs keyword_field (a payload key with a text index)"
+                        )));
+                    }
+                    ("keyword" | "hybrid", Some(_), g) if g != ["text"] => {
+                        return Err(ToolError(format!(
+                            "mode {mode} searches the words of `text`, not {}",
+                            g.join(", ")
+                        )));
+                    }
+                    ("keyword", Some(key), _) => {
+                        json!({"query": {"bm25": {"key": key, "text": a.string("text")?}}, "limit": limit})
+                    }
+                    ("hybrid", Some(key), _) => {
+                        let text = a.string("text")?;
+                        let n = (limit * 5).clamp(20, 1000);
+                        json!({"prefetch": [{"query": {"bm25": {"key": key, "text": text}}, "limit": n},
+                                            {"query": {"text": text}, "limit": n}],
+                               "query": {"fusion": "dbsf"}, "limit": limit})
+                    }
+                    (other, _, _) => {
+                        return Err(ToolError(format!("mode must be semantic, keyword or hybrid, got {other:?}")));
+                    }
+                };
+                body["with_payload"] = json!(a.boolean("with_payload", true)?);
                 if let Some(f) = a.object("filter")? {
                     body["filter"] = f;
                 }
@@ -780,6 +813,46 @@ mod tests {
         assert_eq!(lines[0]["id"], 7);
         assert_eq!(lines[0]["result"], json!({}));
         assert_eq!(lines[1]["error"]["code"], -32700);
+    }
+
+    #[tokio::test]
+    async fn search_by_keywords_through_a_text_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Arc::new(quiver_engine::Database::open(dir.path()).expect("open"));
+        let state = crate::AppState::with_database(crate::ServerConfig::default(), db.clone());
+        let s = McpServer::new(RouterApi::new(crate::app(state), None), false);
+        let call = |name: &str, args: Value| req(9, "tools/call", json!({"name": name, "arguments": args}));
+        let r = s.handle(call("create_collection", json!({"collection": "k", "dimension": 2}))).await.expect("reply");
+        assert_eq!(r["result"]["isError"], false, "{r}");
+        let points = json!([{"id": 1, "vector": [1.0, 0.0], "payload": {"body": "the dog barked"}},
+                            {"id": 2, "vector": [0.0, 1.0], "payload": {"body": "a cat"}}]);
+        let r = s.handle(call("upsert_points", json!({"collection": "k", "points": points}))).await.expect("reply");
+        assert_eq!(r["result"]["isError"], false, "{r}");
+        let text = quiver_engine::FieldType::Text(quiver_engine::TextOptions { stem: true, stopwords: true });
+        db.collection("k").expect("collection").create_field_index("body", text).expect("index");
+        let args = json!({"collection": "k", "text": "barking dogs", "mode": "keyword", "keyword_field": "body"});
+        let r = s.handle(call("search", args)).await.expect("reply");
+        assert_eq!(r["result"]["isError"], false, "{r}");
+        let hits = &r["result"]["structuredContent"]["result"]["hits"];
+        assert_eq!(hits.as_array().map(Vec::len), Some(1), "{r}");
+        assert_eq!(hits[0]["id"], 1);
+        for (args, needle) in [
+            (json!({"collection": "k", "text": "dog", "mode": "hybrid"}), "keyword_field"),
+            (
+                json!({"collection": "k", "vector": [1.0, 0.0], "mode": "keyword", "keyword_field": "body"}),
+                "words of `text`",
+            ),
+            (
+                json!({"collection": "k", "text": "dog", "mode": "fuzzy", "keyword_field": "body"}),
+                "semantic, keyword or hybrid",
+            ),
+            (json!({"collection": "k", "text": "dog", "keyword_field": "body"}), "goes with mode"),
+        ] {
+            let r = s.handle(call("search", args.clone())).await.expect("reply");
+            assert_eq!(r["result"]["isError"], true, "{args}");
+            let msg = r["result"]["content"][0]["text"].as_str().expect("text");
+            assert!(msg.contains(needle), "{args}: {msg}");
+        }
     }
 
     #[tokio::test]

@@ -649,6 +649,41 @@ async fn recommend_searches_near_the_positive_examples_away_from_the_negative() 
 }
 
 #[tokio::test]
+async fn scroll_ordered_by_a_payload_key() {
+    let t = server();
+    with_points(&t).await;
+    let ids = |r: &Value| r["points"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect::<Vec<_>>();
+    let r = t
+        .ok(
+            "POST",
+            "/collections/c/points/scroll",
+            Some(json!({"order_by": {"key": "n", "direction": "desc"}, "limit": 3})),
+        )
+        .await;
+    assert_eq!(ids(&r), [19, 18, 17]);
+    assert!(r["next_page_offset"].is_null());
+    let r = t
+        .ok(
+            "POST",
+            "/collections/c/points/scroll",
+            Some(json!({"order_by": {"key": "n", "start_from": 5}, "limit": 2})),
+        )
+        .await;
+    assert_eq!(ids(&r), [5, 6]);
+    let r = t.ok("POST", "/collections/c/points/scroll", Some(json!({"order_by": "n", "limit": 1}))).await;
+    assert_eq!(ids(&r), [0]);
+    for (body, needle) in [
+        (json!({"order_by": "n", "offset": 3}), "offset"),
+        (json!({"order_by": {"key": "n", "direction": "up"}}), "order_by.direction"),
+        (json!({"order_by": {"key": "n", "start_from": "x"}}), "order_by.start_from"),
+        (json!({"order_by": {"field": "n"}}), "order_by.field"),
+        (json!({"order_by": 3}), "order_by"),
+    ] {
+        t.err("POST", "/collections/c/points/scroll", Some(body), StatusCode::BAD_REQUEST, needle).await;
+    }
+}
+
+#[tokio::test]
 async fn wait_makes_unsynced_writes_durable() {
     let t = server();
     t.ok("PUT", "/collections/n", Some(json!({"vectors": {"size": 2, "distance": "Cosine"}, "durability": "none"})))

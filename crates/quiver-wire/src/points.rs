@@ -249,7 +249,8 @@ pub struct ScrollRequest {
     /// Default `false`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub with_vector: Option<WithVector>,
-    /// Not supported (400): pages are in id order.
+    /// Order by a payload key instead of by id: `"key"` or `{"key", "direction": "asc"|"desc", "start_from"}`
+    /// (one page: no `offset`, no `next_page_offset`; continue with `start_from`).
     #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_by: Option<Value>,

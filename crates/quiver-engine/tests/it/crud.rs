@@ -195,3 +195,61 @@ fn ttl_hides_points_from_the_moment_they_expire() {
     c.optimize().unwrap();
     assert_eq!(c.info().unwrap().optimizer.expired_purged, 1);
 }
+
+#[test]
+fn scroll_ordered_by_a_payload_value() {
+    use quiver_engine::FieldType;
+    use quiver_engine::query::OrderBy;
+    let f = mem_collection(2, Metric::Dot, |_| {});
+    let c = &f.c;
+    let rows = [
+        (1, json!({"n": 5, "t": "2024-01-03T00:00:00Z"})),
+        (2, json!({"n": [9, 1], "t": "2024-01-01T00:00:00Z"})),
+        (3, json!({"n": 3.5, "t": "2024-01-02T00:00:00Z"})),
+        (4, json!({"n": "7"})),
+        (5, json!({})),
+        (6, json!({"n": 7, "t": "2023-12-31T23:00:00-02:00"})),
+    ];
+    let pts = |rows: &[(u64, serde_json::Value)]| {
+        rows.iter().map(|(id, p)| PointInput::new(*id, vec![1.0, 0.0]).with_payload(payload(p.clone()))).collect()
+    };
+    c.upsert(pts(&rows[..3])).unwrap();
+    c.seal().unwrap();
+    c.upsert(pts(&rows[3..])).unwrap();
+    c.upsert(pts(&[(7, json!({"n": 0}))])).unwrap();
+    c.delete(Selector::Ids(vec![PointId::Num(7)])).unwrap();
+    let order = |key: &str, descending: bool, start: Option<serde_json::Value>| OrderBy {
+        key: key.into(),
+        descending,
+        start_from: start,
+    };
+    let ids = |o: &OrderBy, limit: usize| -> Vec<u64> {
+        c.scroll_ordered(None, o, limit, false, false)
+            .unwrap()
+            .into_iter()
+            .map(|r| match r.id {
+                PointId::Num(n) => n,
+                PointId::Uuid(_) => unreachable!(),
+            })
+            .collect()
+    };
+    // Ascending by the smallest number (2 holds 1 and 9); strings and missing keys left out.
+    assert_eq!(ids(&order("n", false, None), 10), [2, 3, 1, 6]);
+    assert_eq!(ids(&order("n", true, None), 10), [2, 6, 1, 3]);
+    assert_eq!(ids(&order("n", false, None), 2), [2, 3]);
+    assert_eq!(ids(&order("n", false, Some(json!(4))), 10), [1, 6, 2]);
+    assert_eq!(ids(&order("n", true, Some(json!(6))), 10), [1, 3, 2]);
+    let f: quiver_engine::Filter = serde_json::from_value(json!({"must_not": [{"has_id": [1]}]})).unwrap();
+    let filtered = c.scroll_ordered(Some(&f), &order("n", false, None), 10, true, false).unwrap();
+    assert_eq!(filtered.len(), 3);
+    assert!(filtered[0].payload.is_some());
+    // Datetimes once the key has a datetime index (instants compared, offsets honoured).
+    assert_eq!(ids(&order("t", false, None), 10), Vec::<u64>::new());
+    c.create_field_index("t", FieldType::Datetime).unwrap();
+    assert_eq!(ids(&order("t", false, None), 10), [2, 6, 3, 1]);
+    assert_eq!(ids(&order("t", false, Some(json!("2024-01-01T00:30:00Z"))), 10), [6, 3, 1]);
+    let e = c.scroll_ordered(None, &order("t", false, Some(json!(3))), 10, false, false).unwrap_err().to_string();
+    assert!(e.contains("order_by.start_from") && e.contains("datetime"), "{e}");
+    let e = c.scroll_ordered(None, &order("n", false, None), 0, false, false).unwrap_err().to_string();
+    assert!(e.contains("limit"), "{e}");
+}

@@ -499,6 +499,9 @@ pub async fn get_one(c: &Cluster, spec: &CollectionSpec, id: &str) -> ApiResult<
 /// id not returned (stable: pages are cut by id, not by position).
 pub async fn scroll(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResult<Value> {
     let mut m = body_object(body, true)?;
+    if m.get("order_by").is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::invalid("order_by", "absent in cluster mode (pages are in id order)", "a value"));
+    }
     let token = take_read_token(&mut m, spec)?;
     let token = settle_token(c, spec, token).await?;
     let limit = match m.get("limit") {

@@ -224,10 +224,14 @@ pub async fn scroll(
     State(s): State<AppState>,
     Path(p): Path<CollectionPath>,
     t: Started,
-    MaybeJson(body): MaybeJson<ScrollRequest>,
+    MaybeJson(mut body): MaybeJson<ScrollRequest>,
 ) -> ApiResult<Reply<ScrollResult>> {
-    if body.order_by.is_some() {
-        return Err(ApiError::invalid("order_by", "absent (pages are in id order)", "a value (not supported)"));
+    let order = match body.order_by.take() {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(order_by(v)?),
+    };
+    if order.is_some() && body.offset.is_some() {
+        return Err(ApiError::invalid("offset", "absent with order_by (continue with order_by.start_from)", "a value"));
     }
     let limit = body.limit.unwrap_or(10);
     convert::check_limit(limit, 0, s.config())?;
@@ -240,10 +244,54 @@ pub async fn scroll(
         if let Some(seq) = min_seq {
             col.wait_for(seq, MIN_SEQ_WAIT)?;
         }
-        Ok(col.scroll(body.filter.as_ref(), body.offset, limit, sel2.wanted(), wv)?)
+        Ok(match &order {
+            Some(o) => quiver_engine::ScrollPage {
+                points: col.scroll_ordered(body.filter.as_ref(), o, limit, sel2.wanted(), wv)?,
+                next_offset: None,
+            },
+            None => col.scroll(body.filter.as_ref(), body.offset, limit, sel2.wanted(), wv)?,
+        })
     })
     .await?;
     Ok(Reply(ScrollResult { points: to_records(page.points, &sel), next_page_offset: page.next_offset }, t))
+}
+
+/// `"key"` or `{"key", "direction": "asc" | "desc", "start_from": number | datetime}`.
+fn order_by(v: serde_json::Value) -> ApiResult<quiver_engine::query::OrderBy> {
+    let (key, dir, start_from) = match v {
+        serde_json::Value::String(key) => (key, None, None),
+        serde_json::Value::Object(mut m) => {
+            if let Some(extra) = m.keys().find(|k| !["key", "direction", "start_from"].contains(&k.as_str())) {
+                return Err(ApiError::invalid(
+                    format!("order_by.{extra}"),
+                    "absent (key, direction, start_from)",
+                    "a value",
+                ));
+            }
+            let key = match m.remove("key") {
+                Some(serde_json::Value::String(k)) => k,
+                other => return Err(ApiError::invalid("order_by.key", "a payload key", format!("{other:?}"))),
+            };
+            (key, m.remove("direction"), m.remove("start_from"))
+        }
+        other => {
+            return Err(ApiError::invalid(
+                "order_by",
+                "a payload key or {\"key\", \"direction\", \"start_from\"}",
+                other,
+            ));
+        }
+    };
+    if key.is_empty() {
+        return Err(ApiError::invalid("order_by.key", "a payload key", "\"\""));
+    }
+    let descending = match dir.as_ref().and_then(|d| d.as_str()) {
+        None if dir.as_ref().is_none_or(serde_json::Value::is_null) => false,
+        Some("asc") => false,
+        Some("desc") => true,
+        _ => return Err(ApiError::invalid("order_by.direction", "\"asc\" or \"desc\"", format!("{dir:?}"))),
+    };
+    Ok(quiver_engine::query::OrderBy { key, descending, start_from })
 }
 
 /// Counts points (exactly).
