@@ -8,7 +8,8 @@ use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArra
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use quiver_engine::{
-    Collection, FieldType, PointId, PointInput, Record, SearchRequest, Selector, TextOptions, TextSearchRequest,
+    Collection, FieldType, Fusion, PointId, PointInput, Ranking, Record, SearchRequest, Selector, Stage, TextOptions,
+    TextSearchRequest,
 };
 use quiver_index::{Params, SearchParams};
 use quiver_text::Models;
@@ -460,6 +461,57 @@ impl PyCollection {
             other => other,
         };
         py.detach(move || col.create_field_index(&field, ty)).map_err(|e| engine_err(py, e))
+    }
+
+    /// Hybrid search: BM25 on `text` in `key` and the nearest points to `vector`, `candidates` of each, fused
+    /// (`fusion` is `rrf` or `dbsf`; `rrf_k` is RRF's constant): `[(id, score, payload, vector), ...]`.
+    #[pyo3(signature = (key, text, vector, k=10, *, candidates=50, fusion="rrf", rrf_k=60, filter=None,
+                        with_payload=true, with_vector=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn hybrid_search<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+        text: String,
+        vector: PyReadonlyArray1<'_, f32>,
+        k: usize,
+        candidates: usize,
+        fusion: &str,
+        rrf_k: u32,
+        filter: Option<&Bound<'_, PyAny>>,
+        with_payload: bool,
+        with_vector: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let col = self.col(py)?;
+        let method = match fusion {
+            "rrf" => Fusion::Rrf { k: rrf_k },
+            "dbsf" => Fusion::Dbsf,
+            other => {
+                let e = quiver_engine::Error::InvalidArgument {
+                    field: "fusion".into(),
+                    expected: "rrf or dbsf".into(),
+                    got: format!("{other:?}"),
+                };
+                return Err(engine_err(py, e));
+            }
+        };
+        let filter = to_filter(py, filter)?;
+        let mut dense = SearchRequest::new(vector.as_array().to_vec(), candidates);
+        dense.filter = filter.clone();
+        let bm25 = TextSearchRequest { filter, ..TextSearchRequest::new(key, text, candidates) };
+        let stage = Stage {
+            prefetch: vec![Stage::new(Ranking::Text(bm25)), Stage::new(Ranking::Nearest(dense))],
+            ranking: Ranking::Fusion { method, limit: k, offset: 0, score_threshold: None, with_payload, with_vector },
+        };
+        let found = py.detach(move || col.query(&stage)).map_err(|e| engine_err(py, e))?;
+        let mut hits = Vec::with_capacity(found.len());
+        for h in found {
+            let id = id_obj(py, &h.id)?;
+            let score = h.score.into_pyobject(py)?.into_any();
+            let payload = payload_obj(py, h.payload)?;
+            hits.push(PyTuple::new(py, [id, score, payload, vector_obj(py, h.vector)])?);
+        }
+        PyList::new(py, hits)
     }
 
     /// The `k` best BM25 matches of `text` in the text-indexed payload key `key`: `[(id, score, payload,

@@ -326,3 +326,18 @@ def test_text_index_and_bm25_search(db, name):
     assert c.count({"must": [{"key": "body", "match": {"text": "DOGS bark"}}]}) == 2
     with pytest.raises(quiverdb.InvalidArgument, match="text index"):
         c.text_search("n", "dog")
+
+
+def test_hybrid_search_fuses_keywords_and_vectors(db, name):
+    c = db.create_collection(name, dim=2, metric="euclidean")
+    rows = [(1, [9.0, 9.0], "dog dog dog"), (2, [8.0, 8.0], "a cat"), (3, [0.1, 0.0], "a dog"), (4, [0.0, 0.3], "fox")]
+    c.upsert([r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.float32), [{"t": r[2]} for r in rows])
+    c.create_index("t", "text", wait=True)
+    for fusion in ("rrf", "dbsf"):
+        hits = c.hybrid_search("t", "dog", 2, vector=[0.0, 0.0], candidates=3, fusion=fusion)
+        assert [h.id for h in hits][0] == 3, (fusion, hits)
+        assert hits[0].payload == {"t": "a dog"}
+    only = c.hybrid_search("t", "dog", 5, vector=[0.0, 0.0], filter={"must": [{"has_id": [1, 2]}]})
+    assert {h.id for h in only} <= {1, 2} and 1 in {h.id for h in only}
+    with pytest.raises(quiverdb.InvalidArgument, match="fusion"):
+        c.hybrid_search("t", "dog", vector=[0.0, 0.0], fusion="max")

@@ -452,6 +452,44 @@ class RemoteCollection(CollectionBase):
                                 score_threshold, offset, min_seq)
         return [_hit(h) for h in self._post("/points/query", body)["points"]]
 
+    def hybrid_search(
+        self,
+        key: str,
+        text: str,
+        k: int = 10,
+        *,
+        vector: Any = None,
+        candidates: int = 50,
+        fusion: str = "rrf",
+        rrf_k: int = 60,
+        filter: Optional[Dict] = None,
+        with_payload: bool = True,
+        with_vector: bool = False,
+    ) -> List[Hit]:
+        """As the embedded ``hybrid_search`` (prefetch + fusion); without ``vector`` the server embeds ``text``."""
+        if fusion not in ("rrf", "dbsf"):
+            raise InvalidArgument(f"invalid fusion: expected rrf or dbsf, got {fusion!r}")
+        if vector is None:
+            dense: Any = {"text": text}
+        else:
+            q, batch = query_vector(vector)
+            if batch:
+                raise InvalidArgument("invalid vector: expected one vector, got a matrix")
+            _finite(q)
+            dense = q.tolist()
+        prefetch = [{"query": {"bm25": {"key": key, "text": text}}, "limit": candidates},
+                    {"query": dense, "limit": candidates}]
+        if filter is not None:
+            f = _jsonable(filter, "filter")
+            for p in prefetch:
+                p["filter"] = f
+        body: Dict[str, Any] = {
+            "prefetch": prefetch,
+            "query": {"rrf": {"k": rrf_k}} if fusion == "rrf" else {"fusion": "dbsf"},
+            "limit": k, "with_payload": with_payload, "with_vector": with_vector,
+        }
+        return [_hit(h) for h in self._post("/points/query", body)["points"]]
+
     def _query_body(self, query: Any, k: int, filter, params, with_payload, with_vector, score_threshold,
                     offset, min_seq, explain=False) -> Dict[str, Any]:
         body: Dict[str, Any] = {"limit": k, "with_payload": with_payload, "with_vector": with_vector}

@@ -294,6 +294,36 @@ class Collection(CollectionBase):
         )
         return [Hit(*h) for h in hits]
 
+    def hybrid_search(
+        self,
+        key: str,
+        text: str,
+        k: int = 10,
+        *,
+        vector: Any = None,
+        candidates: int = 50,
+        fusion: str = "rrf",
+        rrf_k: int = 60,
+        filter: Optional[Dict] = None,
+        with_payload: bool = True,
+        with_vector: bool = False,
+    ) -> List[Hit]:
+        """Keywords and meaning together: the ``candidates`` best BM25 matches of ``text`` in the text-indexed
+        payload key ``key`` and the ``candidates`` nearest points to ``vector`` (by default ``text`` embedded by
+        the collection's model), fused by ``fusion`` (``"rrf"`` with constant ``rrf_k``, or ``"dbsf"``); the
+        ``k`` best, best first. A small ``rrf_k`` (1-5) or ``"dbsf"`` suits a pair where one list is much
+        stronger (see docs/benchmarks.md, hybrid retrieval)."""
+        if vector is None:
+            vector = self._c.embed([text])[0]
+        q, batch = query_vector(vector)
+        if batch:
+            raise InvalidArgument("invalid vector: expected one vector, got a matrix")
+        hits = self._c.hybrid_search(
+            key, text, q, k, candidates=candidates, fusion=fusion, rrf_k=rrf_k, filter=filter,
+            with_payload=with_payload, with_vector=with_vector,
+        )
+        return [Hit(*h) for h in hits]
+
     def explain(
         self, query: Any, k: int = 10, *, filter: Optional[Dict] = None, params: Optional[Dict[str, Any]] = None
     ) -> Dict[str, Any]:

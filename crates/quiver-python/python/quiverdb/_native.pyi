@@ -100,6 +100,20 @@ class Collection:
     ) -> int: ...
     def clear_payload(self, ids: Optional[Sequence[_Id]] = None, *, filter: Optional[Dict[str, Any]] = None) -> int: ...
     def create_index(self, field: str, field_type: str, *, stem: bool = False, stopwords: bool = False) -> int: ...
+    def hybrid_search(
+        self,
+        key: str,
+        text: str,
+        vector: npt.NDArray[np.float32],
+        k: int = 10,
+        *,
+        candidates: int = 50,
+        fusion: str = "rrf",
+        rrf_k: int = 60,
+        filter: Optional[Dict[str, Any]] = None,
+        with_payload: bool = True,
+        with_vector: bool = False,
+    ) -> List[_HitTuple]: ...
     def text_search(
         self,
         key: str,
