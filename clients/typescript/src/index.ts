@@ -101,10 +101,46 @@ export interface SearchRequest {
   shards_to_search?: number;
 }
 
-export type QueryInput = number[] | PointId | { nearest: number[] | PointId | { text: string } } | { text: string };
+type Example = number[] | PointId | { text: string };
+
+export type QueryInput =
+  | number[]
+  | PointId
+  | { nearest: Example }
+  | { text: string }
+  /** Near 2·mean(positive) − mean(negative); the example points are left out. */
+  | { recommend: { positive: Example[]; negative?: Example[]; strategy?: "average_vector" } }
+  /** BM25 over a payload key with a `text` index. */
+  | { bm25: { key: string; text: string } }
+  /** Fuse the `prefetch` stages' hits. */
+  | { fusion: "rrf" | "dbsf" }
+  | { rrf: { k?: number } };
+
+/** A stage run before the query: its hits are fused, or are the only points the query ranks. */
+export interface Prefetch {
+  prefetch?: Prefetch | Prefetch[];
+  query?: QueryInput;
+  filter?: Filter;
+  params?: SearchParams;
+  score_threshold?: number;
+  /** Default 10. */
+  limit?: number;
+}
+
+/** A payload index type, or Qdrant's text-index settings. */
+export type FieldSchema =
+  | "keyword" | "integer" | "float" | "bool" | "datetime" | "uuid" | "text" | "geo"
+  | {
+    type: "text";
+    tokenizer?: "word";
+    lowercase?: true;
+    stemmer?: { type: "snowball"; language: "english" };
+    stopwords?: "english";
+  };
 
 export interface QueryRequest {
   query?: QueryInput;
+  prefetch?: Prefetch | Prefetch[];
   filter?: Filter;
   params?: SearchParams;
   limit?: number;
@@ -140,6 +176,8 @@ export interface Record_ {
 
 export interface ScrollRequest {
   offset?: PointId;
+  /** Order by a payload value instead of by id (one page; continue with `start_from`, not `offset`). */
+  order_by?: string | { key: string; direction?: "asc" | "desc"; start_from?: number | string };
   limit?: number;
   filter?: Filter;
   with_payload?: WithPayload;
@@ -415,7 +453,7 @@ export class Collection {
     return this.write("POST", "/points/payload/clear", selector, o);
   }
 
-  createIndex(field_name: string, field_schema: string, o?: WriteOptions) {
+  createIndex(field_name: string, field_schema: FieldSchema, o?: WriteOptions) {
     return this.write("PUT", "/index", { field_name, field_schema }, o);
   }
 
@@ -453,6 +491,28 @@ export class Collection {
 
   query(req: QueryRequest): Promise<QueryResponse> {
     return this.client.request("POST", this.base + "/points/query", req);
+  }
+
+  /** The best BM25 matches of `text` in a payload key with a `text` index. */
+  async textSearch(key: string, text: string, limit = 10, req: Omit<QueryRequest, "query" | "prefetch"> = {}) {
+    return (await this.query({ ...req, query: { bm25: { key, text } }, limit })).points;
+  }
+
+  /** Keywords and meaning: BM25 on `text` and the nearest points to `vector` (default: `text` embedded by the
+   * collection's model), `candidates` each, fused (`rrf` with constant `k`, or `dbsf`). */
+  async hybridSearch(
+    key: string,
+    text: string,
+    opts: { vector?: number[]; limit?: number; candidates?: number; fusion?: "rrf" | "dbsf"; k?: number;
+      filter?: Filter; with_payload?: WithPayload } = {},
+  ): Promise<ScoredPoint[]> {
+    const n = opts.candidates ?? 50;
+    const dense: QueryInput = opts.vector ?? { text };
+    const query: QueryInput = opts.fusion === "dbsf" ? { fusion: "dbsf" } : { rrf: { k: opts.k ?? 60 } };
+    return (await this.query({
+      prefetch: [{ query: { bm25: { key, text } }, limit: n }, { query: dense, limit: n }],
+      query, limit: opts.limit ?? 10, filter: opts.filter, with_payload: opts.with_payload ?? true,
+    })).points;
   }
 
   queryBatch(searches: QueryRequest[]): Promise<QueryResponse[]> {

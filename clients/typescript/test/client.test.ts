@@ -180,3 +180,27 @@ test("the change feed is an async iterator of operations, in order", async () =>
   assert.deepEqual(up.points[0], { id: 1, payload: { a: 1 } });
   await db.deleteCollection("feed");
 });
+
+test("text index, BM25, hybrid fusion, recommend and ordered scroll", async () => {
+  const db = new QuiverClient(url);
+  await db.createCollection("tsh", { vectors: { size: 2, distance: "Euclid" } });
+  const col = db.collection("tsh");
+  const rows: [number, number[], string][] = [[1, [9, 9], "Dogs are barking loudly"], [2, [8, 8], "a cat"],
+    [3, [0.1, 0], "the dog barked"], [4, [0, 0.3], "foxes run"]];
+  await col.upsert({ points: rows.map(([id, vector, body]) => ({ id, vector, payload: { body, n: id } })) },
+    { wait: true });
+  await col.createIndex("body", { type: "text", stemmer: { type: "snowball", language: "english" },
+    stopwords: "english" }, { wait: true });
+  const bm25 = await col.textSearch("body", "barking dog", 5);
+  assert.deepEqual(bm25.map((h) => h.id), [3, 1]);
+  for (const fusion of ["rrf", "dbsf"] as const) {
+    const hits = await col.hybridSearch("body", "dog", { vector: [0, 0], candidates: 3, limit: 2, fusion });
+    assert.equal(hits[0]!.id, 3, fusion);
+  }
+  const rec = await col.query({ query: { recommend: { positive: [3], negative: [1] } }, limit: 1 });
+  assert.equal(rec.points[0]!.id, 4);
+  const ordered = await col.scroll({ order_by: { key: "n", direction: "desc" }, limit: 2 });
+  assert.deepEqual(ordered.points.map((p) => p.id), [4, 3]);
+  await assert.rejects(col.query({ query: { fusion: "rrf" } }), (e: unknown) =>
+    e instanceof QuiverError && e.status === 400 && /prefetch/.test(e.message));
+});
