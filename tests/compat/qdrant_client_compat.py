@@ -175,14 +175,16 @@ def text(url: str) -> None:
         assert e.status_code == 400 and "query.model" in str(e.content), e
 
 
-def hybrid(url: str) -> None:
-    """A full-text index with Qdrant's text settings, `MatchText` on it, and prefetch + fusion queries (single
-    node: a cluster refuses staged queries)."""
+def hybrid(url: str, cluster: bool = False) -> None:
+    """A full-text index with Qdrant's text settings, `MatchText` on it, prefetch + fusion queries, geo filters;
+    on a single node also recommend and ordered scrolls (a cluster refuses those)."""
     client = QdrantClient(url=url, prefer_grpc=False, timeout=30)
     name = "hybrid"
     if client.collection_exists(name):
         client.delete_collection(name)
-    client.create_collection(name, vectors_config=models.VectorParams(size=2, distance=models.Distance.EUCLID))
+    sharding = {"shard_number": 2} if cluster else {}
+    client.create_collection(name, vectors_config=models.VectorParams(size=2, distance=models.Distance.EUCLID),
+                             **sharding)
     rows = [
         (1, [9.0, 9.0], "Dogs are barking at the mailman"),
         (2, [8.0, 8.0], "A cat sleeps"),
@@ -224,16 +226,17 @@ def hybrid(url: str) -> None:
     assert sorted(p.id for p in q.points) == [1, 3], q
     q = client.query_points(name, prefetch=models.Prefetch(query=[0.0, 0.0], limit=2), query=[9.0, 9.0], limit=5)
     assert [p.id for p in q.points] == [4, 3], q
-    # Scroll ordered by a payload value.
-    client.create_payload_index(name, field_name="n", field_schema=models.PayloadSchemaType.INTEGER, wait=True)
-    page, nxt = client.scroll(name, order_by=models.OrderBy(key="n", direction=models.Direction.DESC), limit=3)
-    assert [p.id for p in page] == [5, 4, 3] and nxt is None, (page, nxt)
-    page, _ = client.scroll(name, order_by=models.OrderBy(key="n", start_from=2), limit=2)
-    assert [p.id for p in page] == [2, 3], page
-    # Recommend: near 2·(positive) − (negative), the examples left out.
-    rec = models.RecommendQuery(recommend=models.RecommendInput(positive=[3], negative=[1]))
-    q = client.query_points(name, query=rec, limit=2)
-    assert [p.id for p in q.points] == [4, 5], q
+    if not cluster:
+        # Scroll ordered by a payload value.
+        client.create_payload_index(name, field_name="n", field_schema=models.PayloadSchemaType.INTEGER, wait=True)
+        page, nxt = client.scroll(name, order_by=models.OrderBy(key="n", direction=models.Direction.DESC), limit=3)
+        assert [p.id for p in page] == [5, 4, 3] and nxt is None, (page, nxt)
+        page, _ = client.scroll(name, order_by=models.OrderBy(key="n", start_from=2), limit=2)
+        assert [p.id for p in page] == [2, 3], page
+        # Recommend: near 2·(positive) − (negative), the examples left out.
+        rec = models.RecommendQuery(recommend=models.RecommendInput(positive=[3], negative=[1]))
+        q = client.query_points(name, query=rec, limit=2)
+        assert [p.id for p in q.points] == [4, 5], q
     # BM25 (QuiverDB's query shape) fused with a nearest list, over plain HTTP.
     body = {"prefetch": [{"query": {"bm25": {"key": "body", "text": "dog barks"}}, "limit": 5},
                          {"query": [0.0, 0.0], "limit": 5}],
@@ -267,5 +270,4 @@ if __name__ == "__main__":
     # Optional: shard_number and replication_factor of the collection (a cluster node takes both).
     main(sys.argv[1], *(int(x) for x in sys.argv[2:4]))
     text(sys.argv[1])
-    if len(sys.argv) <= 2:
-        hybrid(sys.argv[1])
+    hybrid(sys.argv[1], cluster=len(sys.argv) > 2)

@@ -16,6 +16,7 @@ pub mod map;
 pub mod place;
 pub mod read;
 pub mod snapshots;
+pub mod staged;
 pub mod supervise;
 pub mod write;
 

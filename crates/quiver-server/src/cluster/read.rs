@@ -186,18 +186,29 @@ pub enum SearchKind {
 
 /// One search (or query) body made ready to forward: text embedded once here, a point id resolved to its
 /// vector, `offset` folded into `limit`; returns the body, the original offset and limit, and the query vector.
-/// Prefetch, fusion and BM25 queries need every shard's candidates (and, for BM25, collection-wide term
-/// statistics) in one place; a cluster does not run them yet.
+/// Whether a plain query body asks for BM25 (scores higher-is-better whatever the metric).
+fn is_bm25(m: &Map<String, Value>) -> bool {
+    m.get("query").and_then(Value::as_object).is_some_and(|q| q.contains_key("bm25"))
+}
+
+/// Whether a query body has stages (prefetch, fusion): [`super::staged`] runs those.
+pub(crate) fn is_staged(m: &Map<String, Value>) -> bool {
+    let fused =
+        m.get("query").and_then(Value::as_object).is_some_and(|q| q.contains_key("fusion") || q.contains_key("rrf"));
+    fused || m.get("prefetch").is_some_and(|p| !p.is_null())
+}
+
+/// What reaches a shard as one request: no stages (those run in [`super::staged`]), no recommendation (its
+/// examples may live on other shards).
 fn refuse_staged(m: &Map<String, Value>) -> ApiResult<()> {
-    let staged_query = m
-        .get("query")
-        .and_then(Value::as_object)
-        .is_some_and(|q| ["fusion", "rrf", "bm25", "recommend"].iter().any(|k| q.contains_key(*k)));
-    if staged_query || m.get("prefetch").is_some_and(|p| !p.is_null()) {
+    let recommend = m.get("query").and_then(Value::as_object).is_some_and(|q| q.contains_key("recommend"));
+    if recommend {
+        return Err(ApiError::invalid("query", "no recommend query in cluster mode (not yet)", "recommend"));
+    }
+    if is_staged(m) {
         return Err(ApiError::invalid(
             "query",
-            "a nearest-vector query without prefetch (prefetch, fusion, bm25 and recommend queries run on a \
-             single node; not yet in cluster mode)",
+            "a query without prefetch or fusion here (grouped queries take one stage)",
             "a staged query",
         ));
     }
@@ -304,7 +315,7 @@ async fn prepare_search(
 }
 
 /// Merges shards' hits (each best first) into the best `offset + limit`, then drops the first `offset`.
-pub fn merge_hits(metric: Metric, lists: Vec<Vec<Value>>, offset: usize, limit: usize) -> Vec<Value> {
+pub fn merge_hits(higher_is_better: bool, lists: Vec<Vec<Value>>, offset: usize, limit: usize) -> Vec<Value> {
     // Sorted by point id, a hit's index orders ties the way the engine does (by id).
     let mut all: Vec<(PointId, f32, Value)> = lists
         .into_iter()
@@ -316,7 +327,7 @@ pub fn merge_hits(metric: Metric, lists: Vec<Vec<Value>>, offset: usize, limit: 
         })
         .collect();
     all.sort_by_key(|a| a.0);
-    let key = |score: f32| if metric == Metric::Euclidean { score } else { -score };
+    let key = |score: f32| if higher_is_better { -score } else { score };
     let neighbors: Vec<Neighbor> =
         all.iter().enumerate().map(|(i, (_, s, _))| Neighbor { id: i as u64, distance: key(*s) }).collect();
     let mut seen = std::collections::HashSet::new();
@@ -373,12 +384,17 @@ pub(crate) async fn search_once(
             _ => Vec::new(),
         });
     }
-    Ok((merge_hits(spec.config.metric, lists, offset, limit), explains))
+    // BM25 scores grow with relevance whatever the metric.
+    let higher = is_bm25(&m) || spec.config.metric != Metric::Euclidean;
+    Ok((merge_hits(higher, lists, offset, limit), explains))
 }
 
 /// `POST …/points/search` and `…/points/query`.
 pub async fn search(c: &Cluster, spec: &CollectionSpec, kind: SearchKind, body: &[u8]) -> ApiResult<Value> {
     let m = body_object(body, false)?;
+    if kind == SearchKind::Query && is_staged(&m) {
+        return Ok(json!({"points": super::staged::query(c, spec, m).await?}));
+    }
     let (hits, explains) = search_one(c, spec, kind, m).await?;
     Ok(match kind {
         SearchKind::Search => Value::Array(hits),
@@ -401,7 +417,14 @@ pub async fn search_batch(c: &Cluster, spec: &CollectionSpec, kind: SearchKind, 
         let Value::Object(s) = s else {
             return Err(ApiError::invalid(format!("searches[{i}]"), "an object", "another value"));
         };
-        search_one(c, spec, kind, s).await.map_err(|e| ApiError::new(e.status, format!("searches[{i}]: {}", e.message)))
+        let run = async {
+            if kind == SearchKind::Query && is_staged(&s) {
+                Ok((super::staged::query(c, spec, s).await?, Vec::new()))
+            } else {
+                search_one(c, spec, kind, s).await
+            }
+        };
+        run.await.map_err(|e| ApiError::new(e.status, format!("searches[{i}]: {}", e.message)))
     });
     let mut out = Vec::new();
     for r in join_all(runs).await {
