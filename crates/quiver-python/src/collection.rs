@@ -95,6 +95,18 @@ fn vector_obj<'py>(py: Python<'py>, v: Option<Vec<f32>>) -> Bound<'py, PyAny> {
     }
 }
 
+/// Hits as a list of `(id, score, payload, vector)` tuples.
+fn hit_list(py: Python<'_>, hits: Vec<quiver_engine::ScoredPoint>) -> PyResult<Bound<'_, PyList>> {
+    let mut out = Vec::with_capacity(hits.len());
+    for h in hits {
+        let id = id_obj(py, &h.id)?;
+        let score = h.score.into_pyobject(py)?.into_any();
+        let payload = payload_obj(py, h.payload)?;
+        out.push(PyTuple::new(py, [id, score, payload, vector_obj(py, h.vector)])?);
+    }
+    PyList::new(py, out)
+}
+
 fn payload_obj<'py>(py: Python<'py>, p: Option<quiver_engine::Payload>) -> PyResult<Bound<'py, PyAny>> {
     Ok(match p {
         Some(p) => payload_dict(py, &p)?.into_any(),
@@ -215,18 +227,12 @@ impl PyCollection {
             min_seq,
         };
         let resp = py.detach(move || col.search(&req)).map_err(|e| engine_err(py, e))?;
-        let mut hits = Vec::with_capacity(resp.hits.len());
-        for h in resp.hits {
-            let id = id_obj(py, &h.id)?;
-            let score = h.score.into_pyobject(py)?.into_any();
-            let payload = payload_obj(py, h.payload)?;
-            hits.push(PyTuple::new(py, [id, score, payload, vector_obj(py, h.vector)])?);
-        }
+        let hits = hit_list(py, resp.hits)?;
         let plan = match resp.explain {
             Some(e) => to_py(py, &e)?,
             None => py.None().into_bound(py),
         };
-        Ok((PyList::new(py, hits)?, plan))
+        Ok((hits, plan))
     }
 
     /// Many queries (an n×dim float32 array) on `threads` threads (None: all cores): `(ids, scores)` where
@@ -504,14 +510,7 @@ impl PyCollection {
             ranking: Ranking::Fusion { method, limit: k, offset: 0, score_threshold: None, with_payload, with_vector },
         };
         let found = py.detach(move || col.query(&stage)).map_err(|e| engine_err(py, e))?;
-        let mut hits = Vec::with_capacity(found.len());
-        for h in found {
-            let id = id_obj(py, &h.id)?;
-            let score = h.score.into_pyobject(py)?.into_any();
-            let payload = payload_obj(py, h.payload)?;
-            hits.push(PyTuple::new(py, [id, score, payload, vector_obj(py, h.vector)])?);
-        }
-        PyList::new(py, hits)
+        hit_list(py, found)
     }
 
     /// The `k` best BM25 matches of `text` in the text-indexed payload key `key`: `[(id, score, payload,
@@ -545,14 +544,7 @@ impl PyCollection {
             min_seq,
         };
         let found = py.detach(move || col.text_search(&req)).map_err(|e| engine_err(py, e))?;
-        let mut hits = Vec::with_capacity(found.len());
-        for h in found {
-            let id = id_obj(py, &h.id)?;
-            let score = h.score.into_pyobject(py)?.into_any();
-            let payload = payload_obj(py, h.payload)?;
-            hits.push(PyTuple::new(py, [id, score, payload, vector_obj(py, h.vector)])?);
-        }
-        PyList::new(py, hits)
+        hit_list(py, found)
     }
 
     /// Drops a payload field's index.
