@@ -220,6 +220,10 @@ def hybrid(url: str, cluster: bool = False) -> None:
         assert ids[0] == 5 or fusion.__class__ is models.FusionQuery and fusion.fusion == models.Fusion.DBSF, (fusion, ids)
         assert all(q.points[i].score >= q.points[i + 1].score for i in range(len(ids) - 1)), q
         assert q.points[0].payload["body"], q
+    # Weighted RRF: all weight on the second list gives its order.
+    q = client.query_points(name, prefetch=prefetch, query=models.RrfQuery(rrf=models.Rrf(k=60, weights=[0.0, 1.0])),
+                            limit=3)
+    assert [p.id for p in q.points] == [1, 2, 5], q
     # The top-level filter applies to every prefetch; a nearest query re-ranks only what the prefetch found.
     q = client.query_points(name, prefetch=prefetch, query=models.FusionQuery(fusion=models.Fusion.RRF),
                             query_filter=text_filter, limit=5)

@@ -114,7 +114,7 @@ export type QueryInput =
   | { bm25: { key: string; text: string } }
   /** Fuse the `prefetch` stages' hits. */
   | { fusion: "rrf" | "dbsf" }
-  | { rrf: { k?: number } };
+  | { rrf: { k?: number; weights?: number[] } };
 
 /** A stage run before the query: its hits are fused, or are the only points the query ranks. */
 export interface Prefetch {
@@ -504,11 +504,13 @@ export class Collection {
     key: string,
     text: string,
     opts: { vector?: number[]; limit?: number; candidates?: number; fusion?: "rrf" | "dbsf"; k?: number;
-      filter?: Filter; with_payload?: WithPayload } = {},
+      /** [keywords, vector]: each list's share of RRF (default equal). */
+      weights?: [number, number]; filter?: Filter; with_payload?: WithPayload } = {},
   ): Promise<ScoredPoint[]> {
     const n = opts.candidates ?? 50;
     const dense: QueryInput = opts.vector ?? { text };
-    const query: QueryInput = opts.fusion === "dbsf" ? { fusion: "dbsf" } : { rrf: { k: opts.k ?? 60 } };
+    const query: QueryInput = opts.fusion === "dbsf" ? { fusion: "dbsf" }
+      : { rrf: { k: opts.k ?? 60, ...(opts.weights ? { weights: opts.weights } : {}) } };
     return (await this.query({
       prefetch: [{ query: { bm25: { key, text } }, limit: n }, { query: dense, limit: n }],
       query, limit: opts.limit ?? 10, filter: opts.filter, with_payload: opts.with_payload ?? true,

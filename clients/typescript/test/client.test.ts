@@ -197,6 +197,8 @@ test("text index, BM25, hybrid fusion, recommend and ordered scroll", async () =
     const hits = await col.hybridSearch("body", "dog", { vector: [0, 0], candidates: 3, limit: 2, fusion });
     assert.equal(hits[0]!.id, 3, fusion);
   }
+  const byVector = await col.hybridSearch("body", "dog", { vector: [9, 9], candidates: 4, limit: 4, weights: [0, 1] });
+  assert.deepEqual(byVector.map((h) => h.id), [1, 2, 4, 3]);
   const rec = await col.query({ query: { recommend: { positive: [3], negative: [1] } }, limit: 1 });
   assert.equal(rec.points[0]!.id, 4);
   const ordered = await col.scroll({ order_by: { key: "n", direction: "desc" }, limit: 2 });

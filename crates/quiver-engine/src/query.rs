@@ -103,6 +103,9 @@ pub enum Ranking {
     Fusion {
         /// How.
         method: Fusion,
+        /// One weight per prefetch (finite, ≥ 0): a list's contributions are multiplied by its weight. Empty:
+        /// all 1.
+        weights: Vec<f32>,
         /// How many results.
         limit: usize,
         /// Results to skip.
@@ -139,12 +142,24 @@ impl Stage {
 /// Fuses ranked hit lists (each best first). `higher_is_better[i]` says whether list `i`'s scores grow with
 /// relevance (false for Euclidean distances). The result is best first, ties by id.
 pub fn fuse(method: Fusion, lists: &[Vec<(PointId, f32)>], higher_is_better: &[bool]) -> Vec<(PointId, f32)> {
+    fuse_weighted(method, lists, higher_is_better, &[])
+}
+
+/// [`fuse`] with a weight per list (missing weights are 1): list `i`'s contributions are multiplied by
+/// `weights[i]` (weighted RRF: `Σ wᵢ / (k + rankᵢ)`).
+pub fn fuse_weighted(
+    method: Fusion,
+    lists: &[Vec<(PointId, f32)>],
+    higher_is_better: &[bool],
+    weights: &[f32],
+) -> Vec<(PointId, f32)> {
     let mut acc: HashMap<PointId, f32> = HashMap::new();
     for (i, list) in lists.iter().enumerate() {
+        let w = weights.get(i).copied().unwrap_or(1.0);
         match method {
             Fusion::Rrf { k } => {
                 for (rank, (id, _)) in list.iter().enumerate() {
-                    *acc.entry(*id).or_default() += 1.0 / (k as f32 + rank as f32 + 1.0);
+                    *acc.entry(*id).or_default() += w / (k as f32 + rank as f32 + 1.0);
                 }
             }
             Fusion::Dbsf => {
@@ -157,7 +172,7 @@ pub fn fuse(method: Fusion, lists: &[Vec<(PointId, f32)>], higher_is_better: &[b
                     let x = f64::from(sign * s);
                     // One score (or all equal): σ = 0, every hit sits at the middle.
                     let norm = if hi > lo { ((x - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.5 };
-                    *acc.entry(*id).or_default() += norm as f32;
+                    *acc.entry(*id).or_default() += w * norm as f32;
                 }
             }
         }
@@ -165,6 +180,24 @@ pub fn fuse(method: Fusion, lists: &[Vec<(PointId, f32)>], higher_is_better: &[b
     let mut out: Vec<(PointId, f32)> = acc.into_iter().collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     out
+}
+
+/// No weights, or one finite non-negative weight per prefetch.
+pub fn check_weights(weights: &[f32], prefetches: usize) -> Result<()> {
+    if weights.is_empty() {
+        return Ok(());
+    }
+    if weights.len() != prefetches {
+        return Err(Error::invalid(
+            "weights",
+            format!("one weight per prefetch ({prefetches})"),
+            format!("{} weights", weights.len()),
+        ));
+    }
+    if let Some(w) = weights.iter().find(|w| !(w.is_finite() && **w >= 0.0)) {
+        return Err(Error::invalid("weights", "finite numbers >= 0", w));
+    }
+    Ok(())
 }
 
 fn check_limit(limit: usize, offset: usize) -> Result<()> {
@@ -359,15 +392,16 @@ impl Collection {
                 }
                 Ok((self.text_search(&req)?, true))
             }
-            Ranking::Fusion { method, limit, offset, score_threshold, with_payload, with_vector } => {
+            Ranking::Fusion { method, weights, limit, offset, score_threshold, with_payload, with_vector } => {
                 check_limit(*limit, *offset)?;
                 if stage.prefetch.is_empty() {
                     return Err(Error::invalid("prefetch", "at least one prefetch to fuse", "none"));
                 }
+                check_weights(weights, stage.prefetch.len())?;
                 if let Fusion::Rrf { k: 0 } = method {
                     return Err(Error::invalid("rrf.k", "a positive integer", 0));
                 }
-                let fused: Vec<(PointId, f32)> = fuse(*method, &lists, &directions)
+                let fused: Vec<(PointId, f32)> = fuse_weighted(*method, &lists, &directions, weights)
                     .into_iter()
                     .take_while(|(_, s)| score_threshold.is_none_or(|t| *s >= t))
                     .skip(*offset)
@@ -438,5 +472,21 @@ mod tests {
         assert!(fused.iter().all(|(_, x)| (0.0..=2.0).contains(x)));
         let one = fuse(Fusion::Dbsf, &[list(&[(1, 4.0)])], &[true]);
         assert_eq!(one, list(&[(1, 0.5)]));
+    }
+
+    #[test]
+    fn weights_scale_each_lists_contribution() {
+        let a = list(&[(1, 9.0), (2, 8.0)]);
+        let b = list(&[(2, 0.9), (1, 0.8)]);
+        // Equal weights tie 1 and 2 (ties by id); weighting the second list puts its best first.
+        assert_eq!(ids(&fuse(Fusion::Rrf { k: 60 }, &[a.clone(), b.clone()], &[true, true])), [1, 2]);
+        let w = fuse_weighted(Fusion::Rrf { k: 60 }, &[a.clone(), b.clone()], &[true, true], &[1.0, 3.0]);
+        assert_eq!(ids(&w), [2, 1]);
+        assert!((w[0].1 - (1.0 / 62.0 + 3.0 / 61.0)).abs() < 1e-6);
+        let zero = fuse_weighted(Fusion::Dbsf, &[a, b], &[true, true], &[0.0, 1.0]);
+        assert_eq!(ids(&zero), [2, 1]);
+        assert!(check_weights(&[1.0], 2).unwrap_err().to_string().contains("one weight per prefetch"));
+        assert!(check_weights(&[1.0, -1.0], 2).unwrap_err().to_string().contains(">= 0"));
+        assert!(check_weights(&[], 2).is_ok() && check_weights(&[0.5, 2.0], 2).is_ok());
     }
 }

@@ -471,7 +471,7 @@ impl PyCollection {
 
     /// Hybrid search: BM25 on `text` in `key` and the nearest points to `vector`, `candidates` of each, fused
     /// (`fusion` is `rrf` or `dbsf`; `rrf_k` is RRF's constant): `[(id, score, payload, vector), ...]`.
-    #[pyo3(signature = (key, text, vector, k=10, *, candidates=50, fusion="rrf", rrf_k=60, filter=None,
+    #[pyo3(signature = (key, text, vector, k=10, *, candidates=50, fusion="rrf", rrf_k=60, weights=None, filter=None,
                         with_payload=true, with_vector=false))]
     #[allow(clippy::too_many_arguments)]
     fn hybrid_search<'py>(
@@ -484,6 +484,7 @@ impl PyCollection {
         candidates: usize,
         fusion: &str,
         rrf_k: u32,
+        weights: Option<(f32, f32)>,
         filter: Option<&Bound<'_, PyAny>>,
         with_payload: bool,
         with_vector: bool,
@@ -501,13 +502,22 @@ impl PyCollection {
                 return Err(engine_err(py, e));
             }
         };
+        let weights = weights.map(|(b, d)| vec![b, d]).unwrap_or_default();
         let filter = to_filter(py, filter)?;
         let mut dense = SearchRequest::new(vector.as_array().to_vec(), candidates);
         dense.filter = filter.clone();
         let bm25 = TextSearchRequest { filter, ..TextSearchRequest::new(key, text, candidates) };
         let stage = Stage {
             prefetch: vec![Stage::new(Ranking::Text(bm25)), Stage::new(Ranking::Nearest(dense))],
-            ranking: Ranking::Fusion { method, limit: k, offset: 0, score_threshold: None, with_payload, with_vector },
+            ranking: Ranking::Fusion {
+                method,
+                weights,
+                limit: k,
+                offset: 0,
+                score_threshold: None,
+                with_payload,
+                with_vector,
+            },
         };
         let found = py.detach(move || col.query(&stage)).map_err(|e| engine_err(py, e))?;
         hit_list(py, found)

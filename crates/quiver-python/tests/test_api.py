@@ -339,5 +339,10 @@ def test_hybrid_search_fuses_keywords_and_vectors(db, name):
         assert hits[0].payload == {"t": "a dog"}
     only = c.hybrid_search("t", "dog", 5, vector=[0.0, 0.0], filter={"must": [{"has_id": [1, 2]}]})
     assert {h.id for h in only} <= {1, 2} and 1 in {h.id for h in only}
+    # Weights: all on the vector list gives the vector ranking.
+    hits = c.hybrid_search("t", "dog", 4, vector=[9.0, 9.0], candidates=4, weights=(0.0, 1.0))
+    assert [h.id for h in hits] == [1, 2, 4, 3], hits
     with pytest.raises(quiverdb.InvalidArgument, match="fusion"):
         c.hybrid_search("t", "dog", vector=[0.0, 0.0], fusion="max")
+    with pytest.raises(quiverdb.InvalidArgument, match="weights"):
+        c.hybrid_search("t", "dog", vector=[0.0, 0.0], weights=(1.0, -1.0))

@@ -574,6 +574,12 @@ async fn text_indexes_bm25_and_fusion_queries() {
     let hits = q(fused.clone()).await;
     let ids: Vec<u64> = hits.as_array().unwrap().iter().map(|h| h["id"].as_u64().unwrap()).collect();
     assert_eq!(ids, [2, 3], "2 is first in one list and second in the other; 1 is in neither");
+    // Weighted RRF: weighting the nearest list puts its best (3) before the BM25 list's best (2).
+    let weighted = json!({"prefetch": [{"query": {"bm25": {"key": "body", "text": "cat"}}}, {"query": [0.0, 0.0], "limit": 2}],
+        "query": {"rrf": {"k": 1, "weights": [1.0, 4.0]}}, "limit": 3});
+    let hits_w = q(weighted).await;
+    let ids_w: Vec<u64> = hits_w.as_array().unwrap().iter().map(|h| h["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids_w, [3, 2]);
     let batch = t
         .ok(
             "POST",
@@ -590,9 +596,10 @@ async fn text_indexes_bm25_and_fusion_queries() {
         (json!({"query": {"fusion": "rrf"}}), "prefetch"),
         (json!({"query": {"fusion": "rrf"}, "prefetch": [{"query": [0.0]}]}), "vector"),
         (
-            json!({"query": {"rrf": {"k": 60, "weights": [1.0]}}, "prefetch": [{"query": [0.0, 0.0]}]}),
-            "query.rrf.weights",
+            json!({"query": {"rrf": {"k": 60, "weights": [1.0]}}, "prefetch": [{"query": [0.0, 0.0]}, {"query": [1.0, 0.0]}]}),
+            "one weight per prefetch",
         ),
+        (json!({"query": {"rrf": {"weights": [-1.0]}}, "prefetch": [{"query": [0.0, 0.0]}]}), "query.rrf"),
         (
             json!({"query": {"fusion": "rrf"}, "prefetch": [{"query": [0.0, 0.0], "lookup_from": {"collection": "x"}}]}),
             "prefetch[0].lookup_from",

@@ -197,7 +197,7 @@ pub struct RrfParams {
     /// The rank constant (default 60).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub k: Option<u32>,
-    /// Per-prefetch weights: not supported (400 when given).
+    /// One weight per prefetch (≥ 0; default all 1): weighted RRF, `Σ wᵢ / (k + rankᵢ)`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weights: Option<Vec<f32>>,
 }

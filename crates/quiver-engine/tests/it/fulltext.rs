@@ -233,6 +233,7 @@ fn fusion_and_prefetch_rank_through_the_engine() {
     let fusion = |method| Stage {
         prefetch: vec![nearest.clone(), text.clone()],
         ranking: Ranking::Fusion {
+            weights: Vec::new(),
             method,
             limit: 2,
             offset: 0,
@@ -261,6 +262,7 @@ fn fusion_and_prefetch_rank_through_the_engine() {
     // Bad stages are refused.
     let e = c
         .query(&Stage::new(Ranking::Fusion {
+            weights: Vec::new(),
             method: Fusion::Rrf { k: 60 },
             limit: 5,
             offset: 0,

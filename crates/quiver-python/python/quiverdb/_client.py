@@ -13,7 +13,7 @@ import os
 import threading
 import urllib.parse
 from datetime import datetime
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -462,6 +462,7 @@ class RemoteCollection(CollectionBase):
         candidates: int = 50,
         fusion: str = "rrf",
         rrf_k: int = 60,
+        weights: Optional[Tuple[float, float]] = None,
         filter: Optional[Dict] = None,
         with_payload: bool = True,
         with_vector: bool = False,
@@ -485,7 +486,8 @@ class RemoteCollection(CollectionBase):
                 p["filter"] = f
         body: Dict[str, Any] = {
             "prefetch": prefetch,
-            "query": {"rrf": {"k": rrf_k}} if fusion == "rrf" else {"fusion": "dbsf"},
+            "query": {"rrf": {"k": rrf_k, **({"weights": list(weights)} if weights else {})}} if fusion == "rrf"
+            else {"fusion": "dbsf"},
             "limit": k, "with_payload": with_payload, "with_vector": with_vector,
         }
         return [_hit(h) for h in self._post("/points/query", body)["points"]]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -304,6 +304,7 @@ class Collection(CollectionBase):
         candidates: int = 50,
         fusion: str = "rrf",
         rrf_k: int = 60,
+        weights: Optional[Tuple[float, float]] = None,
         filter: Optional[Dict] = None,
         with_payload: bool = True,
         with_vector: bool = False,
@@ -311,7 +312,8 @@ class Collection(CollectionBase):
         """Keywords and meaning together: the ``candidates`` best BM25 matches of ``text`` in the text-indexed
         payload key ``key`` and the ``candidates`` nearest points to ``vector`` (by default ``text`` embedded by
         the collection's model), fused by ``fusion`` (``"rrf"`` with constant ``rrf_k``, or ``"dbsf"``); the
-        ``k`` best, best first. A small ``rrf_k`` (1-5) or ``"dbsf"`` suits a pair where one list is much
+        ``k`` best, best first. ``weights`` = (keywords, vector) scales each list's share (default equal). A small
+        ``rrf_k`` (1-5), ``"dbsf"`` or a larger weight for the stronger list suits a pair where one list is much
         stronger (see docs/benchmarks.md, hybrid retrieval)."""
         if vector is None:
             vector = self._c.embed([text])[0]
@@ -319,7 +321,7 @@ class Collection(CollectionBase):
         if batch:
             raise InvalidArgument("invalid vector: expected one vector, got a matrix")
         hits = self._c.hybrid_search(
-            key, text, q, k, candidates=candidates, fusion=fusion, rrf_k=rrf_k, filter=filter,
+            key, text, q, k, candidates=candidates, fusion=fusion, rrf_k=rrf_k, weights=weights, filter=filter,
             with_payload=with_payload, with_vector=with_vector,
         )
         return [Hit(*h) for h in hits]

@@ -110,6 +110,7 @@ class Collection:
         candidates: int = 50,
         fusion: str = "rrf",
         rrf_k: int = 60,
+        weights: Optional[Tuple[float, float]] = None,
         filter: Optional[Dict[str, Any]] = None,
         with_payload: bool = True,
         with_vector: bool = False,

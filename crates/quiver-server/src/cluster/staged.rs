@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use futures_util::future::BoxFuture;
-use quiver_engine::query::{DEFAULT_RRF_K, Fusion, MAX_PREFETCH_DEPTH, fuse};
+use quiver_engine::query::{DEFAULT_RRF_K, Fusion, MAX_PREFETCH_DEPTH, check_weights, fuse_weighted};
 use quiver_engine::{Payload, PointId};
 use quiver_index::Metric;
 use serde_json::{Map, Value, json};
@@ -148,12 +148,21 @@ fn stage<'a>(
             }
             _ => None,
         };
+        let weights: Vec<f32> = match query.as_ref().and_then(|q| q.get("rrf")).and_then(|r| r.get("weights")) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(w) => serde_json::from_value(w.clone())
+                .map_err(|_| ApiError::invalid(at("query.rrf.weights"), "a list of numbers", w))?,
+        };
         if let Some(method) = fusion {
             if lists.is_empty() {
                 return Err(ApiError::invalid(at("prefetch"), "at least one prefetch to fuse", "none"));
             }
+            check_weights(&weights, lists.len()).map_err(|e| {
+                let e = ApiError::from(e);
+                ApiError::new(e.status, format!("{}: {}", at("query.rrf"), e.message))
+            })?;
             let threshold = m.get("score_threshold").and_then(Value::as_f64).map(|t| t as f32);
-            let hits = fuse(method, &lists, &dirs)
+            let hits = fuse_weighted(method, &lists, &dirs, &weights)
                 .into_iter()
                 .take_while(|(_, s)| threshold.is_none_or(|t| *s >= t))
                 .take(limit)

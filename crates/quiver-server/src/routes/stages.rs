@@ -171,19 +171,15 @@ fn plan_stage(
         Some(QueryInput::Fusion { .. } | QueryInput::Rrf { .. }) if prefetch.is_empty() => {
             return Err(ApiError::invalid(at(path, "prefetch"), "at least one prefetch to fuse", "none"));
         }
-        Some(QueryInput::Fusion { fusion }) => fusion_rank(fusion_method(fusion, None), &s),
+        Some(QueryInput::Fusion { fusion }) => fusion_rank(fusion_method(fusion, None), Vec::new(), &s),
         Some(QueryInput::Rrf { rrf }) => {
             if rrf.k == Some(0) {
                 return Err(ApiError::invalid(format!("{query_field}.rrf.k"), "a positive integer", 0));
             }
-            if rrf.weights.is_some() {
-                return Err(ApiError::invalid(
-                    format!("{query_field}.rrf.weights"),
-                    "absent (not supported)",
-                    "weights",
-                ));
-            }
-            fusion_rank(fusion_method(FusionName::Rrf, rrf.k), &s)
+            let weights = rrf.weights.unwrap_or_default();
+            quiver_engine::query::check_weights(&weights, prefetch.len())
+                .map_err(|e| prefix(ApiError::from(e), &format!("{query_field}.rrf")))?;
+            fusion_rank(fusion_method(FusionName::Rrf, rrf.k), weights, &s)
         }
         Some(QueryInput::Bm25 { bm25 }) => RankPlan::Text(TextSearchRequest {
             key: bm25.key,
@@ -247,9 +243,10 @@ fn fusion_method(name: FusionName, k: Option<u32>) -> Fusion {
     }
 }
 
-fn fusion_rank(method: Fusion, s: &StageInput) -> RankPlan {
+fn fusion_rank(method: Fusion, weights: Vec<f32>, s: &StageInput) -> RankPlan {
     RankPlan::Fusion(Ranking::Fusion {
         method,
+        weights,
         limit: s.limit,
         offset: s.offset,
         score_threshold: s.score_threshold,
@@ -306,6 +303,8 @@ mod tests {
         assert!(!is_staged(&req(json!({"query": [1.0, 2.0]}))));
         assert!(err(json!({"query": {"fusion": "rrf"}})).contains("prefetch"));
         assert!(err(json!({"query": {"rrf": {"k": 0}}, "prefetch": {"query": [1.0]}})).contains("query.rrf.k"));
+        let e = err(json!({"query": {"rrf": {"weights": [1.0, 2.0]}}, "prefetch": {"query": [1.0]}}));
+        assert!(e.contains("query.rrf") && e.contains("one weight per prefetch"), "{e}");
         let e = err(json!({"query": {"fusion": "rrf"}, "prefetch": [{"query": [1.0], "limit": 0}]}));
         assert!(e.contains("prefetch[0]") && e.contains("limit"), "{e}");
         let e =
