@@ -148,6 +148,21 @@ def tune(args) -> None:
     print(f"best: --candidates {best[1]} --rrf-k {best[2]} (nDCG@10 {best[0]:.3f} on the tuning queries)")
 
 
+def tune_weights(args) -> None:
+    """Picks RRF weights (BM25, dense) at k = 60 on the tuning queries, then scores the pick on the test queries."""
+    tune_q = load(Path(args.set) / "tune.jsonl")[: args.nq]
+    test_q = load(Path(args.set) / "queries.jsonl")[: args.nq]
+    body = lambda w: lambda q: hybrid_body(q, {"rrf": {"k": 60, "weights": list(w)}}, 50)  # noqa: E731
+    print("| weights (bm25, dense), rrf k = 60, 50 candidates | nDCG@10 tuning |\n|---|---|")
+    best = None
+    for w in [(1, 1), (1.5, 1), (2, 1), (3, 1), (5, 1)]:
+        v = ndcg(args.url, tune_q, body(w))
+        print(f"| {w} | {v:.3f} |", flush=True)
+        if best is None or v > best[0]:
+            best = (v, w)
+    print(f"best on tuning: {best[1]}; nDCG@10 on the test queries: {ndcg(args.url, test_q, body(best[1])):.3f}")
+
+
 def run(args) -> None:
     queries = load(Path(args.set) / "queries.jsonl")[: args.nq]
     c = args.candidates
@@ -270,12 +285,17 @@ def main() -> None:
     t.add_argument("--set", required=True)
     t.add_argument("--url", default="http://127.0.0.1:6333")
     t.add_argument("--nq", type=int, default=1000)
+    tw = sub.add_parser("tune-weights")
+    tw.add_argument("--set", required=True)
+    tw.add_argument("--url", default="http://127.0.0.1:6333")
+    tw.add_argument("--nq", type=int, default=1000)
     p = sub.add_parser("inproc")
     p.add_argument("--set", required=True)
     p.add_argument("--db", required=True)
     p.add_argument("--nq", type=int, default=1000)
     args = ap.parse_args()
-    {"build": build, "ingest": ingest, "tune": tune, "run": run, "inproc": inproc}[args.cmd](args)
+    {"build": build, "ingest": ingest, "tune": tune, "tune-weights": tune_weights, "run": run,
+     "inproc": inproc}[args.cmd](args)
 
 
 if __name__ == "__main__":
