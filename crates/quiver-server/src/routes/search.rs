@@ -30,6 +30,46 @@ pub(super) struct Plan {
     pub(super) examples: Option<Examples>,
 }
 
+/// A nearest-vector query as parsed: the vector (empty until a text, a stored point or examples resolve it) and
+/// the filter, which leaves out the stored point or the example points queried by.
+pub(super) struct NearestQuery {
+    pub(super) vector: Vec<f32>,
+    pub(super) by_id: Option<quiver_engine::PointId>,
+    pub(super) text: Option<QueryText>,
+    pub(super) examples: Option<Examples>,
+    pub(super) filter: Option<quiver_engine::Filter>,
+}
+
+/// Parses the query of a nearest-vector stage (`field` names it in errors): a vector, a stored point's id, a
+/// text, `{"nearest": …}` or `{"recommend": …}`.
+pub(super) fn nearest_query(
+    q: QueryInput,
+    filter: Option<quiver_engine::Filter>,
+    field: &str,
+) -> ApiResult<NearestQuery> {
+    let mut out = NearestQuery { vector: Vec::new(), by_id: None, text: None, examples: None, filter };
+    match q {
+        QueryInput::Vector(v) | QueryInput::Nearest { nearest: NearestInput::Vector(v) } => out.vector = v,
+        QueryInput::Id(id) | QueryInput::Nearest { nearest: NearestInput::Id(id) } => {
+            out.by_id = Some(id.0);
+            out.filter = Some(convert::exclude_id(out.filter, id.0));
+        }
+        QueryInput::Text(t) | QueryInput::Nearest { nearest: NearestInput::Text(t) } => {
+            let (t, model) = convert::text_input(t, field)?;
+            out.text = Some(QueryText { text: t, model, field: "query" });
+        }
+        QueryInput::Recommend { recommend: rec } => {
+            let (ex, f) = recommend(rec, out.filter.take(), field)?;
+            out.examples = Some(ex);
+            out.filter = f;
+        }
+        QueryInput::Fusion { .. } | QueryInput::Rrf { .. } | QueryInput::Bm25 { .. } => {
+            return Err(ApiError::invalid(field, "a nearest-vector query here", "a fusion or bm25 query"));
+        }
+    }
+    Ok(out)
+}
+
 /// A recommendation's examples, each a vector, a stored point or a text.
 pub(super) struct Examples {
     positive: Vec<NearestInput>,
@@ -163,40 +203,15 @@ fn plan_query(mut r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
     let limit = r.limit.unwrap_or(10);
     let offset = r.offset.unwrap_or(0);
     convert::check_limit(limit, offset, cfg)?;
-    let mut text = None;
-    let mut examples = None;
-    let (vector, by_id) = match r.query.take() {
-        None => {
-            return Err(ApiError::invalid(
-                "query",
-                "a vector, a point id, {\"nearest\": …} or {\"recommend\": …} (use /points/scroll to list points)",
-                "nothing",
-            ));
-        }
-        Some(QueryInput::Vector(v)) | Some(QueryInput::Nearest { nearest: NearestInput::Vector(v) }) => (v, None),
-        Some(QueryInput::Id(id)) | Some(QueryInput::Nearest { nearest: NearestInput::Id(id) }) => {
-            (Vec::new(), Some(id.0))
-        }
-        Some(QueryInput::Text(t)) | Some(QueryInput::Nearest { nearest: NearestInput::Text(t) }) => {
-            let (t, model) = convert::text_input(t, "query")?;
-            text = Some(QueryText { text: t, model, field: "query" });
-            (Vec::new(), None)
-        }
-        Some(QueryInput::Recommend { recommend: rec }) => {
-            let (ex, f) = recommend(rec, r.filter.take(), "query")?;
-            examples = Some(ex);
-            r.filter = f;
-            (Vec::new(), None)
-        }
-        Some(QueryInput::Fusion { .. } | QueryInput::Rrf { .. } | QueryInput::Bm25 { .. }) => {
-            unreachable!("staged queries return above")
-        }
+    let Some(q) = r.query.take() else {
+        return Err(ApiError::invalid(
+            "query",
+            "a vector, a point id, {\"nearest\": …} or {\"recommend\": …} (use /points/scroll to list points)",
+            "nothing",
+        ));
     };
+    let NearestQuery { vector, by_id, text, examples, filter } = nearest_query(q, r.filter.take(), "query")?;
     let payload = PayloadSel::from_wire(r.with_payload, false);
-    let filter = match by_id {
-        Some(id) => Some(convert::exclude_id(r.filter, id)),
-        None => r.filter,
-    };
     let req = EngineSearch {
         vector,
         limit,

@@ -7,11 +7,11 @@ use quiver_engine::query::MAX_PREFETCH_DEPTH;
 use quiver_engine::{Filter, Fusion, Ranking, SearchRequest as EngineSearch, Stage, TextSearchRequest};
 use serde_json::Value;
 
-use super::search::{Plan, QueryText, Target, resolve_vector, wire_hit};
+use super::search::{NearestQuery, Plan, Target, nearest_query, resolve_vector, wire_hit};
 use crate::convert::{self, PayloadSel};
 use crate::error::{ApiError, ApiResult};
 use crate::state::ServerConfig;
-use crate::wire::{FusionName, NearestInput, Prefetch, QueryInput, QueryRequest, ScoredPoint};
+use crate::wire::{FusionName, Prefetch, QueryInput, QueryRequest, ScoredPoint};
 
 /// A stage whose query vectors may still need embedding or looking up.
 pub(super) struct StagePlan {
@@ -193,31 +193,7 @@ fn plan_stage(
             min_seq: None,
         }),
         Some(q) => {
-            let mut text = None;
-            let mut examples = None;
-            let mut filter = filter;
-            let (vector, by_id) = match q {
-                QueryInput::Vector(v) | QueryInput::Nearest { nearest: NearestInput::Vector(v) } => (v, None),
-                QueryInput::Id(id) | QueryInput::Nearest { nearest: NearestInput::Id(id) } => (Vec::new(), Some(id.0)),
-                QueryInput::Text(t) | QueryInput::Nearest { nearest: NearestInput::Text(t) } => {
-                    let (t, model) = convert::text_input(t, "query").map_err(|e| prefix(e, path))?;
-                    text = Some(QueryText { text: t, model, field: "query" });
-                    (Vec::new(), None)
-                }
-                QueryInput::Recommend { recommend } => {
-                    let (ex, f) = super::search::recommend(recommend, filter.take(), &query_field)?;
-                    examples = Some(ex);
-                    filter = f;
-                    (Vec::new(), None)
-                }
-                QueryInput::Fusion { .. } | QueryInput::Rrf { .. } | QueryInput::Bm25 { .. } => {
-                    unreachable!("matched above")
-                }
-            };
-            let filter = match by_id {
-                Some(id) => Some(convert::exclude_id(filter, id)),
-                None => filter,
-            };
+            let NearestQuery { vector, by_id, text, examples, filter } = nearest_query(q, filter, &query_field)?;
             let req = EngineSearch {
                 vector,
                 limit: s.limit,
