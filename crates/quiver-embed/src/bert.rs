@@ -1,4 +1,5 @@
-//! A BERT encoder (inference only) on candle's CPU backend.
+//! A BERT encoder (inference only) on candle's CPU backend; MPNet runs through the same code (its layers are
+//! BERT's under other names, plus a relative-position bias on the attention scores).
 //!
 //! Written for throughput on a few cores rather than generality:
 //! - activations stay two-dimensional `(tokens, hidden)` between layers, so every projection is one GEMM, and the
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::config::BertConfig;
+use crate::config::{Architecture, BertConfig};
 use crate::error::{EmbedError, Result};
 use crate::ops::{BiasAct, BiasResidualNorm, MaskedSoftmax, MergeHeads, QkvSplit};
 
@@ -24,7 +25,7 @@ fn infer(e: candle_core::Error) -> EmbedError {
     EmbedError::Inference(e.to_string())
 }
 
-/// The tensors of `model.safetensors`, looked up by name with an optional `bert.` prefix.
+/// The tensors of `model.safetensors`, looked up by name with an optional `bert.` / `mpnet.` prefix.
 struct Weights {
     path: PathBuf,
     tensors: HashMap<String, Tensor>,
@@ -32,11 +33,16 @@ struct Weights {
 }
 
 impl Weights {
-    fn load(path: &Path) -> Result<Self> {
+    fn load(path: &Path, architecture: Architecture) -> Result<Self> {
         let tensors = candle_core::safetensors::load(path, &Device::Cpu)
             .map_err(|e| EmbedError::Weights { path: path.to_path_buf(), message: e.to_string() })?;
-        // A checkpoint of `BertModel` has bare names; one of a task model (`BertForMaskedLM`, ...) prefixes `bert.`.
-        let prefix = if tensors.contains_key("embeddings.word_embeddings.weight") { "" } else { "bert." };
+        // A checkpoint of `BertModel` has bare names; one of a task model (`BertForMaskedLM`, ...) prefixes `bert.`
+        // (`mpnet.` for MPNet).
+        let prefix = match architecture {
+            _ if tensors.contains_key("embeddings.word_embeddings.weight") => "",
+            Architecture::Bert => "bert.",
+            Architecture::MpNet { .. } => "mpnet.",
+        };
         Ok(Weights { path: path.to_path_buf(), tensors, prefix })
     }
 
@@ -124,18 +130,68 @@ struct Layer {
 pub struct Bert {
     config: BertConfig,
     word_embeddings: Tensor,
-    /// `position_embeddings + token_type_embeddings[0]`, `(max_positions, hidden)`.
+    /// `position_embeddings + token_type_embeddings[0]` (BERT) or `position_embeddings` (MPNet),
+    /// `(max_positions, hidden)`; a text's token `i` reads row `i + config.position_offset()`.
     position_and_type: Tensor,
+    /// MPNet's attention bias per relative-position bucket and head.
+    relative: Option<RelativeBias>,
     embed_norm: Norm,
     /// Zeros: the embedding sum has no bias of its own.
     zero_bias: Vec<f32>,
     layers: Vec<Layer>,
 }
 
+/// MPNet's relative-position attention bias: `weights[bucket · heads + head]` is added to the score of every
+/// (query, key) pair whose relative position falls in `bucket`, in every layer.
+#[derive(Debug)]
+struct RelativeBias {
+    buckets: usize,
+    heads: usize,
+    weights: Vec<f32>,
+}
+
+/// The longest distance MPNet's buckets tell apart (`max_distance` in its reference code); farther pairs share the
+/// last bucket of their direction.
+const MPNET_MAX_DISTANCE: usize = 128;
+
+/// MPNet's bucket of the relative position `key − query`: half the buckets per direction (keys before the query
+/// first, then after it); in each half, distances below a quarter of the buckets get a bucket each and longer ones
+/// share buckets spaced logarithmically up to [`MPNET_MAX_DISTANCE`]. Computed in `f32` in the reference's order
+/// of operations, so distances on a bucket boundary fall on the same side.
+pub(crate) fn relative_bucket(relative: i64, buckets: usize) -> usize {
+    let half = buckets / 2;
+    let n = -relative;
+    let base = if n < 0 { half } else { 0 };
+    let n = n.unsigned_abs() as usize;
+    let exact = half / 2;
+    if n < exact {
+        return base + n;
+    }
+    let log_ratio = ((n as f32) / exact as f32).ln() / ((MPNET_MAX_DISTANCE as f64 / exact as f64).ln() as f32);
+    let large = exact + (log_ratio * (half - exact) as f32) as usize;
+    base + large.min(half - 1)
+}
+
+impl RelativeBias {
+    /// The bias of a batch padded to `seq` tokens, `(heads, seq, seq)`; broadcast over the texts of the batch.
+    fn tensor(&self, seq: usize) -> candle_core::Result<Tensor> {
+        let mut out = vec![0f32; self.heads * seq * seq];
+        for q in 0..seq {
+            for k in 0..seq {
+                let b = relative_bucket(k as i64 - q as i64, self.buckets);
+                for h in 0..self.heads {
+                    out[(h * seq + q) * seq + k] = self.weights[b * self.heads + h];
+                }
+            }
+        }
+        Tensor::from_vec(out, (self.heads, seq, seq), &Device::Cpu)
+    }
+}
+
 impl Bert {
     /// Loads the weights of `path` for the architecture `config`.
     pub fn load(path: &Path, config: &BertConfig) -> Result<Self> {
-        let w = Weights::load(path)?;
+        let w = Weights::load(path, config.architecture)?;
         let h = config.hidden_size;
         let eps = config.layer_norm_eps;
         let wrap = |name: &str| {
@@ -146,11 +202,27 @@ impl Bert {
 
         let word_embeddings = w.get(&["embeddings.word_embeddings.weight"], &[config.vocab_size, h])?;
         let positions = w.get(&["embeddings.position_embeddings.weight"], &[config.max_position_embeddings, h])?;
-        let types = w.get(&["embeddings.token_type_embeddings.weight"], &[config.type_vocab_size, h])?;
-        let position_and_type = positions
-            .broadcast_add(&types.narrow(0, 0, 1).map_err(wrap("token_type_embeddings"))?)
-            .map_err(wrap("position_embeddings"))?;
+        let (position_and_type, relative) = match config.architecture {
+            Architecture::Bert => {
+                let types = w.get(&["embeddings.token_type_embeddings.weight"], &[config.type_vocab_size, h])?;
+                let sum = positions
+                    .broadcast_add(&types.narrow(0, 0, 1).map_err(wrap("token_type_embeddings"))?)
+                    .map_err(wrap("position_embeddings"))?;
+                (sum, None)
+            }
+            Architecture::MpNet { relative_buckets } => {
+                let heads = config.num_attention_heads;
+                let bias = w.get(&["encoder.relative_attention_bias.weight"], &[relative_buckets, heads])?;
+                let weights = bias.flatten_all().and_then(|t| t.to_vec1()).map_err(wrap("relative_attention_bias"))?;
+                (positions, Some(RelativeBias { buckets: relative_buckets, heads, weights }))
+            }
+        };
         let embed_norm = w.norm("embeddings.LayerNorm", h, eps)?;
+        // Where each layer's attention tensors are, by family.
+        let (qkv_names, attn_out_name, attn_norm_name) = match config.architecture {
+            Architecture::Bert => (["self.query", "self.key", "self.value"], "output.dense", "output.LayerNorm"),
+            Architecture::MpNet { .. } => (["attn.q", "attn.k", "attn.v"], "attn.o", "LayerNorm"),
+        };
 
         let head_dim = h / config.num_attention_heads;
         let scale = 1.0 / (head_dim as f64).sqrt();
@@ -158,12 +230,12 @@ impl Bert {
         for i in 0..config.num_hidden_layers {
             let p = format!("encoder.layer.{i}");
             let get_wb = |part: &str| -> Result<(Tensor, Tensor)> {
-                let name = format!("{p}.attention.self.{part}");
+                let name = format!("{p}.attention.{part}");
                 Ok((w.get(&[&format!("{name}.weight")], &[h, h])?, w.get(&[&format!("{name}.bias")], &[h])?))
             };
-            let (wq, bq) = get_wb("query")?;
-            let (wk, bk) = get_wb("key")?;
-            let (wv, bv) = get_wb("value")?;
+            let (wq, bq) = get_wb(qkv_names[0])?;
+            let (wk, bk) = get_wb(qkv_names[1])?;
+            let (wv, bv) = get_wb(qkv_names[2])?;
             let fuse = || -> candle_core::Result<Dense> {
                 let wq = (wq * scale)?;
                 let bq = (bq * scale)?;
@@ -172,9 +244,9 @@ impl Bert {
                 Dense::new(&weight, &bias)
             };
             layers.push(Layer {
-                qkv: fuse().map_err(wrap(&format!("{p}.attention.self")))?,
-                attn_out: w.dense(&format!("{p}.attention.output.dense"), h, h)?,
-                attn_norm: w.norm(&format!("{p}.attention.output.LayerNorm"), h, eps)?,
+                qkv: fuse().map_err(wrap(&format!("{p}.attention")))?,
+                attn_out: w.dense(&format!("{p}.attention.{attn_out_name}"), h, h)?,
+                attn_norm: w.norm(&format!("{p}.attention.{attn_norm_name}"), h, eps)?,
                 ffn_in: w.dense(&format!("{p}.intermediate.dense"), h, config.intermediate_size)?,
                 ffn_out: w.dense(&format!("{p}.output.dense"), config.intermediate_size, h)?,
                 ffn_norm: w.norm(&format!("{p}.output.LayerNorm"), h, eps)?,
@@ -184,6 +256,7 @@ impl Bert {
             config: config.clone(),
             word_embeddings,
             position_and_type,
+            relative,
             embed_norm,
             zero_bias: vec![0.0; h],
             layers,
@@ -201,11 +274,11 @@ impl Bert {
         if lengths.is_empty() || seq == 0 {
             return Ok(Vec::new());
         }
-        if ids.len() != lengths.iter().sum::<usize>() || seq > self.config.max_position_embeddings {
+        if ids.len() != lengths.iter().sum::<usize>() || seq > self.config.max_sequence() {
             return Err(EmbedError::Inference(format!(
                 "bad batch: {} ids for lengths {lengths:?} (max {})",
                 ids.len(),
-                self.config.max_position_embeddings
+                self.config.max_sequence()
             )));
         }
         if let Some(&bad) = ids.iter().find(|&&id| id as usize >= self.config.vocab_size) {
@@ -219,17 +292,24 @@ impl Bert {
         let heads = self.config.num_attention_heads;
         let dev = Device::Cpu;
 
-        let positions: Vec<u32> = lengths.iter().flat_map(|&l| 0..l as u32).collect();
+        let offset = self.config.position_offset() as u32;
+        let positions: Vec<u32> = lengths.iter().flat_map(|&l| offset..offset + l as u32).collect();
         let words = self.word_embeddings.index_select(&Tensor::from_slice(ids, (tokens,), &dev)?, 0)?;
         let positions = self.position_and_type.index_select(&Tensor::from_vec(positions, (tokens,), &dev)?, 0)?;
         let mut x = self.embed_norm.apply(&words, &self.zero_bias, &positions)?;
+        // MPNet: one relative-position bias for every layer (padding keys are masked after it is added).
+        let relative = self.relative.as_ref().map(|r| r.tensor(seq)).transpose()?;
 
         for layer in &self.layers {
             // Self-attention, texts side by side; padding keys are masked inside the softmax.
             let split = QkvSplit { bias: &layer.qkv.bias, lengths, seq, heads };
             let qkv = layer.qkv.matmul(&x)?.apply_op1_no_bwd(&split)?; // (3, b, heads, s, d), q already scaled
             let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
-            let probs = q.matmul(&k.t()?)?.apply_op1_no_bwd(&MaskedSoftmax { lengths })?;
+            let mut scores = q.matmul(&k.t()?)?;
+            if let Some(bias) = &relative {
+                scores = scores.broadcast_add(bias)?;
+            }
+            let probs = scores.apply_op1_no_bwd(&MaskedSoftmax { lengths })?;
             let ctx = probs.matmul(&v)?.apply_op1_no_bwd(&MergeHeads { lengths })?; // (tokens, hidden)
             x = layer.attn_norm.apply(&layer.attn_out.matmul(&ctx)?, &layer.attn_out.bias, &x)?;
 
@@ -246,5 +326,31 @@ impl Bert {
     /// The width of the hidden states.
     pub fn hidden_size(&self) -> usize {
         self.config.hidden_size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_bucket;
+
+    #[test]
+    fn relative_buckets_equal_the_reference_implementation() {
+        // transformers' MPNet bucketing, run on every relative position in -520..=520 by testdata/make_reference.py.
+        #[derive(serde::Deserialize)]
+        struct Buckets {
+            relative: Vec<i64>,
+            bucket: Vec<usize>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Reference {
+            relative_buckets: Buckets,
+        }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/reference_all-mpnet-base-v2.json");
+        let r: Reference = serde_json::from_slice(&std::fs::read(path).expect("reference")).expect("JSON");
+        let b = r.relative_buckets;
+        assert_eq!(b.relative.len(), 1041);
+        for (&rel, &want) in b.relative.iter().zip(&b.bucket) {
+            assert_eq!(relative_bucket(rel, 32), want, "bucket of relative position {rel}");
+        }
     }
 }

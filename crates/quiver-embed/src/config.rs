@@ -14,9 +14,12 @@ use serde_json::Value;
 
 use crate::error::{EmbedError, Result};
 
-/// The BERT hyper-parameters the forward pass needs.
+/// The encoder hyper-parameters the forward pass needs (BERT, or MPNet: the same layers with relative position
+/// buckets added to the attention scores).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BertConfig {
+    /// Which encoder family the weights are for.
+    pub architecture: Architecture,
     pub vocab_size: usize,
     pub hidden_size: usize,
     pub num_hidden_layers: usize,
@@ -27,6 +30,36 @@ pub struct BertConfig {
     pub layer_norm_eps: f64,
     pub pad_token_id: u32,
     pub hidden_act: Activation,
+}
+
+/// The encoder families the forward pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    /// BERT (`model_type: "bert"`): absolute position and token-type embeddings.
+    Bert,
+    /// MPNet (`model_type: "mpnet"`, e.g. all-mpnet-base-v2): absolute positions counted from `pad_token_id + 1`,
+    /// no token types, and a learned bias per attention head and relative-position bucket added to every layer's
+    /// attention scores.
+    MpNet {
+        /// Buckets of relative positions (`relative_attention_num_buckets`, 32 in every released checkpoint).
+        relative_buckets: usize,
+    },
+}
+
+impl BertConfig {
+    /// The position-embedding row of a text's first token: 0 for BERT, `pad_token_id + 1` for MPNet (whose
+    /// positions are counted past the padding id, as RoBERTa's are).
+    pub fn position_offset(&self) -> usize {
+        match self.architecture {
+            Architecture::Bert => 0,
+            Architecture::MpNet { .. } => self.pad_token_id as usize + 1,
+        }
+    }
+
+    /// The most tokens a text may have (special tokens included): the position rows left after the offset.
+    pub fn max_sequence(&self) -> usize {
+        self.max_position_embeddings.saturating_sub(self.position_offset())
+    }
 }
 
 /// The feed-forward activation.
@@ -77,6 +110,7 @@ struct RawBert {
     #[serde(default = "default_act")]
     hidden_act: String,
     position_embedding_type: Option<String>,
+    relative_attention_num_buckets: Option<usize>,
 }
 
 fn default_type_vocab() -> usize {
@@ -153,7 +187,7 @@ impl ModelConfig {
         };
 
         let sbert_path = dir.join("sentence_bert_config.json");
-        let mut max_tokens = bert.max_position_embeddings.min(512);
+        let mut max_tokens = bert.max_sequence().min(512);
         if sbert_path.is_file() {
             let sbert: RawSentenceBert = from_value(&sbert_path, read_json(&sbert_path)?)?;
             if let Some(n) = sbert.max_seq_length {
@@ -163,7 +197,7 @@ impl ModelConfig {
                         message: format!("max_seq_length = {n} leaves no room for [CLS] and [SEP]"),
                     });
                 }
-                max_tokens = n.min(bert.max_position_embeddings);
+                max_tokens = n.min(bert.max_sequence());
             }
         }
 
@@ -173,12 +207,23 @@ impl ModelConfig {
 
 fn parse_bert(path: &Path, v: &Value) -> Result<BertConfig> {
     let raw: RawBert = from_value(path, v.clone())?;
-    match raw.model_type.as_deref() {
-        Some("bert") | None => {}
+    let architecture = match raw.model_type.as_deref() {
+        Some("bert") | None => Architecture::Bert,
+        Some("mpnet") => {
+            let relative_buckets = raw.relative_attention_num_buckets.unwrap_or(32);
+            // The bucketing splits the buckets into two directions, each with an exact half and a log half.
+            if relative_buckets < 4 || !relative_buckets.is_multiple_of(4) {
+                return Err(EmbedError::BadConfig {
+                    path: path.to_path_buf(),
+                    message: format!("relative_attention_num_buckets = {relative_buckets}: expected a multiple of 4"),
+                });
+            }
+            Architecture::MpNet { relative_buckets }
+        }
         Some(other) => {
             return Err(EmbedError::UnsupportedModel { path: path.to_path_buf(), model_type: other.to_string() });
         }
-    }
+    };
     if let Some(p) = raw.position_embedding_type.as_deref()
         && p != "absolute"
     {
@@ -215,7 +260,8 @@ fn parse_bert(path: &Path, v: &Value) -> Result<BertConfig> {
             message: "max_position_embeddings, vocab_size and type_vocab_size must be positive".to_string(),
         });
     }
-    Ok(BertConfig {
+    let config = BertConfig {
+        architecture,
         vocab_size: raw.vocab_size,
         hidden_size: raw.hidden_size,
         num_hidden_layers: raw.num_hidden_layers,
@@ -226,7 +272,18 @@ fn parse_bert(path: &Path, v: &Value) -> Result<BertConfig> {
         layer_norm_eps: raw.layer_norm_eps,
         pad_token_id: raw.pad_token_id,
         hidden_act,
-    })
+    };
+    if config.max_sequence() < 2 {
+        return Err(EmbedError::BadConfig {
+            path: path.to_path_buf(),
+            message: format!(
+                "max_position_embeddings {} leaves fewer than 2 positions past the padding offset {}",
+                config.max_position_embeddings,
+                config.position_offset()
+            ),
+        });
+    }
+    Ok(config)
 }
 
 fn parse_pooling(path: &Path, v: Value) -> Result<Pooling> {

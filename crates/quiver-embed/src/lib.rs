@@ -33,7 +33,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use chunk::{Chunk, ChunkOptions, chunk_text};
-pub use config::{Activation, BertConfig, ModelConfig, Pooling};
+pub use config::{Activation, Architecture, BertConfig, ModelConfig, Pooling};
 pub use error::{EmbedError, Result};
 pub use locate::{DEFAULT_MODEL, MODEL_DIR_ENV, find_model_dir};
 #[cfg(feature = "candle")]

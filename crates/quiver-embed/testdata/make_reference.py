@@ -3,10 +3,12 @@
 
     python3 -m venv /tmp/st && /tmp/st/bin/pip install sentence-transformers   # torch from PyPI: a large download
     /tmp/st/bin/python crates/quiver-embed/testdata/make_reference.py --model ~/.cache/quiver-models/all-MiniLM-L6-v2
+    /tmp/st/bin/python crates/quiver-embed/testdata/make_reference.py --model ~/.cache/quiver-models/all-mpnet-base-v2
 
-writes crates/quiver-embed/testdata/reference_all-MiniLM-L6-v2.json: the sentences, the token ids the model's
+writes crates/quiver-embed/testdata/reference_<model>.json: the sentences, the token ids the model's
 tokenizer gives them (truncated to the model's max_seq_length), and their embeddings (mean pooling + normalisation,
-as the model directory's modules.json says), with the versions that made them. The tests compare quiver-embed's
+as the model directory's modules.json says), with the versions that made them; for an MPNet model also the relative-position bucket of every relative position
+in -520..520, from transformers' own bucketing function. The tests compare quiver-embed's
 vectors with these (cosine >= 0.9999) and its token ids with these (equal).
 """
 import argparse
@@ -40,9 +42,11 @@ SENTENCES = [
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True, help="model directory (config.json, tokenizer.json, model.safetensors)")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                  "reference_all-MiniLM-L6-v2.json"))
+    ap.add_argument("--out", help="default: reference_<model directory name>.json beside this script")
     args = ap.parse_args()
+    name = os.path.basename(os.path.normpath(args.model))
+    if args.out is None:
+        args.out = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"reference_{name}.json")
 
     import sentence_transformers
     import torch
@@ -54,7 +58,7 @@ def main():
     tok = model.tokenizer
     ids = [tok(s, truncation=True, max_length=model.max_seq_length)["input_ids"] for s in SENTENCES]
     out = {
-        "model": os.path.basename(os.path.normpath(args.model)),
+        "model": name,
         "made_with": {
             "sentence_transformers": sentence_transformers.__version__,
             "transformers": transformers.__version__,
@@ -67,6 +71,12 @@ def main():
             for s, i, v in zip(SENTENCES, ids, vectors)
         ],
     }
+    if model[0].auto_model.config.model_type == "mpnet":
+        from transformers.models.mpnet.modeling_mpnet import MPNetEncoder
+
+        relative = torch.arange(-520, 521, dtype=torch.long)
+        buckets = MPNetEncoder.relative_position_bucket(relative, num_buckets=32)
+        out["relative_buckets"] = {"relative": relative.tolist(), "bucket": buckets.tolist()}
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, indent=None)
         f.write("\n")

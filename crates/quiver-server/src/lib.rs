@@ -42,7 +42,8 @@ use routes::{changes, collections, points, search, service, snapshots};
 #[openapi(
     info(title = "QuiverDB", description = "Vector database with a Qdrant-shaped REST API. Every reply is \
         `{\"result\": …, \"status\": \"ok\", \"time\": seconds}`; errors are `{\"status\": {\"error\": …}}` with a \
-        4xx naming the field at fault, or a 5xx with a request id."),
+        4xx naming the field at fault, or a 5xx with a request id. The OpenAI-compatible routes `/v1/embeddings` \
+        and `/v1/models` answer in OpenAI's shapes instead."),
     components(schemas(wire::ErrorBody)),
     modifiers(&ApiKeyScheme),
     security(("api-key" = []), ("bearer" = [])),
@@ -98,6 +99,8 @@ pub fn router_and_doc() -> (Router<AppState>, OpenApi) {
         .routes(routes!(search::query_batch))
         .routes(routes!(routes::documents::upsert))
         .routes(routes!(routes::documents::delete))
+        .routes(routes!(routes::embeddings::embeddings))
+        .routes(routes!(routes::embeddings::models))
         .routes(routes!(search::search_groups))
         .routes(routes!(search::query_groups))
         .routes(routes!(changes::sse))

@@ -18,9 +18,11 @@ use crate::state::AppState;
 const OPEN_ROUTES: [&str; 5] = ["/healthz", "/readyz", "/console", "/console/", "/console/{file}"];
 
 /// POST routes that only read (allowed with the read-only key).
-const READ_POSTS: [&str; 8] = [
+const READ_POSTS: [&str; 9] = [
     // MCP: a read-only key gets a session with the read tools only (the handler checks which key it was).
     "/mcp",
+    // Runs a model on the request's texts; reads and writes no data.
+    "/v1/embeddings",
     "/collections/{collection_name}/points",
     "/collections/{collection_name}/points/search",
     "/collections/{collection_name}/points/search/batch",

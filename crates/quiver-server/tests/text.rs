@@ -413,3 +413,141 @@ fn two_names_of_one_model_share_one_loaded_copy() {
     assert_eq!(err.status, StatusCode::BAD_REQUEST);
     assert!(err.message.contains("not installed"), "{}", err.message);
 }
+
+/// The `{"error": {...}}` of an OpenAI-shaped reply, checked for status, type and a needle in the message.
+async fn openai_err(t: &T, body: Value, status: StatusCode, kind: &str, needle: &str) -> Value {
+    let (s, v) = t.call("POST", "/v1/embeddings", Some(body)).await;
+    assert_eq!(s, status, "{v}");
+    let e = &v["error"];
+    assert_eq!(e["type"], kind, "{v}");
+    let msg = e["message"].as_str().unwrap_or_else(|| panic!("no message: {v}"));
+    assert!(msg.contains(needle), "{msg:?} lacks {needle:?}");
+    e.clone()
+}
+
+#[tokio::test]
+async fn openai_embeddings_endpoint_runs_the_installed_models() {
+    use base64::Engine as _;
+    let t = server();
+    let model = quiver_server::embedding::Embedders::new(None).get("all-MiniLM-L6-v2").unwrap();
+    let want = model.embed(&TEXTS[..2]).unwrap();
+
+    // Floats, in input order, equal to the model's own vectors; usage counts word pieces plus <cls>/<sep>.
+    let (s, v) =
+        t.call("POST", "/v1/embeddings", Some(json!({"input": TEXTS[..2], "model": "all-MiniLM-L6-v2"}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["model"], "all-MiniLM-L6-v2");
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    for (i, d) in data.iter().enumerate() {
+        assert_eq!(d["index"], i);
+        assert_eq!(d["object"], "embedding");
+        let got: Vec<f32> = serde_json::from_value(d["embedding"].clone()).unwrap();
+        assert_eq!(got, want[i], "text {i}");
+    }
+    let tokens: usize = TEXTS[..2].iter().map(|x| model.count_tokens(x).unwrap() + 2).sum();
+    assert_eq!(v["usage"]["prompt_tokens"], tokens);
+    assert_eq!(v["usage"]["total_tokens"], tokens);
+
+    // base64: the little-endian float32 bytes of the same vector; one string input; the owner-prefixed name.
+    let (s, v) = t
+        .call(
+            "POST",
+            "/v1/embeddings",
+            Some(json!({"input": TEXTS[0], "model": "sentence-transformers/all-MiniLM-L6-v2",
+                "encoding_format": "base64", "dimensions": 384})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let bytes = base64::engine::general_purpose::STANDARD.decode(v["data"][0]["embedding"].as_str().unwrap()).unwrap();
+    let got: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    assert_eq!(got, want[0]);
+
+    // Bad input: OpenAI's error shape, naming the parameter.
+    let e = openai_err(
+        &t,
+        json!({"input": [], "model": "all-MiniLM-L6-v2"}),
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "1..=2048 texts",
+    )
+    .await;
+    assert_eq!(e["param"], "input");
+    openai_err(
+        &t,
+        json!({"input": [[101, 102]], "model": "all-MiniLM-L6-v2"}),
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "token ids are not accepted",
+    )
+    .await;
+    openai_err(
+        &t,
+        json!({"input": "x", "model": "all-MiniLM-L6-v2", "encoding_format": "int8"}),
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "encoding_format",
+    )
+    .await;
+    openai_err(
+        &t,
+        json!({"input": "x", "model": "all-MiniLM-L6-v2", "temperature": 1}),
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "temperature",
+    )
+    .await;
+    let e = openai_err(
+        &t,
+        json!({"input": "x", "model": "all-MiniLM-L6-v2", "dimensions": 128}),
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "not trained to make shorter vectors",
+    )
+    .await;
+    assert_eq!(e["param"], "dimensions");
+    let e = openai_err(
+        &t,
+        json!({"input": "x", "model": "text-embedding-3-small"}),
+        StatusCode::NOT_FOUND,
+        "not_found_error",
+        "not installed",
+    )
+    .await;
+    assert_eq!(e["code"], "model_not_found");
+    let e = openai_err(
+        &t,
+        json!({"input": "x", "model": "../../etc"}),
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "model name",
+    )
+    .await;
+    assert_eq!(e["param"], "model");
+
+    // The models it can run.
+    let (s, v) = t.call("GET", "/v1/models", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"all-MiniLM-L6-v2"), "{v}");
+    assert!(ids.contains(&"all-mpnet-base-v2"), "{v}");
+}
+
+#[tokio::test]
+async fn a_collection_embeds_with_mpnet_by_name() {
+    // all-mpnet-base-v2 is found in ~/.cache/quiver-models (scripts/get-embed-model.sh all-mpnet-base-v2; CI installs
+    // it), and gives the collection its 768 dimensions.
+    let t = server();
+    let (s, v) = t.call("PUT", "/collections/m", Some(json!({"embedding": {"model": "all-mpnet-base-v2"}}))).await;
+    assert_eq!(s, StatusCode::OK, "needs `bash scripts/get-embed-model.sh all-mpnet-base-v2`: {v}");
+    let info = t.ok("GET", "/collections/m", Value::Null).await;
+    assert_eq!(info["config"]["params"]["vectors"]["size"], 768, "{info}");
+    let points: Vec<Value> = TEXTS.iter().enumerate().map(|(i, x)| json!({"id": i, "text": x})).collect();
+    t.ok("PUT", "/collections/m/points?wait=true", json!({ "points": points })).await;
+    let hits =
+        t.ok("POST", "/collections/m/points/search", json!({"text": "a kitten sleeping on a rug", "limit": 2})).await;
+    assert_eq!(first_id(&hits), 0, "{hits}");
+    let hits = t.ok("POST", "/collections/m/points/search", json!({"text": "baking a dessert", "limit": 2})).await;
+    assert_eq!(first_id(&hits), 2, "{hits}");
+}

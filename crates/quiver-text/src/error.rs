@@ -22,7 +22,8 @@ pub enum TextError {
     /// The model is not installed where models are looked for.
     #[error(
         "embedding model {name:?} is not installed here (put its sentence-transformers directory under the models \
-         directory as {short:?}; the default model {default} is fetched by scripts/get-embed-model.sh)"
+         directory as {short:?}, or in ~/.cache/quiver-models; scripts/get-embed-model.sh fetches the default model \
+         {default}, and `scripts/get-embed-model.sh all-mpnet-base-v2` fetches all-mpnet-base-v2)"
     )]
     ModelNotInstalled {
         /// The name asked for.

@@ -48,8 +48,10 @@ impl Models {
         self.models_dir.as_deref()
     }
 
-    /// The directory of model `name`. `owner/model` is looked up as `model` (the Hugging Face repository name's
-    /// last part), matching case-insensitively for the default model.
+    /// The directory of model `name`: `models_dir/<name>`, `models_dir/<model>`, `~/.cache/quiver-models/<model>`,
+    /// `QUIVER_MODEL_DIR` when its last part is `<model>`, and for the default model wherever
+    /// [`quiver_embed::find_model_dir`] looks. `owner/model` is looked up as `model` (the Hugging Face repository
+    /// name's last part), matching case-insensitively for the default model.
     pub fn resolve(&self, name: &str) -> Result<PathBuf, EmbedError> {
         let short = short_name(name);
         let mut searched = Vec::new();
@@ -61,6 +63,14 @@ impl Models {
                 searched.push(candidate);
             }
         }
+        // QuiverDB's own model cache, where scripts/get-embed-model.sh puts each model it knows.
+        if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            let candidate = PathBuf::from(home).join(".cache/quiver-models").join(short);
+            if quiver_embed::locate::check_model_dir(&candidate).is_ok() {
+                return Ok(candidate);
+            }
+            searched.push(candidate);
+        }
         if let Some(dir) = std::env::var_os(quiver_embed::MODEL_DIR_ENV).map(PathBuf::from)
             && dir.file_name().is_some_and(|f| f.to_string_lossy().eq_ignore_ascii_case(short))
         {
@@ -70,6 +80,30 @@ impl Models {
             return quiver_embed::find_model_dir(None);
         }
         Err(EmbedError::ModelNotFound { searched })
+    }
+
+    /// The names of the models that can be loaded: each model directory under the models directory and under
+    /// `~/.cache/quiver-models`, and the default model when it is found; sorted, without duplicates.
+    pub fn installed(&self) -> Vec<String> {
+        let mut roots: Vec<PathBuf> = self.models_dir.iter().cloned().collect();
+        if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            roots.push(PathBuf::from(home).join(".cache/quiver-models"));
+        }
+        let mut names: Vec<String> = roots
+            .iter()
+            .filter_map(|root| std::fs::read_dir(root).ok())
+            .flatten()
+            .flatten()
+            .filter(|e| quiver_embed::locate::check_model_dir(&e.path()).is_ok())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .collect();
+        let default = short_name(quiver_embed::DEFAULT_MODEL);
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(default)) && self.resolve(quiver_embed::DEFAULT_MODEL).is_ok() {
+            names.push(default.to_string());
+        }
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Model `name`, loaded on first use (blocking). Two names of one directory (`all-MiniLM-L6-v2`,

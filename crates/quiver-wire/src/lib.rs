@@ -10,11 +10,13 @@ use utoipa::ToSchema;
 
 mod collections;
 mod documents;
+mod embeddings;
 mod points;
 mod search;
 
 pub use collections::*;
 pub use documents::*;
+pub use embeddings::*;
 pub use points::*;
 pub use search::*;
 

@@ -78,9 +78,15 @@ fn broken_files_name_the_file_at_fault() {
 
     let bert = r#"{"model_type":"bert","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,
         "num_attention_heads":2,"intermediate_size":16,"max_position_embeddings":16}"#;
-    std::fs::write(dir.join("config.json"), bert.replace("\"bert\"", "\"mpnet\"")).expect("write");
-    let err = SentenceEmbedder::load(dir, &EmbedOptions::default()).expect_err("mpnet");
-    assert!(matches!(err, EmbedError::UnsupportedModel { ref model_type, .. } if model_type == "mpnet"), "{err}");
+    std::fs::write(dir.join("config.json"), bert.replace("\"bert\"", "\"xlm-roberta\"")).expect("write");
+    let err = SentenceEmbedder::load(dir, &EmbedOptions::default()).expect_err("xlm-roberta");
+    assert!(matches!(err, EmbedError::UnsupportedModel { ref model_type, .. } if model_type == "xlm-roberta"), "{err}");
+
+    // MPNet is known, but its bucket count must split into two directions of exact and log buckets.
+    let mpnet = bert.replace("\"bert\"", "\"mpnet\"").replace("}", r#","relative_attention_num_buckets":6}"#);
+    std::fs::write(dir.join("config.json"), mpnet).expect("write");
+    let err = SentenceEmbedder::load(dir, &EmbedOptions::default()).expect_err("6 buckets");
+    assert!(err.to_string().contains("relative_attention_num_buckets"), "{err}");
 
     std::fs::write(dir.join("config.json"), bert).expect("write");
     std::fs::create_dir_all(dir.join("1_Pooling")).expect("mkdir");

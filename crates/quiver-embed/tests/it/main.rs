@@ -35,6 +35,25 @@ pub fn model() -> &'static SentenceEmbedder {
     })
 }
 
+/// all-mpnet-base-v2, loaded once: from `QUIVER_MPNET_DIR`, else `~/.cache/quiver-models/all-mpnet-base-v2` (where
+/// `bash scripts/get-embed-model.sh all-mpnet-base-v2` puts it and `.ci/run` installs it); panics with that
+/// instruction when missing.
+pub fn mpnet() -> &'static SentenceEmbedder {
+    static MODEL: OnceLock<SentenceEmbedder> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let dir = std::env::var_os("QUIVER_MPNET_DIR").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/quiver-models/all-mpnet-base-v2")
+        });
+        SentenceEmbedder::load(&dir, &EmbedOptions::default()).unwrap_or_else(|e| {
+            panic!(
+                "these tests need all-mpnet-base-v2 in {}: run `bash scripts/get-embed-model.sh all-mpnet-base-v2` \
+                 (or set QUIVER_MPNET_DIR). {e}",
+                dir.display()
+            )
+        })
+    })
+}
+
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
     let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();

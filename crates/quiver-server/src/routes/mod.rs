@@ -5,6 +5,7 @@ pub mod changes;
 pub mod cluster;
 pub mod collections;
 pub mod documents;
+pub mod embeddings;
 pub mod map;
 pub mod points;
 pub mod search;
