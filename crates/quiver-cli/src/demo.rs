@@ -329,7 +329,7 @@ fn build(
     data: &Path,
 ) -> Result<Collection> {
     let mut cfg = CollectionConfig::new(model.dim(), quiver_index::Metric::Cosine);
-    cfg.embedding = Some(EmbeddingConfig { model: model_name.to_string() });
+    cfg.embedding = Some(EmbeddingConfig { model: model_name.to_string(), ..Default::default() });
     let col = db.create_collection(name, cfg)?;
     col.create_field_index("topic", FieldType::Keyword)?;
 

@@ -32,7 +32,7 @@ pub enum EmbedError {
     BadConfig { path: PathBuf, message: String },
 
     /// The model's configuration names an architecture this crate does not run.
-    #[error("{path}: model_type {model_type:?} is not supported (supported: bert)")]
+    #[error("{path}: model_type {model_type:?} is not supported (supported: bert, mpnet)")]
     UnsupportedModel { path: PathBuf, model_type: String },
 
     /// The configuration asks for something this crate does not implement (a pooling mode, an activation).
@@ -58,6 +58,11 @@ pub enum EmbedError {
     )]
     NotBuilt,
 
+    /// An OpenAI-compatible embeddings endpoint could not be reached, refused the request or answered something
+    /// unusable (the message says which; it never holds the API key).
+    #[error("embedding endpoint {url}: {message}")]
+    Remote { url: String, message: String },
+
     /// An option passed by the caller is out of range.
     #[error("invalid option {name} = {value}: {reason}")]
     InvalidOption { name: &'static str, value: String, reason: &'static str },
@@ -77,6 +82,7 @@ impl EmbedError {
             | EmbedError::Tokenizer { .. }
             | EmbedError::Weights { .. }
             | EmbedError::Inference(_)
+            | EmbedError::Remote { .. }
             | EmbedError::NotBuilt => false,
         }
     }

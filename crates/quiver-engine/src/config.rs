@@ -61,29 +61,55 @@ fn is_zero(n: &usize) -> bool {
 /// Longest embedding model name.
 pub const MAX_MODEL_NAME_LEN: usize = 200;
 
-/// A collection's text embedding model (`{"model": "all-MiniLM-L6-v2"}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A collection's text embedding model: built in (`{"model": "all-MiniLM-L6-v2"}`), or served by an
+/// OpenAI-compatible embeddings endpoint (`{"model": "text-embedding-3-small", "url": "https://api.openai.com/v1",
+/// "api_key_env": "OPENAI_API_KEY"}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddingConfig {
     /// The model's name: a directory name under the server's model directory, optionally with an owner prefix as
     /// on Hugging Face (`sentence-transformers/all-MiniLM-L6-v2`). Letters, digits, `.`, `_`, `-` and one `/`.
+    /// With `url`, the name the endpoint knows the model by.
     pub model: String,
+    /// An OpenAI-compatible embeddings endpoint (`http://` or `https://`): its base (`…/v1`, to which
+    /// `/embeddings` is added) or the full `…/embeddings` address. None: the built-in model `model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The name of the server's environment variable holding the endpoint's API key (sent as
+    /// `Authorization: Bearer …`). The key itself is never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
 }
+
+/// Longest `embedding.url`.
+pub const MAX_EMBEDDING_URL_LEN: usize = 2048;
 
 impl EmbeddingConfig {
     /// Checks the model name; the error names `embedding.model`.
     pub fn validate(&self) -> Result<()> {
         let name = &self.model;
+        if self.url.is_some() {
+            // The endpoint's own name for the model (`text-embedding-3-small`, `nomic-embed-text:latest`): any
+            // printable text, since it is only sent, never used as a path here.
+            if name.is_empty() || name.len() > MAX_MODEL_NAME_LEN || name.chars().any(|c| c.is_control()) {
+                return Err(Error::invalid(
+                    "embedding.model",
+                    format!("the endpoint's model name, 1..={MAX_MODEL_NAME_LEN} printable characters"),
+                    format!("{name:?}"),
+                ));
+            }
+        }
         let parts: Vec<&str> = name.split('/').collect();
-        let ok = !name.is_empty()
-            && name.len() <= MAX_MODEL_NAME_LEN
-            && parts.len() <= 2
-            && parts.iter().all(|p| {
-                !p.is_empty()
-                    && *p != "."
-                    && *p != ".."
-                    && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-            });
+        let ok = self.url.is_some()
+            || !name.is_empty()
+                && name.len() <= MAX_MODEL_NAME_LEN
+                && parts.len() <= 2
+                && parts.iter().all(|p| {
+                    !p.is_empty()
+                        && *p != "."
+                        && *p != ".."
+                        && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                });
         if !ok {
             return Err(Error::invalid(
                 "embedding.model",
@@ -93,6 +119,39 @@ impl EmbeddingConfig {
                 ),
                 format!("{name:?}"),
             ));
+        }
+        if let Some(url) = &self.url {
+            let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+            let ok = url.len() <= MAX_EMBEDDING_URL_LEN
+                && rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+                && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok {
+                return Err(Error::invalid(
+                    "embedding.url",
+                    format!(
+                        "an http:// or https:// address of at most {MAX_EMBEDDING_URL_LEN} characters without spaces \
+                         (e.g. https://api.openai.com/v1)"
+                    ),
+                    format!("{url:?}"),
+                ));
+            }
+        }
+        if let Some(env) = &self.api_key_env {
+            if self.url.is_none() {
+                return Err(Error::invalid(
+                    "embedding.api_key_env",
+                    "absent unless `embedding.url` names an endpoint (built-in models need no key)",
+                    format!("{env:?}"),
+                ));
+            }
+            let ok = !env.is_empty() && env.len() <= 128 && env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                return Err(Error::invalid(
+                    "embedding.api_key_env",
+                    "the name of an environment variable: 1..=128 letters, digits and '_' (e.g. OPENAI_API_KEY)",
+                    format!("{env:?}"),
+                ));
+            }
         }
         Ok(())
     }
@@ -409,6 +468,30 @@ mod tests {
         assert!(err(r#"{"dimension": 4, "tiering": {"hot_age_secs": 0}}"#).contains("tiering.hot_age_secs"));
         assert!(err(r#"{"dimension": 4, "change_feed_bytes": 4294967297}"#).contains("change_feed_bytes"));
         assert!(err(r#"{"dimension": 4, "change_feed_bytes": -1}"#).contains("invalid"));
+    }
+
+    #[test]
+    fn embedding_endpoints_are_checked_and_old_configs_read_unchanged() {
+        let ok = |json: &str| serde_json::from_str::<EmbeddingConfig>(json).unwrap().validate();
+        ok(r#"{"model": "all-MiniLM-L6-v2"}"#).unwrap();
+        ok(r#"{"model": "text-embedding-3-small", "url": "https://api.openai.com/v1", "api_key_env": "OPENAI_API_KEY"}"#)
+            .unwrap();
+        ok(r#"{"model": "nomic-embed-text:latest", "url": "http://127.0.0.1:11434/v1"}"#).unwrap();
+        for (json, field) in [
+            (r#"{"model": "m", "url": "ftp://x"}"#, "embedding.url"),
+            (r#"{"model": "m", "url": "http://"}"#, "embedding.url"),
+            (r#"{"model": "m", "url": "http://a b"}"#, "embedding.url"),
+            (r#"{"model": "m", "api_key_env": "K"}"#, "embedding.api_key_env"),
+            (r#"{"model": "m", "url": "http://h", "api_key_env": "A-B"}"#, "embedding.api_key_env"),
+            (r#"{"model": "a:b"}"#, "embedding.model"),
+            (r#"{"model": "", "url": "http://h"}"#, "embedding.model"),
+        ] {
+            let e = ok(json).unwrap_err().to_string();
+            assert!(e.contains(field), "{json}: {e}");
+        }
+        // A built-in model's config is written exactly as before the endpoint fields existed.
+        let c = EmbeddingConfig { model: "all-MiniLM-L6-v2".into(), ..Default::default() };
+        assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"model":"all-MiniLM-L6-v2"}"#);
     }
 
     #[test]

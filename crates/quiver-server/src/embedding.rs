@@ -137,6 +137,11 @@ impl Embedders {
         Ok(self.models.get(name)?)
     }
 
+    /// The model an `embedding` setting names: built in, or an OpenAI-compatible endpoint (blocking).
+    pub fn for_embedding(&self, embedding: &quiver_engine::EmbeddingConfig) -> ApiResult<Arc<dyn Embedder>> {
+        Ok(self.models.for_embedding(embedding)?)
+    }
+
     /// The model of collection `col` (400 when it has none), checked against the collection's dimension.
     pub fn for_collection(&self, name: &str, col: &Collection) -> ApiResult<Arc<dyn Embedder>> {
         self.for_config(name, col.config())

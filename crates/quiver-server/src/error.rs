@@ -83,6 +83,7 @@ impl From<quiver_text::TextError> for ApiError {
         match e {
             T::Engine(inner) => ApiError::from(inner),
             T::NotBuilt(_) => ApiError::new(StatusCode::NOT_IMPLEMENTED, e.to_string()),
+            T::Upstream(_) => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()),
             e if e.is_user_error() => ApiError::bad_request(e.to_string()),
             e => ApiError::internal(e.to_string()),
         }

@@ -44,6 +44,10 @@ pub enum TextError {
         /// What failed.
         source: EmbedError,
     },
+    /// An OpenAI-compatible embeddings endpoint a collection names failed (unreachable, refused, a bad answer):
+    /// neither the caller's input nor this server is at fault.
+    #[error("{0}")]
+    Upstream(String),
     /// The engine refused or failed.
     #[error(transparent)]
     Engine(#[from] quiver_engine::Error),
@@ -58,7 +62,7 @@ impl TextError {
         match self {
             TextError::InvalidArgument { .. } | TextError::BadRequest(_) | TextError::ModelNotInstalled { .. } => true,
             TextError::Engine(e) => e.is_user_error(),
-            TextError::NotBuilt(_) | TextError::Model { .. } | TextError::Internal(_) => false,
+            TextError::NotBuilt(_) | TextError::Model { .. } | TextError::Upstream(_) | TextError::Internal(_) => false,
         }
     }
 
@@ -75,6 +79,7 @@ impl TextError {
                 default: crate::models::short_name(quiver_embed::DEFAULT_MODEL).to_owned(),
             },
             EmbedError::NotBuilt => TextError::NotBuilt(e),
+            EmbedError::Remote { .. } => TextError::Upstream(e.to_string()),
             e if e.is_user_error() => TextError::BadRequest(e.to_string()),
             e => TextError::Model { name: name.to_owned(), source: e },
         }

@@ -3,7 +3,8 @@
 //! front end — the HTTP server, `quiver import` on a data directory, the Python package:
 //!
 //! - [`Models`] finds models by name (a models directory, then where [`quiver_embed::find_model_dir`] looks) and
-//!   loads each once, on first use;
+//!   loads each once, on first use; a collection may instead name an OpenAI-compatible endpoint
+//!   ([`remote::RemoteEmbedder`]);
 //! - [`embed`] and [`fill_texts`] turn texts into vectors (each text kept in its point's payload under
 //!   [`TEXT_KEY`]);
 //! - [`documents`] cuts documents into chunk points with stable ids, writes them (replacing a document's earlier
@@ -14,6 +15,7 @@
 pub mod documents;
 mod error;
 pub mod models;
+pub mod remote;
 
 use quiver_embed::Embedder;
 use quiver_engine::PointInput;

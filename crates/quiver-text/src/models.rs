@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use quiver_embed::{EmbedError, EmbedOptions, Embedder};
-use quiver_engine::CollectionConfig;
+use quiver_engine::{CollectionConfig, EmbeddingConfig};
 
 use crate::{Result, TextError};
 
@@ -140,9 +140,28 @@ impl Models {
                 quiver_embed::DEFAULT_MODEL
             )));
         };
-        let model = self.get(&embedding.model)?;
+        let model = self.for_embedding(embedding)?;
         check_dimension(&embedding.model, model.dim(), config.dimension)?;
         Ok(model)
+    }
+
+    /// The model an `embedding` setting names: the built-in model `model`, or — with a `url` — the
+    /// OpenAI-compatible endpoint's model (connected once, on first use; see [`crate::remote`]). Blocking.
+    pub fn for_embedding(&self, embedding: &EmbeddingConfig) -> Result<Arc<dyn Embedder>> {
+        let Some(url) = &embedding.url else { return self.get(&embedding.model) };
+        // A prefix no model name or directory key can have; the key variable's name, not its value.
+        let key = format!("remote:{url}\n{}\n{}", embedding.model, embedding.api_key_env.as_deref().unwrap_or(""));
+        if let Some(m) = self.loaded.lock().get(&key) {
+            return Ok(Arc::clone(m));
+        }
+        // Connected without the lock: a slow endpoint must not hold up other models.
+        let remote =
+            crate::remote::RemoteEmbedder::connect(embedding).map_err(|e| TextError::model(&embedding.model, e))?;
+        let mut model: Arc<dyn Embedder> = Arc::new(remote);
+        if let Some(wrap) = &self.wrap {
+            model = wrap(model);
+        }
+        Ok(Arc::clone(self.loaded.lock().entry(key).or_insert(model)))
     }
 }
 

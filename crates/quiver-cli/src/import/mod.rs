@@ -270,7 +270,8 @@ impl LocalModels {
             Err(quiver_engine::Error::CollectionNotFound { .. }) if create => {
                 let model = self.get(&self.default_name)?;
                 let mut cfg = CollectionConfig::new(model.dim(), quiver_index::Metric::Cosine);
-                cfg.embedding = Some(quiver_engine::EmbeddingConfig { model: self.default_name.clone() });
+                cfg.embedding =
+                    Some(quiver_engine::EmbeddingConfig { model: self.default_name.clone(), ..Default::default() });
                 let c = db.create_collection(name, cfg)?;
                 progress.suspend(|| {
                     eprintln!(
@@ -289,14 +290,14 @@ impl LocalModels {
             ),
             Err(e) => return Err(e.into()),
         };
-        let Some(e) = c.config().embedding.clone() else {
+        if c.config().embedding.is_none() {
             bail!(
                 "collection {name} has no embedding model, so it cannot take texts; import vectors, or into a \
                  collection created with an embedding model (--create makes one)"
             );
-        };
-        let model = self.get(&e.model)?;
-        quiver_text::check_dimension(&e.model, model.dim(), c.config().dimension)?;
+        }
+        // Built in or behind an OpenAI-compatible endpoint, as the collection says; checked against its dimension.
+        let model = self.embedders.for_config(name, c.config())?;
         Ok((c, model))
     }
 }

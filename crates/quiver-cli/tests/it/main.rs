@@ -10,6 +10,8 @@ mod cluster_place;
 mod deploy;
 #[cfg(feature = "embed")]
 mod embed;
+#[cfg(feature = "embed")]
+mod embeddings;
 mod fake;
 mod import;
 mod inspect;

@@ -61,13 +61,7 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
         Some(v) => parse_sharding(v)?,
     };
     let rest: CreateCollection = crate::extract::parse_json(&to_bytes(&Value::Object(m)))?;
-    let model_dim = match crate::routes::collections::requested_model(&rest)? {
-        Some(model) => {
-            let state = c.state().clone();
-            Some(blocking(move || Ok(state.embedders().get(&model)?.dim())).await?)
-        }
-        None => None,
-    };
+    let model_dim = crate::routes::collections::requested_model_dim(c.state(), &rest).await?;
     let config = crate::routes::collections::engine_config(rest, model_dim)?;
     let spec = new_spec(c, name, config, shard_number, replication_factor, sharding).await?;
     create_spec(c, spec).await?;

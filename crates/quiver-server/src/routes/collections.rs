@@ -27,13 +27,24 @@ pub async fn list(State(s): State<AppState>, t: Started) -> ApiResult<Reply<Coll
     Ok(Reply(CollectionsResponse { collections }, t))
 }
 
-/// The embedding model a create request names, checked (its name is used to find a directory).
-pub fn requested_model(body: &CreateCollection) -> ApiResult<Option<String>> {
+/// The embedding model a create request names, checked (its name is used to find a directory; a `url` is checked
+/// for shape).
+pub fn requested_model(body: &CreateCollection) -> ApiResult<Option<EmbeddingConfig>> {
     let Some(v) = body.embedding.as_ref().filter(|v| !v.is_null()) else { return Ok(None) };
-    let e: EmbeddingConfig = serde_json::from_value(v.clone())
-        .map_err(|e| ApiError::bad_request(format!("invalid embedding: {e} (expected {{\"model\": \"<name>\"}})")))?;
+    let e: EmbeddingConfig = serde_json::from_value(v.clone()).map_err(|e| {
+        ApiError::bad_request(format!(
+            "invalid embedding: {e} (expected {{\"model\": \"<name>\"}}, optionally with \"url\" and \"api_key_env\")"
+        ))
+    })?;
     e.validate()?;
-    Ok(Some(e.model))
+    Ok(Some(e))
+}
+
+/// The dimension of the model a create request names (loading it, or asking its endpoint), if it names one.
+pub async fn requested_model_dim(s: &AppState, body: &CreateCollection) -> ApiResult<Option<usize>> {
+    let Some(e) = requested_model(body)? else { return Ok(None) };
+    let state = s.clone();
+    Ok(Some(blocking(move || Ok(state.embedders().for_embedding(&e)?.dim())).await?))
 }
 
 /// Builds the engine configuration from Qdrant's fields and QuiverDB's; `model_dim` is the dimension of the
@@ -52,7 +63,7 @@ pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiRes
         }
     };
     if let (Some(model), Some(d)) = (requested_model(&body)?, model_dim) {
-        embedding::check_dimension(&model, d, dim)?;
+        embedding::check_dimension(&model.model, d, dim)?;
     }
     for (name, v) in [("shard_number", body.shard_number), ("replication_factor", body.replication_factor)] {
         if let Some(n) = v
@@ -139,13 +150,7 @@ pub async fn create(
     t: Started,
     ApiJson(body): ApiJson<CreateCollection>,
 ) -> ApiResult<Reply<bool>> {
-    let model_dim = match requested_model(&body)? {
-        Some(model) => {
-            let state = s.clone();
-            Some(blocking(move || Ok(state.embedders().get(&model)?.dim())).await?)
-        }
-        None => None,
-    };
+    let model_dim = requested_model_dim(&s, &body).await?;
     let cfg = engine_config(body, model_dim)?;
     let db = s.db()?;
     blocking(move || Ok(db.create_collection(&p.collection_name, cfg).map(drop)?)).await?;

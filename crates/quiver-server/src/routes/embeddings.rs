@@ -75,7 +75,7 @@ pub async fn embeddings(
     if count == 0 || count > MAX_EMBEDDING_INPUTS {
         return Err(invalid("input", format!("1..={MAX_EMBEDDING_INPUTS} texts"), count));
     }
-    if let Err(e) = (EmbeddingConfig { model: req.model.clone() }).validate() {
+    if let Err(e) = (EmbeddingConfig { model: req.model.clone(), ..Default::default() }).validate() {
         return Err(OpenAiReply { error: ApiError::from(e), param: Some("model"), code: None });
     }
     let state = s.clone();
