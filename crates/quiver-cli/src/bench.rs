@@ -41,6 +41,10 @@ pub struct BenchArgs {
     /// Threads for build and search (queries are still issued one per call unless --batch).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Threads for the build only (default: --threads); e.g. build on 2 and search on 1 (`--threads 1`) to compare
+    /// one-thread QPS without waiting for a one-thread build.
+    #[arg(long)]
+    pub build_threads: Option<usize>,
     /// Use only the first N queries.
     #[arg(long)]
     pub queries: Option<usize>,
@@ -78,6 +82,8 @@ pub struct Row {
     pub mode: &'static str,
     pub k: usize,
     pub threads: usize,
+    /// Threads the build ran on (`--build-threads`, else `threads`).
+    pub build_threads: usize,
     pub n: usize,
     pub dim: usize,
     pub nq: usize,
@@ -129,8 +135,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.k == 0 {
         bail!("--k must be at least 1");
     }
-    if args.threads == 0 || args.runs == 0 {
-        bail!("--threads and --runs must be at least 1");
+    if args.threads == 0 || args.runs == 0 || args.build_threads == Some(0) {
+        bail!("--threads, --build-threads and --runs must be at least 1");
     }
     if args.churn.is_some_and(|f| !(0.0..=0.9).contains(&f)) {
         bail!("--churn must be a fraction between 0 and 0.9");
@@ -154,6 +160,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let sweep = args.sweep.as_deref().map(parse_sweep).transpose()?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build()?;
+    let build_threads = args.build_threads.unwrap_or(args.threads);
+    let build_pool = rayon::ThreadPoolBuilder::new().num_threads(build_threads).build()?;
 
     let data = Dataset::load(&args.data, args.queries).with_context(|| "loading the dataset")?;
     if data.groundtruth.dim < args.k {
@@ -188,7 +196,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let base = data.base.clone();
             let params = build_params.clone();
             let t0 = Instant::now();
-            let mut index = pool.install(|| AnyIndex::build(kind, metric, base, ids, params))?;
+            let mut index = build_pool.install(|| AnyIndex::build(kind, metric, base, ids, params))?;
             let build_s = t0.elapsed().as_secs_f64();
             if let Some(fraction) = args.churn {
                 churn(&mut index, &data, fraction)?;
@@ -207,6 +215,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             mode: if args.batch { "batch" } else { "single" },
             k: args.k,
             threads: args.threads,
+            build_threads,
             n: data.base.len(),
             dim: data.base.dim(),
             nq: data.queries.len(),
@@ -368,8 +377,8 @@ fn rss_peak_bytes() -> Option<u64> {
 fn print_row(r: &Row, header: bool) {
     if header {
         println!(
-            "data n={} dim={} queries={} k={} threads={} mode={} kernels={}",
-            r.n, r.dim, r.nq, r.k, r.threads, r.mode, r.kernels
+            "data n={} dim={} queries={} k={} threads={} build_threads={} mode={} kernels={}",
+            r.n, r.dim, r.nq, r.k, r.threads, r.build_threads, r.mode, r.kernels
         );
         println!(
             "{:<8} {:<24} {:<16} {:>8} {:>10} {:>8} {:>8} {:>9} {:>10}",
