@@ -67,6 +67,15 @@ pub struct ServeArgs {
     /// answered 507 with the estimate [default: no limit].
     #[arg(long, env = "QUIVER_MEMORY_BUDGET_BYTES")]
     pub memory_budget_bytes: Option<u64>,
+    /// PEM certificate chain: serve HTTPS only (with --tls-key); reloaded, with the key, on SIGHUP.
+    #[arg(long, env = "QUIVER_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "QUIVER_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: require client certificates chaining to them (mutual TLS).
+    #[arg(long, env = "QUIVER_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "QUIVER_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -175,6 +184,15 @@ pub fn resolve(args: &ServeArgs) -> Result<ServerConfig> {
     }
     if let Some(k) = &args.api_key {
         cfg.api_key = Some(k.clone());
+    }
+    for (arg, field) in [
+        (&args.tls_cert, &mut cfg.tls_cert),
+        (&args.tls_key, &mut cfg.tls_key),
+        (&args.tls_client_ca, &mut cfg.tls_client_ca),
+    ] {
+        if let Some(p) = arg {
+            *field = Some(p.clone());
+        }
     }
     if let Some(k) = &args.read_only_api_key {
         cfg.read_only_api_key = Some(k.clone());

@@ -29,8 +29,11 @@
 //!
 //! Every reply is `{"result": …, "status": "ok", "time": <secs>}`; an error is an HTTP 4xx/5xx with
 //! `{"status": {"error": "<message>"}, "time": …}`, surfaced as [`Error::Api`] with the status and the server's
-//! message. Authentication is the `api-key` header. Plain `http://` only: reach an `https://` server through a
-//! local TLS-terminating proxy.
+//! message. Authentication is the `api-key` header.
+//!
+//! `https://` URLs are spoken with rustls (ring provider): the server's certificate must chain to the webpki root
+//! certificates or to one in the PEM file named by `QUIVER_CA_CERT` (a private CA); `QUIVER_CLIENT_CERT` and
+//! `QUIVER_CLIENT_KEY` (PEM files) present a client certificate to a server that asks for one (mutual TLS).
 
 mod api;
 pub mod blocking;
@@ -47,6 +50,7 @@ use http::{Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -72,7 +76,7 @@ type ReqBody = BoxBody<Bytes, BoxError>;
 /// A connection pool to one server. Cheap to clone (clones share the pool); use it from any number of tasks.
 #[derive(Clone)]
 pub struct Client {
-    http: HttpClient<HttpConnector, ReqBody>,
+    http: HttpClient<HttpsConnector<HttpConnector>, ReqBody>,
     base: String,
     api_key: Option<HeaderValue>,
     timeout: Option<Duration>,
@@ -89,30 +93,39 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client for `url` (`http://host:port`, optionally with a path prefix). No request is made yet; requests
-    /// have no time limit until [`Client::with_timeout`] sets one.
+    /// A client for `url` (`http://host:port` or `https://host:port`, optionally with a path prefix). No request
+    /// is made yet; requests have no time limit until [`Client::with_timeout`] sets one. For `https://`, the
+    /// environment variables of the module documentation are read here (a file that cannot be read or parsed is a
+    /// [`Error::Config`] naming it).
     pub fn new(url: &str) -> Result<Client> {
         let url = url.trim();
-        if url.starts_with("https://") {
+        let (scheme, rest) = if let Some(rest) = url.strip_prefix("http://") {
+            ("http", rest)
+        } else if let Some(rest) = url.strip_prefix("https://") {
+            ("https", rest)
+        } else {
             return Err(Error::Config(format!(
-                "{url}: this client speaks plain http:// only (no TLS); reach an https server through a local \
-                 TLS-terminating proxy, or use http:// on loopback"
+                "{url:?} is not a server URL: expected http://HOST:PORT or https://HOST:PORT"
             )));
-        }
-        let Some(rest) = url.strip_prefix("http://") else {
-            return Err(Error::Config(format!("{url:?} is not a server URL: expected http://HOST:PORT")));
         };
         let rest = rest.trim_end_matches('/');
         if rest.split('/').next().unwrap_or("").is_empty() {
-            return Err(Error::Config(format!("{url:?} has no host: expected http://HOST:PORT")));
+            return Err(Error::Config(format!("{url:?} has no host: expected {scheme}://HOST:PORT")));
         }
-        let base = format!("http://{rest}");
+        let base = format!("{scheme}://{rest}");
         if let Err(e) = base.parse::<Uri>() {
             return Err(Error::Config(format!("{url:?} is not a valid URL: {e}")));
         }
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(10)));
         connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let tls = if scheme == "https" { tls_config()? } else { plain_tls_config()? };
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let http = HttpClient::builder(TokioExecutor::new()).build(connector);
         Ok(Client { http, base, api_key: None, timeout: None })
     }
@@ -450,4 +463,63 @@ pub fn encode_points(points: &[PointRef<'_>]) -> Result<Vec<u8>> {
         points: &'a [PointRef<'a>],
     }
     serde_json::to_vec(&Body { points }).map_err(|e| Error::Local(format!("encoding points: {e}")))
+}
+
+fn tls_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    std::sync::Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A TLS configuration for a plain `http://` client (never used for a handshake, only to build the connector).
+fn plain_tls_config() -> Result<rustls::ClientConfig> {
+    Ok(rustls::ClientConfig::builder_with_provider(tls_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Local(format!("TLS setup: {e}")))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
+}
+
+/// The TLS configuration of an `https://` client: the webpki roots plus `QUIVER_CA_CERT`'s certificates, and the
+/// client certificate of `QUIVER_CLIENT_CERT` / `QUIVER_CLIENT_KEY` when both are set.
+fn tls_config() -> Result<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    let certs = |name: &str, path: &Path| -> Result<Vec<CertificateDer<'static>>> {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(|e| Error::Config(format!("{name}={}: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(Error::Config(format!("{name}={}: no PEM certificate in it", path.display())));
+        }
+        Ok(certs)
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = env("QUIVER_CA_CERT") {
+        for c in certs("QUIVER_CA_CERT", &path)? {
+            roots.add(c).map_err(|e| Error::Config(format!("QUIVER_CA_CERT={}: {e}", path.display())))?;
+        }
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(tls_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Local(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots);
+    // (ALPN is left to the connector, which sets http/1.1 itself.)
+    let config = match (env("QUIVER_CLIENT_CERT"), env("QUIVER_CLIENT_KEY")) {
+        (Some(cert), Some(key)) => {
+            let chain = certs("QUIVER_CLIENT_CERT", &cert)?;
+            let key = PrivateKeyDer::from_pem_file(&key)
+                .map_err(|e| Error::Config(format!("QUIVER_CLIENT_KEY={}: {e}", key.display())))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| Error::Config(format!("QUIVER_CLIENT_CERT / QUIVER_CLIENT_KEY: {e}")))?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(Error::Config(
+                "QUIVER_CLIENT_CERT and QUIVER_CLIENT_KEY go together: set both or neither".to_string(),
+            ));
+        }
+    };
+    Ok(config)
 }

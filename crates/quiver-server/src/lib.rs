@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod routes;
 pub mod state;
+pub mod tls;
 pub use quiver_wire as wire;
 
 use std::sync::Arc;
@@ -182,6 +183,17 @@ pub async fn serve_node(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
+    let tls = match config.tls_files() {
+        Some(files) => Some(tls::Tls::load(files).map_err(std::io::Error::other)?),
+        None => None,
+    };
+    if !addr.ip().is_loopback() && tls.is_none() {
+        tracing::warn!(
+            %addr,
+            "SERVING PLAIN HTTP BEYOND LOOPBACK: keys and data cross the network unencrypted. Set --tls-cert and \
+             --tls-key (or terminate TLS in front of the server)."
+        );
+    }
     if !addr.ip().is_loopback() && config.api_key.is_none() {
         tracing::warn!(
             %addr,
@@ -213,13 +225,19 @@ pub async fn serve_node(
             Ok::<(), String>(())
         }
     };
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "listening");
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), tls = tls.is_some(), "listening");
     state.embedders().log_status();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app(state.clone())).with_graceful_shutdown(async move {
+    let stopped = async move {
         let _ = stop_rx.await;
-    });
-    let server = tokio::spawn(server.into_future());
+    };
+    let server = match tls {
+        None => tokio::spawn(axum::serve(listener, app(state.clone())).with_graceful_shutdown(stopped).into_future()),
+        Some(tls) => {
+            tls.reload_on_sighup();
+            tokio::spawn(tls::serve(listener, app(state.clone()), tls, stopped))
+        }
+    };
     let mut stop = Box::pin(stop);
     let failed = tokio::select! {
         r = opener => match r {

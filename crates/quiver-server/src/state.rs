@@ -44,6 +44,12 @@ pub struct ServerConfig {
     /// Heap bytes the collections may take together, by their memory estimates (`info().estimated_memory`): a
     /// create or upsert that would pass it is answered 507 with the estimate. None: no limit.
     pub memory_budget_bytes: Option<u64>,
+    /// PEM certificate chain: with `tls_key`, the server speaks HTTPS only (reloaded on SIGHUP).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: clients must present a certificate that chains to one of them (mutual TLS).
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +68,9 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 30,
             models_dir: None,
             memory_budget_bytes: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -97,7 +106,24 @@ impl ServerConfig {
         if self.api_key.is_some() && self.api_key == self.read_only_api_key {
             return Err("invalid read_only_api_key: expected a key different from api_key".into());
         }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => return Err("invalid tls_cert: set tls_key too (the certificate's private key)".into()),
+            (None, Some(_)) => return Err("invalid tls_key: set tls_cert too (the key's certificate chain)".into()),
+            _ => {}
+        }
+        if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
+            return Err("invalid tls_client_ca: client certificates need TLS (set tls_cert and tls_key)".into());
+        }
         Ok(())
+    }
+
+    /// The TLS files, when TLS is configured.
+    pub fn tls_files(&self) -> Option<crate::tls::TlsFiles> {
+        Some(crate::tls::TlsFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+            client_ca: self.tls_client_ca.clone(),
+        })
     }
 
     /// The request timeout.

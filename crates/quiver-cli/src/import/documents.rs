@@ -118,7 +118,7 @@ pub(super) fn run(args: &ImportArgs, dest: Dest) -> Result<()> {
         Dest::Server(client) => {
             target = client.url().to_owned();
             let mut s = HttpSink {
-                client,
+                client: *client,
                 collection: args.collection.clone(),
                 create: args.create.then_some(args.distance),
                 retries: args.retries,

@@ -453,7 +453,7 @@ pub fn run(args: ImportArgs) -> Result<()> {
     let src = input::open(&args.input, format, &opts).with_context(|| args.input.display().to_string())?;
     let sink: Box<dyn Sink> = match dest {
         Dest::Server(client) => Box::new(HttpSink {
-            client,
+            client: *client,
             collection: args.collection.clone(),
             create,
             retries: args.retries,
@@ -478,14 +478,14 @@ fn dest(args: &ImportArgs) -> Result<Dest> {
             std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
             Dest::Data(std::fs::canonicalize(dir).with_context(|| format!("reading {}", dir.display()))?)
         }
-        None => Dest::Server(client::connect(&args.server)?),
+        None => Dest::Server(Box::new(client::connect(&args.server)?)),
     })
 }
 
 /// Where an import goes.
 enum Dest {
-    /// A server.
-    Server(Client),
+    /// A server (boxed: a client with its TLS setup is large).
+    Server(Box<Client>),
     /// A local data directory (canonical path).
     Data(PathBuf),
 }

@@ -19,6 +19,7 @@ mod mcp;
 mod real_server;
 mod remote;
 mod serve;
+mod tls;
 
 /// Starts `quiver serve` on an ephemeral loopback port over `data` with `extra` flags (and no API key from the
 /// environment); returns the child, the address it printed, and its stderr lines as they come.
