@@ -118,6 +118,24 @@ pub(crate) async fn new_spec(
     Ok(spec)
 }
 
+/// Creates shard `s`'s log stream, trying again for up to about 10 s while JetStream answers "no suitable peers
+/// for placement": right after a NATS server starts, or while one is slow to answer its heartbeats under load,
+/// the meta leader briefly counts it offline although the placement is possible; any other error fails at once.
+async fn ensure_stream_retrying(c: &Cluster, spec: &CollectionSpec, s: u32) -> quiver_cluster::Result<()> {
+    let mut pause = Duration::from_millis(250);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match c.nats().ensure_stream(spec, s).await {
+            Err(e) if e.to_string().contains("no suitable peers") && tokio::time::Instant::now() < deadline => {
+                tracing::warn!(collection = %spec.name, shard = s, error = %e, "shard log placement failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Creates the collection `spec` describes: its shard logs, then its map entry (409 when the name is taken),
 /// and waits until its replicas have opened their shards.
 pub(crate) async fn create_spec(c: &Cluster, spec: CollectionSpec) -> ApiResult<()> {
@@ -127,7 +145,7 @@ pub(crate) async fn create_spec(c: &Cluster, spec: CollectionSpec) -> ApiResult<
         return Err(ApiError::new(StatusCode::CONFLICT, format!("collection {name:?} already exists")));
     }
     for s in 0..spec.shard_number {
-        if let Err(e) = c.nats().ensure_stream(&spec, s).await {
+        if let Err(e) = ensure_stream_retrying(c, &spec, s).await {
             let _ = c.nats().delete_streams(&spec).await;
             return Err(ApiError::bad_request(format!(
                 "could not create the shard logs: {e} (this cluster has {} NATS servers)",
