@@ -196,17 +196,8 @@ pub fn parse_vector(text: &str, what: &str) -> Result<Vec<f32>> {
     Ok(out)
 }
 
-/// A JSON value's kind, for messages.
-pub fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+/// A JSON value's kind, for messages (the wire crate's, so every front end words it alike).
+pub use wire::json_kind as kind;
 
 /// Runs `quiver query`.
 pub fn query(args: QueryArgs) -> Result<()> {

@@ -49,7 +49,8 @@ impl EmbeddingInput {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+/// A JSON value's kind, for messages ("expected a string, got a number").
+pub fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -73,13 +74,15 @@ impl<'de> Deserialize<'de> for EmbeddingInput {
                     Value::Number(_) | Value::Array(_) => Err(D::Error::custom(format!(
                         "input[{i}] is {}: token ids are not accepted (this server tokenizes with the model's own \
                          tokenizer); send the text as a string",
-                        kind(&item)
+                        json_kind(&item)
                     ))),
-                    other => Err(D::Error::custom(format!("input[{i}]: expected a string, got {}", kind(&other)))),
+                    other => Err(D::Error::custom(format!("input[{i}]: expected a string, got {}", json_kind(&other)))),
                 })
                 .collect::<Result<_, _>>()
                 .map(EmbeddingInput::Many),
-            other => Err(D::Error::custom(format!("expected a string or an array of strings, got {}", kind(&other)))),
+            other => {
+                Err(D::Error::custom(format!("expected a string or an array of strings, got {}", json_kind(&other))))
+            }
         }
     }
 }
