@@ -538,6 +538,12 @@ impl Collection {
         *self.inner.applied.lock()
     }
 
+    /// Highest sequence number given to a write so far (applied or about to be). On a collection written only
+    /// through this handle, a `seq` above this can never be applied unless another write arrives.
+    pub fn assigned_seq(&self) -> u64 {
+        self.inner.writer.lock().next_seq.saturating_sub(1)
+    }
+
     /// Waits until operation `seq` is applied, for at most `timeout`.
     pub fn wait_for(&self, seq: u64, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;

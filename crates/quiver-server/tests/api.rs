@@ -755,6 +755,37 @@ async fn writes_answer_a_read_token_that_reads_accept() {
 }
 
 #[tokio::test]
+async fn min_seq_beyond_every_write_is_a_400_at_once() {
+    let t = server();
+    with_points(&t).await;
+    let r =
+        t.ok("PUT", "/collections/c/points", Some(json!({"points": [{"id": 98, "vector": [0.0, 1.0, 0.0]}]}))).await;
+    let last = r["operation_id"].as_u64().unwrap();
+    let future = last + 1_000_000;
+    let started = std::time::Instant::now();
+    let reads = [
+        ("/collections/c/points", json!({"ids": [98], "min_seq": future})),
+        ("/collections/c/points/count", json!({"min_seq": future})),
+        ("/collections/c/points/scroll", json!({"limit": 1, "min_seq": future})),
+        ("/collections/c/points/search", json!({"vector": [0.0, 1.0, 0.0], "limit": 1, "min_seq": future})),
+        ("/collections/c/points/query", json!({"query": [0.0, 1.0, 0.0], "limit": 1, "min_seq": future})),
+        ("/collections/c/points/query", json!({"query": 98, "limit": 1, "min_seq": future})),
+        (
+            "/collections/c/points/query",
+            json!({"prefetch": [{"query": [0.0, 1.0, 0.0]}], "query": {"fusion": "rrf"}, "min_seq": future}),
+        ),
+        ("/collections/c/points/count", json!({"read_token": format!("0:{future}")})),
+    ];
+    for (path, body) in reads {
+        t.err("POST", path, Some(body), StatusCode::BAD_REQUEST, &format!("at most {last}")).await;
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "refused without waiting");
+    // The last write's own number is still honoured.
+    let n = t.ok("POST", "/collections/c/points/count", Some(json!({"min_seq": last}))).await;
+    assert_eq!(n["count"], 21);
+}
+
+#[tokio::test]
 async fn api_keys_full_and_read_only() {
     let cfg = ServerConfig {
         api_key: Some("full-secret-key".into()),

@@ -21,6 +21,25 @@ use crate::wire::{
 /// How long a read waits for `min_seq` to be applied.
 pub const MIN_SEQ_WAIT: Duration = Duration::from_secs(10);
 
+/// Checks a read's `min_seq`. On a single node a sequence number above every one handed to a write so far names
+/// no write at all: the caller's mistake, a 400 at once rather than a 504 after [`MIN_SEQ_WAIT`]. A cluster
+/// replica still catching up with its shard's log waits for it instead.
+pub(super) fn check_min_seq(s: &AppState, col: &quiver_engine::Collection, seq: Option<u64>) -> ApiResult<()> {
+    if let Some(seq) = seq
+        && s.cluster().is_none()
+    {
+        let assigned = col.assigned_seq();
+        if seq > assigned {
+            return Err(ApiError::invalid(
+                "min_seq",
+                format!("a sequence number a write to this collection returned (at most {assigned})"),
+                seq,
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Inserts or replaces points (whole batch validated first: one bad point rejects all, nothing is written). A
 /// collection with an embedding model also takes `text` (or `{"text": …}` as the vector) and keeps it in the
 /// payload.
@@ -182,6 +201,7 @@ pub async fn retrieve(
     let col = s.collection(&p.collection_name)?;
     let wanted = sel.wanted();
     let min_seq = convert::min_seq(body.min_seq, body.read_token.as_deref())?;
+    check_min_seq(&s, &col, min_seq)?;
     let recs = blocking(move || {
         if let Some(seq) = min_seq {
             col.wait_for(seq, MIN_SEQ_WAIT)?;
@@ -235,10 +255,11 @@ pub async fn scroll(
     }
     let limit = body.limit.unwrap_or(10);
     convert::check_limit(limit, 0, s.config())?;
+    let col = s.collection(&p.collection_name)?;
     let min_seq = convert::min_seq(body.min_seq, body.read_token.as_deref())?;
+    check_min_seq(&s, &col, min_seq)?;
     let sel = PayloadSel::from_wire(body.with_payload, true);
     let wv = convert::with_vector(body.with_vector);
-    let col = s.collection(&p.collection_name)?;
     let sel2 = sel.clone();
     let page = blocking(move || {
         if let Some(seq) = min_seq {
@@ -306,6 +327,7 @@ pub async fn count(
 ) -> ApiResult<Reply<CountResult>> {
     let col = s.collection(&p.collection_name)?;
     let min_seq = convert::min_seq(body.min_seq, body.read_token.as_deref())?;
+    check_min_seq(&s, &col, min_seq)?;
     let count = blocking(move || {
         if let Some(seq) = min_seq {
             col.wait_for(seq, MIN_SEQ_WAIT)?;

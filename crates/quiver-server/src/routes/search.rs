@@ -250,7 +250,7 @@ fn run_query(t: &Target, plan: QueryPlan) -> ApiResult<QueryResponse> {
 
 /// What a plan runs against.
 pub(super) struct Target {
-    state: AppState,
+    pub(super) state: AppState,
     name: String,
     pub(super) col: Collection,
 }
@@ -264,6 +264,7 @@ impl Target {
 /// Turns a plan's text or point id into its query vector (blocking).
 pub(super) fn resolve_vector(t: &Target, plan: &mut Plan) -> ApiResult<()> {
     let col = &t.col;
+    super::points::check_min_seq(&t.state, col, plan.req.min_seq)?;
     if let Some(ex) = plan.examples.take() {
         if let Some(seq) = plan.req.min_seq {
             col.wait_for(seq, MIN_SEQ_WAIT)?;

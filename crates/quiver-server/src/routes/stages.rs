@@ -247,6 +247,7 @@ fn resolve(t: &Target, p: StagePlan) -> ApiResult<Stage> {
 
 /// Runs a multi-stage query (blocking).
 pub(super) fn run(t: &Target, q: Staged) -> ApiResult<Vec<ScoredPoint>> {
+    super::points::check_min_seq(&t.state, &t.col, q.min_seq)?;
     if let Some(seq) = q.min_seq {
         t.col.wait_for(seq, super::points::MIN_SEQ_WAIT)?;
     }
