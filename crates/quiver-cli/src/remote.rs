@@ -151,15 +151,19 @@ fn render_info(name: &str, info: &Value) -> String {
 
 /// Flags of `quiver query`.
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("query").required(true).args(["vector", "vector_file", "text"])))]
 pub struct QueryArgs {
     /// The collection.
     collection: String,
     /// The query vector as a JSON array, e.g. '[0.1, 0.2, 0.3]'.
-    #[arg(long, conflicts_with = "vector_file", required_unless_present = "vector_file")]
+    #[arg(long)]
     vector: Option<String>,
     /// A file holding the query vector as one JSON array.
     #[arg(long, value_name = "FILE")]
     vector_file: Option<PathBuf>,
+    /// A text, embedded by the server with the collection's model (a collection made with an embedding model).
+    #[arg(long)]
+    text: Option<String>,
     /// A Qdrant filter as JSON, e.g. '{"must":[{"key":"pos","match":{"value":"noun"}}]}'.
     #[arg(long)]
     filter: Option<String>,
@@ -201,14 +205,18 @@ pub use wire::json_kind as kind;
 
 /// Runs `quiver query`.
 pub fn query(args: QueryArgs) -> Result<()> {
-    let vector = match (&args.vector, &args.vector_file) {
-        (Some(v), None) => parse_vector(v, "--vector")?,
-        (None, Some(f)) => {
+    let query = match (&args.vector, &args.vector_file, &args.text) {
+        (Some(v), None, None) => wire::QueryInput::Vector(parse_vector(v, "--vector")?),
+        (None, Some(f), None) => {
             let text = std::fs::read_to_string(f)
                 .map_err(|e| crate::UsageError(format!("--vector-file {}: {e}", f.display())))?;
-            parse_vector(&text, &format!("--vector-file {}", f.display()))?
+            wire::QueryInput::Vector(parse_vector(&text, &format!("--vector-file {}", f.display()))?)
         }
-        _ => return usage("give the query vector with --vector or --vector-file"),
+        (None, None, Some(t)) if t.trim().is_empty() => return usage("--text: the text is empty"),
+        (None, None, Some(t)) => {
+            wire::QueryInput::Text(wire::TextInput { text: t.clone(), model: None, options: None })
+        }
+        _ => return usage("give the query with one of --vector, --vector-file or --text"),
     };
     let filter = match &args.filter {
         Some(f) => {
@@ -228,7 +236,7 @@ pub fn query(args: QueryArgs) -> Result<()> {
     }
     let client = client::connect(&args.server)?;
     let req = wire::QueryRequest {
-        query: Some(wire::QueryInput::Vector(vector)),
+        query: Some(query),
         limit: Some(args.limit),
         filter,
         with_payload: Some(wire::WithPayload::Bool(!args.no_payload)),

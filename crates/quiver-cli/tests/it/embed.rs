@@ -185,6 +185,18 @@ fn jsonl_lines_with_text_are_embedded_locally_and_by_a_server() {
         Some(&serde_json::json!({"text": "baking", "limit": 1, "with_payload": true})),
     );
     assert_eq!(hits[0]["id"], 3, "{hits}");
+    // `quiver query --text`: the server embeds the query with the collection's model.
+    let out = succeed(&crate::run_quiver(&["query", "t", "--text", "baking", "--limit", "1", "--url", &url], &[]));
+    assert!(out.trim_start().starts_with("1  3 "), "{out}");
+    for (args, needle) in [
+        (vec!["query", "t", "--text", " ", "--url", &url], "--text: the text is empty"),
+        (vec!["query", "t", "--text", "x", "--vector", "[1]", "--url", &url], "cannot be used with"),
+        (vec!["query", "t", "--url", &url], "required"),
+    ] {
+        let out = crate::run_quiver(&args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args:?}: {out:?}");
+    }
     let docs = dir.path().join("docs");
     write_docs(&docs);
     succeed(&crate::run_quiver(&["import", "kb", docs.to_str().unwrap(), "--url", &url, "--create"], &[]));
