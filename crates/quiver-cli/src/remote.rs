@@ -171,8 +171,11 @@ pub struct QueryArgs {
     #[arg(long, default_value_t = 10)]
     limit: usize,
     /// Leave payloads out.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fields")]
     no_payload: bool,
+    /// Only these payload keys, comma-separated, e.g. `doc_id,title`.
+    #[arg(long, value_delimiter = ',')]
+    fields: Vec<String>,
     /// Print the results as a JSON array of {id, score, payload}.
     #[arg(long)]
     json: bool,
@@ -234,12 +237,18 @@ pub fn query(args: QueryArgs) -> Result<()> {
     if args.limit == 0 {
         return usage("--limit must be at least 1");
     }
+    if args.fields.iter().any(|f| f.trim().is_empty()) {
+        return usage(format!("--fields: expected payload keys separated by commas, got {:?}", args.fields.join(",")));
+    }
     let client = client::connect(&args.server)?;
     let req = wire::QueryRequest {
         query: Some(query),
         limit: Some(args.limit),
         filter,
-        with_payload: Some(wire::WithPayload::Bool(!args.no_payload)),
+        with_payload: Some(match args.fields.is_empty() {
+            true => wire::WithPayload::Bool(!args.no_payload),
+            false => wire::WithPayload::Keys(args.fields.clone()),
+        }),
         ..Default::default()
     };
     let points = client.query(&args.collection, &req)?.points;

@@ -188,10 +188,16 @@ fn jsonl_lines_with_text_are_embedded_locally_and_by_a_server() {
     // `quiver query --text`: the server embeds the query with the collection's model.
     let out = succeed(&crate::run_quiver(&["query", "t", "--text", "baking", "--limit", "1", "--url", &url], &[]));
     assert!(out.trim_start().starts_with("1  3 "), "{out}");
+    let out = succeed(&crate::run_quiver(
+        &["query", "t", "--text", "baking", "--limit", "1", "--fields", "text", "--url", &url],
+        &[],
+    ));
+    assert!(out.trim_end().ends_with(r#"{"text":"Bake the cake for forty minutes."}"#), "{out}");
     for (args, needle) in [
         (vec!["query", "t", "--text", " ", "--url", &url], "--text: the text is empty"),
         (vec!["query", "t", "--text", "x", "--vector", "[1]", "--url", &url], "cannot be used with"),
         (vec!["query", "t", "--url", &url], "required"),
+        (vec!["query", "t", "--text", "x", "--fields", "a,,b", "--url", &url], "--fields"),
     ] {
         let out = crate::run_quiver(&args, &[]);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
