@@ -243,7 +243,7 @@ impl CollectionConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndexConfig {
-    /// `flat`, `hnsw`, `ivf`, `kd-tree`, `lsh` or `kd-lsh`.
+    /// `flat`, `hnsw`, `ivf`, `kdtree`, `lsh` or `kd-lsh`.
     #[serde(with = "kind_name")]
     pub kind: IndexKind,
     /// Build parameters of that kind (numbers, strings or booleans).

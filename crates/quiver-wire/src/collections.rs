@@ -108,7 +108,7 @@ pub struct CreateCollection {
     #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_from: Option<Value>,
-    /// QuiverDB: the index of sealed segments, `{"kind": "hnsw"|"ivf"|"kd-tree"|"lsh"|"kd-lsh"|"flat", "params": {…}}`.
+    /// QuiverDB: the index of sealed segments, `{"kind": "hnsw"|"ivf"|"kdtree"|"lsh"|"kd-lsh"|"flat", "params": {…}}`.
     #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<Value>,
