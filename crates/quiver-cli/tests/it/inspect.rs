@@ -347,3 +347,66 @@ fn unreadable_operation_and_a_held_lock() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["warnings"], 0, "{report:#}");
 }
+
+/// The committed fixture data directories (`testdata/fixtures/format-*`, written by older builds; see
+/// `testdata/fixtures/README.md`): each copy inspects clean, every collection, segment and snapshot verified, in the
+/// segment layout its `expected.json` records, and the report names the format versions of every file kind.
+#[test]
+fn committed_fixture_directories_inspect_clean() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fixtures");
+    let mut found = 0;
+    for e in std::fs::read_dir(&root).unwrap() {
+        let from = e.unwrap().path();
+        if !from.file_name().unwrap().to_string_lossy().starts_with("format-") || !from.join("expected.json").is_file()
+        {
+            continue;
+        }
+        found += 1;
+        let want: Value = serde_json::from_slice(&std::fs::read(from.join("expected.json")).unwrap()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        copy_tree(&from, tmp.path());
+        let before = tree(tmp.path());
+        let out = quiver(&["inspect", "--json", tmp.path().to_str().unwrap()]);
+        assert_eq!(tree(tmp.path()), before, "inspect changed the data directory");
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(out.status.code(), Some(0), "{}: {report:#}", from.display());
+        assert_eq!((report["errors"].clone(), report["warnings"].clone()), (json!(0), json!(0)), "{report:#}");
+        // This build reads every version the fixture was written in (it writes the same or newer ones).
+        let formats: BTreeMap<String, u64> = report["formats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f[0].as_str().unwrap().to_owned(), f[1].as_u64().unwrap()))
+            .collect();
+        for (kind, v) in want["formats"].as_object().unwrap() {
+            assert!(formats.get(kind).is_some_and(|&now| now >= v.as_u64().unwrap()), "{kind} {v}: {formats:?}");
+        }
+        let layout = &want["formats"]["segment layout"];
+        let names: Vec<&String> = want["collections"].as_object().unwrap().keys().collect();
+        for name in names {
+            let c = report["collections"].as_array().unwrap().iter().find(|c| &c["name"] == name).unwrap();
+            assert_eq!(c["ok"], true, "{c:#}");
+            assert_eq!(c["dimension"], want["collections"][name]["config"]["dimension"], "{c:#}");
+            let segs = c["segments"].as_array().unwrap();
+            assert!(!segs.is_empty(), "{c:#}");
+            assert!(segs.iter().all(|s| s["verified"] == true && &s["layout"] == layout), "{c:#}");
+            assert!(c["wal"]["records"].as_u64().unwrap() > 0, "{c:#}");
+        }
+        let snap = want["snapshot"]["collection"].as_str().unwrap();
+        let c = report["collections"].as_array().unwrap().iter().find(|c| c["name"] == snap).unwrap();
+        assert_eq!(c["snapshots"][0]["verified"], true, "{c:#}");
+        // The text report names the versions too.
+        let text = String::from_utf8(quiver(&["inspect", tmp.path().to_str().unwrap()]).stdout).unwrap();
+        let line = format!(
+            "this build writes: wal {}, manifest {}, segment container {}, segment layout {}, snapshot {}",
+            formats["wal"],
+            formats["manifest"],
+            formats["segment container"],
+            formats["segment layout"],
+            formats["snapshot"]
+        );
+        assert!(text.contains(&line) && text.contains("OK: 0 errors, 0 warnings"), "{text}");
+    }
+    assert!(found >= 1, "no fixtures under {}", root.display());
+}

@@ -8,6 +8,7 @@ mod database;
 mod disk_full;
 mod durability;
 mod feed;
+mod fixture;
 mod fulltext;
 mod geo;
 mod map;
