@@ -6,7 +6,8 @@
 #   bash scripts/api-fuzz.sh [SECONDS]      # default 120; needs `pip install schemathesis` and a built quiver
 #
 # The server runs on a fresh data directory with a collection named `fuzz` (see tests/fuzz/schemathesis.toml);
-# QUIVER_BIN picks the binary (default: $CARGO_TARGET_DIR/debug/quiver).
+# QUIVER_BIN picks the binary (default: $CARGO_TARGET_DIR/debug/quiver). FUZZ_CHECKS=all adds schemathesis'
+# conformance checks (request and response shapes against the document) to the default `not_a_server_error`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

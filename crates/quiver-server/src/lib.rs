@@ -129,9 +129,9 @@ fn routes() -> Router<AppState> {
             router
                 .route(
                     "/openapi.json",
-                    axum::routing::get(move || {
+                    axum::routing::get(move |axum::extract::State(s): axum::extract::State<AppState>| {
                         let doc = doc.clone();
-                        async move { axum::Json(doc.as_ref().clone()) }
+                        async move { axum::Json(doc_for(&doc, &s)) }
                     }),
                 )
                 // The web console's static files (not REST routes, so not in the OpenAPI document).
@@ -145,6 +145,20 @@ fn routes() -> Router<AppState> {
                 )
         })
         .clone()
+}
+
+/// The document as this server answers it: a server started without API keys asks for none, so its document
+/// lists no security requirement (a client generated from it, or a fuzzer, is told the truth).
+fn doc_for(doc: &OpenApi, s: &AppState) -> OpenApi {
+    let mut doc = doc.clone();
+    let cfg = s.config();
+    if cfg.api_key.is_none() && cfg.read_only_api_key.is_none() {
+        doc.security = None;
+        if let Some(c) = doc.components.as_mut() {
+            c.security_schemes.clear();
+        }
+    }
+    doc
 }
 
 /// The whole application: routes, `/openapi.json`, `/mcp`, and the middleware stack (request id, metrics, auth,

@@ -886,7 +886,16 @@ async fn openapi_lists_every_route_and_every_listed_route_exists() {
         }
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    // Without keys the server asks for none, and its document says so; with keys, it lists both schemes.
+    assert!(doc.get("security").is_none_or(|v| v.is_null()), "{}", doc["security"]);
+    assert!(doc["components"]["securitySchemes"].as_object().is_none_or(|m| m.is_empty()));
+    let mut keyed = setup(ServerConfig { api_key: Some("full-secret-key".into()), ..Default::default() });
+    keyed.key = Some("full-secret-key".into());
+    let (s, doc) = keyed.call("GET", "/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
     assert!(doc["components"]["securitySchemes"]["api-key"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert_eq!(doc["security"].as_array().map(Vec::len), Some(2), "{}", doc["security"]);
 }
 
 /// Three well-separated groups of 100 points in 8-d, each with a group tag and a text.

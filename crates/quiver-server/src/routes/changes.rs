@@ -193,7 +193,7 @@ fn last_event_id(h: &HeaderMap) -> ApiResult<Option<u64>> {
 /// The change feed as Server-Sent Events: `event: upsert|delete|create_field_index|drop_field_index`, `id: <seq>`,
 /// `data: {"seq", "op", "points"|"ids"|"key"}`; a final `closed` or `error` event ends it.
 #[utoipa::path(get, path = "/collections/{collection_name}/changes", tag = "changes",
-    params(CollectionPath, ChangesParams, ("Last-Event-ID" = Option<u64>, Header, description = "resume after this sequence number")),
+    params(CollectionPath, ChangesParams, ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{1,19}$", description = "resume after this sequence number")),
     responses((status = 200, content_type = "text/event-stream", description = "the stream"),
         (status = 404, body = crate::wire::ErrorBody), (status = 410, body = crate::wire::ErrorBody)))]
 pub async fn sse(

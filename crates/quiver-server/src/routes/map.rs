@@ -18,10 +18,13 @@ use crate::wire::{CollectionMap, Envelope, ErrorBody};
 #[serde(deny_unknown_fields)]
 pub struct MapParams {
     /// Points to sample, evenly spaced in id order: 1 to 50,000 (default 5,000).
+    #[param(minimum = 1, maximum = 50_000)]
     pub sample: Option<usize>,
     /// `umap` (default: neighbours stay neighbours) or `pca` (the first two principal components; fast).
+    #[param(pattern = "^(umap|pca)$")]
     pub method: Option<String>,
     /// UMAP's neighbours per point, 2 to 100 (default 15).
+    #[param(minimum = 2, maximum = 100)]
     pub neighbors: Option<usize>,
     /// Seed of every random draw (default 42): same data, parameters and seed give the same map.
     pub seed: Option<u64>,

@@ -219,6 +219,7 @@ pub struct PointPath {
     /// Collection name.
     pub collection_name: String,
     /// Point id (integer or UUID).
+    #[param(pattern = r"^([0-9]{1,19}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     pub id: String,
 }
 

@@ -58,6 +58,7 @@ pub struct SnapshotPath {
     /// Collection name.
     pub collection_name: String,
     /// Archive name (`snap-….qsnap`).
+    #[param(pattern = r"^snap-[0-9]{16}-[0-9]{4,10}\.qsnap$")]
     pub snapshot_name: String,
 }
 
