@@ -146,16 +146,18 @@ struct Inner {
     embedders: Arc<Embedders>,
     shutdown: tokio::sync::watch::Sender<bool>,
     cluster: OnceLock<Arc<crate::cluster::Cluster>>,
+    /// A cluster node's internal router: its collections are shard replicas fed by their shard logs.
+    shard_local: bool,
 }
 
 impl AppState {
     /// State with no database yet (`/readyz` answers 503 until [`AppState::set_database`]).
     pub fn new(config: ServerConfig) -> Self {
         let embedders = Arc::new(Embedders::new(config.models_dir.clone()));
-        AppState::from_parts(config, embedders)
+        AppState::from_parts(config, embedders, false)
     }
 
-    fn from_parts(config: ServerConfig, embedders: Arc<Embedders>) -> Self {
+    fn from_parts(config: ServerConfig, embedders: Arc<Embedders>, shard_local: bool) -> Self {
         let (shutdown, _) = tokio::sync::watch::channel(false);
         AppState {
             inner: Arc::new(Inner {
@@ -165,6 +167,7 @@ impl AppState {
                 embedders,
                 shutdown,
                 cluster: OnceLock::new(),
+                shard_local,
             }),
         }
     }
@@ -180,7 +183,7 @@ impl AppState {
             max_search_batch: usize::MAX / 16,
             ..self.inner.config.clone()
         };
-        let s = AppState::from_parts(config, Arc::clone(&self.inner.embedders));
+        let s = AppState::from_parts(config, Arc::clone(&self.inner.embedders), true);
         s.set_database(db);
         s
     }
@@ -188,6 +191,12 @@ impl AppState {
     /// Puts the node in cluster mode: requests about collections are routed across the cluster.
     pub fn set_cluster(&self, c: Arc<crate::cluster::Cluster>) {
         let _ = self.inner.cluster.set(c);
+    }
+
+    /// Whether this serves a cluster node's shard replicas, whose logs may run ahead of what they applied (a
+    /// read's `min_seq` from another node is waited for, never refused). The routing node itself also counts.
+    pub fn follows_a_log(&self) -> bool {
+        self.inner.shard_local || self.cluster().is_some()
     }
 
     /// The cluster, in cluster mode.

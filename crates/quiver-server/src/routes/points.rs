@@ -26,7 +26,7 @@ pub const MIN_SEQ_WAIT: Duration = Duration::from_secs(10);
 /// replica still catching up with its shard's log waits for it instead.
 pub(super) fn check_min_seq(s: &AppState, col: &quiver_engine::Collection, seq: Option<u64>) -> ApiResult<()> {
     if let Some(seq) = seq
-        && s.cluster().is_none()
+        && !s.follows_a_log()
     {
         let assigned = col.assigned_seq();
         if seq > assigned {
