@@ -58,6 +58,9 @@ pub struct EngineBenchArgs {
     /// Skip building the single-segment collection for the comparison.
     #[arg(long)]
     skip_single: bool,
+    /// Index of the sealed segments (`hnsw`, `flat`, `ivf`, ...); `flat` segments are scanned exactly.
+    #[arg(long, default_value = "hnsw")]
+    index: String,
 }
 
 fn items_path(data: &std::path::Path) -> Result<PathBuf> {
@@ -106,6 +109,8 @@ fn durability(s: &str) -> Result<DurabilityConfig> {
 struct Measured {
     recall: f64,
     qps: f64,
+    /// Median single-query latency of the median pass, in milliseconds.
+    p50_ms: f64,
     short: usize,
 }
 
@@ -142,12 +147,25 @@ fn measure(
     let mut times = Vec::with_capacity(args.reps);
     let mut results = Vec::new();
     for _ in 0..args.reps.max(1) {
+        let mut lat = Vec::with_capacity(nq);
         let t = Instant::now();
-        results = pool.install(|| queries.iter().map(run).collect::<Result<Vec<_>>>())?;
-        times.push(t.elapsed().as_secs_f64());
+        results = pool.install(|| {
+            queries
+                .iter()
+                .map(|q| {
+                    let t = Instant::now();
+                    let r = run(q);
+                    lat.push(t.elapsed().as_secs_f64());
+                    r
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let secs = t.elapsed().as_secs_f64();
+        lat.sort_by(f64::total_cmp);
+        times.push((secs, lat.get(lat.len() / 2).copied().unwrap_or(0.0)));
     }
-    times.sort_by(f64::total_cmp);
-    let secs = times[times.len() / 2];
+    times.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (secs, p50) = times[times.len() / 2];
     let (mut hit, mut total, mut short) = (0usize, 0usize, 0usize);
     for (res, tr) in results.iter().zip(&truth) {
         let want = tr.len();
@@ -159,7 +177,12 @@ fn measure(
         hit += res.iter().filter(|h| 1.0 - h.score <= kth + 1e-5).count().min(want);
         total += want;
     }
-    Ok(Measured { recall: if total == 0 { 1.0 } else { hit as f64 / total as f64 }, qps: nq as f64 / secs, short })
+    Ok(Measured {
+        recall: if total == 0 { 1.0 } else { hit as f64 / total as f64 },
+        qps: nq as f64 / secs,
+        p50_ms: p50 * 1e3,
+        short,
+    })
 }
 
 fn ingest(
@@ -210,6 +233,7 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
     cfg.optimizer.merge_below_points = 1;
     cfg.optimizer.max_segments = args.max_segments;
     cfg.optimizer.interval_ms = 100;
+    cfg.index.kind = quiver_index::IndexKind::parse(&args.index)?;
     println!(
         "ingest: {n} points × {} dims, batches of {}, durability {}",
         data.base.dim(),
@@ -227,13 +251,16 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
     let mut report = json!({
         "points": n, "batch": args.batch, "durability": args.durability, "ingest_s": ingest_s,
         "ingest_vectors_per_s": n as f64 / ingest_s, "indexed_s": indexed_s, "sealed_segments": sealed,
-        "ef": args.ef, "k": args.k, "queries": nq, "threads": args.threads, "max_segments": args.max_segments,
+        "index": args.index, "ef": args.ef, "k": args.k, "queries": nq, "threads": args.threads, "max_segments": args.max_segments,
     });
     let all: Vec<u32> = (0..n as u32).collect();
     let mut multi_curve = Vec::new();
     for &ef in &args.sweep {
         let m = measure(&c, &data, &all, None, &args, nq, ef)?;
-        println!("unfiltered ({sealed} segments) ef {ef:>4}: recall@{} {:.3}  QPS {:.0}", args.k, m.recall, m.qps);
+        println!(
+            "unfiltered ({sealed} segments) ef {ef:>4}: recall@{} {:.3}  QPS {:.0}  p50 {:.3} ms",
+            args.k, m.recall, m.qps, m.p50_ms
+        );
         multi_curve.push((m.recall, m.qps));
     }
     report["unfiltered"] = json!(
@@ -244,11 +271,13 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
             .collect::<Vec<_>>()
     );
     let filters = [
+        ("70%", json!({"must": [{"key": "pos", "match": {"value": "noun"}}]})),
         (
             "50%",
             json!({"must": [{"key": "lexname", "match": {"any": ["adj.all", "noun.artifact", "noun.person", "noun.plant", "noun.animal", "noun.act"]}}]}),
         ),
         ("10%", json!({"must": [{"key": "lexname", "match": {"value": "noun.artifact"}}]})),
+        ("2%", json!({"must": [{"key": "lexname", "match": {"value": "noun.food"}}]})),
         ("1%", json!({"must": [{"key": "lexname", "match": {"value": "verb.social"}}]})),
         ("0.1%", json!({"must": [{"key": "lexname", "match": {"any": ["adj.ppl", "noun.Tops"]}}]})),
     ];
@@ -259,15 +288,16 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
             (0..n as u32).filter(|&i| filter.matches(&PointId::Num(u64::from(i)), &payloads[i as usize])).collect();
         let m = measure(&c, &data, &admitted, Some(&filter), &args, nq, args.ef)?;
         println!(
-            "filter {label:>5} ({:>6} points, {:.2}%): recall@{} {:.3}  QPS {:.0}  queries short of min(k, matches): {}",
+            "filter {label:>5} ({:>6} points, {:.2}%): recall@{} {:.3}  QPS {:.0}  p50 {:.3} ms  queries short of min(k, matches): {}",
             admitted.len(),
             100.0 * admitted.len() as f64 / n as f64,
             args.k,
             m.recall,
             m.qps,
+            m.p50_ms,
             m.short
         );
-        filtered.push(json!({"selectivity": label, "matches": admitted.len(), "recall": m.recall, "qps": m.qps, "short": m.short}));
+        filtered.push(json!({"selectivity": label, "matches": admitted.len(), "recall": m.recall, "qps": m.qps, "p50_ms": m.p50_ms, "short": m.short}));
     }
     report["filtered"] = json!(filtered);
     if !args.skip_single {

@@ -115,6 +115,52 @@ pub(crate) struct SegmentData {
 /// about 150 ns per exactly scored 384-d row); see `docs/benchmarks.md`.
 pub const EXACT_COST_RATIO: f64 = 2000.0;
 
+/// Rows per block of an exact filtered scan: each block's admitted rows form one `u64` mask.
+const SCAN_BLOCK: u32 = 64;
+/// A block with at least this many admitted rows (of [`SCAN_BLOCK`]) is scored whole, in row order, and the
+/// distances of its other rows dropped. Reading rows in order streams them from memory at about 60 ns per 384-d
+/// row, while picking out the admitted rows one by one (gaps between them defeat the hardware prefetcher) costs
+/// about 150 ns per row: a filter admitting 70% of the rows took 1.6 times as long as no filter (100k WordNet set,
+/// `flat`). The break-even share is about 60 / 150 = 40%; 24 of 64 is 37.5%.
+const DENSE_BLOCK: u32 = 24;
+
+/// Pushes every row of `admitted` into `top`, scored by `distance`, with the same result as scoring them one by
+/// one in row order: the dense blocks of the bitmap (see [`DENSE_BLOCK`]) are scored row by row in order, the
+/// sparse ones admitted row by admitted row.
+fn score_admitted(admitted: &RoaringBitmap, distance: impl Fn(u32) -> f32, top: &mut TopK) {
+    let mut scores = [0.0f32; SCAN_BLOCK as usize];
+    let mut score_block = |block: u32, mask: u64, top: &mut TopK| {
+        let base = block * SCAN_BLOCK;
+        let dense = mask.count_ones() >= DENSE_BLOCK;
+        if dense {
+            // From the first admitted row to the last: rows of the segment, scored in order.
+            for i in mask.trailing_zeros()..SCAN_BLOCK - mask.leading_zeros() {
+                scores[i as usize] = distance(base + i);
+            }
+        }
+        let mut m = mask;
+        while m != 0 {
+            let i = m.trailing_zeros();
+            let d = if dense { scores[i as usize] } else { distance(base + i) };
+            top.push(Neighbor::new(u64::from(base + i), d));
+            m &= m - 1;
+        }
+    };
+    let (mut block, mut mask) = (0u32, 0u64);
+    for row in admitted {
+        let b = row / SCAN_BLOCK;
+        if b != block && mask != 0 {
+            score_block(block, mask, top);
+            mask = 0;
+        }
+        block = b;
+        mask |= 1 << (row % SCAN_BLOCK);
+    }
+    if mask != 0 {
+        score_block(block, mask, top);
+    }
+}
+
 /// How one segment answered a query (for `explain`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SegmentPlan {
@@ -389,12 +435,12 @@ impl SegmentData {
                 plan.plan = "exact".into();
                 let mut top = TopK::new(k);
                 let vectors = self.row_vectors();
-                let mut score = |row: u32| {
-                    top.push(Neighbor::new(u64::from(row), metric.distance(query, vectors.get(row as usize))));
-                };
+                let distance = |row: u32| metric.distance(query, vectors.get(row as usize));
                 match &allowed {
-                    Some(rows) => rows.iter().for_each(&mut score),
-                    None => (0..self.len()).filter(|r| !excluded.contains(*r)).for_each(&mut score),
+                    Some(rows) => score_admitted(rows, distance, &mut top),
+                    None => (0..self.len()).filter(|r| !excluded.contains(*r)).for_each(|row| {
+                        top.push(Neighbor::new(u64::from(row), distance(row)));
+                    }),
                 }
                 top.into_sorted_vec()
             }
@@ -746,6 +792,83 @@ mod tests {
         let (d, _) = SegmentData::read_file(dir.as_ref(), 3, RoaringBitmap::new(), &[]).unwrap();
         assert!(d.index.is_some() && !d.vectors_in_index && d.vectors.is_shared());
         assert_eq!(d.vector(5), &pts[5].vector[..]);
+    }
+
+    /// The old exact filtered scan: every admitted row scored one by one, in row order.
+    fn one_by_one(admitted: &RoaringBitmap, distance: impl Fn(u32) -> f32, k: usize) -> Vec<Neighbor> {
+        let mut top = TopK::new(k);
+        for row in admitted {
+            top.push(Neighbor::new(u64::from(row), distance(row)));
+        }
+        top.into_sorted_vec()
+    }
+
+    #[test]
+    fn exact_filtered_scans_by_dense_and_sparse_blocks_match_scoring_every_admitted_row() {
+        let rows = 1000u32;
+        // Distances with ties (equal distances are ordered by row), and a row past the last one panics if scored.
+        let distance = |row: u32| {
+            assert!(row < rows, "row {row} scored");
+            ((u64::from(row) * 7919) % 97) as f32
+        };
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut bitmaps: Vec<(String, RoaringBitmap)> = Vec::new();
+        for per_mille in [1, 20, 100, 300, 375, 500, 700, 950, 1000] {
+            bitmaps.push((format!("random {per_mille}‰"), (0..rows).filter(|_| next() % 1000 < per_mille).collect()));
+        }
+        // Whole dense and sparse blocks side by side, a block exactly at the threshold, a partial last block,
+        // and admitted rows only at a block's edges.
+        bitmaps.push(("alternating blocks".into(), (0..rows).filter(|r| (r / SCAN_BLOCK).is_multiple_of(2)).collect()));
+        bitmaps.push(("threshold block".into(), (64..64 + DENSE_BLOCK).chain(128..128 + DENSE_BLOCK - 1).collect()));
+        bitmaps.push(("tail".into(), (960..rows).collect()));
+        bitmaps.push(("edges".into(), (0..rows).filter(|r| r % SCAN_BLOCK == 0 || r % SCAN_BLOCK == 63).collect()));
+        bitmaps.push(("one row".into(), [rows - 1].into_iter().collect()));
+        bitmaps.push(("empty".into(), RoaringBitmap::new()));
+        for (name, admitted) in &bitmaps {
+            for k in [1, 10, 100, 2000] {
+                let mut top = TopK::new(k);
+                score_admitted(admitted, distance, &mut top);
+                let got = top.into_sorted_vec();
+                assert_eq!(got, one_by_one(admitted, distance, k), "{name}, k {k}");
+                assert_eq!(got.len(), k.min(admitted.len() as usize), "{name}, k {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn exact_filtered_search_returns_the_nearest_admitted_points_at_any_selectivity() {
+        let dim = 8;
+        let n = 700;
+        let mut pts = points(n, dim);
+        for (i, p) in pts.iter_mut().enumerate() {
+            p.payload.insert("m".into(), serde_json::json!((i * 37 % 100).to_string()));
+        }
+        let dir = Arc::new(MemDirectory::new(8));
+        write(&dir, 2, &pts, Some((IndexKind::Flat, quiver_index::Params::default())));
+        let fields = [("m".to_owned(), FieldType::Keyword)];
+        let (d, _) = SegmentData::read_file(dir.as_ref(), 2, RoaringBitmap::new(), &fields).unwrap();
+        assert!(d.index.is_none(), "flat segments are scanned exactly");
+        let sp = SearchParams::new();
+        for share in [1usize, 2, 10, 30, 50, 70, 90, 100] {
+            let values: Vec<String> = (0..share).map(|v| v.to_string()).collect();
+            let filter: Filter =
+                serde_json::from_value(serde_json::json!({"must": [{"key": "m", "match": {"any": values}}]})).unwrap();
+            for q in [3usize, 350, 699] {
+                let query = &pts[q].vector;
+                let (hits, plan) =
+                    d.search((2, Tier::Hot), Metric::Euclidean, query, 10, Some(&filter), &sp, 0, 0).unwrap();
+                assert_eq!(plan.plan, "exact");
+                let admitted: RoaringBitmap = (0..n as u32).filter(|&r| (r as usize * 37 % 100) < share).collect();
+                let want = one_by_one(&admitted, |r| Metric::Euclidean.distance(query, &pts[r as usize].vector), 10);
+                assert_eq!(hits, want, "{share}% admitted, query {q}");
+            }
+        }
     }
 
     #[test]
