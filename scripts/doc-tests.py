@@ -168,10 +168,7 @@ def run_page(page: str, blocks: list[Block], timeout: float, verbose: bool) -> b
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # servers and anything else the page left running
-        except ProcessLookupError:
-            pass
+        _kill_group(proc.pid)  # servers and anything else the page left running
     took = time.monotonic() - started
     # Split what was printed by block.
     outputs: dict[int, list[str]] = {}
@@ -225,6 +222,21 @@ def run_page(page: str, blocks: list[Block], timeout: float, verbose: bool) -> b
         print("--- printed (tail)\n" + _tail(outputs.get(failed_at, [])))
     print(f"     scratch directory kept: {work}")
     return False
+
+
+def _kill_group(pgid: int) -> None:
+    """Kills a page's process group and waits until it is gone, so the next page can bind the same port."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 def _tail(lines: list[str], n: int = 40) -> str:
