@@ -52,3 +52,17 @@ pub fn random_vector_at(i: usize, dim: usize, seed: u64) -> Vec<f32> {
 pub fn payload(v: serde_json::Value) -> Payload {
     v.as_object().unwrap().clone()
 }
+
+/// Copies a directory tree (a committed fixture into a temporary directory, never opened in place).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}

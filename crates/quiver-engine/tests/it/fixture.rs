@@ -357,19 +357,6 @@ fn describe(c: &quiver_engine::Collection) -> Value {
     })
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
 /// Checks collection `c` against its `expected.json` entry `want`. `new`: ids written by this test (ignored in
 /// query comparisons, which must otherwise equal the recorded ones in order); `gone`: recorded ids deleted since.
 fn check(c: &quiver_engine::Collection, want: &Value, new: &[PointId], gone: &[PointId], what: &str) {
@@ -439,7 +426,7 @@ fn check_fixture(from: &Path) {
     let want: Value = serde_json::from_slice(&std::fs::read(from.join("expected.json")).unwrap()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("data");
-    copy_dir(from, &root);
+    crate::common::copy_dir(from, &root);
     let clock = Arc::new(ManualClock::new(want["check_clock_ms"].as_u64().unwrap()));
     let names: Vec<String> = want["collections"].as_object().unwrap().keys().cloned().collect();
 

@@ -66,19 +66,6 @@ fn write_upgrade_fixture() {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
 fn prepared(metric: Metric, v: &[f32]) -> Vec<f32> {
     let mut v = v.to_vec();
     metric.prepare(&mut v).unwrap();
@@ -141,7 +128,7 @@ fn data_written_by_older_builds_opens_and_survives_a_rewrite() {
         found += 1;
         let label = from.display().to_string();
         let tmp = tempfile::tempdir().unwrap();
-        copy_dir(&from, tmp.path());
+        crate::common::copy_dir(&from, tmp.path());
         check(&Database::open(tmp.path()).unwrap(), &format!("{label}, as written"));
         // This build rewrites every segment in its own format (merging everything into one), then reopens.
         for (name, ..) in collections() {
