@@ -16,6 +16,7 @@ mod mcp;
 mod plot;
 mod remote;
 mod serve;
+mod token;
 
 #[derive(Parser, Debug)]
 #[command(name = "quiver", version, about = "QuiverDB: a vector database. `quiver help <command>` for details.")]
@@ -59,6 +60,9 @@ enum Command {
     /// Build a collection from 2,000 WordNet definitions shipped in the binary, embedded with the built-in model,
     /// and run semantic queries with and without a metadata filter (needs the model files, see docs/embed.md).
     Demo(demo::DemoArgs),
+    /// Make a signed access token (JWT) for a server started with `--jwt-rbac`: read or read-write access to
+    /// named collections, with an expiry. Prints the token; clients send it like an API key.
+    Token(token::TokenArgs),
 }
 
 /// An error in how a command was called (a flag value that cannot be used, a path that is not there): exit
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Command::Embed(args) => ok(embed::run(args)),
         Command::Demo(args) => ok(demo::run(args)),
         Command::Mcp(args) => ok(mcp::run(args)),
+        Command::Token(args) => ok(token::run(args)),
     };
     match result {
         Ok(code) => code,

@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// API key for read-only access (search, retrieve, scroll, count, listings, downloads).
     #[arg(long, env = "QUIVER_READ_ONLY_API_KEY", hide_env_values = true)]
     pub read_only_api_key: Option<String>,
+    /// Also accept signed tokens (JWT, HS256, signed with --api-key) with per-collection access and an expiry;
+    /// `quiver token` makes them.
+    #[arg(long, env = "QUIVER_JWT_RBAC")]
+    pub jwt_rbac: bool,
     /// Largest request body in bytes [default: 64 MiB].
     #[arg(long, env = "QUIVER_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -196,6 +200,9 @@ pub fn resolve(args: &ServeArgs) -> Result<ServerConfig> {
     }
     if let Some(k) = &args.read_only_api_key {
         cfg.read_only_api_key = Some(k.clone());
+    }
+    if args.jwt_rbac {
+        cfg.jwt_rbac = true;
     }
     cfg.validate().map_err(anyhow::Error::msg)?;
     Ok(cfg)

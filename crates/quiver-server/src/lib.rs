@@ -8,6 +8,7 @@
 //!
 //! This is the only crate that knows HTTP and the wire JSON; see `docs/server.md` for the API.
 
+pub mod access;
 pub mod cluster;
 pub mod console;
 pub mod convert;

@@ -704,16 +704,14 @@ fn text_id(text: &str) -> quiver_engine::PointId {
 /// with the caller's key, so the routes' checks apply too. No server-initiated stream: `GET /mcp` answers 405.
 pub async fn http_endpoint(
     axum::extract::State(state): axum::extract::State<crate::AppState>,
+    axum::Extension(access): axum::Extension<crate::access::Access>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> axum::response::Response {
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
     let key = crate::middleware::presented_key(&headers).map(str::to_owned);
-    let read_only = match (state.config().api_key.as_deref(), key.as_deref()) {
-        (Some(full), Some(k)) => !crate::middleware::same(k, full),
-        _ => false,
-    };
+    let read_only = !access.writes_anything();
     let msg: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {

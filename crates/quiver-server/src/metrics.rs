@@ -174,6 +174,38 @@ impl Metrics {
     }
 }
 
+/// `text` without the series labelled `collection="X"` for which `keep(X)` is false (a caller's view of the
+/// metrics when it may read only some collections).
+pub fn only_collections(text: &str, keep: impl Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let hidden = !line.starts_with('#') && collection_label(line).is_some_and(|c| !keep(&c));
+        if !hidden {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// The unescaped value of a sample line's `collection` label.
+fn collection_label(line: &str) -> Option<String> {
+    let labels = &line[line.find('{')? + 1..];
+    let at = labels.find("collection=\"").filter(|&i| i == 0 || labels.as_bytes()[i - 1] == b',')?;
+    let mut out = String::new();
+    let mut chars = labels[at + "collection=\"".len()..].chars();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                c => out.push(c),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
 /// Escapes a label value (backslash, quote, newline).
 pub(crate) fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -197,6 +229,16 @@ mod tests {
         assert!(text.contains("le=\"10\"} 2\n"), "{text}");
         assert!(text.contains("le=\"+Inf\"} 3\n"), "{text}");
         assert!(text.contains("quiver_http_request_duration_seconds_count{method=\"GET\",route=\"/a\"} 3"));
+    }
+
+    #[test]
+    fn series_of_hidden_collections_are_left_out() {
+        let text =
+            "# HELP x h\nx{collection=\"a\"} 1\nx{collection=\"b\\\"c\"} 2\ny{job=\"s\",collection=\"b\"} 3\nz 4\n";
+        let kept = only_collections(text, |c| c == "a");
+        assert_eq!(kept, "# HELP x h\nx{collection=\"a\"} 1\nz 4\n");
+        let kept = only_collections(text, |c| c == "b\"c");
+        assert_eq!(kept, "# HELP x h\nx{collection=\"b\\\"c\"} 2\nz 4\n");
     }
 
     #[test]

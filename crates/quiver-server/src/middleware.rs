@@ -4,38 +4,16 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::access::{self, Access, Rule};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// Routes that never ask for a key.
-const OPEN_ROUTES: [&str; 5] = ["/healthz", "/readyz", "/console", "/console/", "/console/{file}"];
-
-/// POST routes that only read (allowed with the read-only key).
-const READ_POSTS: [&str; 9] = [
-    // MCP: a read-only key gets a session with the read tools only (the handler checks which key it was).
-    "/mcp",
-    // Runs a model on the request's texts; reads and writes no data.
-    "/v1/embeddings",
-    "/collections/{collection_name}/points",
-    "/collections/{collection_name}/points/search",
-    "/collections/{collection_name}/points/search/batch",
-    "/collections/{collection_name}/points/query",
-    "/collections/{collection_name}/points/query/batch",
-    "/collections/{collection_name}/points/scroll",
-    "/collections/{collection_name}/points/count",
-];
-
-/// Whether `method route` only reads.
-pub fn is_read_only(method: &Method, route: &str) -> bool {
-    method == Method::GET || method == Method::HEAD || (method == Method::POST && READ_POSTS.contains(&route))
-}
 
 /// Routes exempt from the request timeout (long-lived streams and big transfers).
 fn is_streaming(route: &str) -> bool {
@@ -98,33 +76,71 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
     diff == 0
 }
 
-async fn auth(State(s): State<AppState>, req: Request, next: Next) -> Response {
+/// Turns the request's credential into an [`Access`] (put in the request's extensions for the handlers that list
+/// collections) and refuses the request when the route's [`Rule`] asks for more: 401 without a valid credential,
+/// 403 when the credential does not reach this route or collection.
+async fn auth(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
     let cfg = s.config();
-    let Some(full) = cfg.api_key.as_deref() else { return next.run(req).await };
+    let Some(full) = cfg.api_key.as_deref() else {
+        req.extensions_mut().insert(Access::Manage);
+        return next.run(req).await;
+    };
     let route = req.extensions().get::<MatchedPath>().map_or("", |m| m.as_str()).to_owned();
-    if OPEN_ROUTES.contains(&route.as_str()) {
+    let Some(rule) = access::rule(req.method(), &route) else {
+        // Fail closed: a route added without a rule is refused (and a test walking every route fails).
+        return ApiError::new(StatusCode::FORBIDDEN, format!("no access rule for {} {route}", req.method()))
+            .into_response();
+    };
+    if rule == Rule::Open {
         return next.run(req).await;
     }
-    match presented_key(req.headers()) {
-        None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing API key: send the header `api-key: <key>` or `Authorization: Bearer <key>`",
-        )
-        .into_response(),
-        Some(k) if same(k, full) => next.run(req).await,
-        Some(k) if cfg.read_only_api_key.as_deref().is_some_and(|ro| same(k, ro)) => {
-            if is_read_only(req.method(), &route) {
-                next.run(req).await
-            } else {
-                ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    format!("the read-only API key cannot call {} {route}", req.method()),
-                )
-                .into_response()
+    let access = match presented_key(req.headers()) {
+        None => {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing API key: send the header `api-key: <key>` or `Authorization: Bearer <key>`",
+            )
+            .into_response();
+        }
+        Some(k) if same(k, full) => Access::Manage,
+        Some(k) if cfg.read_only_api_key.as_deref().is_some_and(|ro| same(k, ro)) => Access::ReadAll,
+        Some(k) if cfg.jwt_rbac && access::looks_like_token(k) => {
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+            match access::verify(k, full, now) {
+                Ok(a) => a,
+                Err(msg) => return ApiError::new(StatusCode::UNAUTHORIZED, msg).into_response(),
             }
         }
-        Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key").into_response(),
+        Some(_) => return ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key").into_response(),
+    };
+    let collection = match rule {
+        Rule::Read | Rule::Write => {
+            use axum::RequestPartsExt as _;
+            let (mut parts, body) = req.into_parts();
+            let params = parts.extract::<axum::extract::RawPathParams>().await;
+            let name =
+                params.ok().and_then(|p| p.iter().find(|(k, _)| *k == "collection_name").map(|(_, v)| v.to_owned()));
+            req = Request::from_parts(parts, body);
+            name
+        }
+        _ => None,
+    };
+    if !access.allows(rule, collection.as_deref()) {
+        let what = match (rule, &collection) {
+            (Rule::Read, Some(c)) => format!("read collection `{c}`"),
+            (Rule::Write, Some(c)) => format!("write collection `{c}`"),
+            (Rule::ReadAll, _) => "read every collection".to_owned(),
+            _ => "manage the server (needs full access)".to_owned(),
+        };
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{} cannot {what}: {} {route} refused", access.describe(), req.method()),
+        )
+        .into_response();
     }
+    req.extensions_mut().insert(access);
+    next.run(req).await
 }
 
 #[cfg(test)]
@@ -147,14 +163,5 @@ mod tests {
         assert_eq!(presented_key(&h), Some("secret-key"));
         h.insert("api-key", "other".parse().unwrap_or_else(|_| unreachable!()));
         assert_eq!(presented_key(&h), Some("other"));
-    }
-
-    #[test]
-    fn read_only_routes() {
-        assert!(is_read_only(&Method::GET, "/collections"));
-        assert!(is_read_only(&Method::POST, "/collections/{collection_name}/points/search"));
-        assert!(!is_read_only(&Method::POST, "/collections/{collection_name}/points/delete"));
-        assert!(!is_read_only(&Method::PUT, "/collections/{collection_name}/points"));
-        assert!(!is_read_only(&Method::DELETE, "/collections/{collection_name}"));
     }
 }

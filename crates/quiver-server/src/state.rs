@@ -24,6 +24,9 @@ pub struct ServerConfig {
     pub api_key: Option<String>,
     /// Key for read-only access (search, retrieve, scroll, count, listing, downloads).
     pub read_only_api_key: Option<String>,
+    /// Also accept signed tokens (JWT, HS256, signed with `api_key`) carrying per-collection read or read-write
+    /// access and an expiry (see [`crate::access`]).
+    pub jwt_rbac: bool,
     /// Largest request body in bytes (413 above it); snapshot uploads use `max_snapshot_bytes`.
     pub max_body_bytes: usize,
     /// Largest snapshot upload in bytes.
@@ -59,6 +62,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("quiver-data"),
             api_key: None,
             read_only_api_key: None,
+            jwt_rbac: false,
             max_body_bytes: 64 << 20,
             max_snapshot_bytes: 64 << 30,
             max_batch_points: 10_000,
@@ -102,6 +106,9 @@ impl ServerConfig {
             return Err(
                 "invalid read_only_api_key: set api_key too (a read-only key alone would leave writes open)".into()
             );
+        }
+        if self.jwt_rbac && self.api_key.is_none() {
+            return Err("invalid jwt_rbac: set api_key too (tokens are signed with it)".into());
         }
         if self.api_key.is_some() && self.api_key == self.read_only_api_key {
             return Err("invalid read_only_api_key: expected a key different from api_key".into());

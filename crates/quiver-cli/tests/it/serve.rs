@@ -17,7 +17,12 @@ pub struct Server {
 }
 
 pub fn start(data: &Path) -> Server {
-    let (child, addr, rx) = crate::spawn_serve(data, &[]);
+    start_with(data, &[])
+}
+
+/// [`start`] with extra `quiver serve` flags.
+pub fn start_with(data: &Path, flags: &[&str]) -> Server {
+    let (child, addr, rx) = crate::spawn_serve(data, flags);
     let s = Server { child, addr, log: rx };
     // Ready once recovery is done.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -72,6 +77,38 @@ fn qdrant_client_drives_the_real_server() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn signed_tokens_scope_qdrant_client_to_one_collection() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "jwt-compat-key-0123456789abcdef0123456789";
+    let mut s = start_with(dir.path(), &["--api-key", key, "--jwt-rbac"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["token", "--write", "notes", "--expires-in", "10m"])
+        .env("QUIVER_API_KEY", key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/compat/jwt_access_compat.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args([format!("http://{}", s.addr), key.to_owned(), token])
+        .output()
+        .expect("python3 is needed (pip install -r requirements-test.txt)");
+    let _ = s.child.kill();
+    assert!(
+        out.status.success(),
+        "token access through qdrant-client failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Usage errors: no access asked for, a bad lifetime.
+    for args in [&["token"][..], &["token", "--read", "a", "--expires-in", "5y"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_quiver")).args(args).env("QUIVER_API_KEY", key).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 #[cfg(unix)]

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::Cluster;
 use super::read::{self, SearchKind};
 use super::write::{self, wait_param};
+use crate::access::Access;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Reply, Started};
 use crate::state::AppState;
@@ -29,6 +30,8 @@ pub async fn dispatch(State(s): State<AppState>, req: Request, next: Next) -> Re
     let started = Started(Instant::now());
     let method = req.method().clone();
     let query = req.uri().query().map(str::to_owned);
+    // Set by the auth layer; absent only where no rule grants anything, so absent sees nothing.
+    let access = req.extensions().get::<Access>().cloned().unwrap_or(Access::Collections(Default::default()));
     let body = match crate::extract::read_body(req, &s).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
@@ -39,7 +42,7 @@ pub async fn dispatch(State(s): State<AppState>, req: Request, next: Next) -> Re
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
-    match super::with_deadline(deadline, route(&c, &method, &segs, query.as_deref(), &body)).await {
+    match super::with_deadline(deadline, route(&c, &access, &method, &segs, query.as_deref(), &body)).await {
         Ok(v) => Reply(v, started).into_response(),
         Err(e) => e.into_response(),
     }
@@ -98,14 +101,22 @@ fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
 }
 
-async fn route(c: &Cluster, m: &Method, segs: &[&str], query: Option<&str>, body: &[u8]) -> ApiResult<Value> {
+async fn route(
+    c: &Cluster,
+    access: &Access,
+    m: &Method,
+    segs: &[&str],
+    query: Option<&str>,
+    body: &[u8],
+) -> ApiResult<Value> {
     let get = *m == Method::GET;
     let post = *m == Method::POST;
     let put = *m == Method::PUT;
     let delete = *m == Method::DELETE;
     let Some((&name, rest)) = segs.split_first() else {
         if get {
-            let collections: Vec<Value> = c.specs().iter().map(|s| json!({"name": s.name})).collect();
+            let collections: Vec<Value> =
+                c.specs().iter().filter(|s| access.can_read(&s.name)).map(|s| json!({"name": s.name})).collect();
             return Ok(json!({"collections": collections}));
         }
         return Err(method_not_allowed());

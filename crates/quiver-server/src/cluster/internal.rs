@@ -49,6 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/internal/misplaced/{collection}", axum::routing::post(misplaced))
         .route("/internal/map-sample/{collection}", axum::routing::post(map_sample))
         .layer(DefaultBodyLimit::max(limit))
+        // Other nodes and this node itself: the caller was checked where the request entered the cluster.
+        .layer(axum::Extension(crate::access::Access::Manage))
         .with_state(state)
 }
 

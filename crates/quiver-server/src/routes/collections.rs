@@ -1,5 +1,6 @@
 //! Collections and payload indexes.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use quiver_engine::{CollectionConfig, EmbeddingConfig, FieldType, TextOptions};
 use serde::Deserialize;
@@ -7,6 +8,7 @@ use serde_json::{Map, Value, json};
 use utoipa::IntoParams;
 
 use super::{CollectionPath, WriteParams, finish_write};
+use crate::access::Access;
 use crate::convert;
 use crate::embedding;
 use crate::error::{ApiError, ApiResult};
@@ -20,10 +22,18 @@ use crate::wire::{
 /// Lists collections.
 #[utoipa::path(get, path = "/collections", tag = "collections",
     responses((status = 200, body = Envelope<CollectionsResponse>), (status = "4XX", body = ErrorBody)))]
-pub async fn list(State(s): State<AppState>, t: Started) -> ApiResult<Reply<CollectionsResponse>> {
+pub async fn list(
+    State(s): State<AppState>,
+    Extension(access): Extension<Access>,
+    t: Started,
+) -> ApiResult<Reply<CollectionsResponse>> {
     let db = s.db()?;
-    let collections =
-        db.list().into_iter().map(|c| CollectionDescription { name: c.name, unavailable: c.unavailable }).collect();
+    let collections = db
+        .list()
+        .into_iter()
+        .filter(|c| access.can_read(&c.name))
+        .map(|c| CollectionDescription { name: c.name, unavailable: c.unavailable })
+        .collect();
     Ok(Reply(CollectionsResponse { collections }, t))
 }
 

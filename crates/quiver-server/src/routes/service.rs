@@ -1,9 +1,11 @@
 //! Service routes: version, health, readiness, metrics.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
+use crate::access::Access;
 use crate::extract::{Reply, Started};
 use crate::state::AppState;
 use crate::wire::VersionInfo;
@@ -34,9 +36,10 @@ pub async fn readyz(State(s): State<AppState>) -> (StatusCode, &'static str) {
     if s.db_if_ready().is_some() { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "recovering") }
 }
 
-/// Prometheus metrics (text exposition format 0.0.4).
+/// Prometheus metrics (text exposition format 0.0.4). Series labelled with a collection the caller may not read
+/// are left out.
 #[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "metrics text")))]
-pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(s): State<AppState>, Extension(access): Extension<Access>) -> impl IntoResponse {
     let db = s.db_if_ready();
     let st = s.clone();
     let text = tokio::task::spawn_blocking(move || {
@@ -51,14 +54,23 @@ pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         s.metrics().render_cluster(&mut text);
         c.render_lag(&mut text).await;
     }
+    if access != Access::Manage && access != Access::ReadAll {
+        text = crate::metrics::only_collections(&text, |c| access.can_read(c));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
-/// Server-level summary: uptime-independent facts (collections and whether recovery finished).
+/// Server-level summary: uptime-independent facts (the collections the caller may read and whether recovery
+/// finished).
 #[utoipa::path(get, path = "/telemetry", tag = "service", responses((status = 200, body = Object)))]
-pub async fn telemetry(State(s): State<AppState>, t: Started) -> Reply<serde_json::Value> {
+pub async fn telemetry(
+    State(s): State<AppState>,
+    Extension(access): Extension<Access>,
+    t: Started,
+) -> Reply<serde_json::Value> {
     let ready = s.db_if_ready();
-    let collections = ready.as_ref().map(|db| db.list().len()).unwrap_or(0);
+    let collections =
+        ready.as_ref().map(|db| db.list().iter().filter(|c| access.can_read(&c.name)).count()).unwrap_or(0);
     Reply(
         serde_json::json!({"ready": ready.is_some(), "collections": collections, "version": env!("CARGO_PKG_VERSION")}),
         t,
