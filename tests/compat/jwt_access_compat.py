@@ -1,8 +1,9 @@
 """Per-collection access tokens from clients no one here wrote: tokens signed by PyJWT (not QuiverDB's own code)
 and used through the real `qdrant-client`, against a running `quiver serve --api-key K --jwt-rbac`.
 
-Usage: python3 jwt_access_compat.py http://127.0.0.1:PORT API_KEY [CLI_TOKEN]
-CLI_TOKEN, when given, is a token `quiver token --write notes` made; it must work the same way.
+Usage: python3 jwt_access_compat.py http://127.0.0.1:PORT API_KEY [CLI_TOKEN [GRPC_PORT]]
+CLI_TOKEN, when given, is a token `quiver token --write notes` made; it must work the same way. With GRPC_PORT the
+same checks run again over gRPC.
 Run by crates/quiver-cli/tests/it/serve.rs; needs `pip install -r requirements-test.txt`.
 Exits non-zero with the failing check's message on any mismatch.
 """
@@ -16,19 +17,27 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 
+GRPC_PORT: int | None = None
+
+
 def client(url: str, key: str) -> QdrantClient:
     with warnings.catch_warnings():
         # An incompatible-version warning is a failure; the plain-HTTP key warning is expected on loopback.
         warnings.simplefilter("error")
         warnings.filterwarnings("ignore", message=".*insecure connection.*")
-        return QdrantClient(url=url, api_key=key, prefer_grpc=False, timeout=30, https=False)
+        return QdrantClient(url=url, api_key=key, prefer_grpc=GRPC_PORT is not None, grpc_port=GRPC_PORT or 6334,
+                            timeout=30, https=False)
 
 
 def status_of(call) -> int:
+    import grpc
+
     try:
         call()
     except UnexpectedResponse as e:
         return e.status_code
+    except grpc.RpcError as e:
+        return {grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.PERMISSION_DENIED: 403}.get(e.code(), 500)
     return 200
 
 
@@ -80,3 +89,6 @@ def main(url: str, api_key: str, cli_token: str | None) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
+    if len(sys.argv) > 4:
+        GRPC_PORT = int(sys.argv[4])
+        main(sys.argv[1], sys.argv[2], sys.argv[3])

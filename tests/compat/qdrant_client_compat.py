@@ -1,5 +1,6 @@
 """Drives a running QuiverDB server with the real `qdrant-client` package (REST), checking that the common
 operations behave as Qdrant users expect. Usage: python3 qdrant_client_compat.py http://127.0.0.1:PORT [SHARDS REPLICAS]
+       python3 qdrant_client_compat.py http://127.0.0.1:PORT --grpc-port GRPC_PORT   (the same checks over gRPC)
 
 Run by crates/quiver-cli/tests/it/serve.rs against the real binary; needs `pip install qdrant-client==1.20.0`.
 Exits non-zero with the failing check's message on any mismatch.
@@ -16,10 +17,23 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 
-def main(url: str, shards: int = 1, replicas: int = 1) -> None:
+def status_of(e: Exception) -> int:
+    """The HTTP status of a failed call: REST's as is, gRPC's code mapped back as QuiverDB maps statuses to codes."""
+    if isinstance(e, UnexpectedResponse):
+        return e.status_code
+    import grpc
+
+    if isinstance(e, grpc.RpcError):
+        codes = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.NOT_FOUND: 404,
+                 grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.PERMISSION_DENIED: 403}
+        return codes.get(e.code(), 500)
+    raise e
+
+
+def main(url: str, shards: int = 1, replicas: int = 1, grpc_port: int | None = None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an incompatible-version warning is a failure
-        client = QdrantClient(url=url, prefer_grpc=False, timeout=30)
+        client = QdrantClient(url=url, prefer_grpc=grpc_port is not None, grpc_port=grpc_port or 6334, timeout=30)
     name = "compat"
     if client.collection_exists(name):
         client.delete_collection(name)
@@ -136,13 +150,13 @@ def main(url: str, shards: int = 1, replicas: int = 1) -> None:
     try:
         client.upsert(name, points=[models.PointStruct(id=100, vector=[1.0, 0.0], payload={})], wait=True)
         raise AssertionError("wrong dimension accepted")
-    except UnexpectedResponse as e:
-        assert e.status_code == 400 and "vector" in str(e), e
+    except Exception as e:
+        assert status_of(e) == 400 and "vector" in str(e), e
     try:
         client.query_points("no_such_collection", query=[1.0, 0.0, 0.0, 0.0], limit=1)
         raise AssertionError("unknown collection accepted")
-    except UnexpectedResponse as e:
-        assert e.status_code == 404, e
+    except Exception as e:
+        assert status_of(e) == 404, e
     assert client.count(name).count == left
 
     assert client.delete_collection(name)
@@ -271,6 +285,9 @@ def hybrid(url: str, cluster: bool = False) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[2] == "--grpc-port":
+        main(sys.argv[1], grpc_port=int(sys.argv[3]))
+        sys.exit(0)
     # Optional: shard_number and replication_factor of the collection (a cluster node takes both).
     main(sys.argv[1], *(int(x) for x in sys.argv[2:4]))
     text(sys.argv[1])

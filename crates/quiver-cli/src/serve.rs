@@ -80,6 +80,10 @@ pub struct ServeArgs {
     /// PEM CA certificates: require client certificates chaining to them (mutual TLS).
     #[arg(long, env = "QUIVER_TLS_CLIENT_CA", value_name = "FILE")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Also serve the gRPC API (Qdrant's interface; qdrant-client expects 6334) on this port of --bind's address;
+    /// 0 picks a free port [default: off].
+    #[arg(long, env = "QUIVER_GRPC_PORT")]
+    pub grpc_port: Option<u16>,
     /// Log format.
     #[arg(long, env = "QUIVER_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -203,6 +207,9 @@ pub fn resolve(args: &ServeArgs) -> Result<ServerConfig> {
     }
     if args.jwt_rbac {
         cfg.jwt_rbac = true;
+    }
+    if let Some(p) = args.grpc_port {
+        cfg.grpc_port = Some(p);
     }
     cfg.validate().map_err(anyhow::Error::msg)?;
     Ok(cfg)

@@ -16,6 +16,7 @@ pub mod documents;
 pub mod embedding;
 pub mod error;
 pub mod extract;
+pub mod grpc;
 pub mod mcp;
 pub mod metrics;
 pub mod middleware;
@@ -246,6 +247,19 @@ pub async fn serve_node(
     let stopped = async move {
         let _ = stop_rx.await;
     };
+    let grpc = match config.grpc_port {
+        Some(port) => {
+            let l = TcpListener::bind((addr.ip(), port)).await?;
+            tracing::info!(grpc_addr = %l.local_addr()?, "gRPC API served");
+            let router = grpc::Grpc::new(app(state.clone())).into_router();
+            let mut rx = state.shutdown_signal();
+            let stopped = async move {
+                let _ = rx.wait_for(|down| *down).await;
+            };
+            Some(tokio::spawn(axum::serve(l, router).with_graceful_shutdown(stopped).into_future()))
+        }
+        None => None,
+    };
     let server = match tls {
         None => tokio::spawn(axum::serve(listener, app(state.clone())).with_graceful_shutdown(stopped).into_future()),
         Some(tls) => {
@@ -273,6 +287,11 @@ pub async fn serve_node(
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
         Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
         Err(_) => tracing::warn!(secs = grace.as_secs(), "in-flight requests did not finish in time; exiting anyway"),
+    }
+    if let Some(g) = grpc
+        && tokio::time::timeout(grace, g).await.is_err()
+    {
+        tracing::warn!("in-flight gRPC calls did not finish in time; exiting anyway");
     }
     close(&state).await;
     match failed {

@@ -53,6 +53,9 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// PEM CA certificates: clients must present a certificate that chains to one of them (mutual TLS).
     pub tls_client_ca: Option<PathBuf>,
+    /// Port of the gRPC API (Qdrant's interface; `qdrant-client` expects 6334), on `bind`'s address; 0 picks a free
+    /// port. None: no gRPC.
+    pub grpc_port: Option<u16>,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +78,7 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            grpc_port: None,
         }
     }
 }
@@ -117,6 +121,14 @@ impl ServerConfig {
             (Some(_), None) => return Err("invalid tls_cert: set tls_key too (the certificate's private key)".into()),
             (None, Some(_)) => return Err("invalid tls_key: set tls_cert too (the key's certificate chain)".into()),
             _ => {}
+        }
+        if self.grpc_port.is_some() && self.tls_cert.is_some() {
+            return Err("invalid grpc_port: gRPC is served as plain HTTP/2 only; with tls_cert set, leave it off or \
+                 terminate TLS for gRPC in front of the server"
+                .into());
+        }
+        if self.grpc_port.is_some_and(|p| p != 0 && p == self.bind.port()) {
+            return Err(format!("invalid grpc_port: expected a port other than bind's, got {}", self.bind.port()));
         }
         if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
             return Err("invalid tls_client_ca: client certificates need TLS (set tls_cert and tls_key)".into());

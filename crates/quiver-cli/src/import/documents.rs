@@ -82,7 +82,7 @@ pub fn title(text: &str, markdown: bool) -> String {
 
 /// Where batches of documents go.
 enum DocSink {
-    Server(HttpSink),
+    Server(Box<HttpSink>),
     Data { db: Database, col: quiver_engine::Collection, model: std::sync::Arc<dyn quiver_embed::Embedder> },
 }
 
@@ -125,7 +125,7 @@ pub(super) fn run(args: &ImportArgs, dest: Dest) -> Result<()> {
                 model: args.embedding_model.clone(),
             };
             s.prepare_texts(&pb)?;
-            DocSink::Server(s)
+            DocSink::Server(Box::new(s))
         }
         Dest::Data(dir) => {
             target = format!("data:{}", dir.display());

@@ -79,11 +79,44 @@ fn qdrant_client_drives_the_real_server() {
     );
 }
 
+/// The gRPC port the server logged (`grpc_addr=…`).
+fn grpc_port(s: &Server) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line =
+            s.log.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("no gRPC address logged");
+        if let Some(a) = line.split_whitespace().find_map(|w| w.strip_prefix("grpc_addr=")) {
+            return a.rsplit(':').next().unwrap().to_owned();
+        }
+    }
+}
+
+#[test]
+fn qdrant_client_over_grpc_drives_the_real_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = start_with(dir.path(), &["--grpc-port", "0"]);
+    let grpc = grpc_port(&s);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/compat/qdrant_client_compat.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args([format!("http://{}", s.addr), "--grpc-port".into(), grpc])
+        .output()
+        .expect("python3 is needed (pip install -r requirements-test.txt)");
+    let _ = s.child.kill();
+    assert!(
+        out.status.success(),
+        "qdrant-client over gRPC failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn signed_tokens_scope_qdrant_client_to_one_collection() {
     let dir = tempfile::tempdir().unwrap();
     let key = "jwt-compat-key-0123456789abcdef0123456789";
-    let mut s = start_with(dir.path(), &["--api-key", key, "--jwt-rbac"]);
+    let mut s = start_with(dir.path(), &["--api-key", key, "--jwt-rbac", "--grpc-port", "0"]);
+    let grpc = grpc_port(&s);
     let out = Command::new(env!("CARGO_BIN_EXE_quiver"))
         .args(["token", "--write", "notes", "--expires-in", "10m"])
         .env("QUIVER_API_KEY", key)
@@ -94,7 +127,7 @@ fn signed_tokens_scope_qdrant_client_to_one_collection() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/compat/jwt_access_compat.py");
     let out = Command::new("python3")
         .arg(&script)
-        .args([format!("http://{}", s.addr), key.to_owned(), token])
+        .args([format!("http://{}", s.addr), key.to_owned(), token, grpc])
         .output()
         .expect("python3 is needed (pip install -r requirements-test.txt)");
     let _ = s.child.kill();
