@@ -66,19 +66,65 @@ pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
 }
 
 /// Parses JSON bytes into `T`, naming the path of the first offending field.
+///
+/// An integer may be written as an integral float (`3.0`, as JSON Schema and many JSON writers allow): when the
+/// first parse fails on a float, the body is parsed again with every integral float outside payloads and vectors
+/// turned into an integer (payload values are stored exactly as given).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::bad_request("expected a JSON body, got an empty body"));
     }
+    match parse_exact(bytes) {
+        Err((e, true)) => {
+            let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(bytes) else { return Err(e) };
+            if !integral_floats_to_ints(&mut v) {
+                return Err(e);
+            }
+            serde_path_to_error::deserialize(v).map_err(|e| body_error(e.path().to_string(), e.into_inner()))
+        }
+        Err((e, false)) => Err(e),
+        Ok(t) => Ok(t),
+    }
+}
+
+/// Turns integral floats into integers, outside `payload`, `payloads`, `metadata`, `vector` and `vectors`;
+/// answers whether it changed anything.
+fn integral_floats_to_ints(v: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            let exact = f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0;
+            if exact {
+                *v = if f < 0.0 { Value::from(f as i64) } else { Value::from(f as u64) };
+            }
+            exact
+        }
+        Value::Array(a) => a.iter_mut().fold(false, |c, x| integral_floats_to_ints(x) | c),
+        Value::Object(o) => o
+            .iter_mut()
+            .filter(|(k, _)| !matches!(k.as_str(), "payload" | "payloads" | "metadata" | "vector" | "vectors"))
+            .fold(false, |c, (_, x)| integral_floats_to_ints(x) | c),
+        _ => false,
+    }
+}
+
+fn body_error(path: String, inner: impl std::fmt::Display) -> ApiError {
+    if path.is_empty() || path == "." {
+        ApiError::bad_request(format!("invalid JSON body: {inner}"))
+    } else {
+        ApiError::bad_request(format!("invalid JSON body at {path}: {inner}"))
+    }
+}
+
+/// The first parse; the flag says whether the failure was about a float (worth the second parse).
+fn parse_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, (ApiError, bool)> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path.is_empty() || path == "." {
-            ApiError::bad_request(format!("invalid JSON body: {inner}"))
-        } else {
-            ApiError::bad_request(format!("invalid JSON body at {path}: {inner}"))
-        }
+        let float = inner.to_string().contains("floating point");
+        (body_error(path, inner), float)
     })
 }
 
@@ -127,5 +173,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|axum::extract::Query(v)| ApiQuery(v))
             .map_err(|e| ApiError::bad_request(format!("invalid query string {q:?}: {}", e.body_text())))
+    }
+}
+
+#[cfg(test)]
+mod float_tests {
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    use super::parse_json;
+
+    #[derive(Debug, Deserialize)]
+    struct Body {
+        limit: u32,
+        ids: Vec<u64>,
+        payload: Value,
+    }
+
+    #[test]
+    fn integral_floats_are_integers_outside_payloads() {
+        let b: Body = parse_json(br#"{"limit": 3.0, "ids": [1, 2.0], "payload": {"price": 1.0}}"#)
+            .unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!((b.limit, b.ids), (3, vec![1, 2]));
+        assert!(b.payload["price"].is_f64(), "payload values are kept as given: {}", b.payload);
+        let e = parse_json::<Body>(br#"{"limit": 3.5, "ids": [], "payload": {}}"#).unwrap_err();
+        assert!(e.message.contains("limit"), "{}", e.message);
     }
 }

@@ -20,6 +20,7 @@ pub mod grpc;
 pub mod mcp;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod tls;
@@ -133,7 +134,7 @@ fn routes() -> Router<AppState> {
                     "/openapi.json",
                     axum::routing::get(move |axum::extract::State(s): axum::extract::State<AppState>| {
                         let doc = doc.clone();
-                        async move { axum::Json(doc_for(&doc, &s)) }
+                        async move { axum::Json(served_doc(&doc, &s)) }
                     }),
                 )
                 // The web console's static files (not REST routes, so not in the OpenAPI document).
@@ -161,6 +162,16 @@ fn doc_for(doc: &OpenApi, s: &AppState) -> OpenApi {
         }
     }
     doc
+}
+
+/// The document `/openapi.json` answers: [`doc_for`], refined by [`openapi::refine`] for this server's caps.
+fn served_doc(doc: &OpenApi, s: &AppState) -> serde_json::Value {
+    let mut v = serde_json::to_value(doc_for(doc, s)).unwrap_or_default();
+    let missing = openapi::refine(&mut v, s.config());
+    if !missing.is_empty() {
+        tracing::warn!(?missing, "OpenAPI refinements found nothing to refine");
+    }
+    v
 }
 
 /// The whole application: routes, `/openapi.json`, `/mcp`, and the middleware stack (request id, metrics, auth,

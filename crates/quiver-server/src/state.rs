@@ -33,7 +33,7 @@ pub struct ServerConfig {
     pub max_snapshot_bytes: u64,
     /// Most points in one upsert, ids in one retrieve or delete.
     pub max_batch_points: usize,
-    /// Largest `limit` (k) of a search, query or scroll; `offset + limit` is capped at 10× this.
+    /// Largest `limit` (k) of a search, query or scroll; `offset` is capped at 10× this.
     pub max_limit: usize,
     /// Most searches in one batch request.
     pub max_search_batch: usize,

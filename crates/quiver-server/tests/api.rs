@@ -305,7 +305,7 @@ async fn limits_answer_413_and_400() {
     t.err(
         "POST",
         "/collections/c/points/search",
-        Some(json!({"vector": [1.0, 0.0, 0.0], "limit": 10, "offset": 495})),
+        Some(json!({"vector": [1.0, 0.0, 0.0], "limit": 10, "offset": 501})),
         StatusCode::BAD_REQUEST,
         "offset",
     )
@@ -755,7 +755,7 @@ async fn writes_answer_a_read_token_that_reads_accept() {
 }
 
 #[tokio::test]
-async fn min_seq_beyond_every_write_is_a_400_at_once() {
+async fn min_seq_beyond_every_write_is_a_409_at_once() {
     let t = server();
     with_points(&t).await;
     let r =
@@ -777,7 +777,7 @@ async fn min_seq_beyond_every_write_is_a_400_at_once() {
         ("/collections/c/points/count", json!({"read_token": format!("0:{future}")})),
     ];
     for (path, body) in reads {
-        t.err("POST", path, Some(body), StatusCode::BAD_REQUEST, &format!("at most {last}")).await;
+        t.err("POST", path, Some(body), StatusCode::CONFLICT, &format!("at most {last}")).await;
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "refused without waiting");
     // The last write's own number is still honoured.

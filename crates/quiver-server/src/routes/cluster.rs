@@ -10,15 +10,23 @@ use crate::wire::ErrorBody;
 /// The cluster: this node's id, the members (and whether each answered just now), and every collection's
 /// shards with each replica's applied sequence number and lag behind the shard's log. 400 on a single node.
 #[utoipa::path(get, path = "/cluster", tag = "cluster",
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = Object), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn status(State(s): State<AppState>, t: Started) -> ApiResult<Reply<serde_json::Value>> {
     let c = cluster_of(&s)?;
     Ok(Reply(c.status().await, t))
 }
 
+/// The `{id}` of a node route (a JSON 400 naming it, not axum's plain-text rejection).
+fn node_id(s: &str) -> ApiResult<u32> {
+    s.parse().map_err(|_| ApiError::invalid("id", "a node id (0 to 4294967295)", format!("{s:?}")))
+}
+
 fn cluster_of(s: &AppState) -> ApiResult<std::sync::Arc<crate::cluster::Cluster>> {
     s.cluster().cloned().ok_or_else(|| {
-        ApiError::bad_request("this server is not in cluster mode (start it with `quiver serve --cluster nats://…`)")
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "this server is not in cluster mode (start it with `quiver serve --cluster nats://…`)",
+        )
     })
 }
 
@@ -27,7 +35,7 @@ fn cluster_of(s: &AppState) -> ApiResult<std::sync::Arc<crate::cluster::Cluster>
 /// carried out in the background: the joining node copies the shard and serves it once caught up; `GET
 /// /cluster` shows the progress).
 #[utoipa::path(post, path = "/cluster/rebalance", tag = "cluster",
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = Object), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn rebalance(State(s): State<AppState>, t: Started) -> ApiResult<Reply<serde_json::Value>> {
     let c = cluster_of(&s)?;
     let changed = c.plan_all(true).await;
@@ -38,12 +46,13 @@ pub async fn rebalance(State(s): State<AppState>, t: Started) -> ApiResult<Reply
 /// it gets no new ones. Answers how many replicas it still holds.
 #[utoipa::path(post, path = "/cluster/nodes/{id}/drain", tag = "cluster",
     params(("id" = u32, Path, description = "node id")),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Object), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn drain(
     State(s): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<u32>,
+    axum::extract::Path(id): axum::extract::Path<String>,
     t: Started,
 ) -> ApiResult<Reply<serde_json::Value>> {
+    let id = node_id(&id)?;
     let c = cluster_of(&s)?;
     Ok(Reply(c.set_draining(id, true).await?, t))
 }
@@ -51,12 +60,13 @@ pub async fn drain(
 /// Ends a drain: node `id` may receive replicas again.
 #[utoipa::path(delete, path = "/cluster/nodes/{id}/drain", tag = "cluster",
     params(("id" = u32, Path, description = "node id")),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Object), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn undrain(
     State(s): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<u32>,
+    axum::extract::Path(id): axum::extract::Path<String>,
     t: Started,
 ) -> ApiResult<Reply<serde_json::Value>> {
+    let id = node_id(&id)?;
     let c = cluster_of(&s)?;
     Ok(Reply(c.set_draining(id, false).await?, t))
 }
@@ -64,12 +74,13 @@ pub async fn undrain(
 /// Removes node `id` from the members: only once its lease has lapsed and it holds no replica.
 #[utoipa::path(delete, path = "/cluster/nodes/{id}", tag = "cluster",
     params(("id" = u32, Path, description = "node id")),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Object), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn remove_node(
     State(s): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<u32>,
+    axum::extract::Path(id): axum::extract::Path<String>,
     t: Started,
 ) -> ApiResult<Reply<serde_json::Value>> {
+    let id = node_id(&id)?;
     let c = cluster_of(&s)?;
     Ok(Reply(c.forget_node(id).await?, t))
 }
@@ -77,7 +88,7 @@ pub async fn remove_node(
 /// Takes a snapshot of every shard now (each by its first live replica), stores it in the JetStream object store
 /// and truncates the shard's log below what its replicas have applied. Answers one entry per shard.
 #[utoipa::path(post, path = "/cluster/snapshot", tag = "cluster",
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = Object), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn snapshot(State(s): State<AppState>, t: Started) -> ApiResult<Reply<serde_json::Value>> {
     let c = cluster_of(&s)?;
     Ok(Reply(c.snapshot_all().await?, t))

@@ -22,18 +22,20 @@ use crate::wire::{
 pub const MIN_SEQ_WAIT: Duration = Duration::from_secs(10);
 
 /// Checks a read's `min_seq`. On a single node a sequence number above every one handed to a write so far names
-/// no write at all: the caller's mistake, a 400 at once rather than a 504 after [`MIN_SEQ_WAIT`]. A cluster
-/// replica still catching up with its shard's log waits for it instead.
+/// no write at all: a 409 at once (it conflicts with the collection's state) rather than a 504 after
+/// [`MIN_SEQ_WAIT`]. A cluster replica still catching up with its shard's log waits for it instead.
 pub(super) fn check_min_seq(s: &AppState, col: &quiver_engine::Collection, seq: Option<u64>) -> ApiResult<()> {
     if let Some(seq) = seq
         && !s.follows_a_log()
     {
         let assigned = col.assigned_seq();
         if seq > assigned {
-            return Err(ApiError::invalid(
-                "min_seq",
-                format!("a sequence number a write to this collection returned (at most {assigned})"),
-                seq,
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                format!(
+                    "invalid min_seq: expected a sequence number a write to this collection returned (at most \
+                     {assigned}), got {seq}"
+                ),
             ));
         }
     }
