@@ -7,7 +7,8 @@
 #
 # The server runs on a fresh data directory with a collection named `fuzz` (see tests/fuzz/schemathesis.toml);
 # QUIVER_BIN picks the binary (default: $CARGO_TARGET_DIR/debug/quiver). FUZZ_CHECKS=all adds schemathesis'
-# conformance checks (request and response shapes against the document) to the default `not_a_server_error`.
+# conformance checks (request and response shapes against the document) to the default `not_a_server_error`;
+# FUZZ_SEED=N replays one fixed generation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -43,6 +44,9 @@ cd "$work"   # schemathesis writes its state beside where it runs
 # explains); a --checks flag would override those.
 checks=(--checks "${FUZZ_CHECKS:-not_a_server_error}")
 [ "${FUZZ_CHECKS:-}" = all ] && checks=()
+# FUZZ_SEED fixes schemathesis' generation (the same requests in the same order), so a run that passed once
+# passes again; unset, every run draws new requests.
+[ -n "${FUZZ_SEED:-}" ] && checks+=(--seed "$FUZZ_SEED")
 status=0
 schemathesis --config-file "$root/tests/fuzz/schemathesis.toml" run "$url/openapi.json" \
     "${checks[@]}" --phases examples,coverage,fuzzing,stateful --max-time "$secs" \

@@ -444,6 +444,15 @@ impl Collection {
 
     /// Merges `payload` into the selected points' payloads (at the dotted `key` when given).
     pub fn set_payload(&self, selector: Selector, payload: Payload, key: Option<&str>) -> Result<u64> {
+        if let Some(k) = key
+            && !crate::filter::is_valid_key(k)
+        {
+            return Err(Error::invalid(
+                "key",
+                "a dotted payload key without empty segments (like `meta.tags`)",
+                format!("{k:?}"),
+            ));
+        }
         self.submit(WriteRequest::SetPayload { selector, payload, key: key.map(str::to_owned) })
     }
 

@@ -425,6 +425,11 @@ fn no_bound(path: &str) -> Error {
     Error::filter(path, "needs at least one of gt, gte, lt, lte")
 }
 
+/// Whether `key` is a usable dotted payload key: not empty, no empty segment, no segment that is only `[]`.
+pub fn is_valid_key(key: &str) -> bool {
+    !key.is_empty() && !key.split('.').any(|p| p.strip_suffix("[]").unwrap_or(p).is_empty())
+}
+
 fn validate_key(key: &str, path: &str) -> Result<()> {
     if key.is_empty() {
         return Err(Error::filter(path, "key must not be empty"));

@@ -346,3 +346,11 @@ def test_hybrid_search_fuses_keywords_and_vectors(db, name):
         c.hybrid_search("t", "dog", vector=[0.0, 0.0], fusion="max")
     with pytest.raises(quiverdb.InvalidArgument, match="weights"):
         c.hybrid_search("t", "dog", vector=[0.0, 0.0], weights=(1.0, -1.0))
+
+
+def test_a_409_that_is_not_an_existing_collection_is_a_conflict():
+    from quiverdb._errors import from_status
+
+    assert isinstance(from_status(409, 'collection "a" already exists'), quiverdb.AlreadyExists)
+    e = from_status(409, "invalid min_seq: expected a sequence number a write to this collection returned (at most 3), got 9")
+    assert isinstance(e, quiverdb.Conflict) and isinstance(e, ValueError) and e.status == 409

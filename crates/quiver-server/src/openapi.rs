@@ -362,6 +362,24 @@ pub fn refine(doc: &mut Value, cfg: &ServerConfig) -> Vec<String> {
     } else {
         missing.push(s.to_owned());
     }
+    // PUT (overwrite) takes no `key`: its own copy of the schema without it.
+    match doc.pointer("/components/schemas/SetPayload").cloned() {
+        Some(mut o) => {
+            if let Some(p) = o.get_mut("properties").and_then(Value::as_object_mut) {
+                p.remove("key");
+            }
+            o["description"] = json!("Replaces the payload of the selected points with `payload`.");
+            if let Some(schemas) = doc.pointer_mut(s).and_then(Value::as_object_mut) {
+                schemas.insert("OverwritePayload".into(), o);
+            }
+            let at = "/paths/~1collections~1{collection_name}~1points~1payload/put/requestBody/content/application~1json/schema";
+            match doc.pointer_mut(at) {
+                Some(v) => *v = json!({"$ref": "#/components/schemas/OverwritePayload"}),
+                None => missing.push(at.to_owned()),
+            }
+        }
+        None => missing.push("/components/schemas/SetPayload (for OverwritePayload)".into()),
+    }
     // Reply properties utoipa gets wrong, wherever a schema (or an envelope inlining it) has them.
     let mut fixed = 0;
     fix_properties(doc, &mut fixed);

@@ -76,6 +76,10 @@ fn payload_updates_by_id_and_filter() {
     c.upsert(pts).unwrap();
     c.set_payload(Selector::Ids(vec![PointId::Num(1)]), payload(json!({"color": "red"})), None).unwrap();
     c.set_payload(Selector::Ids(vec![PointId::Num(1)]), payload(json!({"x": 1})), Some("meta")).unwrap();
+    for bad in ["", "a..b", ".a", "meta.", "[]"] {
+        let e = c.set_payload(Selector::Ids(vec![PointId::Num(1)]), payload(json!({"y": 1})), Some(bad)).unwrap_err();
+        assert!(e.to_string().contains("key"), "{bad:?}: {e}");
+    }
     let p = c.get(&[PointId::Num(1)], true, true).unwrap().remove(0);
     assert_eq!(
         serde_json::Value::Object(p.payload.unwrap()),

@@ -35,6 +35,11 @@ class AlreadyExists(QuiverError):
     """A collection with that name exists."""
 
 
+class Conflict(QuiverError, ValueError):
+    """The request conflicts with the server's state (409 other than an existing collection): a ``min_seq`` or
+    read token beyond every write the collection was given, a cluster route on a single node."""
+
+
 class Corrupt(QuiverError):
     """Stored bytes failed a checksum or structure check; the data is reported, never served."""
 
@@ -88,6 +93,8 @@ _BY_STATUS = {
 def from_status(status: int, message: str) -> QuiverError:
     """The exception for an HTTP error reply."""
     cls = _BY_STATUS.get(status)
+    if status == 409 and "already exists" not in message:
+        cls = Conflict
     if cls is None:
         cls = ServerError if status >= 500 else QuiverError
     return cls(message, status)
@@ -98,6 +105,7 @@ __all__ = [
     "InvalidArgument",
     "NotFound",
     "AlreadyExists",
+    "Conflict",
     "Corrupt",
     "Unavailable",
     "Closed",

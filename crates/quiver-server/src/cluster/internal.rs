@@ -67,6 +67,13 @@ pub fn write_request(kind: &str, body: &[u8], field: Option<&str>, cfg: &ServerC
         }
         "set_payload" => {
             let b: SetPayload = parse_json(body)?;
+            if let Some(k) = b.key.as_deref().filter(|k| !quiver_engine::filter::is_valid_key(k)) {
+                return Err(ApiError::invalid(
+                    "key",
+                    "a dotted payload key without empty segments (like `meta.tags`)",
+                    format!("{k:?}"),
+                ));
+            }
             WriteRequest::SetPayload {
                 selector: convert::selector(b.points, b.filter, cfg)?,
                 payload: b.payload,
