@@ -189,10 +189,10 @@ def text(url: str) -> None:
         assert e.status_code == 400 and "query.model" in str(e.content), e
 
 
-def hybrid(url: str, cluster: bool = False) -> None:
+def hybrid(url: str, cluster: bool = False, grpc_port: int | None = None) -> None:
     """A full-text index with Qdrant's text settings, `MatchText` on it, prefetch + fusion queries, geo filters;
     on a single node also recommend and ordered scrolls (a cluster refuses those)."""
-    client = QdrantClient(url=url, prefer_grpc=False, timeout=30)
+    client = QdrantClient(url=url, prefer_grpc=grpc_port is not None, grpc_port=grpc_port or 6334, timeout=30)
     name = "hybrid"
     if client.collection_exists(name):
         client.delete_collection(name)
@@ -278,8 +278,8 @@ def hybrid(url: str, cluster: bool = False) -> None:
     try:
         client.query_points(name, query=models.FusionQuery(fusion=models.Fusion.RRF), limit=3)
         raise AssertionError("fusion without prefetch accepted")
-    except UnexpectedResponse as e:
-        assert e.status_code == 400 and "prefetch" in str(e.content), e
+    except Exception as e:
+        assert status_of(e) == 400 and "prefetch" in (str(e.content) if hasattr(e, "content") else str(e)), e
     client.delete_collection(name)
     print("qdrant-client hybrid checks: all passed")
 
@@ -287,6 +287,7 @@ def hybrid(url: str, cluster: bool = False) -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[2] == "--grpc-port":
         main(sys.argv[1], grpc_port=int(sys.argv[3]))
+        hybrid(sys.argv[1], grpc_port=int(sys.argv[3]))
         sys.exit(0)
     # Optional: shard_number and replication_factor of the collection (a cluster node takes both).
     main(sys.argv[1], *(int(x) for x in sys.argv[2:4]))

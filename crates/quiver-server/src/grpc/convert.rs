@@ -753,6 +753,7 @@ pub fn collection_info(v: &Value) -> pb::CollectionInfo {
                         let t = s["data_type"].as_str().unwrap_or("");
                         let info = pb::PayloadSchemaInfo {
                             data_type: SCHEMA_TYPES.iter().position(|x| *x == t).unwrap_or(0) as i32,
+                            params: s.get("params").and_then(text_params_out),
                             points: u64_at(s, "points"),
                         };
                         (k.clone(), info)
@@ -765,15 +766,94 @@ pub fn collection_info(v: &Value) -> pb::CollectionInfo {
     }
 }
 
-/// The REST `field_schema` of a gRPC field type.
-pub fn field_schema(t: Option<i32>) -> Res<Value> {
+const TOKENIZERS: [&str; 6] = ["", "prefix", "whitespace", "word", "multilingual", "code"];
+
+/// The REST `field_schema` of a gRPC field type and its index parameters (a text index's settings become REST's;
+/// the other kinds' settings are accepted and ignored, as over REST).
+pub fn field_schema(t: Option<i32>, params: Option<&pb::PayloadIndexParams>) -> Res<Value> {
     const TYPES: [&str; 8] = ["keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid"];
     let t = t.unwrap_or(0);
-    usize::try_from(t)
+    let name = usize::try_from(t)
         .ok()
         .and_then(|i| TYPES.get(i))
-        .map(|s| json!(s))
-        .ok_or_else(|| Status::invalid_argument(format!("field_type: expected 0 to 7 (Keyword to Uuid), got {t}")))
+        .ok_or_else(|| Status::invalid_argument(format!("field_type: expected 0 to 7 (Keyword to Uuid), got {t}")))?;
+    use pb::payload_index_params::IndexParams;
+    let Some(IndexParams::TextIndexParams(p)) = params.and_then(|p| p.index_params.as_ref()) else {
+        return Ok(json!(name));
+    };
+    if *name != "text" {
+        return Err(Status::invalid_argument(format!("field_index_params: text index parameters for a {name} field")));
+    }
+    let at = "field_index_params.text_index_params";
+    if p.ascii_folding == Some(true) {
+        return Err(unsupported(&format!("{at}.ascii_folding")));
+    }
+    if p.nested.is_some() {
+        return Err(unsupported(&format!("{at}.nested")));
+    }
+    let mut o = Map::new();
+    o.insert("type".into(), json!("text"));
+    if p.tokenizer != 0 {
+        let name = TOKENIZERS
+            .get(p.tokenizer as usize)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| Status::invalid_argument(format!("{at}.tokenizer: expected 1 to 5, got {}", p.tokenizer)))?;
+        o.insert("tokenizer".into(), json!(name));
+    }
+    if let Some(b) = p.lowercase {
+        o.insert("lowercase".into(), json!(b));
+    }
+    for (k, v) in [("min_token_len", p.min_token_len), ("max_token_len", p.max_token_len)] {
+        if let Some(v) = v {
+            o.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(b) = p.phrase_matching {
+        o.insert("phrase_matching".into(), json!(b));
+    }
+    if let Some(sw) = &p.stopwords {
+        if !sw.custom.is_empty() {
+            return Err(unsupported(&format!("{at}.stopwords.custom")));
+        }
+        o.insert("stopwords".into(), json!({"languages": sw.languages}));
+    }
+    if let Some(pb::stemming_algorithm::StemmingParams::Snowball(sb)) =
+        p.stemmer.as_ref().and_then(|s| s.stemming_params.as_ref())
+    {
+        o.insert("stemmer".into(), json!({"type": "snowball", "language": sb.language}));
+    }
+    Ok(Value::Object(o))
+}
+
+/// A text index's REST parameters (`payload_schema.<key>.params`) as gRPC's.
+fn text_params_out(p: &Value) -> Option<pb::PayloadIndexParams> {
+    if p.get("type").and_then(Value::as_str) != Some("text") {
+        return None;
+    }
+    let languages = match p.get("stopwords") {
+        Some(Value::String(l)) => Some(vec![l.clone()]),
+        Some(Value::Object(m)) => m
+            .get("languages")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
+        _ => None,
+    };
+    let stemmer =
+        p.get("stemmer").and_then(|s| s.get("language")).and_then(Value::as_str).map(|l| pb::StemmingAlgorithm {
+            stemming_params: Some(pb::stemming_algorithm::StemmingParams::Snowball(pb::SnowballParams {
+                language: l.to_owned(),
+            })),
+        });
+    let tokenizer = p.get("tokenizer").and_then(Value::as_str).and_then(|t| TOKENIZERS.iter().position(|x| *x == t));
+    Some(pb::PayloadIndexParams {
+        index_params: Some(pb::payload_index_params::IndexParams::TextIndexParams(pb::TextIndexParams {
+            tokenizer: tokenizer.unwrap_or(3) as i32,
+            lowercase: p.get("lowercase").and_then(Value::as_bool).or(Some(true)),
+            stopwords: languages.map(|languages| pb::StopwordsSet { languages, custom: Vec::new() }),
+            stemmer,
+            ..Default::default()
+        })),
+    })
 }
 
 #[cfg(test)]
@@ -835,8 +915,8 @@ mod tests {
         assert!(query_body(&q).unwrap_err().message().contains("query.discover"));
         let empty = pb::Filter { must: vec![pb::Condition { condition_one_of: None }], ..Default::default() };
         assert!(filter_json(&empty, "filter").unwrap_err().message().contains("filter.must[0]"));
-        assert!(field_schema(Some(9)).is_err());
-        assert_eq!(field_schema(None).unwrap(), json!("keyword"));
+        assert!(field_schema(Some(9), None).is_err());
+        assert_eq!(field_schema(None, None).unwrap(), json!("keyword"));
     }
 
     #[test]

@@ -311,10 +311,8 @@ impl pb::points_server::Points for Grpc {
         req: tonic::Request<pb::CreateFieldIndexCollection>,
     ) -> Res<Response<pb::PointsOperationResponse>> {
         let r = req.get_ref();
-        if r.field_index_params.is_some() {
-            return Err(convert::unsupported("field_index_params (index parameters; REST takes them)"));
-        }
-        let body = json!({"field_name": r.field_name, "field_schema": convert::field_schema(r.field_type)?});
+        let schema = convert::field_schema(r.field_type, r.field_index_params.as_ref())?;
+        let body = json!({"field_name": r.field_name, "field_schema": schema});
         let path = format!("{}/index{}", col(&r.collection_name), wait_query(r.wait));
         self.points_op(&req, Method::PUT, path, body).await
     }
