@@ -11,6 +11,25 @@ use super::pb;
 
 pub type Res<T> = Result<T, Status>;
 
+/// Inserting an optional field into a REST body: absent stays absent.
+pub trait Put {
+    /// Inserts `key: v` when `v` is given.
+    fn put<T: serde::Serialize>(&mut self, key: &str, v: Option<T>);
+}
+
+impl Put for Map<String, Value> {
+    fn put<T: serde::Serialize>(&mut self, key: &str, v: Option<T>) {
+        if let Some(v) = v {
+            self.insert(key.to_owned(), json!(v));
+        }
+    }
+}
+
+/// `path.field`, or `field` at the top level.
+fn at(path: &str, field: &str) -> String {
+    if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") }
+}
+
 /// INVALID_ARGUMENT for a field QuiverDB does not serve over gRPC.
 pub fn unsupported(field: &str) -> Status {
     Status::invalid_argument(format!("{field} is not supported by QuiverDB's gRPC API (see docs/server.md#grpc)"))
@@ -160,12 +179,8 @@ fn field_condition_json(f: &pb::FieldCondition, path: &str) -> Res<Value> {
     if let Some(r) = &f.geo_radius {
         out.insert("geo_radius".into(), json!({"center": point(&r.center), "radius": r.radius}));
     }
-    if let Some(b) = f.is_empty {
-        out.insert("is_empty".into(), json!(b));
-    }
-    if let Some(b) = f.is_null {
-        out.insert("is_null".into(), json!(b));
-    }
+    out.put("is_empty", f.is_empty);
+    out.put("is_null", f.is_null);
     Ok(Value::Object(out))
 }
 
@@ -246,15 +261,9 @@ pub fn params_json(p: &pb::SearchParams, path: &str) -> Res<Value> {
     refuse_if(&p.acorn, &format!("{path}.acorn"))?;
     refuse_if(&p.idf, &format!("{path}.idf"))?;
     let mut o = Map::new();
-    if let Some(ef) = p.hnsw_ef {
-        o.insert("hnsw_ef".into(), json!(ef));
-    }
-    if let Some(e) = p.exact {
-        o.insert("exact".into(), json!(e));
-    }
-    if let Some(i) = p.indexed_only {
-        o.insert("indexed_only".into(), json!(i));
-    }
+    o.put("hnsw_ef", p.hnsw_ef);
+    o.put("exact", p.exact);
+    o.put("indexed_only", p.indexed_only);
     if let Some(q) = &p.quantization {
         let mut qo = Map::new();
         for (k, v) in [
@@ -395,9 +404,7 @@ fn query_json(q: &pb::Query, path: &str) -> Res<Value> {
         },
         Some(Q::Rrf(r)) => {
             let mut o = Map::new();
-            if let Some(k) = r.k {
-                o.insert("k".into(), json!(k));
-            }
+            o.put("k", r.k);
             if !r.weights.is_empty() {
                 o.insert("weights".into(), json!(r.weights));
             }
@@ -430,9 +437,7 @@ fn prefetch_json(p: &pb::PrefetchQuery, path: &str) -> Res<Value> {
         o.insert("query".into(), query_json(q, &format!("{path}.query"))?);
     }
     common_search_fields(&mut o, p.using.as_ref(), p.filter.as_ref(), p.params.as_ref(), p.score_threshold, path)?;
-    if let Some(l) = p.limit {
-        o.insert("limit".into(), json!(l));
-    }
+    o.put("limit", p.limit);
     Ok(Value::Object(o))
 }
 
@@ -444,18 +449,14 @@ fn common_search_fields(
     score_threshold: Option<f32>,
     path: &str,
 ) -> Res<()> {
-    if let Some(u) = using {
-        o.insert("using".into(), json!(u));
-    }
+    o.put("using", using);
     if let Some(f) = filter {
-        o.insert("filter".into(), filter_json(f, &format!("{path}.filter"))?);
+        o.insert("filter".into(), filter_json(f, &at(path, "filter"))?);
     }
     if let Some(p) = params {
-        o.insert("params".into(), params_json(p, &format!("{path}.params"))?);
+        o.insert("params".into(), params_json(p, &at(path, "params"))?);
     }
-    if let Some(t) = score_threshold {
-        o.insert("score_threshold".into(), json!(t));
-    }
+    o.put("score_threshold", score_threshold);
     Ok(())
 }
 
@@ -481,12 +482,8 @@ pub fn query_body(q: &pb::QueryPoints) -> Res<Value> {
         o.insert("query".into(), query_json(x, "query")?);
     }
     common_search_fields(&mut o, q.using.as_ref(), q.filter.as_ref(), q.params.as_ref(), q.score_threshold, "")?;
-    if let Some(l) = q.limit {
-        o.insert("limit".into(), json!(l));
-    }
-    if let Some(off) = q.offset {
-        o.insert("offset".into(), json!(off));
-    }
+    o.put("limit", q.limit);
+    o.put("offset", q.offset);
     selectors(&mut o, q.with_payload.as_ref(), q.with_vectors.as_ref());
     Ok(Value::Object(o))
 }
@@ -503,12 +500,8 @@ pub fn query_groups_body(q: &pb::QueryPointGroups) -> Res<Value> {
     }
     common_search_fields(&mut o, q.using.as_ref(), q.filter.as_ref(), q.params.as_ref(), q.score_threshold, "")?;
     o.insert("group_by".into(), json!(q.group_by));
-    if let Some(l) = q.limit {
-        o.insert("limit".into(), json!(l));
-    }
-    if let Some(g) = q.group_size {
-        o.insert("group_size".into(), json!(g));
-    }
+    o.put("limit", q.limit);
+    o.put("group_size", q.group_size);
     selectors(&mut o, q.with_payload.as_ref(), q.with_vectors.as_ref());
     Ok(Value::Object(o))
 }
@@ -525,9 +518,7 @@ pub fn search_body(s: &pb::SearchPoints) -> Res<Value> {
     o.insert("vector".into(), vector);
     common_search_fields(&mut o, None, s.filter.as_ref(), s.params.as_ref(), s.score_threshold, "")?;
     o.insert("limit".into(), json!(s.limit));
-    if let Some(off) = s.offset {
-        o.insert("offset".into(), json!(off));
-    }
+    o.put("offset", s.offset);
     selectors(&mut o, s.with_payload.as_ref(), s.with_vectors.as_ref());
     Ok(Value::Object(o))
 }
@@ -597,9 +588,7 @@ fn vector_params_json(p: &pb::VectorParams, path: &str) -> Res<Value> {
     if let Some(h) = &p.hnsw_config {
         o.insert("hnsw_config".into(), hnsw_json(h));
     }
-    if let Some(d) = p.on_disk {
-        o.insert("on_disk".into(), json!(d));
-    }
+    o.put("on_disk", p.on_disk);
     Ok(Value::Object(o))
 }
 
@@ -616,9 +605,7 @@ fn hnsw_json(h: &pb::HnswConfigDiff) -> Value {
             o.insert(k.into(), json!(v));
         }
     }
-    if let Some(d) = h.on_disk {
-        o.insert("on_disk".into(), json!(d));
-    }
+    o.put("on_disk", h.on_disk);
     Value::Object(o)
 }
 
@@ -647,15 +634,9 @@ pub fn create_body(c: &pb::CreateCollection) -> Res<Value> {
     if let Some(h) = &c.hnsw_config {
         o.insert("hnsw_config".into(), hnsw_json(h));
     }
-    if let Some(n) = c.shard_number {
-        o.insert("shard_number".into(), json!(n));
-    }
-    if let Some(n) = c.replication_factor {
-        o.insert("replication_factor".into(), json!(n));
-    }
-    if let Some(b) = c.on_disk_payload {
-        o.insert("on_disk_payload".into(), json!(b));
-    }
+    o.put("shard_number", c.shard_number);
+    o.put("replication_factor", c.replication_factor);
+    o.put("on_disk_payload", c.on_disk_payload);
     if !c.metadata.is_empty() {
         o.insert("metadata".into(), payload_json(&c.metadata));
     }
@@ -800,17 +781,13 @@ pub fn field_schema(t: Option<i32>, params: Option<&pb::PayloadIndexParams>) -> 
             .ok_or_else(|| Status::invalid_argument(format!("{at}.tokenizer: expected 1 to 5, got {}", p.tokenizer)))?;
         o.insert("tokenizer".into(), json!(name));
     }
-    if let Some(b) = p.lowercase {
-        o.insert("lowercase".into(), json!(b));
-    }
+    o.put("lowercase", p.lowercase);
     for (k, v) in [("min_token_len", p.min_token_len), ("max_token_len", p.max_token_len)] {
         if let Some(v) = v {
             o.insert(k.into(), json!(v));
         }
     }
-    if let Some(b) = p.phrase_matching {
-        o.insert("phrase_matching".into(), json!(b));
-    }
+    o.put("phrase_matching", p.phrase_matching);
     if let Some(sw) = &p.stopwords {
         if !sw.custom.is_empty() {
             return Err(unsupported(&format!("{at}.stopwords.custom")));
@@ -915,6 +892,8 @@ mod tests {
         assert!(query_body(&q).unwrap_err().message().contains("query.discover"));
         let empty = pb::Filter { must: vec![pb::Condition { condition_one_of: None }], ..Default::default() };
         assert!(filter_json(&empty, "filter").unwrap_err().message().contains("filter.must[0]"));
+        let q = pb::QueryPoints { filter: Some(empty), ..Default::default() };
+        assert!(query_body(&q).unwrap_err().message().starts_with("filter.must[0]"), "top-level paths start bare");
         assert!(field_schema(Some(9), None).is_err());
         assert_eq!(field_schema(None, None).unwrap(), json!("keyword"));
     }

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use tonic::{Code, Response, Status};
 use tower::ServiceExt as _;
 
-use convert::Res;
+use convert::{Put as _, Res};
 
 /// The generated messages and service traits of `proto/qdrant.proto`.
 #[allow(clippy::all, clippy::pedantic, missing_docs, unreachable_pub)]
@@ -60,19 +60,6 @@ impl std::fmt::Debug for Grpc {
 struct Reply {
     result: Value,
     time: f64,
-}
-
-/// Percent-encodes a path segment (a name the REST route then checks and refuses if bad).
-fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn wait_query(wait: Option<bool>) -> &'static str {
@@ -136,7 +123,7 @@ impl Grpc {
 }
 
 fn col(name: &str) -> String {
-    format!("/collections/{}", seg(name))
+    format!("/collections/{}", crate::wire::segment(name))
 }
 
 #[tonic::async_trait]
@@ -322,7 +309,8 @@ impl pb::points_server::Points for Grpc {
         req: tonic::Request<pb::DeleteFieldIndexCollection>,
     ) -> Res<Response<pb::PointsOperationResponse>> {
         let r = req.get_ref();
-        let path = format!("{}/index/{}{}", col(&r.collection_name), seg(&r.field_name), wait_query(r.wait));
+        let path =
+            format!("{}/index/{}{}", col(&r.collection_name), crate::wire::segment(&r.field_name), wait_query(r.wait));
         let reply = self.call(&req, Method::DELETE, path, None).await?;
         Ok(Response::new(pb::PointsOperationResponse {
             result: Some(convert::update_result(&reply.result)),
@@ -349,9 +337,7 @@ impl pb::points_server::Points for Grpc {
         if let Some(o) = &r.offset {
             body.insert("offset".into(), convert::point_id_json(o, "offset")?);
         }
-        if let Some(l) = r.limit {
-            body.insert("limit".into(), json!(l));
-        }
+        body.put("limit", r.limit);
         if let Some(o) = &r.order_by {
             body.insert("order_by".into(), convert::order_by_body(o)?);
         }
@@ -375,9 +361,7 @@ impl pb::points_server::Points for Grpc {
         if let Some(f) = &r.filter {
             body.insert("filter".into(), convert::filter_json(f, "filter")?);
         }
-        if let Some(e) = r.exact {
-            body.insert("exact".into(), json!(e));
-        }
+        body.put("exact", r.exact);
         let path = format!("{}/points/count", col(&r.collection_name));
         let reply = self.call(&req, Method::POST, path, Some(Value::Object(body))).await?;
         Ok(Response::new(pb::CountResponse {
@@ -440,9 +424,7 @@ fn payload_body(r: &pb::SetPayloadPoints) -> Res<(String, Value)> {
     let mut body = Map::new();
     body.insert("payload".into(), convert::payload_json(&r.payload));
     convert::selector_fields(r.points_selector.as_ref(), "points_selector", &mut body)?;
-    if let Some(k) = &r.key {
-        body.insert("key".into(), json!(k));
-    }
+    body.put("key", r.key.as_ref());
     Ok((format!("{}/points/payload{}", col(&r.collection_name), wait_query(r.wait)), Value::Object(body)))
 }
 
@@ -459,7 +441,5 @@ mod tests {
         assert_eq!(code_for(StatusCode::SERVICE_UNAVAILABLE), Code::Unavailable);
         assert_eq!(code_for(StatusCode::INSUFFICIENT_STORAGE), Code::ResourceExhausted);
         assert_eq!(code_for(StatusCode::INTERNAL_SERVER_ERROR), Code::Internal);
-        assert_eq!(seg("a b/c"), "a%20b%2Fc");
-        assert_eq!(seg("ok_name-1"), "ok_name-1");
     }
 }
