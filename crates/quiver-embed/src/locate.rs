@@ -75,8 +75,30 @@ pub fn find_model_dir_with(explicit: Option<&Path>, env_dir: Option<&Path>, env:
     Err(EmbedError::ModelNotFound { searched: candidates })
 }
 
-/// Checks that `dir` holds the files a model needs.
+/// The `model_type` of an image model's `config.json` (EfficientNet-Lite, see `vision`).
+pub const EFFICIENTNET_LITE: &str = "efficientnet_lite";
+
+/// True when `dir/config.json` describes an image model (its `model_type`), without loading anything else.
+pub fn is_image_model_dir(dir: &Path) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        model_type: Option<String>,
+    }
+    std::fs::read_to_string(dir.join("config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Kind>(&t).ok())
+        .and_then(|k| k.model_type)
+        .is_some_and(|t| t == EFFICIENTNET_LITE)
+}
+
+/// Checks that `dir` holds the files a model needs (an image model: `config.json` and `model.safetensors`).
 pub fn check_model_dir(dir: &Path) -> Result<()> {
+    if is_image_model_dir(dir) {
+        if !dir.join("model.safetensors").is_file() {
+            return Err(EmbedError::MissingFile { dir: dir.to_path_buf(), file: "model.safetensors" });
+        }
+        return Ok(());
+    }
     for file in REQUIRED_FILES {
         if !dir.join(file).is_file() {
             return Err(EmbedError::MissingFile { dir: dir.to_path_buf(), file });

@@ -6,6 +6,7 @@
 
 mod behaviour;
 mod config;
+mod images;
 mod locate;
 mod reference;
 
