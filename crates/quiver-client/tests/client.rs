@@ -93,6 +93,7 @@ fn point(id: u64, v: [f32; 3], p: Value) -> PointStruct {
         id: PointId::from(id),
         vector: Some(VectorInput::Plain(v.to_vec())),
         text: None,
+        image: None,
         payload: Some(payload(p)),
         ttl_secs: None,
     }
@@ -128,6 +129,7 @@ async fn points_search_and_payloads_round_trip_through_the_wire_types() {
             ids: vec![PointId::from(4), uuid.parse().unwrap()],
             vectors: Some(vec![vec![3.0, 0.0, 0.0], vec![4.0, 0.0, 0.0]]),
             texts: None,
+            images: None,
             payloads: Some(vec![Some(payload(json!({"tag": "b", "n": 4}))), None]),
         }),
     };

@@ -63,9 +63,10 @@ pub enum EmbedError {
     #[error("embedding endpoint {url}: {message}")]
     Remote { url: String, message: String },
 
-    /// An image could not be decoded (empty, unknown format, truncated, too large); the message says which.
-    #[error("bad image: {0}")]
-    BadImage(String),
+    /// Image `index` of a call could not be decoded (empty, unknown format, truncated, too large); the message
+    /// says which.
+    #[error("bad image: {message}")]
+    BadImage { index: usize, message: String },
 
     /// Text given to an image model, or an image to a text model.
     #[error("model {model} embeds {takes}, not {got}")]
@@ -80,7 +81,7 @@ impl EmbedError {
     /// True when the caller's input or configuration is at fault (a 4xx), false for an internal fault.
     pub fn is_user_error(&self) -> bool {
         match self {
-            EmbedError::InvalidOption { .. } | EmbedError::BadImage(_) | EmbedError::WrongInput { .. } => true,
+            EmbedError::InvalidOption { .. } | EmbedError::BadImage { .. } | EmbedError::WrongInput { .. } => true,
             EmbedError::ModelNotFound { .. }
             | EmbedError::MissingFile { .. }
             | EmbedError::Io { .. }

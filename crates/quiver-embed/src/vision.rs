@@ -363,7 +363,7 @@ fn pointwise(c: &Conv, x: &Maps) -> Result<Maps> {
 /// refusing images wider or taller than [`MAX_IMAGE_SIDE`] or that would take more than [`MAX_IMAGE_BYTES`].
 pub fn decode_image(bytes: &[u8]) -> Result<image::RgbImage> {
     use image::{ImageReader, Limits};
-    let bad = |message: String| EmbedError::BadImage(message);
+    let bad = |message: String| EmbedError::BadImage { index: 0, message };
     if bytes.is_empty() {
         return Err(bad("the image is empty (0 bytes)".to_string()));
     }
@@ -504,7 +504,7 @@ impl Embedder for ImageEmbedder {
     fn embed_images_flat(&self, images: &[&[u8]]) -> Result<Vec<f32>> {
         let prepare_one = |(i, bytes): (usize, &&[u8])| -> Result<Vec<f32>> {
             let img = decode_image(bytes).map_err(|e| match e {
-                EmbedError::BadImage(m) if images.len() > 1 => EmbedError::BadImage(format!("image {i}: {m}")),
+                EmbedError::BadImage { message, .. } => EmbedError::BadImage { index: i, message },
                 other => other,
             })?;
             Ok(prepare(&img, &self.config))

@@ -7,9 +7,10 @@ use quiver_index::{Metric, SearchParams as EngineParams};
 use crate::error::{ApiError, ApiResult};
 use crate::state::ServerConfig;
 use crate::wire::{
-    Batch, Distance, PointStruct, SearchParams, SearchVector, TextInput, UpsertPoints, VectorInput, VectorsConfig,
-    WithPayload, WithVector,
+    Batch, Distance, ImageInput, PointStruct, SearchParams, SearchVector, TextInput, UpsertPoints, VectorInput,
+    VectorsConfig, WithPayload, WithVector,
 };
+pub use quiver_text::Content;
 
 /// Qdrant's distance → the engine's metric.
 pub fn metric(vectors: &VectorsConfig) -> ApiResult<(usize, Metric)> {
@@ -56,45 +57,87 @@ fn vector(v: VectorInput, field: &str) -> ApiResult<Vec<f32>> {
             let names: Vec<_> = m.keys().cloned().collect();
             Err(ApiError::invalid(field, "an array of numbers (or {\"\": [...]})", format!("named vectors {names:?}")))
         }
-        VectorInput::Document(_) => Err(ApiError::internal("document vectors are taken apart by the caller")),
+        VectorInput::Document(_) | VectorInput::Image(_) => {
+            Err(ApiError::internal("document and image vectors are taken apart by the caller"))
+        }
     }
 }
 
-/// A text the upsert must embed before writing: point `index` of the batch gets its vector.
+/// A text or image the upsert must embed before writing: point `index` of the batch gets its vector.
 #[derive(Debug)]
 pub struct PendingText {
     /// Which point.
     pub index: usize,
     /// Where it came from, for error messages (`points[3].text`).
     pub field: String,
-    /// The text.
-    pub text: String,
+    /// The text or image.
+    pub content: Content,
     /// The model the client named, if any (must be the collection's).
     pub model: Option<String>,
 }
 
-/// An upsert body taken apart: the points (those in `texts` still without a vector) and the texts to embed.
+/// An upsert body taken apart: the points (those in `texts` still without a vector) and the texts and images to
+/// embed.
 #[derive(Debug)]
 pub struct Upsert {
     /// The points, in request order.
     pub points: Vec<PointInput>,
-    /// Texts to embed, in request order.
+    /// Texts and images to embed, in request order.
     pub texts: Vec<PendingText>,
 }
 
-/// A text argument: the text and the model the client named; `options` must be absent or empty.
-pub fn text_input(t: TextInput, field: &str) -> ApiResult<(String, Option<String>)> {
-    if t.options.as_ref().is_some_and(|o| !o.is_null() && o.as_object().is_none_or(|m| !m.is_empty())) {
+/// An image argument: its bytes (from base64 or a `data:` URL) and the model the client named; `options` must be
+/// absent or empty.
+pub fn image_input(i: ImageInput, field: &str) -> ApiResult<(Vec<u8>, Option<String>)> {
+    check_no_options(i.options.as_ref(), field)?;
+    Ok((image_bytes(&i.image, &format!("{field}.image"))?, i.model))
+}
+
+/// The bytes of an image sent as base64 or as a `data:…;base64,` URL. Other URLs are refused: the server fetches
+/// nothing on a client's behalf.
+pub fn image_bytes(s: &str, field: &str) -> ApiResult<Vec<u8>> {
+    use base64::Engine as _;
+    const EXPECTED: &str = "an image file's bytes in base64, or a data:image/…;base64, URL";
+    let data = if let Some(rest) = s.strip_prefix("data:") {
+        match rest.split_once(',') {
+            Some((meta, data)) if meta.ends_with(";base64") => data,
+            _ => return Err(ApiError::invalid(field, EXPECTED, "a data: URL that is not base64")),
+        }
+    } else if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("file:") {
+        return Err(ApiError::invalid(field, EXPECTED, "a URL (images are not fetched; send their bytes)"));
+    } else {
+        s
+    };
+    let clean: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(clean.as_bytes())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(clean.as_bytes()))
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(clean.as_bytes()))
+        .map_err(|e| ApiError::invalid(field, EXPECTED, format!("text that is not base64 ({e})")))?;
+    if bytes.is_empty() {
+        return Err(ApiError::invalid(field, EXPECTED, "an empty string"));
+    }
+    Ok(bytes)
+}
+
+fn check_no_options(options: Option<&serde_json::Value>, field: &str) -> ApiResult<()> {
+    if options.is_some_and(|o| !o.is_null() && o.as_object().is_none_or(|m| !m.is_empty())) {
         return Err(ApiError::invalid(
             format!("{field}.options"),
             "absent (no inference options are supported)",
             "a value",
         ));
     }
+    Ok(())
+}
+
+/// A text argument: the text and the model the client named; `options` must be absent or empty.
+pub fn text_input(t: TextInput, field: &str) -> ApiResult<(String, Option<String>)> {
+    check_no_options(t.options.as_ref(), field)?;
     Ok((t.text, t.model))
 }
 
-const VECTOR_OR_TEXT: &str = "a vector (or `text` for a collection with an embedding model)";
+const VECTOR_OR_TEXT: &str = "a vector (or `text` / `image` for a collection with an embedding model)";
 
 /// The points of an upsert body, capped at `max_batch_points`.
 pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
@@ -103,30 +146,45 @@ pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
         (Some(points), None) => {
             check_batch("points", points.len(), cfg)?;
             let mut out = Vec::with_capacity(points.len());
-            for (i, PointStruct { id, vector: v, text, payload, ttl_secs }) in points.into_iter().enumerate() {
+            for (i, PointStruct { id, vector: v, text, image, payload, ttl_secs }) in points.into_iter().enumerate() {
                 let field = format!("points[{i}]");
-                let v = match (v, text) {
-                    (Some(VectorInput::Document(t)), None) => {
+                let v = match (v, text, image) {
+                    (Some(VectorInput::Document(t)), None, None) => {
                         let field = format!("{field}.vector");
                         let (text, model) = text_input(t, &field)?;
-                        texts.push(PendingText { index: i, field, text, model });
+                        texts.push(PendingText { index: i, field, content: Content::Text(text), model });
                         Vec::new()
                     }
-                    (Some(v), None) => vector(v, &format!("{field}.vector"))?,
-                    (None, Some(text)) => {
-                        texts.push(PendingText { index: i, field: format!("{field}.text"), text, model: None });
+                    (Some(VectorInput::Image(img)), None, None) => {
+                        let field = format!("{field}.vector");
+                        let (bytes, model) = image_input(img, &field)?;
+                        texts.push(PendingText { index: i, field, content: Content::Image(bytes), model });
                         Vec::new()
                     }
-                    (Some(_), Some(_)) => return Err(ApiError::invalid(field, "a vector or a text, not both", "both")),
-                    (None, None) => {
+                    (Some(v), None, None) => vector(v, &format!("{field}.vector"))?,
+                    (None, Some(text), None) => {
+                        let field = format!("{field}.text");
+                        texts.push(PendingText { index: i, field, content: Content::Text(text), model: None });
+                        Vec::new()
+                    }
+                    (None, None, Some(image)) => {
+                        let field = format!("{field}.image");
+                        let content = Content::Image(image_bytes(&image, &field)?);
+                        texts.push(PendingText { index: i, field, content, model: None });
+                        Vec::new()
+                    }
+                    (None, None, None) => {
                         return Err(ApiError::invalid(format!("{field}.vector"), VECTOR_OR_TEXT, "nothing"));
+                    }
+                    _ => {
+                        return Err(ApiError::invalid(field, "one of `vector`, `text` or `image`", "more than one"));
                     }
                 };
                 out.push(PointInput { id, vector: v, payload, ttl_secs });
             }
             out
         }
-        (None, Some(Batch { ids, vectors, texts: batch_texts, payloads })) => {
+        (None, Some(Batch { ids, vectors, texts: batch_texts, images: batch_images, payloads })) => {
             check_batch("batch.ids", ids.len(), cfg)?;
             let n = ids.len();
             let per_id = |field: &str, len: usize| {
@@ -135,20 +193,32 @@ pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
                 }
                 Ok(())
             };
-            let vectors = match (vectors, batch_texts) {
-                (Some(v), None) => {
+            let vectors = match (vectors, batch_texts, batch_images) {
+                (Some(v), None, None) => {
                     per_id("batch.vectors", v.len())?;
                     v
                 }
-                (None, Some(t)) => {
+                (None, Some(t), None) => {
                     per_id("batch.texts", t.len())?;
                     for (i, text) in t.into_iter().enumerate() {
-                        texts.push(PendingText { index: i, field: format!("batch.texts[{i}]"), text, model: None });
+                        let field = format!("batch.texts[{i}]");
+                        texts.push(PendingText { index: i, field, content: Content::Text(text), model: None });
                     }
                     vec![Vec::new(); n]
                 }
-                (Some(_), Some(_)) => return Err(ApiError::invalid("batch", "`vectors` or `texts`, not both", "both")),
-                (None, None) => return Err(ApiError::invalid("batch.vectors", VECTOR_OR_TEXT, "nothing")),
+                (None, None, Some(images)) => {
+                    per_id("batch.images", images.len())?;
+                    for (i, image) in images.iter().enumerate() {
+                        let field = format!("batch.images[{i}]");
+                        let content = Content::Image(image_bytes(image, &field)?);
+                        texts.push(PendingText { index: i, field, content, model: None });
+                    }
+                    vec![Vec::new(); n]
+                }
+                (None, None, None) => return Err(ApiError::invalid("batch.vectors", VECTOR_OR_TEXT, "nothing")),
+                _ => {
+                    return Err(ApiError::invalid("batch", "one of `vectors`, `texts` or `images`", "more than one"));
+                }
             };
             if let Some(p) = &payloads {
                 per_id("batch.payloads", p.len())?;

@@ -40,7 +40,9 @@ impl EmbedStats {
     pub fn render(&self, out: &mut String) {
         use std::fmt::Write as _;
         let m = self.per_model.lock();
-        out.push_str("# HELP quiver_embedded_texts_total Texts embedded by the built-in models, by model.\n");
+        out.push_str(
+            "# HELP quiver_embedded_texts_total Texts and images embedded by the built-in models, by model.\n",
+        );
         out.push_str("# TYPE quiver_embedded_texts_total counter\n");
         for (model, (n, _)) in m.iter() {
             let _ = writeln!(out, "quiver_embedded_texts_total{{model=\"{}\"}} {n}", crate::metrics::escape(model));
@@ -82,6 +84,17 @@ impl Embedder for Counted {
         let started = std::time::Instant::now();
         let out = self.inner.embed_flat(texts)?;
         self.stats.record(self.inner.model_name(), texts.len(), started.elapsed().as_secs_f64());
+        Ok(out)
+    }
+
+    fn modality(&self) -> quiver_embed::Modality {
+        self.inner.modality()
+    }
+
+    fn embed_images_flat(&self, images: &[&[u8]]) -> quiver_embed::Result<Vec<f32>> {
+        let started = std::time::Instant::now();
+        let out = self.inner.embed_images_flat(images)?;
+        self.stats.record(self.inner.model_name(), images.len(), started.elapsed().as_secs_f64());
         Ok(out)
     }
 }
@@ -184,8 +197,14 @@ pub fn resolve_upsert(
     for t in &texts {
         check_named_model(t.model.as_deref(), model.model_name(), &t.field)?;
     }
-    fill_texts(model.as_ref(), &mut points, texts.into_iter().map(|t| (t.index, t.text)).collect())?;
+    let inputs = texts.into_iter().map(|t| (t.index, t.field, t.content)).collect();
+    quiver_text::fill(model.as_ref(), &mut points, inputs)?;
     Ok(points)
+}
+
+/// Embeds one text or image (blocking); `field` names it in errors.
+pub fn embed_content(model: &dyn Embedder, content: &quiver_text::Content, field: &str) -> ApiResult<Vec<f32>> {
+    Ok(quiver_text::embed_content(model, content, field)?)
 }
 
 /// Embeds `texts` (`(point index, text)`) into those points' vectors, keeping each text in its payload. Blocking.

@@ -551,3 +551,97 @@ async fn a_collection_embeds_with_mpnet_by_name() {
     let hits = t.ok("POST", "/collections/m/points/search", json!({"text": "baking a dessert", "limit": 2})).await;
     assert_eq!(first_id(&hits), 2, "{hits}");
 }
+
+fn image_b64(file: &str) -> String {
+    use base64::Engine as _;
+    let path = format!("{}/../quiver-embed/testdata/images/{file}", env!("CARGO_MANIFEST_DIR"));
+    base64::engine::general_purpose::STANDARD.encode(std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+}
+
+/// EfficientNet-Lite0 (`bash scripts/get-embed-model.sh efficientnet-lite0`; `.ci/run` installs it) behind a
+/// collection: images in upserts (`image`, Qdrant's `{"image": …}` vector, `batch.images`), searches and queries
+/// by image, and every bad image or wrong kind of input a 400 naming the field that changes nothing.
+#[tokio::test]
+async fn an_image_collection_takes_images_everywhere_and_refuses_bad_ones() {
+    let t = server();
+    let created = t.ok("PUT", "/collections/pics", json!({"embedding": {"model": "efficientnet-lite0"}})).await;
+    assert_eq!(created, json!(true));
+    let info = t.ok("GET", "/collections/pics", json!(null)).await;
+    assert_eq!(info["config"]["params"]["vectors"]["size"], 1280, "{info}");
+
+    let files = ["cat.jpg", "coffee.jpg", "astronaut.webp", "rocket.jpg"];
+    t.ok(
+        "PUT",
+        "/collections/pics/points?wait=true",
+        json!({"points": [
+            {"id": 1, "image": image_b64(files[0]), "payload": {"file": files[0]}},
+            {"id": 2, "vector": {"image": image_b64(files[1]), "model": "efficientnet-lite0"},
+             "payload": {"file": files[1]}},
+        ]}),
+    )
+    .await;
+    t.ok(
+        "PUT",
+        "/collections/pics/points?wait=true",
+        json!({"batch": {"ids": [3, 4], "images": [
+            format!("data:image/webp;base64,{}", image_b64(files[2])), image_b64(files[3])]}}),
+    )
+    .await;
+    assert_eq!(t.count("pics", json!(null)).await, 4);
+
+    // The mirrored cat finds the cat first, whichever way the query image comes.
+    let cat = image_b64("cat-mirrored.png");
+    let hits = t.ok("POST", "/collections/pics/points/search", json!({"image": cat, "limit": 4})).await;
+    assert_eq!(first_id(&hits), 1, "{hits}");
+    assert!(hits[0]["score"].as_f64().unwrap() > hits[1]["score"].as_f64().unwrap() + 0.1, "{hits}");
+    for query in [json!({"image": cat}), json!({"nearest": {"image": cat, "model": "efficientnet-lite0"}})] {
+        let r = t.ok("POST", "/collections/pics/points/query", json!({"query": query, "limit": 2})).await;
+        assert_eq!(first_id(&r["points"]), 1, "{r}");
+    }
+    let r = t
+        .ok("POST", "/collections/pics/points/query", json!({"query": {"recommend": {"positive": [{"image": cat}]}}}))
+        .await;
+    assert_eq!(first_id(&r["points"]), 1, "{r}");
+
+    // Bad images and wrong kinds of input: 400 naming the field; nothing is written.
+    let png = {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(&cat).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(&bytes[..bytes.len() / 2])
+    };
+    let bad = StatusCode::BAD_REQUEST;
+    let up = "/collections/pics/points?wait=true";
+    t.err("PUT", up, json!({"points": [{"id": 9, "image": "%%%"}]}), bad, "points[0].image").await;
+    t.err("PUT", up, json!({"points": [{"id": 9, "image": "https://example.com/cat.jpg"}]}), bad, "not fetched").await;
+    t.err("PUT", up, json!({"points": [{"id": 9, "image": ""}]}), bad, "points[0].image").await;
+    t.err(
+        "PUT",
+        up,
+        json!({"points": [{"id": 9, "image": image_b64(files[0])}, {"id": 10, "image": png}]}),
+        bad,
+        "points[1].image",
+    )
+    .await;
+    t.err("PUT", up, json!({"points": [{"id": 9, "image": "aGVsbG8gd29ybGQ="}]}), bad, "not an image").await;
+    t.err("PUT", up, json!({"points": [{"id": 9, "text": "a cat"}]}), bad, "embeds images").await;
+    t.err("PUT", up, json!({"points": [{"id": 9, "text": "a", "image": cat}]}), bad, "more than one").await;
+    t.err("PUT", up, json!({"batch": {"ids": [9], "images": []}}), bad, "batch.images").await;
+    t.err(
+        "PUT",
+        up,
+        json!({"points": [{"id": 9, "vector": {"image": cat, "model": "all-MiniLM-L6-v2"}}]}),
+        bad,
+        "all-MiniLM-L6-v2",
+    )
+    .await;
+    t.err("POST", "/collections/pics/points/search", json!({"text": "a cat", "limit": 1}), bad, "embeds images").await;
+    t.err("POST", "/collections/pics/points/query", json!({"query": {"image": png}}), bad, "query.image").await;
+    assert_eq!(t.count("pics", json!(null)).await, 4, "nothing written by a refused request");
+
+    // A text collection refuses images the same way.
+    text_collection(&t, "notes").await;
+    t.err("PUT", "/collections/notes/points", json!({"points": [{"id": 1, "image": cat}]}), bad, "embeds text").await;
+    // A collection without a model says how to get one.
+    t.ok("PUT", "/collections/plain", json!({"vectors": {"size": 3, "distance": "Cosine"}})).await;
+    t.err("POST", "/collections/plain/points/search", json!({"image": cat, "limit": 1}), bad, "embedding").await;
+}

@@ -66,6 +66,12 @@ pub fn chunk_id(doc_id: &str, index: usize) -> PointId {
     PointId::Uuid(h)
 }
 
+/// The point id of a file imported whole (an image) at `path` (relative to the folder imported, `/`-separated):
+/// [`chunk_id`] with an index no chunk has, so importing the folder again replaces each file's point in place.
+pub fn file_id(path: &str) -> PointId {
+    chunk_id(path, usize::MAX)
+}
+
 /// Checks a document id and its metadata; `at` names the document in errors (`documents[2]`).
 pub fn check_document(doc: &Document, at: &str) -> Result<()> {
     if doc.id.is_empty() || doc.id.len() > MAX_DOC_ID_LEN {

@@ -23,7 +23,7 @@ pub enum TextError {
     #[error(
         "embedding model {name:?} is not installed here (put its sentence-transformers directory under the models \
          directory as {short:?}, or in ~/.cache/quiver-models; scripts/get-embed-model.sh fetches the default model \
-         {default}, and `scripts/get-embed-model.sh all-mpnet-base-v2` fetches all-mpnet-base-v2)"
+         {default}; `scripts/get-embed-model.sh all-mpnet-base-v2` and `… efficientnet-lite0` fetch those)"
     )]
     ModelNotInstalled {
         /// The name asked for.

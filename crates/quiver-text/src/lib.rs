@@ -17,7 +17,7 @@ mod error;
 pub mod models;
 pub mod remote;
 
-use quiver_embed::Embedder;
+use quiver_embed::{EmbedError, Embedder};
 use quiver_engine::PointInput;
 
 pub use error::{Result, TextError};
@@ -34,15 +34,74 @@ pub fn embed(model: &dyn Embedder, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
 /// Embeds `texts` (`(point index, text)`) with `model` in one call into those points' vectors, and keeps each text
 /// in its point's payload under [`TEXT_KEY`] (replacing a `text` key sent in the payload). Blocking.
 pub fn fill_texts(model: &dyn Embedder, points: &mut [PointInput], texts: Vec<(usize, String)>) -> Result<()> {
-    if let Some((i, _)) = texts.iter().find(|(i, _)| *i >= points.len()) {
-        return Err(TextError::Internal(format!("text for point {i} of {}", points.len())));
+    let inputs = texts.into_iter().map(|(i, t)| (i, String::new(), Content::Text(t))).collect();
+    fill(model, points, inputs)
+}
+
+/// What a model embeds for a point or a query: a text, or an encoded image (JPEG, PNG, WebP, GIF, BMP).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    /// A text.
+    Text(String),
+    /// The bytes of an image file.
+    Image(Vec<u8>),
+}
+
+/// What images are, for error messages.
+pub const IMAGE_EXPECTED: &str = "a JPEG, PNG, WebP, GIF or BMP image";
+
+/// Embeds one text or image (blocking); `field` names it in errors.
+pub fn embed_content(model: &dyn Embedder, content: &Content, field: &str) -> Result<Vec<f32>> {
+    let vectors = match content {
+        Content::Text(t) => model.embed(&[t.as_str()]),
+        Content::Image(bytes) => model.embed_images(&[bytes.as_slice()]),
+    };
+    let mut vectors = vectors.map_err(|e| content_error(model, e, |_| field.to_string()))?;
+    vectors.pop().ok_or_else(|| TextError::Internal("the model returned no vector".into()))
+}
+
+/// Embeds `inputs` (`(point index, field for errors, content)`) with `model` into those points' vectors — texts in
+/// one call, images in another — and keeps each text in its point's payload under [`TEXT_KEY`] (replacing a
+/// `text` key sent in the payload). An image that cannot be decoded, or content of the kind the model does not
+/// take, is a [`TextError::InvalidArgument`] naming its field. Blocking.
+pub fn fill(model: &dyn Embedder, points: &mut [PointInput], inputs: Vec<(usize, String, Content)>) -> Result<()> {
+    if let Some((i, _, _)) = inputs.iter().find(|(i, _, _)| *i >= points.len()) {
+        return Err(TextError::Internal(format!("content for point {i} of {}", points.len())));
     }
-    let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
-    let vectors = embed(model, &refs)?;
-    for ((i, t), v) in texts.into_iter().zip(vectors) {
-        let p = &mut points[i];
-        p.vector = v;
-        p.payload.get_or_insert_with(Default::default).insert(TEXT_KEY.to_string(), t.into());
+    let (texts, images): (Vec<_>, Vec<_>) = inputs.into_iter().partition(|(_, _, c)| matches!(c, Content::Text(_)));
+    if !texts.is_empty() {
+        let refs: Vec<&str> =
+            texts.iter().map(|(_, _, c)| if let Content::Text(t) = c { t.as_str() } else { "" }).collect();
+        let vectors = model.embed(&refs).map_err(|e| content_error(model, e, |k| texts[k].1.clone()))?;
+        for ((i, _, c), v) in texts.into_iter().zip(vectors) {
+            let p = &mut points[i];
+            p.vector = v;
+            if let Content::Text(t) = c {
+                p.payload.get_or_insert_with(Default::default).insert(TEXT_KEY.to_string(), t.into());
+            }
+        }
+    }
+    if !images.is_empty() {
+        let refs: Vec<&[u8]> =
+            images.iter().map(|(_, _, c)| if let Content::Image(b) = c { b.as_slice() } else { &[] }).collect();
+        let vectors = model.embed_images(&refs).map_err(|e| content_error(model, e, |k| images[k].1.clone()))?;
+        for ((i, _, _), v) in images.iter().zip(vectors) {
+            points[*i].vector = v;
+        }
     }
     Ok(())
+}
+
+/// A model's refusal of one input, naming the input's field (`field_of(k)` for input `k` of the call).
+fn content_error(model: &dyn Embedder, e: EmbedError, field_of: impl Fn(usize) -> String) -> TextError {
+    let name = |f: String| if f.is_empty() { "input".to_string() } else { f };
+    match e {
+        EmbedError::BadImage { index, message } => TextError::invalid(name(field_of(index)), IMAGE_EXPECTED, message),
+        EmbedError::WrongInput { model: m, takes, got } => TextError::invalid(
+            name(field_of(0)),
+            format!("{takes}: the collection's model {m} embeds {takes}"),
+            got.to_string(),
+        ),
+        e => TextError::model(model.model_name(), e),
+    }
 }

@@ -19,6 +19,24 @@ pub enum VectorInput {
     /// `{"text": "…", "model": "…"}` (Qdrant's document form): embedded by the collection's model; `model`, when
     /// given, must be that model.
     Document(TextInput),
+    /// `{"image": "<base64>", "model": "…"}` (Qdrant's image form): embedded by the collection's image model.
+    Image(ImageInput),
+}
+
+/// An image to embed with the collection's image model (Qdrant's `Image`): the encoded file (JPEG, PNG, WebP, GIF
+/// or BMP) in base64, or as a `data:image/…;base64,` URL. Images are not fetched from other URLs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageInput {
+    /// The image: base64 of the file's bytes, or a `data:` URL.
+    pub image: String,
+    /// The model; must match the collection's when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Accepted for Qdrant compatibility; must be absent or empty.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Value>,
 }
 
 /// Text to embed with the collection's model (Qdrant's `Document`).
@@ -49,6 +67,9 @@ pub struct PointStruct {
     /// QuiverDB: text to embed with the collection's model instead of a vector; kept in the payload as `text`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// QuiverDB: an image (base64 or a `data:` URL) to embed with the collection's image model instead of a vector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// JSON object.
     #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,6 +92,9 @@ pub struct Batch {
     /// QuiverDB: texts, one per id, embedded with the collection's model; kept in the payloads as `text`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub texts: Option<Vec<String>>,
+    /// QuiverDB: images (base64 or `data:` URLs), one per id, embedded with the collection's image model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<String>>,
     /// Payloads, one per id (or absent).
     #[schema(value_type = Vec<Object>)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::{Filter, Payload, PointId, PointIdSchema, TextInput, WireId, WithPayload, WithVector};
+use crate::{Filter, ImageInput, Payload, PointId, PointIdSchema, TextInput, WireId, WithPayload, WithVector};
 
 /// A search hit.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -99,6 +99,9 @@ pub struct SearchRequest {
     /// QuiverDB: query text, embedded with the collection's model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// QuiverDB: query image (base64 or a `data:` URL), embedded with the collection's image model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// Only points this filter admits.
     #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -178,6 +181,8 @@ pub enum QueryInput {
     },
     /// `{"text": "…"}`: text embedded by the collection's model (Qdrant's document form).
     Text(TextInput),
+    /// `{"image": "<base64>"}`: an image embedded by the collection's image model (Qdrant's image form).
+    Image(ImageInput),
 }
 
 /// A fusion method.
@@ -271,6 +276,8 @@ pub enum NearestInput {
     Id(WireId),
     /// Text embedded by the collection's model.
     Text(TextInput),
+    /// An image embedded by the collection's image model.
+    Image(ImageInput),
 }
 
 /// `POST /collections/{collection_name}/points/query` (the nearest-vector case of Qdrant's universal query).

@@ -25,8 +25,8 @@ const BATCH_BYTES: usize = 64 << 10;
 /// Most documents per batch.
 const BATCH_DOCS: usize = 64;
 
-/// The document files under `root`, sorted by path.
-pub fn find_files(root: &Path) -> Result<Vec<PathBuf>> {
+/// The files under `root` with one of `extensions` (any case), hidden files and folders skipped, sorted by path.
+pub fn find_files(root: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -43,7 +43,7 @@ pub fn find_files(root: &Path) -> Result<Vec<PathBuf>> {
             } else if path
                 .extension()
                 .and_then(|x| x.to_str())
-                .is_some_and(|x| EXTENSIONS.iter().any(|ext| ext.eq_ignore_ascii_case(x)))
+                .is_some_and(|x| extensions.iter().any(|ext| ext.eq_ignore_ascii_case(x)))
             {
                 out.push(path);
             }
@@ -107,7 +107,7 @@ pub(super) fn run(args: &ImportArgs, dest: Dest) -> Result<()> {
         return usage(format!("--chunk-tokens / --overlap-tokens: {e}"));
     }
     let root = &args.input;
-    let files = find_files(root)?;
+    let files = find_files(root, &EXTENSIONS)?;
     if files.is_empty() {
         return usage(format!("{} holds no {} files", root.display(), EXTENSIONS.map(|e| format!(".{e}")).join(", ")));
     }
@@ -122,7 +122,7 @@ pub(super) fn run(args: &ImportArgs, dest: Dest) -> Result<()> {
                 collection: args.collection.clone(),
                 create: args.create.then_some(args.distance),
                 retries: args.retries,
-                model: args.embedding_model.clone(),
+                model: args.text_model(),
             };
             s.prepare_texts(&pb)?;
             DocSink::Server(Box::new(s))
@@ -130,7 +130,7 @@ pub(super) fn run(args: &ImportArgs, dest: Dest) -> Result<()> {
         Dest::Data(dir) => {
             target = format!("data:{}", dir.display());
             let db = Database::open(&dir).with_context(|| format!("opening the data directory {}", dir.display()))?;
-            let models = LocalModels::new(args.models_dir.clone(), args.embedding_model.clone());
+            let models = LocalModels::new(args.models_dir.clone(), args.text_model());
             let (col, model) = models.open_text_collection(&db, &args.collection, args.create, &pb)?;
             DocSink::Data { db, col, model }
         }
@@ -238,8 +238,11 @@ mod tests {
         for f in ["a.md", "b/c/d.txt", "b/e.MARKDOWN", "b/skip.rs", ".hidden.md", ".git/x.md"] {
             std::fs::write(root.join(f), "text").expect("write");
         }
-        let found: Vec<String> =
-            find_files(root).expect("find").iter().map(|p| read_document(root, p).expect("read").id).collect();
+        let found: Vec<String> = find_files(root, &EXTENSIONS)
+            .expect("find")
+            .iter()
+            .map(|p| read_document(root, p).expect("read").id)
+            .collect();
         assert_eq!(found, ["a.md", "b/c/d.txt", "b/e.MARKDOWN"]);
         std::fs::write(root.join("bad.txt"), [0x66, 0xff, 0x66]).expect("write");
         let e = read_document(root, &root.join("bad.txt")).expect_err("not UTF-8");

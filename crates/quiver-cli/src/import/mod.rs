@@ -9,6 +9,7 @@
 //! or record number and field; every batch before it stays imported.
 
 pub mod documents;
+pub mod images;
 pub mod input;
 pub mod state;
 
@@ -33,8 +34,9 @@ use state::{Fingerprint, STATE_VERSION, Start, State};
 pub struct ImportArgs {
     /// The collection to import into.
     pub collection: String,
-    /// The input: a `.fvecs`, `.jsonl` (or `.ndjson`; lines with `vector` or with `text`) or `.csv` file, or a
-    /// folder of `.txt` / `.md` documents (split into chunks and embedded).
+    /// The input: a `.fvecs`, `.jsonl` (or `.ndjson`; lines with `vector` or with `text`) or `.csv` file, a
+    /// folder of `.txt` / `.md` documents (split into chunks and embedded), or a folder of images (`.jpg`,
+    /// `.png`, `.webp`, `.gif`, `.bmp`; embedded by an image model).
     pub input: PathBuf,
     /// The input format [default: from the file extension].
     #[arg(long, value_enum)]
@@ -68,11 +70,12 @@ pub struct ImportArgs {
     /// Times a batch is retried after a transient failure (no reply; 408, 429, 502, 503 or 504).
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub retries: u32,
-    /// Text input (JSONL lines with `text`, or a folder of documents): the embedding model a collection made by
-    /// --create gets. With --data the model runs here (found in --models-dir, else where `quiver embed` finds
-    /// the default model); with a server, the server runs it.
-    #[arg(long, default_value = "all-MiniLM-L6-v2", value_name = "NAME")]
-    pub embedding_model: String,
+    /// Text or image input (JSONL lines with `text`, a folder of documents or of images): the embedding model a
+    /// collection made by --create gets [default: all-MiniLM-L6-v2 for text, efficientnet-lite0 for images].
+    /// With --data the model runs here (found in --models-dir, else where `quiver embed` finds the default
+    /// model); with a server, the server runs it.
+    #[arg(long, value_name = "NAME")]
+    pub embedding_model: Option<String>,
     /// Directory of embedding models (one sentence-transformers directory per model name), for --data.
     #[arg(long, env = "QUIVER_MODELS_DIR", value_name = "DIR")]
     pub models_dir: Option<PathBuf>,
@@ -85,6 +88,13 @@ pub struct ImportArgs {
     pub overlap_tokens: Option<usize>,
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+impl ImportArgs {
+    /// The model a text collection made by --create gets.
+    pub fn text_model(&self) -> String {
+        self.embedding_model.clone().unwrap_or_else(|| "all-MiniLM-L6-v2".to_string())
+    }
 }
 
 /// What the input holds.
@@ -193,7 +203,7 @@ impl HttpSink {
             Ok(info) => match info.pointer("/config/embedding/model").and_then(Value::as_str) {
                 Some(_) => Ok(()),
                 None => bail!(
-                    "collection {} has no embedding model, so it cannot take texts; import vectors, or into a \
+                    "collection {} has no embedding model, so it cannot take texts or images; import vectors, or into a \
                      collection created with an embedding model (--create makes one)",
                     self.collection
                 ),
@@ -292,7 +302,7 @@ impl LocalModels {
         };
         if c.config().embedding.is_none() {
             bail!(
-                "collection {name} has no embedding model, so it cannot take texts; import vectors, or into a \
+                "collection {name} has no embedding model, so it cannot take texts or images; import vectors, or into a \
                  collection created with an embedding model (--create makes one)"
             );
         }
@@ -405,7 +415,26 @@ pub fn run(args: ImportArgs) -> Result<()> {
     }
     if args.input.is_dir() {
         let dest = dest(&args)?;
-        return documents::run(&args, dest);
+        // A folder of documents, or of images: whichever it holds (both at once is ambiguous).
+        let docs = documents::find_files(&args.input, &documents::EXTENSIONS)?;
+        let pictures = documents::find_files(&args.input, &images::EXTENSIONS)?;
+        return match (docs.is_empty(), pictures.is_empty()) {
+            (false, true) => documents::run(&args, dest),
+            (true, false) => images::run(&args, dest, pictures),
+            (false, false) => usage(format!(
+                "{} holds both documents ({}) and images ({}): import them from separate folders, into collections \
+                 with a text model and an image model",
+                args.input.display(),
+                docs.len(),
+                pictures.len()
+            )),
+            (true, true) => usage(format!(
+                "{} holds no documents ({}) and no images ({})",
+                args.input.display(),
+                documents::EXTENSIONS.map(|e| format!(".{e}")).join(", "),
+                images::EXTENSIONS.map(|e| format!(".{e}")).join(", ")
+            )),
+        };
     }
     let format = match args.format.or_else(|| Format::from_path(&args.input)) {
         Some(f) => f,
@@ -457,11 +486,11 @@ pub fn run(args: ImportArgs) -> Result<()> {
             collection: args.collection.clone(),
             create,
             retries: args.retries,
-            model: args.embedding_model.clone(),
+            model: args.text_model(),
         }),
         Dest::Data(dir) => {
             let db = Database::open(&dir).with_context(|| format!("opening the data directory {}", dir.display()))?;
-            let models = LocalModels::new(args.models_dir.clone(), args.embedding_model.clone());
+            let models = LocalModels::new(args.models_dir.clone(), args.text_model());
             Box::new(EmbeddedSink { db, name: args.collection.clone(), create, collection: None, models, model: None })
         }
     };

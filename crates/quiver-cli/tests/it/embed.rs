@@ -286,3 +286,78 @@ fn demo_on_a_running_server_leaves_a_text_collection_there() {
     let _ = server.child.kill();
     let _ = server.child.wait();
 }
+
+/// Copies quiver-embed's test images into `dir` (one in a subfolder).
+fn write_images(dir: &std::path::Path) {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../quiver-embed/testdata/images");
+    std::fs::create_dir_all(dir.join("space")).unwrap();
+    for (from, to) in [
+        ("cat.jpg", "cat.jpg"),
+        ("coffee.jpg", "coffee.jpg"),
+        ("astronaut.webp", "space/astronaut.webp"),
+        ("rocket.jpg", "space/rocket.jpg"),
+    ] {
+        std::fs::copy(src.join(from), dir.join(to)).unwrap();
+    }
+}
+
+#[test]
+fn a_folder_of_images_imports_locally_and_through_a_server() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let pics = dir.path().join("pics");
+    write_images(&pics);
+    let data = dir.path().join("data");
+    let (p, d) = (pics.to_str().unwrap(), data.to_str().unwrap());
+    let out = succeed(&crate::quiver(&["import", "pics", p, "--data", d, "--create"]));
+    assert!(out.contains("imported 4 images into pics"), "{out}");
+    // Again: each image replaced in place (ids come from paths).
+    succeed(&crate::quiver(&["import", "pics", p, "--data", d]));
+    let query = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../quiver-embed/testdata/images/cat-mirrored.png"),
+    )
+    .unwrap();
+    {
+        let db = quiver_engine::Database::open(&data).unwrap();
+        let col = db.collection("pics").unwrap();
+        assert_eq!(col.count(None).unwrap(), 4);
+        assert_eq!(col.config().embedding.as_ref().unwrap().model, "efficientnet-lite0");
+        assert_eq!(col.config().dimension, 1280);
+        let m = quiver_text::Models::new(None).get("efficientnet-lite0").unwrap();
+        let v = m.embed_images(&[&query]).unwrap().pop().unwrap();
+        let hits = col.search(&quiver_engine::SearchRequest::new(v, 4)).unwrap().hits;
+        let p = hits[0].payload.clone().unwrap();
+        assert_eq!((p["path"].as_str(), p["format"].as_str()), (Some("cat.jpg"), Some("jpeg")), "{p:?}");
+        db.close().unwrap();
+    }
+
+    // A broken image stops the import naming the file; a folder with documents and images is refused.
+    std::fs::write(pics.join("space/broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let out = crate::quiver(&["import", "pics", p, "--data", d]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("space/broken.png"), "{err}");
+    std::fs::remove_file(pics.join("space/broken.png")).unwrap();
+    std::fs::write(pics.join("notes.txt"), "a note").unwrap();
+    let out = crate::quiver(&["import", "pics", p, "--data", d]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds both documents (1) and images (4)"), "{out:?}");
+    std::fs::remove_file(pics.join("notes.txt")).unwrap();
+
+    // Through a server: it embeds the images; search by image over HTTP finds the cat.
+    let served = dir.path().join("served");
+    let mut server = crate::serve::start(&served);
+    let url = format!("http://{}", server.addr);
+    let out = succeed(&crate::run_quiver(&["import", "pics", p, "--url", &url, "--create"], &[]));
+    assert!(out.contains("imported 4 images"), "{out}");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&query);
+    let hits = crate::serve::ok(
+        &server.addr,
+        "POST",
+        "/collections/pics/points/query",
+        Some(&serde_json::json!({"query": {"image": b64}, "limit": 2, "with_payload": true})),
+    );
+    assert_eq!(hits["points"][0]["payload"]["path"], "cat.jpg", "{hits}");
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+}

@@ -25,7 +25,8 @@ struct Item {
 
 fn reference() -> Reference {
     let path = format!("{}/testdata/reference_efficientnet-lite0.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))).expect("reference JSON")
+    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}")))
+        .expect("reference JSON")
 }
 
 fn image(file: &str) -> Vec<u8> {
@@ -123,8 +124,8 @@ fn text_and_bad_images_are_refused_naming_the_fault() {
     let good = image("cat-mirrored.png");
     let truncated = &good[..good.len() / 2];
     let e = m.embed_images(&[&good, truncated]).unwrap_err();
-    assert!(matches!(e, EmbedError::BadImage(_)) && e.is_user_error(), "{e}");
-    assert!(e.to_string().contains("image 1"), "{e}");
+    assert!(matches!(e, EmbedError::BadImage { index: 1, .. }) && e.is_user_error(), "{e:?}");
+    assert!(e.to_string().contains("cannot decode the Png image"), "{e}");
     let e = m.embed_images(&[b"GIF89a-but-not-really" as &[u8]]).unwrap_err();
     assert!(e.is_user_error(), "{e}");
 }

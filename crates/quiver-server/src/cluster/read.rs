@@ -249,30 +249,41 @@ async fn prepare_search(
     }
     m.insert("limit".into(), json!(offset + limit));
     m.remove("offset");
-    // The query text, if any: embed it here once (every shard would otherwise embed it).
-    let text = match kind {
-        SearchKind::Search => m.get("text").and_then(Value::as_str).map(|t| (t.to_owned(), None, "text")),
+    // The query text or image, if any: embed it here once (every shard would otherwise embed it).
+    use crate::convert::Content;
+    let content = match kind {
+        SearchKind::Search => match (m.get("text").and_then(Value::as_str), m.get("image").and_then(Value::as_str)) {
+            (Some(t), _) => Some((Content::Text(t.to_owned()), None, "text".to_string())),
+            (None, Some(i)) => Some((Content::Image(crate::convert::image_bytes(i, "image")?), None, "image".into())),
+            (None, None) => None,
+        },
         SearchKind::Query => {
             let q = m.get("query").map(|q| q.get("nearest").unwrap_or(q));
-            q.and_then(|q| q.get("text")).and_then(Value::as_str).map(|t| {
-                let model = q.and_then(|q| q.get("model")).and_then(Value::as_str).map(str::to_owned);
-                (t.to_owned(), model, "query")
-            })
+            let model = q.and_then(|q| q.get("model")).and_then(Value::as_str).map(str::to_owned);
+            match (q.and_then(|q| q.get("text")).and_then(Value::as_str), q.and_then(|q| q.get("image"))) {
+                (Some(t), _) => Some((Content::Text(t.to_owned()), model, "query".to_string())),
+                (None, Some(Value::String(i))) => {
+                    let field = "query.image".to_string();
+                    Some((Content::Image(crate::convert::image_bytes(i, &field)?), model, field))
+                }
+                _ => None,
+            }
         }
     };
-    if let Some((text, model, field)) = text {
+    if let Some((content, model, field)) = content {
         let cfg = spec.config.clone();
         let name = spec.name.clone();
         let state = c.state().clone();
         let v = blocking(move || {
             let m = state.embedders().for_config(&name, &cfg)?;
-            embedding::check_named_model(model.as_deref(), m.model_name(), field)?;
-            Ok(embedding::embed(m.as_ref(), &[text.as_str()])?.pop().unwrap_or_default())
+            embedding::check_named_model(model.as_deref(), m.model_name(), &field)?;
+            embedding::embed_content(m.as_ref(), &content, &field)
         })
         .await?;
         match kind {
             SearchKind::Search => {
                 m.remove("text");
+                m.remove("image");
                 m.insert("vector".into(), json!(v));
             }
             SearchKind::Query => {

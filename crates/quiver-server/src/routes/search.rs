@@ -8,7 +8,7 @@ use quiver_engine::{Collection, SearchRequest as EngineSearch};
 use super::CollectionPath;
 use super::points::MIN_SEQ_WAIT;
 use super::stages;
-use crate::convert::{self, PayloadSel};
+use crate::convert::{self, Content, PayloadSel};
 use crate::embedding;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Reply, Started};
@@ -56,7 +56,11 @@ pub(super) fn nearest_query(
         }
         QueryInput::Text(t) | QueryInput::Nearest { nearest: NearestInput::Text(t) } => {
             let (t, model) = convert::text_input(t, field)?;
-            out.text = Some(QueryText { text: t, model, field: "query" });
+            out.text = Some(QueryText { content: Content::Text(t), model, field: field.to_string() });
+        }
+        QueryInput::Image(i) | QueryInput::Nearest { nearest: NearestInput::Image(i) } => {
+            let (bytes, model) = convert::image_input(i, field)?;
+            out.text = Some(QueryText { content: Content::Image(bytes), model, field: format!("{field}.image") });
         }
         QueryInput::Recommend { recommend: rec } => {
             let (ex, f) = recommend(rec, out.filter.take(), field)?;
@@ -124,7 +128,13 @@ fn example_vector(t: &Target, ex: Examples) -> ApiResult<Vec<f32>> {
                     let (text, model) = convert::text_input(text, &at)?;
                     let m = t.state.embedders().for_collection(&t.name, &t.col)?;
                     embedding::check_named_model(model.as_deref(), m.model_name(), "query")?;
-                    embedding::embed(m.as_ref(), &[text.as_str()])?.pop().unwrap_or_default()
+                    embedding::embed_content(m.as_ref(), &Content::Text(text), &at)?
+                }
+                NearestInput::Image(image) => {
+                    let (bytes, model) = convert::image_input(image, &at)?;
+                    let m = t.state.embedders().for_collection(&t.name, &t.col)?;
+                    embedding::check_named_model(model.as_deref(), m.model_name(), "query")?;
+                    embedding::embed_content(m.as_ref(), &Content::Image(bytes), &format!("{at}.image"))?
                 }
             };
             if v.len() != dim {
@@ -146,28 +156,34 @@ fn example_vector(t: &Target, ex: Examples) -> ApiResult<Vec<f32>> {
         .collect())
 }
 
-/// A query text, the model the client named, and where it was in the request.
+/// A query text or image, the model the client named, and where it was in the request.
 pub(super) struct QueryText {
-    pub(super) text: String,
+    pub(super) content: Content,
     pub(super) model: Option<String>,
-    pub(super) field: &'static str,
+    pub(super) field: String,
 }
 
 fn plan_search(r: SearchRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
     let offset = r.offset.unwrap_or(0);
     convert::check_limit(r.limit, offset, cfg)?;
     let payload = PayloadSel::from_wire(r.with_payload, false);
-    let (vector, text) = match (r.vector, r.text) {
-        (Some(v), None) => (convert::search_vector(v)?, None),
-        (None, Some(text)) => (Vec::new(), Some(QueryText { text, model: None, field: "text" })),
-        (Some(_), Some(_)) => return Err(ApiError::invalid("vector", "a vector or `text`, not both", "both")),
-        (None, None) => {
+    let (vector, text) = match (r.vector, r.text, r.image) {
+        (Some(v), None, None) => (convert::search_vector(v)?, None),
+        (None, Some(text), None) => {
+            (Vec::new(), Some(QueryText { content: Content::Text(text), model: None, field: "text".into() }))
+        }
+        (None, None, Some(image)) => {
+            let content = Content::Image(convert::image_bytes(&image, "image")?);
+            (Vec::new(), Some(QueryText { content, model: None, field: "image".into() }))
+        }
+        (None, None, None) => {
             return Err(ApiError::invalid(
                 "vector",
-                "a vector (or `text` for a collection with an embedding model)",
+                "a vector (or `text` / `image` for a collection with an embedding model)",
                 "nothing",
             ));
         }
+        _ => return Err(ApiError::invalid("vector", "one of `vector`, `text` or `image`", "more than one")),
     };
     let req = EngineSearch {
         vector,
@@ -273,8 +289,8 @@ pub(super) fn resolve_vector(t: &Target, plan: &mut Plan) -> ApiResult<()> {
     }
     if let Some(q) = plan.text.take() {
         let model = t.state.embedders().for_collection(&t.name, col)?;
-        embedding::check_named_model(q.model.as_deref(), model.model_name(), q.field)?;
-        plan.req.vector = embedding::embed(model.as_ref(), &[q.text.as_str()])?.pop().unwrap_or_default();
+        embedding::check_named_model(q.model.as_deref(), model.model_name(), &q.field)?;
+        plan.req.vector = embedding::embed_content(model.as_ref(), &q.content, &q.field)?;
     }
     if let Some(id) = plan.by_id {
         if let Some(seq) = plan.req.min_seq {
@@ -417,6 +433,7 @@ pub async fn search_groups(
     let first = SearchRequest {
         vector: body.vector,
         text: body.text,
+        image: None,
         filter: body.filter,
         params: body.params,
         limit: spec.first_fetch(),
