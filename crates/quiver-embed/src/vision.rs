@@ -109,7 +109,9 @@ struct Block {
     skip: bool,
 }
 
-/// Feature maps of one image: `channels × height × width`, row-major.
+/// Feature maps of one image, pixel-major: `height × width × channels` (a pixel's channels side by side, so the
+/// depthwise loops and the element-wise steps run along contiguous channels, and a 1×1 convolution is one product
+/// `(pixels × in) · (in × out)`).
 #[derive(Debug, Clone)]
 struct Maps {
     channels: usize,
@@ -190,10 +192,16 @@ impl Weights {
             return Err(self.err(format!("{conv} / {bn}: weights that are not finite numbers")));
         }
         let matrix = if kernel == 1 && !depthwise {
-            Some(Tensor::from_slice(&weight, (out_channels, in_channels), &Device::Cpu).map_err(inference)?)
+            // Stored transposed (in × out), so that pixels × in times it gives pixels × out.
+            let t = transpose(&weight, out_channels, in_channels);
+            Some(Tensor::from_vec(t, (in_channels, out_channels), &Device::Cpu).map_err(inference)?)
         } else {
             None
         };
+        if depthwise {
+            // k·k rows of one weight per channel: the loop over channels reads them contiguously.
+            weight = transpose(&weight, out_channels, kernel * kernel);
+        }
         Ok(Conv { weight, matrix, bias, out_channels, in_channels, kernel, stride, relu6 })
     }
 }
@@ -244,22 +252,28 @@ impl EfficientNetLite {
 
     /// The pooled, L2-normalised embedding of one prepared image (`3 × size × size`).
     fn forward(&self, input: Maps) -> Result<Vec<f32>> {
-        let mut x = dense(&self.stem, &input);
+        let (n, c) = (input.height * input.width, input.channels);
+        let input = Maps { data: transpose(&input.data, c, n), ..input };
+        let mut x = dense(&self.stem, &input)?;
         for b in &self.blocks {
-            let mut y = match &b.expand {
-                Some(c) => pointwise(c, &x)?,
-                None => x.clone(),
+            // The block's input is kept only when the skip connection needs it.
+            let (expanded, skip) = match (&b.expand, b.skip) {
+                (Some(c), true) => (pointwise(c, x.clone())?, Some(x)),
+                (Some(c), false) => (pointwise(c, x)?, None),
+                (None, true) => (x.clone(), Some(x)),
+                (None, false) => (x, None),
             };
-            y = depthwise(&b.depthwise, &y);
-            y = pointwise(&b.project, &y)?;
-            if b.skip {
-                y.data.iter_mut().zip(&x.data).for_each(|(a, b)| *a += b);
+            let mut y = pointwise(&b.project, depthwise(&b.depthwise, &expanded))?;
+            if let Some(input) = skip {
+                y.data.iter_mut().zip(&input.data).for_each(|(a, b)| *a += b);
             }
             x = y;
         }
-        let x = pointwise(&self.head, &x)?;
-        let area = (x.height * x.width) as f32;
-        let mut v: Vec<f32> = x.data.chunks_exact(x.height * x.width).map(|c| c.iter().sum::<f32>() / area).collect();
+        let x = pointwise(&self.head, x)?;
+        let mut v = vec![0f32; x.channels];
+        for pixel in x.data.chunks_exact(x.channels) {
+            v.iter_mut().zip(pixel).for_each(|(a, b)| *a += b);
+        }
         let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
         v.iter_mut().for_each(|a| *a /= norm);
         Ok(v)
@@ -273,89 +287,93 @@ fn same_padding(len: usize, kernel: usize, stride: usize) -> (usize, usize) {
     (out, total / 2)
 }
 
-fn finish(c: &Conv, o: usize, v: f32) -> f32 {
-    let v = v + c.bias[o];
-    if c.relu6 { v.clamp(0.0, 6.0) } else { v }
+/// `rows × cols` row-major → `cols × rows` row-major.
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; m.len()];
+    for (r, row) in m.chunks_exact(cols).enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            out[c * rows + r] = *v;
+        }
+    }
+    out
 }
 
-/// A dense k×k convolution (the stem), by direct loops.
-fn dense(c: &Conv, x: &Maps) -> Maps {
+/// Bias, then ReLU6 when the convolution has it, over one pixel's channels.
+fn finish(c: &Conv, pixel: &mut [f32]) {
+    if c.relu6 {
+        pixel.iter_mut().zip(&c.bias).for_each(|(v, b)| *v = (*v + b).clamp(0.0, 6.0));
+    } else {
+        pixel.iter_mut().zip(&c.bias).for_each(|(v, b)| *v += b);
+    }
+}
+
+/// `(pixels × in) · matrix (in × out)`, then bias and activation.
+fn product(c: &Conv, x: Vec<f32>, pixels: usize, inner: usize, matrix: &Tensor) -> Result<Vec<f32>> {
+    let input = Tensor::from_vec(x, (pixels, inner), &Device::Cpu).map_err(inference)?;
+    let mut data =
+        input.matmul(matrix).and_then(|t| t.flatten_all()).and_then(|t| t.to_vec1::<f32>()).map_err(inference)?;
+    data.chunks_exact_mut(c.out_channels).for_each(|p| finish(c, p));
+    Ok(data)
+}
+
+/// A dense k×k convolution (the stem) as one matrix product: each output pixel's patch as a row (zeros where the
+/// padding is; entries in the weights' order, input channel then ky then kx) times the transposed weights.
+fn dense(c: &Conv, x: &Maps) -> Result<Maps> {
     let (oh, pt) = same_padding(x.height, c.kernel, c.stride);
     let (ow, pl) = same_padding(x.width, c.kernel, c.stride);
-    let k = c.kernel;
-    let mut data = vec![0f32; c.out_channels * oh * ow];
-    data.chunks_exact_mut(oh * ow).enumerate().for_each(|(o, plane)| {
-        let w = &c.weight[o * c.in_channels * k * k..(o + 1) * c.in_channels * k * k];
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let mut acc = 0f32;
-                for i in 0..c.in_channels {
-                    let src = &x.data[i * x.height * x.width..(i + 1) * x.height * x.width];
-                    for ky in 0..k {
-                        let Some(y) = (oy * c.stride + ky).checked_sub(pt).filter(|&y| y < x.height) else { continue };
-                        for kx in 0..k {
-                            let Some(xx) = (ox * c.stride + kx).checked_sub(pl).filter(|&v| v < x.width) else {
-                                continue;
-                            };
-                            acc += w[(i * k + ky) * k + kx] * src[y * x.width + xx];
-                        }
+    let (k, s, ci) = (c.kernel, c.stride, c.in_channels);
+    let patch = ci * k * k;
+    let mut rows = vec![0f32; oh * ow * patch];
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let row = &mut rows[(oy * ow + ox) * patch..][..patch];
+            for ky in 0..k {
+                let Some(y) = (oy * s + ky).checked_sub(pt).filter(|&y| y < x.height) else { continue };
+                for kx in 0..k {
+                    let Some(xx) = (ox * s + kx).checked_sub(pl).filter(|&v| v < x.width) else { continue };
+                    let src = &x.data[(y * x.width + xx) * ci..][..ci];
+                    for (i, v) in src.iter().enumerate() {
+                        row[(i * k + ky) * k + kx] = *v;
                     }
                 }
-                plane[oy * ow + ox] = finish(c, o, acc);
             }
         }
-    });
-    Maps { channels: c.out_channels, height: oh, width: ow, data }
+    }
+    let matrix = Tensor::from_vec(transpose(&c.weight, c.out_channels, patch), (patch, c.out_channels), &Device::Cpu)
+        .map_err(inference)?;
+    let data = product(c, rows, oh * ow, patch, &matrix)?;
+    Ok(Maps { channels: c.out_channels, height: oh, width: ow, data })
 }
 
-/// A depthwise k×k convolution: each channel with its own kernel.
+/// A depthwise k×k convolution: each channel with its own kernel, accumulated along contiguous channels.
 fn depthwise(c: &Conv, x: &Maps) -> Maps {
     let (oh, pt) = same_padding(x.height, c.kernel, c.stride);
     let (ow, pl) = same_padding(x.width, c.kernel, c.stride);
-    let (k, s, h, w) = (c.kernel, c.stride, x.height, x.width);
-    let mut data = vec![0f32; x.channels * oh * ow];
-    data.chunks_exact_mut(oh * ow).enumerate().for_each(|(ch, plane)| {
-        let kw = &c.weight[ch * k * k..(ch + 1) * k * k];
-        let src = &x.data[ch * h * w..(ch + 1) * h * w];
-        for oy in 0..oh {
-            let row = &mut plane[oy * ow..(oy + 1) * ow];
+    let (k, s, ch) = (c.kernel, c.stride, x.channels);
+    let mut data = vec![0f32; oh * ow * ch];
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let out = &mut data[(oy * ow + ox) * ch..][..ch];
             for ky in 0..k {
-                let Some(y) = (oy * s + ky).checked_sub(pt).filter(|&y| y < h) else { continue };
-                let line = &src[y * w..(y + 1) * w];
+                let Some(y) = (oy * s + ky).checked_sub(pt).filter(|&y| y < x.height) else { continue };
                 for kx in 0..k {
-                    let wv = kw[ky * k + kx];
-                    // Output columns whose input column ox·s + kx − pl lies inside the row.
-                    let first = pl.saturating_sub(kx).div_ceil(s);
-                    let last = ((w + pl).saturating_sub(kx)).div_ceil(s).min(ow);
-                    for ox in first..last {
-                        row[ox] += wv * line[ox * s + kx - pl];
-                    }
+                    let Some(xx) = (ox * s + kx).checked_sub(pl).filter(|&v| v < x.width) else { continue };
+                    let src = &x.data[(y * x.width + xx) * ch..][..ch];
+                    let w = &c.weight[(ky * k + kx) * ch..][..ch];
+                    out.iter_mut().zip(src).zip(w).for_each(|((o, v), w)| *o += w * v);
                 }
             }
-            for v in row.iter_mut() {
-                *v = finish(c, ch, *v);
-            }
-        }
-    });
-    Maps { channels: x.channels, height: oh, width: ow, data }
-}
-
-/// A 1×1 convolution: `(out × in) · (in × pixels)`.
-fn pointwise(c: &Conv, x: &Maps) -> Result<Maps> {
-    debug_assert_eq!(c.in_channels, x.channels);
-    let pixels = x.height * x.width;
-    let matrix = c.matrix.as_ref().ok_or_else(|| EmbedError::Inference("pointwise without a matrix".into()))?;
-    let input = Tensor::from_slice(&x.data, (x.channels, pixels), &Device::Cpu).map_err(inference)?;
-    let mut data =
-        matrix.matmul(&input).and_then(|t| t.flatten_all()).and_then(|t| t.to_vec1::<f32>()).map_err(inference)?;
-    for (o, plane) in data.chunks_exact_mut(pixels).enumerate() {
-        let b = c.bias[o];
-        if c.relu6 {
-            plane.iter_mut().for_each(|v| *v = (*v + b).clamp(0.0, 6.0));
-        } else {
-            plane.iter_mut().for_each(|v| *v += b);
+            finish(c, out);
         }
     }
+    Maps { channels: ch, height: oh, width: ow, data }
+}
+
+/// A 1×1 convolution: `(pixels × in) · (in × out)`.
+fn pointwise(c: &Conv, x: Maps) -> Result<Maps> {
+    debug_assert_eq!(c.in_channels, x.channels);
+    let matrix = c.matrix.as_ref().ok_or_else(|| EmbedError::Inference("pointwise without a matrix".into()))?;
+    let data = product(c, x.data, x.height * x.width, x.channels, matrix)?;
     Ok(Maps { channels: c.out_channels, height: x.height, width: x.width, data })
 }
 
@@ -557,23 +575,27 @@ mod tests {
                     width: w,
                     data: (0..2 * h * w).map(|i| ((i * 13 % 17) as f32 - 8.0) / 3.0).collect(),
                 };
+                // Depthwise weights are stored k·k rows × channels; the data is pixel-major.
                 let c = conv(k, s, 2, true);
                 let fast = depthwise(&c, &x);
                 for ch in 0..2 {
                     let single = Conv {
-                        weight: c.weight[ch * k * k..(ch + 1) * k * k].to_vec(),
+                        weight: (0..k * k).map(|j| c.weight[j * 2 + ch]).collect(),
                         bias: vec![c.bias[ch]],
                         out_channels: 1,
                         in_channels: 1,
                         matrix: None,
                         ..conv(k, s, 1, false)
                     };
-                    let plane =
-                        Maps { channels: 1, height: h, width: w, data: x.data[ch * h * w..(ch + 1) * h * w].to_vec() };
-                    let slow = dense(&single, &plane);
-                    let n = fast.height * fast.width;
+                    let plane = Maps {
+                        channels: 1,
+                        height: h,
+                        width: w,
+                        data: x.data.iter().skip(ch).step_by(2).copied().collect(),
+                    };
+                    let slow = dense(&single, &plane).expect("dense");
                     assert_eq!((slow.height, slow.width), (fast.height, fast.width));
-                    for (a, b) in fast.data[ch * n..(ch + 1) * n].iter().zip(&slow.data) {
+                    for (a, b) in fast.data.iter().skip(ch).step_by(2).zip(&slow.data) {
                         assert!((a - b).abs() < 1e-5, "{h}x{w} k{k} s{s}: {a} vs {b}");
                     }
                 }
