@@ -43,15 +43,18 @@ export interface CreateCollection {
   optimizer?: Record<string, unknown>;
   max_payload_bytes?: number;
   change_feed_bytes?: number;
-  /** QuiverDB: the text model; points and searches may then carry text. */
+  /** QuiverDB: the embedding model (a text model, or the image model `efficientnet-lite0`); points and searches
+   * may then carry text (or images, base64). */
   embedding?: { model: string };
   sharding?: Record<string, unknown>;
 }
 
 export interface PointStruct {
   id: PointId;
-  vector?: number[] | { text: string; model?: string };
+  vector?: number[] | { text: string; model?: string } | { image: string; model?: string };
   text?: string;
+  /** An image file's bytes in base64 (or a `data:` URL), for a collection with an image model. */
+  image?: string;
   payload?: Payload;
   ttl_secs?: number;
 }
@@ -60,6 +63,8 @@ export interface Batch {
   ids: PointId[];
   vectors?: number[][];
   texts?: string[];
+  /** Images in base64, one per id, for a collection with an image model. */
+  images?: string[];
   payloads?: (Payload | null)[];
 }
 
@@ -88,6 +93,8 @@ export interface SearchParams {
 export interface SearchRequest {
   vector?: number[];
   text?: string;
+  /** An image in base64, for a collection with an image model. */
+  image?: string;
   filter?: Filter;
   params?: SearchParams;
   limit: number;
@@ -101,13 +108,15 @@ export interface SearchRequest {
   shards_to_search?: number;
 }
 
-type Example = number[] | PointId | { text: string };
+type Example = number[] | PointId | { text: string } | { image: string };
 
 export type QueryInput =
   | number[]
   | PointId
   | { nearest: Example }
   | { text: string }
+  /** An image in base64, embedded by the collection's image model. */
+  | { image: string; model?: string }
   /** Near 2·mean(positive) − mean(negative); the example points are left out. */
   | { recommend: { positive: Example[]; negative?: Example[]; strategy?: "average_vector" } }
   /** BM25 over a payload key with a `text` index. */

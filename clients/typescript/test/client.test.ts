@@ -206,3 +206,20 @@ test("text index, BM25, hybrid fusion, recommend and ordered scroll", async () =
   await assert.rejects(col.query({ query: { fusion: "rrf" } }), (e: unknown) =>
     e instanceof QuiverError && e.status === 400 && /prefetch/.test(e.message));
 });
+
+test("images: a collection with the image model takes base64 images in upserts, searches and queries", async () => {
+  // EfficientNet-Lite0 from ~/.cache/quiver-models (bash scripts/get-embed-model.sh efficientnet-lite0).
+  const { readFileSync } = await import("node:fs");
+  const image = (f: string) => readFileSync(join(repo, "crates/quiver-embed/testdata/images", f)).toString("base64");
+  const db = new QuiverClient(url);
+  await db.createCollection("tsimg", { embedding: { model: "efficientnet-lite0" } });
+  const col = db.collection("tsimg");
+  await col.upsert({ points: [{ id: 1, image: image("cat.jpg"), payload: { f: "cat" } },
+    { id: 2, vector: { image: image("coffee.jpg") }, payload: { f: "coffee" } }] }, { wait: true });
+  await col.upsert({ batch: { ids: [3], images: [image("rocket.jpg")] } }, { wait: true });
+  const cat = image("cat-mirrored.png");
+  assert.equal((await col.search({ image: cat, limit: 1 }))[0]!.id, 1);
+  assert.equal((await col.query({ query: { image: cat }, limit: 1 })).points[0]!.id, 1);
+  await assert.rejects(col.upsert({ points: [{ id: 9, image: "bm90IGFuIGltYWdl" }] }),
+    (e: unknown) => e instanceof QuiverError && e.status === 400 && /points\[0\]\.image/.test(e.message));
+});

@@ -151,7 +151,7 @@ fn render_info(name: &str, info: &Value) -> String {
 
 /// Flags of `quiver query`.
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("query").required(true).args(["vector", "vector_file", "text"])))]
+#[command(group(clap::ArgGroup::new("query").required(true).args(["vector", "vector_file", "text", "image"])))]
 pub struct QueryArgs {
     /// The collection.
     collection: String,
@@ -164,6 +164,9 @@ pub struct QueryArgs {
     /// A text, embedded by the server with the collection's model (a collection made with an embedding model).
     #[arg(long)]
     text: Option<String>,
+    /// An image file (JPEG, PNG, WebP, GIF, BMP), embedded by the server with the collection's image model.
+    #[arg(long, value_name = "FILE")]
+    image: Option<PathBuf>,
     /// A Qdrant filter as JSON, e.g. '{"must":[{"key":"pos","match":{"value":"noun"}}]}'.
     #[arg(long)]
     filter: Option<String>,
@@ -209,6 +212,13 @@ pub use wire::json_kind as kind;
 /// Runs `quiver query`.
 pub fn query(args: QueryArgs) -> Result<()> {
     let query = match (&args.vector, &args.vector_file, &args.text) {
+        (None, None, None) if args.image.is_some() => {
+            use base64::Engine as _;
+            let f = args.image.as_deref().unwrap_or(std::path::Path::new(""));
+            let bytes = std::fs::read(f).map_err(|e| crate::UsageError(format!("--image {}: {e}", f.display())))?;
+            let image = base64::engine::general_purpose::STANDARD.encode(bytes);
+            wire::QueryInput::Image(wire::ImageInput { image, model: None, options: None })
+        }
         (Some(v), None, None) => wire::QueryInput::Vector(parse_vector(v, "--vector")?),
         (None, Some(f), None) => {
             let text = std::fs::read_to_string(f)
@@ -219,7 +229,7 @@ pub fn query(args: QueryArgs) -> Result<()> {
         (None, None, Some(t)) => {
             wire::QueryInput::Text(wire::TextInput { text: t.clone(), model: None, options: None })
         }
-        _ => return usage("give the query with one of --vector, --vector-file or --text"),
+        _ => return usage("give the query with one of --vector, --vector-file, --text or --image"),
     };
     let filter = match &args.filter {
         Some(f) => {

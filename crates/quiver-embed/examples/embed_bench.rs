@@ -11,6 +11,7 @@
 //! run on the same texts with `torch.set_num_threads(t)` for each `t`. Texts come from a JSON-lines file with a
 //! `text` field (the WordNet glosses) or a plain text file, one text per line. `--unsorted` feeds the texts
 //! batch by batch in input order (no length sort), `--sequential` runs one batch at a time: both for comparison.
+//! `--int8` loads the model with int8 projections (`EmbedOptions::int8`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -29,6 +30,7 @@ struct Args {
     child: bool,
     unsorted: bool,
     sequential: bool,
+    int8: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -43,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
         child: false,
         unsorted: false,
         sequential: false,
+        int8: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -63,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
             "--child" => a.child = true,
             "--unsorted" => a.unsorted = true,
             "--sequential" => a.sequential = true,
+            "--int8" => a.int8 = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -157,6 +161,7 @@ fn main() -> Result<(), String> {
     for &t in &a.threads {
         let mut cmd = Command::new(&exe);
         cmd.env("RAYON_NUM_THREADS", t.to_string())
+            .env(quiver_embed::INT8_ENV, if a.int8 { "1" } else { "0" })
             .args(["--child", "--texts"])
             .arg(&a.texts)
             .args(["--n", &a.n.to_string(), "--batch", &a.batch.to_string(), "--runs", &a.runs.to_string()])

@@ -88,16 +88,41 @@ impl Weights {
 struct Dense {
     weight_t: Tensor,
     bias: Vec<f32>,
+    /// The same weights in int8, when the model was loaded with `EmbedOptions::int8` (then used instead).
+    int8: Option<crate::int8::QuantizedMatrix>,
 }
 
 impl Dense {
     fn new(weight: &Tensor, bias: &Tensor) -> candle_core::Result<Self> {
-        Ok(Dense { weight_t: weight.t()?.contiguous()?, bias: bias.to_vec1()? })
+        Ok(Dense { weight_t: weight.t()?.contiguous()?, bias: bias.to_vec1()?, int8: None })
+    }
+
+    /// Quantizes the weights to int8 (per output row); later products use them.
+    fn quantize(&mut self) -> candle_core::Result<()> {
+        let (inputs, outputs) = self.weight_t.dims2()?;
+        let w = self.weight_t.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        self.int8 = Some(crate::int8::QuantizedMatrix::new(&w, outputs, inputs));
+        Ok(())
     }
 
     /// `x`: `(n, inputs)` → `(n, outputs)`, without the bias.
     fn matmul(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight_t)
+        match &self.int8 {
+            Some(q) => {
+                let (n, _) = x.dims2()?;
+                // Read the activations in place when they are one contiguous f32 run (they are, between layers).
+                let out = {
+                    let (storage, layout) = x.storage_and_layout();
+                    match (&*storage, layout.contiguous_offsets()) {
+                        (candle_core::Storage::Cpu(cpu), Some((a, b))) => q.matmul(&cpu.as_slice::<f32>()?[a..b], n),
+                        _ => q.matmul(&x.flatten_all()?.to_vec1::<f32>()?, n),
+                    }
+                };
+                let outputs = out.len() / n.max(1);
+                Tensor::from_vec(out, (n, outputs), x.device())
+            }
+            None => x.matmul(&self.weight_t),
+        }
     }
 }
 
@@ -261,6 +286,17 @@ impl Bert {
             zero_bias: vec![0.0; h],
             layers,
         })
+    }
+
+    /// Switches every projection (fused QKV, attention output, both feed-forward layers) to int8 weights and
+    /// per-token int8 activations ([`crate::int8`]); attention scores, softmax and the norms stay f32.
+    pub fn quantize_int8(&mut self) -> Result<()> {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            for d in [&mut layer.qkv, &mut layer.attn_out, &mut layer.ffn_in, &mut layer.ffn_out] {
+                d.quantize().map_err(|e| EmbedError::Inference(format!("quantizing layer {i}: {e}")))?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs the encoder over a batch of texts given packed: `ids` holds every text's token ids one after another

@@ -62,7 +62,10 @@ impl SentenceEmbedder {
             )));
         }
 
-        let bert = Bert::load(&dir.join("model.safetensors"), &config.bert)?;
+        let mut bert = Bert::load(&dir.join("model.safetensors"), &config.bert)?;
+        if options.int8 {
+            bert.quantize_int8()?;
+        }
         let name = options.name.clone().unwrap_or_else(|| {
             dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
         });

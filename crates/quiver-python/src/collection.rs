@@ -587,6 +587,24 @@ impl PyCollection {
         Ok(PyArray2::from_owned_array(py, arr))
     }
 
+    /// Embeds encoded images (JPEG, PNG, WebP, GIF, BMP bytes) with the collection's image model: an n×dim float32
+    /// array (the GIL released while the model runs).
+    fn embed_images<'py>(&self, py: Python<'py>, images: Vec<Vec<u8>>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let col = self.col(py)?;
+        let model = self.model(py, &col)?;
+        let dim = model.dim();
+        let n = images.len();
+        let vectors = py
+            .detach(move || {
+                let refs: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
+                quiver_text::embed_images(model.as_ref(), &refs, "images")
+            })
+            .map_err(|e| text_err(py, e))?;
+        let arr = numpy::ndarray::Array2::from_shape_vec((n, dim), vectors.into_iter().flatten().collect())
+            .map_err(|e| exception(py, "QuiverError", format!("embedding: {e}")))?;
+        Ok(PyArray2::from_owned_array(py, arr))
+    }
+
     /// Writes documents `[(id, text, metadata | None), ...]`: each is cut into chunks embedded by the collection's
     /// model (replacing the document's earlier chunks). Returns `(seq, [(id, chunks), ...])`.
     #[pyo3(signature = (documents, max_tokens=None, overlap_tokens=None))]

@@ -4,6 +4,7 @@ two cannot drift apart."""
 from __future__ import annotations
 
 import os
+import pathlib
 import uuid
 
 import numpy as np
@@ -272,7 +273,7 @@ def test_texts_and_documents_through_the_collections_model(db, name):
     assert money[0].id == 2
     with pytest.raises(quiverdb.InvalidArgument, match="texts"):
         col.upsert([4, 5], texts=["only one"])
-    with pytest.raises(quiverdb.InvalidArgument, match="vectors or texts"):
+    with pytest.raises(quiverdb.InvalidArgument, match="vectors, texts or images"):
         col.upsert([4], np.zeros((1, 384), dtype=np.float32), texts=["both"])
     assert col.count() == 3
 
@@ -295,6 +296,33 @@ def test_texts_and_documents_through_the_collections_model(db, name):
     assert docs.count() == 0
     db.drop_collection(name)
     db.drop_collection(name + "_docs")
+
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
+IMAGES = REPO_ROOT / "crates" / "quiver-embed" / "testdata" / "images"
+
+
+@needs_model
+def test_images_through_the_collections_image_model(db, name):
+    # EfficientNet-Lite0 from ~/.cache/quiver-models (scripts/get-embed-model.sh efficientnet-lite0; CI installs it).
+    col = db.create_collection(name, embedding="efficientnet-lite0")
+    assert col.dimension == 1280
+    files = ["cat.jpg", "coffee.jpg", "astronaut.webp", "rocket.jpg"]
+    col.upsert([1, 2, 3, 4], images=[(IMAGES / f).read_bytes() for f in files],
+               payloads=[{"file": f} for f in files], wait=True)
+    hits = col.search((IMAGES / "cat-mirrored.png").read_bytes(), k=2)
+    assert hits[0].id == 1 and hits[0].payload["file"] == "cat.jpg"
+    assert hits[0].score > hits[1].score + 0.1
+    with pytest.raises(quiverdb.InvalidArgument, match="images"):
+        col.upsert([5, 6], images=[(IMAGES / "cat.jpg").read_bytes()])
+    with pytest.raises(quiverdb.InvalidArgument, match=r"images\[0\]|image"):
+        col.upsert([5], images=[b"not an image"])
+    with pytest.raises(quiverdb.InvalidArgument, match="vectors, texts or images"):
+        col.upsert([5], texts=["a"], images=[b"x"])
+    with pytest.raises(quiverdb.InvalidArgument, match="images"):
+        col.search("a cat")
+    assert col.count() == 4
+    db.drop_collection(name)
 
 
 def test_text_on_a_collection_without_a_model_is_refused(db, name):

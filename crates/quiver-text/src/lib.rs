@@ -60,6 +60,12 @@ pub fn embed_content(model: &dyn Embedder, content: &Content, field: &str) -> Re
     vectors.pop().ok_or_else(|| TextError::Internal("the model returned no vector".into()))
 }
 
+/// Embeds encoded images with `model` (blocking): one vector each; an image that cannot be decoded is a
+/// [`TextError::InvalidArgument`] naming `{field}[i]`.
+pub fn embed_images(model: &dyn Embedder, images: &[&[u8]], field: &str) -> Result<Vec<Vec<f32>>> {
+    model.embed_images(images).map_err(|e| content_error(model, e, |k| format!("{field}[{k}]")))
+}
+
 /// Embeds `inputs` (`(point index, field for errors, content)`) with `model` into those points' vectors — texts in
 /// one call, images in another — and keeps each text in its point's payload under [`TEXT_KEY`] (replacing a
 /// `text` key sent in the payload). An image that cannot be decoded, or content of the kind the model does not

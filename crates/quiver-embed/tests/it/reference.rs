@@ -97,3 +97,19 @@ fn mpnet_embeddings_match_the_reference_with_cosine_at_least_1_minus_1e5() {
 fn mpnet_one_at_a_time_equals_batched() {
     check_alone_equals_batched(&reference("all-mpnet-base-v2"), mpnet());
 }
+
+/// A model loaded with int8 projections.
+fn int8(dir: std::path::PathBuf) -> SentenceEmbedder {
+    let options = quiver_embed::EmbedOptions { int8: true, ..Default::default() };
+    SentenceEmbedder::load(&dir, &options).expect("load with int8")
+}
+
+#[test]
+fn int8_embeddings_stay_within_cosine_0_995_of_the_reference() {
+    // The accuracy gate of the int8 path (per-row weight scales, per-token activation scales): every reference
+    // sentence, both models, within 0.995 of sentence-transformers' f32 vectors.
+    check_vectors(&reference("all-MiniLM-L6-v2"), &int8(crate::model_dir()), 0.995, 0.05);
+    let mpnet_dir = std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+        .join(".cache/quiver-models/all-mpnet-base-v2");
+    check_vectors(&reference("all-mpnet-base-v2"), &int8(mpnet_dir), 0.995, 0.05);
+}

@@ -7,6 +7,7 @@ library (``http.client``), keeps one keep-alive connection per thread, and is sa
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -19,6 +20,8 @@ import numpy as np
 
 from ._common import (
     CollectionBase,
+    image_list,
+    is_image,
     Progress,
     check_batch_size,
     chunks,
@@ -308,32 +311,36 @@ class RemoteCollection(CollectionBase):
         payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None,
         *,
         texts: Optional[Sequence[str]] = None,
+        images: Optional[Sequence[bytes]] = None,
         ttl: Optional[int] = None,
         batch_size: int = 1_000,
         progress: bool = False,
         wait: bool = False,
     ) -> int:
-        """As the embedded ``upsert``; ``texts`` (one per id, instead of vectors) are embedded by the
-        collection's model on the server. ``wait=True``: the write is durable when this returns."""
+        """As the embedded ``upsert``; ``texts`` or ``images`` (one per id, instead of vectors) are embedded by
+        the collection's model on the server. ``wait=True``: the write is durable when this returns."""
         single = is_scalar_id(ids)
         idl = [ids] if single else id_list(ids)
         if single and isinstance(payloads, dict):
             payloads = [payloads]
         if single and isinstance(texts, str):
             texts = [texts]
-        if (vectors is None) == (texts is None):
-            raise InvalidArgument("invalid vectors: expected vectors or texts (one of them), got "
-                                  + ("neither" if vectors is None else "both"))
+        if single and is_image(images):
+            images = [images]  # type: ignore[list-item]
+        given = [k for k, v in (("vectors", vectors), ("texts", texts), ("images", images)) if v is not None]
+        if len(given) != 1:
+            raise InvalidArgument("invalid vectors: expected vectors, texts or images (one of them), got "
+                                  + (" and ".join(given) if given else "neither"))
         m = matrix(vectors) if vectors is not None else None
         if m is not None and not np.isfinite(m).all():
             row = int(np.argwhere(~np.isfinite(m))[0][0])
             raise InvalidArgument(f"invalid vectors[{row}]: expected finite numbers, got {m[row].tolist()[:4]}...")
         tl = list(texts) if texts is not None else None
-        n = m.shape[0] if m is not None else len(tl)  # type: ignore[arg-type]
+        il = [base64.b64encode(b).decode("ascii") for b in image_list(images)] if images is not None else None
+        n = m.shape[0] if m is not None else len(tl if tl is not None else il)  # type: ignore[arg-type]
         if n != len(idl):
-            what = "rows" if m is not None else "texts"
-            raise InvalidArgument(f"invalid {'vectors' if m is not None else 'texts'}: expected {len(idl)} {what} "
-                                  f"(one per id), got {n} {what}")
+            what = given[0] if m is None else "rows"
+            raise InvalidArgument(f"invalid {given[0]}: expected {len(idl)} {what} (one per id), got {n} {what}")
         pl = payload_list(payloads, len(idl))
         check_batch_size(batch_size)
         bar = Progress(len(idl), progress)
@@ -344,6 +351,8 @@ class RemoteCollection(CollectionBase):
                     batch: Dict[str, Any] = {"ids": idl[a:b]}
                     if m is not None:
                         batch["vectors"] = m[a:b].tolist()
+                    elif il is not None:
+                        batch["images"] = il[a:b]
                     else:
                         batch["texts"] = tl[a:b]  # type: ignore[index]
                     if pl is not None:
@@ -355,6 +364,8 @@ class RemoteCollection(CollectionBase):
                         p: Dict[str, Any] = {"id": idl[i], "ttl_secs": ttl}
                         if m is not None:
                             p["vector"] = m[i].tolist()
+                        elif il is not None:
+                            p["image"] = il[i]
                         else:
                             p["text"] = tl[i]  # type: ignore[index]
                         if pl is not None and pl[i] is not None:
@@ -523,9 +534,12 @@ class RemoteCollection(CollectionBase):
         min_seq: Optional[int] = None,
         threads: Optional[int] = None,
     ) -> Union[List[Hit], BatchResult]:
-        """As the embedded ``search``; a string is a text query, embedded by the collection's model. A matrix
-        is sent as one batch request (``threads`` is the server's business and is ignored)."""
-        if isinstance(query, str):
+        """As the embedded ``search``; a string is a text query and ``bytes`` an image query, embedded by the
+        collection's model on the server. A matrix is sent as one batch request (``threads`` is the server's
+        business and is ignored)."""
+        if is_image(query):
+            query = {"image": base64.b64encode(bytes(query)).decode("ascii")}
+        if isinstance(query, (str, dict)):
             body = self._query_body(query, k, filter, params, with_payload, with_vector, score_threshold, offset,
                                     min_seq)
             return [_hit(h) for h in self._post("/points/query", body)["points"]]

@@ -106,6 +106,23 @@ def query_vector(v: Any) -> Tuple[np.ndarray, bool]:
     return np.ascontiguousarray(a, dtype=np.float32), a.ndim == 2
 
 
+def image_list(images: Any) -> List[bytes]:
+    """Images as a list of bytes (each an encoded JPEG, PNG, WebP, GIF or BMP file)."""
+    if isinstance(images, (bytes, bytearray, memoryview)):
+        raise InvalidArgument("invalid images: expected a list of images (one bytes object per id), got one bytes")
+    out = []
+    for i, im in enumerate(images):
+        if not isinstance(im, (bytes, bytearray, memoryview)):
+            raise InvalidArgument(f"invalid images[{i}]: expected the bytes of an image file, got {type(im).__name__}")
+        out.append(bytes(im))
+    return out
+
+
+def is_image(query: Any) -> bool:
+    """A query given as an image file's bytes."""
+    return isinstance(query, (bytes, bytearray, memoryview))
+
+
 def payload_list(payloads: Optional[Sequence[Any]], n: int) -> Optional[List[Any]]:
     if payloads is None:
         return None

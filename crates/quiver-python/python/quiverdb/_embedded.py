@@ -10,6 +10,8 @@ import numpy as np
 from . import _native
 from ._common import (
     CollectionBase,
+    image_list,
+    is_image,
     Progress,
     check_batch_size,
     chunks,
@@ -64,6 +66,7 @@ class Collection(CollectionBase):
         payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None,
         *,
         texts: Optional[Sequence[str]] = None,
+        images: Optional[Sequence[bytes]] = None,
         ttl: Optional[int] = None,
         batch_size: int = 10_000,
         progress: bool = False,
@@ -73,7 +76,9 @@ class Collection(CollectionBase):
 
         ``vectors`` is an n×dim array (float32 C-contiguous arrays are read without a conversion copy); one id
         with a 1-D vector upserts one point. Or ``texts`` (one string per id) for a collection created with an
-        ``embedding`` model: each is embedded in this process and kept in its payload under ``"text"``.
+        ``embedding`` model: each is embedded in this process and kept in its payload under ``"text"``. Or
+        ``images`` (one image file's bytes per id: JPEG, PNG, WebP, GIF or BMP) for a collection created with an
+        image model (``embedding="efficientnet-lite0"``).
         ``payloads``: one dict (or None) per id. ``ttl``: seconds until the points expire. Large inputs are
         written ``batch_size`` rows per operation (each one atomic); ``progress=True`` shows a progress bar."""
         single = is_scalar_id(ids)
@@ -82,16 +87,19 @@ class Collection(CollectionBase):
             payloads = [payloads]
         if single and isinstance(texts, str):
             texts = [texts]
-        if (vectors is None) == (texts is None):
-            raise InvalidArgument("invalid vectors: expected vectors or texts (one of them), got "
-                                  + ("neither" if vectors is None else "both"))
+        if single and is_image(images):
+            images = [images]  # type: ignore[list-item]
+        given = [k for k, v in (("vectors", vectors), ("texts", texts), ("images", images)) if v is not None]
+        if len(given) != 1:
+            raise InvalidArgument("invalid vectors: expected vectors, texts or images (one of them), got "
+                                  + (" and ".join(given) if given else "neither"))
         m = matrix(vectors) if vectors is not None else None
         tl = _text_list(texts) if texts is not None else None
-        n = m.shape[0] if m is not None else len(tl)  # type: ignore[arg-type]
+        il = image_list(images) if images is not None else None
+        n = m.shape[0] if m is not None else len(tl if tl is not None else il)  # type: ignore[arg-type]
         if n != len(idl):
-            what = "rows" if m is not None else "texts"
-            raise InvalidArgument(f"invalid {'vectors' if m is not None else 'texts'}: expected {len(idl)} {what} "
-                                  f"(one per id), got {n} {what}")
+            what = given[0] if m is None else "rows"
+            raise InvalidArgument(f"invalid {given[0]}: expected {len(idl)} {what} (one per id), got {n} {what}")
         pl = payload_list(payloads, len(idl))
         check_batch_size(batch_size)
         bar = Progress(len(idl), progress)
@@ -99,7 +107,9 @@ class Collection(CollectionBase):
         try:
             for a, b in chunks(len(idl), batch_size):
                 part = None if pl is None else pl[a:b]
-                if tl is None:
+                if il is not None:
+                    rows = self._c.embed_images(il[a:b])
+                elif tl is None:
                     rows = m[a:b]  # type: ignore[index]
                 else:
                     rows = self._c.embed(tl[a:b])
@@ -236,9 +246,12 @@ class Collection(CollectionBase):
         :class:`BatchResult` of numpy arrays, searched on ``threads`` threads (default: all cores).
         ``filter`` is a Qdrant-shaped filter (``{"must": [{"key": "tag", "match": {"value": "a"}}]}``);
         ``params`` are index settings (``ef``, ``nprobe``, ``rerank``, ``exact``, ...). A string is a text
-        query, embedded by the collection's model."""
+        query, embedded by the collection's model; ``bytes`` an image query (an image file), embedded by the
+        collection's image model."""
         if isinstance(query, str):
             query = self._c.embed([query])[0]
+        elif is_image(query):
+            query = self._c.embed_images([bytes(query)])[0]
         q, batch = query_vector(query)
         if batch:
             if offset or score_threshold is not None or with_vector or min_seq is not None:
