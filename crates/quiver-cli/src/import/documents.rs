@@ -88,20 +88,7 @@ enum DocSink {
 
 /// Runs `quiver import` on a folder.
 pub(super) fn run(args: &ImportArgs, dest: Dest) -> Result<()> {
-    for (flag, set) in [
-        ("--format", args.format.is_some()),
-        ("--ids-from", args.ids_from.is_some()),
-        ("--vector-prefix", args.vector_prefix.is_some()),
-        ("--state", args.state.is_some()),
-        ("--resume", args.resume),
-    ] {
-        if set {
-            return usage(format!(
-                "{flag} does not apply to a folder of documents (importing a folder again replaces each document \
-                 in place, so there is nothing to resume)"
-            ));
-        }
-    }
+    super::refuse_file_flags(args, "documents")?;
     let options = ChunkOptions::from_parts(Some(args.chunk_tokens), args.overlap_tokens);
     if let Err(e) = options.validate() {
         return usage(format!("--chunk-tokens / --overlap-tokens: {e}"));
@@ -189,19 +176,7 @@ fn write_batch(sink: &mut DocSink, docs: &[Document], options: &ChunkOptions, pb
                 "chunking": {"max_tokens": options.max_tokens, "overlap_tokens": options.overlap_tokens},
             });
             let path = format!("/collections/{}/documents?wait=true", crate::client::segment(&s.collection));
-            let mut attempt = 0;
-            let v = loop {
-                match s.client.send_json::<serde_json::Value>(crate::client::Method::POST, &path, &body) {
-                    Ok(v) => break v,
-                    Err(e) if e.is_transient() && attempt < s.retries => {
-                        let wait = std::time::Duration::from_millis(500 << attempt.min(6));
-                        attempt += 1;
-                        pb.suspend(|| eprintln!("warning: {e}; retry {attempt} of {}", s.retries));
-                        std::thread::sleep(wait);
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            };
+            let v = s.send_retrying(crate::client::Method::POST, &path, &body, pb)?;
             let counts =
                 v["documents"].as_array().ok_or_else(|| anyhow!("the server's reply lacks `documents`: {v}"))?;
             Ok(counts.iter().filter_map(|c| c["chunks"].as_u64()).sum::<u64>() as usize)

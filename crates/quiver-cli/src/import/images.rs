@@ -15,7 +15,6 @@ use quiver_text::Content;
 use serde_json::{Value, json};
 
 use super::{Dest, HttpSink, ImportArgs, LocalModels, progress_bar};
-use crate::usage;
 
 /// File extensions read as images.
 pub const EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "webp", "gif", "bmp"];
@@ -57,20 +56,7 @@ enum ImageSink {
 
 /// Runs `quiver import` on a folder of images (`files`, as [`super::documents::find_files`] lists them).
 pub(super) fn run(args: &ImportArgs, dest: Dest, files: Vec<PathBuf>) -> Result<()> {
-    for (flag, set) in [
-        ("--format", args.format.is_some()),
-        ("--ids-from", args.ids_from.is_some()),
-        ("--vector-prefix", args.vector_prefix.is_some()),
-        ("--state", args.state.is_some()),
-        ("--resume", args.resume),
-    ] {
-        if set {
-            return usage(format!(
-                "{flag} does not apply to a folder of images (importing a folder again replaces each image in \
-                 place, so there is nothing to resume)"
-            ));
-        }
-    }
+    super::refuse_file_flags(args, "images")?;
     let root = &args.input;
     let model_name = args.embedding_model.clone().unwrap_or_else(|| DEFAULT_IMAGE_MODEL.to_string());
     let total: u64 = files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
@@ -157,25 +143,13 @@ fn write_batch(sink: &mut ImageSink, images: &[Image], pb: &indicatif::ProgressB
                 .collect();
             let body = json!({ "points": points });
             let path = format!("/collections/{}/points?wait=true", crate::client::segment(&s.collection));
-            let mut attempt = 0;
-            loop {
-                match s.client.send_json::<Value>(crate::client::Method::PUT, &path, &body) {
-                    Ok(_) => return Ok(()),
-                    Err(e) if e.is_transient() && attempt < s.retries => {
-                        let wait = std::time::Duration::from_millis(500 << attempt.min(6));
-                        attempt += 1;
-                        pb.suspend(|| eprintln!("warning: {e}; retry {attempt} of {}", s.retries));
-                        std::thread::sleep(wait);
-                    }
-                    Err(e) => {
-                        let msg = e.to_string();
-                        return Err(match file_named(&msg, images) {
-                            Some(file) => anyhow!("{file}: {msg}"),
-                            None => anyhow!(e).context(format!("importing the images from {first} on")),
-                        });
-                    }
+            s.send_retrying(crate::client::Method::PUT, &path, &body, pb).map(drop).map_err(|e| {
+                let msg = e.to_string();
+                match file_named(&msg, images) {
+                    Some(file) => anyhow!("{file}: {msg}"),
+                    None => e.context(format!("importing the images from {first} on")),
                 }
-            }
+            })
         }
         ImageSink::Data { col, model, .. } => {
             let mut points = Vec::with_capacity(images.len());

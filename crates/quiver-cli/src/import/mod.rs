@@ -197,6 +197,23 @@ impl Sink for HttpSink {
 }
 
 impl HttpSink {
+    /// Sends one JSON request, retrying transient failures (`--retries`, growing pauses, a warning each time).
+    fn send_retrying(&self, method: client::Method, path: &str, body: &Value, progress: &ProgressBar) -> Result<Value> {
+        let mut attempt = 0;
+        loop {
+            match self.client.send_json::<Value>(method.clone(), path, body) {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_transient() && attempt < self.retries => {
+                    let wait = Duration::from_millis(500 << attempt.min(6));
+                    attempt += 1;
+                    progress.suspend(|| eprintln!("warning: {e}; retry {attempt} of {}", self.retries));
+                    std::thread::sleep(wait);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Texts: the collection must have an embedding model (or is created with `--embedding-model`).
     fn prepare_texts(&mut self, progress: &ProgressBar) -> Result<()> {
         match client::collection_info(&self.client, &self.collection) {
@@ -383,6 +400,25 @@ impl Sink for EmbeddedSink {
         }
         self.db.close().context("closing the data directory")
     }
+}
+
+/// Refuses the flags that only apply to file inputs when INPUT is a folder of `what` (documents, images).
+fn refuse_file_flags(args: &ImportArgs, what: &str) -> Result<()> {
+    for (flag, set) in [
+        ("--format", args.format.is_some()),
+        ("--ids-from", args.ids_from.is_some()),
+        ("--vector-prefix", args.vector_prefix.is_some()),
+        ("--state", args.state.is_some()),
+        ("--resume", args.resume),
+    ] {
+        if set {
+            return usage(format!(
+                "{flag} does not apply to a folder of {what} (importing a folder again replaces each item in \
+                 place, so there is nothing to resume)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One batch from the reader thread: its records and the input bytes consumed through its last one.

@@ -118,6 +118,15 @@ def image_list(images: Any) -> List[bytes]:
     return out
 
 
+def one_input(vectors: Any, texts: Any, images: Any) -> str:
+    """Which of ``vectors``, ``texts`` and ``images`` an upsert was given; exactly one must be."""
+    given = [k for k, v in (("vectors", vectors), ("texts", texts), ("images", images)) if v is not None]
+    if len(given) != 1:
+        raise InvalidArgument("invalid vectors: expected vectors, texts or images (one of them), got "
+                              + (" and ".join(given) if given else "neither"))
+    return given[0]
+
+
 def is_image(query: Any) -> bool:
     """A query given as an image file's bytes."""
     return isinstance(query, (bytes, bytearray, memoryview))

@@ -12,6 +12,7 @@ from ._common import (
     CollectionBase,
     image_list,
     is_image,
+    one_input,
     Progress,
     check_batch_size,
     chunks,
@@ -89,17 +90,14 @@ class Collection(CollectionBase):
             texts = [texts]
         if single and is_image(images):
             images = [images]  # type: ignore[list-item]
-        given = [k for k, v in (("vectors", vectors), ("texts", texts), ("images", images)) if v is not None]
-        if len(given) != 1:
-            raise InvalidArgument("invalid vectors: expected vectors, texts or images (one of them), got "
-                                  + (" and ".join(given) if given else "neither"))
+        kind = one_input(vectors, texts, images)
         m = matrix(vectors) if vectors is not None else None
         tl = _text_list(texts) if texts is not None else None
         il = image_list(images) if images is not None else None
         n = m.shape[0] if m is not None else len(tl if tl is not None else il)  # type: ignore[arg-type]
         if n != len(idl):
-            what = given[0] if m is None else "rows"
-            raise InvalidArgument(f"invalid {given[0]}: expected {len(idl)} {what} (one per id), got {n} {what}")
+            what = kind if m is None else "rows"
+            raise InvalidArgument(f"invalid {kind}: expected {len(idl)} {what} (one per id), got {n} {what}")
         pl = payload_list(payloads, len(idl))
         check_batch_size(batch_size)
         bar = Progress(len(idl), progress)
