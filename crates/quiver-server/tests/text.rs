@@ -221,7 +221,7 @@ async fn mismatches_are_clear_4xx_and_change_nothing() {
         "/collections/c/points",
         json!({"points": [{"id": 1, "text": "hi", "vector": [0.0]}]}),
         StatusCode::BAD_REQUEST,
-        "points[0]: expected a vector or a text, not both",
+        "points[0]: expected one of `vector`, `text` or `image`, got more than one",
     )
     .await;
     t.err("PUT", "/collections/c/points", json!({"points": [{"id": 1}]}), StatusCode::BAD_REQUEST, "points[0].vector")
