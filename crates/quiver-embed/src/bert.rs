@@ -86,29 +86,38 @@ impl Weights {
 /// op that follows.
 #[derive(Debug)]
 struct Dense {
-    weight_t: Tensor,
+    weights: DenseWeights,
     bias: Vec<f32>,
-    /// The same weights in int8, when the model was loaded with `EmbedOptions::int8` (then used instead).
-    int8: Option<crate::int8::QuantizedMatrix>,
+}
+
+/// A projection's weights: f32 (`Wᵀ` contiguous as `(inputs, outputs)`), or int8 when the model was loaded with
+/// `EmbedOptions::int8` (the f32 copy is then dropped).
+#[derive(Debug)]
+enum DenseWeights {
+    F32(Tensor),
+    Int8(crate::int8::QuantizedMatrix),
 }
 
 impl Dense {
     fn new(weight: &Tensor, bias: &Tensor) -> candle_core::Result<Self> {
-        Ok(Dense { weight_t: weight.t()?.contiguous()?, bias: bias.to_vec1()?, int8: None })
+        Ok(Dense { weights: DenseWeights::F32(weight.t()?.contiguous()?), bias: bias.to_vec1()? })
     }
 
-    /// Quantizes the weights to int8 (per output row); later products use them.
+    /// Quantizes the weights to int8 (per output and group of inputs); later products use them.
     fn quantize(&mut self) -> candle_core::Result<()> {
-        let (inputs, outputs) = self.weight_t.dims2()?;
-        let w = self.weight_t.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        self.int8 = Some(crate::int8::QuantizedMatrix::new(&w, outputs, inputs));
+        if let DenseWeights::F32(weight_t) = &self.weights {
+            let (inputs, outputs) = weight_t.dims2()?;
+            let w = weight_t.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+            self.weights = DenseWeights::Int8(crate::int8::QuantizedMatrix::new(&w, outputs, inputs));
+        }
         Ok(())
     }
 
     /// `x`: `(n, inputs)` → `(n, outputs)`, without the bias.
     fn matmul(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match &self.int8 {
-            Some(q) => {
+        match &self.weights {
+            DenseWeights::F32(weight_t) => x.matmul(weight_t),
+            DenseWeights::Int8(q) => {
                 let (n, _) = x.dims2()?;
                 // Read the activations in place when they are one contiguous f32 run (they are, between layers).
                 let out = {
@@ -121,7 +130,6 @@ impl Dense {
                 let outputs = out.len() / n.max(1);
                 Tensor::from_vec(out, (n, outputs), x.device())
             }
-            None => x.matmul(&self.weight_t),
         }
     }
 }

@@ -285,18 +285,6 @@ fn vnni() -> bool {
     })
 }
 
-/// Whether int8 projections run on a fast kernel on this CPU (else they are exact but slow).
-pub fn fast_kernel() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        vnni()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

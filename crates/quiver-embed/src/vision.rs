@@ -6,8 +6,9 @@
 //! is folded into each convolution at load. Padding is TensorFlow's "same" (for a stride of 2 the extra row and
 //! column go after the image), as the weights were trained with it.
 //!
-//! Pointwise convolutions are matrix products (candle's GEMM); the stem and the depthwise convolutions are plain
-//! loops over one image. A batch runs its images in parallel on the rayon pool.
+//! Feature maps are pixel-major: the 1×1 convolutions, and the stem through its patches, are matrix products
+//! (candle's GEMM); the depthwise convolutions are loops along contiguous channels. A batch runs its images in
+//! parallel on the rayon pool.
 //!
 //! Inputs are encoded images (JPEG, PNG, WebP, GIF, BMP), decoded with the `image` crate under size limits, then
 //! prepared as at evaluation: the centre square of `crop_fraction` of the shorter side, resized (bicubic) to
@@ -90,7 +91,7 @@ impl ImageConfig {
 struct Conv {
     /// `out × (in · k · k)` (dense) or `out × k · k` (depthwise), row-major.
     weight: Vec<f32>,
-    /// The same weights as a matrix, for pointwise convolutions.
+    /// Dense convolutions: the weights transposed to `(in · k · k) × out`, the right-hand side of the product.
     matrix: Option<Tensor>,
     bias: Vec<f32>,
     out_channels: usize,
@@ -191,13 +192,7 @@ impl Weights {
         if weight.iter().chain(&bias).any(|v| !v.is_finite()) {
             return Err(self.err(format!("{conv} / {bn}: weights that are not finite numbers")));
         }
-        let matrix = if kernel == 1 && !depthwise {
-            // Stored transposed (in × out), so that pixels × in times it gives pixels × out.
-            let t = transpose(&weight, out_channels, in_channels);
-            Some(Tensor::from_vec(t, (in_channels, out_channels), &Device::Cpu).map_err(inference)?)
-        } else {
-            None
-        };
+        let matrix = if depthwise { None } else { Some(dense_matrix(&weight, out_channels, row)?) };
         if depthwise {
             // k·k rows of one weight per channel: the loop over channels reads them contiguously.
             weight = transpose(&weight, out_channels, kernel * kernel);
@@ -298,6 +293,11 @@ fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+/// A dense convolution's weights (`out × inner`) as the right-hand side of `(pixels × inner) · (inner × out)`.
+fn dense_matrix(weight: &[f32], out: usize, inner: usize) -> Result<Tensor> {
+    Tensor::from_vec(transpose(weight, out, inner), (inner, out), &Device::Cpu).map_err(inference)
+}
+
 /// Bias, then ReLU6 when the convolution has it, over one pixel's channels.
 fn finish(c: &Conv, pixel: &mut [f32]) {
     if c.relu6 {
@@ -339,9 +339,8 @@ fn dense(c: &Conv, x: &Maps) -> Result<Maps> {
             }
         }
     }
-    let matrix = Tensor::from_vec(transpose(&c.weight, c.out_channels, patch), (patch, c.out_channels), &Device::Cpu)
-        .map_err(inference)?;
-    let data = product(c, rows, oh * ow, patch, &matrix)?;
+    let matrix = c.matrix.as_ref().ok_or_else(|| EmbedError::Inference("dense convolution without a matrix".into()))?;
+    let data = product(c, rows, oh * ow, patch, matrix)?;
     Ok(Maps { channels: c.out_channels, height: oh, width: ow, data })
 }
 
@@ -579,12 +578,13 @@ mod tests {
                 let c = conv(k, s, 2, true);
                 let fast = depthwise(&c, &x);
                 for ch in 0..2 {
+                    let weight: Vec<f32> = (0..k * k).map(|j| c.weight[j * 2 + ch]).collect();
                     let single = Conv {
-                        weight: (0..k * k).map(|j| c.weight[j * 2 + ch]).collect(),
+                        matrix: Some(dense_matrix(&weight, 1, k * k).expect("matrix")),
+                        weight,
                         bias: vec![c.bias[ch]],
                         out_channels: 1,
                         in_channels: 1,
-                        matrix: None,
                         ..conv(k, s, 1, false)
                     };
                     let plane = Maps {

@@ -108,11 +108,16 @@ pub fn image_bytes(s: &str, field: &str) -> ApiResult<Vec<u8>> {
     } else {
         s
     };
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    // Either alphabet, padded or not.
+    const LENIENT: GeneralPurposeConfig =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    const STANDARD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
+    const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
     let clean: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let bytes = base64::engine::general_purpose::STANDARD
+    let bytes = STANDARD
         .decode(clean.as_bytes())
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(clean.as_bytes()))
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(clean.as_bytes()))
+        .or_else(|_| URL_SAFE.decode(clean.as_bytes()))
         .map_err(|e| ApiError::invalid(field, EXPECTED, format!("text that is not base64 ({e})")))?;
     if bytes.is_empty() {
         return Err(ApiError::invalid(field, EXPECTED, "an empty string"));

@@ -74,22 +74,24 @@ pub fn fill(model: &dyn Embedder, points: &mut [PointInput], inputs: Vec<(usize,
     if let Some((i, _, _)) = inputs.iter().find(|(i, _, _)| *i >= points.len()) {
         return Err(TextError::Internal(format!("content for point {i} of {}", points.len())));
     }
-    let (texts, images): (Vec<_>, Vec<_>) = inputs.into_iter().partition(|(_, _, c)| matches!(c, Content::Text(_)));
+    let (mut texts, mut images) = (Vec::new(), Vec::new());
+    for (i, field, content) in inputs {
+        match content {
+            Content::Text(t) => texts.push((i, field, t)),
+            Content::Image(b) => images.push((i, field, b)),
+        }
+    }
     if !texts.is_empty() {
-        let refs: Vec<&str> =
-            texts.iter().map(|(_, _, c)| if let Content::Text(t) = c { t.as_str() } else { "" }).collect();
+        let refs: Vec<&str> = texts.iter().map(|(_, _, t)| t.as_str()).collect();
         let vectors = model.embed(&refs).map_err(|e| content_error(model, e, |k| texts[k].1.clone()))?;
-        for ((i, _, c), v) in texts.into_iter().zip(vectors) {
+        for ((i, _, t), v) in texts.into_iter().zip(vectors) {
             let p = &mut points[i];
             p.vector = v;
-            if let Content::Text(t) = c {
-                p.payload.get_or_insert_with(Default::default).insert(TEXT_KEY.to_string(), t.into());
-            }
+            p.payload.get_or_insert_with(Default::default).insert(TEXT_KEY.to_string(), t.into());
         }
     }
     if !images.is_empty() {
-        let refs: Vec<&[u8]> =
-            images.iter().map(|(_, _, c)| if let Content::Image(b) = c { b.as_slice() } else { &[] }).collect();
+        let refs: Vec<&[u8]> = images.iter().map(|(_, _, b)| b.as_slice()).collect();
         let vectors = model.embed_images(&refs).map_err(|e| content_error(model, e, |k| images[k].1.clone()))?;
         for ((i, _, _), v) in images.iter().zip(vectors) {
             points[*i].vector = v;

@@ -95,8 +95,9 @@ pub(super) fn run(args: &ImportArgs, dest: Dest, files: Vec<PathBuf>) -> Result<
             batch.push(img);
             if batch.len() >= BATCH_IMAGES || batch_bytes >= BATCH_BYTES || i + 1 == files.len() {
                 let images = std::mem::take(&mut batch);
-                write_batch(&mut sink, &images, &pb)?;
-                done += images.len();
+                let n = images.len();
+                write_batch(&mut sink, images, &pb)?;
+                done += n;
                 bytes_done += batch_bytes;
                 batch_bytes = 0;
                 pb.set_position(bytes_done);
@@ -126,7 +127,7 @@ fn file_named(message: &str, images: &[Image]) -> Option<String> {
     images.get(k).map(|i| i.rel.clone())
 }
 
-fn write_batch(sink: &mut ImageSink, images: &[Image], pb: &indicatif::ProgressBar) -> Result<()> {
+fn write_batch(sink: &mut ImageSink, images: Vec<Image>, pb: &indicatif::ProgressBar) -> Result<()> {
     let first = &images[0].rel;
     match sink {
         ImageSink::Server(s) => {
@@ -145,7 +146,7 @@ fn write_batch(sink: &mut ImageSink, images: &[Image], pb: &indicatif::ProgressB
             let path = format!("/collections/{}/points?wait=true", crate::client::segment(&s.collection));
             s.send_retrying(crate::client::Method::PUT, &path, &body, pb).map(drop).map_err(|e| {
                 let msg = e.to_string();
-                match file_named(&msg, images) {
+                match file_named(&msg, &images) {
                     Some(file) => anyhow!("{file}: {msg}"),
                     None => e.context(format!("importing the images from {first} on")),
                 }
@@ -154,10 +155,10 @@ fn write_batch(sink: &mut ImageSink, images: &[Image], pb: &indicatif::ProgressB
         ImageSink::Data { col, model, .. } => {
             let mut points = Vec::with_capacity(images.len());
             let mut inputs = Vec::with_capacity(images.len());
-            for (i, img) in images.iter().enumerate() {
+            for (i, img) in images.into_iter().enumerate() {
                 let id = quiver_text::documents::file_id(&img.rel);
-                points.push(PointInput { id, vector: Vec::new(), payload: Some(payload(img)), ttl_secs: None });
-                inputs.push((i, img.rel.clone(), Content::Image(img.bytes.clone())));
+                points.push(PointInput { id, vector: Vec::new(), payload: Some(payload(&img)), ttl_secs: None });
+                inputs.push((i, img.rel, Content::Image(img.bytes)));
             }
             quiver_text::fill(model.as_ref(), &mut points, inputs)?;
             col.upsert(points)?;

@@ -506,6 +506,8 @@ class RemoteCollection(CollectionBase):
         body: Dict[str, Any] = {"limit": k, "with_payload": with_payload, "with_vector": with_vector}
         if isinstance(query, str):
             body["query"] = {"text": query}
+        elif is_image(query):
+            body["query"] = {"image": base64.b64encode(bytes(query)).decode("ascii")}
         else:
             body["query"] = query
         for name, v in (("filter", _jsonable(filter, "filter") if filter is not None else None), ("params", _params(params)),
@@ -535,9 +537,7 @@ class RemoteCollection(CollectionBase):
         """As the embedded ``search``; a string is a text query and ``bytes`` an image query, embedded by the
         collection's model on the server. A matrix is sent as one batch request (``threads`` is the server's
         business and is ignored)."""
-        if is_image(query):
-            query = {"image": base64.b64encode(bytes(query)).decode("ascii")}
-        if isinstance(query, (str, dict)):
+        if isinstance(query, str) or is_image(query):
             body = self._query_body(query, k, filter, params, with_payload, with_vector, score_threshold, offset,
                                     min_seq)
             return [_hit(h) for h in self._post("/points/query", body)["points"]]
