@@ -86,6 +86,7 @@ pub fn create_collection(client: &Client, name: &str, dim: usize, distance: Dist
             size: dim,
             distance: distance.wire(),
             on_disk: None,
+            embedding: None,
         })),
         ..Default::default()
     };

@@ -346,7 +346,11 @@ fn build(
             .zip(vectors)
             .map(|(i, vector)| {
                 let payload = json!({"topic": i.topic, "lemma": i.lemma, "text": i.text});
-                PointInput { id: PointId::Num(i.id), vector, payload: payload.as_object().cloned(), ttl_secs: None }
+                PointInput {
+                    payload: payload.as_object().cloned(),
+                    ttl_secs: None,
+                    ..PointInput::new(PointId::Num(i.id), vector)
+                }
             })
             .collect();
         col.upsert(points)?;

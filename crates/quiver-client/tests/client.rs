@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use quiver_client::wire::{
-    Batch, CountRequest, CreateCollection, CreateFieldIndex, DeletePayload, Distance, FieldSchema, PointRequest,
-    PointStruct, PointsSelector, QueryInput, QueryRequest, ScrollRequest, SearchBatch, SearchGroupsRequest,
-    SearchRequest, SearchVector, SetPayload, UpsertPoints, VectorInput, VectorParams, VectorsConfig, WithPayload,
-    WithVector,
+    Batch, BatchVectors, CountRequest, CreateCollection, CreateFieldIndex, DeletePayload, Distance, FieldSchema,
+    PointRequest, PointStruct, PointsSelector, QueryInput, QueryRequest, ScrollRequest, SearchBatch,
+    SearchGroupsRequest, SearchRequest, SearchVector, SetPayload, UpsertPoints, VectorInput, VectorParams,
+    VectorsConfig, WithPayload, WithVector,
 };
 use quiver_client::{Client, Error, Filter, Payload, PointId, PointRef, blocking, encode_points};
 use quiver_server::ServerConfig;
@@ -83,7 +83,7 @@ fn payload(v: Value) -> Payload {
 
 fn dim3(distance: Distance) -> CreateCollection {
     CreateCollection {
-        vectors: Some(VectorsConfig::Single(VectorParams { size: 3, distance, on_disk: None })),
+        vectors: Some(VectorsConfig::Single(VectorParams { size: 3, distance, on_disk: None, embedding: None })),
         ..Default::default()
     }
 }
@@ -127,7 +127,7 @@ async fn points_search_and_payloads_round_trip_through_the_wire_types() {
         points: None,
         batch: Some(Batch {
             ids: vec![PointId::from(4), uuid.parse().unwrap()],
-            vectors: Some(vec![vec![3.0, 0.0, 0.0], vec![4.0, 0.0, 0.0]]),
+            vectors: Some(BatchVectors::Plain(vec![vec![3.0, 0.0, 0.0], vec![4.0, 0.0, 0.0]])),
             texts: None,
             images: None,
             payloads: Some(vec![Some(payload(json!({"tag": "b", "n": 4}))), None]),
@@ -199,7 +199,7 @@ async fn points_search_and_payloads_round_trip_through_the_wire_types() {
         .await
         .unwrap();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].vector.as_deref(), Some(&[1.0f32, 0.0, 0.0][..]));
+    assert_eq!(got[0].vector.as_ref().and_then(|v| v.plain()), Some(&[1.0f32, 0.0, 0.0][..]));
     let sel = Some(vec![PointId::from(2)]);
     let set = SetPayload { payload: payload(json!({"extra": true})), points: sel.clone(), ..Default::default() };
     c.set_payload("c", &set, true).await.unwrap();

@@ -76,9 +76,10 @@ pub fn index_bytes_per_point(cfg: &IndexConfig, dim: u64) -> u64 {
 
 /// The estimate for `points` points with `payload_bytes` of heap per payload on average.
 pub fn estimate(cfg: &CollectionConfig, points: u64, payload_bytes: u64) -> MemoryEstimate {
-    let dim = cfg.dimension as u64;
-    let vector = 4 * dim;
-    let per_point = ROW_BYTES + index_bytes_per_point(&cfg.index, dim);
+    // Every vector space (named vectors each have their own) counts its vector and its index.
+    let spaces = cfg.spaces();
+    let vector: u64 = spaces.iter().map(|s| 4 * s.dimension as u64).sum();
+    let per_point = ROW_BYTES + spaces.iter().map(|s| index_bytes_per_point(s.index, s.dimension as u64)).sum::<u64>();
     // The growing segment at its fullest, and the copy of its vectors a seal builds from (transient, but it is
     // what the peak holds).
     let growing = points.min(cfg.optimizer.seal_points as u64) * (2 * vector + payload_bytes);

@@ -64,6 +64,8 @@ impl QueryCache {
         k.extend(req.score_threshold.map_or(u64::MAX, |t| u64::from(t.to_bits())).to_le_bytes());
         // Every index parameter (a struct of plain fields: its Debug text is canonical).
         k.extend(format!("{:?}", req.params).bytes());
+        // The vector searched: two named vectors of one length would otherwise share a key.
+        k.extend(format!("{:?}", req.using).bytes());
         if let Some(f) = &req.filter {
             k.extend(serde_json::to_vec(f).unwrap_or_default());
         }

@@ -29,7 +29,7 @@ use crate::id::PointId;
 use crate::ops::{Operation, PointWrite, read_field_type, write_field_type};
 use crate::payload::Payload;
 use crate::payload_index::FieldType;
-use crate::segment::{Segment, SegmentData, Tier, segment_path};
+use crate::segment::{Layout, Segment, SegmentData, Tier, segment_path};
 use crate::types::{
     CollectionInfo, Explain, OptimizerInfo, PointInput, Record, ScoredPoint, ScrollPage, SearchRequest, SearchResponse,
     SegmentInfo, Selector,
@@ -87,6 +87,8 @@ pub(crate) struct WriterState {
 pub(crate) struct Inner {
     pub name: String,
     pub config: CollectionConfig,
+    /// The vector spaces of the collection's segments (from `config`).
+    pub layout: Arc<Layout>,
     pub dir: Arc<dyn Directory>,
     pub wal: Wal,
     pub writer: Mutex<WriterState>,
@@ -166,6 +168,7 @@ impl Collection {
             detail: format!("configuration does not parse: {e}"),
         })?;
         config.validate()?;
+        let layout = Layout::of(&config);
         let (manifests, manifest) = ManifestStore::open(dir.clone())?;
         let (checkpoint, meta) = match &manifest {
             Some(m) => (m.wal_checkpoint, decode_meta(&m.user, &dir.file_path("MANIFEST"))?),
@@ -200,7 +203,8 @@ impl Collection {
             .segments
             .par_iter()
             .map(|(id, tier, deleted)| {
-                let (data, file_tier) = SegmentData::read_file(dir.as_ref(), *id, deleted.clone(), &meta.fields)?;
+                let (data, file_tier) =
+                    SegmentData::read_file(dir.as_ref(), *id, deleted.clone(), &meta.fields, &layout)?;
                 if file_tier != *tier {
                     return Err(Error::Corrupt {
                         file: segment_path(dir.as_ref(), *id),
@@ -219,7 +223,7 @@ impl Collection {
             growing: Arc::new(Segment {
                 id: growing_id,
                 tier: Tier::Growing,
-                data: RwLock::new(SegmentData::empty(config.dimension, &meta.fields)?),
+                data: RwLock::new(SegmentData::empty(&layout, &meta.fields)?),
             }),
             growing_base_seq: checkpoint,
             pending_base_seq: None,
@@ -248,6 +252,7 @@ impl Collection {
         });
         let inner = Inner {
             name: name.to_owned(),
+            layout,
             config,
             dir,
             wal,
@@ -413,17 +418,7 @@ impl Collection {
         if let Operation::Upsert(points) = op {
             let cfg = &inner.config;
             for p in points {
-                let bad =
-                    |field: String, reason: String| Error::InvalidPoint { point: p.id.to_string(), field, reason };
-                if p.vector.len() != cfg.dimension {
-                    return Err(bad(
-                        "vector".into(),
-                        format!("expected {} numbers, got {}", cfg.dimension, p.vector.len()),
-                    ));
-                }
-                if let Some(i) = p.vector.iter().position(|x| !x.is_finite()) {
-                    return Err(bad(format!("vector[{i}]"), format!("expected a finite number, got {}", p.vector[i])));
-                }
+                crate::write::check_write(cfg, p)?;
                 check_payload_size(&p.id, &p.payload, cfg.max_payload_bytes)?;
             }
         }
@@ -598,7 +593,9 @@ impl Collection {
         if req.limit == 0 || req.limit.saturating_add(req.offset) > MAX_LIMIT {
             return Err(Error::invalid("limit", format!("1..={MAX_LIMIT} (with offset)"), req.limit));
         }
-        let query = prepare_query(cfg.metric, cfg.dimension, &req.vector).map_err(|e| match e {
+        let space_i = cfg.space_of(req.using.as_deref(), "using")?;
+        let space = cfg.spaces()[space_i];
+        let query = prepare_query(space.metric, space.dimension, &req.vector).map_err(|e| match e {
             quiver_index::Error::DimensionMismatch { expected, got } => {
                 Error::invalid("vector", format!("{expected} numbers"), format!("{got} numbers"))
             }
@@ -624,7 +621,7 @@ impl Collection {
         let exact_below = cfg.optimizer.exact_below;
         let run = |s: &Arc<Segment>, k: usize, params: &quiver_index::SearchParams| {
             let d = s.data.read();
-            d.search((s.id, s.tier), cfg.metric, &query, k, req.filter.as_ref(), params, exact_below, now)
+            d.search((s.id, s.tier), space_i, space.metric, &query, k, req.filter.as_ref(), params, exact_below, now)
         };
         // Empty segments (a fresh growing one) are skipped; several non-empty ones are searched in parallel.
         let segs: Vec<Arc<Segment>> = segs.into_iter().filter(|s| s.data.read().len() > 0).collect();
@@ -639,7 +636,7 @@ impl Collection {
             per_segment.push(hits);
             plans.push(plan);
         }
-        let metric = cfg.metric;
+        let metric = space.metric;
         let keep = |score: f32| match req.score_threshold {
             Some(t) if metric.higher_score_is_closer() => score >= t,
             Some(t) => score <= t,
@@ -880,7 +877,7 @@ pub(crate) fn merge_hits(
         }
         let d = segs[si].data.read();
         let r = record(&d, row, page.with_payload, page.with_vector);
-        out.push(ScoredPoint { id, score, payload: r.payload, vector: r.vector });
+        out.push(ScoredPoint { id, score, payload: r.payload, vector: r.vector, vectors: r.vectors });
         if out.len() == page.limit {
             break;
         }
@@ -906,7 +903,8 @@ pub(crate) fn record(d: &SegmentData, row: u32, with_payload: bool, with_vector:
         id: d.ids[row as usize],
         payload: with_payload
             .then(|| d.payloads.get(row).map(crate::payloads::PayloadRef::into_owned).unwrap_or_default()),
-        vector: with_vector.then(|| d.vector(row as usize).to_vec()),
+        vector: (with_vector && !d.layout.named).then(|| d.vector(row as usize).to_vec()),
+        vectors: if with_vector { d.named_vectors(row) } else { None },
     }
 }
 
@@ -949,9 +947,7 @@ pub(crate) fn apply(state: &RwLock<State>, config: &CollectionConfig, op: &Opera
             let st = state.read();
             let mut g = st.growing.data.write();
             for p in points {
-                if p.vector.len() != config.dimension {
-                    return Err(Error::invalid("vector", format!("{} numbers", config.dimension), p.vector.len()));
-                }
+                crate::write::check_write(config, p)?;
                 // Append first, then retire the old row: a concurrent reader may see both (search dedups by
                 // id), never neither.
                 g.append(p)?;

@@ -52,6 +52,71 @@ pub struct CollectionConfig {
     /// Searches whose answers are kept for repeats (0, the default: no cache); see [`crate::cache`].
     #[serde(default, skip_serializing_if = "is_zero")]
     pub query_cache_entries: usize,
+    /// Named vectors: the name of the first vector, the one `dimension`, `metric`, `index` and `embedding`
+    /// describe. `None`: the collection has one unnamed vector (and `more_vectors` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector_name: Option<String>,
+    /// Named vectors beyond the first, by name. A point carries any subset of the collection's named vectors;
+    /// each has its own index.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub more_vectors: BTreeMap<String, VectorSpace>,
+}
+
+/// Longest vector name.
+pub const MAX_VECTOR_NAME_LEN: usize = 64;
+
+/// Most named vectors in one collection.
+pub const MAX_NAMED_VECTORS: usize = 16;
+
+/// One named vector of a collection beyond the first: its own dimension, metric, index and embedding model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorSpace {
+    /// Vector length.
+    pub dimension: usize,
+    /// `cosine` (default), `dot` or `euclidean`.
+    #[serde(default = "default_metric", with = "metric_name")]
+    pub metric: Metric,
+    /// Index of sealed segments. Default: HNSW with its default parameters.
+    #[serde(default = "IndexConfig::hnsw")]
+    pub index: IndexConfig,
+    /// The embedding model of this vector, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<EmbeddingConfig>,
+}
+
+impl VectorSpace {
+    /// A vector of `dimension` under `metric`, HNSW-indexed, with no model.
+    pub fn new(dimension: usize, metric: Metric) -> Self {
+        VectorSpace { dimension, metric, index: IndexConfig::hnsw(), embedding: None }
+    }
+}
+
+/// One vector space of a collection as the engine addresses it: space 0 is the first (or only) vector, the
+/// others follow in name order.
+#[derive(Debug, Clone, Copy)]
+pub struct SpaceRef<'a> {
+    /// The name (`""` for the unnamed vector).
+    pub name: &'a str,
+    /// Vector length.
+    pub dimension: usize,
+    /// Metric.
+    pub metric: Metric,
+    /// Index of sealed segments.
+    pub index: &'a IndexConfig,
+    /// Embedding model.
+    pub embedding: Option<&'a EmbeddingConfig>,
+}
+
+fn check_vector_name(name: &str, field: &str) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_VECTOR_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            field,
+            format!("a vector name of 1..={MAX_VECTOR_NAME_LEN} printable characters"),
+            format!("{name:?}"),
+        ));
+    }
+    Ok(())
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -183,7 +248,77 @@ impl CollectionConfig {
             change_feed_bytes: DEFAULT_CHANGE_FEED_BYTES,
             embedding: None,
             query_cache_entries: 0,
+            vector_name: None,
+            more_vectors: BTreeMap::new(),
         }
+    }
+
+    /// A configuration with every default and these named vectors (at least one): the first by name becomes
+    /// space 0 (`dimension`, `metric`, `index`, `embedding`), the others `more_vectors`.
+    pub fn with_named_vectors(vectors: BTreeMap<String, VectorSpace>) -> Result<Self> {
+        let mut it = vectors.into_iter();
+        let Some((first, space)) = it.next() else {
+            return Err(Error::invalid("vectors", "at least one named vector", "none"));
+        };
+        let mut c = CollectionConfig::new(space.dimension, space.metric);
+        c.index = space.index;
+        c.embedding = space.embedding;
+        c.vector_name = Some(first);
+        c.more_vectors = it.collect();
+        Ok(c)
+    }
+
+    /// Whether the collection's vectors are named.
+    pub fn is_named(&self) -> bool {
+        self.vector_name.is_some()
+    }
+
+    /// The collection's vector spaces: the first, then `more_vectors` in name order.
+    pub fn spaces(&self) -> Vec<SpaceRef<'_>> {
+        let first = SpaceRef {
+            name: self.vector_name.as_deref().unwrap_or(""),
+            dimension: self.dimension,
+            metric: self.metric,
+            index: &self.index,
+            embedding: self.embedding.as_ref(),
+        };
+        std::iter::once(first)
+            .chain(self.more_vectors.iter().map(|(name, v)| SpaceRef {
+                name,
+                dimension: v.dimension,
+                metric: v.metric,
+                index: &v.index,
+                embedding: v.embedding.as_ref(),
+            }))
+            .collect()
+    }
+
+    /// The names of the collection's vectors, in space order (empty when it has one unnamed vector).
+    pub fn vector_names(&self) -> Vec<&str> {
+        if self.is_named() { self.spaces().into_iter().map(|s| s.name).collect() } else { Vec::new() }
+    }
+
+    /// The space a request's `using` names: absent or `""` is the unnamed vector of an unnamed collection; a
+    /// named collection needs one of its names. The error names `field`.
+    pub fn space_of(&self, using: Option<&str>, field: &str) -> Result<usize> {
+        let using = using.unwrap_or("");
+        if !self.is_named() {
+            if using.is_empty() {
+                return Ok(0);
+            }
+            return Err(Error::invalid(
+                field,
+                "absent or \"\" (the collection has one unnamed vector)",
+                format!("{using:?}"),
+            ));
+        }
+        self.spaces().iter().position(|s| s.name == using).ok_or_else(|| {
+            Error::invalid(
+                field,
+                format!("one of the collection's vectors {:?}", self.vector_names()),
+                format!("{using:?}"),
+            )
+        })
     }
 
     /// Checks every value; the error names the field.
@@ -192,6 +327,55 @@ impl CollectionConfig {
             return Err(Error::invalid("dimension", format!("1..={MAX_DIMENSION}"), self.dimension));
         }
         self.index.validate("index", self.metric, self.dimension)?;
+        match &self.vector_name {
+            None if !self.more_vectors.is_empty() => {
+                return Err(Error::invalid(
+                    "vector_name",
+                    "the first vector's name when `more_vectors` is given",
+                    "absent",
+                ));
+            }
+            None => {}
+            Some(first) => {
+                check_vector_name(first, "vector_name")?;
+                if self.more_vectors.len() + 1 > MAX_NAMED_VECTORS {
+                    return Err(Error::invalid(
+                        "more_vectors",
+                        format!("at most {MAX_NAMED_VECTORS} named vectors in all"),
+                        self.more_vectors.len() + 1,
+                    ));
+                }
+                if self.more_vectors.contains_key(first) {
+                    return Err(Error::invalid(
+                        format!("more_vectors.{first}"),
+                        "names other than `vector_name`",
+                        format!("{first:?} twice"),
+                    ));
+                }
+                if self.tiering.is_some() {
+                    return Err(Error::invalid(
+                        "tiering",
+                        "absent in a collection with named vectors (not supported yet)",
+                        "a tiering policy",
+                    ));
+                }
+                for (name, v) in &self.more_vectors {
+                    let at = format!("more_vectors.{name}");
+                    check_vector_name(name, &at)?;
+                    if !(1..=MAX_DIMENSION).contains(&v.dimension) {
+                        return Err(Error::invalid(
+                            format!("{at}.dimension"),
+                            format!("1..={MAX_DIMENSION}"),
+                            v.dimension,
+                        ));
+                    }
+                    v.index.validate(&format!("{at}.index"), v.metric, v.dimension)?;
+                    if let Some(e) = &v.embedding {
+                        e.validate().map_err(|e| e.prefixed(&at))?;
+                    }
+                }
+            }
+        }
         if let Some(t) = &self.tiering {
             t.cold_index.validate("tiering.cold_index", self.metric, self.dimension)?;
             if t.hot_age_secs == 0 {

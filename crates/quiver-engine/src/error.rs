@@ -176,6 +176,17 @@ pub(crate) fn human_bytes(b: u64) -> String {
 }
 
 impl Error {
+    /// An invalid argument's field put under `prefix` (`embedding.model` → `more_vectors.body.embedding.model`);
+    /// other errors unchanged.
+    pub fn prefixed(self, prefix: &str) -> Error {
+        match self {
+            Error::InvalidArgument { field, expected, got } => {
+                Error::InvalidArgument { field: format!("{prefix}.{field}"), expected, got }
+            }
+            other => other,
+        }
+    }
+
     /// True when the caller's input caused the error (a 4xx); false for a fault of the system (disk, corruption).
     pub fn is_user_error(&self) -> bool {
         match self {

@@ -155,8 +155,15 @@ impl Collection {
     pub fn map(&self, req: &MapRequest) -> Result<CollectionMap> {
         let t = Instant::now();
         req.validate()?;
-        let (total, records) = self.sample(req.sample, req.filter.as_ref(), true, true)?;
+        let (total, mut records) = self.sample(req.sample, req.filter.as_ref(), true, true)?;
         let cfg = self.config();
+        // Named vectors: the map lays out the first one (points without it are left out).
+        if let Some(first) = &cfg.vector_name {
+            records.retain_mut(|r| {
+                r.vector = r.vectors.take().and_then(|mut v| v.remove(first));
+                r.vector.is_some()
+            });
+        }
         let mut map = map_records(&records, total, cfg.dimension, cfg.metric, self.cell_centroids().as_deref(), req)?;
         map.took_ms = t.elapsed().as_millis() as u64;
         Ok(map)

@@ -15,13 +15,17 @@ use crate::payload_index::FieldType;
 /// Format version of an encoded operation (its first byte).
 pub const OP_VERSION: u8 = 1;
 
-/// One point as written: id, prepared vector (normalised under cosine), payload, times.
+/// One point as written: id, prepared vectors (normalised under cosine), payload, times.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointWrite {
     /// The id.
     pub id: PointId,
-    /// The vector, already validated and prepared for the metric.
+    /// The vector of space 0 (the collection's only vector, or its first named one), already validated and
+    /// prepared for the metric. Empty: the point has none (named vectors only).
     pub vector: Vec<f32>,
+    /// The vectors of the other named spaces, in space order (empty: the collection has one vector space); an
+    /// empty entry: the point has no vector in that space.
+    pub more: Vec<Vec<f32>>,
     /// The payload (an empty object when none).
     pub payload: Payload,
     /// When the point was first written (unix ms); kept across payload updates. The tier policy ages by it.
@@ -115,13 +119,22 @@ impl Operation {
         w.u8(OP_VERSION);
         match self {
             Operation::Upsert(points) => {
-                w.u8(1);
+                // Tag 5 carries named vectors; tag 1 (one vector per point) keeps the bytes of an unnamed
+                // collection's log as they always were.
+                let named = points.iter().any(|p| !p.more.is_empty() || p.vector.is_empty());
+                w.u8(if named { 5 } else { 1 });
                 w.u64(points.len() as u64);
                 for p in points {
                     w.id(&p.id);
                     w.u64(p.created_ms);
                     w.u64(p.expires_ms);
                     w.f32s(&p.vector);
+                    if named {
+                        w.u64(p.more.len() as u64);
+                        for v in &p.more {
+                            w.f32s(v);
+                        }
+                    }
                     write_payload(&mut w, &p.payload);
                 }
             }
@@ -153,7 +166,7 @@ impl Operation {
             return Err(r.corrupt(format!("operation version {v}, this build reads {OP_VERSION}")));
         }
         let op = match r.u8("operation tag")? {
-            1 => {
+            tag @ (1 | 5) => {
                 let n = r.len(9 + 16 + 8, "upsert count")?;
                 let mut points = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -161,8 +174,15 @@ impl Operation {
                     let created_ms = r.u64("created")?;
                     let expires_ms = r.u64("expires")?;
                     let vector = r.f32s("vector")?;
+                    let mut more = Vec::new();
+                    if tag == 5 {
+                        let m = r.len(8, "named vector count")?;
+                        for _ in 0..m {
+                            more.push(r.f32s("named vector")?);
+                        }
+                    }
                     let payload = read_payload(&mut r)?;
-                    points.push(PointWrite { id, vector, payload, created_ms, expires_ms });
+                    points.push(PointWrite { id, vector, more, payload, created_ms, expires_ms });
                 }
                 Operation::Upsert(points)
             }
@@ -202,10 +222,29 @@ mod tests {
             Operation::Upsert(vec![PointWrite {
                 id: PointId::Uuid(7 << 100),
                 vector: vec![0.5, -1.0, 3.25],
+                more: Vec::new(),
                 payload: json!({"a": [1, "x"], "b": {"c": null}}).as_object().unwrap().clone(),
                 created_ms: 1_700_000_000_000,
                 expires_ms: 0,
             }]),
+            Operation::Upsert(vec![
+                PointWrite {
+                    id: PointId::Num(9),
+                    vector: Vec::new(),
+                    more: vec![vec![1.0, 2.0], Vec::new()],
+                    payload: Payload::new(),
+                    created_ms: 3,
+                    expires_ms: 4,
+                },
+                PointWrite {
+                    id: PointId::Num(10),
+                    vector: vec![0.25],
+                    more: vec![Vec::new(), vec![7.0]],
+                    payload: Payload::new(),
+                    created_ms: 3,
+                    expires_ms: 0,
+                },
+            ]),
             Operation::Delete(vec![PointId::Num(1), PointId::Num(u64::MAX)]),
             Operation::CreateFieldIndex { key: "a.b".into(), ty: FieldType::Datetime },
             Operation::CreateFieldIndex {
@@ -229,7 +268,8 @@ mod tests {
         #[test]
         fn truncated_operations_are_errors(cut in 0usize..60) {
             let op = Operation::Upsert(vec![PointWrite {
-                id: PointId::Num(3), vector: vec![1.0; 4], payload: Payload::new(), created_ms: 5, expires_ms: 6,
+                id: PointId::Num(3), vector: vec![1.0; 4], more: vec![vec![2.0; 3]], payload: Payload::new(),
+                created_ms: 5, expires_ms: 6,
             }]);
             let b = op.encode();
             prop_assume!(cut < b.len());

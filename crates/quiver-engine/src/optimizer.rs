@@ -206,7 +206,7 @@ impl Collection {
                     let fresh = Arc::new(Segment {
                         id,
                         tier: Tier::Growing,
-                        data: RwLock::new(SegmentData::empty(self.inner.config.dimension, &st.fields)?),
+                        data: RwLock::new(SegmentData::empty(&self.inner.layout, &st.fields)?),
                     });
                     let old = std::mem::replace(&mut st.growing, fresh);
                     st.frozen = Some(old.clone());
@@ -250,7 +250,16 @@ impl Collection {
         let now = self.now_ms();
         let rows: u64 = inputs.iter().map(|s| s.data.read().live_count(now)).sum();
         let index = self.index_config(tier);
-        let per_row = 4 * cfg.dimension as u64 + crate::budget::index_bytes_per_point(index, cfg.dimension as u64);
+        let per_row = cfg
+            .spaces()
+            .iter()
+            .enumerate()
+            .map(|(s, space)| {
+                let index = if s == 0 { index } else { space.index };
+                let dim = space.dimension as u64;
+                4 * dim + crate::budget::index_bytes_per_point(index, dim)
+            })
+            .sum::<u64>();
         let need = self.memory_estimate().heap_bytes.saturating_add(rows.saturating_mul(per_row));
         budget.check(&self.inner.name, need, &format!("{what} of {} segments ({rows} points)", inputs.len()))
     }
@@ -267,7 +276,7 @@ impl Collection {
             st.next_segment_id += 1;
             (id, st.fields.clone())
         };
-        let mut rows = SealedRows::new(cfg.dimension)?;
+        let mut rows = SealedRows::new(&inner.layout)?;
         let mut origin: Vec<(usize, u32)> = Vec::new();
         for (i, s) in inputs.iter().enumerate() {
             let d = s.data.read();
@@ -279,10 +288,15 @@ impl Collection {
         }
         // 2. Build and write the new segment, no lock held, then serve what the file holds, as a reopen would:
         //    vectors read in place, the build's copy freed.
-        let index_cfg = self.index_config(tier);
-        let params = index_cfg.to_params()?;
-        write_sealed(inner.dir.clone(), new_id, tier, rows, cfg.metric, Some((index_cfg.kind, params)))?;
-        let (mut data, _) = SegmentData::read_file(inner.dir.as_ref(), new_id, Default::default(), &fields)?;
+        // Space 0 takes the tier's index; other named vectors their own (tiering is refused with named vectors).
+        let mut builds = Vec::new();
+        for (s, space) in cfg.spaces().iter().enumerate() {
+            let index_cfg = if s == 0 { self.index_config(tier) } else { space.index };
+            builds.push((space.metric, Some((index_cfg.kind, index_cfg.to_params()?))));
+        }
+        write_sealed(inner.dir.clone(), new_id, tier, rows, &builds)?;
+        let (mut data, _) =
+            SegmentData::read_file(inner.dir.as_ref(), new_id, Default::default(), &fields, &inner.layout)?;
         // 3. Swap it in under the writer lock: carry over deletions made during the build.
         let (manifest, checkpoint) = {
             let _w = inner.writer.lock();

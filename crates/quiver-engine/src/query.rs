@@ -378,7 +378,8 @@ impl Collection {
                 if !stage.prefetch.is_empty() {
                     req.filter = Some(restrict(req.filter.as_ref(), candidates()));
                 }
-                let higher = self.config().metric.higher_score_is_closer();
+                let space = self.config().space_of(req.using.as_deref(), "using")?;
+                let higher = self.config().spaces()[space].metric.higher_score_is_closer();
                 Ok((self.search(&req)?.hits, higher))
             }
             Ranking::Text(req) => {
@@ -423,6 +424,7 @@ impl Collection {
                             score,
                             payload: r.and_then(|r| r.payload.clone()),
                             vector: r.and_then(|r| r.vector.clone()),
+                            vectors: r.and_then(|r| r.vectors.clone()),
                         }
                     })
                     .collect();

@@ -42,6 +42,47 @@ pub fn layout_of(blocks: &[quiver_storage::segment::BlockInfo]) -> u8 {
     if !vectors_in_index && payloads_in_place { 2 } else { 1 }
 }
 
+/// Tag of the metadata block that describes a segment's named vector spaces, and the base of the tags of the
+/// vectors and index blocks of spaces 1, 2, … (`SPACES_TAG + space`). Files of collections with one unnamed vector
+/// have none of these blocks.
+pub const SPACES_TAG: u32 = 0x100;
+/// Format version of the spaces metadata block.
+const SPACES_VERSION: u8 = 1;
+
+/// The vector spaces a collection's segments hold: space 0 (the only vector, or the first named one) and the
+/// other named vectors, with their names and dimensions.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Layout {
+    /// `(name, dimension)` per space, space 0 first.
+    pub spaces: Vec<(String, usize)>,
+    /// Whether the vectors are named (then a point may lack any of them).
+    pub named: bool,
+}
+
+impl Layout {
+    pub fn of(cfg: &crate::config::CollectionConfig) -> Arc<Layout> {
+        Arc::new(Layout {
+            spaces: cfg.spaces().iter().map(|s| (s.name.to_owned(), s.dimension)).collect(),
+            named: cfg.is_named(),
+        })
+    }
+
+    /// One unnamed vector of `dim`.
+    #[cfg(test)]
+    pub fn single(dim: usize) -> Arc<Layout> {
+        Arc::new(Layout { spaces: vec![(String::new(), dim)], named: false })
+    }
+}
+
+/// The vectors and index of one named space beyond space 0 in a segment. Rows without a vector there hold zeros
+/// (and are listed in [`SegmentData::missing`]).
+#[derive(Debug)]
+pub(crate) struct Space {
+    pub vectors: VectorSet,
+    pub index: Option<AnyIndex>,
+    pub index_note: Option<String>,
+}
+
 /// Which part of the collection a segment belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -106,6 +147,12 @@ pub(crate) struct SegmentData {
     pub file_bytes: u64,
     /// Rows in id order, computed on first use (scroll pages walk it); cleared by an append.
     pub id_order: std::sync::OnceLock<Vec<u32>>,
+    /// The collection's vector spaces.
+    pub layout: Arc<Layout>,
+    /// Spaces 1, 2, … (named vectors beyond the first); empty with one vector space.
+    pub more: Vec<Space>,
+    /// Per space (space 0 first), the rows without a vector in it; empty unless the vectors are named.
+    pub missing: Vec<RoaringBitmap>,
 }
 
 /// The planner's cost model: scoring `a` admitted rows exactly costs about `a` distance computations read from
@@ -217,11 +264,16 @@ impl RowSource for SegmentData {
 }
 
 impl SegmentData {
-    pub fn empty(dim: usize, fields: &[(String, FieldType)]) -> Result<SegmentData> {
+    pub fn empty(layout: &Arc<Layout>, fields: &[(String, FieldType)]) -> Result<SegmentData> {
+        let more = layout.spaces[1..]
+            .iter()
+            .map(|(_, dim)| Ok(Space { vectors: VectorSet::new(*dim)?, index: None, index_note: None }))
+            .collect::<Result<Vec<_>>>()?;
+        let missing = if layout.named { vec![RoaringBitmap::new(); layout.spaces.len()] } else { Vec::new() };
         let mut d = SegmentData {
             ids: Vec::new(),
             row_of: HashMap::new(),
-            vectors: VectorSet::new(dim)?,
+            vectors: VectorSet::new(layout.spaces[0].1)?,
             vectors_in_index: false,
             payloads: Payloads::default(),
             created: Vec::new(),
@@ -233,6 +285,9 @@ impl SegmentData {
             payload_index: PayloadIndex::default(),
             file_bytes: 0,
             id_order: std::sync::OnceLock::new(),
+            layout: layout.clone(),
+            more,
+            missing,
         };
         for (k, t) in fields {
             d.add_field(k, *t);
@@ -249,9 +304,44 @@ impl SegmentData {
         }
     }
 
-    /// The vector of `row`.
+    /// The vector of `row` in space 0.
     pub fn vector(&self, row: usize) -> &[f32] {
         self.row_vectors().get(row)
+    }
+
+    /// Every row's vector in `space`, in row order (zeros where a row has none).
+    pub fn space_vectors(&self, space: usize) -> &VectorSet {
+        match space {
+            0 => self.row_vectors(),
+            s => &self.more[s - 1].vectors,
+        }
+    }
+
+    /// The index of `space`, if built.
+    pub fn space_index(&self, space: usize) -> Option<&AnyIndex> {
+        match space {
+            0 => self.index.as_ref(),
+            s => self.more[s - 1].index.as_ref(),
+        }
+    }
+
+    /// The vector of `row` in `space`, `None` when the row has none there.
+    pub fn vector_in(&self, space: usize, row: u32) -> Option<&[f32]> {
+        if self.missing.get(space).is_some_and(|m| m.contains(row)) {
+            return None;
+        }
+        Some(self.space_vectors(space).get(row as usize))
+    }
+
+    /// Every named vector of `row`, by name (`None` unless the vectors are named).
+    pub fn named_vectors(&self, row: u32) -> Option<BTreeMap<String, Vec<f32>>> {
+        if !self.layout.named {
+            return None;
+        }
+        let named = (0..self.layout.spaces.len())
+            .filter_map(|s| self.vector_in(s, row).map(|v| (self.layout.spaces[s].0.clone(), v.to_vec())))
+            .collect();
+        Some(named)
     }
 
     pub fn len(&self) -> u32 {
@@ -289,9 +379,21 @@ impl SegmentData {
         e != 0 && e <= now_ms
     }
 
-    /// Appends a row (growing segment). The caller has validated and prepared the vector.
+    /// Appends a row (growing segment). The caller has validated and prepared the vectors.
     pub fn append(&mut self, p: &PointWrite) -> Result<u32> {
-        if !self.vectors_in_index {
+        let row = self.len();
+        if self.layout.named {
+            for s in 0..self.layout.spaces.len() {
+                let v = if s == 0 { &p.vector[..] } else { p.more.get(s - 1).map_or(&[][..], Vec::as_slice) };
+                let set = if s == 0 { &mut self.vectors } else { &mut self.more[s - 1].vectors };
+                if v.is_empty() {
+                    set.push(&vec![0.0; set.dim()])?;
+                    self.missing[s].insert(row);
+                } else {
+                    set.push(v)?;
+                }
+            }
+        } else if !self.vectors_in_index {
             self.vectors.push(&p.vector)?;
         }
         Ok(self.append_row(p.id, p.payload.clone(), p.created_ms, p.expires_ms))
@@ -330,9 +432,11 @@ impl SegmentData {
     /// The full point at `row`.
     pub fn point(&self, row: u32) -> PointWrite {
         let r = row as usize;
+        let vector_in = |s: usize| self.vector_in(s, row).map(<[f32]>::to_vec).unwrap_or_default();
         PointWrite {
             id: self.ids[r],
-            vector: self.vector(r).to_vec(),
+            vector: vector_in(0),
+            more: (1..self.layout.spaces.len()).map(vector_in).collect(),
             payload: self.payloads.get(row).map(PayloadRef::into_owned).unwrap_or_default(),
             created_ms: self.created[r],
             expires_ms: self.expires[r],
@@ -349,6 +453,12 @@ impl SegmentData {
             + self.index.as_ref().map_or(0, |i| i.as_index().memory_bytes())
             + self.payload_index.memory_bytes()
             + self.deleted.serialized_size()
+            + self
+                .more
+                .iter()
+                .map(|s| s.vectors.memory_bytes() + s.index.as_ref().map_or(0, |i| i.as_index().memory_bytes()))
+                .sum::<usize>()
+            + self.missing.iter().map(RoaringBitmap::serialized_size).sum::<usize>()
     }
 
     /// The rows in id order (rows of one id, of which at most one is live, in row order). Sorted once per sealed
@@ -373,7 +483,7 @@ impl SegmentData {
 
     /// Bytes of vectors read in place from the memory-mapped segment file (in the page cache, not the heap).
     pub fn mapped_bytes(&self) -> usize {
-        self.row_vectors().shared_bytes()
+        self.row_vectors().shared_bytes() + self.more.iter().map(|s| s.vectors.shared_bytes()).sum::<usize>()
     }
 
     /// The `k` nearest live rows to the prepared `query` that `filter` admits: exact over the admitted rows when
@@ -383,6 +493,7 @@ impl SegmentData {
     pub fn search(
         &self,
         seg: (u64, Tier),
+        space: usize,
         metric: Metric,
         query: &[f32],
         k: usize,
@@ -391,7 +502,11 @@ impl SegmentData {
         exact_below: usize,
         now_ms: u64,
     ) -> Result<(Vec<Neighbor>, SegmentPlan)> {
-        let excluded = self.excluded(now_ms);
+        let mut excluded = self.excluded(now_ms);
+        // Rows without a vector in this space are not candidates.
+        if let Some(m) = self.missing.get(space).filter(|m| !m.is_empty()) {
+            excluded = Cow::Owned(&*excluded | m);
+        }
         let live = u64::from(self.len()) - excluded.len();
         let mut plan = SegmentPlan {
             segment: seg.0,
@@ -423,7 +538,7 @@ impl SegmentData {
             return Ok((Vec::new(), plan));
         }
         let exact_limit = (exact_below as f64).max((EXACT_COST_RATIO * live as f64).sqrt());
-        let use_index = self.index.as_ref().filter(|_| allowed.is_none() || admitted as f64 > exact_limit);
+        let use_index = self.space_index(space).filter(|_| allowed.is_none() || admitted as f64 > exact_limit);
         let hits = match use_index {
             Some(index) => {
                 plan.plan = format!("index:{}", index.as_index().kind());
@@ -434,7 +549,7 @@ impl SegmentData {
             None => {
                 plan.plan = "exact".into();
                 let mut top = TopK::new(k);
-                let vectors = self.row_vectors();
+                let vectors = self.space_vectors(space);
                 let distance = |row: u32| metric.distance(query, vectors.get(row as usize));
                 match &allowed {
                     Some(rows) => score_admitted(rows, distance, &mut top),
@@ -453,20 +568,29 @@ impl SegmentData {
         let r = row as usize;
         let payload = self.payloads.get(row);
         let empty = Payload::new();
-        out.push(&self.ids[r], self.vector(r), payload.as_deref().unwrap_or(&empty), self.created[r], self.expires[r])
+        let payload = payload.as_deref().unwrap_or(&empty);
+        if self.layout.named {
+            let vectors: Vec<Option<&[f32]>> = (0..self.layout.spaces.len()).map(|s| self.vector_in(s, row)).collect();
+            out.push_named(&self.ids[r], &vectors, payload, self.created[r], self.expires[r])
+        } else {
+            out.push(&self.ids[r], self.vector(r), payload, self.created[r], self.expires[r])
+        }
     }
 
-    /// Reads segment file `id`, checking every block's checksum; `deleted` comes from the manifest.
+    /// Reads segment file `id`, checking every block's checksum; `deleted` comes from the manifest. The file must
+    /// hold the vector spaces of `layout`.
     pub fn read_file(
         dir: &dyn Directory,
         id: u64,
         deleted: RoaringBitmap,
         fields: &[(String, FieldType)],
+        layout: &Arc<Layout>,
     ) -> Result<(SegmentData, Tier)> {
         let seg = Arc::new(quiver_storage::Segment::open(dir, id)?);
         let name = quiver_storage::segment::file_name(id);
         let path = dir.file_path(&name);
-        let find = |kind: BlockKind| seg.blocks().iter().position(|b| b.kind == kind && b.tag == 0);
+        let find_tag = |kind: BlockKind, tag: u32| seg.blocks().iter().position(|b| b.kind == kind && b.tag == tag);
+        let find = |kind: BlockKind| find_tag(kind, 0);
         let corrupt = |detail: &str| crate::Error::Corrupt { file: path.clone(), offset: 0, detail: detail.into() };
         let meta_i = find(BlockKind::Metadata).ok_or_else(|| corrupt("no metadata block"))?;
         let meta = seg.block(meta_i)?;
@@ -478,7 +602,10 @@ impl SegmentData {
         let tier = Tier::from_code(r.u8("tier")?).ok_or_else(|| r.corrupt("unknown tier"))?;
         let rows = r.len(9 + 16, "row count")?;
         let dim = r.u64("dimension")? as usize;
-        let mut d = SegmentData::empty(dim, &[])?;
+        if dim != layout.spaces[0].1 {
+            return Err(r.corrupt(format!("dimension {dim}, the collection's is {}", layout.spaces[0].1)));
+        }
+        let mut d = SegmentData::empty(layout, &[])?;
         let mut times = Vec::with_capacity(rows);
         for _ in 0..rows {
             let id = r.id("point id")?;
@@ -487,6 +614,12 @@ impl SegmentData {
             times.push((id, c, e));
         }
         let note = if r.u8("index note flag")? == 1 { Some(r.string("index note")?) } else { None };
+        let spaces = match (find_tag(BlockKind::Metadata, SPACES_TAG), layout.named) {
+            (None, false) => Vec::new(),
+            (Some(i), true) => read_spaces(&seg.block(i)?, &path, seg.blocks()[i].offset, layout, rows)?,
+            (None, true) => return Err(corrupt("no named vectors block in a collection with named vectors")),
+            (Some(_), false) => return Err(corrupt("a named vectors block in a collection with one unnamed vector")),
+        };
         let read_index = |ix: usize, vectors: Option<&VectorSet>| -> Result<AnyIndex> {
             let bytes = seg.block(ix)?;
             let index = match vectors {
@@ -502,12 +635,14 @@ impl SegmentData {
         let index_i = find(BlockKind::Index);
         let own_i = find(BlockKind::Vectors);
         let shared_i = seg.blocks().iter().position(|b| b.kind == BlockKind::Vectors && b.tag == VECTORS_IN_INDEX_TAG);
+        // An index built over only the rows that have a vector holds its own copy of them.
+        let compact = |space: usize| spaces.get(space).is_some_and(|s: &SpaceMeta| s.compact);
         match (own_i, shared_i) {
             // The rows' vectors, read in place; an index written without its copy reads them too.
             (Some(vec_i), _) => {
                 d.vectors = crate::mapped::vectors_in_place(&seg, vec_i, rows, dim)?;
                 if let Some(ix) = index_i {
-                    d.index = Some(read_index(ix, Some(&d.vectors))?);
+                    d.index = Some(read_index(ix, (!compact(0)).then_some(&d.vectors))?);
                 }
             }
             // An older file: the index holds the vectors. It must hold one per row, of this dimension.
@@ -528,6 +663,21 @@ impl SegmentData {
                 d.vectors_in_index = true;
             }
             (None, None) => return Err(corrupt("no vectors block")),
+        }
+        for (s, meta) in spaces.into_iter().enumerate() {
+            d.missing[s] = meta.missing;
+            if s == 0 {
+                continue;
+            }
+            let tag = SPACES_TAG + s as u32;
+            let vec_i =
+                find_tag(BlockKind::Vectors, tag).ok_or_else(|| corrupt("no vectors block of a named vector"))?;
+            let space = &mut d.more[s - 1];
+            space.vectors = crate::mapped::vectors_in_place(&seg, vec_i, rows, meta.dim)?;
+            if let Some(ix) = find_tag(BlockKind::Index, tag) {
+                space.index = Some(read_index(ix, (!meta.compact).then_some(&space.vectors))?);
+            }
+            space.index_note = meta.note;
         }
         // Payload indexes are filled while the payloads are read, once.
         for (k, t) in fields {
@@ -565,8 +715,57 @@ impl SegmentData {
     }
 }
 
+/// What the spaces metadata block says of one vector space.
+#[derive(Debug)]
+struct SpaceMeta {
+    dim: usize,
+    /// The index was built over only the rows with a vector, and holds its own copy of them.
+    compact: bool,
+    note: Option<String>,
+    missing: RoaringBitmap,
+}
+
+/// The spaces metadata block: version, space count, then per space its dimension, the compact flag, the index
+/// note and the rows without a vector (a serialised roaring bitmap). It must describe `layout`'s spaces.
+fn read_spaces(
+    bytes: &[u8],
+    path: &std::path::Path,
+    offset: u64,
+    layout: &Layout,
+    rows: usize,
+) -> Result<Vec<SpaceMeta>> {
+    let mut r = Reader::new(bytes, path, offset);
+    let v = r.u8("named vectors block version")?;
+    if v != SPACES_VERSION {
+        return Err(r.corrupt(format!("named vectors block version {v}, this build reads {SPACES_VERSION}")));
+    }
+    let n = r.len(8 + 1 + 1 + 8, "named vector count")?;
+    if n != layout.spaces.len() {
+        return Err(r.corrupt(format!("{n} named vectors, the collection has {}", layout.spaces.len())));
+    }
+    let mut out = Vec::with_capacity(n);
+    for (name, want) in &layout.spaces {
+        let dim = r.u64("named vector dimension")? as usize;
+        if dim != *want {
+            return Err(r.corrupt(format!("vector {name:?} has dimension {dim}, the collection's is {want}")));
+        }
+        let compact = r.u8("compact index flag")? == 1;
+        let note = if r.u8("index note flag")? == 1 { Some(r.string("index note")?) } else { None };
+        let missing = RoaringBitmap::deserialize_from(r.bytes("rows without a vector")?)
+            .map_err(|e| r.corrupt(format!("rows without a vector: {e}")))?;
+        if missing.max().is_some_and(|m| m as usize >= rows) {
+            return Err(r.corrupt(format!("rows without a vector go past the segment's {rows} rows")));
+        }
+        out.push(SpaceMeta { dim, compact, note, missing });
+    }
+    if !r.is_empty() {
+        return Err(r.corrupt("trailing bytes after the named vectors"));
+    }
+    Ok(out)
+}
+
 /// The rows of a segment being written, gathered once: ids and times and payloads encoded straight into the bytes
-/// the file stores, vectors into one [`VectorSet`] that the index build then takes over (no copy). See
+/// the file stores, vectors into one [`VectorSet`] per space that the index build then takes over (no copy). See
 /// [`write_sealed`].
 #[derive(Debug)]
 pub(crate) struct SealedRows {
@@ -574,20 +773,55 @@ pub(crate) struct SealedRows {
     meta_rows: Writer,
     payloads: PayloadWriter,
     vectors: VectorSet,
+    /// Spaces 1, 2, … (zeros where a row has no vector).
+    more: Vec<VectorSet>,
+    /// Per space, rows without a vector; empty unless the vectors are named.
+    missing: Vec<RoaringBitmap>,
 }
 
 impl SealedRows {
-    pub fn new(dim: usize) -> Result<SealedRows> {
+    pub fn new(layout: &Layout) -> Result<SealedRows> {
         Ok(SealedRows {
             rows: 0,
             meta_rows: Writer::default(),
             payloads: PayloadWriter::default(),
-            vectors: VectorSet::new(dim)?,
+            vectors: VectorSet::new(layout.spaces[0].1)?,
+            more: layout.spaces[1..].iter().map(|(_, d)| VectorSet::new(*d)).collect::<quiver_index::Result<_>>()?,
+            missing: if layout.named { vec![RoaringBitmap::new(); layout.spaces.len()] } else { Vec::new() },
         })
     }
 
     pub fn push(&mut self, id: &PointId, vector: &[f32], payload: &Payload, created: u64, expires: u64) -> Result<()> {
         self.vectors.push(vector)?;
+        self.push_meta(id, payload, created, expires)
+    }
+
+    /// A row of a collection with named vectors: one entry per space, `None` where the row has no vector.
+    pub fn push_named(
+        &mut self,
+        id: &PointId,
+        vectors: &[Option<&[f32]>],
+        payload: &Payload,
+        created: u64,
+        expires: u64,
+    ) -> Result<()> {
+        let row = self.rows as u32;
+        for (s, v) in vectors.iter().enumerate() {
+            let set = if s == 0 { &mut self.vectors } else { &mut self.more[s - 1] };
+            match v {
+                Some(v) => {
+                    set.push(v)?;
+                }
+                None => {
+                    set.push(&vec![0.0; set.dim()])?;
+                    self.missing[s].insert(row);
+                }
+            }
+        }
+        self.push_meta(id, payload, created, expires)
+    }
+
+    fn push_meta(&mut self, id: &PointId, payload: &Payload, created: u64, expires: u64) -> Result<()> {
         self.meta_rows.id(id);
         self.meta_rows.u64(created);
         self.meta_rows.u64(expires);
@@ -597,44 +831,111 @@ impl SealedRows {
     }
 }
 
-/// Writes `rows` as segment file `id` of `tier` (temp file, fsync, rename, directory fsync) with an index of the
-/// given kind over row numbers (none for `flat`, or when the build fails: the note says why, and the rows are
-/// scanned exactly). Returns the file's size. Memory: the vectors are written first, then moved into the index
-/// build, so the peak is one copy of the rows' vectors plus the index; the caller reads the file back
-/// ([`SegmentData::read_file`]) to serve it with the vectors mapped.
+/// How one vector space of a segment is indexed: its metric and the index kind with its parameters (`None`: scan).
+pub(crate) type SpaceBuild = (Metric, Option<(IndexKind, quiver_index::Params)>);
+
+/// An index of `kind` over the rows of `vectors` not in `missing`, as the bytes to store and whether it holds its
+/// own copy of the vectors (built over only some rows); `Err` is the note saying why none was built.
+fn build_index(
+    (metric, index): &SpaceBuild,
+    vectors: VectorSet,
+    missing: Option<&RoaringBitmap>,
+) -> std::result::Result<Option<(Vec<u8>, bool)>, String> {
+    let Some((kind, params)) = index else { return Ok(None) };
+    let rows = vectors.len() as u64;
+    if *kind == IndexKind::Flat || rows == 0 {
+        return Ok(None);
+    }
+    let result = match missing.filter(|m| !m.is_empty()) {
+        None => AnyIndex::build(*kind, *metric, vectors, (0..rows).collect(), params.clone()).map(|index| {
+            // The index keeps the vectors in row order (HNSW): store them once, in the vectors block.
+            let bytes = index.to_bytes_without_vectors().unwrap_or_else(|| index.as_index().to_bytes());
+            Some((bytes, false))
+        }),
+        Some(missing) if missing.len() == rows => return Ok(None),
+        Some(missing) => {
+            let build = || -> quiver_index::Result<AnyIndex> {
+                let mut present = VectorSet::new(vectors.dim())?;
+                let mut ids = Vec::new();
+                for row in (0..rows as u32).filter(|r| !missing.contains(*r)) {
+                    present.push(vectors.get(row as usize))?;
+                    ids.push(u64::from(row));
+                }
+                AnyIndex::build(*kind, *metric, present, ids, params.clone())
+            };
+            build().map(|index| Some((index.as_index().to_bytes(), true)))
+        }
+    };
+    result.map_err(|e| format!("{kind} index not built ({e}); rows are scanned exactly"))
+}
+
+/// Writes `rows` as segment file `id` of `tier` (temp file, fsync, rename, directory fsync) with an index per
+/// vector space as `spaces` says (space 0 first) over row numbers (none for `flat`, or when the build fails: the
+/// note says why, and the rows are scanned exactly). Returns the file's size. Memory: the vectors are written
+/// first, then moved into the index builds, so the peak is one copy of the rows' vectors plus an index; the caller
+/// reads the file back ([`SegmentData::read_file`]) to serve it with the vectors mapped.
 pub(crate) fn write_sealed(
     dir: Arc<dyn Directory>,
     id: u64,
     tier: Tier,
     rows: SealedRows,
-    metric: Metric,
-    index: Option<(IndexKind, quiver_index::Params)>,
+    spaces: &[SpaceBuild],
 ) -> Result<u64> {
-    let SealedRows { rows, meta_rows, payloads, vectors } = rows;
+    let SealedRows { rows, meta_rows, payloads, vectors, more, missing } = rows;
     let dim = vectors.dim();
+    let dims: Vec<usize> = std::iter::once(dim).chain(more.iter().map(VectorSet::dim)).collect();
     let mut w = SegmentWriter::create(dir.clone(), id)?;
     w.add_block(BlockKind::Vectors, 0, &crate::mapped::vector_bytes(vectors.as_slice()))?;
     let (data, offsets) = payloads.into_blocks();
     w.add_block(BlockKind::Payload, crate::payloads::DATA_TAG, &data)?;
     w.add_block(BlockKind::Payload, crate::payloads::OFFSETS_TAG, &offsets)?;
     drop((data, offsets));
-    let mut note = None;
-    if let Some((kind, params)) = index
-        && kind != IndexKind::Flat
-        && rows > 0
-    {
-        let ids: Vec<u64> = (0..rows).collect();
-        match AnyIndex::build(kind, metric, vectors, ids, params) {
-            // The index keeps the vectors in row order (HNSW): store them once, in the vectors block above.
-            Ok(index) => {
-                let bytes = index.to_bytes_without_vectors().unwrap_or_else(|| index.as_index().to_bytes());
-                drop(index);
-                w.add_block(BlockKind::Index, 0, &bytes)?;
+    for (s, v) in more.iter().enumerate() {
+        w.add_block(BlockKind::Vectors, SPACES_TAG + 1 + s as u32, &crate::mapped::vector_bytes(v.as_slice()))?;
+    }
+    let mut notes: Vec<Option<String>> = Vec::new();
+    let mut compact: Vec<bool> = Vec::new();
+    for (s, v) in std::iter::once(vectors).chain(more).enumerate() {
+        debug_assert!(s < spaces.len(), "index settings for every space");
+        let build = spaces.get(s).cloned().unwrap_or((Metric::Cosine, None));
+        let tag = if s == 0 { 0 } else { SPACES_TAG + s as u32 };
+        match build_index(&build, v, missing.get(s)) {
+            Ok(Some((bytes, own))) => {
+                w.add_block(BlockKind::Index, tag, &bytes)?;
+                notes.push(None);
+                compact.push(own);
             }
-            Err(e) => note = Some(format!("{kind} index not built ({e}); rows are scanned exactly")),
+            Ok(None) => {
+                notes.push(None);
+                compact.push(false);
+            }
+            Err(note) => {
+                notes.push(Some(note));
+                compact.push(false);
+            }
         }
     }
+    if !missing.is_empty() {
+        let mut m = Writer::default();
+        m.u8(SPACES_VERSION);
+        m.u64(missing.len() as u64);
+        for (s, rows_missing) in missing.iter().enumerate() {
+            m.u64(dims[s] as u64);
+            m.u8(u8::from(compact[s]));
+            m.u8(u8::from(notes[s].is_some()));
+            if let Some(n) = &notes[s] {
+                m.str(n);
+            }
+            let mut b = Vec::with_capacity(rows_missing.serialized_size());
+            rows_missing
+                .serialize_into(&mut b)
+                .map_err(|cause| crate::Error::Io { file: segment_path(dir.as_ref(), id), cause })?;
+            m.bytes(&b);
+        }
+        w.add_block(BlockKind::Metadata, SPACES_TAG, &m.buf)?;
+    }
     // The metadata block comes last, so that it can say whether the index was built (readers find blocks by kind).
+    let note = notes.into_iter().next().flatten();
     let mut meta = Writer::default();
     meta.u8(SEGMENT_META_VERSION);
     meta.u8(tier.code());
@@ -668,6 +969,7 @@ mod tests {
             .map(|i| PointWrite {
                 id: PointId::Num(i),
                 vector: (0..dim).map(|j| ((i * 31 + j as u64 * 7) % 101) as f32 / 10.0 - 5.0).collect(),
+                more: Vec::new(),
                 payload: Payload::new(),
                 created_ms: 1,
                 expires_ms: 0,
@@ -685,11 +987,11 @@ mod tests {
         pts: &[PointWrite],
         index: Option<(IndexKind, quiver_index::Params)>,
     ) -> u64 {
-        let mut rows = SealedRows::new(pts[0].vector.len()).unwrap();
+        let mut rows = SealedRows::new(&Layout::single(pts[0].vector.len())).unwrap();
         for p in pts {
             rows.push(&p.id, &p.vector, &p.payload, p.created_ms, p.expires_ms).unwrap();
         }
-        write_sealed(dir.clone(), id, Tier::Hot, rows, Metric::Euclidean, index).unwrap()
+        write_sealed(dir.clone(), id, Tier::Hot, rows, &[(Metric::Euclidean, index)]).unwrap()
     }
 
     #[test]
@@ -698,7 +1000,8 @@ mod tests {
         let pts = points(300, dim);
         let dir = Arc::new(MemDirectory::new(3));
         let bytes = write(&dir, 7, &pts, hnsw()) as usize;
-        let (back, _) = SegmentData::read_file(dir.as_ref(), 7, RoaringBitmap::new(), &[]).unwrap();
+        let (back, _) =
+            SegmentData::read_file(dir.as_ref(), 7, RoaringBitmap::new(), &[], &Layout::single(dim)).unwrap();
         let graph_bytes = back.index.as_ref().unwrap().to_bytes_without_vectors().unwrap().len();
         let raw = 300 * dim * 4;
         let metadata = 300 * 40;
@@ -715,7 +1018,7 @@ mod tests {
         }
         let q = &pts[42].vector;
         let sp = SearchParams::new();
-        let (hits, plan) = back.search((7, Tier::Hot), Metric::Euclidean, q, 3, None, &sp, 0, 0).unwrap();
+        let (hits, plan) = back.search((7, Tier::Hot), 0, Metric::Euclidean, q, 3, None, &sp, 0, 0).unwrap();
         assert_eq!((hits[0].id, plan.plan.as_str()), (42, "index:hnsw"));
     }
 
@@ -732,7 +1035,8 @@ mod tests {
         let dir = Arc::new(MemDirectory::new(6));
         write(&dir, 5, &pts, None);
         let fields = [("tag".to_owned(), FieldType::Keyword)];
-        let (d, _) = SegmentData::read_file(dir.as_ref(), 5, RoaringBitmap::new(), &fields).unwrap();
+        let (d, _) =
+            SegmentData::read_file(dir.as_ref(), 5, RoaringBitmap::new(), &fields, &Layout::single(dim)).unwrap();
         assert!(matches!(d.payloads, Payloads::File(_)));
         assert_eq!(d.payload_heap_bytes(), 0, "no payload on the heap");
         assert!(d.payload_total_guess() > 0);
@@ -759,7 +1063,8 @@ mod tests {
         let mut f = dir.create(&name).unwrap();
         f.write_all(&image).unwrap();
         f.sync().unwrap();
-        let err = SegmentData::read_file(dir.as_ref(), 5, RoaringBitmap::new(), &fields).unwrap_err();
+        let err =
+            SegmentData::read_file(dir.as_ref(), 5, RoaringBitmap::new(), &fields, &Layout::single(dim)).unwrap_err();
         assert!(err.to_string().contains(&name), "a damaged payload block fails the open: {err}");
     }
 
@@ -778,7 +1083,7 @@ mod tests {
         let mut f = dir.create(&name).unwrap();
         f.write_all(&image).unwrap();
         f.sync().unwrap();
-        let err = SegmentData::read_file(dir.as_ref(), 9, RoaringBitmap::new(), &[]).unwrap_err();
+        let err = SegmentData::read_file(dir.as_ref(), 9, RoaringBitmap::new(), &[], &Layout::single(dim)).unwrap_err();
         assert!(matches!(err, crate::Error::Corrupt { .. }) || err.to_string().contains("checksum"), "{err}");
         assert!(err.to_string().contains(&name), "names the file: {err}");
     }
@@ -789,7 +1094,7 @@ mod tests {
         let pts = points(600, dim);
         let dir = Arc::new(MemDirectory::new(4));
         write(&dir, 3, &pts, Some((IndexKind::Ivf, quiver_index::Params::default())));
-        let (d, _) = SegmentData::read_file(dir.as_ref(), 3, RoaringBitmap::new(), &[]).unwrap();
+        let (d, _) = SegmentData::read_file(dir.as_ref(), 3, RoaringBitmap::new(), &[], &Layout::single(dim)).unwrap();
         assert!(d.index.is_some() && !d.vectors_in_index && d.vectors.is_shared());
         assert_eq!(d.vector(5), &pts[5].vector[..]);
     }
@@ -852,7 +1157,8 @@ mod tests {
         let dir = Arc::new(MemDirectory::new(8));
         write(&dir, 2, &pts, Some((IndexKind::Flat, quiver_index::Params::default())));
         let fields = [("m".to_owned(), FieldType::Keyword)];
-        let (d, _) = SegmentData::read_file(dir.as_ref(), 2, RoaringBitmap::new(), &fields).unwrap();
+        let (d, _) =
+            SegmentData::read_file(dir.as_ref(), 2, RoaringBitmap::new(), &fields, &Layout::single(dim)).unwrap();
         assert!(d.index.is_none(), "flat segments are scanned exactly");
         let sp = SearchParams::new();
         for share in [1usize, 2, 10, 30, 50, 70, 90, 100] {
@@ -862,7 +1168,7 @@ mod tests {
             for q in [3usize, 350, 699] {
                 let query = &pts[q].vector;
                 let (hits, plan) =
-                    d.search((2, Tier::Hot), Metric::Euclidean, query, 10, Some(&filter), &sp, 0, 0).unwrap();
+                    d.search((2, Tier::Hot), 0, Metric::Euclidean, query, 10, Some(&filter), &sp, 0, 0).unwrap();
                 assert_eq!(plan.plan, "exact");
                 let admitted: RoaringBitmap = (0..n as u32).filter(|&r| (r as usize * 37 % 100) < share).collect();
                 let want = one_by_one(&admitted, |r| Metric::Euclidean.distance(query, &pts[r as usize].vector), 10);
@@ -878,7 +1184,7 @@ mod tests {
         let dir = Arc::new(MemDirectory::new(5));
         let bad = quiver_index::Params::parse(["m=1"]).unwrap();
         write(&dir, 4, &pts, Some((IndexKind::Hnsw, bad)));
-        let (d, _) = SegmentData::read_file(dir.as_ref(), 4, RoaringBitmap::new(), &[]).unwrap();
+        let (d, _) = SegmentData::read_file(dir.as_ref(), 4, RoaringBitmap::new(), &[], &Layout::single(dim)).unwrap();
         assert!(d.index.is_none());
         assert!(d.index_note.as_deref().is_some_and(|n| n.contains("hnsw index not built")), "{:?}", d.index_note);
         assert_eq!(d.vector(4), &pts[4].vector[..]);

@@ -1,5 +1,7 @@
 //! Request and response types of the collection API (the server maps its JSON onto these).
 
+use std::collections::BTreeMap;
+
 use quiver_index::SearchParams;
 use serde::Serialize;
 
@@ -14,8 +16,10 @@ use crate::segment::{SegmentPlan, Tier};
 pub struct PointInput {
     /// The id.
     pub id: PointId,
-    /// The vector (the collection's dimension, finite numbers).
+    /// The vector (the collection's dimension, finite numbers). Empty in a collection with named vectors.
     pub vector: Vec<f32>,
+    /// Named vectors, by name (any subset of the collection's; empty in a collection with one unnamed vector).
+    pub named: BTreeMap<String, Vec<f32>>,
     /// The payload (none: an empty object).
     pub payload: Option<Payload>,
     /// Time to live in seconds from the write; the point disappears from every read once it passes.
@@ -25,7 +29,12 @@ pub struct PointInput {
 impl PointInput {
     /// A point with no payload and no expiry.
     pub fn new(id: impl Into<PointId>, vector: Vec<f32>) -> Self {
-        PointInput { id: id.into(), vector, payload: None, ttl_secs: None }
+        PointInput { id: id.into(), vector, named: BTreeMap::new(), payload: None, ttl_secs: None }
+    }
+
+    /// A point with these named vectors, no payload and no expiry.
+    pub fn named(id: impl Into<PointId>, vectors: impl IntoIterator<Item = (String, Vec<f32>)>) -> Self {
+        PointInput { named: vectors.into_iter().collect(), ..PointInput::new(id, Vec::new()) }
     }
 
     /// With a payload.
@@ -52,9 +61,12 @@ pub struct Record {
     /// The payload, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<Payload>,
-    /// The vector (as stored: normalised under cosine), when asked for.
+    /// The vector (as stored: normalised under cosine), when asked for (a collection with one unnamed vector).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vector: Option<Vec<f32>>,
+    /// The named vectors the point has, when asked for (a collection with named vectors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<BTreeMap<String, Vec<f32>>>,
 }
 
 /// One search hit.
@@ -70,6 +82,9 @@ pub struct ScoredPoint {
     /// The vector, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vector: Option<Vec<f32>>,
+    /// The named vectors, when asked for (a collection with named vectors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<BTreeMap<String, Vec<f32>>>,
 }
 
 /// A nearest-neighbour query.
@@ -77,6 +92,8 @@ pub struct ScoredPoint {
 pub struct SearchRequest {
     /// The query vector.
     pub vector: Vec<f32>,
+    /// Which named vector to search (`None`: the collection's one unnamed vector).
+    pub using: Option<String>,
     /// How many results.
     pub limit: usize,
     /// Results to skip (pagination).
@@ -102,6 +119,7 @@ impl SearchRequest {
     pub fn new(vector: Vec<f32>, limit: usize) -> Self {
         SearchRequest {
             vector,
+            using: None,
             limit,
             offset: 0,
             filter: None,
@@ -117,6 +135,12 @@ impl SearchRequest {
     /// With a filter.
     pub fn with_filter(mut self, filter: Filter) -> Self {
         self.filter = Some(filter);
+        self
+    }
+
+    /// Searching the named vector `name`.
+    pub fn using(mut self, name: impl Into<String>) -> Self {
+        self.using = Some(name.into());
         self
     }
 }

@@ -103,15 +103,52 @@ pub fn prepare_points(config: &CollectionConfig, points: &[PointInput], now_ms: 
 fn prepare_point(cfg: &CollectionConfig, p: &PointInput, now: u64) -> Result<PointWrite> {
     let bad =
         |field: &str, reason: String| Error::InvalidPoint { point: p.id.to_string(), field: field.to_owned(), reason };
-    let vector = prepare_query(cfg.metric, cfg.dimension, &p.vector).map_err(|e| match e {
-        quiver_index::Error::DimensionMismatch { expected, got } => {
-            bad("vector", format!("expected {expected} numbers, got {got}"))
+    let prepare = |metric, dim, v: &[f32], field: &str| {
+        prepare_query(metric, dim, v).map_err(|e| match e {
+            quiver_index::Error::DimensionMismatch { expected, got } => {
+                bad(field, format!("expected {expected} numbers, got {got}"))
+            }
+            quiver_index::Error::NonFinite { position, value } => {
+                bad(&format!("{field}[{position}]"), format!("expected a finite number, got {value}"))
+            }
+            other => bad(field, other.to_string()),
+        })
+    };
+    let (vector, more) = if cfg.is_named() {
+        if !p.vector.is_empty() {
+            return Err(bad(
+                "vector",
+                format!(
+                    "named vectors {:?} (the collection has no unnamed vector), got an unnamed vector",
+                    cfg.vector_names()
+                ),
+            ));
         }
-        quiver_index::Error::NonFinite { position, value } => {
-            bad(&format!("vector[{position}]"), format!("expected a finite number, got {value}"))
+        let spaces = cfg.spaces();
+        if let Some(name) = p.named.keys().find(|n| !spaces.iter().any(|s| s.name == n.as_str())) {
+            return Err(bad(
+                &format!("vector.{name}"),
+                format!("one of the collection's vectors {:?}, got {name:?}", cfg.vector_names()),
+            ));
         }
-        other => bad("vector", other.to_string()),
-    })?;
+        let mut prepared = Vec::with_capacity(spaces.len());
+        for s in &spaces {
+            prepared.push(match p.named.get(s.name) {
+                Some(v) => prepare(s.metric, s.dimension, v, &format!("vector.{}", s.name))?,
+                None => Vec::new(),
+            });
+        }
+        let first = prepared.remove(0);
+        (first, prepared)
+    } else {
+        if let Some(name) = p.named.keys().next() {
+            return Err(bad(
+                &format!("vector.{name}"),
+                format!("an unnamed vector (the collection has no named vectors), got the named vector {name:?}"),
+            ));
+        }
+        (prepare(cfg.metric, cfg.dimension, &p.vector, "vector")?, Vec::new())
+    };
     let payload = p.payload.clone().unwrap_or_default();
     check_payload_size(&p.id, &payload, cfg.max_payload_bytes)?;
     let expires_ms = match p.ttl_secs {
@@ -119,7 +156,30 @@ fn prepare_point(cfg: &CollectionConfig, p: &PointInput, now: u64) -> Result<Poi
         Some(0) => return Err(bad("ttl_secs", "expected at least 1 second, got 0".into())),
         Some(t) => now.saturating_add(t.saturating_mul(1000)),
     };
-    Ok(PointWrite { id: p.id, vector, payload, created_ms: now, expires_ms })
+    Ok(PointWrite { id: p.id, vector, more, payload, created_ms: now, expires_ms })
+}
+
+/// Checks a prepared point against `cfg`'s vector spaces (a logged or replicated operation: lengths and finite
+/// values; a point of a collection with named vectors may lack any of them).
+pub(crate) fn check_write(cfg: &CollectionConfig, p: &PointWrite) -> Result<()> {
+    let bad = |field: String, reason: String| Error::InvalidPoint { point: p.id.to_string(), field, reason };
+    let spaces = cfg.spaces();
+    if p.more.len() + 1 != spaces.len() {
+        return Err(bad("vector".into(), format!("expected {} vectors, got {}", spaces.len(), p.more.len() + 1)));
+    }
+    for (s, v) in std::iter::once(&p.vector).chain(&p.more).enumerate() {
+        let field = if cfg.is_named() { format!("vector.{}", spaces[s].name) } else { "vector".to_owned() };
+        if v.is_empty() && cfg.is_named() {
+            continue;
+        }
+        if v.len() != spaces[s].dimension {
+            return Err(bad(field, format!("expected {} numbers, got {}", spaces[s].dimension, v.len())));
+        }
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(bad(format!("{field}[{i}]"), format!("expected a finite number, got {}", v[i])));
+        }
+    }
+    Ok(())
 }
 
 /// The operation `req` means against `st` at time `now` (`None`: nothing to do).

@@ -190,7 +190,7 @@ impl PyCollection {
         };
         let mut points = Vec::with_capacity(rows);
         for ((id, row), payload) in ids.into_iter().zip(view.rows()).zip(payloads) {
-            points.push(PointInput { id, vector: row.to_vec(), payload, ttl_secs: ttl });
+            points.push(PointInput { payload: payload, ttl_secs: ttl, ..PointInput::new(id, row.to_vec()) });
         }
         py.detach(move || col.upsert(points)).map_err(|e| engine_err(py, e))
     }
@@ -216,6 +216,7 @@ impl PyCollection {
         let col = self.col(py)?;
         let req = SearchRequest {
             vector: vector.as_array().to_vec(),
+            using: None,
             limit: k,
             offset,
             filter: to_filter(py, filter)?,
@@ -262,6 +263,7 @@ impl PyCollection {
             let one = |vector: Vec<f32>| {
                 let req = SearchRequest {
                     vector,
+                    using: None,
                     limit: k,
                     offset: 0,
                     filter: filter.clone(),

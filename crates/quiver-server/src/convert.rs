@@ -7,33 +7,45 @@ use quiver_index::{Metric, SearchParams as EngineParams};
 use crate::error::{ApiError, ApiResult};
 use crate::state::ServerConfig;
 use crate::wire::{
-    Batch, Distance, ImageInput, PointStruct, SearchParams, SearchVector, TextInput, UpsertPoints, VectorInput,
-    VectorsConfig, WithPayload, WithVector,
+    Batch, BatchVectors, Distance, ImageInput, NamedVectorInput, PointStruct, SearchParams, SearchVector, TextInput,
+    UpsertPoints, VectorInput, VectorOutput, VectorsConfig, WithPayload, WithVector,
 };
 pub use quiver_text::Content;
 
-/// Qdrant's distance → the engine's metric.
-pub fn metric(vectors: &VectorsConfig) -> ApiResult<(usize, Metric)> {
-    let p = match vectors {
-        VectorsConfig::Single(p) => p,
-        VectorsConfig::Named(m) => {
-            let names: Vec<_> = m.keys().cloned().collect();
-            return Err(ApiError::invalid(
-                "vectors",
-                "one unnamed vector {\"size\": N, \"distance\": \"Cosine\"} (named vectors are not supported)",
-                format!("named vectors {names:?}"),
-            ));
-        }
-    };
-    let m = match p.distance {
+/// Qdrant's distance → the engine's metric; `field` names it in errors.
+fn distance(d: Distance, field: &str) -> ApiResult<Metric> {
+    Ok(match d {
         Distance::Cosine => Metric::Cosine,
         Distance::Dot => Metric::Dot,
         Distance::Euclid => Metric::Euclidean,
         Distance::Manhattan => {
-            return Err(ApiError::invalid("vectors.distance", "Cosine, Dot or Euclid", "Manhattan (not supported)"));
+            return Err(ApiError::invalid(field, "Cosine, Dot or Euclid", "Manhattan (not supported)"));
         }
-    };
-    Ok((p.size, m))
+    })
+}
+
+/// The vector spaces of Qdrant's `vectors`: one unnamed `(None, size, metric)`, or each named vector in name
+/// order.
+pub fn vector_spaces(vectors: &VectorsConfig) -> ApiResult<Vec<(Option<String>, usize, Metric)>> {
+    match vectors {
+        VectorsConfig::Single(p) if p.embedding.is_some() => Err(ApiError::invalid(
+            "vectors.embedding",
+            "absent for one unnamed vector (set the collection's `embedding`)",
+            "a model",
+        )),
+        VectorsConfig::Single(p) => Ok(vec![(None, p.size, distance(p.distance, "vectors.distance")?)]),
+        VectorsConfig::Named(m) if m.is_empty() => Err(ApiError::invalid(
+            "vectors",
+            "one vector {\"size\": N, \"distance\": \"Cosine\"} or named vectors",
+            "{}",
+        )),
+        VectorsConfig::Named(m) => m
+            .iter()
+            .map(|(name, p)| {
+                Ok((Some(name.clone()), p.size, distance(p.distance, &format!("vectors.{name}.distance"))?))
+            })
+            .collect(),
+    }
 }
 
 /// The engine's metric → Qdrant's distance name.
@@ -45,22 +57,62 @@ pub fn distance_name(m: Metric) -> &'static str {
     }
 }
 
-fn vector(v: VectorInput, field: &str) -> ApiResult<Vec<f32>> {
+/// The numbers of a point's `vector`: an unnamed vector (a plain array or `{"": [...]}`) or named vectors, whose
+/// texts and images go to `pending` (for point `index`).
+fn vector(v: VectorInput, index: usize, field: &str, pending: &mut Vec<PendingText>) -> ApiResult<PointVectors> {
     match v {
-        VectorInput::Plain(v) => Ok(v),
-        VectorInput::Named(mut m) => {
-            if m.len() == 1
-                && let Some(v) = m.remove("")
-            {
-                return Ok(v);
+        VectorInput::Plain(v) => Ok(PointVectors::Unnamed(v)),
+        VectorInput::Named(m) => {
+            let mut named = std::collections::BTreeMap::new();
+            for (name, v) in m {
+                let at = format!("{field}.{name}");
+                let content = match v {
+                    NamedVectorInput::Dense(v) => {
+                        named.insert(name, v);
+                        continue;
+                    }
+                    NamedVectorInput::Document(t) => {
+                        let (text, model) = text_input(t, &at)?;
+                        (Content::Text(text), model)
+                    }
+                    NamedVectorInput::Image(i) => {
+                        let (bytes, model) = image_input(i, &at)?;
+                        (Content::Image(bytes), model)
+                    }
+                };
+                if name.is_empty() {
+                    return Err(ApiError::invalid(
+                        at,
+                        "numbers (give a text as {\"text\": …} without a name)",
+                        "a text or image",
+                    ));
+                }
+                pending.push(PendingText {
+                    index,
+                    field: at,
+                    content: content.0,
+                    model: content.1,
+                    vector: Some(name),
+                });
             }
-            let names: Vec<_> = m.keys().cloned().collect();
-            Err(ApiError::invalid(field, "an array of numbers (or {\"\": [...]})", format!("named vectors {names:?}")))
+            // `{"": [...]}` is Qdrant's spelling of the unnamed vector.
+            if named.len() == 1
+                && let Some(v) = named.remove("")
+            {
+                return Ok(PointVectors::Unnamed(v));
+            }
+            Ok(PointVectors::Named(named))
         }
         VectorInput::Document(_) | VectorInput::Image(_) => {
             Err(ApiError::internal("document and image vectors are taken apart by the caller"))
         }
     }
+}
+
+/// A point's vectors as sent.
+enum PointVectors {
+    Unnamed(Vec<f32>),
+    Named(std::collections::BTreeMap<String, Vec<f32>>),
 }
 
 /// A text or image the upsert must embed before writing: point `index` of the batch gets its vector.
@@ -74,6 +126,8 @@ pub struct PendingText {
     pub content: Content,
     /// The model the client named, if any (must be the collection's).
     pub model: Option<String>,
+    /// The named vector it becomes (`None`: the unnamed vector, or the first named one).
+    pub vector: Option<String>,
 }
 
 /// An upsert body taken apart: the points (those in `texts` still without a vector) and the texts and images to
@@ -157,26 +211,33 @@ pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
                     (Some(VectorInput::Document(t)), None, None) => {
                         let field = format!("{field}.vector");
                         let (text, model) = text_input(t, &field)?;
-                        texts.push(PendingText { index: i, field, content: Content::Text(text), model });
-                        Vec::new()
+                        texts.push(PendingText { index: i, field, content: Content::Text(text), model, vector: None });
+                        PointVectors::Unnamed(Vec::new())
                     }
                     (Some(VectorInput::Image(img)), None, None) => {
                         let field = format!("{field}.vector");
                         let (bytes, model) = image_input(img, &field)?;
-                        texts.push(PendingText { index: i, field, content: Content::Image(bytes), model });
-                        Vec::new()
+                        texts.push(PendingText {
+                            index: i,
+                            field,
+                            content: Content::Image(bytes),
+                            model,
+                            vector: None,
+                        });
+                        PointVectors::Unnamed(Vec::new())
                     }
-                    (Some(v), None, None) => vector(v, &format!("{field}.vector"))?,
+                    (Some(v), None, None) => vector(v, i, &format!("{field}.vector"), &mut texts)?,
                     (None, Some(text), None) => {
                         let field = format!("{field}.text");
-                        texts.push(PendingText { index: i, field, content: Content::Text(text), model: None });
-                        Vec::new()
+                        let content = Content::Text(text);
+                        texts.push(PendingText { index: i, field, content, model: None, vector: None });
+                        PointVectors::Unnamed(Vec::new())
                     }
                     (None, None, Some(image)) => {
                         let field = format!("{field}.image");
                         let content = Content::Image(image_bytes(&image, &field)?);
-                        texts.push(PendingText { index: i, field, content, model: None });
-                        Vec::new()
+                        texts.push(PendingText { index: i, field, content, model: None, vector: None });
+                        PointVectors::Unnamed(Vec::new())
                     }
                     (None, None, None) => {
                         return Err(ApiError::invalid(format!("{field}.vector"), VECTOR_OR_TEXT, "nothing"));
@@ -185,7 +246,13 @@ pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
                         return Err(ApiError::invalid(field, "one of `vector`, `text` or `image`", "more than one"));
                     }
                 };
-                out.push(PointInput { id, vector: v, payload, ttl_secs });
+                let mut p = match v {
+                    PointVectors::Unnamed(v) => PointInput::new(id, v),
+                    PointVectors::Named(m) => PointInput::named(id, m),
+                };
+                p.payload = payload;
+                p.ttl_secs = ttl_secs;
+                out.push(p);
             }
             out
         }
@@ -198,27 +265,48 @@ pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
                 }
                 Ok(())
             };
-            let vectors = match (vectors, batch_texts, batch_images) {
-                (Some(v), None, None) => {
+            let vectors: Vec<PointVectors> = match (vectors, batch_texts, batch_images) {
+                (Some(BatchVectors::Plain(v)), None, None) => {
                     per_id("batch.vectors", v.len())?;
-                    v
+                    v.into_iter().map(PointVectors::Unnamed).collect()
+                }
+                (Some(BatchVectors::Named(m)), None, None) => {
+                    let mut per_point = vec![std::collections::BTreeMap::new(); n];
+                    for (name, list) in m {
+                        per_id(&format!("batch.vectors.{name}"), list.len())?;
+                        for (p, v) in per_point.iter_mut().zip(list) {
+                            p.insert(name.clone(), v);
+                        }
+                    }
+                    per_point
+                        .into_iter()
+                        .map(|mut m| match m.remove("") {
+                            Some(v) if m.is_empty() => PointVectors::Unnamed(v),
+                            Some(v) => {
+                                m.insert(String::new(), v);
+                                PointVectors::Named(m)
+                            }
+                            None => PointVectors::Named(m),
+                        })
+                        .collect()
                 }
                 (None, Some(t), None) => {
                     per_id("batch.texts", t.len())?;
                     for (i, text) in t.into_iter().enumerate() {
                         let field = format!("batch.texts[{i}]");
-                        texts.push(PendingText { index: i, field, content: Content::Text(text), model: None });
+                        let content = Content::Text(text);
+                        texts.push(PendingText { index: i, field, content, model: None, vector: None });
                     }
-                    vec![Vec::new(); n]
+                    (0..n).map(|_| PointVectors::Unnamed(Vec::new())).collect()
                 }
                 (None, None, Some(images)) => {
                     per_id("batch.images", images.len())?;
                     for (i, image) in images.iter().enumerate() {
                         let field = format!("batch.images[{i}]");
                         let content = Content::Image(image_bytes(image, &field)?);
-                        texts.push(PendingText { index: i, field, content, model: None });
+                        texts.push(PendingText { index: i, field, content, model: None, vector: None });
                     }
-                    vec![Vec::new(); n]
+                    (0..n).map(|_| PointVectors::Unnamed(Vec::new())).collect()
                 }
                 (None, None, None) => return Err(ApiError::invalid("batch.vectors", VECTOR_OR_TEXT, "nothing")),
                 _ => {
@@ -231,11 +319,13 @@ pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
             let mut payloads = payloads.map(|p| p.into_iter());
             ids.into_iter()
                 .zip(vectors)
-                .map(|(id, vector)| PointInput {
-                    id,
-                    vector,
-                    payload: payloads.as_mut().and_then(|p| p.next()).flatten(),
-                    ttl_secs: None,
+                .map(|(id, v)| {
+                    let mut p = match v {
+                        PointVectors::Unnamed(v) => PointInput::new(id, v),
+                        PointVectors::Named(m) => PointInput::named(id, m),
+                    };
+                    p.payload = payloads.as_mut().and_then(|p| p.next()).flatten();
+                    p
                 })
                 .collect()
         }
@@ -332,14 +422,11 @@ pub fn search_params(p: Option<SearchParams>) -> ApiResult<EngineParams> {
     Ok(out)
 }
 
-/// The query vector of a search request.
-pub fn search_vector(v: SearchVector) -> ApiResult<Vec<f32>> {
+/// The query vector of a search request, and the named vector it searches (`None`: the unnamed one).
+pub fn search_vector(v: SearchVector) -> (Vec<f32>, Option<String>) {
     match v {
-        SearchVector::Plain(v) => Ok(v),
-        SearchVector::Named { name, vector } if name.is_empty() => Ok(vector),
-        SearchVector::Named { name, .. } => {
-            Err(ApiError::invalid("vector.name", "\"\" (one unnamed vector)", format!("{name:?}")))
-        }
+        SearchVector::Plain(v) => (v, None),
+        SearchVector::Named { name, vector } => (vector, Some(name).filter(|n| !n.is_empty())),
     }
 }
 
@@ -414,11 +501,62 @@ impl PayloadSel {
 }
 
 /// Whether the vector is asked for.
-pub fn with_vector(w: Option<WithVector>) -> bool {
+pub fn with_vector(w: Option<&WithVector>) -> bool {
     match w {
         None | Some(WithVector::Bool(false)) => false,
         Some(WithVector::Bool(true)) => true,
         Some(WithVector::Names(n)) => !n.is_empty(),
+    }
+}
+
+/// Which vectors a reply attaches: none, all, or the named ones listed (Qdrant's `with_vector`).
+#[derive(Debug, Clone, Default)]
+pub enum VectorSel {
+    /// None.
+    #[default]
+    None,
+    /// Every vector the point has.
+    All,
+    /// Only these named vectors (`""`: the unnamed one).
+    Names(Vec<String>),
+}
+
+impl VectorSel {
+    /// From the wire value (absent: none).
+    pub fn from_wire(w: Option<WithVector>) -> VectorSel {
+        match w {
+            None | Some(WithVector::Bool(false)) => VectorSel::None,
+            Some(WithVector::Bool(true)) => VectorSel::All,
+            Some(WithVector::Names(n)) if n.is_empty() => VectorSel::None,
+            Some(WithVector::Names(n)) => VectorSel::Names(n),
+        }
+    }
+
+    /// Whether the engine must read vectors.
+    pub fn wanted(&self) -> bool {
+        !matches!(self, VectorSel::None)
+    }
+
+    /// A read's vectors in Qdrant's shape: the unnamed vector as an array, named ones as an object of the selected
+    /// names the point has.
+    pub fn apply(
+        &self,
+        vector: Option<Vec<f32>>,
+        vectors: Option<std::collections::BTreeMap<String, Vec<f32>>>,
+    ) -> Option<VectorOutput> {
+        if !self.wanted() {
+            return None;
+        }
+        match (vector, vectors) {
+            (_, Some(mut named)) => {
+                if let VectorSel::Names(keep) = self {
+                    named.retain(|k, _| keep.contains(k));
+                }
+                Some(VectorOutput::Named(named))
+            }
+            (Some(v), None) => Some(VectorOutput::Plain(v)),
+            (None, None) => None,
+        }
     }
 }
 

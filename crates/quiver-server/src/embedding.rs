@@ -13,7 +13,7 @@ use quiver_embed::Embedder;
 use quiver_engine::Collection;
 use quiver_text::Models;
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 /// The models this server can run ([`quiver_text::Models`]), each counted into [`EmbedStats`] for `/metrics`.
 #[derive(Debug)]
@@ -160,6 +160,25 @@ impl Embedders {
         self.for_config(name, col.config())
     }
 
+    /// The model of the named vector `using` (`None`: the unnamed vector) of collection `col` (400 when it has
+    /// none, or no such vector).
+    pub fn for_vector(&self, name: &str, col: &Collection, using: Option<&str>) -> ApiResult<Arc<dyn Embedder>> {
+        let cfg = col.config();
+        Ok(self.models.for_space(name, cfg, cfg.space_of(using, "using")?)?)
+    }
+
+    /// Loads the model of every named vector of `config` that has one, checking its vector size (blocking).
+    pub fn check_spaces(&self, name: &str, config: &quiver_engine::CollectionConfig) -> ApiResult<()> {
+        if config.is_named() {
+            for (i, s) in config.spaces().iter().enumerate() {
+                if s.embedding.is_some() {
+                    self.models.for_space(name, config, i)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The model a collection configured as `config` names (400 when none), checked against its dimension.
     pub fn for_config(&self, name: &str, config: &quiver_engine::CollectionConfig) -> ApiResult<Arc<dyn Embedder>> {
         Ok(self.models.for_config(name, config)?)
@@ -193,12 +212,34 @@ pub fn resolve_upsert(
     if texts.is_empty() {
         return Ok(points);
     }
-    let model = embedders.for_config(name, config)?;
-    for t in &texts {
-        check_named_model(t.model.as_deref(), model.model_name(), &t.field)?;
+    // One model call per vector the texts and images go to.
+    let mut by_vector: std::collections::BTreeMap<Option<String>, Vec<crate::convert::PendingText>> =
+        Default::default();
+    for t in texts {
+        by_vector.entry(t.vector.clone()).or_default().push(t);
     }
-    let inputs = texts.into_iter().map(|t| (t.index, t.field, t.content)).collect();
-    quiver_text::fill(model.as_ref(), &mut points, inputs)?;
+    for (vector, texts) in by_vector {
+        let space = match &vector {
+            Some(v) => config.space_of(Some(v), &texts[0].field)?,
+            None if config.is_named() => {
+                return Err(ApiError::invalid(
+                    texts[0].field.clone(),
+                    format!(
+                        "named vectors {:?}: give {{\"vector\": {{\"<name>\": {{\"text\": …}}}}}}",
+                        config.vector_names()
+                    ),
+                    "a text or image for no vector in particular",
+                ));
+            }
+            None => 0,
+        };
+        let model = embedders.models.for_space(name, config, space)?;
+        for t in &texts {
+            check_named_model(t.model.as_deref(), model.model_name(), &t.field)?;
+        }
+        let inputs = texts.into_iter().map(|t| (t.index, t.field, t.content)).collect();
+        quiver_text::fill_into(model.as_ref(), &mut points, inputs, vector.as_deref())?;
+    }
     Ok(points)
 }
 

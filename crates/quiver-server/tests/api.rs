@@ -1,78 +1,17 @@
 //! Router tests without sockets: every route, its errors, auth, limits, metrics and the OpenAPI document.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::{T, server, setup};
 use quiver_engine::Database;
 use quiver_server::{AppState, ServerConfig, app};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-
-struct T {
-    app: Router,
-    _dir: tempfile::TempDir,
-    key: Option<String>,
-}
-
-fn setup(config: ServerConfig) -> T {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path()).unwrap();
-    let state = AppState::with_database(config, Arc::new(db));
-    T { app: app(state), _dir: dir, key: None }
-}
-
-fn server() -> T {
-    setup(ServerConfig::default())
-}
-
-impl T {
-    async fn raw(&self, method: &str, uri: &str, body: Body, headers: &[(&str, &str)]) -> (StatusCode, Vec<u8>) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(k) = &self.key {
-            req = req.header("api-key", k.as_str());
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = self.app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-        (status, bytes.to_vec())
-    }
-
-    async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let (body, ct) = match body {
-            Some(v) => (Body::from(serde_json::to_vec(&v).unwrap()), vec![("content-type", "application/json")]),
-            None => (Body::empty(), vec![]),
-        };
-        let (s, b) = self.raw(method, uri, body, &ct).await;
-        let v = serde_json::from_slice(&b).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&b).into()));
-        (s, v)
-    }
-
-    async fn ok(&self, method: &str, uri: &str, body: Option<Value>) -> Value {
-        let (s, v) = self.call(method, uri, body).await;
-        assert_eq!(s, StatusCode::OK, "{method} {uri}: {v}");
-        assert_eq!(v["status"], "ok", "{v}");
-        assert!(v["time"].as_f64().is_some(), "{v}");
-        v["result"].clone()
-    }
-
-    /// Asserts the status and that the error message mentions `needle`.
-    async fn err(&self, method: &str, uri: &str, body: Option<Value>, status: StatusCode, needle: &str) {
-        let (s, v) = self.call(method, uri, body).await;
-        assert_eq!(s, status, "{method} {uri}: {v}");
-        let msg = v["status"]["error"].as_str().unwrap_or_else(|| panic!("no error message: {v}"));
-        assert!(msg.contains(needle), "{method} {uri}: {msg:?} lacks {needle:?}");
-    }
-
-    async fn count(&self, c: &str) -> u64 {
-        self.ok("POST", &format!("/collections/{c}/points/count"), Some(json!({}))).await["count"].as_u64().unwrap()
-    }
-}
 
 async fn with_points(t: &T) {
     t.ok("PUT", "/collections/c", Some(json!({"vectors": {"size": 3, "distance": "Cosine"}}))).await;

@@ -137,7 +137,7 @@ pub fn document_points(
             payload.insert(CHUNK_COUNT_KEY.into(), json!(n));
             payload.insert(TEXT_KEY.into(), Value::String(c.text.clone()));
             let vector = vectors.next().ok_or_else(|| TextError::Internal("fewer vectors than chunks".into()))?;
-            points.push(PointInput { id: chunk_id(&d.id, c.index), vector, payload: Some(payload), ttl_secs: None });
+            points.push(PointInput { payload: Some(payload), ..PointInput::new(chunk_id(&d.id, c.index), vector) });
         }
         counts.push(DocumentChunks { id: d.id.clone(), chunks: n });
     }

@@ -71,6 +71,23 @@ pub fn embed_images(model: &dyn Embedder, images: &[&[u8]], field: &str) -> Resu
 /// `text` key sent in the payload). An image that cannot be decoded, or content of the kind the model does not
 /// take, is a [`TextError::InvalidArgument`] naming its field. Blocking.
 pub fn fill(model: &dyn Embedder, points: &mut [PointInput], inputs: Vec<(usize, String, Content)>) -> Result<()> {
+    fill_into(model, points, inputs, None)
+}
+
+/// [`fill`] into the named vector `vector` of each point (`None`: its unnamed vector). Texts embedded into a named
+/// vector are not copied into the payload (several vectors may each have their own).
+pub fn fill_into(
+    model: &dyn Embedder,
+    points: &mut [PointInput],
+    inputs: Vec<(usize, String, Content)>,
+    vector: Option<&str>,
+) -> Result<()> {
+    let set = |p: &mut PointInput, v: Vec<f32>| match vector {
+        Some(name) => {
+            p.named.insert(name.to_owned(), v);
+        }
+        None => p.vector = v,
+    };
     if let Some((i, _, _)) = inputs.iter().find(|(i, _, _)| *i >= points.len()) {
         return Err(TextError::Internal(format!("content for point {i} of {}", points.len())));
     }
@@ -86,15 +103,17 @@ pub fn fill(model: &dyn Embedder, points: &mut [PointInput], inputs: Vec<(usize,
         let vectors = model.embed(&refs).map_err(|e| content_error(model, e, |k| texts[k].1.clone()))?;
         for ((i, _, t), v) in texts.into_iter().zip(vectors) {
             let p = &mut points[i];
-            p.vector = v;
-            p.payload.get_or_insert_with(Default::default).insert(TEXT_KEY.to_string(), t.into());
+            set(p, v);
+            if vector.is_none() {
+                p.payload.get_or_insert_with(Default::default).insert(TEXT_KEY.to_string(), t.into());
+            }
         }
     }
     if !images.is_empty() {
         let refs: Vec<&[u8]> = images.iter().map(|(_, _, b)| b.as_slice()).collect();
         let vectors = model.embed_images(&refs).map_err(|e| content_error(model, e, |k| images[k].1.clone()))?;
         for ((i, _, _), v) in images.iter().zip(vectors) {
-            points[*i].vector = v;
+            set(&mut points[*i], v);
         }
     }
     Ok(())

@@ -133,7 +133,25 @@ impl Models {
     /// The model a collection configured as `config` names (an error naming the fix when it has none), checked
     /// against the collection's dimension. `name` is the collection's, for messages.
     pub fn for_config(&self, name: &str, config: &CollectionConfig) -> Result<Arc<dyn Embedder>> {
-        let Some(embedding) = &config.embedding else {
+        self.for_space(name, config, 0)
+    }
+
+    /// The model of vector space `space` of a collection configured as `config` (0: its only vector, or its first
+    /// named one), checked against that vector's dimension.
+    pub fn for_space(&self, name: &str, config: &CollectionConfig, space: usize) -> Result<Arc<dyn Embedder>> {
+        let spaces = config.spaces();
+        let Some(s) = spaces.get(space) else {
+            return Err(TextError::Internal(format!("vector space {space} of {}", spaces.len())));
+        };
+        let Some(embedding) = s.embedding else {
+            if config.is_named() {
+                return Err(TextError::BadRequest(format!(
+                    "vector {:?} of collection {name:?} has no embedding model, so it takes numbers, not text or \
+                     images; give it one with \"embedding\": {{\"model\": \"{}\"}} in its `vectors` entry",
+                    s.name,
+                    quiver_embed::DEFAULT_MODEL
+                )));
+            }
             return Err(TextError::BadRequest(format!(
                 "collection {name:?} has no embedding model, so it takes vectors, not text; create it with \
                  \"embedding\": {{\"model\": \"{}\"}} to send text",
@@ -141,7 +159,7 @@ impl Models {
             )));
         };
         let model = self.for_embedding(embedding)?;
-        check_dimension(&embedding.model, model.dim(), config.dimension)?;
+        check_dimension(&embedding.model, model.dim(), s.dimension)?;
         Ok(model)
     }
 

@@ -19,7 +19,7 @@ pub enum Distance {
     Manhattan,
 }
 
-/// One unnamed vector per point.
+/// One vector of a point: its size and distance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct VectorParams {
     /// Dimension.
@@ -29,15 +29,21 @@ pub struct VectorParams {
     /// Accepted for compatibility; QuiverDB decides where vectors live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
+    /// QuiverDB, named vectors only: this vector's embedding model (`{"model": "all-MiniLM-L6-v2"}`), so that
+    /// points and queries may give it as `{"text": …}` or `{"image": …}`.
+    #[schema(value_type = Object)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Value>,
 }
 
-/// `vectors` of a collection: one unnamed vector (named vectors are rejected with a clear error).
+/// `vectors` of a collection: one unnamed vector, or named vectors by name.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum VectorsConfig {
     /// `{"size": 384, "distance": "Cosine"}`
     Single(VectorParams),
-    /// `{"name": {...}}` — not supported.
+    /// `{"title": {"size": 384, "distance": "Cosine"}, "body": {...}}`: several vectors per point, each searched
+    /// by name (`using`).
     Named(BTreeMap<String, VectorParams>),
 }
 

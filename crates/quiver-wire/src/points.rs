@@ -8,19 +8,62 @@ use utoipa::ToSchema;
 
 use crate::{Filter, Payload, PointId, PointIdSchema};
 
-/// A vector in a point: a plain array, or `{"": [...]}` (Qdrant's unnamed vector).
+/// A vector in a point: a plain array, named vectors `{"title": [...], "body": [...]}` (or `{"": [...]}`, Qdrant's
+/// unnamed vector), or a text or image to embed.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum VectorInput {
     /// `[0.1, 0.2, …]`
     Plain(Vec<f32>),
-    /// `{"": [0.1, …]}`
-    Named(BTreeMap<String, Vec<f32>>),
+    /// `{"title": [0.1, …], "body": {"text": "…"}}`: named vectors, each numbers or a text or image to embed
+    /// with that vector's model.
+    Named(BTreeMap<String, NamedVectorInput>),
     /// `{"text": "…", "model": "…"}` (Qdrant's document form): embedded by the collection's model; `model`, when
     /// given, must be that model.
     Document(TextInput),
     /// `{"image": "<base64>", "model": "…"}` (Qdrant's image form): embedded by the collection's image model.
     Image(ImageInput),
+}
+
+/// One named vector of a point: numbers, or a text or image to embed with that vector's model.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum NamedVectorInput {
+    /// `[0.1, …]`
+    Dense(Vec<f32>),
+    /// `{"text": "…"}`
+    Document(TextInput),
+    /// `{"image": "<base64>"}`
+    Image(ImageInput),
+}
+
+/// A stored vector as returned: one unnamed vector, or the point's named vectors by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum VectorOutput {
+    /// `[0.1, …]`
+    Plain(Vec<f32>),
+    /// `{"title": [0.1, …]}`
+    Named(BTreeMap<String, Vec<f32>>),
+}
+
+impl VectorOutput {
+    /// The unnamed vector, if that is what this is.
+    pub fn plain(&self) -> Option<&[f32]> {
+        match self {
+            VectorOutput::Plain(v) => Some(v),
+            VectorOutput::Named(_) => None,
+        }
+    }
+
+    /// The named vector `name` (`""`: the unnamed one).
+    pub fn get(&self, name: &str) -> Option<&[f32]> {
+        match self {
+            VectorOutput::Plain(v) if name.is_empty() => Some(v),
+            VectorOutput::Plain(_) => None,
+            VectorOutput::Named(m) => m.get(name).map(Vec::as_slice),
+        }
+    }
 }
 
 /// An image to embed with the collection's image model (Qdrant's `Image`): the encoded file (JPEG, PNG, WebP, GIF
@@ -86,9 +129,10 @@ pub struct Batch {
     /// Ids.
     #[schema(value_type = Vec<PointIdSchema>)]
     pub ids: Vec<PointId>,
-    /// Vectors, one per id (or give `texts`).
+    /// Vectors, one per id (or give `texts`); with named vectors, `{"title": [[…], …], …}` (one per id for each
+    /// name given).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub vectors: Option<Vec<Vec<f32>>>,
+    pub vectors: Option<BatchVectors>,
     /// QuiverDB: texts, one per id, embedded with the collection's model; kept in the payloads as `text`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub texts: Option<Vec<String>>,
@@ -99,6 +143,16 @@ pub struct Batch {
     #[schema(value_type = Vec<Object>)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payloads: Option<Vec<Option<Payload>>>,
+}
+
+/// The vectors of a column-wise batch.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchVectors {
+    /// One vector per id.
+    Plain(Vec<Vec<f32>>),
+    /// Per vector name, one vector per id.
+    Named(BTreeMap<String, Vec<Vec<f32>>>),
 }
 
 /// `PUT /collections/{collection_name}/points`: `points` or `batch`.
@@ -206,7 +260,7 @@ pub enum WithPayload {
     },
 }
 
-/// `with_vector`: `true`/`false` (or a list of vector names: any name means the one vector).
+/// `with_vector`: `true`/`false`, or the names of the vectors to return.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum WithVector {
@@ -247,9 +301,9 @@ pub struct Record {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub payload: Option<Payload>,
-    /// Vector (normalised under cosine).
+    /// Vector (normalised under cosine), or named vectors by name.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub vector: Option<Vec<f32>>,
+    pub vector: Option<VectorOutput>,
 }
 
 /// `POST /collections/{collection_name}/points/scroll`.

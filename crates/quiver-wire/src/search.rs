@@ -22,9 +22,9 @@ pub struct ScoredPoint {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub payload: Option<Payload>,
-    /// Vector.
+    /// Vector, or named vectors by name.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub vector: Option<Vec<f32>>,
+    pub vector: Option<crate::VectorOutput>,
 }
 
 /// Qdrant's quantization search settings.
@@ -74,7 +74,7 @@ pub struct SearchParams {
     pub probes: Option<usize>,
 }
 
-/// The query vector of a search: a plain array or `{"name": "", "vector": [...]}`.
+/// The query vector of a search: a plain array or `{"name": "title", "vector": [...]}` (a named vector).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum SearchVector {
@@ -82,7 +82,7 @@ pub enum SearchVector {
     Plain(Vec<f32>),
     /// `{"name": "", "vector": [...]}`
     Named {
-        /// Vector name (must be empty: one unnamed vector).
+        /// Vector name (`""`: the unnamed vector).
         name: String,
         /// The vector.
         vector: Vec<f32>,

@@ -157,7 +157,11 @@ fn write_batch(sink: &mut ImageSink, images: Vec<Image>, pb: &indicatif::Progres
             let mut inputs = Vec::with_capacity(images.len());
             for (i, img) in images.into_iter().enumerate() {
                 let id = quiver_text::documents::file_id(&img.rel);
-                points.push(PointInput { id, vector: Vec::new(), payload: Some(payload(&img)), ttl_secs: None });
+                points.push(PointInput {
+                    payload: Some(payload(&img)),
+                    ttl_secs: None,
+                    ..PointInput::new(id, Vec::new())
+                });
                 inputs.push((i, img.rel, Content::Image(img.bytes)));
             }
             quiver_text::fill(model.as_ref(), &mut points, inputs)?;

@@ -380,7 +380,7 @@ impl Sink for EmbeddedSink {
             if let Some(t) = r.text {
                 texts.push((points.len(), t));
             }
-            points.push(PointInput { id: r.id, vector: r.vector, payload: r.payload, ttl_secs: None });
+            points.push(PointInput { payload: r.payload, ttl_secs: None, ..PointInput::new(r.id, r.vector) });
         }
         if !texts.is_empty() {
             let model = self.model.as_ref().ok_or_else(|| anyhow!("internal: texts without a model"))?;

@@ -144,7 +144,7 @@ fn scroll_merges_segments_in_id_order_against_a_model() {
             let even = rng.random_bool(0.5);
             let v: Vec<f32> = (0..4).map(|_| rng.random_range(-1.0f32..1.0)).collect();
             batch.retain(|p: &PointInput| p.id != id);
-            batch.push(PointInput { id, vector: v, payload: Some(payload(json!({"even": even}))), ttl_secs: None });
+            batch.push(PointInput { payload: Some(payload(json!({"even": even}))), ..PointInput::new(id, v) });
             model.insert(id, even);
         }
         c.upsert(batch).unwrap();

@@ -262,6 +262,7 @@ fn replicated_operations_apply_idempotently() {
         Operation::Upsert(vec![PointWrite {
             id: PointId::Num(id),
             vector: vec![x, 0.0],
+            more: Vec::new(),
             payload: payload(json!({"x": x})),
             created_ms: 1,
             expires_ms: 0,
@@ -277,6 +278,7 @@ fn replicated_operations_apply_idempotently() {
     let bad = Operation::Upsert(vec![PointWrite {
         id: PointId::Num(3),
         vector: vec![f32::NAN, 0.0],
+        more: Vec::new(),
         payload: Payload::new(),
         created_ms: 1,
         expires_ms: 0,

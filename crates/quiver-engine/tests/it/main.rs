@@ -13,6 +13,7 @@ mod fulltext;
 mod geo;
 mod map;
 mod memory;
+mod named;
 mod optimizer;
 mod process;
 mod search;

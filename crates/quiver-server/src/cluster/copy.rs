@@ -186,7 +186,8 @@ async fn replay(c: &Cluster, src: &CollectionSpec, dst: &CollectionSpec, op: Ope
 async fn write_points(c: &Cluster, dst: &CollectionSpec, points: Vec<PointWrite>) -> ApiResult<()> {
     let mut per_shard: std::collections::BTreeMap<u32, Vec<PointWrite>> = std::collections::BTreeMap::new();
     for (i, w) in points.into_iter().enumerate() {
-        let input = PointInput { id: w.id, vector: Vec::new(), payload: Some(w.payload.clone()), ttl_secs: None };
+        let input =
+            PointInput { payload: Some(w.payload.clone()), ttl_secs: None, ..PointInput::new(w.id, Vec::new()) };
         let t = route::shard_for_point(dst, &input, &w.vector, &format!("points[{i}]")).map_err(cerr)?;
         per_shard.entry(t).or_default().push(w);
     }

@@ -94,6 +94,7 @@ fn decode(b: &Bytes, dim: usize) -> Result<Vec<Record>, String> {
             id,
             payload: Some(payload),
             vector: Some(v.chunks_exact(4).map(|x| f32::from_le_bytes([x[0], x[1], x[2], x[3]])).collect()),
+            vectors: None,
         })
         .collect())
 }

@@ -63,6 +63,13 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
     let rest: CreateCollection = crate::extract::parse_json(&to_bytes(&Value::Object(m)))?;
     let model_dim = crate::routes::collections::requested_model_dim(c.state(), &rest).await?;
     let config = crate::routes::collections::engine_config(rest, model_dim)?;
+    if config.is_named() {
+        return Err(ApiError::invalid(
+            "vectors",
+            "one unnamed vector in cluster mode (named vectors run on a single node for now)",
+            format!("named vectors {:?}", config.vector_names()),
+        ));
+    }
     let spec = new_spec(c, name, config, shard_number, replication_factor, sharding).await?;
     create_spec(c, spec).await?;
     Ok(json!(true))

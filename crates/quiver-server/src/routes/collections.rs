@@ -61,8 +61,20 @@ pub async fn requested_model_dim(s: &AppState, body: &CreateCollection) -> ApiRe
 /// embedding model the request names (it sets the vector size when `vectors` is left out, and must match it
 /// otherwise).
 pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiResult<CollectionConfig> {
-    let (dim, metric) = match (&body.vectors, model_dim) {
-        (Some(v), _) => convert::metric(v)?,
+    let body_vectors = body.vectors.clone();
+    let spaces = match &body.vectors {
+        Some(v) => convert::vector_spaces(v)?,
+        None => Vec::new(),
+    };
+    if spaces.first().is_some_and(|s| s.0.is_some()) && body.embedding.as_ref().is_some_and(|e| !e.is_null()) {
+        return Err(ApiError::invalid(
+            "embedding",
+            "absent with named vectors (give each named vector its own model: `vectors.<name>.embedding`)",
+            "a model for the whole collection",
+        ));
+    }
+    let (dim, metric) = match (spaces.first(), model_dim) {
+        (Some((_, d, m)), _) => (*d, *m),
         (None, Some(d)) => (d, quiver_index::Metric::Cosine),
         (None, None) => {
             return Err(ApiError::invalid(
@@ -137,9 +149,68 @@ pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiRes
         }
     }
     let bytes = serde_json::to_vec(&Value::Object(m)).map_err(|e| ApiError::internal(e.to_string()))?;
-    let cfg: CollectionConfig = crate::extract::parse_json(&bytes)?;
-    cfg.validate()?;
+    let mut cfg: CollectionConfig = crate::extract::parse_json(&bytes)?;
+    // Named vectors: the first by name is space 0 (the fields above); the others share its index settings.
+    let models = named_models(body_vectors.as_ref())?;
+    if let Some((Some(first), _, _)) = spaces.first() {
+        cfg.vector_name = Some(first.clone());
+        for (name, dim, metric) in spaces.iter().skip(1) {
+            let name = name.clone().unwrap_or_default();
+            let mut space = quiver_engine::config::VectorSpace::new(*dim, *metric);
+            space.index = cfg.index.clone();
+            space.embedding = models.get(&name).cloned();
+            cfg.more_vectors.insert(name, space);
+        }
+        cfg.embedding = models.get(first).cloned();
+    }
+    cfg.validate().map_err(|e| match e {
+        // A named vector's settings are under `vectors.<name>` in the request.
+        quiver_engine::Error::InvalidArgument { field, expected, got } if field.starts_with("more_vectors.") => {
+            ApiError::invalid(format!("vectors.{}", &field["more_vectors.".len()..]), expected, got)
+        }
+        other => other.into(),
+    })?;
     Ok(cfg)
+}
+
+/// The embedding models of named vectors (`vectors.<name>.embedding`), by name.
+fn named_models(
+    vectors: Option<&crate::wire::VectorsConfig>,
+) -> ApiResult<std::collections::BTreeMap<String, quiver_engine::EmbeddingConfig>> {
+    let mut out = std::collections::BTreeMap::new();
+    if let Some(crate::wire::VectorsConfig::Named(m)) = vectors {
+        for (name, p) in m {
+            if let Some(e) = p.embedding.as_ref().filter(|e| !e.is_null()) {
+                let field = format!("vectors.{name}.embedding");
+                let bytes = serde_json::to_vec(e).map_err(|e| ApiError::internal(e.to_string()))?;
+                let cfg: quiver_engine::EmbeddingConfig = crate::extract::parse_json(&bytes).map_err(|mut e| {
+                    e.message = format!("{field}: {}", e.message);
+                    e
+                })?;
+                cfg.validate().map_err(|e| ApiError::from(e.prefixed(&field)))?;
+                out.insert(name.clone(), cfg);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Qdrant's `vectors` of a collection's configuration: one `{size, distance}`, or one per named vector (with its
+/// embedding model, if any).
+pub fn vectors_json(cfg: &CollectionConfig) -> Value {
+    let one = |dim: usize, metric, embedding: Option<&quiver_engine::EmbeddingConfig>| {
+        let mut v = json!({"size": dim, "distance": convert::distance_name(metric)});
+        if let Some(e) = embedding {
+            v["embedding"] = json!(e);
+        }
+        v
+    };
+    if !cfg.is_named() {
+        return one(cfg.dimension, cfg.metric, None);
+    }
+    let named: Map<String, Value> =
+        cfg.spaces().iter().map(|s| (s.name.to_owned(), one(s.dimension, s.metric, s.embedding))).collect();
+    Value::Object(named)
 }
 
 fn quiver_metric_name(m: quiver_index::Metric) -> &'static str {
@@ -163,7 +234,13 @@ pub async fn create(
     let model_dim = requested_model_dim(&s, &body).await?;
     let cfg = engine_config(body, model_dim)?;
     let db = s.db()?;
-    blocking(move || Ok(db.create_collection(&p.collection_name, cfg).map(drop)?)).await?;
+    let state = s.clone();
+    blocking(move || {
+        // Each named vector's model loads and gives vectors of that vector's size.
+        state.embedders().check_spaces(&p.collection_name, &cfg)?;
+        Ok(db.create_collection(&p.collection_name, cfg).map(drop)?)
+    })
+    .await?;
     Ok(Reply(true, t))
 }
 
@@ -235,7 +312,7 @@ pub async fn info(
     };
     let config = json!({
         "params": {
-            "vectors": {"size": cfg.dimension, "distance": convert::distance_name(cfg.metric)},
+            "vectors": vectors_json(cfg),
             "shard_number": 1, "replication_factor": 1, "write_consistency_factor": 1, "on_disk_payload": false,
         },
         "hnsw_config": hnsw,

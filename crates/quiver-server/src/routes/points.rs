@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{CollectionPath, WriteParams, finish_write};
-use crate::convert::{self, PayloadSel};
+use crate::convert::{self, PayloadSel, VectorSel};
 use crate::embedding;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, MaybeJson, Reply, Started};
@@ -183,8 +183,10 @@ pub async fn clear_payload(
     Ok(Reply(r, t))
 }
 
-fn to_records(recs: Vec<quiver_engine::Record>, sel: &PayloadSel) -> Vec<Record> {
-    recs.into_iter().map(|r| Record { id: r.id, payload: sel.apply(r.payload), vector: r.vector }).collect()
+fn to_records(recs: Vec<quiver_engine::Record>, sel: &PayloadSel, vsel: &VectorSel) -> Vec<Record> {
+    recs.into_iter()
+        .map(|r| Record { id: r.id, payload: sel.apply(r.payload), vector: vsel.apply(r.vector, r.vectors) })
+        .collect()
 }
 
 /// Points by id (missing ids are left out).
@@ -199,7 +201,8 @@ pub async fn retrieve(
 ) -> ApiResult<Reply<Vec<Record>>> {
     convert::check_batch("ids", body.ids.len(), s.config())?;
     let sel = PayloadSel::from_wire(body.with_payload, true);
-    let wv = convert::with_vector(body.with_vector);
+    let vsel = VectorSel::from_wire(body.with_vector);
+    let wv = vsel.wanted();
     let col = s.collection(&p.collection_name)?;
     let wanted = sel.wanted();
     let min_seq = convert::min_seq(body.min_seq, body.read_token.as_deref())?;
@@ -211,7 +214,7 @@ pub async fn retrieve(
         Ok(col.get(&body.ids, wanted, wv)?)
     })
     .await?;
-    Ok(Reply(to_records(recs, &sel), t))
+    Ok(Reply(to_records(recs, &sel, &vsel), t))
 }
 
 /// The collection and point in the path.
@@ -236,7 +239,7 @@ pub async fn get_one(State(s): State<AppState>, Path(p): Path<PointPath>, t: Sta
     let Some(r) = recs.pop() else {
         return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, format!("point {id} does not exist")));
     };
-    Ok(Reply(Record { id: r.id, payload: r.payload, vector: r.vector }, t))
+    Ok(Reply(Record { id: r.id, payload: r.payload, vector: VectorSel::All.apply(r.vector, r.vectors) }, t))
 }
 
 /// Pages through points in id order.
@@ -262,7 +265,8 @@ pub async fn scroll(
     let min_seq = convert::min_seq(body.min_seq, body.read_token.as_deref())?;
     check_min_seq(&s, &col, min_seq)?;
     let sel = PayloadSel::from_wire(body.with_payload, true);
-    let wv = convert::with_vector(body.with_vector);
+    let vsel = VectorSel::from_wire(body.with_vector);
+    let wv = vsel.wanted();
     let sel2 = sel.clone();
     let page = blocking(move || {
         if let Some(seq) = min_seq {
@@ -277,7 +281,7 @@ pub async fn scroll(
         })
     })
     .await?;
-    Ok(Reply(ScrollResult { points: to_records(page.points, &sel), next_page_offset: page.next_offset }, t))
+    Ok(Reply(ScrollResult { points: to_records(page.points, &sel, &vsel), next_page_offset: page.next_offset }, t))
 }
 
 /// `"key"` or `{"key", "direction": "asc" | "desc", "start_from": number | datetime}`.

@@ -8,7 +8,7 @@ use quiver_engine::{Collection, SearchRequest as EngineSearch};
 use super::CollectionPath;
 use super::points::MIN_SEQ_WAIT;
 use super::stages;
-use crate::convert::{self, Content, PayloadSel};
+use crate::convert::{self, Content, PayloadSel, VectorSel};
 use crate::embedding;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Reply, Started};
@@ -22,6 +22,7 @@ use crate::wire::{
 pub(super) struct Plan {
     pub(super) req: EngineSearch,
     pub(super) payload: PayloadSel,
+    pub(super) vectors: VectorSel,
     /// Query by a stored point: look its vector up first.
     pub(super) by_id: Option<quiver_engine::PointId>,
     /// Query by text: embed it with the collection's model first.
@@ -108,8 +109,9 @@ pub(super) fn recommend(
 
 /// `2·mean(positive) − mean(negative)` (just the mean of the positives without negatives), after looking up
 /// stored points and embedding texts.
-fn example_vector(t: &Target, ex: Examples) -> ApiResult<Vec<f32>> {
-    let dim = t.col.config().dimension;
+fn example_vector(t: &Target, ex: Examples, using: Option<&str>) -> ApiResult<Vec<f32>> {
+    let cfg = t.col.config();
+    let dim = cfg.spaces()[cfg.space_of(using, "using")?].dimension;
     let mut sides = Vec::new();
     for (side, list) in [("positive", ex.positive), ("negative", ex.negative)] {
         let mut sum = vec![0.0f64; dim];
@@ -118,21 +120,16 @@ fn example_vector(t: &Target, ex: Examples) -> ApiResult<Vec<f32>> {
             let at = format!("{}.{side}[{i}]", ex.field);
             let v = match e {
                 NearestInput::Vector(v) => v,
-                NearestInput::Id(id) => {
-                    let rec = t.col.get(&[id.0], false, true)?.pop();
-                    rec.and_then(|r| r.vector).ok_or_else(|| {
-                        ApiError::new(StatusCode::NOT_FOUND, format!("{at}: point {} does not exist", id.0))
-                    })?
-                }
+                NearestInput::Id(id) => stored_vector(&t.col, id.0, using, &at)?,
                 NearestInput::Text(text) => {
                     let (text, model) = convert::text_input(text, &at)?;
-                    let m = t.state.embedders().for_collection(&t.name, &t.col)?;
+                    let m = t.state.embedders().for_vector(&t.name, &t.col, using)?;
                     embedding::check_named_model(model.as_deref(), m.model_name(), "query")?;
                     embedding::embed_content(m.as_ref(), &Content::Text(text), &at)?
                 }
                 NearestInput::Image(image) => {
                     let (bytes, model) = convert::image_input(image, &at)?;
-                    let m = t.state.embedders().for_collection(&t.name, &t.col)?;
+                    let m = t.state.embedders().for_vector(&t.name, &t.col, using)?;
                     embedding::check_named_model(model.as_deref(), m.model_name(), "query")?;
                     embedding::embed_content(m.as_ref(), &Content::Image(bytes), &format!("{at}.image"))?
                 }
@@ -156,6 +153,29 @@ fn example_vector(t: &Target, ex: Examples) -> ApiResult<Vec<f32>> {
         .collect())
 }
 
+/// The stored vector `using` (`None`: the unnamed one) of point `id`: 404 naming `at` when the point does not
+/// exist, 400 when it has no such vector.
+pub(super) fn stored_vector(
+    col: &Collection,
+    id: quiver_engine::PointId,
+    using: Option<&str>,
+    at: &str,
+) -> ApiResult<Vec<f32>> {
+    let Some(rec) = col.get(&[id], false, true)?.pop() else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("{at}: point {id} does not exist")));
+    };
+    match (rec.vector, rec.vectors) {
+        (Some(v), _) => Ok(v),
+        (None, Some(mut named)) => {
+            let name = using.unwrap_or("");
+            named.remove(name).ok_or_else(|| {
+                ApiError::invalid(at, format!("a point with a {name:?} vector"), format!("point {id}, which has none"))
+            })
+        }
+        (None, None) => Err(ApiError::internal("a read with vectors returned none")),
+    }
+}
+
 /// A query text or image, the model the client named, and where it was in the request.
 pub(super) struct QueryText {
     pub(super) content: Content,
@@ -167,14 +187,15 @@ fn plan_search(r: SearchRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
     let offset = r.offset.unwrap_or(0);
     convert::check_limit(r.limit, offset, cfg)?;
     let payload = PayloadSel::from_wire(r.with_payload, false);
-    let (vector, text) = match (r.vector, r.text, r.image) {
-        (Some(v), None, None) => (convert::search_vector(v)?, None),
+    let vectors = VectorSel::from_wire(r.with_vector);
+    let ((vector, using), text) = match (r.vector, r.text, r.image) {
+        (Some(v), None, None) => (convert::search_vector(v), None),
         (None, Some(text), None) => {
-            (Vec::new(), Some(QueryText { content: Content::Text(text), model: None, field: "text".into() }))
+            ((Vec::new(), None), Some(QueryText { content: Content::Text(text), model: None, field: "text".into() }))
         }
         (None, None, Some(image)) => {
             let content = Content::Image(convert::image_bytes(&image, "image")?);
-            (Vec::new(), Some(QueryText { content, model: None, field: "image".into() }))
+            ((Vec::new(), None), Some(QueryText { content, model: None, field: "image".into() }))
         }
         (None, None, None) => {
             return Err(ApiError::invalid(
@@ -187,17 +208,18 @@ fn plan_search(r: SearchRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
     };
     let req = EngineSearch {
         vector,
+        using,
         limit: r.limit,
         offset,
         filter: r.filter,
         params: convert::search_params(r.params)?,
         with_payload: payload.wanted(),
-        with_vector: convert::with_vector(r.with_vector),
+        with_vector: vectors.wanted(),
         score_threshold: r.score_threshold,
         explain: false,
         min_seq: convert::min_seq(r.min_seq, r.read_token.as_deref())?,
     };
-    Ok(Plan { req, payload, by_id: None, text, examples: None })
+    Ok(Plan { req, payload, vectors, by_id: None, text, examples: None })
 }
 
 fn plan_query(mut r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
@@ -211,11 +233,6 @@ fn plan_query(mut r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
     if r.lookup_from.as_ref().is_some_and(|v| !v.is_null()) {
         return Err(ApiError::invalid("lookup_from", "absent", "a value (not supported)"));
     }
-    if let Some(u) = &r.using
-        && !u.is_empty()
-    {
-        return Err(ApiError::invalid("using", "\"\" or absent (one unnamed vector)", format!("{u:?}")));
-    }
     let limit = r.limit.unwrap_or(10);
     let offset = r.offset.unwrap_or(0);
     convert::check_limit(limit, offset, cfg)?;
@@ -228,19 +245,21 @@ fn plan_query(mut r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
     };
     let NearestQuery { vector, by_id, text, examples, filter } = nearest_query(q, r.filter.take(), "query")?;
     let payload = PayloadSel::from_wire(r.with_payload, false);
+    let vectors = VectorSel::from_wire(r.with_vector);
     let req = EngineSearch {
         vector,
+        using: r.using.filter(|u| !u.is_empty()),
         limit,
         offset,
         filter,
         params: convert::search_params(r.params)?,
         with_payload: payload.wanted(),
-        with_vector: convert::with_vector(r.with_vector),
+        with_vector: vectors.wanted(),
         score_threshold: r.score_threshold,
         explain: r.explain.unwrap_or(false),
         min_seq: convert::min_seq(r.min_seq, r.read_token.as_deref())?,
     };
-    Ok(Plan { req, payload, by_id, text, examples })
+    Ok(Plan { req, payload, vectors, by_id, text, examples })
 }
 
 /// A query's plan: one nearest search, or stages.
@@ -285,10 +304,10 @@ pub(super) fn resolve_vector(t: &Target, plan: &mut Plan) -> ApiResult<()> {
         if let Some(seq) = plan.req.min_seq {
             col.wait_for(seq, MIN_SEQ_WAIT)?;
         }
-        plan.req.vector = example_vector(t, ex)?;
+        plan.req.vector = example_vector(t, ex, plan.req.using.as_deref())?;
     }
     if let Some(q) = plan.text.take() {
-        let model = t.state.embedders().for_collection(&t.name, col)?;
+        let model = t.state.embedders().for_vector(&t.name, col, plan.req.using.as_deref())?;
         embedding::check_named_model(q.model.as_deref(), model.model_name(), &q.field)?;
         plan.req.vector = embedding::embed_content(model.as_ref(), &q.content, &q.field)?;
     }
@@ -296,25 +315,22 @@ pub(super) fn resolve_vector(t: &Target, plan: &mut Plan) -> ApiResult<()> {
         if let Some(seq) = plan.req.min_seq {
             col.wait_for(seq, MIN_SEQ_WAIT)?;
         }
-        let mut rec = col.get(&[id], false, true)?;
-        let Some(v) = rec.pop().and_then(|r| r.vector) else {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("query: point {id} does not exist")));
-        };
-        plan.req.vector = v;
+        plan.req.vector = stored_vector(col, id, plan.req.using.as_deref(), "query")?;
     }
     Ok(())
 }
 
 /// An engine hit in Qdrant's shape, its payload trimmed to the selection.
-pub(super) fn wire_hit(h: quiver_engine::ScoredPoint, payload: &PayloadSel) -> ScoredPoint {
-    ScoredPoint { id: h.id, version: 0, score: h.score, payload: payload.apply(h.payload), vector: h.vector }
+pub(super) fn wire_hit(h: quiver_engine::ScoredPoint, payload: &PayloadSel, vectors: &VectorSel) -> ScoredPoint {
+    let vector = vectors.apply(h.vector, h.vectors);
+    ScoredPoint { id: h.id, version: 0, score: h.score, payload: payload.apply(h.payload), vector }
 }
 
 /// Runs one plan (blocking).
 fn run(t: &Target, mut plan: Plan) -> ApiResult<(Vec<ScoredPoint>, Option<serde_json::Value>)> {
     resolve_vector(t, &mut plan)?;
     let resp = t.col.search(&plan.req)?;
-    let hits = resp.hits.into_iter().map(|h| wire_hit(h, &plan.payload)).collect();
+    let hits = resp.hits.into_iter().map(|h| wire_hit(h, &plan.payload, &plan.vectors)).collect();
     let explain = match resp.explain {
         Some(e) => Some(serde_json::to_value(e).map_err(|e| ApiError::internal(e.to_string()))?),
         None => None,
@@ -528,6 +544,7 @@ async fn run_groups(
     user_payload: PayloadSel,
 ) -> ApiResult<GroupsResult> {
     let target = Target::new(s, name)?;
+    let vectors = plan.vectors.clone();
     let groups = blocking(move || {
         resolve_vector(&target, &mut plan)?;
         loop {
@@ -543,7 +560,10 @@ async fn run_groups(
     .await?;
     let groups = groups
         .into_iter()
-        .map(|(id, hits)| PointGroup { id, hits: hits.into_iter().map(|h| wire_hit(h, &user_payload)).collect() })
+        .map(|(id, hits)| PointGroup {
+            id,
+            hits: hits.into_iter().map(|h| wire_hit(h, &user_payload, &vectors)).collect(),
+        })
         .collect();
     Ok(GroupsResult { groups })
 }

@@ -8,7 +8,7 @@ use quiver_engine::{Filter, Fusion, Ranking, SearchRequest as EngineSearch, Stag
 use serde_json::Value;
 
 use super::search::{NearestQuery, Plan, Target, nearest_query, resolve_vector, wire_hit};
-use crate::convert::{self, PayloadSel};
+use crate::convert::{self, PayloadSel, VectorSel};
 use crate::error::{ApiError, ApiResult};
 use crate::state::ServerConfig;
 use crate::wire::{FusionName, Prefetch, QueryInput, QueryRequest, ScoredPoint};
@@ -20,7 +20,8 @@ pub(super) struct StagePlan {
 }
 
 enum RankPlan {
-    Nearest(Box<Plan>),
+    /// The search, and where its `using` is in the request (checked against the collection's vectors).
+    Nearest(Box<Plan>, String),
     Text(TextSearchRequest),
     Fusion(Ranking),
 }
@@ -29,6 +30,7 @@ enum RankPlan {
 pub(super) struct Staged {
     root: StagePlan,
     payload: PayloadSel,
+    vectors: VectorSel,
     min_seq: Option<u64>,
 }
 
@@ -55,6 +57,7 @@ struct StageInput {
 
 pub(super) fn plan(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Staged> {
     let payload = PayloadSel::from_wire(r.with_payload, false);
+    let vectors = VectorSel::from_wire(r.with_vector);
     let min_seq = convert::min_seq(r.min_seq, r.read_token.as_deref())?;
     if r.explain == Some(true) {
         return Err(ApiError::invalid("explain", "false or absent with prefetch, fusion or bm25", "true"));
@@ -70,10 +73,10 @@ pub(super) fn plan(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Staged> {
         limit: r.limit.unwrap_or(10),
         offset: r.offset.unwrap_or(0),
         with_payload: payload.wanted(),
-        with_vector: convert::with_vector(r.with_vector),
+        with_vector: vectors.wanted(),
     };
     let root = plan_stage(input, None, "", 1, cfg)?;
-    Ok(Staged { root, payload, min_seq })
+    Ok(Staged { root, payload, vectors, min_seq })
 }
 
 /// Both filters (either may be absent).
@@ -137,9 +140,6 @@ fn plan_stage(
     if s.lookup_from.as_ref().is_some_and(|v| !v.is_null()) {
         return Err(ApiError::invalid(at(path, "lookup_from"), "absent", "a value (not supported)"));
     }
-    if let Some(u) = s.using.as_deref().filter(|u| !u.is_empty()) {
-        return Err(ApiError::invalid(at(path, "using"), "\"\" or absent (one unnamed vector)", format!("{u:?}")));
-    }
     convert::check_limit(s.limit, s.offset, cfg).map_err(|e| prefix(e, path))?;
     let filter = and(inherited, s.filter.take());
     let mut prefetch = Vec::new();
@@ -196,6 +196,7 @@ fn plan_stage(
             let NearestQuery { vector, by_id, text, examples, filter } = nearest_query(q, filter, &query_field)?;
             let req = EngineSearch {
                 vector,
+                using: s.using.take().filter(|u| !u.is_empty()),
                 limit: s.limit,
                 offset: s.offset,
                 filter,
@@ -206,7 +207,9 @@ fn plan_stage(
                 explain: false,
                 min_seq: None,
             };
-            RankPlan::Nearest(Box::new(Plan { req, payload: PayloadSel::None, by_id, text, examples }))
+            let vectors = VectorSel::None;
+            let plan = Plan { req, payload: PayloadSel::None, vectors, by_id, text, examples };
+            RankPlan::Nearest(Box::new(plan), at(path, "using"))
         }
     };
     Ok(StagePlan { prefetch, rank })
@@ -235,7 +238,8 @@ fn fusion_rank(method: Fusion, weights: Vec<f32>, s: &StageInput) -> RankPlan {
 fn resolve(t: &Target, p: StagePlan) -> ApiResult<Stage> {
     let prefetch = p.prefetch.into_iter().map(|s| resolve(t, s)).collect::<ApiResult<Vec<_>>>()?;
     let ranking = match p.rank {
-        RankPlan::Nearest(mut plan) => {
+        RankPlan::Nearest(mut plan, using_field) => {
+            t.col.config().space_of(plan.req.using.as_deref(), &using_field)?;
             resolve_vector(t, &mut plan)?;
             Ranking::Nearest(plan.req)
         }
@@ -253,7 +257,7 @@ pub(super) fn run(t: &Target, q: Staged) -> ApiResult<Vec<ScoredPoint>> {
     }
     let stage = resolve(t, q.root)?;
     let hits = t.col.query(&stage)?;
-    Ok(hits.into_iter().map(|h| wire_hit(h, &q.payload)).collect())
+    Ok(hits.into_iter().map(|h| wire_hit(h, &q.payload, &q.vectors)).collect())
 }
 
 #[cfg(test)]
@@ -284,9 +288,6 @@ mod tests {
         assert!(e.contains("query.rrf") && e.contains("one weight per prefetch"), "{e}");
         let e = err(json!({"query": {"fusion": "rrf"}, "prefetch": [{"query": [1.0], "limit": 0}]}));
         assert!(e.contains("prefetch[0]") && e.contains("limit"), "{e}");
-        let e =
-            err(json!({"query": {"fusion": "dbsf"}, "prefetch": [{"query": [1.0]}, {"query": [1.0], "using": "x"}]}));
-        assert!(e.contains("prefetch[1].using"), "{e}");
         let e = err(json!({"query": {"fusion": "rrf"}, "prefetch": [{"query": [1.0], "bogus": 1}]}));
         assert!(e.contains("prefetch[0]") && e.contains("bogus"), "{e}");
         let e = err(json!({"query": {"fusion": "rrf"}, "prefetch": 3}));
