@@ -284,12 +284,64 @@ def hybrid(url: str, cluster: bool = False, grpc_port: int | None = None) -> Non
     print("qdrant-client hybrid checks: all passed")
 
 
+def named(url: str, grpc_port: int | None = None) -> None:
+    """Named vectors as qdrant-client writes them: a collection of two vectors, points with both or one, searches
+    and queries with `using`, reads of the named vectors, a fusion of the two vectors' lists, recommend."""
+    client = QdrantClient(url=url, prefer_grpc=grpc_port is not None, grpc_port=grpc_port or 6334, timeout=30)
+    name = "named"
+    if client.collection_exists(name):
+        client.delete_collection(name)
+    client.create_collection(name, vectors_config={
+        "title": models.VectorParams(size=2, distance=models.Distance.EUCLID),
+        "body": models.VectorParams(size=3, distance=models.Distance.COSINE),
+    })
+    params = client.get_collection(name).config.params.vectors
+    assert set(params) == {"title", "body"} and params["body"].size == 3, params
+    assert params["title"].distance == models.Distance.EUCLID, params
+    points = [models.PointStruct(id=i, vector={"title": [float(i), 0.0], "body": [1.0, float(i), 0.0]},
+                                 payload={"i": i}) for i in range(8)]
+    points += [models.PointStruct(id=i, vector={"title": [float(i), 0.0]}) for i in range(8, 11)]
+    client.upsert(name, points=points, wait=True)
+    # Column-wise upload of named vectors.
+    client.upsert(name, wait=True, points=models.Batch(ids=[20, 21], vectors={"title": [[20.0, 0.0], [21.0, 0.0]]}))
+    assert client.count(name).count == 13
+    q = client.query_points(name, query=[9.2, 0.0], using="title", limit=3)
+    assert [p.id for p in q.points] == [9, 10, 8], q
+    q = client.query_points(name, query=[1.0, 6.0, 0.0], using="body", limit=20)
+    assert q.points[0].id == 6 and all(p.id < 8 for p in q.points) and len(q.points) == 8, q
+    got = client.retrieve(name, ids=[3, 9], with_vectors=True)
+    by_id = {p.id: p.vector for p in got}
+    assert set(by_id[3]) == {"title", "body"} and by_id[9] == {"title": [9.0, 0.0]}, by_id
+    got = client.retrieve(name, ids=[3], with_vectors=["title"])
+    assert got[0].vector == {"title": [3.0, 0.0]}, got
+    fused = client.query_points(name, prefetch=[models.Prefetch(query=[5.0, 0.0], using="title", limit=4),
+                                                models.Prefetch(query=[1.0, 5.0, 0.0], using="body", limit=4)],
+                                query=models.FusionQuery(fusion=models.Fusion.RRF), limit=2)
+    assert fused.points[0].id == 5, fused
+    rec = client.query_points(name, query=models.RecommendQuery(recommend=models.RecommendInput(positive=[2, 4])),
+                              using="title", limit=1)
+    assert [p.id for p in rec.points] == [3], rec
+    for bad in [dict(query=[1.0, 0.0], using="nope"), dict(query=[1.0, 0.0])]:
+        try:
+            client.query_points(name, limit=1, **bad)
+            raise AssertionError(f"accepted {bad}")
+        except AssertionError:
+            raise
+        except Exception as e:
+            assert status_of(e) == 400, e
+    client.delete_collection(name)
+    print("qdrant-client named vector checks: all passed")
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[2] == "--grpc-port":
         main(sys.argv[1], grpc_port=int(sys.argv[3]))
         hybrid(sys.argv[1], grpc_port=int(sys.argv[3]))
+        named(sys.argv[1], grpc_port=int(sys.argv[3]))
         sys.exit(0)
     # Optional: shard_number and replication_factor of the collection (a cluster node takes both).
     main(sys.argv[1], *(int(x) for x in sys.argv[2:4]))
     text(sys.argv[1])
     hybrid(sys.argv[1], cluster=len(sys.argv) > 2)
+    if len(sys.argv) == 2:
+        named(sys.argv[1])

@@ -31,8 +31,23 @@ export type Condition =
   | { has_id: PointId[] }
   | { nested: { key: string; filter: Filter } };
 
+/** One vector of a collection; with named vectors, each may have its own embedding model (QuiverDB). */
+export interface VectorParams {
+  size: number;
+  distance: Distance;
+  on_disk?: boolean;
+  embedding?: { model: string };
+}
+
+/** A text or image to embed with the (named) vector's model. */
+export type EmbedInput = { text: string; model?: string } | { image: string; model?: string };
+
+/** A stored vector as read: the unnamed vector, or the point's named vectors by name. */
+export type VectorOutput = number[] | Record<string, number[]>;
+
 export interface CreateCollection {
-  vectors?: { size: number; distance: Distance; on_disk?: boolean };
+  /** One unnamed vector, or named vectors by name (`{ title: {...}, body: {...} }`). */
+  vectors?: VectorParams | Record<string, VectorParams>;
   hnsw_config?: { m?: number; ef_construct?: number };
   shard_number?: number;
   replication_factor?: number;
@@ -51,7 +66,8 @@ export interface CreateCollection {
 
 export interface PointStruct {
   id: PointId;
-  vector?: number[] | { text: string; model?: string } | { image: string; model?: string };
+  /** A vector, a text or image to embed, or named vectors by name (each numbers or a text or image). */
+  vector?: number[] | EmbedInput | Record<string, number[] | EmbedInput>;
   text?: string;
   /** An image file's bytes in base64 (or a `data:` URL), for a collection with an image model. */
   image?: string;
@@ -61,7 +77,8 @@ export interface PointStruct {
 
 export interface Batch {
   ids: PointId[];
-  vectors?: number[][];
+  /** One vector per id, or with named vectors one list per name (`{ title: [[...], ...] }`). */
+  vectors?: number[][] | Record<string, number[][]>;
   texts?: string[];
   /** Images in base64, one per id, for a collection with an image model. */
   images?: string[];
@@ -91,7 +108,8 @@ export interface SearchParams {
 }
 
 export interface SearchRequest {
-  vector?: number[];
+  /** A vector, or `{ name, vector }` to search a named vector. */
+  vector?: number[] | { name: string; vector: number[] };
   text?: string;
   /** An image in base64, for a collection with an image model. */
   image?: string;
@@ -100,7 +118,7 @@ export interface SearchRequest {
   limit: number;
   offset?: number;
   with_payload?: WithPayload;
-  with_vector?: boolean;
+  with_vector?: boolean | string[];
   score_threshold?: number;
   min_seq?: number;
   /** A write's `read_token`: wait until every shard has applied that far. */
@@ -129,6 +147,8 @@ export type QueryInput =
 export interface Prefetch {
   prefetch?: Prefetch | Prefetch[];
   query?: QueryInput;
+  /** Which named vector this stage searches. */
+  using?: string;
   filter?: Filter;
   params?: SearchParams;
   score_threshold?: number;
@@ -155,7 +175,9 @@ export interface QueryRequest {
   limit?: number;
   offset?: number;
   with_payload?: WithPayload;
-  with_vector?: boolean;
+  /** Which named vector the query searches (required with named vectors). */
+  using?: string;
+  with_vector?: boolean | string[];
   score_threshold?: number;
   explain?: boolean;
   min_seq?: number;
@@ -169,7 +191,7 @@ export interface ScoredPoint {
   version: number;
   score: number;
   payload?: Payload;
-  vector?: number[];
+  vector?: VectorOutput;
 }
 
 export interface QueryResponse {
@@ -180,7 +202,7 @@ export interface QueryResponse {
 export interface Record_ {
   id: PointId;
   payload?: Payload;
-  vector?: number[];
+  vector?: VectorOutput;
 }
 
 export interface ScrollRequest {
@@ -190,7 +212,7 @@ export interface ScrollRequest {
   limit?: number;
   filter?: Filter;
   with_payload?: WithPayload;
-  with_vector?: boolean;
+  with_vector?: boolean | string[];
   min_seq?: number;
   /** A write's `read_token`: wait until every shard has applied that far. */
   read_token?: string;
@@ -434,7 +456,7 @@ export class Collection {
     return this.write("PUT", "/points", points, o);
   }
 
-  retrieve(ids: PointId[], opts: { with_payload?: WithPayload; with_vector?: boolean } = {}): Promise<Record_[]> {
+  retrieve(ids: PointId[], opts: { with_payload?: WithPayload; with_vector?: boolean | string[] } = {}): Promise<Record_[]> {
     return this.client.request("POST", this.base + "/points", { ids, ...opts });
   }
 

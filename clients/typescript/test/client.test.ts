@@ -223,3 +223,24 @@ test("images: a collection with the image model takes base64 images in upserts, 
   await assert.rejects(col.upsert({ points: [{ id: 9, image: "bm90IGFuIGltYWdl" }] }),
     (e: unknown) => e instanceof QuiverError && e.status === 400 && /points\[0\]\.image/.test(e.message));
 });
+
+test("named vectors: created as a map, written by name, searched with `using`, read back by name", async () => {
+  const db = new QuiverClient(url);
+  await db.createCollection("tsnamed", { vectors: {
+    title: { size: 2, distance: "Euclid" }, body: { size: 3, distance: "Cosine" } } });
+  const col = db.collection("tsnamed");
+  await col.upsert({ points: [
+    { id: 1, vector: { title: [1, 0], body: [1, 0, 0] } },
+    { id: 2, vector: { title: [2, 0], body: [0, 1, 0] } },
+    { id: 3, vector: { title: [3, 0] } }] }, { wait: true });
+  const byTitle = await col.query({ query: [2.9, 0], using: "title", limit: 2 });
+  assert.deepEqual(byTitle.points.map((p) => p.id), [3, 2]);
+  const byBody = await col.query({ query: [0, 1, 0], using: "body", limit: 5, with_vector: ["body"] });
+  assert.deepEqual(byBody.points.map((p) => p.id), [2, 1]);
+  assert.deepEqual(byBody.points[0]!.vector, { body: [0, 1, 0] });
+  assert.equal((await col.search({ vector: { name: "title", vector: [1, 0] }, limit: 1 }))[0]!.id, 1);
+  const [rec] = await col.retrieve([3], { with_vector: true });
+  assert.deepEqual(rec!.vector, { title: [3, 0] });
+  await assert.rejects(col.query({ query: [1, 0], limit: 1 }),
+    (e: unknown) => e instanceof QuiverError && e.status === 400 && /using/.test(e.message));
+});

@@ -66,6 +66,9 @@ impl QueryCache {
         k.extend(format!("{:?}", req.params).bytes());
         // The vector searched: two named vectors of one length would otherwise share a key.
         k.extend(format!("{:?}", req.using).bytes());
+        if let Some(q) = &req.sparse {
+            k.extend(serde_json::to_vec(q).unwrap_or_default());
+        }
         if let Some(f) = &req.filter {
             k.extend(serde_json::to_vec(f).unwrap_or_default());
         }

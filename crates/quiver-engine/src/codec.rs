@@ -69,7 +69,7 @@ impl<'a> Reader<'a> {
         self.pos == self.buf.len()
     }
 
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+    pub fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
         if self.buf.len() - self.pos < n {
             return Err(self.corrupt(format!("{what}: needs {n} bytes, {} left", self.buf.len() - self.pos)));
         }

@@ -593,14 +593,50 @@ impl Collection {
         if req.limit == 0 || req.limit.saturating_add(req.offset) > MAX_LIMIT {
             return Err(Error::invalid("limit", format!("1..={MAX_LIMIT} (with offset)"), req.limit));
         }
-        let space_i = cfg.space_of(req.using.as_deref(), "using")?;
-        let space = cfg.spaces()[space_i];
-        let query = prepare_query(space.metric, space.dimension, &req.vector).map_err(|e| match e {
-            quiver_index::Error::DimensionMismatch { expected, got } => {
-                Error::invalid("vector", format!("{expected} numbers"), format!("{got} numbers"))
+        // A sparse vector's name: exact dot products through its inverted index; else a dense vector.
+        let sparse = match req.using.as_deref().and_then(|u| cfg.sparse_of(u)) {
+            Some(si) => {
+                let Some(q) = &req.sparse else {
+                    return Err(Error::invalid(
+                        "query",
+                        "a sparse vector {\"indices\": [...], \"values\": [...]} for a sparse vector",
+                        "a dense vector",
+                    ));
+                };
+                Some((
+                    si,
+                    q.prepared("query")
+                        .map_err(|(field, reason)| Error::invalid(field, "a valid sparse vector", reason))?,
+                ))
             }
-            other => Error::invalid("vector", "finite numbers (non-zero under cosine)", other),
-        })?;
+            None if req.sparse.is_some() => {
+                return Err(Error::invalid(
+                    "using",
+                    format!(
+                        "one of the collection's sparse vectors {:?} for a sparse query",
+                        cfg.sparse_vectors.keys().collect::<Vec<_>>()
+                    ),
+                    format!("{:?}", req.using.as_deref().unwrap_or("")),
+                ));
+            }
+            None => None,
+        };
+        let (space_i, metric) = match &sparse {
+            Some(_) => (0, quiver_index::Metric::Dot),
+            None => {
+                let i = cfg.space_of(req.using.as_deref(), "using")?;
+                (i, cfg.spaces()[i].metric)
+            }
+        };
+        let query = match &sparse {
+            Some(_) => Vec::new(),
+            None => prepare_query(metric, cfg.spaces()[space_i].dimension, &req.vector).map_err(|e| match e {
+                quiver_index::Error::DimensionMismatch { expected, got } => {
+                    Error::invalid("vector", format!("{expected} numbers"), format!("{got} numbers"))
+                }
+                other => Error::invalid("vector", "finite numbers (non-zero under cosine)", other),
+            })?,
+        };
         if let Some(f) = &req.filter {
             f.validate(DEFAULT_MAX_FILTER_DEPTH)?;
         }
@@ -621,7 +657,12 @@ impl Collection {
         let exact_below = cfg.optimizer.exact_below;
         let run = |s: &Arc<Segment>, k: usize, params: &quiver_index::SearchParams| {
             let d = s.data.read();
-            d.search((s.id, s.tier), space_i, space.metric, &query, k, req.filter.as_ref(), params, exact_below, now)
+            match &sparse {
+                Some((si, q)) => Ok(d.search_sparse((s.id, s.tier), *si, q, k, req.filter.as_ref(), now)),
+                None => {
+                    d.search((s.id, s.tier), space_i, metric, &query, k, req.filter.as_ref(), params, exact_below, now)
+                }
+            }
         };
         // Empty segments (a fresh growing one) are skipped; several non-empty ones are searched in parallel.
         let segs: Vec<Arc<Segment>> = segs.into_iter().filter(|s| s.data.read().len() > 0).collect();
@@ -636,7 +677,6 @@ impl Collection {
             per_segment.push(hits);
             plans.push(plan);
         }
-        let metric = space.metric;
         let keep = |score: f32| match req.score_threshold {
             Some(t) if metric.higher_score_is_closer() => score >= t,
             Some(t) => score <= t,
@@ -877,7 +917,7 @@ pub(crate) fn merge_hits(
         }
         let d = segs[si].data.read();
         let r = record(&d, row, page.with_payload, page.with_vector);
-        out.push(ScoredPoint { id, score, payload: r.payload, vector: r.vector, vectors: r.vectors });
+        out.push(ScoredPoint { id, score, payload: r.payload, vector: r.vector, vectors: r.vectors, sparse: r.sparse });
         if out.len() == page.limit {
             break;
         }
@@ -905,6 +945,7 @@ pub(crate) fn record(d: &SegmentData, row: u32, with_payload: bool, with_vector:
             .then(|| d.payloads.get(row).map(crate::payloads::PayloadRef::into_owned).unwrap_or_default()),
         vector: (with_vector && !d.layout.named).then(|| d.vector(row as usize).to_vec()),
         vectors: if with_vector { d.named_vectors(row) } else { None },
+        sparse: if with_vector { d.sparse_vectors(row) } else { None },
     }
 }
 

@@ -60,7 +60,16 @@ pub struct CollectionConfig {
     /// each has its own index.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub more_vectors: BTreeMap<String, VectorSpace>,
+    /// Sparse vectors by name (`{"indices", "values"}` per point), each searched exactly by dot product through
+    /// an inverted index.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sparse_vectors: BTreeMap<String, SparseVectorConfig>,
 }
+
+/// A sparse vector of a collection. No settings yet: scores are exact dot products.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SparseVectorConfig {}
 
 /// Longest vector name.
 pub const MAX_VECTOR_NAME_LEN: usize = 64;
@@ -250,7 +259,13 @@ impl CollectionConfig {
             query_cache_entries: 0,
             vector_name: None,
             more_vectors: BTreeMap::new(),
+            sparse_vectors: BTreeMap::new(),
         }
+    }
+
+    /// The position of sparse vector `name` among the collection's sparse vectors (name order), if it has one.
+    pub fn sparse_of(&self, name: &str) -> Option<usize> {
+        self.sparse_vectors.keys().position(|n| n == name)
     }
 
     /// A configuration with every default and these named vectors (at least one): the first by name becomes
@@ -375,6 +390,30 @@ impl CollectionConfig {
                     }
                 }
             }
+        }
+        for name in self.sparse_vectors.keys() {
+            check_vector_name(name, &format!("sparse_vectors.{name}"))?;
+            if self.vector_name.as_deref() == Some(name.as_str()) || self.more_vectors.contains_key(name) {
+                return Err(Error::invalid(
+                    format!("sparse_vectors.{name}"),
+                    "a name no dense vector has",
+                    format!("{name:?}, also a dense vector"),
+                ));
+            }
+        }
+        if self.sparse_vectors.len() > MAX_NAMED_VECTORS {
+            return Err(Error::invalid(
+                "sparse_vectors",
+                format!("at most {MAX_NAMED_VECTORS} sparse vectors"),
+                self.sparse_vectors.len(),
+            ));
+        }
+        if !self.sparse_vectors.is_empty() && self.tiering.is_some() {
+            return Err(Error::invalid(
+                "tiering",
+                "absent in a collection with sparse vectors (not supported yet)",
+                "a tiering policy",
+            ));
         }
         if let Some(t) = &self.tiering {
             t.cold_index.validate("tiering.cold_index", self.metric, self.dimension)?;

@@ -30,6 +30,7 @@
 //! | [`ops`] | numbered, self-contained operations and their bytes |
 //! | [`write`] | write requests and how they resolve into operations (also unlogged, for the cluster's replicated log) |
 //! | [`feed`] | the change feed: a byte-bounded ring of recent operations, listeners |
+//! | [`sparse`] | sparse vectors: validation, a segment's rows and inverted index, exact dot-product search |
 //! | [`filter`], [`payload_index`], [`payload`], [`datetime`] | the filter language, payload indexes, dotted keys |
 //! | [`config`] | collection configuration and its validation |
 //! | [`types`] | request and response types |
@@ -60,6 +61,7 @@ pub mod payloads;
 pub mod query;
 pub mod segment;
 pub mod snapshot;
+pub mod sparse;
 pub mod types;
 pub mod write;
 
@@ -76,6 +78,7 @@ pub use payload::Payload;
 pub use payload_index::FieldType;
 pub use query::{Fusion, Ranking, Stage, TextSearchRequest};
 pub use snapshot::SnapshotInfo;
+pub use sparse::SparseVector;
 pub use types::{
     CollectionInfo, Explain, OptimizerInfo, PointInput, Record, ScoredPoint, ScrollPage, SearchRequest, SearchResponse,
     SegmentInfo, Selector,

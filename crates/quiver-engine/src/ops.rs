@@ -26,6 +26,9 @@ pub struct PointWrite {
     /// The vectors of the other named spaces, in space order (empty: the collection has one vector space); an
     /// empty entry: the point has no vector in that space.
     pub more: Vec<Vec<f32>>,
+    /// The sparse vectors, one per sparse vector of the collection in name order (empty: it has none); an empty
+    /// entry: the point has none there.
+    pub sparse: Vec<crate::sparse::SparseVector>,
     /// The payload (an empty object when none).
     pub payload: Payload,
     /// When the point was first written (unix ms); kept across payload updates. The tier policy ages by it.
@@ -121,7 +124,7 @@ impl Operation {
             Operation::Upsert(points) => {
                 // Tag 5 carries named vectors; tag 1 (one vector per point) keeps the bytes of an unnamed
                 // collection's log as they always were.
-                let named = points.iter().any(|p| !p.more.is_empty() || p.vector.is_empty());
+                let named = points.iter().any(|p| !p.more.is_empty() || p.vector.is_empty() || !p.sparse.is_empty());
                 w.u8(if named { 5 } else { 1 });
                 w.u64(points.len() as u64);
                 for p in points {
@@ -133,6 +136,10 @@ impl Operation {
                         w.u64(p.more.len() as u64);
                         for v in &p.more {
                             w.f32s(v);
+                        }
+                        w.u64(p.sparse.len() as u64);
+                        for v in &p.sparse {
+                            v.encode(&mut w);
                         }
                     }
                     write_payload(&mut w, &p.payload);
@@ -174,15 +181,19 @@ impl Operation {
                     let created_ms = r.u64("created")?;
                     let expires_ms = r.u64("expires")?;
                     let vector = r.f32s("vector")?;
-                    let mut more = Vec::new();
+                    let (mut more, mut sparse) = (Vec::new(), Vec::new());
                     if tag == 5 {
                         let m = r.len(8, "named vector count")?;
                         for _ in 0..m {
                             more.push(r.f32s("named vector")?);
                         }
+                        let m = r.len(8, "sparse vector count")?;
+                        for _ in 0..m {
+                            sparse.push(crate::sparse::SparseVector::decode(&mut r, "sparse vector")?);
+                        }
                     }
                     let payload = read_payload(&mut r)?;
-                    points.push(PointWrite { id, vector, more, payload, created_ms, expires_ms });
+                    points.push(PointWrite { id, vector, more, sparse, payload, created_ms, expires_ms });
                 }
                 Operation::Upsert(points)
             }
@@ -223,6 +234,7 @@ mod tests {
                 id: PointId::Uuid(7 << 100),
                 vector: vec![0.5, -1.0, 3.25],
                 more: Vec::new(),
+                sparse: Vec::new(),
                 payload: json!({"a": [1, "x"], "b": {"c": null}}).as_object().unwrap().clone(),
                 created_ms: 1_700_000_000_000,
                 expires_ms: 0,
@@ -232,6 +244,7 @@ mod tests {
                     id: PointId::Num(9),
                     vector: Vec::new(),
                     more: vec![vec![1.0, 2.0], Vec::new()],
+                    sparse: vec![crate::sparse::SparseVector { indices: vec![3, 9], values: vec![0.5, -1.0] }],
                     payload: Payload::new(),
                     created_ms: 3,
                     expires_ms: 4,
@@ -240,6 +253,7 @@ mod tests {
                     id: PointId::Num(10),
                     vector: vec![0.25],
                     more: vec![Vec::new(), vec![7.0]],
+                    sparse: vec![crate::sparse::SparseVector::default()],
                     payload: Payload::new(),
                     created_ms: 3,
                     expires_ms: 0,
@@ -268,7 +282,8 @@ mod tests {
         #[test]
         fn truncated_operations_are_errors(cut in 0usize..60) {
             let op = Operation::Upsert(vec![PointWrite {
-                id: PointId::Num(3), vector: vec![1.0; 4], more: vec![vec![2.0; 3]], payload: Payload::new(),
+                id: PointId::Num(3), vector: vec![1.0; 4], more: vec![vec![2.0; 3]],
+                sparse: vec![crate::sparse::SparseVector { indices: vec![1], values: vec![2.0] }], payload: Payload::new(),
                 created_ms: 5, expires_ms: 6,
             }]);
             let b = op.encode();

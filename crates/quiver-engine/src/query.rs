@@ -378,8 +378,11 @@ impl Collection {
                 if !stage.prefetch.is_empty() {
                     req.filter = Some(restrict(req.filter.as_ref(), candidates()));
                 }
-                let space = self.config().space_of(req.using.as_deref(), "using")?;
-                let higher = self.config().spaces()[space].metric.higher_score_is_closer();
+                let cfg = self.config();
+                let higher = match req.using.as_deref().and_then(|u| cfg.sparse_of(u)) {
+                    Some(_) => true,
+                    None => cfg.spaces()[cfg.space_of(req.using.as_deref(), "using")?].metric.higher_score_is_closer(),
+                };
                 Ok((self.search(&req)?.hits, higher))
             }
             Ranking::Text(req) => {
@@ -425,6 +428,7 @@ impl Collection {
                             payload: r.and_then(|r| r.payload.clone()),
                             vector: r.and_then(|r| r.vector.clone()),
                             vectors: r.and_then(|r| r.vectors.clone()),
+                            sparse: r.and_then(|r| r.sparse.clone()),
                         }
                     })
                     .collect();

@@ -23,6 +23,7 @@ use crate::ops::{PointWrite, read_payload};
 use crate::payload::Payload;
 use crate::payload_index::{Estimate, FieldType, PayloadIndex, RowSource};
 use crate::payloads::{FilePayloads, PayloadRef, PayloadWriter, Payloads};
+use crate::sparse::{SparseSpace, SparseVector};
 
 /// Format version of the engine's segment metadata block.
 pub const SEGMENT_META_VERSION: u8 = 1;
@@ -46,6 +47,8 @@ pub fn layout_of(blocks: &[quiver_storage::segment::BlockInfo]) -> u8 {
 /// vectors and index blocks of spaces 1, 2, … (`SPACES_TAG + space`). Files of collections with one unnamed vector
 /// have none of these blocks.
 pub const SPACES_TAG: u32 = 0x100;
+/// Base of the tags of the blocks holding the sparse vectors (`SPARSE_TAG + i` for the `i`-th name).
+pub const SPARSE_TAG: u32 = 0x200;
 /// Format version of the spaces metadata block.
 const SPACES_VERSION: u8 = 1;
 
@@ -57,6 +60,8 @@ pub(crate) struct Layout {
     pub spaces: Vec<(String, usize)>,
     /// Whether the vectors are named (then a point may lack any of them).
     pub named: bool,
+    /// The sparse vectors' names, in order.
+    pub sparse: Vec<String>,
 }
 
 impl Layout {
@@ -64,13 +69,14 @@ impl Layout {
         Arc::new(Layout {
             spaces: cfg.spaces().iter().map(|s| (s.name.to_owned(), s.dimension)).collect(),
             named: cfg.is_named(),
+            sparse: cfg.sparse_vectors.keys().cloned().collect(),
         })
     }
 
     /// One unnamed vector of `dim`.
     #[cfg(test)]
     pub fn single(dim: usize) -> Arc<Layout> {
-        Arc::new(Layout { spaces: vec![(String::new(), dim)], named: false })
+        Arc::new(Layout { spaces: vec![(String::new(), dim)], named: false, sparse: Vec::new() })
     }
 }
 
@@ -153,6 +159,8 @@ pub(crate) struct SegmentData {
     pub more: Vec<Space>,
     /// Per space (space 0 first), the rows without a vector in it; empty unless the vectors are named.
     pub missing: Vec<RoaringBitmap>,
+    /// The sparse vectors, one space per name of `layout.sparse`.
+    pub sparse: Vec<SparseSpace>,
 }
 
 /// The planner's cost model: scoring `a` admitted rows exactly costs about `a` distance computations read from
@@ -288,6 +296,7 @@ impl SegmentData {
             layout: layout.clone(),
             more,
             missing,
+            sparse: layout.sparse.iter().map(|_| SparseSpace::new()).collect(),
         };
         for (k, t) in fields {
             d.add_field(k, *t);
@@ -331,6 +340,20 @@ impl SegmentData {
             return None;
         }
         Some(self.space_vectors(space).get(row as usize))
+    }
+
+    /// Every sparse vector `row` has, by name (`None` when the collection has no sparse vectors).
+    pub fn sparse_vectors(&self, row: u32) -> Option<BTreeMap<String, SparseVector>> {
+        if self.sparse.is_empty() {
+            return None;
+        }
+        let named = self
+            .sparse
+            .iter()
+            .zip(&self.layout.sparse)
+            .filter_map(|(s, name)| s.get(row).map(|v| (name.clone(), v)))
+            .collect();
+        Some(named)
     }
 
     /// Every named vector of `row`, by name (`None` unless the vectors are named).
@@ -396,6 +419,10 @@ impl SegmentData {
         } else if !self.vectors_in_index {
             self.vectors.push(&p.vector)?;
         }
+        let none = SparseVector::default();
+        for (i, space) in self.sparse.iter_mut().enumerate() {
+            space.push(p.sparse.get(i).unwrap_or(&none));
+        }
         Ok(self.append_row(p.id, p.payload.clone(), p.created_ms, p.expires_ms))
     }
 
@@ -437,6 +464,7 @@ impl SegmentData {
             id: self.ids[r],
             vector: vector_in(0),
             more: (1..self.layout.spaces.len()).map(vector_in).collect(),
+            sparse: self.sparse.iter().map(|s| s.get(row).unwrap_or_default()).collect(),
             payload: self.payloads.get(row).map(PayloadRef::into_owned).unwrap_or_default(),
             created_ms: self.created[r],
             expires_ms: self.expires[r],
@@ -459,6 +487,7 @@ impl SegmentData {
                 .map(|s| s.vectors.memory_bytes() + s.index.as_ref().map_or(0, |i| i.as_index().memory_bytes()))
                 .sum::<usize>()
             + self.missing.iter().map(RoaringBitmap::serialized_size).sum::<usize>()
+            + self.sparse.iter().map(SparseSpace::memory_bytes).sum::<usize>()
     }
 
     /// The rows in id order (rows of one id, of which at most one is live, in row order). Sorted once per sealed
@@ -563,12 +592,50 @@ impl SegmentData {
         Ok((hits, plan))
     }
 
+    /// The `k` live rows with the highest dot product with `query` in sparse space `space` that `filter` admits
+    /// (exact, through the inverted index; rows sharing no term with the query are not returned).
+    pub fn search_sparse(
+        &self,
+        seg: (u64, Tier),
+        space: usize,
+        query: &SparseVector,
+        k: usize,
+        filter: Option<&Filter>,
+        now_ms: u64,
+    ) -> (Vec<Neighbor>, SegmentPlan) {
+        let excluded = self.excluded(now_ms);
+        let mut plan = SegmentPlan {
+            segment: seg.0,
+            tier: seg.1,
+            plan: "sparse".into(),
+            live_rows: u64::from(self.len()) - excluded.len(),
+            estimate: None,
+            matched: None,
+            indexed_keys: Vec::new(),
+            unindexed_keys: Vec::new(),
+        };
+        let allowed = filter.map(|f| {
+            let eval = self.payload_index.evaluate(f, self);
+            plan.indexed_keys = eval.indexed_keys;
+            plan.unindexed_keys = eval.unindexed_keys;
+            let mut rows = eval.rows;
+            rows -= &*excluded;
+            plan.matched = Some(rows.len());
+            rows
+        });
+        let hits = if k == 0 { Vec::new() } else { self.sparse[space].search(query, k, allowed.as_ref(), &excluded) };
+        (hits, plan)
+    }
+
     /// Appends row `row` of this segment to `out` (the rows of a segment being written).
     pub fn copy_row(&self, row: u32, out: &mut SealedRows) -> Result<()> {
         let r = row as usize;
         let payload = self.payloads.get(row);
         let empty = Payload::new();
         let payload = payload.as_deref().unwrap_or(&empty);
+        for (space, out_space) in self.sparse.iter().zip(&mut out.sparse) {
+            out_space.push(&space.get(row).unwrap_or_default());
+        }
         if self.layout.named {
             let vectors: Vec<Option<&[f32]>> = (0..self.layout.spaces.len()).map(|s| self.vector_in(s, row)).collect();
             out.push_named(&self.ids[r], &vectors, payload, self.created[r], self.expires[r])
@@ -679,6 +746,14 @@ impl SegmentData {
             }
             space.index_note = meta.note;
         }
+        for (i, name) in layout.sparse.iter().enumerate() {
+            let b = find_tag(BlockKind::Vectors, SPARSE_TAG + i as u32)
+                .ok_or_else(|| corrupt(&format!("no block of the sparse vector {name:?}")))?;
+            d.sparse[i] = SparseSpace::from_bytes(&seg.block(b)?, rows, &path, seg.blocks()[b].offset)?;
+        }
+        if find_tag(BlockKind::Vectors, SPARSE_TAG + layout.sparse.len() as u32).is_some() {
+            return Err(corrupt("more sparse vector blocks than the collection has sparse vectors"));
+        }
         // Payload indexes are filled while the payloads are read, once.
         for (k, t) in fields {
             d.add_field(k, *t);
@@ -777,6 +852,8 @@ pub(crate) struct SealedRows {
     more: Vec<VectorSet>,
     /// Per space, rows without a vector; empty unless the vectors are named.
     missing: Vec<RoaringBitmap>,
+    /// The sparse vectors, per name.
+    sparse: Vec<SparseSpace>,
 }
 
 impl SealedRows {
@@ -788,6 +865,7 @@ impl SealedRows {
             vectors: VectorSet::new(layout.spaces[0].1)?,
             more: layout.spaces[1..].iter().map(|(_, d)| VectorSet::new(*d)).collect::<quiver_index::Result<_>>()?,
             missing: if layout.named { vec![RoaringBitmap::new(); layout.spaces.len()] } else { Vec::new() },
+            sparse: layout.sparse.iter().map(|_| SparseSpace::new()).collect(),
         })
     }
 
@@ -881,7 +959,7 @@ pub(crate) fn write_sealed(
     rows: SealedRows,
     spaces: &[SpaceBuild],
 ) -> Result<u64> {
-    let SealedRows { rows, meta_rows, payloads, vectors, more, missing } = rows;
+    let SealedRows { rows, meta_rows, payloads, vectors, more, missing, sparse } = rows;
     let dim = vectors.dim();
     let dims: Vec<usize> = std::iter::once(dim).chain(more.iter().map(VectorSet::dim)).collect();
     let mut w = SegmentWriter::create(dir.clone(), id)?;
@@ -893,6 +971,10 @@ pub(crate) fn write_sealed(
     for (s, v) in more.iter().enumerate() {
         w.add_block(BlockKind::Vectors, SPACES_TAG + 1 + s as u32, &crate::mapped::vector_bytes(v.as_slice()))?;
     }
+    for (s, v) in sparse.iter().enumerate() {
+        w.add_block(BlockKind::Vectors, SPARSE_TAG + s as u32, &v.to_bytes())?;
+    }
+    drop(sparse);
     let mut notes: Vec<Option<String>> = Vec::new();
     let mut compact: Vec<bool> = Vec::new();
     for (s, v) in std::iter::once(vectors).chain(more).enumerate() {
@@ -970,6 +1052,7 @@ mod tests {
                 id: PointId::Num(i),
                 vector: (0..dim).map(|j| ((i * 31 + j as u64 * 7) % 101) as f32 / 10.0 - 5.0).collect(),
                 more: Vec::new(),
+                sparse: Vec::new(),
                 payload: Payload::new(),
                 created_ms: 1,
                 expires_ms: 0,

@@ -10,6 +10,7 @@ use crate::id::PointId;
 use crate::payload::Payload;
 use crate::payload_index::FieldType;
 use crate::segment::{SegmentPlan, Tier};
+use crate::sparse::SparseVector;
 
 /// A point to upsert.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +21,8 @@ pub struct PointInput {
     pub vector: Vec<f32>,
     /// Named vectors, by name (any subset of the collection's; empty in a collection with one unnamed vector).
     pub named: BTreeMap<String, Vec<f32>>,
+    /// Sparse vectors, by name (any subset of the collection's).
+    pub sparse: BTreeMap<String, SparseVector>,
     /// The payload (none: an empty object).
     pub payload: Option<Payload>,
     /// Time to live in seconds from the write; the point disappears from every read once it passes.
@@ -29,7 +32,14 @@ pub struct PointInput {
 impl PointInput {
     /// A point with no payload and no expiry.
     pub fn new(id: impl Into<PointId>, vector: Vec<f32>) -> Self {
-        PointInput { id: id.into(), vector, named: BTreeMap::new(), payload: None, ttl_secs: None }
+        PointInput {
+            id: id.into(),
+            vector,
+            named: BTreeMap::new(),
+            sparse: BTreeMap::new(),
+            payload: None,
+            ttl_secs: None,
+        }
     }
 
     /// A point with these named vectors, no payload and no expiry.
@@ -67,6 +77,9 @@ pub struct Record {
     /// The named vectors the point has, when asked for (a collection with named vectors).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vectors: Option<BTreeMap<String, Vec<f32>>>,
+    /// The sparse vectors the point has, when asked for (a collection with sparse vectors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<BTreeMap<String, SparseVector>>,
 }
 
 /// One search hit.
@@ -85,6 +98,9 @@ pub struct ScoredPoint {
     /// The named vectors, when asked for (a collection with named vectors).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vectors: Option<BTreeMap<String, Vec<f32>>>,
+    /// The sparse vectors, when asked for (a collection with sparse vectors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<BTreeMap<String, SparseVector>>,
 }
 
 /// A nearest-neighbour query.
@@ -92,8 +108,11 @@ pub struct ScoredPoint {
 pub struct SearchRequest {
     /// The query vector.
     pub vector: Vec<f32>,
-    /// Which named vector to search (`None`: the collection's one unnamed vector).
+    /// Which named vector to search (`None`: the collection's one unnamed vector); a sparse vector's name with
+    /// `sparse` set.
     pub using: Option<String>,
+    /// The query of a sparse vector search (`using` names the sparse vector; `vector` is then empty).
+    pub sparse: Option<SparseVector>,
     /// How many results.
     pub limit: usize,
     /// Results to skip (pagination).
@@ -120,6 +139,7 @@ impl SearchRequest {
         SearchRequest {
             vector,
             using: None,
+            sparse: None,
             limit,
             offset: 0,
             filter: None,
@@ -136,6 +156,14 @@ impl SearchRequest {
     pub fn with_filter(mut self, filter: Filter) -> Self {
         self.filter = Some(filter);
         self
+    }
+
+    /// A search of the sparse vector `name` for `query`.
+    pub fn sparse(name: impl Into<String>, query: SparseVector, limit: usize) -> Self {
+        let mut r = SearchRequest::new(Vec::new(), limit);
+        r.using = Some(name.into());
+        r.sparse = Some(query);
+        r
     }
 
     /// Searching the named vector `name`.

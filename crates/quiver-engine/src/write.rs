@@ -149,6 +149,20 @@ fn prepare_point(cfg: &CollectionConfig, p: &PointInput, now: u64) -> Result<Poi
         }
         (prepare(cfg.metric, cfg.dimension, &p.vector, "vector")?, Vec::new())
     };
+    if let Some(name) = p.sparse.keys().find(|n| cfg.sparse_of(n).is_none()) {
+        let known: Vec<&String> = cfg.sparse_vectors.keys().collect();
+        return Err(bad(
+            &format!("vector.{name}"),
+            format!("one of the collection's sparse vectors {known:?}, got {name:?}"),
+        ));
+    }
+    let mut sparse = Vec::with_capacity(cfg.sparse_vectors.len());
+    for name in cfg.sparse_vectors.keys() {
+        sparse.push(match p.sparse.get(name) {
+            Some(v) => v.prepared(&format!("vector.{name}")).map_err(|(field, reason)| bad(&field, reason))?,
+            None => crate::sparse::SparseVector::default(),
+        });
+    }
     let payload = p.payload.clone().unwrap_or_default();
     check_payload_size(&p.id, &payload, cfg.max_payload_bytes)?;
     let expires_ms = match p.ttl_secs {
@@ -156,7 +170,7 @@ fn prepare_point(cfg: &CollectionConfig, p: &PointInput, now: u64) -> Result<Poi
         Some(0) => return Err(bad("ttl_secs", "expected at least 1 second, got 0".into())),
         Some(t) => now.saturating_add(t.saturating_mul(1000)),
     };
-    Ok(PointWrite { id: p.id, vector, more, payload, created_ms: now, expires_ms })
+    Ok(PointWrite { id: p.id, vector, more, sparse, payload, created_ms: now, expires_ms })
 }
 
 /// Checks a prepared point against `cfg`'s vector spaces (a logged or replicated operation: lengths and finite
@@ -177,6 +191,19 @@ pub(crate) fn check_write(cfg: &CollectionConfig, p: &PointWrite) -> Result<()> 
         }
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
             return Err(bad(format!("{field}[{i}]"), format!("expected a finite number, got {}", v[i])));
+        }
+    }
+    if p.sparse.len() != cfg.sparse_vectors.len() {
+        return Err(bad(
+            "vector".into(),
+            format!("expected {} sparse vectors, got {}", cfg.sparse_vectors.len(), p.sparse.len()),
+        ));
+    }
+    for (v, name) in p.sparse.iter().zip(cfg.sparse_vectors.keys()) {
+        let field = format!("vector.{name}");
+        let ok = v.prepared(&field).map_err(|(f, r)| bad(f, r))?;
+        if ok != *v {
+            return Err(bad(field, "expected indices in increasing order".into()));
         }
     }
     Ok(())

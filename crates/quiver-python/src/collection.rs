@@ -217,6 +217,7 @@ impl PyCollection {
         let req = SearchRequest {
             vector: vector.as_array().to_vec(),
             using: None,
+            sparse: None,
             limit: k,
             offset,
             filter: to_filter(py, filter)?,
@@ -264,6 +265,7 @@ impl PyCollection {
                 let req = SearchRequest {
                     vector,
                     using: None,
+                    sparse: None,
                     limit: k,
                     offset: 0,
                     filter: filter.clone(),

@@ -7,8 +7,8 @@ use quiver_index::{Metric, SearchParams as EngineParams};
 use crate::error::{ApiError, ApiResult};
 use crate::state::ServerConfig;
 use crate::wire::{
-    Batch, BatchVectors, Distance, ImageInput, NamedVectorInput, PointStruct, SearchParams, SearchVector, TextInput,
-    UpsertPoints, VectorInput, VectorOutput, VectorsConfig, WithPayload, WithVector,
+    Batch, BatchVector, BatchVectors, Distance, ImageInput, NamedVectorInput, PointStruct, SearchParams, SearchVector,
+    TextInput, UpsertPoints, VectorInput, VectorOutput, VectorsConfig, WithPayload, WithVector,
 };
 pub use quiver_text::Content;
 
@@ -57,18 +57,27 @@ pub fn distance_name(m: Metric) -> &'static str {
     }
 }
 
-/// The numbers of a point's `vector`: an unnamed vector (a plain array or `{"": [...]}`) or named vectors, whose
-/// texts and images go to `pending` (for point `index`).
+/// The numbers of a point's `vector`: an unnamed vector (a plain array or `{"": [...]}`), named and sparse
+/// vectors, whose texts and images go to `pending` (for point `index`).
 fn vector(v: VectorInput, index: usize, field: &str, pending: &mut Vec<PendingText>) -> ApiResult<PointVectors> {
     match v {
-        VectorInput::Plain(v) => Ok(PointVectors::Unnamed(v)),
+        VectorInput::Plain(v) => Ok(PointVectors { unnamed: Some(v), ..PointVectors::default() }),
         VectorInput::Named(m) => {
-            let mut named = std::collections::BTreeMap::new();
+            let mut out = PointVectors::default();
             for (name, v) in m {
                 let at = format!("{field}.{name}");
                 let content = match v {
+                    // `{"": [...]}` is Qdrant's spelling of the unnamed vector.
+                    NamedVectorInput::Dense(v) if name.is_empty() => {
+                        out.unnamed = Some(v);
+                        continue;
+                    }
                     NamedVectorInput::Dense(v) => {
-                        named.insert(name, v);
+                        out.named.insert(name, v);
+                        continue;
+                    }
+                    NamedVectorInput::Sparse(v) => {
+                        out.sparse.insert(name, v.into());
                         continue;
                     }
                     NamedVectorInput::Document(t) => {
@@ -95,13 +104,7 @@ fn vector(v: VectorInput, index: usize, field: &str, pending: &mut Vec<PendingTe
                     vector: Some(name),
                 });
             }
-            // `{"": [...]}` is Qdrant's spelling of the unnamed vector.
-            if named.len() == 1
-                && let Some(v) = named.remove("")
-            {
-                return Ok(PointVectors::Unnamed(v));
-            }
-            Ok(PointVectors::Named(named))
+            Ok(out)
         }
         VectorInput::Document(_) | VectorInput::Image(_) => {
             Err(ApiError::internal("document and image vectors are taken apart by the caller"))
@@ -109,10 +112,30 @@ fn vector(v: VectorInput, index: usize, field: &str, pending: &mut Vec<PendingTe
     }
 }
 
-/// A point's vectors as sent.
-enum PointVectors {
-    Unnamed(Vec<f32>),
-    Named(std::collections::BTreeMap<String, Vec<f32>>),
+/// A point's vectors as sent: the unnamed one, named ones, sparse ones.
+#[derive(Default)]
+struct PointVectors {
+    unnamed: Option<Vec<f32>>,
+    named: std::collections::BTreeMap<String, Vec<f32>>,
+    sparse: std::collections::BTreeMap<String, quiver_engine::SparseVector>,
+}
+
+impl PointVectors {
+    fn unnamed(v: Vec<f32>) -> PointVectors {
+        PointVectors { unnamed: Some(v), ..PointVectors::default() }
+    }
+
+    fn into_point(self, id: PointId) -> PointInput {
+        let mut p = match self.unnamed {
+            Some(v) => PointInput::new(id, v),
+            None => PointInput::named(id, self.named.clone()),
+        };
+        if !self.named.is_empty() {
+            p.named = self.named;
+        }
+        p.sparse = self.sparse;
+        p
+    }
 }
 
 /// A text or image the upsert must embed before writing: point `index` of the batch gets its vector.
@@ -212,7 +235,7 @@ pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
                         let field = format!("{field}.vector");
                         let (text, model) = text_input(t, &field)?;
                         texts.push(PendingText { index: i, field, content: Content::Text(text), model, vector: None });
-                        PointVectors::Unnamed(Vec::new())
+                        PointVectors::unnamed(Vec::new())
                     }
                     (Some(VectorInput::Image(img)), None, None) => {
                         let field = format!("{field}.vector");
@@ -224,20 +247,20 @@ pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
                             model,
                             vector: None,
                         });
-                        PointVectors::Unnamed(Vec::new())
+                        PointVectors::unnamed(Vec::new())
                     }
                     (Some(v), None, None) => vector(v, i, &format!("{field}.vector"), &mut texts)?,
                     (None, Some(text), None) => {
                         let field = format!("{field}.text");
                         let content = Content::Text(text);
                         texts.push(PendingText { index: i, field, content, model: None, vector: None });
-                        PointVectors::Unnamed(Vec::new())
+                        PointVectors::unnamed(Vec::new())
                     }
                     (None, None, Some(image)) => {
                         let field = format!("{field}.image");
                         let content = Content::Image(image_bytes(&image, &field)?);
                         texts.push(PendingText { index: i, field, content, model: None, vector: None });
-                        PointVectors::Unnamed(Vec::new())
+                        PointVectors::unnamed(Vec::new())
                     }
                     (None, None, None) => {
                         return Err(ApiError::invalid(format!("{field}.vector"), VECTOR_OR_TEXT, "nothing"));
@@ -246,10 +269,7 @@ pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
                         return Err(ApiError::invalid(field, "one of `vector`, `text` or `image`", "more than one"));
                     }
                 };
-                let mut p = match v {
-                    PointVectors::Unnamed(v) => PointInput::new(id, v),
-                    PointVectors::Named(m) => PointInput::named(id, m),
-                };
+                let mut p = v.into_point(id);
                 p.payload = payload;
                 p.ttl_secs = ttl_secs;
                 out.push(p);
@@ -268,27 +288,25 @@ pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
             let vectors: Vec<PointVectors> = match (vectors, batch_texts, batch_images) {
                 (Some(BatchVectors::Plain(v)), None, None) => {
                     per_id("batch.vectors", v.len())?;
-                    v.into_iter().map(PointVectors::Unnamed).collect()
+                    v.into_iter().map(PointVectors::unnamed).collect()
                 }
                 (Some(BatchVectors::Named(m)), None, None) => {
-                    let mut per_point = vec![std::collections::BTreeMap::new(); n];
+                    let mut per_point: Vec<PointVectors> = (0..n).map(|_| PointVectors::default()).collect();
                     for (name, list) in m {
                         per_id(&format!("batch.vectors.{name}"), list.len())?;
                         for (p, v) in per_point.iter_mut().zip(list) {
-                            p.insert(name.clone(), v);
+                            match v {
+                                BatchVector::Dense(v) if name.is_empty() => p.unnamed = Some(v),
+                                BatchVector::Dense(v) => {
+                                    p.named.insert(name.clone(), v);
+                                }
+                                BatchVector::Sparse(v) => {
+                                    p.sparse.insert(name.clone(), v.into());
+                                }
+                            }
                         }
                     }
                     per_point
-                        .into_iter()
-                        .map(|mut m| match m.remove("") {
-                            Some(v) if m.is_empty() => PointVectors::Unnamed(v),
-                            Some(v) => {
-                                m.insert(String::new(), v);
-                                PointVectors::Named(m)
-                            }
-                            None => PointVectors::Named(m),
-                        })
-                        .collect()
                 }
                 (None, Some(t), None) => {
                     per_id("batch.texts", t.len())?;
@@ -297,7 +315,7 @@ pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
                         let content = Content::Text(text);
                         texts.push(PendingText { index: i, field, content, model: None, vector: None });
                     }
-                    (0..n).map(|_| PointVectors::Unnamed(Vec::new())).collect()
+                    (0..n).map(|_| PointVectors::unnamed(Vec::new())).collect()
                 }
                 (None, None, Some(images)) => {
                     per_id("batch.images", images.len())?;
@@ -306,7 +324,7 @@ pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
                         let content = Content::Image(image_bytes(image, &field)?);
                         texts.push(PendingText { index: i, field, content, model: None, vector: None });
                     }
-                    (0..n).map(|_| PointVectors::Unnamed(Vec::new())).collect()
+                    (0..n).map(|_| PointVectors::unnamed(Vec::new())).collect()
                 }
                 (None, None, None) => return Err(ApiError::invalid("batch.vectors", VECTOR_OR_TEXT, "nothing")),
                 _ => {
@@ -320,10 +338,7 @@ pub fn points(body: UpsertPoints, cfg: &ServerConfig) -> ApiResult<Upsert> {
             ids.into_iter()
                 .zip(vectors)
                 .map(|(id, v)| {
-                    let mut p = match v {
-                        PointVectors::Unnamed(v) => PointInput::new(id, v),
-                        PointVectors::Named(m) => PointInput::named(id, m),
-                    };
+                    let mut p = v.into_point(id);
                     p.payload = payloads.as_mut().and_then(|p| p.next()).flatten();
                     p
                 })
@@ -422,11 +437,13 @@ pub fn search_params(p: Option<SearchParams>) -> ApiResult<EngineParams> {
     Ok(out)
 }
 
-/// The query vector of a search request, and the named vector it searches (`None`: the unnamed one).
-pub fn search_vector(v: SearchVector) -> (Vec<f32>, Option<String>) {
+/// The query of a search request: a dense vector or a sparse one, and the named vector it searches (`None`: the
+/// unnamed one).
+pub fn search_vector(v: SearchVector) -> (Vec<f32>, Option<quiver_engine::SparseVector>, Option<String>) {
     match v {
-        SearchVector::Plain(v) => (v, None),
-        SearchVector::Named { name, vector } => (vector, Some(name).filter(|n| !n.is_empty())),
+        SearchVector::Plain(v) => (v, None, None),
+        SearchVector::Named { name, vector } => (vector, None, Some(name).filter(|n| !n.is_empty())),
+        SearchVector::NamedSparse { name, vector } => (Vec::new(), Some(vector.into()), Some(name)),
     }
 }
 
@@ -543,20 +560,30 @@ impl VectorSel {
         &self,
         vector: Option<Vec<f32>>,
         vectors: Option<std::collections::BTreeMap<String, Vec<f32>>>,
+        sparse: Option<std::collections::BTreeMap<String, quiver_engine::SparseVector>>,
     ) -> Option<VectorOutput> {
+        use crate::wire::NamedVectorOutput;
         if !self.wanted() {
             return None;
         }
-        match (vector, vectors) {
-            (_, Some(mut named)) => {
-                if let VectorSel::Names(keep) = self {
-                    named.retain(|k, _| keep.contains(k));
-                }
-                Some(VectorOutput::Named(named))
-            }
-            (Some(v), None) => Some(VectorOutput::Plain(v)),
-            (None, None) => None,
+        if vectors.is_none() && sparse.is_none() {
+            return vector.map(VectorOutput::Plain);
         }
+        // Named or sparse vectors: one object by name (the unnamed vector under "").
+        let mut named: std::collections::BTreeMap<String, NamedVectorOutput> = Default::default();
+        if let Some(v) = vector {
+            named.insert(String::new(), NamedVectorOutput::Dense(v));
+        }
+        for (k, v) in vectors.into_iter().flatten() {
+            named.insert(k, NamedVectorOutput::Dense(v));
+        }
+        for (k, v) in sparse.into_iter().flatten() {
+            named.insert(k, NamedVectorOutput::Sparse(v.into()));
+        }
+        if let VectorSel::Names(keep) = self {
+            named.retain(|k, _| keep.contains(k));
+        }
+        Some(VectorOutput::Named(named))
     }
 }
 

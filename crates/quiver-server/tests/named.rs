@@ -208,3 +208,91 @@ async fn bad_named_vector_requests_name_the_field_and_change_nothing() {
     )
     .await;
 }
+
+/// Sparse vectors beside a dense one, as Qdrant shapes them: `sparse_vectors` at creation, `{"indices",
+/// "values"}` in points (rows and columns), sparse queries by name, a hybrid of dense and sparse fused, and reads.
+#[tokio::test]
+async fn sparse_vectors_are_written_searched_fused_and_read() {
+    let t = server();
+    t.ok(
+        "PUT",
+        "/collections/hy",
+        Some(json!({"vectors": {"dense": {"size": 2, "distance": "Dot"}}, "sparse_vectors": {"terms": {"index": {"on_disk": false}}}})),
+    )
+    .await;
+    let info = t.ok("GET", "/collections/hy", None).await;
+    assert_eq!(info["config"]["params"]["sparse_vectors"], json!({"terms": {}}), "{info}");
+    let points: Vec<Value> = (0..6)
+        .map(|i| {
+            let x = i as f32;
+            json!({"id": i, "vector": {"dense": [1.0, x], "terms": {"indices": [i, 100], "values": [2.0, 0.5 * x]}}})
+        })
+        .collect();
+    t.ok("PUT", "/collections/hy/points?wait=true", Some(json!({"points": points}))).await;
+    t.ok(
+        "PUT",
+        "/collections/hy/points?wait=true",
+        Some(json!({"batch": {"ids": [10, 11], "vectors": {
+            "dense": [[1.0, 0.0], [1.0, 1.0]],
+            "terms": [{"indices": [3], "values": [5.0]}, {"indices": [], "values": []}]}}})),
+    )
+    .await;
+    // Term 3 (weight 2.0 in point 3, 5.0 in point 10) and term 100 (0.5·i).
+    let q = json!({"query": {"indices": [3, 100], "values": [1.0, 1.0]}, "using": "terms", "limit": 3, "with_vector": ["terms"]});
+    let hits = t.ok("POST", "/collections/hy/points/query", Some(q)).await;
+    assert_eq!(ids(&hits["points"]), [10, 3, 5], "{hits}");
+    assert!((hits["points"][0]["score"].as_f64().unwrap() - 5.0).abs() < 1e-6);
+    assert_eq!(hits["points"][1]["vector"], json!({"terms": {"indices": [3, 100], "values": [2.0, 1.5]}}));
+    let s = t
+        .ok(
+            "POST",
+            "/collections/hy/points/search",
+            Some(json!({"vector": {"name": "terms", "vector": {"indices": [4], "values": [1.0]}}, "limit": 5})),
+        )
+        .await;
+    assert_eq!(ids(&s), [4]);
+    // Dense and sparse fused.
+    let fused = t
+        .ok(
+            "POST",
+            "/collections/hy/points/query",
+            Some(json!({"prefetch": [{"query": [0.0, 1.0], "using": "dense", "limit": 3},
+                                     {"query": {"indices": [5], "values": [1.0]}, "using": "terms", "limit": 3}],
+                        "query": {"fusion": "rrf"}, "limit": 1})),
+        )
+        .await;
+    assert_eq!(ids(&fused["points"]), [5], "{fused}");
+    // By a stored point's sparse vector.
+    let by_id =
+        t.ok("POST", "/collections/hy/points/query", Some(json!({"query": 10, "using": "terms", "limit": 1}))).await;
+    assert_eq!(ids(&by_id["points"]), [3]);
+    let rec = t.ok("GET", "/collections/hy/points/11", None).await;
+    assert_eq!(rec["vector"], json!({"dense": [1.0, 1.0]}), "an empty sparse vector is none");
+    let bad = StatusCode::BAD_REQUEST;
+    let put = |v: Value| Some(json!({"points": [{"id": 99, "vector": v}]}));
+    t.err(
+        "PUT",
+        "/collections/hy/points",
+        put(json!({"terms": {"indices": [1, 1], "values": [1.0, 2.0]}})),
+        bad,
+        "vector.terms.indices",
+    )
+    .await;
+    t.err("PUT", "/collections/hy/points", put(json!({"terms": {"indices": [1], "values": []}})), bad, "vector.terms")
+        .await;
+    t.err("PUT", "/collections/hy/points", put(json!({"nope": {"indices": [1], "values": [1.0]}})), bad, "vector.nope")
+        .await;
+    let query = "/collections/hy/points/query";
+    t.err("POST", query, Some(json!({"query": {"indices": [1], "values": [1.0]}, "using": "dense"})), bad, "using")
+        .await;
+    t.err("POST", query, Some(json!({"query": [1.0, 0.0], "using": "terms"})), bad, "sparse").await;
+    assert_eq!(t.count("hy").await, 8, "nothing was written");
+    t.err(
+        "PUT",
+        "/collections/x",
+        Some(json!({"vectors": {"size": 2, "distance": "Dot"}, "sparse_vectors": {"s": {"modifier": "idf"}}})),
+        bad,
+        "sparse_vectors.s.modifier",
+    )
+    .await;
+}

@@ -645,3 +645,89 @@ async fn an_image_collection_takes_images_everywhere_and_refuses_bad_ones() {
     t.ok("PUT", "/collections/plain", json!({"vectors": {"size": 3, "distance": "Cosine"}})).await;
     t.err("POST", "/collections/plain/points/search", json!({"image": cat, "limit": 1}), bad, "embedding").await;
 }
+
+/// Named vectors each embed with their own model: a caption (MiniLM) and a photo (EfficientNet) per point, text
+/// queries on the caption and image queries on the photo, and a model's wrong kind of input refused by name.
+#[tokio::test]
+async fn named_vectors_embed_each_with_its_own_model() {
+    let t = server();
+    t.ok(
+        "PUT",
+        "/collections/mixed",
+        json!({"vectors": {
+            "caption": {"size": 384, "distance": "Cosine", "embedding": {"model": "all-MiniLM-L6-v2"}},
+            "photo": {"size": 1280, "distance": "Cosine", "embedding": {"model": "efficientnet-lite0"}},
+            "raw": {"size": 2, "distance": "Dot"}
+        }}),
+    )
+    .await;
+    let info = t.ok("GET", "/collections/mixed", json!(null)).await;
+    assert_eq!(info["config"]["params"]["vectors"]["photo"]["embedding"]["model"], "efficientnet-lite0", "{info}");
+    let items = [
+        ("cat.jpg", "a cat sleeping on a sofa"),
+        ("coffee.jpg", "a cup of espresso"),
+        ("rocket.jpg", "a rocket launch"),
+    ];
+    let points: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(i, (file, caption))| {
+            json!({"id": i + 1, "vector": {"caption": {"text": caption}, "photo": {"image": image_b64(file)}, "raw": [1.0, i as f32]},
+                   "payload": {"file": file}})
+        })
+        .collect();
+    t.ok("PUT", "/collections/mixed/points?wait=true", json!({ "points": points })).await;
+    let by_text = t
+        .ok(
+            "POST",
+            "/collections/mixed/points/query",
+            json!({"query": {"text": "hot drink"}, "using": "caption", "limit": 1}),
+        )
+        .await;
+    assert_eq!(first_id(&by_text["points"]), 2, "{by_text}");
+    let by_image = t
+        .ok(
+            "POST",
+            "/collections/mixed/points/query",
+            json!({"query": {"image": image_b64("cat-mirrored.png")}, "using": "photo", "limit": 1}),
+        )
+        .await;
+    assert_eq!(first_id(&by_image["points"]), 1, "{by_image}");
+    // Hybrid of the two: a text query on the captions fused with an image query on the photos.
+    let fused = t
+        .ok(
+            "POST",
+            "/collections/mixed/points/query",
+            json!({"prefetch": [{"query": {"text": "a kitten"}, "using": "caption"},
+                                {"query": {"image": image_b64("cat-mirrored.png")}, "using": "photo"}],
+                   "query": {"fusion": "rrf"}, "limit": 1}),
+        )
+        .await;
+    assert_eq!(first_id(&fused["points"]), 1, "{fused}");
+    // Each model takes its own kind of input; a vector without a model takes numbers only.
+    let bad = StatusCode::BAD_REQUEST;
+    let up = "/collections/mixed/points";
+    t.err(
+        "PUT",
+        up,
+        json!({"points": [{"id": 9, "vector": {"photo": {"text": "a cat"}}}]}),
+        bad,
+        "points[0].vector.photo",
+    )
+    .await;
+    t.err("PUT", up, json!({"points": [{"id": 9, "vector": {"raw": {"text": "a cat"}}}]}), bad, "no embedding model")
+        .await;
+    t.err("PUT", up, json!({"points": [{"id": 9, "text": "a cat"}]}), bad, "points[0].text").await;
+    let q = "/collections/mixed/points/query";
+    t.err("POST", q, json!({"query": {"text": "cat"}, "using": "photo"}), bad, "embeds images").await;
+    assert_eq!(t.count("mixed", json!(null)).await, 3, "nothing was written");
+    // A model whose vectors do not fit its named vector is refused at creation.
+    t.err(
+        "PUT",
+        "/collections/wrong",
+        json!({"vectors": {"a": {"size": 3, "distance": "Cosine", "embedding": {"model": "all-MiniLM-L6-v2"}}}}),
+        bad,
+        "384",
+    )
+    .await;
+}

@@ -106,7 +106,8 @@ pub struct CreateCollection {
     #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quantization_config: Option<Value>,
-    /// Not supported.
+    /// Sparse vectors by name: `{"terms": {}}` (Qdrant's `index` settings are accepted with no effect;
+    /// `modifier` may be `none`).
     #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sparse_vectors: Option<Value>,

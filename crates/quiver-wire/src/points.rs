@@ -25,26 +25,60 @@ pub enum VectorInput {
     Image(ImageInput),
 }
 
-/// One named vector of a point: numbers, or a text or image to embed with that vector's model.
+/// A sparse vector: `{"indices": [3, 17], "values": [0.5, 1.2]}` (one value per index).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SparseVectorInput {
+    /// Term or dimension ids (distinct).
+    pub indices: Vec<u32>,
+    /// One value per index.
+    pub values: Vec<f32>,
+}
+
+impl From<SparseVectorInput> for quiver_engine::SparseVector {
+    fn from(v: SparseVectorInput) -> Self {
+        quiver_engine::SparseVector { indices: v.indices, values: v.values }
+    }
+}
+
+impl From<quiver_engine::SparseVector> for SparseVectorInput {
+    fn from(v: quiver_engine::SparseVector) -> Self {
+        SparseVectorInput { indices: v.indices, values: v.values }
+    }
+}
+
+/// One named vector of a point: numbers, a sparse vector, or a text or image to embed with that vector's model.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum NamedVectorInput {
     /// `[0.1, …]`
     Dense(Vec<f32>),
+    /// `{"indices": [...], "values": [...]}`: a value of a sparse vector.
+    Sparse(SparseVectorInput),
     /// `{"text": "…"}`
     Document(TextInput),
     /// `{"image": "<base64>"}`
     Image(ImageInput),
 }
 
-/// A stored vector as returned: one unnamed vector, or the point's named vectors by name.
+/// A stored vector as returned: one unnamed vector, or the point's named (and sparse) vectors by name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum VectorOutput {
     /// `[0.1, …]`
     Plain(Vec<f32>),
-    /// `{"title": [0.1, …]}`
-    Named(BTreeMap<String, Vec<f32>>),
+    /// `{"title": [0.1, …], "terms": {"indices": [...], "values": [...]}}`
+    Named(BTreeMap<String, NamedVectorOutput>),
+}
+
+/// One named vector as returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum NamedVectorOutput {
+    /// A dense vector.
+    Dense(Vec<f32>),
+    /// A sparse vector.
+    Sparse(SparseVectorInput),
 }
 
 impl VectorOutput {
@@ -61,7 +95,10 @@ impl VectorOutput {
         match self {
             VectorOutput::Plain(v) if name.is_empty() => Some(v),
             VectorOutput::Plain(_) => None,
-            VectorOutput::Named(m) => m.get(name).map(Vec::as_slice),
+            VectorOutput::Named(m) => match m.get(name) {
+                Some(NamedVectorOutput::Dense(v)) => Some(v),
+                _ => None,
+            },
         }
     }
 }
@@ -151,8 +188,18 @@ pub struct Batch {
 pub enum BatchVectors {
     /// One vector per id.
     Plain(Vec<Vec<f32>>),
-    /// Per vector name, one vector per id.
-    Named(BTreeMap<String, Vec<Vec<f32>>>),
+    /// Per vector name, one vector per id (dense or sparse).
+    Named(BTreeMap<String, Vec<BatchVector>>),
+}
+
+/// One vector of a named column of a batch.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchVector {
+    /// Numbers.
+    Dense(Vec<f32>),
+    /// A sparse vector.
+    Sparse(SparseVectorInput),
 }
 
 /// `PUT /collections/{collection_name}/points`: `points` or `batch`.

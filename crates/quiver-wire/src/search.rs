@@ -87,6 +87,13 @@ pub enum SearchVector {
         /// The vector.
         vector: Vec<f32>,
     },
+    /// `{"name": "terms", "vector": {"indices": [...], "values": [...]}}`: a sparse vector's query.
+    NamedSparse {
+        /// The sparse vector's name.
+        name: String,
+        /// The query.
+        vector: crate::SparseVectorInput,
+    },
 }
 
 /// `POST /collections/{collection_name}/points/search`.
@@ -183,6 +190,8 @@ pub enum QueryInput {
     Text(TextInput),
     /// `{"image": "<base64>"}`: an image embedded by the collection's image model (Qdrant's image form).
     Image(ImageInput),
+    /// `{"indices": [...], "values": [...]}`: a sparse query, for the sparse vector `using` names.
+    Sparse(crate::SparseVectorInput),
 }
 
 /// A fusion method.
@@ -278,6 +287,8 @@ pub enum NearestInput {
     Text(TextInput),
     /// An image embedded by the collection's image model.
     Image(ImageInput),
+    /// A sparse query.
+    Sparse(crate::SparseVectorInput),
 }
 
 /// `POST /collections/{collection_name}/points/query` (the nearest-vector case of Qdrant's universal query).

@@ -173,6 +173,7 @@ fn replicated_operations_are_in_the_feed_with_their_sequence_numbers() {
         id: PointId::Num(1),
         vector: vec![1.0, 2.0],
         more: Vec::new(),
+        sparse: Vec::new(),
         payload: Payload::new(),
         created_ms: 1,
         expires_ms: 0,

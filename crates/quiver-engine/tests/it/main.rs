@@ -18,4 +18,5 @@ mod optimizer;
 mod process;
 mod search;
 mod snapshot;
+mod sparse;
 mod upgrade;

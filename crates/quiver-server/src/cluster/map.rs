@@ -95,6 +95,7 @@ fn decode(b: &Bytes, dim: usize) -> Result<Vec<Record>, String> {
             payload: Some(payload),
             vector: Some(v.chunks_exact(4).map(|x| f32::from_le_bytes([x[0], x[1], x[2], x[3]])).collect()),
             vectors: None,
+            sparse: None,
         })
         .collect())
 }

@@ -62,6 +62,7 @@ pub async fn requested_model_dim(s: &AppState, body: &CreateCollection) -> ApiRe
 /// otherwise).
 pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiResult<CollectionConfig> {
     let body_vectors = body.vectors.clone();
+    let sparse = body.sparse_vectors.clone().filter(|v| !v.is_null());
     let spaces = match &body.vectors {
         Some(v) => convert::vector_spaces(v)?,
         None => Vec::new(),
@@ -99,11 +100,7 @@ pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiRes
     {
         return Err(ApiError::invalid("sharding", "absent or {\"method\": \"hash\"} on a single node", s));
     }
-    for (name, v) in [
-        ("quantization_config", &body.quantization_config),
-        ("sparse_vectors", &body.sparse_vectors),
-        ("init_from", &body.init_from),
-    ] {
+    for (name, v) in [("quantization_config", &body.quantization_config), ("init_from", &body.init_from)] {
         if v.as_ref().is_some_and(|v| !v.is_null()) {
             let hint = if name == "quantization_config" {
                 " (set `index.params.quantization` to sq8 or pq instead)"
@@ -152,6 +149,7 @@ pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiRes
     let mut cfg: CollectionConfig = crate::extract::parse_json(&bytes)?;
     // Named vectors: the first by name is space 0 (the fields above); the others share its index settings.
     let models = named_models(body_vectors.as_ref())?;
+    cfg.sparse_vectors = sparse_configs(sparse.as_ref())?;
     if let Some((Some(first), _, _)) = spaces.first() {
         cfg.vector_name = Some(first.clone());
         for (name, dim, metric) in spaces.iter().skip(1) {
@@ -171,6 +169,48 @@ pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiRes
         other => other.into(),
     })?;
     Ok(cfg)
+}
+
+/// Qdrant's `sparse_vectors` (`{"terms": {"index": {...}, "modifier": "none"}}`) → the engine's. `index`
+/// settings (on disk, full-scan threshold, data type) have no effect: every sparse search is exact through the
+/// in-memory inverted index.
+fn sparse_configs(
+    v: Option<&Value>,
+) -> ApiResult<std::collections::BTreeMap<String, quiver_engine::config::SparseVectorConfig>> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(v) = v else { return Ok(out) };
+    let Some(m) = v.as_object() else {
+        return Err(ApiError::invalid("sparse_vectors", "an object of sparse vectors by name", v));
+    };
+    for (name, p) in m {
+        let at = format!("sparse_vectors.{name}");
+        let Some(p) = p.as_object() else {
+            return Err(ApiError::invalid(at, "an object ({} or {\"modifier\": \"none\"})", p));
+        };
+        for (k, v) in p {
+            match (k.as_str(), v) {
+                ("index", Value::Object(_) | Value::Null) => {}
+                ("modifier", Value::Null) => {}
+                ("modifier", Value::String(s)) if s == "none" => {}
+                ("modifier", other) => {
+                    return Err(ApiError::invalid(
+                        format!("{at}.modifier"),
+                        "\"none\" or absent (the idf modifier is not supported yet)",
+                        other,
+                    ));
+                }
+                (other, _) => {
+                    return Err(ApiError::invalid(
+                        format!("{at}.{other}"),
+                        "`index` or `modifier`",
+                        "an unknown field",
+                    ));
+                }
+            }
+        }
+        out.insert(name.clone(), quiver_engine::config::SparseVectorConfig::default());
+    }
+    Ok(out)
 }
 
 /// The embedding models of named vectors (`vectors.<name>.embedding`), by name.
@@ -313,6 +353,7 @@ pub async fn info(
     let config = json!({
         "params": {
             "vectors": vectors_json(cfg),
+            "sparse_vectors": cfg.sparse_vectors.keys().map(|k| (k.clone(), json!({}))).collect::<Map<String, Value>>(),
             "shard_number": 1, "replication_factor": 1, "write_consistency_factor": 1, "on_disk_payload": false,
         },
         "hnsw_config": hnsw,

@@ -185,7 +185,7 @@ pub async fn clear_payload(
 
 fn to_records(recs: Vec<quiver_engine::Record>, sel: &PayloadSel, vsel: &VectorSel) -> Vec<Record> {
     recs.into_iter()
-        .map(|r| Record { id: r.id, payload: sel.apply(r.payload), vector: vsel.apply(r.vector, r.vectors) })
+        .map(|r| Record { id: r.id, payload: sel.apply(r.payload), vector: vsel.apply(r.vector, r.vectors, r.sparse) })
         .collect()
 }
 
@@ -239,7 +239,7 @@ pub async fn get_one(State(s): State<AppState>, Path(p): Path<PointPath>, t: Sta
     let Some(r) = recs.pop() else {
         return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, format!("point {id} does not exist")));
     };
-    Ok(Reply(Record { id: r.id, payload: r.payload, vector: VectorSel::All.apply(r.vector, r.vectors) }, t))
+    Ok(Reply(Record { id: r.id, payload: r.payload, vector: VectorSel::All.apply(r.vector, r.vectors, r.sparse) }, t))
 }
 
 /// Pages through points in id order.

@@ -35,6 +35,7 @@ pub(super) struct Plan {
 /// the filter, which leaves out the stored point or the example points queried by.
 pub(super) struct NearestQuery {
     pub(super) vector: Vec<f32>,
+    pub(super) sparse: Option<quiver_engine::SparseVector>,
     pub(super) by_id: Option<quiver_engine::PointId>,
     pub(super) text: Option<QueryText>,
     pub(super) examples: Option<Examples>,
@@ -48,7 +49,7 @@ pub(super) fn nearest_query(
     filter: Option<quiver_engine::Filter>,
     field: &str,
 ) -> ApiResult<NearestQuery> {
-    let mut out = NearestQuery { vector: Vec::new(), by_id: None, text: None, examples: None, filter };
+    let mut out = NearestQuery { vector: Vec::new(), sparse: None, by_id: None, text: None, examples: None, filter };
     match q {
         QueryInput::Vector(v) | QueryInput::Nearest { nearest: NearestInput::Vector(v) } => out.vector = v,
         QueryInput::Id(id) | QueryInput::Nearest { nearest: NearestInput::Id(id) } => {
@@ -63,6 +64,7 @@ pub(super) fn nearest_query(
             let (bytes, model) = convert::image_input(i, field)?;
             out.text = Some(QueryText { content: Content::Image(bytes), model, field: format!("{field}.image") });
         }
+        QueryInput::Sparse(v) | QueryInput::Nearest { nearest: NearestInput::Sparse(v) } => out.sparse = Some(v.into()),
         QueryInput::Recommend { recommend: rec } => {
             let (ex, f) = recommend(rec, out.filter.take(), field)?;
             out.examples = Some(ex);
@@ -121,6 +123,9 @@ fn example_vector(t: &Target, ex: Examples, using: Option<&str>) -> ApiResult<Ve
             let v = match e {
                 NearestInput::Vector(v) => v,
                 NearestInput::Id(id) => stored_vector(&t.col, id.0, using, &at)?,
+                NearestInput::Sparse(_) => {
+                    return Err(ApiError::invalid(at, "a dense vector, a point id or a text", "a sparse vector"));
+                }
                 NearestInput::Text(text) => {
                     let (text, model) = convert::text_input(text, &at)?;
                     let m = t.state.embedders().for_vector(&t.name, &t.col, using)?;
@@ -176,6 +181,21 @@ pub(super) fn stored_vector(
     }
 }
 
+/// The stored sparse vector `name` of point `id` (404 when the point does not exist, 400 when it has none).
+fn stored_sparse(
+    col: &Collection,
+    id: quiver_engine::PointId,
+    name: &str,
+    at: &str,
+) -> ApiResult<quiver_engine::SparseVector> {
+    let Some(rec) = col.get(&[id], false, true)?.pop() else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("{at}: point {id} does not exist")));
+    };
+    rec.sparse.and_then(|mut m| m.remove(name)).ok_or_else(|| {
+        ApiError::invalid(at, format!("a point with a {name:?} vector"), format!("point {id}, which has none"))
+    })
+}
+
 /// A query text or image, the model the client named, and where it was in the request.
 pub(super) struct QueryText {
     pub(super) content: Content,
@@ -188,14 +208,15 @@ fn plan_search(r: SearchRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
     convert::check_limit(r.limit, offset, cfg)?;
     let payload = PayloadSel::from_wire(r.with_payload, false);
     let vectors = VectorSel::from_wire(r.with_vector);
-    let ((vector, using), text) = match (r.vector, r.text, r.image) {
+    let ((vector, sparse, using), text) = match (r.vector, r.text, r.image) {
         (Some(v), None, None) => (convert::search_vector(v), None),
         (None, Some(text), None) => {
-            ((Vec::new(), None), Some(QueryText { content: Content::Text(text), model: None, field: "text".into() }))
+            let text = QueryText { content: Content::Text(text), model: None, field: "text".into() };
+            ((Vec::new(), None, None), Some(text))
         }
         (None, None, Some(image)) => {
             let content = Content::Image(convert::image_bytes(&image, "image")?);
-            ((Vec::new(), None), Some(QueryText { content, model: None, field: "image".into() }))
+            ((Vec::new(), None, None), Some(QueryText { content, model: None, field: "image".into() }))
         }
         (None, None, None) => {
             return Err(ApiError::invalid(
@@ -209,6 +230,7 @@ fn plan_search(r: SearchRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
     let req = EngineSearch {
         vector,
         using,
+        sparse,
         limit: r.limit,
         offset,
         filter: r.filter,
@@ -243,11 +265,12 @@ fn plan_query(mut r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
             "nothing",
         ));
     };
-    let NearestQuery { vector, by_id, text, examples, filter } = nearest_query(q, r.filter.take(), "query")?;
+    let NearestQuery { vector, sparse, by_id, text, examples, filter } = nearest_query(q, r.filter.take(), "query")?;
     let payload = PayloadSel::from_wire(r.with_payload, false);
     let vectors = VectorSel::from_wire(r.with_vector);
     let req = EngineSearch {
         vector,
+        sparse,
         using: r.using.filter(|u| !u.is_empty()),
         limit,
         offset,
@@ -315,14 +338,19 @@ pub(super) fn resolve_vector(t: &Target, plan: &mut Plan) -> ApiResult<()> {
         if let Some(seq) = plan.req.min_seq {
             col.wait_for(seq, MIN_SEQ_WAIT)?;
         }
-        plan.req.vector = stored_vector(col, id, plan.req.using.as_deref(), "query")?;
+        let using = plan.req.using.as_deref();
+        if let Some(name) = using.filter(|u| col.config().sparse_of(u).is_some()) {
+            plan.req.sparse = Some(stored_sparse(col, id, name, "query")?);
+        } else {
+            plan.req.vector = stored_vector(col, id, using, "query")?;
+        }
     }
     Ok(())
 }
 
 /// An engine hit in Qdrant's shape, its payload trimmed to the selection.
 pub(super) fn wire_hit(h: quiver_engine::ScoredPoint, payload: &PayloadSel, vectors: &VectorSel) -> ScoredPoint {
-    let vector = vectors.apply(h.vector, h.vectors);
+    let vector = vectors.apply(h.vector, h.vectors, h.sparse);
     ScoredPoint { id: h.id, version: 0, score: h.score, payload: payload.apply(h.payload), vector }
 }
 

@@ -193,9 +193,11 @@ fn plan_stage(
             min_seq: None,
         }),
         Some(q) => {
-            let NearestQuery { vector, by_id, text, examples, filter } = nearest_query(q, filter, &query_field)?;
+            let NearestQuery { vector, sparse, by_id, text, examples, filter } =
+                nearest_query(q, filter, &query_field)?;
             let req = EngineSearch {
                 vector,
+                sparse,
                 using: s.using.take().filter(|u| !u.is_empty()),
                 limit: s.limit,
                 offset: s.offset,
@@ -239,7 +241,10 @@ fn resolve(t: &Target, p: StagePlan) -> ApiResult<Stage> {
     let prefetch = p.prefetch.into_iter().map(|s| resolve(t, s)).collect::<ApiResult<Vec<_>>>()?;
     let ranking = match p.rank {
         RankPlan::Nearest(mut plan, using_field) => {
-            t.col.config().space_of(plan.req.using.as_deref(), &using_field)?;
+            let cfg = t.col.config();
+            if plan.req.using.as_deref().and_then(|u| cfg.sparse_of(u)).is_none() {
+                cfg.space_of(plan.req.using.as_deref(), &using_field)?;
+            }
             resolve_vector(t, &mut plan)?;
             Ranking::Nearest(plan.req)
         }
