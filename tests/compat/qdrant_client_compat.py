@@ -330,7 +330,34 @@ def named(url: str, grpc_port: int | None = None) -> None:
         except Exception as e:
             assert status_of(e) == 400, e
     client.delete_collection(name)
+    if grpc_port is None:
+        sparse(client)
     print("qdrant-client named vector checks: all passed")
+
+
+def sparse(client: QdrantClient) -> None:
+    """Sparse vectors beside a dense one (REST): the hybrid layout fastembed users create."""
+    name = "sparse"
+    if client.collection_exists(name):
+        client.delete_collection(name)
+    client.create_collection(name, vectors_config={"dense": models.VectorParams(size=2, distance=models.Distance.DOT)},
+                             sparse_vectors_config={"terms": models.SparseVectorParams()})
+    assert "terms" in client.get_collection(name).config.params.sparse_vectors
+    client.upsert(name, wait=True, points=[
+        models.PointStruct(id=i, vector={"dense": [1.0, float(i)],
+                                         "terms": models.SparseVector(indices=[i, 100], values=[2.0, 0.5 * i])})
+        for i in range(6)
+    ])
+    q = client.query_points(name, query=models.SparseVector(indices=[3, 100], values=[1.0, 1.0]), using="terms",
+                            limit=2, with_vectors=True)
+    assert [p.id for p in q.points] == [3, 5], q
+    assert q.points[0].vector["terms"].indices == [3, 100], q.points[0].vector
+    fused = client.query_points(name, prefetch=[
+        models.Prefetch(query=[0.0, 1.0], using="dense", limit=3),
+        models.Prefetch(query=models.SparseVector(indices=[4], values=[1.0]), using="terms", limit=3),
+    ], query=models.FusionQuery(fusion=models.Fusion.RRF), limit=1)
+    assert [p.id for p in fused.points] == [4], fused
+    client.delete_collection(name)
 
 
 if __name__ == "__main__":
