@@ -109,7 +109,14 @@ pub(crate) struct SparseSpace {
     indices: Vec<u32>,
     values: Vec<f32>,
     /// Term → the rows that have it, in row order, with their weights.
-    postings: HashMap<u32, Vec<(u32, f32)>>,
+    postings: HashMap<u32, Posting>,
+}
+
+/// The rows holding one term, in increasing row order, and their weights.
+#[derive(Debug, Default)]
+struct Posting {
+    rows: Vec<u32>,
+    weights: Vec<f32>,
 }
 
 impl SparseSpace {
@@ -121,7 +128,9 @@ impl SparseSpace {
     pub fn push(&mut self, v: &SparseVector) {
         let row = (self.offsets.len() - 1) as u32;
         for (&i, &x) in v.indices.iter().zip(&v.values) {
-            self.postings.entry(i).or_default().push((row, x));
+            let p = self.postings.entry(i).or_default();
+            p.rows.push(row);
+            p.weights.push(x);
         }
         self.indices.extend_from_slice(&v.indices);
         self.values.extend_from_slice(&v.values);
@@ -135,11 +144,15 @@ impl SparseSpace {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.offsets.len() * 8 + self.indices.len() * 8 + self.postings.len() * 48 + self.indices.len() * 8
+        self.offsets.len() * 8 + self.indices.len() * 8 + self.postings.len() * 64 + self.indices.len() * 8
     }
 
     /// The `k` rows with the highest dot product with `query` among those `admitted` (all when `None`) and not
     /// `excluded`, as neighbours with distance `-score`; rows sharing no term with the query are not returned.
+    /// Term at a time, into one accumulator per row: exact, and on a SPLADE-like set of 100,000 documents about
+    /// 9 times faster than a scan (`docs/benchmarks.md`). A MaxScore-style prune (once the k-th partial score beats
+    /// what the remaining terms could add, update only the rows that can still make it) was measured slower there
+    /// (8.9 ms a query against 5.3 ms for the same loop without it): its checks cost more than the lists they saved.
     pub fn search(
         &self,
         query: &SparseVector,
@@ -150,12 +163,12 @@ impl SparseSpace {
         let rows = self.offsets.len() - 1;
         let mut scores = vec![0.0f32; rows];
         let mut touched = RoaringBitmap::new();
-        for (&t, &q) in query.indices.iter().zip(&query.values) {
-            if let Some(list) = self.postings.get(&t) {
-                for &(row, w) in list {
+        for (t, &q) in query.indices.iter().zip(&query.values) {
+            if let Some(p) = self.postings.get(t) {
+                for (&row, &w) in p.rows.iter().zip(&p.weights) {
                     scores[row as usize] += q * w;
-                    touched.insert(row);
                 }
+                touched.extend(p.rows.iter().copied());
             }
         }
         if let Some(a) = admitted {
