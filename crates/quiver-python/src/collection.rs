@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 use quiver_engine::{
     Collection, FieldType, Fusion, PointId, PointInput, Ranking, Record, SearchRequest, Selector, Stage, TextOptions,
     TextSearchRequest,
@@ -88,11 +88,59 @@ fn selector(py: Python<'_>, ids: Option<&Bound<'_, PyAny>>, filter: Option<&Boun
     }
 }
 
-fn vector_obj<'py>(py: Python<'py>, v: Option<Vec<f32>>) -> Bound<'py, PyAny> {
-    match v {
-        Some(v) => PyArray1::from_vec(py, v).into_any(),
-        None => py.None().into_bound(py),
+/// A read's vectors: the unnamed vector as a numpy array; named and sparse vectors as a dict by name (numpy
+/// arrays, and `{"indices": [...], "values": [...]}` for sparse ones; the unnamed vector under `""`).
+fn vector_obj<'py>(
+    py: Python<'py>,
+    v: Option<Vec<f32>>,
+    named: Option<std::collections::BTreeMap<String, Vec<f32>>>,
+    sparse: Option<std::collections::BTreeMap<String, quiver_engine::SparseVector>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if named.is_none() && sparse.is_none() {
+        return Ok(match v {
+            Some(v) => PyArray1::from_vec(py, v).into_any(),
+            None => py.None().into_bound(py),
+        });
     }
+    let d = PyDict::new(py);
+    if let Some(v) = v {
+        d.set_item("", PyArray1::from_vec(py, v))?;
+    }
+    for (k, v) in named.into_iter().flatten() {
+        d.set_item(k, PyArray1::from_vec(py, v))?;
+    }
+    for (k, v) in sparse.into_iter().flatten() {
+        let s = PyDict::new(py);
+        s.set_item("indices", v.indices)?;
+        s.set_item("values", v.values)?;
+        d.set_item(k, s)?;
+    }
+    Ok(d.into_any())
+}
+
+/// A sparse vector from `{"indices": [...], "values": [...]}` or an `(indices, values)` pair; `field` names it.
+fn to_sparse(py: Python<'_>, v: &Bound<'_, PyAny>, field: &str) -> PyResult<quiver_engine::SparseVector> {
+    let (indices, values) = if let Ok(d) = v.cast::<PyDict>() {
+        match (d.get_item("indices")?, d.get_item("values")?) {
+            (Some(i), Some(x)) => (i, x),
+            _ => return Err(invalid(py, field, "{\"indices\": [...], \"values\": [...]}", "a dict without both")),
+        }
+    } else if let Ok((i, x)) = v.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() {
+        (i, x)
+    } else {
+        return Err(invalid(
+            py,
+            field,
+            "a sparse vector {\"indices\", \"values\"} or an (indices, values) pair",
+            v.get_type().name()?,
+        ));
+    };
+    let indices: Vec<u32> = indices
+        .extract()
+        .map_err(|_| invalid(py, &format!("{field}.indices"), "a list of non-negative integers", "other values"))?;
+    let values: Vec<f32> =
+        values.extract().map_err(|_| invalid(py, &format!("{field}.values"), "a list of numbers", "other values"))?;
+    Ok(quiver_engine::SparseVector { indices, values })
 }
 
 /// Hits as a list of `(id, score, payload, vector)` tuples.
@@ -102,7 +150,8 @@ fn hit_list(py: Python<'_>, hits: Vec<quiver_engine::ScoredPoint>) -> PyResult<B
         let id = id_obj(py, &h.id)?;
         let score = h.score.into_pyobject(py)?.into_any();
         let payload = payload_obj(py, h.payload)?;
-        out.push(PyTuple::new(py, [id, score, payload, vector_obj(py, h.vector)])?);
+        let vector = vector_obj(py, h.vector, h.vectors, h.sparse)?;
+        out.push(PyTuple::new(py, [id, score, payload, vector])?);
     }
     PyList::new(py, out)
 }
@@ -118,7 +167,7 @@ fn payload_obj<'py>(py: Python<'py>, p: Option<quiver_engine::Payload>) -> PyRes
 fn record_obj<'py>(py: Python<'py>, r: Record) -> PyResult<Bound<'py, PyTuple>> {
     let id = id_obj(py, &r.id)?;
     let payload = payload_obj(py, r.payload)?;
-    PyTuple::new(py, [id, payload, vector_obj(py, r.vector)])
+    PyTuple::new(py, [id, payload, vector_obj(py, r.vector, r.vectors, r.sparse)?])
 }
 
 fn records_list<'py>(py: Python<'py>, records: Vec<Record>) -> PyResult<Bound<'py, PyList>> {
@@ -190,19 +239,89 @@ impl PyCollection {
         };
         let mut points = Vec::with_capacity(rows);
         for ((id, row), payload) in ids.into_iter().zip(view.rows()).zip(payloads) {
-            points.push(PointInput { payload: payload, ttl_secs: ttl, ..PointInput::new(id, row.to_vec()) });
+            points.push(PointInput { payload, ttl_secs: ttl, ..PointInput::new(id, row.to_vec()) });
+        }
+        py.detach(move || col.upsert(points)).map_err(|e| engine_err(py, e))
+    }
+
+    /// Inserts or replaces points with named and sparse vectors: `ids` (n), `named` (name → an n×dim float32
+    /// array; the name `""` is the unnamed vector), `sparse` (name → n sparse vectors, each a dict, a pair or
+    /// None), `payloads`, `ttl`. Returns the operation's sequence number.
+    #[pyo3(signature = (ids, named, sparse, payloads=None, ttl=None))]
+    fn upsert_named(
+        &self,
+        py: Python<'_>,
+        ids: &Bound<'_, PyAny>,
+        named: &Bound<'_, PyDict>,
+        sparse: &Bound<'_, PyDict>,
+        payloads: Option<&Bound<'_, PyAny>>,
+        ttl: Option<u64>,
+    ) -> PyResult<u64> {
+        let col = self.col(py)?;
+        let ids = to_ids(py, ids, "ids")?;
+        let n = ids.len();
+        let mut points: Vec<PointInput> = ids.into_iter().map(|id| PointInput::named(id, [])).collect();
+        for (k, v) in named.iter() {
+            let name: String = k.extract()?;
+            let field = format!("vectors.{name}");
+            let m: PyReadonlyArray2<'_, f32> =
+                v.extract().map_err(|_| invalid(py, &field, "an n×dim float32 array", "another value"))?;
+            let view = m.as_array();
+            if view.nrows() != n {
+                return Err(invalid(py, &field, &format!("{n} rows (one per id)"), format!("{} rows", view.nrows())));
+            }
+            for (p, row) in points.iter_mut().zip(view.rows()) {
+                if name.is_empty() {
+                    p.vector = row.to_vec();
+                } else {
+                    p.named.insert(name.clone(), row.to_vec());
+                }
+            }
+        }
+        for (k, v) in sparse.iter() {
+            let name: String = k.extract()?;
+            let list: Vec<Bound<'_, PyAny>> = v.try_iter()?.collect::<PyResult<_>>()?;
+            if list.len() != n {
+                return Err(invalid(
+                    py,
+                    &format!("sparse.{name}"),
+                    &format!("{n} sparse vectors (one per id)"),
+                    list.len(),
+                ));
+            }
+            for (i, (p, item)) in points.iter_mut().zip(list).enumerate() {
+                if !item.is_none() {
+                    p.sparse.insert(name.clone(), to_sparse(py, &item, &format!("sparse.{name}[{i}]"))?);
+                }
+            }
+        }
+        if let Some(p) = payloads.filter(|p| !p.is_none()) {
+            let mut i = 0;
+            for item in p.try_iter()? {
+                let item = item?;
+                if i < n {
+                    points[i].payload = to_payload(py, &item, &format!("payloads[{i}]"))?;
+                }
+                i += 1;
+            }
+            if i != n {
+                return Err(invalid(py, "payloads", &format!("{n} payloads (one per id)"), format!("{i} payloads")));
+            }
+        }
+        for p in &mut points {
+            p.ttl_secs = ttl;
         }
         py.detach(move || col.upsert(points)).map_err(|e| engine_err(py, e))
     }
 
     /// The nearest points to one query vector: `([(id, score, payload, vector), ...], explain | None)`.
     #[pyo3(signature = (vector, k=10, *, offset=0, filter=None, params=None, with_payload=true, with_vector=false,
-                        score_threshold=None, min_seq=None, explain=false))]
+                        score_threshold=None, min_seq=None, explain=false, using=None, sparse=None))]
     #[allow(clippy::too_many_arguments)]
     fn search<'py>(
         &self,
         py: Python<'py>,
-        vector: PyReadonlyArray1<'_, f32>,
+        vector: Option<PyReadonlyArray1<'_, f32>>,
         k: usize,
         offset: usize,
         filter: Option<&Bound<'_, PyAny>>,
@@ -212,12 +331,18 @@ impl PyCollection {
         score_threshold: Option<f32>,
         min_seq: Option<u64>,
         explain: bool,
+        using: Option<String>,
+        sparse: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyAny>)> {
         let col = self.col(py)?;
+        let sparse = match sparse.filter(|s| !s.is_none()) {
+            Some(s) => Some(to_sparse(py, s, "query")?),
+            None => None,
+        };
         let req = SearchRequest {
-            vector: vector.as_array().to_vec(),
-            using: None,
-            sparse: None,
+            vector: vector.map(|v| v.as_array().to_vec()).unwrap_or_default(),
+            using,
+            sparse,
             limit: k,
             offset,
             filter: to_filter(py, filter)?,

@@ -382,3 +382,30 @@ def test_a_409_that_is_not_an_existing_collection_is_a_conflict():
     assert isinstance(from_status(409, 'collection "a" already exists'), quiverdb.AlreadyExists)
     e = from_status(409, "invalid min_seq: expected a sequence number a write to this collection returned (at most 3), got 9")
     assert isinstance(e, quiverdb.Conflict) and isinstance(e, ValueError) and e.status == 409
+
+
+def test_named_and_sparse_vectors(db, name):
+    c = db.create_collection(name, vectors={"title": 2, "body": {"dim": 3, "metric": "dot"}},
+                             sparse_vectors=["terms"])
+    ids = [1, 2, 3]
+    titles = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32)
+    bodies = np.array([[1, 0, 0], [0, 2, 0], [0, 0, 3]], dtype=np.float32)
+    terms = [{"indices": [7, 1], "values": [1.0, 0.5]}, None, ([7], [2.0])]
+    c.upsert(ids, {"title": titles, "body": bodies}, [{"n": i} for i in ids], sparse={"terms": terms}, wait=True)
+    hits = c.search(np.array([0, 1, 0], dtype=np.float32), 1, using="body")
+    assert hits[0].id == 2 and abs(hits[0].score - 2.0) < 1e-5
+    hits = c.search(np.array([0.1, 1.0], dtype=np.float32), 1, using="title")
+    assert hits[0].id == 2
+    hits = c.search({"indices": [7], "values": [1.0]}, 5, using="terms", with_vector=True)
+    assert [h.id for h in hits] == [3, 1] and abs(hits[0].score - 2.0) < 1e-5
+    assert hits[1].vector["terms"] == {"indices": [1, 7], "values": [0.5, 1.0]}
+    assert sorted(hits[1].vector) == ["body", "terms", "title"]
+    np.testing.assert_allclose(hits[1].vector["body"], [1, 0, 0])
+    with pytest.raises(quiverdb.InvalidArgument, match="using"):
+        c.search(np.array([1, 0], dtype=np.float32), 1)
+    with pytest.raises(quiverdb.InvalidArgument, match="vector.nope"):
+        c.upsert([9], {"nope": np.ones((1, 2), dtype=np.float32)})
+    with pytest.raises(quiverdb.InvalidArgument, match="terms"):
+        c.upsert([9], {"title": np.ones((1, 2), dtype=np.float32)}, sparse={"terms": [([1, 1], [1.0, 2.0])]})
+    assert c.count() == 3
+    db.drop_collection(name)

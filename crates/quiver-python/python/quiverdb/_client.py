@@ -30,8 +30,11 @@ from ._common import (
     id_list,
     is_scalar_id,
     matrix,
+    named_spaces,
     payload_list,
     query_vector,
+    sparse_names,
+    sparse_query,
 )
 from ._errors import Closed, InvalidArgument, Unavailable, from_status
 from ._types import BatchResult, Hit, PointId, Record, ScrollPage, Snapshot
@@ -61,8 +64,13 @@ def _jsonable(v: Any, field: str = "value") -> Any:
     return v
 
 
-def _vec(v: Optional[List[float]]) -> Optional[np.ndarray]:
-    return None if v is None else np.asarray(v, dtype=np.float32)
+def _vec(v: Any) -> Any:
+    """A vector as read: a numpy array; named vectors a dict of them (sparse ones stay dicts)."""
+    if v is None:
+        return None
+    if isinstance(v, dict):
+        return {k: x if isinstance(x, dict) else np.asarray(x, dtype=np.float32) for k, x in v.items()}
+    return np.asarray(v, dtype=np.float32)
 
 
 def _record(r: Dict[str, Any]) -> Record:
@@ -202,6 +210,8 @@ class Client:
         metric: str = "cosine",
         index: Union[None, str, Dict[str, Any]] = None,
         embedding: Union[None, str, Dict[str, Any]] = None,
+        vectors: Optional[Dict[str, Any]] = None,
+        sparse_vectors: Optional[Sequence[str]] = None,
         **options: Any,
     ) -> "RemoteCollection":
         """As :meth:`quiverdb.Database.create_collection`; ``dim`` may be left out with an ``embedding`` model
@@ -210,9 +220,16 @@ class Client:
         passthrough = {k: options.pop(k) for k in list(options) if k in _SHARDING_OPTIONS}
         cfg = collection_config(dim, metric, index, embedding, options)
         body: Dict[str, Any] = {}
-        if "dimension" in cfg:
+        if vectors is not None:
+            if dim is not None or embedding is not None:
+                raise InvalidArgument("invalid vectors: expected dim and embedding to be left out with named vectors")
+            body["vectors"] = {n: {"size": d, "distance": _DISTANCE[m]} for n, d, m in named_spaces(vectors, metric)}
+            cfg.pop("metric", None)
+        if sparse_vectors is not None:
+            body["sparse_vectors"] = {n: {} for n in sparse_names(sparse_vectors)}
+        if vectors is None and "dimension" in cfg:
             body["vectors"] = {"size": cfg.pop("dimension"), "distance": _DISTANCE[cfg.pop("metric")]}
-        elif cfg.get("metric", "cosine") != "cosine":
+        elif vectors is None and cfg.get("metric", "cosine") != "cosine":
             raise InvalidArgument("invalid metric: a collection sized by its embedding model uses cosine")
         else:
             cfg.pop("metric", None)
@@ -317,11 +334,36 @@ class RemoteCollection(CollectionBase):
         batch_size: int = 1_000,
         progress: bool = False,
         wait: bool = False,
+        sparse: Optional[Dict[str, Sequence[Any]]] = None,
     ) -> int:
         """As the embedded ``upsert``; ``texts`` or ``images`` (one per id, instead of vectors) are embedded by
         the collection's model on the server. ``wait=True``: the write is durable when this returns."""
         single = is_scalar_id(ids)
         idl = [ids] if single else id_list(ids)
+        if isinstance(vectors, dict) or sparse is not None:
+            if texts is not None or images is not None:
+                raise InvalidArgument("invalid vectors: expected named or sparse vectors, or texts, or images")
+            named = {str(k): matrix(v if not single else [v], f"vectors.{k}") for k, v in (vectors or {}).items()}
+            sp = {str(k): ([v] if single else list(v)) for k, v in (sparse or {}).items()}
+            pl = payload_list([payloads] if single and isinstance(payloads, dict) else payloads, len(idl))
+            check_batch_size(batch_size)
+            seq = 0
+            for a, b in chunks(len(idl), batch_size):
+                rows = []
+                for i in range(a, b):
+                    vec: Dict[str, Any] = {k: m[i].tolist() for k, m in named.items()}
+                    for k, v in sp.items():
+                        if v[i] is not None:
+                            q = sparse_query(v[i] if isinstance(v[i], dict) else {"indices": v[i][0], "values": v[i][1]})
+                            vec[k] = q
+                    p: Dict[str, Any] = {"id": idl[i], "vector": vec}
+                    if ttl is not None:
+                        p["ttl_secs"] = ttl
+                    if pl is not None and pl[i] is not None:
+                        p["payload"] = _jsonable(pl[i], f"payloads[{i}]")
+                    rows.append(p)
+                seq = self._post("/points", {"points": rows}, "PUT", wait)["operation_id"]
+            return seq
         if single and isinstance(payloads, dict):
             payloads = [payloads]
         if single and isinstance(texts, str):
@@ -533,21 +575,27 @@ class RemoteCollection(CollectionBase):
         offset: int = 0,
         min_seq: Optional[int] = None,
         threads: Optional[int] = None,
+        using: Optional[str] = None,
     ) -> Union[List[Hit], BatchResult]:
         """As the embedded ``search``; a string is a text query and ``bytes`` an image query, embedded by the
         collection's model on the server. A matrix is sent as one batch request (``threads`` is the server's
         business and is ignored)."""
-        if isinstance(query, str) or is_image(query):
-            body = self._query_body(query, k, filter, params, with_payload, with_vector, score_threshold, offset,
-                                    min_seq)
+        sq = sparse_query(query)
+        if isinstance(query, str) or is_image(query) or sq is not None:
+            body = self._query_body(sq or query, k, filter, params, with_payload, with_vector, score_threshold,
+                                    offset, min_seq)
+            if using is not None:
+                body["using"] = using
             return [_hit(h) for h in self._post("/points/query", body)["points"]]
         q, batch = query_vector(query)
         _finite(q)
         if not batch:
             body = self._query_body(q.tolist(), k, filter, params, with_payload, with_vector, score_threshold,
                                     offset, min_seq)
+            if using is not None:
+                body["using"] = using
             return [_hit(h) for h in self._post("/points/query", body)["points"]]
-        if offset or score_threshold is not None or with_vector or min_seq is not None:
+        if offset or score_threshold is not None or with_vector or min_seq is not None or using is not None:
             raise InvalidArgument(
                 "invalid query: a matrix of queries takes k, filter, params and threads only "
                 "(search one vector for offset, score_threshold, with_vector or min_seq)"

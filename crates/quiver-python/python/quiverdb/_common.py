@@ -58,6 +58,45 @@ def collection_config(
     return cfg
 
 
+def named_spaces(vectors: Any, metric: str) -> List[Tuple[str, int, str]]:
+    """``vectors={"title": 384, "body": {"dim": 768, "metric": "dot"}}`` as ``(name, dim, metric)`` in name
+    order (the engine's order: the first is the collection's first vector)."""
+    if not isinstance(vectors, dict) or not vectors:
+        raise InvalidArgument(f"invalid vectors: expected a dict of named vectors {{name: dim}}, got {vectors!r}")
+    out = []
+    for name in sorted(vectors):
+        v = vectors[name]
+        spec = {"dim": v} if not isinstance(v, dict) else dict(v)
+        unknown = set(spec) - {"dim", "metric"}
+        if unknown:
+            raise InvalidArgument(f"invalid vectors.{name}: expected dim and metric, got {sorted(unknown)}")
+        dim, m = spec.get("dim"), spec.get("metric", metric)
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise InvalidArgument(f"invalid vectors.{name}.dim: expected a positive integer, got {dim!r}")
+        if not isinstance(m, str) or m.lower() not in METRICS:
+            raise InvalidArgument(f"invalid vectors.{name}.metric: expected one of cosine, dot, euclidean, got {m!r}")
+        if not isinstance(name, str) or not name:
+            raise InvalidArgument(f"invalid vectors: expected non-empty names, got {name!r}")
+        out.append((name, int(dim), m.lower()))
+    return out
+
+
+def sparse_names(sparse_vectors: Any) -> List[str]:
+    """``sparse_vectors=["terms"]`` (or a dict by name) as the list of names."""
+    names = list(sparse_vectors) if isinstance(sparse_vectors, (list, tuple, dict)) else None
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise InvalidArgument(f"invalid sparse_vectors: expected a list of names, got {sparse_vectors!r}")
+    return names
+
+
+def sparse_query(query: Any) -> Optional[Dict[str, List[Any]]]:
+    """A sparse query (``{"indices": [...], "values": [...]}``) as a JSON-able dict; None when ``query`` is not
+    one."""
+    if isinstance(query, dict) and set(query) == {"indices", "values"}:
+        return {"indices": [int(i) for i in query["indices"]], "values": [float(v) for v in query["values"]]}
+    return None
+
+
 def is_scalar_id(ids: Any) -> bool:
     return isinstance(ids, (str, int, np.integer)) and not isinstance(ids, bool)
 

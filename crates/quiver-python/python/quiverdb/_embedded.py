@@ -20,8 +20,11 @@ from ._common import (
     id_list,
     is_scalar_id,
     matrix,
+    named_spaces,
     payload_list,
     query_vector,
+    sparse_names,
+    sparse_query,
 )
 from ._errors import InvalidArgument
 from ._types import BatchResult, Hit, PointId, Record, ScrollPage, Snapshot
@@ -72,6 +75,7 @@ class Collection(CollectionBase):
         batch_size: int = 10_000,
         progress: bool = False,
         wait: bool = False,
+        sparse: Optional[Dict[str, Sequence[Any]]] = None,
     ) -> int:
         """Inserts or replaces points; returns the last operation's sequence number.
 
@@ -81,9 +85,29 @@ class Collection(CollectionBase):
         ``images`` (one image file's bytes per id: JPEG, PNG, WebP, GIF or BMP) for a collection created with an
         image model (``embedding="efficientnet-lite0"``).
         ``payloads``: one dict (or None) per id. ``ttl``: seconds until the points expire. Large inputs are
-        written ``batch_size`` rows per operation (each one atomic); ``progress=True`` shows a progress bar."""
+        written ``batch_size`` rows per operation (each one atomic); ``progress=True`` shows a progress bar.
+
+        Named vectors: ``vectors={"title": matrix, "body": matrix}`` (one row per id each). Sparse vectors:
+        ``sparse={"terms": [{"indices": [...], "values": [...]}, None, ...]}`` (one per id; None: none)."""
         single = is_scalar_id(ids)
         idl = [ids] if single else id_list(ids)
+        if isinstance(vectors, dict) or sparse is not None:
+            if texts is not None or images is not None:
+                raise InvalidArgument("invalid vectors: expected named or sparse vectors, or texts, or images")
+            named = {str(k): matrix(v if not single else [v], f"vectors.{k}") for k, v in (vectors or {}).items()}
+            sp = {str(k): ([v] if single else list(v)) for k, v in (sparse or {}).items()}
+            pl = payload_list([payloads] if single and isinstance(payloads, dict) else payloads, len(idl))
+            check_batch_size(batch_size)
+            seq = self._c.applied_seq
+            for a, b in chunks(len(idl), batch_size):
+                seq = self._c.upsert_named(
+                    idl[a:b],
+                    {k: np.ascontiguousarray(m[a:b]) for k, m in named.items()},
+                    {k: v[a:b] for k, v in sp.items()},
+                    None if pl is None else pl[a:b],
+                    ttl,
+                )
+            return self._done(seq, wait)
         if single and payloads is not None and isinstance(payloads, dict):
             payloads = [payloads]
         if single and isinstance(texts, str):
@@ -237,6 +261,7 @@ class Collection(CollectionBase):
         offset: int = 0,
         min_seq: Optional[int] = None,
         threads: Optional[int] = None,
+        using: Optional[str] = None,
     ) -> Union[List[Hit], BatchResult]:
         """The ``k`` nearest points to ``query``.
 
@@ -245,17 +270,24 @@ class Collection(CollectionBase):
         ``filter`` is a Qdrant-shaped filter (``{"must": [{"key": "tag", "match": {"value": "a"}}]}``);
         ``params`` are index settings (``ef``, ``nprobe``, ``rerank``, ``exact``, ...). A string is a text
         query, embedded by the collection's model; ``bytes`` an image query (an image file), embedded by the
-        collection's image model."""
+        collection's image model. ``using`` names the vector searched (named or sparse vectors); a sparse query is
+        ``{"indices": [...], "values": [...]}``."""
+        sq = sparse_query(query)
+        if sq is not None:
+            hits, _ = self._c.search(None, k, offset=offset, filter=filter, params=params, with_payload=with_payload,
+                                     with_vector=with_vector, score_threshold=score_threshold, min_seq=min_seq,
+                                     using=using, sparse=sq)
+            return [Hit(*h) for h in hits]
         if isinstance(query, str):
             query = self._c.embed([query])[0]
         elif is_image(query):
             query = self._c.embed_images([bytes(query)])[0]
         q, batch = query_vector(query)
         if batch:
-            if offset or score_threshold is not None or with_vector or min_seq is not None:
+            if offset or score_threshold is not None or with_vector or min_seq is not None or using is not None:
                 raise InvalidArgument(
                     "invalid query: a matrix of queries takes k, filter, params and threads only "
-                    "(search one vector for offset, score_threshold, with_vector or min_seq)"
+                    "(search one vector for offset, score_threshold, with_vector, min_seq or using)"
                 )
             ids, scores = self._c.search_batch(q, k, filter=filter, params=params, threads=threads)
             if isinstance(ids, list):
@@ -274,6 +306,7 @@ class Collection(CollectionBase):
             with_vector=with_vector,
             score_threshold=score_threshold,
             min_seq=min_seq,
+            using=using,
         )
         return [Hit(*h) for h in hits]
 
@@ -445,6 +478,8 @@ class Database:
         metric: str = "cosine",
         index: Union[None, str, Dict[str, Any]] = None,
         embedding: Union[None, str, Dict[str, Any]] = None,
+        vectors: Optional[Dict[str, Any]] = None,
+        sparse_vectors: Optional[Sequence[str]] = None,
         **options: Any,
     ) -> Collection:
         """Creates a collection of ``dim``-dimensional vectors.
@@ -453,8 +488,22 @@ class Database:
         —, ``"ivf"``, ``"kd-tree"``, ``"lsh"``, ``"kd-lsh"``, ``"flat"``) or ``{"kind": ..., "params": {...}}``
         (e.g. ``{"kind": "hnsw", "params": {"m": 16, "quantization": "sq8"}}``). ``embedding``: a model name
         (``"all-MiniLM-L6-v2"``): the collection then takes texts, and ``dim`` may be left out. Other options:
-        ``durability``, ``tiering``, ``optimizer``, ``max_payload_bytes``, ``change_feed_bytes``."""
+        ``durability``, ``tiering``, ``optimizer``, ``max_payload_bytes``, ``change_feed_bytes``.
+
+        Named vectors: ``vectors={"title": 384, "body": {"dim": 768, "metric": "dot"}}`` instead of ``dim`` (each
+        searched by name: ``search(q, using="title")``). Sparse vectors: ``sparse_vectors=["terms"]``."""
         cfg = collection_config(dim, metric, index, embedding, options)
+        if vectors is not None:
+            if dim is not None or embedding is not None:
+                raise InvalidArgument("invalid vectors: expected dim and embedding to be left out with named vectors")
+            spaces = named_spaces(vectors, metric)
+            (first, d0, m0), rest = spaces[0], spaces[1:]
+            cfg.update(dimension=d0, metric=m0, vector_name=first)
+            if rest:
+                cfg["more_vectors"] = {n: {"dimension": d, "metric": m, **({"index": cfg["index"]} if "index" in cfg else {})}
+                                       for n, d, m in rest}
+        if sparse_vectors is not None:
+            cfg["sparse_vectors"] = {n: {} for n in sparse_names(sparse_vectors)}
         if "embedding" in cfg:
             model = cfg["embedding"].get("model")
             if not isinstance(model, str):

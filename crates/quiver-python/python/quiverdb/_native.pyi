@@ -49,9 +49,17 @@ class Collection:
         payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None,
         ttl: Optional[int] = None,
     ) -> int: ...
+    def upsert_named(
+        self,
+        ids: Sequence[_Id],
+        named: Dict[str, npt.NDArray[np.float32]],
+        sparse: Dict[str, Sequence[Any]],
+        payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None,
+        ttl: Optional[int] = None,
+    ) -> int: ...
     def search(
         self,
-        vector: npt.NDArray[np.float32],
+        vector: Optional[npt.NDArray[np.float32]],
         k: int = 10,
         *,
         offset: int = 0,
@@ -62,6 +70,8 @@ class Collection:
         score_threshold: Optional[float] = None,
         min_seq: Optional[int] = None,
         explain: bool = False,
+        using: Optional[str] = None,
+        sparse: Optional[Dict[str, Any]] = None,
     ) -> Tuple[List[_HitTuple], Optional[Dict[str, Any]]]: ...
     def search_batch(
         self,
