@@ -330,13 +330,12 @@ def named(url: str, grpc_port: int | None = None) -> None:
         except Exception as e:
             assert status_of(e) == 400, e
     client.delete_collection(name)
-    if grpc_port is None:
-        sparse(client)
-    print("qdrant-client named vector checks: all passed")
+    sparse(client)
+    print("qdrant-client named and sparse vector checks: all passed")
 
 
 def sparse(client: QdrantClient) -> None:
-    """Sparse vectors beside a dense one (REST): the hybrid layout fastembed users create."""
+    """Sparse vectors beside a dense one: the hybrid layout fastembed users create."""
     name = "sparse"
     if client.collection_exists(name):
         client.delete_collection(name)
@@ -351,7 +350,13 @@ def sparse(client: QdrantClient) -> None:
     q = client.query_points(name, query=models.SparseVector(indices=[3, 100], values=[1.0, 1.0]), using="terms",
                             limit=2, with_vectors=True)
     assert [p.id for p in q.points] == [3, 5], q
-    assert q.points[0].vector["terms"].indices == [3, 100], q.points[0].vector
+    assert list(q.points[0].vector["terms"].indices) == [3, 100], q.points[0].vector
+    assert list(q.points[0].vector["dense"]) == [1.0, 3.0], q.points[0].vector
+    # Column-wise too.
+    client.upsert(name, wait=True, points=models.Batch(ids=[7], vectors={
+        "dense": [[1.0, 0.0]], "terms": [models.SparseVector(indices=[3], values=[9.0])]}))
+    q = client.query_points(name, query=models.SparseVector(indices=[3], values=[1.0]), using="terms", limit=1)
+    assert [p.id for p in q.points] == [7], q
     fused = client.query_points(name, prefetch=[
         models.Prefetch(query=[0.0, 1.0], using="dense", limit=3),
         models.Prefetch(query=models.SparseVector(indices=[4], values=[1.0]), using="terms", limit=3),

@@ -13,6 +13,7 @@
 //!             size: 3,
 //!             distance: wire::Distance::Cosine,
 //!             on_disk: None,
+//!             embedding: None,
 //!         })),
 //!         ..Default::default()
 //!     })

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use crate::clock::Clock;
 use crate::codec::{Reader, Writer};
-use crate::config::CollectionConfig;
+use crate::config::{CollectionConfig, SparseModifier};
 use crate::error::{Error, Result};
 use crate::feed::{CLOSED_SEQ, Change, Feed, Listener, Listeners};
 use crate::filter::{DEFAULT_MAX_FILTER_DEPTH, Filter};
@@ -655,6 +655,25 @@ impl Collection {
         }
         let k = req.limit + req.offset;
         let exact_below = cfg.optimizer.exact_below;
+        // The idf modifier: each query weight times its term's inverse document frequency over the live points.
+        let sparse = match sparse {
+            Some((si, mut q))
+                if cfg.sparse_vectors.values().nth(si).map(|c| c.modifier) == Some(SparseModifier::Idf) =>
+            {
+                let (mut docs, mut df) = (0u64, vec![0u64; q.indices.len()]);
+                for s in &segs {
+                    let d = s.data.read();
+                    let (n, counts) = d.sparse[si].frequencies(&q.indices, &d.excluded(now));
+                    docs += n;
+                    df.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
+                }
+                for (v, n) in q.values.iter_mut().zip(df) {
+                    *v *= crate::sparse::idf(docs, n);
+                }
+                Some((si, q))
+            }
+            other => other,
+        };
         let run = |s: &Arc<Segment>, k: usize, params: &quiver_index::SearchParams| {
             let d = s.data.read();
             match &sparse {

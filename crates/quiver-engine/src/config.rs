@@ -66,10 +66,34 @@ pub struct CollectionConfig {
     pub sparse_vectors: BTreeMap<String, SparseVectorConfig>,
 }
 
-/// A sparse vector of a collection. No settings yet: scores are exact dot products.
+/// A sparse vector of a collection: scores are exact dot products, of the query's weights as given or scaled by
+/// each term's inverse document frequency.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SparseVectorConfig {}
+pub struct SparseVectorConfig {
+    /// `none` (default) or `idf`.
+    #[serde(default, skip_serializing_if = "SparseModifier::is_none")]
+    pub modifier: SparseModifier,
+}
+
+/// How a sparse query's weights are scaled before scoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SparseModifier {
+    /// As given.
+    #[default]
+    None,
+    /// Each term's weight times its inverse document frequency over the collection's live points that have the
+    /// vector, `ln((N − n + 0.5) / (n + 0.5) + 1)` for `n` of `N` points holding the term (BM25's IDF, as Qdrant
+    /// computes it): store term frequencies as the values, and the collection supplies the IDF at query time.
+    Idf,
+}
+
+impl SparseModifier {
+    fn is_none(&self) -> bool {
+        *self == SparseModifier::None
+    }
+}
 
 /// Longest vector name.
 pub const MAX_VECTOR_NAME_LEN: usize = 64;

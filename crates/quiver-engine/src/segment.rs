@@ -547,20 +547,11 @@ impl SegmentData {
             indexed_keys: Vec::new(),
             unindexed_keys: Vec::new(),
         };
-        let allowed = match filter {
-            Some(f) => {
-                let Estimate { min, exp, max } = self.payload_index.estimate(f, self.len());
-                plan.estimate = Some((min, exp, max));
-                let eval = self.payload_index.evaluate(f, self);
-                plan.indexed_keys = eval.indexed_keys;
-                plan.unindexed_keys = eval.unindexed_keys;
-                let mut rows = eval.rows;
-                rows -= &*excluded;
-                plan.matched = Some(rows.len());
-                Some(rows)
-            }
-            None => None,
-        };
+        let allowed = filter.map(|f| {
+            let Estimate { min, exp, max } = self.payload_index.estimate(f, self.len());
+            plan.estimate = Some((min, exp, max));
+            self.admitted_by(f, &excluded, &mut plan)
+        });
         let admitted = allowed.as_ref().map_or(live, RoaringBitmap::len);
         if k == 0 || admitted == 0 {
             plan.plan = "none".into();
@@ -592,6 +583,17 @@ impl SegmentData {
         Ok((hits, plan))
     }
 
+    /// The rows `filter` admits less `excluded`, with the keys and count noted in `plan`.
+    fn admitted_by(&self, filter: &Filter, excluded: &RoaringBitmap, plan: &mut SegmentPlan) -> RoaringBitmap {
+        let eval = self.payload_index.evaluate(filter, self);
+        plan.indexed_keys = eval.indexed_keys;
+        plan.unindexed_keys = eval.unindexed_keys;
+        let mut rows = eval.rows;
+        rows -= excluded;
+        plan.matched = Some(rows.len());
+        rows
+    }
+
     /// The `k` live rows with the highest dot product with `query` in sparse space `space` that `filter` admits
     /// (exact, through the inverted index; rows sharing no term with the query are not returned).
     pub fn search_sparse(
@@ -614,15 +616,7 @@ impl SegmentData {
             indexed_keys: Vec::new(),
             unindexed_keys: Vec::new(),
         };
-        let allowed = filter.map(|f| {
-            let eval = self.payload_index.evaluate(f, self);
-            plan.indexed_keys = eval.indexed_keys;
-            plan.unindexed_keys = eval.unindexed_keys;
-            let mut rows = eval.rows;
-            rows -= &*excluded;
-            plan.matched = Some(rows.len());
-            rows
-        });
+        let allowed = filter.map(|f| self.admitted_by(f, &excluded, &mut plan));
         let hits = if k == 0 { Vec::new() } else { self.sparse[space].search(query, k, allowed.as_ref(), &excluded) };
         (hits, plan)
     }

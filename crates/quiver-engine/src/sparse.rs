@@ -24,6 +24,13 @@ pub struct SparseVector {
     pub values: Vec<f32>,
 }
 
+/// BM25's inverse document frequency of a term held by `n` of `docs` points (as Qdrant's `idf` modifier computes
+/// it): `ln((docs − n + 0.5) / (n + 0.5) + 1)`, always positive.
+pub fn idf(docs: u64, n: u64) -> f32 {
+    let (docs, n) = (docs as f64, n.min(docs) as f64);
+    (((docs - n + 0.5) / (n + 0.5)) + 1.0).ln() as f32
+}
+
 impl SparseVector {
     /// Checks a sparse vector as sent and returns it sorted by index; errors name `field` (`vector.text`) and say
     /// what was wrong as `(field, reason)`.
@@ -110,6 +117,8 @@ pub(crate) struct SparseSpace {
     values: Vec<f32>,
     /// Term → the rows that have it, in row order, with their weights.
     postings: HashMap<u32, Posting>,
+    /// Rows that have a vector (a non-empty one).
+    present: RoaringBitmap,
 }
 
 /// The rows holding one term, in increasing row order, and their weights.
@@ -132,9 +141,25 @@ impl SparseSpace {
             p.rows.push(row);
             p.weights.push(x);
         }
+        if !v.is_empty() {
+            self.present.insert(row);
+        }
         self.indices.extend_from_slice(&v.indices);
         self.values.extend_from_slice(&v.values);
         self.offsets.push(self.indices.len() as u64);
+    }
+
+    /// Rows that have a vector and are not `excluded`, and per term of `terms` how many of them hold it: the
+    /// counts of an inverse document frequency.
+    pub fn frequencies(&self, terms: &[u32], excluded: &RoaringBitmap) -> (u64, Vec<u64>) {
+        let docs = self.present.len() - self.present.intersection_len(excluded);
+        let df = terms
+            .iter()
+            .map(|t| {
+                self.postings.get(t).map_or(0, |p| p.rows.iter().filter(|r| !excluded.contains(**r)).count() as u64)
+            })
+            .collect();
+        (docs, df)
     }
 
     /// Row `row`'s vector (`None` when it has none).

@@ -123,6 +123,30 @@ async fn sse_streams_changes_in_order_and_resumes() {
     assert_eq!(ev3[0].1, "closed");
 }
 
+/// Upsert events carry named and sparse vectors by name, as reads return them.
+#[tokio::test]
+async fn sse_upserts_carry_named_and_sparse_vectors_by_name() {
+    let (app, _d, _s) = setup(ServerConfig::default());
+    ok(
+        &app,
+        "PUT",
+        "/collections/n",
+        json!({"vectors": {"a": {"size": 2, "distance": "Dot"}, "b": {"size": 1, "distance": "Dot"}},
+               "sparse_vectors": {"t": {}}}),
+    )
+    .await;
+    ok(
+        &app,
+        "PUT",
+        "/collections/n/points",
+        json!({"points": [{"id": 1, "vector": {"b": [3.0], "t": {"indices": [5], "values": [0.5]}}}]}),
+    )
+    .await;
+    let req = Request::get("/collections/n/changes?after=0&with_vector=true").body(Body::empty()).unwrap();
+    let ev = read_events(app.clone().oneshot(req).await.unwrap().into_body(), 1).await;
+    assert_eq!(ev[0].2["points"][0]["vector"], json!({"b": [3.0], "t": {"indices": [5], "values": [0.5]}}));
+}
+
 #[tokio::test]
 async fn sse_errors() {
     let (app, _d, _s) = setup(ServerConfig::default());

@@ -290,9 +290,32 @@ async fn sparse_vectors_are_written_searched_fused_and_read() {
     t.err(
         "PUT",
         "/collections/x",
-        Some(json!({"vectors": {"size": 2, "distance": "Dot"}, "sparse_vectors": {"s": {"modifier": "idf"}}})),
+        Some(json!({"vectors": {"size": 2, "distance": "Dot"}, "sparse_vectors": {"s": {"modifier": "bm42"}}})),
         bad,
         "sparse_vectors.s.modifier",
     )
     .await;
+    // The idf modifier: a rare term outweighs a common one of the same stored weight.
+    t.ok(
+        "PUT",
+        "/collections/bm25",
+        Some(json!({"vectors": {"size": 1, "distance": "Dot"}, "sparse_vectors": {"tf": {"modifier": "idf"}}})),
+    )
+    .await;
+    let info = t.ok("GET", "/collections/bm25", None).await;
+    assert_eq!(info["config"]["params"]["sparse_vectors"], json!({"tf": {"modifier": "idf"}}));
+    // Term 1 in every point, term 2 in point 0 only; point 1 has more of term 1.
+    let pts: Vec<Value> = (0..5)
+        .map(|i| {
+            let (ix, vals) = if i == 0 { (json!([1, 2]), json!([1.0, 1.0])) } else { (json!([1]), json!([1.5])) };
+            json!({"id": i, "vector": {"": [1.0], "tf": {"indices": ix, "values": vals}}})
+        })
+        .collect();
+    t.ok("PUT", "/collections/bm25/points?wait=true", Some(json!({"points": pts}))).await;
+    let q = json!({"query": {"indices": [1, 2], "values": [1.0, 1.0]}, "using": "tf", "limit": 2});
+    let hits = t.ok("POST", "/collections/bm25/points/query", Some(q)).await;
+    assert_eq!(ids(&hits["points"])[0], 0, "the rare term decides: {hits}");
+    let idf = |n: f64| ((5.0 - n + 0.5) / (n + 0.5) + 1.0f64).ln();
+    let want = idf(5.0) + idf(1.0);
+    assert!((hits["points"][0]["score"].as_f64().unwrap() - want).abs() < 1e-4, "{hits} vs {want}");
 }

@@ -106,8 +106,8 @@ pub struct CreateCollection {
     #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quantization_config: Option<Value>,
-    /// Sparse vectors by name: `{"terms": {}}` (Qdrant's `index` settings are accepted with no effect;
-    /// `modifier` may be `none`).
+    /// Sparse vectors by name: `{"terms": {}}` or `{"terms": {"modifier": "idf"}}` (Qdrant's `index` settings
+    /// are accepted with no effect).
     #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sparse_vectors: Option<Value>,

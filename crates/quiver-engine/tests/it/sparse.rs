@@ -164,3 +164,49 @@ fn bad_sparse_input_is_refused_and_changes_nothing() {
     cfg.sparse_vectors.insert(String::new(), SparseVectorConfig::default());
     assert!(matches!(cfg.validate(), Err(Error::InvalidArgument { field, .. }) if field == "sparse_vectors."));
 }
+
+/// The idf modifier: query weights times BM25's IDF over the live points that have the vector, recomputed as
+/// points are deleted; the stored values are untouched.
+#[test]
+fn the_idf_modifier_scales_query_weights_by_live_document_frequency() {
+    let dir = MemDirectory::new(3);
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let mut cfg = config();
+    cfg.sparse_vectors.get_mut("terms").unwrap().modifier = quiver_engine::config::SparseModifier::Idf;
+    let c = Collection::create("idf", Arc::new(dir), cfg, clock).unwrap();
+    c.upsert((0..N / 2).map(point).collect()).unwrap();
+    c.seal().unwrap();
+    c.upsert((N / 2..N).map(point).collect()).unwrap();
+    let check = |deleted: &[u64]| {
+        let live: Vec<SparseVector> = (0..N).filter(|i| !deleted.contains(i)).filter_map(sparse_of).collect();
+        let docs = live.len() as u64;
+        for qi in 0..6 {
+            let q = sparse_of(1001 + qi * 5).unwrap();
+            let scaled = SparseVector {
+                indices: q.indices.clone(),
+                values: q
+                    .indices
+                    .iter()
+                    .zip(&q.values)
+                    .map(|(t, v)| {
+                        let n = live.iter().filter(|d| d.indices.contains(t)).count() as u64;
+                        v * quiver_engine::sparse::idf(docs, n)
+                    })
+                    .collect(),
+            };
+            let want = brute(&scaled, 10, |i| !deleted.contains(&i));
+            let got = c.search(&SearchRequest::sparse("terms", q.clone(), 10)).unwrap().hits;
+            assert_eq!(got.len(), want.len());
+            for (g, (id, score)) in got.iter().zip(&want) {
+                assert!((g.score - score).abs() < 1e-3 * score.abs().max(1.0), "{g:?} vs ({id}, {score})");
+            }
+        }
+    };
+    check(&[]);
+    let deleted: Vec<u64> = (0..N).filter(|i| i % 3 == 1).collect();
+    c.delete(Selector::Ids(deleted.iter().map(|&i| PointId::Num(i)).collect())).unwrap();
+    check(&deleted);
+    // The stored vector is as written.
+    let got = c.get(&[PointId::Num(6)], false, true).unwrap();
+    assert_eq!(got[0].sparse.as_ref().unwrap()["terms"], sparse_of(6).unwrap());
+}

@@ -30,6 +30,7 @@ from ._common import (
     id_list,
     is_scalar_id,
     matrix,
+    named_inputs,
     named_spaces,
     payload_list,
     query_vector,
@@ -341,11 +342,7 @@ class RemoteCollection(CollectionBase):
         single = is_scalar_id(ids)
         idl = [ids] if single else id_list(ids)
         if isinstance(vectors, dict) or sparse is not None:
-            if texts is not None or images is not None:
-                raise InvalidArgument("invalid vectors: expected named or sparse vectors, or texts, or images")
-            named = {str(k): matrix(v if not single else [v], f"vectors.{k}") for k, v in (vectors or {}).items()}
-            sp = {str(k): ([v] if single else list(v)) for k, v in (sparse or {}).items()}
-            pl = payload_list([payloads] if single and isinstance(payloads, dict) else payloads, len(idl))
+            named, sp, pl = named_inputs(single, len(idl), vectors, sparse, payloads, texts, images)
             check_batch_size(batch_size)
             seq = 0
             for a, b in chunks(len(idl), batch_size):

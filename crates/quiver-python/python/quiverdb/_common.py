@@ -89,6 +89,18 @@ def sparse_names(sparse_vectors: Any) -> List[str]:
     return names
 
 
+def named_inputs(
+    single: bool, n: int, vectors: Any, sparse: Any, payloads: Any, texts: Any, images: Any
+) -> Tuple[Dict[str, np.ndarray], Dict[str, List[Any]], Optional[List[Any]]]:
+    """An upsert's named vectors (name → n×dim matrix), sparse vectors (name → n entries) and payloads, checked."""
+    if texts is not None or images is not None:
+        raise InvalidArgument("invalid vectors: expected named or sparse vectors, or texts, or images")
+    named = {str(k): matrix(v if not single else [v], f"vectors.{k}") for k, v in (vectors or {}).items()}
+    sp = {str(k): ([v] if single else list(v)) for k, v in (sparse or {}).items()}
+    pl = payload_list([payloads] if single and isinstance(payloads, dict) else payloads, n)
+    return named, sp, pl
+
+
 def sparse_query(query: Any) -> Optional[Dict[str, List[Any]]]:
     """A sparse query (``{"indices": [...], "values": [...]}``) as a JSON-able dict; None when ``query`` is not
     one."""

@@ -70,6 +70,13 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
             format!("named vectors {:?}", config.vector_names()),
         ));
     }
+    if !config.sparse_vectors.is_empty() {
+        return Err(ApiError::invalid(
+            "sparse_vectors",
+            "absent in cluster mode (sparse vectors run on a single node for now)",
+            format!("sparse vectors {:?}", config.sparse_vectors.keys().collect::<Vec<_>>()),
+        ));
+    }
     let spec = new_spec(c, name, config, shard_number, replication_factor, sharding).await?;
     create_spec(c, spec).await?;
     Ok(json!(true))

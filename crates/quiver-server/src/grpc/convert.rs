@@ -298,16 +298,23 @@ pub fn vectors_json(v: &pb::Vectors, path: &str) -> Res<Value> {
     }
 }
 
+fn sparse_json(s: &pb::SparseVector) -> Value {
+    json!({"indices": s.indices, "values": s.values})
+}
+
 fn vector_json(v: &pb::Vector, path: &str) -> Res<Value> {
     use pb::vector::Vector as V;
-    refuse_if(&v.indices, &format!("{path}.indices (sparse vectors)"))?;
+    if let (None, Some(ix)) = (&v.vector, &v.indices) {
+        // The older spelling of a sparse vector: `data` are the values, `indices` their indices.
+        return Ok(json!({"indices": ix.data, "values": v.data}));
+    }
     if v.vectors_count.is_some_and(|n| n > 1) {
         return Err(unsupported(&format!("{path}.vectors_count (multi-vectors)")));
     }
     match &v.vector {
         Some(V::Dense(d)) => Ok(json!(d.data)),
         None => Ok(json!(v.data)),
-        Some(V::Sparse(_)) => Err(unsupported(&format!("{path}.sparse"))),
+        Some(V::Sparse(s)) => Ok(sparse_json(s)),
         Some(V::MultiDense(_)) => Err(unsupported(&format!("{path}.multi_dense"))),
         Some(V::Document(_)) => Err(unsupported(&format!("{path}.document (use REST for text inference)"))),
         Some(V::Image(_)) => Err(unsupported(&format!("{path}.image"))),
@@ -320,7 +327,7 @@ fn vector_input_json(v: &pb::VectorInput, path: &str) -> Res<Value> {
     match &v.variant {
         Some(V::Id(id)) => point_id_json(id, &format!("{path}.id")),
         Some(V::Dense(d)) => Ok(json!(d.data)),
-        Some(V::Sparse(_)) => Err(unsupported(&format!("{path}.sparse"))),
+        Some(V::Sparse(s)) => Ok(sparse_json(s)),
         Some(V::MultiDense(_)) => Err(unsupported(&format!("{path}.multi_dense"))),
         Some(V::Document(_)) => Err(unsupported(&format!("{path}.document (use REST for text inference)"))),
         Some(V::Image(_)) => Err(unsupported(&format!("{path}.image"))),
@@ -332,12 +339,20 @@ fn vector_input_json(v: &pb::VectorInput, path: &str) -> Res<Value> {
 /// A stored vector (REST JSON: an array, or an object of named arrays) as gRPC output.
 pub fn vectors_output(v: &Value) -> Option<pb::VectorsOutput> {
     use pb::vectors_output::VectorsOptions as V;
+    let floats = |a: &[Value]| a.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect::<Vec<f32>>();
     let dense = |v: &Value| {
+        if let (Some(ix), Some(vals)) =
+            (v.get("indices").and_then(Value::as_array), v.get("values").and_then(Value::as_array))
+        {
+            let indices = ix.iter().map(|x| x.as_u64().unwrap_or(0) as u32).collect();
+            return Some(pb::VectorOutput {
+                data: Vec::new(),
+                vector: Some(pb::vector_output::Vector::Sparse(pb::SparseVector { values: floats(vals), indices })),
+            });
+        }
         v.as_array().map(|a| pb::VectorOutput {
             data: Vec::new(),
-            vector: Some(pb::vector_output::Vector::Dense(pb::DenseVector {
-                data: a.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect(),
-            })),
+            vector: Some(pb::vector_output::Vector::Dense(pb::DenseVector { data: floats(a) })),
         })
     };
     let opt = match v {
@@ -509,11 +524,14 @@ pub fn query_groups_body(q: &pb::QueryPointGroups) -> Res<Value> {
 /// The REST body of `POST /points/search`.
 pub fn search_body(s: &pb::SearchPoints) -> Res<Value> {
     refuse_if(&s.shard_key_selector, "shard_key_selector")?;
-    refuse_if(&s.sparse_indices, "sparse_indices")?;
     let mut o = Map::new();
-    let vector = match &s.vector_name {
-        Some(name) => json!({"name": name, "vector": s.vector}),
-        None => json!(s.vector),
+    let vector = match (&s.vector_name, &s.sparse_indices) {
+        (Some(name), Some(ix)) => json!({"name": name, "vector": {"indices": ix.data, "values": s.vector}}),
+        (None, Some(_)) => {
+            return Err(Status::invalid_argument("sparse_indices: expected a vector_name (the sparse vector's)"));
+        }
+        (Some(name), None) => json!({"name": name, "vector": s.vector}),
+        (None, None) => json!(s.vector),
     };
     o.insert("vector".into(), vector);
     common_search_fields(&mut o, None, s.filter.as_ref(), s.params.as_ref(), s.score_threshold, "")?;
@@ -612,7 +630,6 @@ fn hnsw_json(h: &pb::HnswConfigDiff) -> Value {
 /// The REST body of `PUT /collections/{name}`.
 pub fn create_body(c: &pb::CreateCollection) -> Res<Value> {
     refuse_if(&c.quantization_config, "quantization_config")?;
-    refuse_if(&c.sparse_vectors_config, "sparse_vectors_config")?;
     refuse_if(&c.strict_mode_config, "strict_mode_config")?;
     refuse_if(&c.payload, "payload")?;
     refuse_if(&c.id_tracker, "id_tracker")?;
@@ -630,6 +647,18 @@ pub fn create_body(c: &pb::CreateCollection) -> Res<Value> {
             o.insert("vectors".into(), Value::Object(named));
         }
         None => {}
+    }
+    if let Some(sv) = &c.sparse_vectors_config {
+        let mut m = Map::new();
+        for (name, p) in &sv.map {
+            let mut params = Map::new();
+            // The index settings have no effect (every sparse search is exact); the modifier is checked by REST.
+            if let Some(modifier) = p.modifier {
+                params.insert("modifier".into(), json!(if modifier == 1 { "idf" } else { "none" }));
+            }
+            m.insert(name.clone(), Value::Object(params));
+        }
+        o.insert("sparse_vectors".into(), Value::Object(m));
     }
     if let Some(h) = &c.hnsw_config {
         o.insert("hnsw_config".into(), hnsw_json(h));
@@ -697,6 +726,19 @@ pub fn collection_info(v: &Value) -> pb::CollectionInfo {
                 shard_number: u64_at(params, "shard_number").unwrap_or(1) as u32,
                 on_disk_payload: params["on_disk_payload"].as_bool().unwrap_or(false),
                 vectors_config: params.get("vectors").and_then(vectors_config_of),
+                sparse_vectors_config: params
+                    .get("sparse_vectors")
+                    .and_then(Value::as_object)
+                    .filter(|m| !m.is_empty())
+                    .map(|m| pb::SparseVectorConfig {
+                        map: m
+                            .iter()
+                            .map(|(k, v)| {
+                                let idf = v.get("modifier").and_then(Value::as_str) == Some("idf");
+                                (k.clone(), pb::SparseVectorParams { index: None, modifier: idf.then_some(1) })
+                            })
+                            .collect(),
+                    }),
                 replication_factor: u64_at(params, "replication_factor").map(|n| n as u32),
                 write_consistency_factor: u64_at(params, "write_consistency_factor").map(|n| n as u32),
             }),

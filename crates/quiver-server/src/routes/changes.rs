@@ -105,7 +105,7 @@ impl Feed {
         loop {
             if let Some(c) = self.buf.pop_front() {
                 self.after = c.seq;
-                let (name, data) = describe(&c, self.with_vector, self.with_payload);
+                let (name, data) = describe(&c, self.sub.col.config(), self.with_vector, self.with_payload);
                 return Some(Item::Change(c.seq, name, data));
             }
             match self.sub.col.changes_since(self.after, FETCH) {
@@ -145,7 +145,33 @@ impl Feed {
 }
 
 /// The JSON of one change.
-fn describe(c: &Change, with_vector: bool, with_payload: bool) -> (&'static str, Value) {
+/// A point's vectors in an upsert event: the unnamed vector as an array; named and sparse vectors as an object
+/// by name (the unnamed one under `""`), as reads return them.
+fn vector_json(cfg: &quiver_engine::CollectionConfig, p: &quiver_engine::ops::PointWrite) -> Value {
+    if !cfg.is_named() && cfg.sparse_vectors.is_empty() {
+        return json!(p.vector);
+    }
+    let mut m = serde_json::Map::new();
+    for (i, space) in cfg.spaces().iter().enumerate() {
+        let v = if i == 0 { Some(&p.vector) } else { p.more.get(i - 1) };
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            m.insert(space.name.to_owned(), json!(v));
+        }
+    }
+    for (name, v) in cfg.sparse_vectors.keys().zip(&p.sparse) {
+        if !v.is_empty() {
+            m.insert(name.clone(), json!({"indices": v.indices, "values": v.values}));
+        }
+    }
+    Value::Object(m)
+}
+
+fn describe(
+    c: &Change,
+    cfg: &quiver_engine::CollectionConfig,
+    with_vector: bool,
+    with_payload: bool,
+) -> (&'static str, Value) {
     match c.op.as_ref() {
         Operation::Upsert(points) => {
             let pts: Vec<Value> = points
@@ -157,7 +183,7 @@ fn describe(c: &Change, with_vector: bool, with_payload: bool) -> (&'static str,
                         o.insert("payload".into(), Value::Object(p.payload.clone()));
                     }
                     if with_vector {
-                        o.insert("vector".into(), json!(p.vector));
+                        o.insert("vector".into(), vector_json(cfg, p));
                     }
                     if p.expires_ms != 0 {
                         o.insert("expires_ms".into(), json!(p.expires_ms));

@@ -171,7 +171,7 @@ pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiRes
     Ok(cfg)
 }
 
-/// Qdrant's `sparse_vectors` (`{"terms": {"index": {...}, "modifier": "none"}}`) → the engine's. `index`
+/// Qdrant's `sparse_vectors` (`{"terms": {"index": {...}, "modifier": "idf"}}`) → the engine's. `index`
 /// settings (on disk, full-scan threshold, data type) have no effect: every sparse search is exact through the
 /// in-memory inverted index.
 fn sparse_configs(
@@ -187,17 +187,17 @@ fn sparse_configs(
         let Some(p) = p.as_object() else {
             return Err(ApiError::invalid(at, "an object ({} or {\"modifier\": \"none\"})", p));
         };
+        let mut cfg = quiver_engine::config::SparseVectorConfig::default();
         for (k, v) in p {
             match (k.as_str(), v) {
                 ("index", Value::Object(_) | Value::Null) => {}
                 ("modifier", Value::Null) => {}
                 ("modifier", Value::String(s)) if s == "none" => {}
+                ("modifier", Value::String(s)) if s == "idf" => {
+                    cfg.modifier = quiver_engine::config::SparseModifier::Idf
+                }
                 ("modifier", other) => {
-                    return Err(ApiError::invalid(
-                        format!("{at}.modifier"),
-                        "\"none\" or absent (the idf modifier is not supported yet)",
-                        other,
-                    ));
+                    return Err(ApiError::invalid(format!("{at}.modifier"), "\"none\", \"idf\" or absent", other));
                 }
                 (other, _) => {
                     return Err(ApiError::invalid(
@@ -208,7 +208,7 @@ fn sparse_configs(
                 }
             }
         }
-        out.insert(name.clone(), quiver_engine::config::SparseVectorConfig::default());
+        out.insert(name.clone(), cfg);
     }
     Ok(out)
 }
@@ -353,7 +353,7 @@ pub async fn info(
     let config = json!({
         "params": {
             "vectors": vectors_json(cfg),
-            "sparse_vectors": cfg.sparse_vectors.keys().map(|k| (k.clone(), json!({}))).collect::<Map<String, Value>>(),
+            "sparse_vectors": cfg.sparse_vectors.iter().map(|(k, c)| (k.clone(), json!(c))).collect::<Map<String, Value>>(),
             "shard_number": 1, "replication_factor": 1, "write_consistency_factor": 1, "on_disk_payload": false,
         },
         "hnsw_config": hnsw,
