@@ -42,12 +42,20 @@ export interface VectorParams {
 /** A text or image to embed with the (named) vector's model. */
 export type EmbedInput = { text: string; model?: string } | { image: string; model?: string };
 
-/** A stored vector as read: the unnamed vector, or the point's named vectors by name. */
-export type VectorOutput = number[] | Record<string, number[]>;
+/** A sparse vector: distinct term ids and one weight each. */
+export interface SparseVector {
+  indices: number[];
+  values: number[];
+}
+
+/** A stored vector as read: the unnamed vector, or the point's named (and sparse) vectors by name. */
+export type VectorOutput = number[] | Record<string, number[] | SparseVector>;
 
 export interface CreateCollection {
   /** One unnamed vector, or named vectors by name (`{ title: {...}, body: {...} }`). */
   vectors?: VectorParams | Record<string, VectorParams>;
+  /** Sparse vectors by name (`{ terms: {} }`, or `{ terms: { modifier: "idf" } }`). */
+  sparse_vectors?: Record<string, { modifier?: "none" | "idf"; index?: Record<string, unknown> }>;
   hnsw_config?: { m?: number; ef_construct?: number };
   shard_number?: number;
   replication_factor?: number;
@@ -66,8 +74,9 @@ export interface CreateCollection {
 
 export interface PointStruct {
   id: PointId;
-  /** A vector, a text or image to embed, or named vectors by name (each numbers or a text or image). */
-  vector?: number[] | EmbedInput | Record<string, number[] | EmbedInput>;
+  /** A vector, a text or image to embed, or named vectors by name (each numbers, a sparse vector, or a text or
+   * image). */
+  vector?: number[] | EmbedInput | Record<string, number[] | SparseVector | EmbedInput>;
   text?: string;
   /** An image file's bytes in base64 (or a `data:` URL), for a collection with an image model. */
   image?: string;
@@ -78,7 +87,7 @@ export interface PointStruct {
 export interface Batch {
   ids: PointId[];
   /** One vector per id, or with named vectors one list per name (`{ title: [[...], ...] }`). */
-  vectors?: number[][] | Record<string, number[][]>;
+  vectors?: number[][] | Record<string, number[][] | SparseVector[]>;
   texts?: string[];
   /** Images in base64, one per id, for a collection with an image model. */
   images?: string[];
@@ -139,6 +148,8 @@ export type QueryInput =
   | { recommend: { positive: Example[]; negative?: Example[]; strategy?: "average_vector" } }
   /** BM25 over a payload key with a `text` index. */
   | { bm25: { key: string; text: string } }
+  /** A sparse query, for the sparse vector `using` names. */
+  | SparseVector
   /** Fuse the `prefetch` stages' hits. */
   | { fusion: "rrf" | "dbsf" }
   | { rrf: { k?: number; weights?: number[] } };

@@ -243,4 +243,11 @@ test("named vectors: created as a map, written by name, searched with `using`, r
   assert.deepEqual(rec!.vector, { title: [3, 0] });
   await assert.rejects(col.query({ query: [1, 0], limit: 1 }),
     (e: unknown) => e instanceof QuiverError && e.status === 400 && /using/.test(e.message));
+  await db.createCollection("tssparse", { vectors: { size: 1, distance: "Dot" }, sparse_vectors: { t: {} } });
+  const sp = db.collection("tssparse");
+  await sp.upsert({ points: [{ id: 1, vector: { "": [1], t: { indices: [4], values: [2] } } },
+    { id: 2, vector: { "": [1], t: { indices: [5], values: [1] } } }] }, { wait: true });
+  const hits = await sp.query({ query: { indices: [4], values: [1] }, using: "t", limit: 5, with_vector: true });
+  assert.deepEqual(hits.points.map((p) => p.id), [1]);
+  assert.deepEqual(hits.points[0]!.vector, { "": [1], t: { indices: [4], values: [2] } });
 });
