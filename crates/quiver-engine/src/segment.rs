@@ -1165,6 +1165,58 @@ mod tests {
         assert!(err.to_string().contains(&name), "names the file: {err}");
     }
 
+    /// A segment of named and sparse vectors: every block (a named vector's vectors, the spaces' metadata, the
+    /// sparse rows) damaged in turn is reported naming the file, never served; and a file opened with a layout
+    /// other than the one it was written for is refused.
+    #[test]
+    fn damaged_named_and_sparse_blocks_are_reported_not_served() {
+        let layout =
+            Arc::new(Layout { spaces: vec![("a".into(), 4), ("b".into(), 3)], named: true, sparse: vec!["t".into()] });
+        let mut rows = SealedRows::new(&layout).unwrap();
+        for i in 0..50u32 {
+            let a: Vec<f32> = (0..4).map(|j| (i * 7 + j) as f32 % 5.0).collect();
+            let b: Vec<f32> = (0..3).map(|j| (i + j) as f32 % 3.0 + 1.0).collect();
+            let vectors = [Some(&a[..]), (i % 4 != 0).then_some(&b[..])];
+            rows.sparse[0].push(&SparseVector { indices: vec![i % 7, 100 + i], values: vec![1.0, 0.5] });
+            rows.push_named(&PointId::Num(u64::from(i)), &vectors, &Payload::new(), 1, 0).unwrap();
+        }
+        let builds = [(Metric::Euclidean, hnsw()), (Metric::Dot, hnsw())];
+        let dir = Arc::new(MemDirectory::new(3));
+        write_sealed(dir.clone(), 4, Tier::Hot, rows, &builds).unwrap();
+        let (d, _) = SegmentData::read_file(dir.as_ref(), 4, RoaringBitmap::new(), &[], &layout).unwrap();
+        assert_eq!(d.missing[1].len(), 13, "rows 0, 4, … have no b");
+        assert_eq!(d.sparse_vectors(3).unwrap()["t"], SparseVector { indices: vec![3, 103], values: vec![1.0, 0.5] });
+        let wrong = Arc::new(Layout { spaces: vec![("a".into(), 4), ("b".into(), 5)], ..(*layout).clone() });
+        let err = SegmentData::read_file(dir.as_ref(), 4, RoaringBitmap::new(), &[], &wrong).unwrap_err();
+        assert!(err.to_string().contains("dimension 3"), "{err}");
+        let unnamed = Layout::single(4);
+        assert!(SegmentData::read_file(dir.as_ref(), 4, RoaringBitmap::new(), &[], &unnamed).is_err());
+        let name = quiver_storage::segment::file_name(4);
+        let pristine = dir.read(&name).unwrap();
+        let seg = quiver_storage::Segment::open(dir.as_ref(), 4).unwrap();
+        let targets: Vec<_> = seg
+            .blocks()
+            .iter()
+            .filter(|b| {
+                (b.kind == BlockKind::Vectors && b.tag >= SPACES_TAG)
+                    || (b.kind == BlockKind::Metadata && b.tag == SPACES_TAG)
+            })
+            .copied()
+            .collect();
+        drop(seg);
+        assert_eq!(targets.len(), 3, "b's vectors, the spaces' metadata, the sparse rows");
+        for block in targets {
+            let mut image = pristine.clone();
+            image[block.offset as usize + 9] ^= 0x10;
+            dir.remove(&name).unwrap();
+            let mut f = dir.create(&name).unwrap();
+            f.write_all(&image).unwrap();
+            f.sync().unwrap();
+            let err = SegmentData::read_file(dir.as_ref(), 4, RoaringBitmap::new(), &[], &layout).unwrap_err();
+            assert!(err.to_string().contains(&name), "block {:?} tag {}: names the file: {err}", block.kind, block.tag);
+        }
+    }
+
     #[test]
     fn indexes_without_row_vectors_keep_their_own_copy_beside_the_mapped_one() {
         let dim = 8;

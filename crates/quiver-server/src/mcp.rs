@@ -195,13 +195,15 @@ const TOOLS: &[Tool] = &[
                       `like_id` (the point most like a stored one, itself left out); optionally under a payload \
                       filter. With `keyword_field` (a payload key with a text index) `mode` may be `keyword` \
                       (BM25 on the words of `text`) or `hybrid` (keywords and meaning, fused by DBSF); default \
-                      `semantic`. `explain` adds how the search was planned.",
+                      `semantic`. `using` names the vector searched in a collection with named vectors. `explain` \
+                      adds how the search was planned.",
         schema: || {
             json!({"type": "object", "properties": {
                 "collection": collection_prop(),
                 "text": {"type": "string"},
                 "vector": {"type": "array", "items": {"type": "number"}},
                 "like_id": id_prop(),
+                "using": {"type": "string", "description": "The named vector to search (collections with named vectors)."},
                 "mode": {"type": "string", "enum": ["semantic", "keyword", "hybrid"], "description": "Default semantic."},
                 "keyword_field": {"type": "string", "description": "Payload key with a text index (keyword, hybrid)."},
                 "filter": filter_prop(),
@@ -588,6 +590,14 @@ impl<A: Api> McpServer<A> {
                     }
                 };
                 body["with_payload"] = json!(a.boolean("with_payload", true)?);
+                if let Some(using) = a.opt_string("using")? {
+                    // The meaning side: the query itself, or the dense prefetch of a hybrid search.
+                    match body.get_mut("prefetch").and_then(|p| p.get_mut(1)) {
+                        Some(dense) => dense["using"] = json!(using),
+                        None if mode == "semantic" => body["using"] = json!(using),
+                        None => return Err(ToolError("using goes with mode semantic or hybrid".into())),
+                    }
+                }
                 if let Some(f) = a.object("filter")? {
                     body["filter"] = f;
                 }
@@ -851,6 +861,33 @@ mod tests {
             let msg = r["result"]["content"][0]["text"].as_str().expect("text");
             assert!(msg.contains(needle), "{args}: {msg}");
         }
+    }
+
+    #[tokio::test]
+    async fn search_names_the_vector_of_a_collection_with_named_vectors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Arc::new(quiver_engine::Database::open(dir.path()).expect("open"));
+        let state = crate::AppState::with_database(crate::ServerConfig::default(), db.clone());
+        let s = McpServer::new(RouterApi::new(crate::app(state), None), false);
+        let mut spaces = std::collections::BTreeMap::new();
+        spaces.insert("a".to_owned(), quiver_engine::config::VectorSpace::new(2, quiver_index::Metric::Dot));
+        spaces.insert("b".to_owned(), quiver_engine::config::VectorSpace::new(1, quiver_index::Metric::Dot));
+        let cfg = quiver_engine::CollectionConfig::with_named_vectors(spaces).expect("config");
+        let col = db.create_collection("n", cfg).expect("create");
+        col.upsert(vec![
+            quiver_engine::PointInput::named(1u64, [("a".to_owned(), vec![1.0, 0.0]), ("b".to_owned(), vec![1.0])]),
+            quiver_engine::PointInput::named(2u64, [("a".to_owned(), vec![0.0, 1.0]), ("b".to_owned(), vec![3.0])]),
+        ])
+        .expect("upsert");
+        let call = |args: Value| req(9, "tools/call", json!({"name": "search", "arguments": args}));
+        let r =
+            s.handle(call(json!({"collection": "n", "vector": [1.0], "using": "b", "limit": 1}))).await.expect("reply");
+        assert_eq!(r["result"]["isError"], false, "{r}");
+        assert_eq!(r["result"]["structuredContent"]["result"]["hits"][0]["id"], 2, "{r}");
+        let r = s.handle(call(json!({"collection": "n", "vector": [1.0, 0.0]}))).await.expect("reply");
+        assert_eq!(r["result"]["isError"], true, "{r}");
+        let msg = r["result"]["content"][0]["text"].as_str().expect("text");
+        assert!(msg.contains("using"), "{msg}");
     }
 
     #[tokio::test]
