@@ -418,7 +418,7 @@ impl Collection {
         if let Operation::Upsert(points) = op {
             let cfg = &inner.config;
             for p in points {
-                crate::write::check_write(cfg, p)?;
+                crate::write::check_write(cfg, p, true)?;
                 check_payload_size(&p.id, &p.payload, cfg.max_payload_bytes)?;
             }
         }
@@ -621,16 +621,17 @@ impl Collection {
             }
             None => None,
         };
-        let (space_i, metric) = match &sparse {
-            Some(_) => (0, quiver_index::Metric::Dot),
+        let (space_i, metric, dimension) = match &sparse {
+            Some(_) => (0, quiver_index::Metric::Dot, 0),
             None => {
                 let i = cfg.space_of(req.using.as_deref(), "using")?;
-                (i, cfg.spaces()[i].metric)
+                let s = cfg.space(i).ok_or_else(|| Error::invalid("using", "one of the collection's vectors", i))?;
+                (i, s.metric, s.dimension)
             }
         };
         let query = match &sparse {
             Some(_) => Vec::new(),
-            None => prepare_query(metric, cfg.spaces()[space_i].dimension, &req.vector).map_err(|e| match e {
+            None => prepare_query(metric, dimension, &req.vector).map_err(|e| match e {
                 quiver_index::Error::DimensionMismatch { expected, got } => {
                     Error::invalid("vector", format!("{expected} numbers"), format!("{got} numbers"))
                 }
@@ -1007,7 +1008,7 @@ pub(crate) fn apply(state: &RwLock<State>, config: &CollectionConfig, op: &Opera
             let st = state.read();
             let mut g = st.growing.data.write();
             for p in points {
-                crate::write::check_write(config, p)?;
+                crate::write::check_write(config, p, false)?;
                 // Append first, then retire the old row: a concurrent reader may see both (search dedups by
                 // id), never neither.
                 g.append(p)?;

@@ -314,22 +314,32 @@ impl CollectionConfig {
 
     /// The collection's vector spaces: the first, then `more_vectors` in name order.
     pub fn spaces(&self) -> Vec<SpaceRef<'_>> {
-        let first = SpaceRef {
-            name: self.vector_name.as_deref().unwrap_or(""),
-            dimension: self.dimension,
-            metric: self.metric,
-            index: &self.index,
-            embedding: self.embedding.as_ref(),
-        };
-        std::iter::once(first)
-            .chain(self.more_vectors.iter().map(|(name, v)| SpaceRef {
-                name,
-                dimension: v.dimension,
-                metric: v.metric,
-                index: &v.index,
-                embedding: v.embedding.as_ref(),
-            }))
-            .collect()
+        (0..self.space_count()).filter_map(|i| self.space(i)).collect()
+    }
+
+    /// How many vector spaces the collection has (1 + `more_vectors`).
+    pub fn space_count(&self) -> usize {
+        1 + self.more_vectors.len()
+    }
+
+    /// Vector space `i` of [`CollectionConfig::spaces`], without building the list.
+    pub fn space(&self, i: usize) -> Option<SpaceRef<'_>> {
+        if i == 0 {
+            return Some(SpaceRef {
+                name: self.vector_name.as_deref().unwrap_or(""),
+                dimension: self.dimension,
+                metric: self.metric,
+                index: &self.index,
+                embedding: self.embedding.as_ref(),
+            });
+        }
+        self.more_vectors.iter().nth(i - 1).map(|(name, v)| SpaceRef {
+            name,
+            dimension: v.dimension,
+            metric: v.metric,
+            index: &v.index,
+            embedding: v.embedding.as_ref(),
+        })
     }
 
     /// The names of the collection's vectors, in space order (empty when it has one unnamed vector).

@@ -168,8 +168,10 @@ impl SparseSpace {
         (a < b).then(|| SparseVector { indices: self.indices[a..b].to_vec(), values: self.values[a..b].to_vec() })
     }
 
+    /// Heap bytes: the rows (offsets, then 8 bytes an entry) and the postings (8 bytes an entry again, plus each
+    /// term's map slot and list headers).
     pub fn memory_bytes(&self) -> usize {
-        self.offsets.len() * 8 + self.indices.len() * 8 + self.postings.len() * 64 + self.indices.len() * 8
+        self.offsets.len() * 8 + 2 * self.indices.len() * 8 + self.postings.len() * 64
     }
 
     /// The `k` rows with the highest dot product with `query` among those `admitted` (all when `None`) and not

@@ -173,24 +173,27 @@ fn prepare_point(cfg: &CollectionConfig, p: &PointInput, now: u64) -> Result<Poi
     Ok(PointWrite { id: p.id, vector, more, sparse, payload, created_ms: now, expires_ms })
 }
 
-/// Checks a prepared point against `cfg`'s vector spaces (a logged or replicated operation: lengths and finite
-/// values; a point of a collection with named vectors may lack any of them).
-pub(crate) fn check_write(cfg: &CollectionConfig, p: &PointWrite) -> Result<()> {
+/// Checks a prepared point against `cfg`'s vector spaces: how many vectors and of what lengths (a point of a
+/// collection with named vectors may lack any of them), and with `values` also that every number is finite and
+/// every sparse vector's indices increase — for an operation from another log, which `prepare_points` did not
+/// check here. Applying this collection's own prepared operations needs only the shapes.
+pub(crate) fn check_write(cfg: &CollectionConfig, p: &PointWrite, values: bool) -> Result<()> {
     let bad = |field: String, reason: String| Error::InvalidPoint { point: p.id.to_string(), field, reason };
-    let spaces = cfg.spaces();
-    if p.more.len() + 1 != spaces.len() {
-        return Err(bad("vector".into(), format!("expected {} vectors, got {}", spaces.len(), p.more.len() + 1)));
+    let named = cfg.is_named();
+    if p.more.len() + 1 != cfg.space_count() {
+        return Err(bad("vector".into(), format!("expected {} vectors, got {}", cfg.space_count(), p.more.len() + 1)));
     }
     for (s, v) in std::iter::once(&p.vector).chain(&p.more).enumerate() {
-        let field = if cfg.is_named() { format!("vector.{}", spaces[s].name) } else { "vector".to_owned() };
-        if v.is_empty() && cfg.is_named() {
+        if v.is_empty() && named {
             continue;
         }
-        if v.len() != spaces[s].dimension {
-            return Err(bad(field, format!("expected {} numbers, got {}", spaces[s].dimension, v.len())));
+        let Some(space) = cfg.space(s) else { continue };
+        let field = || if named { format!("vector.{}", space.name) } else { "vector".to_owned() };
+        if v.len() != space.dimension {
+            return Err(bad(field(), format!("expected {} numbers, got {}", space.dimension, v.len())));
         }
-        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-            return Err(bad(format!("{field}[{i}]"), format!("expected a finite number, got {}", v[i])));
+        if values && let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(bad(format!("{}[{i}]", field()), format!("expected a finite number, got {}", v[i])));
         }
     }
     if p.sparse.len() != cfg.sparse_vectors.len() {
@@ -200,10 +203,10 @@ pub(crate) fn check_write(cfg: &CollectionConfig, p: &PointWrite) -> Result<()> 
         ));
     }
     for (v, name) in p.sparse.iter().zip(cfg.sparse_vectors.keys()) {
-        let field = format!("vector.{name}");
-        let ok = v.prepared(&field).map_err(|(f, r)| bad(f, r))?;
-        if ok != *v {
-            return Err(bad(field, "expected indices in increasing order".into()));
+        let ok = v.indices.len() == v.values.len()
+            && (!values || v.indices.windows(2).all(|w| w[0] < w[1]) && v.values.iter().all(|x| x.is_finite()));
+        if !ok {
+            return Err(bad(format!("vector.{name}"), "expected increasing indices with one finite value each".into()));
         }
     }
     Ok(())

@@ -126,13 +126,8 @@ impl PointVectors {
     }
 
     fn into_point(self, id: PointId) -> PointInput {
-        let mut p = match self.unnamed {
-            Some(v) => PointInput::new(id, v),
-            None => PointInput::named(id, self.named.clone()),
-        };
-        if !self.named.is_empty() {
-            p.named = self.named;
-        }
+        let mut p = PointInput::new(id, self.unnamed.unwrap_or_default());
+        p.named = self.named;
         p.sparse = self.sparse;
         p
     }
