@@ -18,7 +18,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::config::{Architecture, BertConfig};
 use crate::error::{EmbedError, Result};
-use crate::ops::{BiasAct, BiasResidualNorm, MaskedSoftmax, MergeHeads, QkvSplit};
+use crate::ops::{Attention, BiasAct, BiasResidualNorm};
 
 /// Converts a candle error met while running the model.
 fn infer(e: candle_core::Error) -> EmbedError {
@@ -142,9 +142,11 @@ struct Norm {
 }
 
 impl Norm {
-    /// `LayerNorm(x + bias + residual)`.
-    fn apply(&self, x: &Tensor, bias: &[f32], residual: &Tensor) -> candle_core::Result<Tensor> {
-        x.apply_op2_no_bwd(residual, &BiasResidualNorm { bias, gamma: &self.gamma, beta: &self.beta, eps: self.eps })
+    /// `LayerNorm(x + bias + residual)`, computed in `x`'s storage (`x` must be a tensor of its own, as a
+    /// product's output is).
+    fn apply(&self, x: Tensor, bias: &[f32], residual: &Tensor) -> candle_core::Result<Tensor> {
+        x.inplace_op2(residual, &BiasResidualNorm { bias, gamma: &self.gamma, beta: &self.beta, eps: self.eps })?;
+        Ok(x)
     }
 }
 
@@ -206,8 +208,8 @@ pub(crate) fn relative_bucket(relative: i64, buckets: usize) -> usize {
 }
 
 impl RelativeBias {
-    /// The bias of a batch padded to `seq` tokens, `(heads, seq, seq)`; broadcast over the texts of the batch.
-    fn tensor(&self, seq: usize) -> candle_core::Result<Tensor> {
+    /// The bias for texts of up to `seq` tokens, `(heads, seq, seq)`, shared by the texts of a batch.
+    fn table(&self, seq: usize) -> Vec<f32> {
         let mut out = vec![0f32; self.heads * seq * seq];
         for q in 0..seq {
             for k in 0..seq {
@@ -217,7 +219,7 @@ impl RelativeBias {
                 }
             }
         }
-        Tensor::from_vec(out, (self.heads, seq, seq), &Device::Cpu)
+        out
     }
 }
 
@@ -340,29 +342,21 @@ impl Bert {
         let positions: Vec<u32> = lengths.iter().flat_map(|&l| offset..offset + l as u32).collect();
         let words = self.word_embeddings.index_select(&Tensor::from_slice(ids, (tokens,), &dev)?, 0)?;
         let positions = self.position_and_type.index_select(&Tensor::from_vec(positions, (tokens,), &dev)?, 0)?;
-        let mut x = self.embed_norm.apply(&words, &self.zero_bias, &positions)?;
-        // MPNet: one relative-position bias for every layer (padding keys are masked after it is added).
-        let relative = self.relative.as_ref().map(|r| r.tensor(seq)).transpose()?;
+        let mut x = self.embed_norm.apply(words, &self.zero_bias, &positions)?;
+        // MPNet: one relative-position bias for every layer.
+        let relative = self.relative.as_ref().map(|r| r.table(seq));
 
         for layer in &self.layers {
-            // Self-attention, texts side by side; padding keys are masked inside the softmax.
-            let split = QkvSplit { bias: &layer.qkv.bias, lengths, seq, heads };
-            let qkv = layer.qkv.matmul(&x)?.apply_op1_no_bwd(&split)?; // (3, b, heads, s, d), q already scaled
-            let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
-            let mut scores = q.matmul(&k.t()?)?;
-            if let Some(bias) = &relative {
-                scores = scores.broadcast_add(bias)?;
-            }
-            let probs = scores.apply_op1_no_bwd(&MaskedSoftmax { lengths })?;
-            let ctx = probs.matmul(&v)?.apply_op1_no_bwd(&MergeHeads { lengths })?; // (tokens, hidden)
-            x = layer.attn_norm.apply(&layer.attn_out.matmul(&ctx)?, &layer.attn_out.bias, &x)?;
+            // Self-attention, each text over its own tokens.
+            let attention =
+                Attention { bias: &layer.qkv.bias, lengths, heads, relative: relative.as_deref().unwrap_or(&[]) };
+            let ctx = layer.qkv.matmul(&x)?.apply_op1_no_bwd(&attention)?; // (tokens, hidden)
+            x = layer.attn_norm.apply(layer.attn_out.matmul(&ctx)?, &layer.attn_out.bias, &x)?;
 
             // Feed-forward.
-            let inner = layer
-                .ffn_in
-                .matmul(&x)?
-                .apply_op1_no_bwd(&BiasAct { bias: &layer.ffn_in.bias, act: self.config.hidden_act })?;
-            x = layer.ffn_norm.apply(&layer.ffn_out.matmul(&inner)?, &layer.ffn_out.bias, &x)?;
+            let inner = layer.ffn_in.matmul(&x)?;
+            inner.inplace_op1(&BiasAct { bias: &layer.ffn_in.bias, act: self.config.hidden_act })?;
+            x = layer.ffn_norm.apply(layer.ffn_out.matmul(&inner)?, &layer.ffn_out.bias, &x)?;
         }
         x.flatten_all()?.to_vec1::<f32>()
     }

@@ -135,9 +135,29 @@ fn count_tokens_counts_word_pieces_without_special_tokens_or_truncation() {
 
 #[test]
 fn load_model_gives_the_same_vectors_as_the_concrete_type() {
-    let dyn_model = quiver_embed::load_model(&model_dir(), &EmbedOptions::default()).expect("load");
+    let dyn_model = quiver_embed::load_model(&model_dir(), &crate::f32_options()).expect("load");
     assert_eq!(dyn_model.dim(), 384);
     let a = dyn_model.embed(&["a cat on a mat"]).expect("embed");
     let b = model().embed(&["a cat on a mat"]).expect("embed");
     assert!(cosine(&a[0], &b[0]) > 1.0 - 1e-9);
+}
+
+#[test]
+fn int8_is_the_default_exactly_where_a_fast_kernel_runs() {
+    if std::env::var_os(quiver_embed::INT8_ENV).is_some() {
+        return; // the variable overrides the CPU's choice; nothing to check
+    }
+    let kernel = quiver_embed::int8::kernel();
+    assert!(["amx", "vnni", "portable"].contains(&kernel), "{kernel}");
+    assert_eq!(EmbedOptions::default().int8, kernel != "portable", "kernel {kernel}");
+    assert_eq!(quiver_embed::int8_is_fast(), kernel != "portable");
+    // Whatever the default, a text's int8 vector does not depend on the batch it is embedded in.
+    let m =
+        SentenceEmbedder::load(&model_dir(), &EmbedOptions { int8: true, batch_size: 4, ..EmbedOptions::default() })
+            .expect("load int8");
+    let texts = ["a cat on a mat", "dogs bark at night", "the stock market fell sharply on Tuesday", "tea", "x y z"];
+    let all = m.embed(&texts).expect("embed");
+    for (i, t) in texts.iter().enumerate() {
+        assert_eq!(m.embed(&[t]).expect("embed one")[0], all[i], "text {i}");
+    }
 }

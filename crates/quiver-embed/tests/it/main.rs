@@ -26,17 +26,23 @@ pub fn model_dir() -> PathBuf {
     }
 }
 
-/// The model, loaded once for the whole binary.
+/// The f32 path: what the reference vectors are checked against (int8, the default on CPUs with a fast kernel,
+/// has its own gate in `reference.rs`).
+pub fn f32_options() -> EmbedOptions {
+    EmbedOptions { int8: false, ..EmbedOptions::default() }
+}
+
+/// The model (f32), loaded once for the whole binary.
 pub fn model() -> &'static SentenceEmbedder {
     static MODEL: OnceLock<SentenceEmbedder> = OnceLock::new();
     MODEL.get_or_init(|| {
         let dir = model_dir();
-        SentenceEmbedder::load(&dir, &EmbedOptions::default())
+        SentenceEmbedder::load(&dir, &f32_options())
             .unwrap_or_else(|e| panic!("loading the model in {}: {e}", dir.display()))
     })
 }
 
-/// all-mpnet-base-v2, loaded once: from `QUIVER_MPNET_DIR`, else `~/.cache/quiver-models/all-mpnet-base-v2` (where
+/// all-mpnet-base-v2 (f32), loaded once: from `QUIVER_MPNET_DIR`, else `~/.cache/quiver-models/all-mpnet-base-v2` (where
 /// `bash scripts/get-embed-model.sh all-mpnet-base-v2` puts it and `.ci/run` installs it); panics with that
 /// instruction when missing.
 pub fn mpnet() -> &'static SentenceEmbedder {
@@ -45,7 +51,7 @@ pub fn mpnet() -> &'static SentenceEmbedder {
         let dir = std::env::var_os("QUIVER_MPNET_DIR").map(PathBuf::from).unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/quiver-models/all-mpnet-base-v2")
         });
-        SentenceEmbedder::load(&dir, &EmbedOptions::default()).unwrap_or_else(|e| {
+        SentenceEmbedder::load(&dir, &f32_options()).unwrap_or_else(|e| {
             panic!(
                 "these tests need all-mpnet-base-v2 in {}: run `bash scripts/get-embed-model.sh all-mpnet-base-v2` \
                  (or set QUIVER_MPNET_DIR). {e}",
