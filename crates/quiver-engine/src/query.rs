@@ -99,6 +99,9 @@ pub enum Ranking {
     Nearest(SearchRequest),
     /// BM25 over a text-indexed key.
     Text(TextSearchRequest),
+    /// Scored against several examples (recommendation by best or summed score, discovery, context); with
+    /// prefetches, exactly over the points they found.
+    Examples(crate::explore::ExampleSearch),
     /// Fuse the prefetches' lists.
     Fusion {
         /// How.
@@ -208,7 +211,7 @@ fn check_limit(limit: usize, offset: usize) -> Result<()> {
 }
 
 /// `filter` narrowed to these ids.
-fn restrict(filter: Option<&Filter>, ids: Vec<PointId>) -> Filter {
+pub(crate) fn restrict(filter: Option<&Filter>, ids: Vec<PointId>) -> Filter {
     let mut f = Filter::default();
     f.must.push(Condition::HasId(ids));
     if let Some(inner) = filter {
@@ -395,6 +398,15 @@ impl Collection {
                     req.filter = Some(restrict(req.filter.as_ref(), candidates()));
                 }
                 Ok((self.text_search(&req)?, true))
+            }
+            Ranking::Examples(req) => {
+                let mut req = req.clone();
+                if lean {
+                    req.with_payload = false;
+                    req.with_vector = false;
+                }
+                let only = (!stage.prefetch.is_empty()).then(candidates);
+                Ok((self.example_search_in(&req, only)?, true))
             }
             Ranking::Fusion { method, weights, limit, offset, score_threshold, with_payload, with_vector } => {
                 check_limit(*limit, *offset)?;

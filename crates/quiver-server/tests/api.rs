@@ -579,7 +579,7 @@ async fn recommend_searches_near_the_positive_examples_away_from_the_negative() 
     for (body, status, needle) in [
         (json!({"query": {"recommend": {"positive": []}}}), StatusCode::BAD_REQUEST, "query.recommend.positive"),
         (
-            json!({"query": {"recommend": {"positive": [1], "strategy": "best_score"}}}),
+            json!({"query": {"recommend": {"positive": [1], "strategy": "nearest_mean"}}}),
             StatusCode::BAD_REQUEST,
             "query.recommend.strategy",
         ),

@@ -180,6 +180,17 @@ pub enum QueryInput {
         /// The examples.
         recommend: RecommendInput,
     },
+    /// `{"discover": {"target": …, "context": [{"positive": …, "negative": …}, …]}}`: points like the target,
+    /// constrained to the positive side of each context pair.
+    Discover {
+        /// The target and the pairs.
+        discover: DiscoverInput,
+    },
+    /// `{"context": [{"positive": …, "negative": …}, …]}` (or one pair): points on the positive side of every pair.
+    Context {
+        /// The pairs.
+        context: ContextInput,
+    },
     /// QuiverDB: `{"bm25": {"key": "body", "text": "…"}}`: BM25 full-text ranking over a payload key with a text
     /// index.
     Bm25 {
@@ -226,9 +237,51 @@ pub struct RecommendInput {
     /// Points, vectors or texts to look unlike.
     #[serde(default)]
     pub negative: Vec<NearestInput>,
-    /// `average_vector` (the default, the only one): search near `2·mean(positive) − mean(negative)`.
+    /// `average_vector` (the default: search near `2·mean(positive) − mean(negative)`), `best_score` (each point
+    /// scored by its closest example, negative when that is a negative one) or `sum_scores` (similarities to the
+    /// positives minus those to the negatives).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub strategy: Option<String>,
+}
+
+/// A discovery query: a target and context pairs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverInput {
+    /// What to look for: a point id, a vector, a text or an image.
+    pub target: NearestInput,
+    /// The pairs constraining where to look.
+    pub context: ContextInput,
+}
+
+/// Context pairs: a list, or a single pair.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ContextInput {
+    /// Several pairs.
+    Pairs(Vec<ContextPair>),
+    /// One pair.
+    Pair(ContextPair),
+}
+
+impl ContextInput {
+    /// The pairs as a list.
+    pub fn into_pairs(self) -> Vec<ContextPair> {
+        match self {
+            ContextInput::Pairs(p) => p,
+            ContextInput::Pair(p) => vec![p],
+        }
+    }
+}
+
+/// A positive and a negative example: the points wanted are closer to the first than to the second.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContextPair {
+    /// The side to be on: a point id, a vector, a text or an image.
+    pub positive: NearestInput,
+    /// The side to stay away from.
+    pub negative: NearestInput,
 }
 
 /// A BM25 full-text query.

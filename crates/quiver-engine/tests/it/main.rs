@@ -7,6 +7,7 @@ mod crud;
 mod database;
 mod disk_full;
 mod durability;
+mod explore;
 mod feed;
 mod fixture;
 mod fulltext;

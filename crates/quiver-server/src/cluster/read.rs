@@ -201,9 +201,12 @@ pub(crate) fn is_staged(m: &Map<String, Value>) -> bool {
 /// What reaches a shard as one request: no stages (those run in [`super::staged`]), no recommendation (its
 /// examples may live on other shards).
 fn refuse_staged(m: &Map<String, Value>) -> ApiResult<()> {
-    let recommend = m.get("query").and_then(Value::as_object).is_some_and(|q| q.contains_key("recommend"));
-    if recommend {
-        return Err(ApiError::invalid("query", "no recommend query in cluster mode (not yet)", "recommend"));
+    let by_examples = m
+        .get("query")
+        .and_then(Value::as_object)
+        .and_then(|q| ["recommend", "discover", "context"].into_iter().find(|k| q.contains_key(*k)));
+    if let Some(kind) = by_examples {
+        return Err(ApiError::invalid("query", format!("no {kind} query in cluster mode (not yet)"), kind));
     }
     if is_staged(m) {
         return Err(ApiError::invalid(

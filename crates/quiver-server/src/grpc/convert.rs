@@ -425,8 +425,17 @@ fn query_json(q: &pb::Query, path: &str) -> Res<Value> {
             }
             Ok(json!({"rrf": o}))
         }
-        Some(Q::Discover(_)) => Err(unsupported(&format!("{path}.discover"))),
-        Some(Q::Context(_)) => Err(unsupported(&format!("{path}.context"))),
+        Some(Q::Discover(d)) => {
+            let Some(target) = &d.target else {
+                return Err(Status::invalid_argument(format!(
+                    "{path}.discover.target: expected a vector input, got none"
+                )));
+            };
+            let target = vector_input_json(target, &format!("{path}.discover.target"))?;
+            let pairs = context_json(d.context.as_ref(), &format!("{path}.discover.context"))?;
+            Ok(json!({"discover": {"target": target, "context": pairs}}))
+        }
+        Some(Q::Context(c)) => Ok(json!({"context": context_json(Some(c), &format!("{path}.context"))?})),
         Some(Q::Sample(_)) => Err(unsupported(&format!("{path}.sample"))),
         Some(Q::Formula(_)) => Err(unsupported(&format!("{path}.formula"))),
         Some(Q::NearestWithMmr(_)) => Err(unsupported(&format!("{path}.nearest_with_mmr"))),
@@ -434,6 +443,20 @@ fn query_json(q: &pb::Query, path: &str) -> Res<Value> {
         Some(Q::Text(_)) => Err(unsupported(&format!("{path}.text"))),
         None => Err(Status::invalid_argument(format!("{path}: expected a query, got an empty one"))),
     }
+}
+
+/// Context pairs as the REST form's list of `{"positive", "negative"}`.
+fn context_json(c: Option<&pb::ContextInput>, path: &str) -> Res<Value> {
+    let pairs = c.map(|c| c.pairs.as_slice()).unwrap_or_default();
+    let mut out = Vec::with_capacity(pairs.len());
+    for (i, p) in pairs.iter().enumerate() {
+        let side = |v: &Option<pb::VectorInput>, name: &str| match v {
+            Some(v) => vector_input_json(v, &format!("{path}[{i}].{name}")),
+            None => Err(Status::invalid_argument(format!("{path}[{i}].{name}: expected a vector input, got none"))),
+        };
+        out.push(json!({"positive": side(&p.positive, "positive")?, "negative": side(&p.negative, "negative")?}));
+    }
+    Ok(Value::Array(out))
 }
 
 fn prefetch_json(p: &pb::PrefetchQuery, path: &str) -> Res<Value> {
@@ -928,10 +951,25 @@ mod tests {
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
         assert!(e.message().contains("filter.must[0].geo_polygon"), "{}", e.message());
         let q = pb::QueryPoints {
-            query: Some(pb::Query { variant: Some(pb::query::Variant::Discover(pb::Unsupported {})) }),
+            query: Some(pb::Query { variant: Some(pb::query::Variant::Formula(pb::Unsupported {})) }),
             ..Default::default()
         };
-        assert!(query_body(&q).unwrap_err().message().contains("query.discover"));
+        assert!(query_body(&q).unwrap_err().message().contains("query.formula"));
+        // A discovery without its target, or a context pair without a side, is named too.
+        let discover = pb::DiscoverInput { target: None, context: Some(pb::ContextInput { pairs: vec![] }) };
+        let q = pb::QueryPoints {
+            query: Some(pb::Query { variant: Some(pb::query::Variant::Discover(discover)) }),
+            ..Default::default()
+        };
+        assert!(query_body(&q).unwrap_err().message().contains("query.discover.target"));
+        let pair = pb::ContextInputPair { positive: None, negative: None };
+        let q = pb::QueryPoints {
+            query: Some(pb::Query {
+                variant: Some(pb::query::Variant::Context(pb::ContextInput { pairs: vec![pair] })),
+            }),
+            ..Default::default()
+        };
+        assert!(query_body(&q).unwrap_err().message().contains("query.context[0].positive"));
         let empty = pb::Filter { must: vec![pb::Condition { condition_one_of: None }], ..Default::default() };
         assert!(filter_json(&empty, "filter").unwrap_err().message().contains("filter.must[0]"));
         let q = pb::QueryPoints { filter: Some(empty), ..Default::default() };

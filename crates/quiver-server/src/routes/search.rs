@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use quiver_engine::{Collection, SearchRequest as EngineSearch};
+use quiver_engine::{Collection, ExampleQuery, ExampleSearch, SearchRequest as EngineSearch};
 
 use super::CollectionPath;
 use super::points::MIN_SEQ_WAIT;
@@ -14,8 +14,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Reply, Started};
 use crate::state::{AppState, ServerConfig, blocking};
 use crate::wire::{
-    Envelope, ErrorBody, GroupsResult, NearestInput, PointGroup, QueryBatch, QueryGroupsRequest, QueryInput,
-    QueryRequest, QueryResponse, ScoredPoint, SearchBatch, SearchGroupsRequest, SearchRequest,
+    ContextPair, Envelope, ErrorBody, GroupsResult, NearestInput, PointGroup, QueryBatch, QueryGroupsRequest,
+    QueryInput, QueryRequest, QueryResponse, ScoredPoint, SearchBatch, SearchGroupsRequest, SearchRequest,
 };
 
 /// A parsed search, ready for the engine.
@@ -29,6 +29,24 @@ pub(super) struct Plan {
     pub(super) text: Option<QueryText>,
     /// Recommend: the query vector comes from these examples.
     pub(super) examples: Option<Examples>,
+    /// Scored against several examples (best_score, sum_scores, discover, context): run by the engine's
+    /// [`quiver_engine::ExampleSearch`] instead of one nearest search.
+    pub(super) explore: Option<Explore>,
+}
+
+/// A query by examples as parsed: the examples are resolved to vectors (stored points looked up, texts embedded)
+/// when it runs.
+pub(super) struct Explore {
+    kind: ExploreKind,
+    /// Where the query is in the request, for errors.
+    field: String,
+}
+
+enum ExploreKind {
+    BestScore { positive: Vec<NearestInput>, negative: Vec<NearestInput> },
+    SumScores { positive: Vec<NearestInput>, negative: Vec<NearestInput> },
+    Discover { target: NearestInput, pairs: Vec<ContextPair> },
+    Context { pairs: Vec<ContextPair> },
 }
 
 /// A nearest-vector query as parsed: the vector (empty until a text, a stored point or examples resolve it) and
@@ -39,6 +57,7 @@ pub(super) struct NearestQuery {
     pub(super) by_id: Option<quiver_engine::PointId>,
     pub(super) text: Option<QueryText>,
     pub(super) examples: Option<Examples>,
+    pub(super) explore: Option<Explore>,
     pub(super) filter: Option<quiver_engine::Filter>,
 }
 
@@ -49,7 +68,15 @@ pub(super) fn nearest_query(
     filter: Option<quiver_engine::Filter>,
     field: &str,
 ) -> ApiResult<NearestQuery> {
-    let mut out = NearestQuery { vector: Vec::new(), sparse: None, by_id: None, text: None, examples: None, filter };
+    let mut out = NearestQuery {
+        vector: Vec::new(),
+        sparse: None,
+        by_id: None,
+        text: None,
+        examples: None,
+        explore: None,
+        filter,
+    };
     match q {
         QueryInput::Vector(v) | QueryInput::Nearest { nearest: NearestInput::Vector(v) } => out.vector = v,
         QueryInput::Id(id) | QueryInput::Nearest { nearest: NearestInput::Id(id) } => {
@@ -65,16 +92,79 @@ pub(super) fn nearest_query(
             out.text = Some(QueryText { content: Content::Image(bytes), model, field: format!("{field}.image") });
         }
         QueryInput::Sparse(v) | QueryInput::Nearest { nearest: NearestInput::Sparse(v) } => out.sparse = Some(v.into()),
-        QueryInput::Recommend { recommend: rec } => {
-            let (ex, f) = recommend(rec, out.filter.take(), field)?;
-            out.examples = Some(ex);
-            out.filter = f;
+        QueryInput::Recommend { recommend: rec } => match rec.strategy.as_deref() {
+            Some(s @ ("best_score" | "sum_scores")) => {
+                let best = s == "best_score";
+                if rec.positive.is_empty() {
+                    return Err(ApiError::invalid(
+                        format!("{field}.recommend.positive"),
+                        "at least one example",
+                        "none",
+                    ));
+                }
+                out.filter = exclude_examples(out.filter.take(), rec.positive.iter().chain(&rec.negative));
+                let (positive, negative) = (rec.positive, rec.negative);
+                let kind = if best {
+                    ExploreKind::BestScore { positive, negative }
+                } else {
+                    ExploreKind::SumScores { positive, negative }
+                };
+                out.explore = Some(Explore { kind, field: format!("{field}.recommend") });
+            }
+            _ => {
+                let (ex, f) = recommend(rec, out.filter.take(), field)?;
+                out.examples = Some(ex);
+                out.filter = f;
+            }
+        },
+        QueryInput::Discover { discover } => {
+            let pairs = discover.context.into_pairs();
+            if pairs.is_empty() {
+                return Err(ApiError::invalid(
+                    format!("{field}.discover.context"),
+                    "at least one {\"positive\", \"negative\"} pair",
+                    "none",
+                ));
+            }
+            let examples =
+                std::iter::once(&discover.target).chain(pairs.iter().flat_map(|p| [&p.positive, &p.negative]));
+            out.filter = exclude_examples(out.filter.take(), examples);
+            out.explore = Some(Explore {
+                kind: ExploreKind::Discover { target: discover.target, pairs },
+                field: format!("{field}.discover"),
+            });
+        }
+        QueryInput::Context { context } => {
+            let pairs = context.into_pairs();
+            if pairs.is_empty() {
+                return Err(ApiError::invalid(
+                    format!("{field}.context"),
+                    "at least one {\"positive\", \"negative\"} pair",
+                    "none",
+                ));
+            }
+            out.filter = exclude_examples(out.filter.take(), pairs.iter().flat_map(|p| [&p.positive, &p.negative]));
+            out.explore = Some(Explore { kind: ExploreKind::Context { pairs }, field: field.to_string() });
         }
         QueryInput::Fusion { .. } | QueryInput::Rrf { .. } | QueryInput::Bm25 { .. } => {
             return Err(ApiError::invalid(field, "a nearest-vector query here", "a fusion or bm25 query"));
         }
     }
     Ok(out)
+}
+
+/// `filter`, leaving out the stored points among `examples` (a query by examples never returns its own examples).
+fn exclude_examples<'a>(
+    filter: Option<quiver_engine::Filter>,
+    examples: impl Iterator<Item = &'a NearestInput>,
+) -> Option<quiver_engine::Filter> {
+    let mut filter = filter;
+    for e in examples {
+        if let NearestInput::Id(id) = e {
+            filter = Some(convert::exclude_id(filter, id.0));
+        }
+    }
+    filter
 }
 
 /// A recommendation's examples, each a vector, a stored point or a text.
@@ -93,19 +183,14 @@ pub(super) fn recommend(
     if let Some(s) = r.strategy.as_deref().filter(|s| *s != "average_vector") {
         return Err(ApiError::invalid(
             format!("{field}.recommend.strategy"),
-            "average_vector or absent (best_score and sum_scores are not supported)",
+            "average_vector, best_score or sum_scores",
             format!("{s:?}"),
         ));
     }
     if r.positive.is_empty() {
         return Err(ApiError::invalid(format!("{field}.recommend.positive"), "at least one example", "none"));
     }
-    let mut filter = filter;
-    for e in r.positive.iter().chain(&r.negative) {
-        if let NearestInput::Id(id) = e {
-            filter = Some(convert::exclude_id(filter, id.0));
-        }
-    }
+    let filter = exclude_examples(filter, r.positive.iter().chain(&r.negative));
     Ok((Examples { positive: r.positive, negative: r.negative, field: format!("{field}.recommend") }, filter))
 }
 
@@ -119,29 +204,7 @@ fn example_vector(t: &Target, ex: Examples, using: Option<&str>) -> ApiResult<Ve
         let mut sum = vec![0.0f64; dim];
         let n = list.len();
         for (i, e) in list.into_iter().enumerate() {
-            let at = format!("{}.{side}[{i}]", ex.field);
-            let v = match e {
-                NearestInput::Vector(v) => v,
-                NearestInput::Id(id) => stored_vector(&t.col, id.0, using, &at)?,
-                NearestInput::Sparse(_) => {
-                    return Err(ApiError::invalid(at, "a dense vector, a point id or a text", "a sparse vector"));
-                }
-                NearestInput::Text(text) => {
-                    let (text, model) = convert::text_input(text, &at)?;
-                    let m = t.state.embedders().for_vector(&t.name, &t.col, using)?;
-                    embedding::check_named_model(model.as_deref(), m.model_name(), "query")?;
-                    embedding::embed_content(m.as_ref(), &Content::Text(text), &at)?
-                }
-                NearestInput::Image(image) => {
-                    let (bytes, model) = convert::image_input(image, &at)?;
-                    let m = t.state.embedders().for_vector(&t.name, &t.col, using)?;
-                    embedding::check_named_model(model.as_deref(), m.model_name(), "query")?;
-                    embedding::embed_content(m.as_ref(), &Content::Image(bytes), &format!("{at}.image"))?
-                }
-            };
-            if v.len() != dim {
-                return Err(ApiError::invalid(at, format!("{dim} numbers"), format!("{} numbers", v.len())));
-            }
+            let v = example(t, e, using, dim, &format!("{}.{side}[{i}]", ex.field))?;
             for (s, x) in sum.iter_mut().zip(&v) {
                 *s += f64::from(*x);
             }
@@ -156,6 +219,83 @@ fn example_vector(t: &Target, ex: Examples, using: Option<&str>) -> ApiResult<Ve
         .zip(neg)
         .map(|(p, q)| if *nn == 0 { mean(*p, *np) } else { 2.0 * mean(*p, *np) - mean(*q, *nn) } as f32)
         .collect())
+}
+
+/// One example as a dense vector of `dim` numbers: given, a stored point's (its vector `using`), or a text or an
+/// image embedded by that vector's model. `at` names it in errors.
+fn example(t: &Target, e: NearestInput, using: Option<&str>, dim: usize, at: &str) -> ApiResult<Vec<f32>> {
+    let v = match e {
+        NearestInput::Vector(v) => v,
+        NearestInput::Id(id) => stored_vector(&t.col, id.0, using, at)?,
+        NearestInput::Sparse(_) => {
+            return Err(ApiError::invalid(at, "a dense vector, a point id or a text", "a sparse vector"));
+        }
+        NearestInput::Text(text) => {
+            let (text, model) = convert::text_input(text, at)?;
+            let m = t.state.embedders().for_vector(&t.name, &t.col, using)?;
+            embedding::check_named_model(model.as_deref(), m.model_name(), "query")?;
+            embedding::embed_content(m.as_ref(), &Content::Text(text), at)?
+        }
+        NearestInput::Image(image) => {
+            let (bytes, model) = convert::image_input(image, at)?;
+            let m = t.state.embedders().for_vector(&t.name, &t.col, using)?;
+            embedding::check_named_model(model.as_deref(), m.model_name(), "query")?;
+            embedding::embed_content(m.as_ref(), &Content::Image(bytes), &format!("{at}.image"))?
+        }
+    };
+    if v.len() != dim {
+        return Err(ApiError::invalid(at, format!("{dim} numbers"), format!("{} numbers", v.len())));
+    }
+    Ok(v)
+}
+
+/// The engine's query by examples for `explore`, its examples resolved (blocking), with the rest of `req`
+/// (`using`, limit, filter, parameters, ...).
+pub(super) fn example_search(t: &Target, explore: Explore, req: &EngineSearch) -> ApiResult<ExampleSearch> {
+    let cfg = t.col.config();
+    let using = req.using.as_deref();
+    if using.is_some_and(|u| cfg.sparse_of(u).is_some()) {
+        return Err(ApiError::invalid("using", "a dense vector for a query by examples", "a sparse vector"));
+    }
+    let dim = cfg.spaces()[cfg.space_of(using, "using")?].dimension;
+    let f = &explore.field;
+    let one = |e: NearestInput, at: String| example(t, e, using, dim, &at);
+    let list = |l: Vec<NearestInput>, side: &str| -> ApiResult<Vec<Vec<f32>>> {
+        l.into_iter().enumerate().map(|(i, e)| one(e, format!("{f}.{side}[{i}]"))).collect()
+    };
+    let pairs = |ps: Vec<ContextPair>, at: &str| -> ApiResult<Vec<(Vec<f32>, Vec<f32>)>> {
+        ps.into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                Ok((one(p.positive, format!("{at}[{i}].positive"))?, one(p.negative, format!("{at}[{i}].negative"))?))
+            })
+            .collect()
+    };
+    let query = match explore.kind {
+        ExploreKind::BestScore { positive, negative } => {
+            ExampleQuery::BestScore { positive: list(positive, "positive")?, negative: list(negative, "negative")? }
+        }
+        ExploreKind::SumScores { positive, negative } => {
+            ExampleQuery::SumScores { positive: list(positive, "positive")?, negative: list(negative, "negative")? }
+        }
+        ExploreKind::Discover { target, pairs: ps } => ExampleQuery::Discover {
+            target: one(target, format!("{f}.target"))?,
+            pairs: pairs(ps, &format!("{f}.context"))?,
+        },
+        ExploreKind::Context { pairs: ps } => ExampleQuery::Context { pairs: pairs(ps, &format!("{f}.context"))? },
+    };
+    Ok(ExampleSearch {
+        query,
+        using: req.using.clone(),
+        limit: req.limit,
+        offset: req.offset,
+        filter: req.filter.clone(),
+        params: req.params.clone(),
+        with_payload: req.with_payload,
+        with_vector: req.with_vector,
+        score_threshold: req.score_threshold,
+        min_seq: None,
+    })
 }
 
 /// The stored vector `using` (`None`: the unnamed one) of point `id`: 404 naming `at` when the point does not
@@ -241,7 +381,7 @@ fn plan_search(r: SearchRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
         explain: false,
         min_seq: convert::min_seq(r.min_seq, r.read_token.as_deref())?,
     };
-    Ok(Plan { req, payload, vectors, by_id: None, text, examples: None })
+    Ok(Plan { req, payload, vectors, by_id: None, text, examples: None, explore: None })
 }
 
 fn plan_query(mut r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
@@ -265,7 +405,8 @@ fn plan_query(mut r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
             "nothing",
         ));
     };
-    let NearestQuery { vector, sparse, by_id, text, examples, filter } = nearest_query(q, r.filter.take(), "query")?;
+    let NearestQuery { vector, sparse, by_id, text, examples, explore, filter } =
+        nearest_query(q, r.filter.take(), "query")?;
     let payload = PayloadSel::from_wire(r.with_payload, false);
     let vectors = VectorSel::from_wire(r.with_vector);
     let req = EngineSearch {
@@ -282,27 +423,27 @@ fn plan_query(mut r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
         explain: r.explain.unwrap_or(false),
         min_seq: convert::min_seq(r.min_seq, r.read_token.as_deref())?,
     };
-    Ok(Plan { req, payload, vectors, by_id, text, examples })
+    Ok(Plan { req, payload, vectors, by_id, text, examples, explore })
 }
 
 /// A query's plan: one nearest search, or stages.
 enum QueryPlan {
-    Nearest(Plan),
-    Staged(stages::Staged),
+    Nearest(Box<Plan>),
+    Staged(Box<stages::Staged>),
 }
 
 fn plan_any_query(r: QueryRequest, cfg: &ServerConfig) -> ApiResult<QueryPlan> {
     if stages::is_staged(&r) {
-        stages::plan(r, cfg).map(QueryPlan::Staged)
+        stages::plan(r, cfg).map(|q| QueryPlan::Staged(Box::new(q)))
     } else {
-        plan_query(r, cfg).map(QueryPlan::Nearest)
+        plan_query(r, cfg).map(|p| QueryPlan::Nearest(Box::new(p)))
     }
 }
 
 fn run_query(t: &Target, plan: QueryPlan) -> ApiResult<QueryResponse> {
     match plan {
-        QueryPlan::Nearest(p) => run(t, p).map(|(points, explain)| QueryResponse { points, explain }),
-        QueryPlan::Staged(q) => stages::run(t, q).map(|points| QueryResponse { points, explain: None }),
+        QueryPlan::Nearest(p) => run(t, *p).map(|(points, explain)| QueryResponse { points, explain }),
+        QueryPlan::Staged(q) => stages::run(t, *q).map(|points| QueryResponse { points, explain: None }),
     }
 }
 
@@ -356,6 +497,18 @@ pub(super) fn wire_hit(h: quiver_engine::ScoredPoint, payload: &PayloadSel, vect
 
 /// Runs one plan (blocking).
 fn run(t: &Target, mut plan: Plan) -> ApiResult<(Vec<ScoredPoint>, Option<serde_json::Value>)> {
+    if let Some(explore) = plan.explore.take() {
+        if plan.req.explain {
+            return Err(ApiError::invalid("explain", "false or absent for a query by examples", "true"));
+        }
+        super::points::check_min_seq(&t.state, &t.col, plan.req.min_seq)?;
+        if let Some(seq) = plan.req.min_seq {
+            t.col.wait_for(seq, MIN_SEQ_WAIT)?;
+        }
+        let req = example_search(t, explore, &plan.req)?;
+        let hits = t.col.example_search(&req)?;
+        return Ok((hits.into_iter().map(|h| wire_hit(h, &plan.payload, &plan.vectors)).collect(), None));
+    }
     resolve_vector(t, &mut plan)?;
     let resp = t.col.search(&plan.req)?;
     let hits = resp.hits.into_iter().map(|h| wire_hit(h, &plan.payload, &plan.vectors)).collect();
@@ -574,9 +727,22 @@ async fn run_groups(
     let target = Target::new(s, name)?;
     let vectors = plan.vectors.clone();
     let groups = blocking(move || {
-        resolve_vector(&target, &mut plan)?;
+        // A query by examples is resolved once; its limit grows with the nearest search's.
+        let mut examples = match plan.explore.take() {
+            Some(e) => Some(example_search(&target, e, &plan.req)?),
+            None => {
+                resolve_vector(&target, &mut plan)?;
+                None
+            }
+        };
         loop {
-            let hits = target.col.search(&plan.req)?.hits;
+            let hits = match examples.as_mut() {
+                Some(x) => {
+                    x.limit = plan.req.limit;
+                    target.col.example_search(x)?
+                }
+                None => target.col.search(&plan.req)?.hits,
+            };
             let exhausted = hits.len() < plan.req.limit || plan.req.limit >= spec.cap;
             let groups = group_hits(hits, |h| h.payload.as_ref(), &spec.group_by, spec.group_size, spec.limit);
             if groups.len() >= spec.limit || exhausted {

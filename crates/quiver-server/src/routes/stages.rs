@@ -7,7 +7,7 @@ use quiver_engine::query::MAX_PREFETCH_DEPTH;
 use quiver_engine::{Filter, Fusion, Ranking, SearchRequest as EngineSearch, Stage, TextSearchRequest};
 use serde_json::Value;
 
-use super::search::{NearestQuery, Plan, Target, nearest_query, resolve_vector, wire_hit};
+use super::search::{NearestQuery, Plan, Target, example_search, nearest_query, resolve_vector, wire_hit};
 use crate::convert::{self, PayloadSel, VectorSel};
 use crate::error::{ApiError, ApiResult};
 use crate::state::ServerConfig;
@@ -193,7 +193,7 @@ fn plan_stage(
             min_seq: None,
         }),
         Some(q) => {
-            let NearestQuery { vector, sparse, by_id, text, examples, filter } =
+            let NearestQuery { vector, sparse, by_id, text, examples, explore, filter } =
                 nearest_query(q, filter, &query_field)?;
             let req = EngineSearch {
                 vector,
@@ -210,7 +210,7 @@ fn plan_stage(
                 min_seq: None,
             };
             let vectors = VectorSel::None;
-            let plan = Plan { req, payload: PayloadSel::None, vectors, by_id, text, examples };
+            let plan = Plan { req, payload: PayloadSel::None, vectors, by_id, text, examples, explore };
             RankPlan::Nearest(Box::new(plan), at(path, "using"))
         }
     };
@@ -245,8 +245,13 @@ fn resolve(t: &Target, p: StagePlan) -> ApiResult<Stage> {
             if plan.req.using.as_deref().and_then(|u| cfg.sparse_of(u)).is_none() {
                 cfg.space_of(plan.req.using.as_deref(), &using_field)?;
             }
-            resolve_vector(t, &mut plan)?;
-            Ranking::Nearest(plan.req)
+            match plan.explore.take() {
+                Some(explore) => Ranking::Examples(example_search(t, explore, &plan.req)?),
+                None => {
+                    resolve_vector(t, &mut plan)?;
+                    Ranking::Nearest(plan.req)
+                }
+            }
         }
         RankPlan::Text(r) => Ranking::Text(r),
         RankPlan::Fusion(r) => r,
