@@ -274,6 +274,15 @@ def hybrid(url: str, cluster: bool = False, grpc_port: int | None = None) -> Non
         ctx = models.ContextQuery(context=[models.ContextPair(positive=5, negative=3)])
         q = client.query_points(name, query=ctx, limit=3)
         assert [p.id for p in q.points] == [1, 2, 4] and q.points[0].score == 0 and q.points[2].score < 0, q
+        # lookup_from: the query's id names a point of another collection (not left out of this one's answer).
+        other = "hybrid_lookup"
+        if client.collection_exists(other):
+            client.delete_collection(other)
+        client.create_collection(other, vectors_config=models.VectorParams(size=2, distance=models.Distance.EUCLID))
+        client.upsert(other, wait=True, points=[models.PointStruct(id=3, vector=[8.9, 8.9])])
+        q = client.query_points(name, query=3, lookup_from=models.LookupLocation(collection=other), limit=2)
+        assert [p.id for p in q.points] == [1, 2], q
+        client.delete_collection(other)
     # BM25 (QuiverDB's query shape) fused with a nearest list, over plain HTTP.
     body = {"prefetch": [{"query": {"bm25": {"key": "body", "text": "dog barks"}}, "limit": 5},
                          {"query": [0.0, 0.0], "limit": 5}],

@@ -137,6 +137,18 @@ export interface SearchRequest {
 
 type Example = number[] | PointId | { text: string } | { image: string };
 
+/** A positive and a negative example: wanted points are closer to the first. */
+export interface ContextPair {
+  positive: Example;
+  negative: Example;
+}
+
+/** `lookup_from`: the query's point ids name points of another collection (its vector `vector`). */
+export interface LookupLocation {
+  collection: string;
+  vector?: string;
+}
+
 export type QueryInput =
   | number[]
   | PointId
@@ -144,8 +156,14 @@ export type QueryInput =
   | { text: string }
   /** An image in base64, embedded by the collection's image model. */
   | { image: string; model?: string }
-  /** Near 2·mean(positive) − mean(negative); the example points are left out. */
-  | { recommend: { positive: Example[]; negative?: Example[]; strategy?: "average_vector" } }
+  /** Points like the positive examples and unlike the negative ones (the example points are left out):
+   * `average_vector` (default) searches near 2·mean(positive) − mean(negative); `best_score` and `sum_scores`
+   * score each point against every example. */
+  | { recommend: { positive: Example[]; negative?: Example[]; strategy?: "average_vector" | "best_score" | "sum_scores" } }
+  /** Points like `target`, on the positive side of each context pair first. */
+  | { discover: { target: Example; context: ContextPair | ContextPair[] } }
+  /** Points on the positive side of every pair (score 0), then the rest, less the farther they stray. */
+  | { context: ContextPair | ContextPair[] }
   /** BM25 over a payload key with a `text` index. */
   | { bm25: { key: string; text: string } }
   /** A sparse query, for the sparse vector `using` names. */
@@ -158,6 +176,7 @@ export type QueryInput =
 export interface Prefetch {
   prefetch?: Prefetch | Prefetch[];
   query?: QueryInput;
+  lookup_from?: LookupLocation;
   /** Which named vector this stage searches. */
   using?: string;
   filter?: Filter;
@@ -180,6 +199,8 @@ export type FieldSchema =
 
 export interface QueryRequest {
   query?: QueryInput;
+  /** Take the query's point ids from another collection. */
+  lookup_from?: LookupLocation;
   prefetch?: Prefetch | Prefetch[];
   filter?: Filter;
   params?: SearchParams;

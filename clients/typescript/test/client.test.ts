@@ -181,7 +181,7 @@ test("the change feed is an async iterator of operations, in order", async () =>
   await db.deleteCollection("feed");
 });
 
-test("text index, BM25, hybrid fusion, recommend and ordered scroll", async () => {
+test("text index, BM25, hybrid fusion, recommend, discover, context, lookup_from and ordered scroll", async () => {
   const db = new QuiverClient(url);
   await db.createCollection("tsh", { vectors: { size: 2, distance: "Euclid" } });
   const col = db.collection("tsh");
@@ -201,6 +201,18 @@ test("text index, BM25, hybrid fusion, recommend and ordered scroll", async () =
   assert.deepEqual(byVector.map((h) => h.id), [1, 2, 4, 3]);
   const rec = await col.query({ query: { recommend: { positive: [3], negative: [1] } }, limit: 1 });
   assert.equal(rec.points[0]!.id, 4);
+  // Scored against every example: 4 is nearest the positive, 2 nearest the negative.
+  const best = await col.query({ query: { recommend: { positive: [3], negative: [1], strategy: "best_score" } } });
+  assert.deepEqual(best.points.map((p) => p.id), [4, 2]);
+  const disc = await col.query({ query: { discover: { target: [9, 9], context: { positive: 3, negative: 2 } } } });
+  assert.deepEqual(disc.points.map((p) => p.id), [4, 1]);
+  const ctx = await col.query({ query: { context: [{ positive: 4, negative: 1 }] }, limit: 2 });
+  assert.deepEqual(ctx.points.map((p) => p.id), [3, 2]);
+  assert.equal(ctx.points[0]!.score, 0);
+  await db.createCollection("tsh2", { vectors: { size: 2, distance: "Euclid" } });
+  await db.collection("tsh2").upsert({ points: [{ id: 7, vector: [8.8, 8.8] }] }, { wait: true });
+  const looked = await col.query({ query: 7, lookup_from: { collection: "tsh2" }, limit: 2 });
+  assert.deepEqual(looked.points.map((p) => p.id), [1, 2]);
   const ordered = await col.scroll({ order_by: { key: "n", direction: "desc" }, limit: 2 });
   assert.deepEqual(ordered.points.map((p) => p.id), [4, 3]);
   await assert.rejects(col.query({ query: { fusion: "rrf" } }), (e: unknown) =>

@@ -208,23 +208,6 @@ pub fn refine(doc: &mut Value, cfg: &ServerConfig) -> Vec<String> {
             at: "/components/schemas/UpsertDocuments/properties/documents".into(),
             apply: set("maxItems", json!(cfg.max_batch_points)),
         },
-        // Not supported: not offered.
-        Edit {
-            at: "/components/schemas/QueryRequest/properties".into(),
-            apply: Box::new(|x: &mut Value| {
-                if let Some(o) = x.as_object_mut() {
-                    o.remove("lookup_from");
-                }
-            }),
-        },
-        Edit {
-            at: "/components/schemas/QueryGroupsRequest/properties".into(),
-            apply: Box::new(|x: &mut Value| {
-                if let Some(o) = x.as_object_mut() {
-                    o.remove("lookup_from");
-                }
-            }),
-        },
         // Names the server checks.
         Edit {
             at: "/components/schemas/SnapshotRecover/properties/location".into(),

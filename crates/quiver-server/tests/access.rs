@@ -294,3 +294,29 @@ fn jwt_rbac_needs_an_api_key() {
     let cfg = ServerConfig { jwt_rbac: true, ..Default::default() };
     assert!(cfg.validate().unwrap_err().contains("jwt_rbac"));
 }
+
+#[tokio::test]
+async fn lookup_from_reads_another_collection_only_where_the_caller_may_read_it() {
+    let t = T::new(true);
+    t.with_two_collections().await;
+    let body = json!({"query": 1, "lookup_from": {"collection": "b"}, "limit": 1});
+    // A token for `a` alone may not use `b`'s points as query vectors.
+    let only_a = token(json!({"access": [{"collection": "a", "access": "r"}], "exp": now() + 600}));
+    let (s, v) = t.json("POST", "/collections/a/points/query", &only_a, Some(body.clone())).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["status"]["error"].as_str().unwrap().contains("lookup_from.collection"), "{v}");
+    // Nor inside a prefetch, or a recommendation's examples.
+    let staged = json!({"prefetch": {"query": 1, "lookup_from": {"collection": "b"}}, "query": {"fusion": "rrf"}});
+    let (s, _) = t.json("POST", "/collections/a/points/query", &only_a, Some(staged)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let rec = json!({"query": {"recommend": {"positive": [1], "strategy": "best_score"}}, "lookup_from": {"collection": "b"}});
+    let (s, _) = t.json("POST", "/collections/a/points/query", &only_a, Some(rec)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // A token for both may, and so may the read-only key; b's point 1 is not left out of a's answer.
+    let both = token(json!({"access": [{"collection": "a", "access": "r"}, {"collection": "b", "access": "r"}]}));
+    for key in [both.as_str(), READ_ONLY] {
+        let (s, v) = t.json("POST", "/collections/a/points/query", key, Some(body.clone())).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["result"]["points"][0]["id"], 1, "{v}");
+    }
+}

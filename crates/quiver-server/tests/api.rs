@@ -540,12 +540,16 @@ async fn text_indexes_bm25_and_fusion_queries() {
         ),
         (json!({"query": {"rrf": {"weights": [-1.0]}}, "prefetch": [{"query": [0.0, 0.0]}]}), "query.rrf"),
         (
-            json!({"query": {"fusion": "rrf"}, "prefetch": [{"query": [0.0, 0.0], "lookup_from": {"collection": "x"}}]}),
-            "prefetch[0].lookup_from",
+            json!({"query": {"fusion": "rrf"}, "prefetch": [{"query": [0.0, 0.0], "lookup_from": {"collection": "x", "y": 1}}]}),
+            "prefetch[0]",
         ),
     ] {
         t.err("POST", "/collections/h/points/query", Some(body), StatusCode::BAD_REQUEST, needle).await;
     }
+    // A lookup_from naming a missing collection is a 404 even where the query has no ids to look up.
+    let missing =
+        json!({"query": {"fusion": "rrf"}, "prefetch": [{"query": [0.0, 0.0], "lookup_from": {"collection": "x"}}]});
+    t.err("POST", "/collections/h/points/query", Some(missing), StatusCode::NOT_FOUND, "lookup_from.collection").await;
     // Grouped queries stay nearest-only, with a clear refusal.
     let groups = json!({"query": {"bm25": {"key": "body", "text": "dog"}}, "group_by": "n"});
     t.err("POST", "/collections/h/points/query/groups", Some(groups), StatusCode::BAD_REQUEST, "grouped").await;

@@ -181,3 +181,61 @@ async fn bad_queries_by_examples_are_named_and_change_nothing() {
     let count = t.ok("POST", "/collections/l/points/count", Some(json!({}))).await;
     assert_eq!(count["count"], 10);
 }
+
+#[tokio::test]
+async fn lookup_from_takes_the_ids_from_another_collection() {
+    let t = server();
+    line(&t).await;
+    t.ok("PUT", "/collections/other", Some(json!({"vectors": {"size": 2, "distance": "Euclid"}}))).await;
+    let points = json!({"points": [{"id": 2, "vector": [2.2, 0.0]}, {"id": 101, "vector": [7.0, 0.0]}]});
+    t.ok("PUT", "/collections/other/points?wait=true", Some(points)).await;
+    t.ok("PUT", "/collections/named", Some(json!({"vectors": {"v": {"size": 2, "distance": "Euclid"}}}))).await;
+    t.ok(
+        "PUT",
+        "/collections/named/points?wait=true",
+        Some(json!({"points": [{"id": 7, "vector": {"v": [5.0, 0.0]}}]})),
+    )
+    .await;
+    // other's point 2 sits at x = 2.2: this collection's point 2 is nearest, and not left out (it is another point).
+    let other = json!({"collection": "other"});
+    let r = query(&t, json!({"query": 2, "lookup_from": other, "limit": 3})).await;
+    assert_eq!(ids(&r), [2, 3, 1]);
+    // Examples of a recommendation and of a discovery, and a prefetch, looked up the same way.
+    let best = json!({"recommend": {"positive": [2], "negative": [101], "strategy": "best_score"}});
+    assert_eq!(ids(&query(&t, json!({"query": best, "lookup_from": other, "limit": 5})).await), [2, 3, 1, 4, 0]);
+    let avg = json!({"recommend": {"positive": [2, 101]}});
+    assert_eq!(ids(&query(&t, json!({"query": avg, "lookup_from": other, "limit": 1})).await), [5]);
+    let discover = json!({"discover": {"target": 101, "context": [{"positive": 2, "negative": [9.0, 0.0]}]}});
+    assert_eq!(ids(&query(&t, json!({"query": discover, "lookup_from": other, "limit": 2})).await), [5, 4]);
+    let staged = json!({"prefetch": {"query": 2, "lookup_from": other, "limit": 2}, "query": {"fusion": "rrf"}});
+    assert_eq!(ids(&query(&t, staged).await), [2, 3]);
+    // A named vector of the other collection.
+    let named = json!({"query": 7, "lookup_from": {"collection": "named", "vector": "v"}, "limit": 1});
+    assert_eq!(ids(&query(&t, named).await), [5]);
+    // Grouped.
+    let groups = json!({"query": 2, "lookup_from": other, "group_by": "g", "group_size": 1, "limit": 2});
+    let g = t.ok("POST", "/collections/l/points/query/groups", Some(groups)).await;
+    assert_eq!(g["groups"][0]["hits"][0]["id"], 2, "{g}");
+    for (body, status, needle) in [
+        (
+            json!({"query": 2, "lookup_from": {"collection": "nowhere"}}),
+            StatusCode::NOT_FOUND,
+            "lookup_from.collection",
+        ),
+        (json!({"query": 2, "lookup_from": {"collection": "other", "bogus": 1}}), StatusCode::BAD_REQUEST, ""),
+        (json!({"query": 99, "lookup_from": other}), StatusCode::NOT_FOUND, "query"),
+        (json!({"query": 7, "lookup_from": {"collection": "named", "vector": "w"}}), StatusCode::BAD_REQUEST, "query"),
+        (
+            json!({"query": 2, "lookup_from": {"collection": "other", "shard_key": "x"}}),
+            StatusCode::BAD_REQUEST,
+            "lookup_from.shard_key",
+        ),
+        (
+            json!({"prefetch": {"query": [0.0, 0.0]}, "query": {"fusion": "rrf"}, "lookup_from": other}),
+            StatusCode::BAD_REQUEST,
+            "lookup_from",
+        ),
+    ] {
+        t.err("POST", "/collections/l/points/query", Some(body), status, needle).await;
+    }
+}

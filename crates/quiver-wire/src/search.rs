@@ -244,6 +244,22 @@ pub struct RecommendInput {
     pub strategy: Option<String>,
 }
 
+/// `lookup_from`: the point ids of a query (the query itself, recommend's examples, discovery's target and
+/// pairs) name points of another collection, whose vectors are used.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupLocation {
+    /// The collection the ids are in (the caller must be allowed to read it).
+    pub collection: String,
+    /// Which of its vectors (absent: its unnamed vector).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<String>,
+    /// Not supported (refused when given).
+    #[schema(value_type = Object)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<Value>,
+}
+
 /// A discovery query: a target and context pairs.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -323,9 +339,8 @@ pub struct Prefetch {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
     /// Not supported (400).
-    #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub lookup_from: Option<Value>,
+    pub lookup_from: Option<LookupLocation>,
 }
 
 /// The target of `nearest`.
@@ -382,9 +397,8 @@ pub struct QueryRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score_threshold: Option<f32>,
     /// Not supported (400).
-    #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub lookup_from: Option<Value>,
+    pub lookup_from: Option<LookupLocation>,
     /// QuiverDB: return the plan (per segment: exact or index, estimated and real filter counts).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<bool>,
@@ -505,9 +519,8 @@ pub struct QueryGroupsRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score_threshold: Option<f32>,
     /// Not supported (400).
-    #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub lookup_from: Option<Value>,
+    pub lookup_from: Option<LookupLocation>,
     /// QuiverDB: wait until this operation is applied (read your writes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_seq: Option<u64>,

@@ -208,6 +208,9 @@ fn refuse_staged(m: &Map<String, Value>) -> ApiResult<()> {
     if let Some(kind) = by_examples {
         return Err(ApiError::invalid("query", format!("no {kind} query in cluster mode (not yet)"), kind));
     }
+    if m.get("lookup_from").is_some_and(|l| !l.is_null()) {
+        return Err(ApiError::invalid("lookup_from", "absent in cluster mode (not yet)", "a collection"));
+    }
     if is_staged(m) {
         return Err(ApiError::invalid(
             "query",

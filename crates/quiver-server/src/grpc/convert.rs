@@ -459,9 +459,22 @@ fn context_json(c: Option<&pb::ContextInput>, path: &str) -> Res<Value> {
     Ok(Value::Array(out))
 }
 
-fn prefetch_json(p: &pb::PrefetchQuery, path: &str) -> Res<Value> {
-    refuse_if(&p.lookup_from, &format!("{path}.lookup_from"))?;
+/// `lookup_from` in the REST form.
+fn lookup_json(l: &pb::LookupLocation, path: &str) -> Res<Value> {
+    refuse_if(&l.shard_key_selector, &format!("{path}.shard_key_selector"))?;
     let mut o = Map::new();
+    o.insert("collection".into(), json!(l.collection_name));
+    if let Some(v) = &l.vector_name {
+        o.insert("vector".into(), json!(v));
+    }
+    Ok(Value::Object(o))
+}
+
+fn prefetch_json(p: &pb::PrefetchQuery, path: &str) -> Res<Value> {
+    let mut o = Map::new();
+    if let Some(l) = &p.lookup_from {
+        o.insert("lookup_from".into(), lookup_json(l, &format!("{path}.lookup_from"))?);
+    }
     if !p.prefetch.is_empty() {
         let inner = p
             .prefetch
@@ -513,8 +526,10 @@ fn prefetches(list: &[pb::PrefetchQuery], o: &mut Map<String, Value>) -> Res<()>
 /// The REST body of `POST /points/query`.
 pub fn query_body(q: &pb::QueryPoints) -> Res<Value> {
     refuse_if(&q.shard_key_selector, "shard_key_selector")?;
-    refuse_if(&q.lookup_from, "lookup_from")?;
     let mut o = Map::new();
+    if let Some(l) = &q.lookup_from {
+        o.insert("lookup_from".into(), lookup_json(l, "lookup_from")?);
+    }
     prefetches(&q.prefetch, &mut o)?;
     if let Some(x) = &q.query {
         o.insert("query".into(), query_json(x, "query")?);
@@ -529,9 +544,11 @@ pub fn query_body(q: &pb::QueryPoints) -> Res<Value> {
 /// The REST body of `POST /points/query/groups`.
 pub fn query_groups_body(q: &pb::QueryPointGroups) -> Res<Value> {
     refuse_if(&q.shard_key_selector, "shard_key_selector")?;
-    refuse_if(&q.lookup_from, "lookup_from")?;
     refuse_if(&q.with_lookup, "with_lookup")?;
     let mut o = Map::new();
+    if let Some(l) = &q.lookup_from {
+        o.insert("lookup_from".into(), lookup_json(l, "lookup_from")?);
+    }
     prefetches(&q.prefetch, &mut o)?;
     if let Some(x) = &q.query {
         o.insert("query".into(), query_json(x, "query")?);

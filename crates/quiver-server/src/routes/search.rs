@@ -1,6 +1,7 @@
 //! Nearest-neighbour search: Qdrant's `search`, `search/batch`, `query` / `query/batch` (multi-stage queries in
 //! [`super::stages`]) and grouped searches.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use quiver_engine::{Collection, ExampleQuery, ExampleSearch, SearchRequest as EngineSearch};
@@ -8,14 +9,16 @@ use quiver_engine::{Collection, ExampleQuery, ExampleSearch, SearchRequest as En
 use super::CollectionPath;
 use super::points::MIN_SEQ_WAIT;
 use super::stages;
+use crate::access::Access;
 use crate::convert::{self, Content, PayloadSel, VectorSel};
 use crate::embedding;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Reply, Started};
 use crate::state::{AppState, ServerConfig, blocking};
 use crate::wire::{
-    ContextPair, Envelope, ErrorBody, GroupsResult, NearestInput, PointGroup, QueryBatch, QueryGroupsRequest,
-    QueryInput, QueryRequest, QueryResponse, ScoredPoint, SearchBatch, SearchGroupsRequest, SearchRequest,
+    ContextPair, Envelope, ErrorBody, GroupsResult, LookupLocation, NearestInput, PointGroup, QueryBatch,
+    QueryGroupsRequest, QueryInput, QueryRequest, QueryResponse, ScoredPoint, SearchBatch, SearchGroupsRequest,
+    SearchRequest,
 };
 
 /// A parsed search, ready for the engine.
@@ -32,6 +35,8 @@ pub(super) struct Plan {
     /// Scored against several examples (best_score, sum_scores, discover, context): run by the engine's
     /// [`quiver_engine::ExampleSearch`] instead of one nearest search.
     pub(super) explore: Option<Explore>,
+    /// `lookup_from`: the query's point ids name points of another collection.
+    pub(super) lookup: Option<LookupLocation>,
 }
 
 /// A query by examples as parsed: the examples are resolved to vectors (stored points looked up, texts embedded)
@@ -67,7 +72,18 @@ pub(super) fn nearest_query(
     q: QueryInput,
     filter: Option<quiver_engine::Filter>,
     field: &str,
+    lookup: bool,
 ) -> ApiResult<NearestQuery> {
+    let original = filter.clone();
+    let mut out = nearest_query_in(q, filter, field)?;
+    if lookup {
+        // The ids name another collection's points: nothing here to leave out.
+        out.filter = original;
+    }
+    Ok(out)
+}
+
+fn nearest_query_in(q: QueryInput, filter: Option<quiver_engine::Filter>, field: &str) -> ApiResult<NearestQuery> {
     let mut out = NearestQuery {
         vector: Vec::new(),
         sparse: None,
@@ -196,7 +212,12 @@ pub(super) fn recommend(
 
 /// `2·mean(positive) − mean(negative)` (just the mean of the positives without negatives), after looking up
 /// stored points and embedding texts.
-fn example_vector(t: &Target, ex: Examples, using: Option<&str>) -> ApiResult<Vec<f32>> {
+fn example_vector(
+    t: &Target,
+    ex: Examples,
+    using: Option<&str>,
+    lookup: Option<&LookupLocation>,
+) -> ApiResult<Vec<f32>> {
     let cfg = t.col.config();
     let dim = cfg.spaces()[cfg.space_of(using, "using")?].dimension;
     let mut sides = Vec::new();
@@ -204,7 +225,7 @@ fn example_vector(t: &Target, ex: Examples, using: Option<&str>) -> ApiResult<Ve
         let mut sum = vec![0.0f64; dim];
         let n = list.len();
         for (i, e) in list.into_iter().enumerate() {
-            let v = example(t, e, using, dim, &format!("{}.{side}[{i}]", ex.field))?;
+            let v = example(t, e, using, lookup, dim, &format!("{}.{side}[{i}]", ex.field))?;
             for (s, x) in sum.iter_mut().zip(&v) {
                 *s += f64::from(*x);
             }
@@ -223,10 +244,20 @@ fn example_vector(t: &Target, ex: Examples, using: Option<&str>) -> ApiResult<Ve
 
 /// One example as a dense vector of `dim` numbers: given, a stored point's (its vector `using`), or a text or an
 /// image embedded by that vector's model. `at` names it in errors.
-fn example(t: &Target, e: NearestInput, using: Option<&str>, dim: usize, at: &str) -> ApiResult<Vec<f32>> {
+fn example(
+    t: &Target,
+    e: NearestInput,
+    using: Option<&str>,
+    lookup: Option<&LookupLocation>,
+    dim: usize,
+    at: &str,
+) -> ApiResult<Vec<f32>> {
     let v = match e {
         NearestInput::Vector(v) => v,
-        NearestInput::Id(id) => stored_vector(&t.col, id.0, using, at)?,
+        NearestInput::Id(id) => {
+            let (col, name) = t.source(lookup, using)?;
+            stored_vector(&col, id.0, name, at)?
+        }
         NearestInput::Sparse(_) => {
             return Err(ApiError::invalid(at, "a dense vector, a point id or a text", "a sparse vector"));
         }
@@ -251,7 +282,13 @@ fn example(t: &Target, e: NearestInput, using: Option<&str>, dim: usize, at: &st
 
 /// The engine's query by examples for `explore`, its examples resolved (blocking), with the rest of `req`
 /// (`using`, limit, filter, parameters, ...).
-pub(super) fn example_search(t: &Target, explore: Explore, req: &EngineSearch) -> ApiResult<ExampleSearch> {
+pub(super) fn example_search(
+    t: &Target,
+    explore: Explore,
+    req: &EngineSearch,
+    lookup: Option<&LookupLocation>,
+) -> ApiResult<ExampleSearch> {
+    t.source(lookup, None)?;
     let cfg = t.col.config();
     let using = req.using.as_deref();
     if using.is_some_and(|u| cfg.sparse_of(u).is_some()) {
@@ -259,7 +296,7 @@ pub(super) fn example_search(t: &Target, explore: Explore, req: &EngineSearch) -
     }
     let dim = cfg.spaces()[cfg.space_of(using, "using")?].dimension;
     let f = &explore.field;
-    let one = |e: NearestInput, at: String| example(t, e, using, dim, &at);
+    let one = |e: NearestInput, at: String| example(t, e, using, lookup, dim, &at);
     let list = |l: Vec<NearestInput>, side: &str| -> ApiResult<Vec<Vec<f32>>> {
         l.into_iter().enumerate().map(|(i, e)| one(e, format!("{f}.{side}[{i}]"))).collect()
     };
@@ -381,7 +418,7 @@ fn plan_search(r: SearchRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
         explain: false,
         min_seq: convert::min_seq(r.min_seq, r.read_token.as_deref())?,
     };
-    Ok(Plan { req, payload, vectors, by_id: None, text, examples: None, explore: None })
+    Ok(Plan { req, payload, vectors, by_id: None, text, examples: None, explore: None, lookup: None })
 }
 
 fn plan_query(mut r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
@@ -391,9 +428,6 @@ fn plan_query(mut r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
             "a nearest-vector query without prefetch (fusion and bm25 are not supported in grouped queries)",
             "a staged query",
         ));
-    }
-    if r.lookup_from.as_ref().is_some_and(|v| !v.is_null()) {
-        return Err(ApiError::invalid("lookup_from", "absent", "a value (not supported)"));
     }
     let limit = r.limit.unwrap_or(10);
     let offset = r.offset.unwrap_or(0);
@@ -405,8 +439,9 @@ fn plan_query(mut r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
             "nothing",
         ));
     };
+    let lookup = r.lookup_from.take();
     let NearestQuery { vector, sparse, by_id, text, examples, explore, filter } =
-        nearest_query(q, r.filter.take(), "query")?;
+        nearest_query(q, r.filter.take(), "query", lookup.is_some())?;
     let payload = PayloadSel::from_wire(r.with_payload, false);
     let vectors = VectorSel::from_wire(r.with_vector);
     let req = EngineSearch {
@@ -423,7 +458,7 @@ fn plan_query(mut r: QueryRequest, cfg: &ServerConfig) -> ApiResult<Plan> {
         explain: r.explain.unwrap_or(false),
         min_seq: convert::min_seq(r.min_seq, r.read_token.as_deref())?,
     };
-    Ok(Plan { req, payload, vectors, by_id, text, examples, explore })
+    Ok(Plan { req, payload, vectors, by_id, text, examples, explore, lookup })
 }
 
 /// A query's plan: one nearest search, or stages.
@@ -452,23 +487,58 @@ pub(super) struct Target {
     pub(super) state: AppState,
     name: String,
     pub(super) col: Collection,
+    /// The caller's access, where a query may read another collection (`lookup_from`); `None` on routes without it.
+    access: Option<Access>,
 }
 
 impl Target {
     fn new(s: &AppState, name: String) -> ApiResult<Target> {
-        Ok(Target { col: s.collection(&name)?, state: s.clone(), name })
+        Ok(Target { col: s.collection(&name)?, state: s.clone(), name, access: None })
+    }
+
+    fn with_access(s: &AppState, name: String, access: Access) -> ApiResult<Target> {
+        Ok(Target { access: Some(access), ..Target::new(s, name)? })
+    }
+
+    /// Where the point ids of a query are looked up: `lookup` (checked: readable by the caller, existing, no shard
+    /// key) with its vector name, or this collection with `using`.
+    fn source<'a>(
+        &self,
+        lookup: Option<&'a LookupLocation>,
+        using: Option<&'a str>,
+    ) -> ApiResult<(Collection, Option<&'a str>)> {
+        let Some(l) = lookup else { return Ok((self.col.clone(), using)) };
+        if l.shard_key.as_ref().is_some_and(|k| !k.is_null()) {
+            return Err(ApiError::invalid("lookup_from.shard_key", "absent (not supported)", "a value"));
+        }
+        let Some(access) = &self.access else {
+            return Err(ApiError::invalid("lookup_from", "absent here", "a collection"));
+        };
+        if !access.can_read(&l.collection) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("lookup_from.collection: {} may not read collection {:?}", access.describe(), l.collection),
+            ));
+        }
+        let col = self.state.collection(&l.collection).map_err(|mut e| {
+            e.message = format!("lookup_from.collection: {}", e.message);
+            e
+        })?;
+        Ok((col, l.vector.as_deref().filter(|v| !v.is_empty())))
     }
 }
 
 /// Turns a plan's text or point id into its query vector (blocking).
 pub(super) fn resolve_vector(t: &Target, plan: &mut Plan) -> ApiResult<()> {
     let col = &t.col;
+    // A lookup_from is checked (readable, existing) whether or not the query names points.
+    t.source(plan.lookup.as_ref(), None)?;
     super::points::check_min_seq(&t.state, col, plan.req.min_seq)?;
     if let Some(ex) = plan.examples.take() {
         if let Some(seq) = plan.req.min_seq {
             col.wait_for(seq, MIN_SEQ_WAIT)?;
         }
-        plan.req.vector = example_vector(t, ex, plan.req.using.as_deref())?;
+        plan.req.vector = example_vector(t, ex, plan.req.using.as_deref(), plan.lookup.as_ref())?;
     }
     if let Some(q) = plan.text.take() {
         let model = t.state.embedders().for_vector(&t.name, col, plan.req.using.as_deref())?;
@@ -480,10 +550,11 @@ pub(super) fn resolve_vector(t: &Target, plan: &mut Plan) -> ApiResult<()> {
             col.wait_for(seq, MIN_SEQ_WAIT)?;
         }
         let using = plan.req.using.as_deref();
-        if let Some(name) = using.filter(|u| col.config().sparse_of(u).is_some()) {
-            plan.req.sparse = Some(stored_sparse(col, id, name, "query")?);
+        let (source, name) = t.source(plan.lookup.as_ref(), using)?;
+        if let Some(u) = using.filter(|u| col.config().sparse_of(u).is_some()) {
+            plan.req.sparse = Some(stored_sparse(&source, id, name.unwrap_or(u), "query")?);
         } else {
-            plan.req.vector = stored_vector(col, id, using, "query")?;
+            plan.req.vector = stored_vector(&source, id, name, "query")?;
         }
     }
     Ok(())
@@ -505,7 +576,7 @@ fn run(t: &Target, mut plan: Plan) -> ApiResult<(Vec<ScoredPoint>, Option<serde_
         if let Some(seq) = plan.req.min_seq {
             t.col.wait_for(seq, MIN_SEQ_WAIT)?;
         }
-        let req = example_search(t, explore, &plan.req)?;
+        let req = example_search(t, explore, &plan.req, plan.lookup.as_ref())?;
         let hits = t.col.example_search(&req)?;
         return Ok((hits.into_iter().map(|h| wire_hit(h, &plan.payload, &plan.vectors)).collect(), None));
     }
@@ -564,11 +635,12 @@ pub async fn search_batch(
 pub async fn query(
     State(s): State<AppState>,
     Path(p): Path<CollectionPath>,
+    Extension(access): Extension<Access>,
     t: Started,
     ApiJson(body): ApiJson<QueryRequest>,
 ) -> ApiResult<Reply<QueryResponse>> {
     let plan = plan_any_query(body, s.config())?;
-    let target = Target::new(&s, p.collection_name)?;
+    let target = Target::with_access(&s, p.collection_name, access)?;
     let out = blocking(move || run_query(&target, plan)).await?;
     Ok(Reply(out, t))
 }
@@ -580,6 +652,7 @@ pub async fn query(
 pub async fn query_batch(
     State(s): State<AppState>,
     Path(p): Path<CollectionPath>,
+    Extension(access): Extension<Access>,
     t: Started,
     ApiJson(body): ApiJson<QueryBatch>,
 ) -> ApiResult<Reply<Vec<QueryResponse>>> {
@@ -590,7 +663,7 @@ pub async fn query_batch(
         .enumerate()
         .map(|(i, r)| plan_any_query(r, s.config()).map_err(|e| prefix(e, &format!("searches[{i}]"))))
         .collect::<ApiResult<Vec<_>>>()?;
-    let target = Target::new(&s, p.collection_name)?;
+    let target = Target::with_access(&s, p.collection_name, access)?;
     let out = blocking(move || plans.into_iter().map(|pl| run_query(&target, pl)).collect()).await?;
     Ok(Reply(out, t))
 }
@@ -643,7 +716,7 @@ pub async fn search_groups(
         shards_to_search: None,
     };
     let plan = plan_search(first, &unlimited())?;
-    let groups = run_groups(&s, p.collection_name, plan, spec, user_payload).await?;
+    let groups = run_groups(Target::new(&s, p.collection_name)?, plan, spec, user_payload).await?;
     Ok(Reply(groups, t))
 }
 
@@ -654,6 +727,7 @@ pub async fn search_groups(
 pub async fn query_groups(
     State(s): State<AppState>,
     Path(p): Path<CollectionPath>,
+    Extension(access): Extension<Access>,
     t: Started,
     ApiJson(body): ApiJson<QueryGroupsRequest>,
 ) -> ApiResult<Reply<GroupsResult>> {
@@ -677,7 +751,8 @@ pub async fn query_groups(
         shards_to_search: None,
     };
     let plan = plan_query(first, &unlimited())?;
-    let groups = run_groups(&s, p.collection_name, plan, spec, user_payload).await?;
+    let target = Target::with_access(&s, p.collection_name, access)?;
+    let groups = run_groups(target, plan, spec, user_payload).await?;
     Ok(Reply(groups, t))
 }
 
@@ -718,18 +793,16 @@ impl GroupSpec {
 /// Fetches candidates in growing rounds until `spec.limit` groups are found or there are no more (blocking work
 /// on the pool).
 async fn run_groups(
-    s: &AppState,
-    name: String,
+    target: Target,
     mut plan: Plan,
     spec: GroupSpec,
     user_payload: PayloadSel,
 ) -> ApiResult<GroupsResult> {
-    let target = Target::new(s, name)?;
     let vectors = plan.vectors.clone();
     let groups = blocking(move || {
         // A query by examples is resolved once; its limit grows with the nearest search's.
         let mut examples = match plan.explore.take() {
-            Some(e) => Some(example_search(&target, e, &plan.req)?),
+            Some(e) => Some(example_search(&target, e, &plan.req, plan.lookup.as_ref())?),
             None => {
                 resolve_vector(&target, &mut plan)?;
                 None

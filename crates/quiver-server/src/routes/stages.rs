@@ -48,7 +48,7 @@ struct StageInput {
     filter: Option<Filter>,
     params: Option<crate::wire::SearchParams>,
     score_threshold: Option<f32>,
-    lookup_from: Option<Value>,
+    lookup_from: Option<crate::wire::LookupLocation>,
     limit: usize,
     offset: usize,
     with_payload: bool,
@@ -137,9 +137,6 @@ fn plan_stage(
             depth,
         ));
     }
-    if s.lookup_from.as_ref().is_some_and(|v| !v.is_null()) {
-        return Err(ApiError::invalid(at(path, "lookup_from"), "absent", "a value (not supported)"));
-    }
     convert::check_limit(s.limit, s.offset, cfg).map_err(|e| prefix(e, path))?;
     let filter = and(inherited, s.filter.take());
     let mut prefetch = Vec::new();
@@ -193,8 +190,9 @@ fn plan_stage(
             min_seq: None,
         }),
         Some(q) => {
+            let lookup = s.lookup_from.take();
             let NearestQuery { vector, sparse, by_id, text, examples, explore, filter } =
-                nearest_query(q, filter, &query_field)?;
+                nearest_query(q, filter, &query_field, lookup.is_some())?;
             let req = EngineSearch {
                 vector,
                 sparse,
@@ -210,10 +208,18 @@ fn plan_stage(
                 min_seq: None,
             };
             let vectors = VectorSel::None;
-            let plan = Plan { req, payload: PayloadSel::None, vectors, by_id, text, examples, explore };
+            let plan = Plan { req, payload: PayloadSel::None, vectors, by_id, text, examples, explore, lookup };
             RankPlan::Nearest(Box::new(plan), at(path, "using"))
         }
     };
+    if s.lookup_from.is_some() {
+        // Taken by a nearest query; a fusion or BM25 stage has no ids to look up.
+        return Err(ApiError::invalid(
+            at(path, "lookup_from"),
+            "absent unless the query names points (an id, recommend, discover or context)",
+            "a collection",
+        ));
+    }
     Ok(StagePlan { prefetch, rank })
 }
 
@@ -246,7 +252,7 @@ fn resolve(t: &Target, p: StagePlan) -> ApiResult<Stage> {
                 cfg.space_of(plan.req.using.as_deref(), &using_field)?;
             }
             match plan.explore.take() {
-                Some(explore) => Ranking::Examples(example_search(t, explore, &plan.req)?),
+                Some(explore) => Ranking::Examples(example_search(t, explore, &plan.req, plan.lookup.as_ref())?),
                 None => {
                     resolve_vector(t, &mut plan)?;
                     Ranking::Nearest(plan.req)
