@@ -834,6 +834,20 @@ impl Collection {
                 memory_bytes: d.memory_bytes() as u64,
                 mapped_bytes: d.mapped_bytes() as u64,
                 disk_bytes: d.file_bytes,
+                vectors: if d.layout.named {
+                    (0..d.layout.spaces.len())
+                        .map(|sp| {
+                            let index = d
+                                .space_index(sp)
+                                .map_or_else(|| "exact".to_owned(), |i| i.as_index().kind().to_string());
+                            let index_note =
+                                if sp == 0 { d.index_note.clone() } else { d.more[sp - 1].index_note.clone() };
+                            (d.layout.spaces[sp].0.clone(), crate::types::VectorIndexInfo { index, index_note })
+                        })
+                        .collect()
+                } else {
+                    Default::default()
+                },
             });
         }
         for f in self.inner.dir.list()? {

@@ -83,6 +83,6 @@ pub use snapshot::SnapshotInfo;
 pub use sparse::SparseVector;
 pub use types::{
     CollectionInfo, Explain, OptimizerInfo, PointInput, Record, ScoredPoint, ScrollPage, SearchRequest, SearchResponse,
-    SegmentInfo, Selector,
+    SegmentInfo, Selector, VectorIndexInfo,
 };
 pub use write::{PlannedWrite, WriteRequest, prepare_points};

@@ -267,6 +267,20 @@ pub struct SegmentInfo {
     pub mapped_bytes: u64,
     /// File bytes.
     pub disk_bytes: u64,
+    /// With named vectors: each vector's own index kind (or `exact`) and note, by name (`index` above is the
+    /// first one's). Empty otherwise.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub vectors: std::collections::BTreeMap<String, VectorIndexInfo>,
+}
+
+/// The index of one named vector in one segment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VectorIndexInfo {
+    /// Index kind, or `exact`.
+    pub index: String,
+    /// Why no index was built, if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_note: Option<String>,
 }
 
 /// The optimizer's counters.

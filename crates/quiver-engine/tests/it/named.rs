@@ -138,6 +138,14 @@ fn named_vectors_are_searched_by_name_in_every_segment_state() {
     assert!(c.seal().unwrap());
     let info = c.info().unwrap();
     assert_eq!(info.segments.iter().filter(|s| s.index == "hnsw").count(), 1, "{:?}", info.segments);
+    // Each vector's own index, by name: both built in the sealed segment (the body one over only the rows that
+    // have a body), none in an empty growing one.
+    let sealed = info.segments.iter().find(|s| s.index == "hnsw").unwrap();
+    let kinds: Vec<(&str, &str)> = sealed.vectors.iter().map(|(n, v)| (n.as_str(), v.index.as_str())).collect();
+    assert_eq!(kinds, [("body", "hnsw"), ("title", "hnsw")], "{:?}", sealed.vectors);
+    for s in info.segments.iter().filter(|s| s.index != "hnsw") {
+        assert!(s.vectors.values().all(|v| v.index == "exact"), "{:?}", s.vectors);
+    }
     check_searches(&c, &data, "sealed");
     // Reads return the named vectors a point has, and no unnamed one.
     let got = c.get(&[PointId::Num(1), PointId::Num(3), PointId::Num(7)], false, true).unwrap();
