@@ -190,9 +190,9 @@ def text(url: str) -> None:
 
 
 def hybrid(url: str, cluster: bool = False, grpc_port: int | None = None) -> None:
-    """A full-text index with Qdrant's text settings, `MatchText` on it, prefetch + fusion queries, geo filters;
-    on a single node also recommend (every strategy), discovery and context queries and ordered scrolls (a cluster
-    refuses those)."""
+    """A full-text index with Qdrant's text settings, `MatchText` on it, prefetch + fusion queries, geo filters,
+    recommend (every strategy), discovery and context queries; on a single node also ordered scrolls and
+    lookup_from (a cluster refuses those)."""
     client = QdrantClient(url=url, prefer_grpc=grpc_port is not None, grpc_port=grpc_port or 6334, timeout=30)
     name = "hybrid"
     if client.collection_exists(name):
@@ -245,6 +245,29 @@ def hybrid(url: str, cluster: bool = False, grpc_port: int | None = None) -> Non
     assert sorted(p.id for p in q.points) == [1, 3], q
     q = client.query_points(name, prefetch=models.Prefetch(query=[0.0, 0.0], limit=2), query=[9.0, 9.0], limit=5)
     assert [p.id for p in q.points] == [4, 3], q
+    # Recommend: near 2·(positive) − (negative), the examples left out (in a cluster the examples are looked up
+    # on whichever shard holds them).
+    rec = models.RecommendQuery(recommend=models.RecommendInput(positive=[3], negative=[1]))
+    q = client.query_points(name, query=rec, limit=2)
+    assert [p.id for p in q.points] == [4, 5], q
+    # The other strategies score every candidate against each example: 4 is near the positive; 5 and 2 are
+    # nearer the negative, 2 most.
+    for strategy in [models.RecommendStrategy.BEST_SCORE, models.RecommendStrategy.SUM_SCORES]:
+        rec = models.RecommendQuery(recommend=models.RecommendInput(positive=[3], negative=[1], strategy=strategy))
+        q = client.query_points(name, query=rec, limit=3)
+        assert [p.id for p in q.points] == [4, 5, 2], (strategy, q)
+        assert q.points[0].score > q.points[1].score > q.points[2].score, (strategy, q)
+    # Discovery: 4 is the only candidate on the positive side of (3 over 2), so it comes first whatever the
+    # target; then 1, nearest the target [9, 9].
+    disc = models.DiscoverQuery(discover=models.DiscoverInput(
+        target=[9.0, 9.0], context=[models.ContextPair(positive=3, negative=2)]))
+    q = client.query_points(name, query=disc, limit=3)
+    assert [p.id for p in q.points] == [4, 1, 5], q
+    assert 1.0 < q.points[0].score < 2.0 and q.points[2].score < 0, q
+    # Context alone: 1 and 2 are on the positive side of (5 over 3), score 0; 4 strays.
+    ctx = models.ContextQuery(context=[models.ContextPair(positive=5, negative=3)])
+    q = client.query_points(name, query=ctx, limit=3)
+    assert [p.id for p in q.points] == [1, 2, 4] and q.points[0].score == 0 and q.points[2].score < 0, q
     if not cluster:
         # Scroll ordered by a payload value.
         client.create_payload_index(name, field_name="n", field_schema=models.PayloadSchemaType.INTEGER, wait=True)
@@ -252,28 +275,6 @@ def hybrid(url: str, cluster: bool = False, grpc_port: int | None = None) -> Non
         assert [p.id for p in page] == [5, 4, 3] and nxt is None, (page, nxt)
         page, _ = client.scroll(name, order_by=models.OrderBy(key="n", start_from=2), limit=2)
         assert [p.id for p in page] == [2, 3], page
-        # Recommend: near 2·(positive) − (negative), the examples left out.
-        rec = models.RecommendQuery(recommend=models.RecommendInput(positive=[3], negative=[1]))
-        q = client.query_points(name, query=rec, limit=2)
-        assert [p.id for p in q.points] == [4, 5], q
-        # The other strategies score every candidate against each example: 4 is near the positive; 5 and 2 are
-        # nearer the negative, 2 most.
-        for strategy in [models.RecommendStrategy.BEST_SCORE, models.RecommendStrategy.SUM_SCORES]:
-            rec = models.RecommendQuery(recommend=models.RecommendInput(positive=[3], negative=[1], strategy=strategy))
-            q = client.query_points(name, query=rec, limit=3)
-            assert [p.id for p in q.points] == [4, 5, 2], (strategy, q)
-            assert q.points[0].score > q.points[1].score > q.points[2].score, (strategy, q)
-        # Discovery: 4 is the only candidate on the positive side of (3 over 2), so it comes first whatever the
-        # target; then 1, nearest the target [9, 9].
-        disc = models.DiscoverQuery(discover=models.DiscoverInput(
-            target=[9.0, 9.0], context=[models.ContextPair(positive=3, negative=2)]))
-        q = client.query_points(name, query=disc, limit=3)
-        assert [p.id for p in q.points] == [4, 1, 5], q
-        assert 1.0 < q.points[0].score < 2.0 and q.points[2].score < 0, q
-        # Context alone: 1 and 2 are on the positive side of (5 over 3), score 0; 4 strays.
-        ctx = models.ContextQuery(context=[models.ContextPair(positive=5, negative=3)])
-        q = client.query_points(name, query=ctx, limit=3)
-        assert [p.id for p in q.points] == [1, 2, 4] and q.points[0].score == 0 and q.points[2].score < 0, q
         # lookup_from: the query's id names a point of another collection (not left out of this one's answer).
         other = "hybrid_lookup"
         if client.collection_exists(other):

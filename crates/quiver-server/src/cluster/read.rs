@@ -191,6 +191,126 @@ fn is_bm25(m: &Map<String, Value>) -> bool {
     m.get("query").and_then(Value::as_object).is_some_and(|q| q.contains_key("bm25"))
 }
 
+/// Whether a query's scores grow with relevance, whatever the metric: BM25, and queries scored against several
+/// examples (`discover`, `context`, `recommend` by `best_score` or `sum_scores`).
+pub(crate) fn higher_is_better(m: &Map<String, Value>, spec: &CollectionSpec) -> bool {
+    let by_examples = m.get("query").and_then(Value::as_object).is_some_and(|q| {
+        q.contains_key("discover")
+            || q.contains_key("context")
+            || q.get("recommend")
+                .and_then(|r| r.get("strategy"))
+                .and_then(Value::as_str)
+                .is_some_and(|s| s == "best_score" || s == "sum_scores")
+    });
+    is_bm25(m) || by_examples || spec.config.metric != Metric::Euclidean
+}
+
+/// The pairs of a `context` value (a list, or one pair object): each side's slot, with where it is.
+fn pair_slots<'a>(v: &'a mut Value, at: &str, out: &mut Vec<(String, &'a mut Value)>) {
+    let list: Vec<&'a mut Value> = match v {
+        Value::Array(a) => a.iter_mut().collect(),
+        one => vec![one],
+    };
+    for (i, p) in list.into_iter().enumerate() {
+        if let Value::Object(p) = p {
+            for (side, v) in p.iter_mut().filter(|(k, _)| *k == "positive" || *k == "negative") {
+                out.push((format!("{at}[{i}].{side}"), v));
+            }
+        }
+    }
+}
+
+/// The example slots of a query by examples (`recommend`'s positives and negatives, `discover`'s target and
+/// pairs, `context`'s pairs), with where each is in the request.
+fn example_slots(q: &mut Map<String, Value>) -> Vec<(String, &mut Value)> {
+    let mut out = Vec::new();
+    for (key, val) in q.iter_mut() {
+        match (key.as_str(), val) {
+            ("recommend", Value::Object(r)) => {
+                for (side, list) in r.iter_mut().filter(|(k, _)| *k == "positive" || *k == "negative") {
+                    if let Value::Array(a) = list {
+                        let at = |i: usize| format!("query.recommend.{side}[{i}]");
+                        out.extend(a.iter_mut().enumerate().map(|(i, v)| (at(i), v)));
+                    }
+                }
+            }
+            ("discover", Value::Object(d)) => {
+                for (k, v) in d.iter_mut() {
+                    match k.as_str() {
+                        "target" => out.push(("query.discover.target".to_string(), v)),
+                        "context" => pair_slots(v, "query.discover.context", &mut out),
+                        _ => {}
+                    }
+                }
+            }
+            ("context", v) => pair_slots(v, "query.context", &mut out),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A query by examples across shards: each example given as a stored point's id is looked up wherever it lives
+/// and put in as its vector (every shard then scores against the same vectors), and those points are left out of
+/// the answer.
+async fn resolve_examples(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    m: &mut Map<String, Value>,
+    token: Option<&ReadToken>,
+) -> ApiResult<()> {
+    let Some(Value::Object(q)) = m.get_mut("query") else { return Ok(()) };
+    let mut ids: Vec<(String, PointId)> = Vec::new();
+    for (at, v) in example_slots(q) {
+        if let Value::Number(_) | Value::String(_) = v {
+            let id: PointId = serde_json::from_value(v.clone())
+                .map_err(|_| ApiError::invalid(&at, "a vector, a point id or a text", &*v))?;
+            ids.push((at, id));
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut unique: Vec<PointId> = ids.iter().map(|(_, id)| *id).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    let found: std::collections::HashMap<PointId, Value> = get_points(c, spec, &unique, false, true, token)
+        .await?
+        .into_iter()
+        .filter_map(|r| Some((serde_json::from_value::<PointId>(r.get("id")?.clone()).ok()?, r.get("vector")?.clone())))
+        .collect();
+    if let Some((at, id)) = ids.iter().find(|(_, id)| !found.contains_key(id)) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("{at}: point {id} does not exist")));
+    }
+    if let Some(Value::Object(q)) = m.get_mut("query") {
+        for (_, v) in example_slots(q) {
+            if let Ok(id) = serde_json::from_value::<PointId>(v.clone())
+                && let Some(vector) = found.get(&id)
+            {
+                *v = vector.clone();
+            }
+        }
+    }
+    exclude_ids(m, unique.into_iter().map(|id| json!(id)).collect());
+    Ok(())
+}
+
+/// Adds `must_not: has_id` for `ids` to the request's filter.
+fn exclude_ids(m: &mut Map<String, Value>, ids: Vec<Value>) {
+    let mut f = match m.remove("filter") {
+        Some(Value::Object(f)) => f,
+        _ => Map::new(),
+    };
+    let mut must_not = match f.remove("must_not") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a,
+        Some(one) => vec![one],
+    };
+    must_not.push(json!({"has_id": ids}));
+    f.insert("must_not".into(), Value::Array(must_not));
+    m.insert("filter".into(), Value::Object(f));
+}
+
 /// Whether a query body has stages (prefetch, fusion): [`super::staged`] runs those.
 pub(crate) fn is_staged(m: &Map<String, Value>) -> bool {
     let fused =
@@ -198,16 +318,8 @@ pub(crate) fn is_staged(m: &Map<String, Value>) -> bool {
     fused || m.get("prefetch").is_some_and(|p| !p.is_null())
 }
 
-/// What reaches a shard as one request: no stages (those run in [`super::staged`]), no recommendation (its
-/// examples may live on other shards).
+/// What reaches a shard as one request: no stages (those run in [`super::staged`]), no `lookup_from`.
 fn refuse_staged(m: &Map<String, Value>) -> ApiResult<()> {
-    let by_examples = m
-        .get("query")
-        .and_then(Value::as_object)
-        .and_then(|q| ["recommend", "discover", "context"].into_iter().find(|k| q.contains_key(*k)));
-    if let Some(kind) = by_examples {
-        return Err(ApiError::invalid("query", format!("no {kind} query in cluster mode (not yet)"), kind));
-    }
     if m.get("lookup_from").is_some_and(|l| !l.is_null()) {
         return Err(ApiError::invalid("lookup_from", "absent in cluster mode (not yet)", "a collection"));
     }
@@ -308,19 +420,9 @@ async fn prepare_search(
                 return Err(ApiError::new(StatusCode::NOT_FOUND, format!("query: point {id} does not exist")));
             };
             m.insert("query".into(), v);
-            let mut f = match m.remove("filter") {
-                Some(Value::Object(f)) => f,
-                _ => Map::new(),
-            };
-            let mut must_not = match f.remove("must_not") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::Array(a)) => a,
-                Some(one) => vec![one],
-            };
-            must_not.push(json!({"has_id": [q]}));
-            f.insert("must_not".into(), Value::Array(must_not));
-            m.insert("filter".into(), Value::Object(f));
+            exclude_ids(&mut m, vec![q]);
         }
+        resolve_examples(c, spec, &mut m, token.as_ref()).await?;
     }
     let vector = match kind {
         SearchKind::Search => m.get("vector").map(|v| v.get("vector").unwrap_or(v)),
@@ -401,9 +503,7 @@ pub(crate) async fn search_once(
             _ => Vec::new(),
         });
     }
-    // BM25 scores grow with relevance whatever the metric.
-    let higher = is_bm25(&m) || spec.config.metric != Metric::Euclidean;
-    Ok((merge_hits(higher, lists, offset, limit), explains))
+    Ok((merge_hits(higher_is_better(&m, spec), lists, offset, limit), explains))
 }
 
 /// `POST …/points/search` and `…/points/query`.

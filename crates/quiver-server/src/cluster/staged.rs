@@ -12,11 +12,10 @@ use std::collections::HashMap;
 use futures_util::future::BoxFuture;
 use quiver_engine::query::{DEFAULT_RRF_K, Fusion, MAX_PREFETCH_DEPTH, check_weights, fuse_weighted};
 use quiver_engine::{Payload, PointId};
-use quiver_index::Metric;
 use serde_json::{Map, Value, json};
 
 use super::Cluster;
-use super::read::{SearchKind, get_points, search_once};
+use super::read::{SearchKind, get_points, higher_is_better, search_once};
 use crate::convert::PayloadSel;
 use crate::error::{ApiError, ApiResult};
 use quiver_cluster::CollectionSpec;
@@ -176,7 +175,6 @@ fn stage<'a>(
                 "nothing",
             ));
         };
-        let bm25 = query.get("bm25").is_some();
         // One plain query to the shards, restricted to the prefetched points when there are any.
         let mut body = m;
         body.insert("query".into(), query);
@@ -197,6 +195,7 @@ fn stage<'a>(
         if let Some(t) = token {
             body.insert("read_token".into(), t);
         }
+        let higher = higher_is_better(&body, spec);
         let (hits, _) = search_once(c, spec, SearchKind::Query, body, false)
             .await
             .map_err(|e| if path.is_empty() { e } else { ApiError::new(e.status, format!("{path}: {}", e.message)) })?;
@@ -207,6 +206,6 @@ fn stage<'a>(
                 Some((id, h.get("score")?.as_f64()? as f32))
             })
             .collect();
-        Ok(Ranked { hits, higher: bm25 || spec.config.metric != Metric::Euclidean })
+        Ok(Ranked { hits, higher })
     })
 }
