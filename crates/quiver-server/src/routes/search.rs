@@ -74,10 +74,11 @@ pub(super) fn nearest_query(
     field: &str,
     lookup: bool,
 ) -> ApiResult<NearestQuery> {
-    let original = filter.clone();
+    // With lookup_from the ids name another collection's points: nothing here to leave out, so the filter stays
+    // as given (cloned only then).
+    let original = if lookup { filter.clone() } else { None };
     let mut out = nearest_query_in(q, filter, field)?;
     if lookup {
-        // The ids name another collection's points: nothing here to leave out.
         out.filter = original;
     }
     Ok(out)
