@@ -191,8 +191,7 @@ def text(url: str) -> None:
 
 def hybrid(url: str, cluster: bool = False, grpc_port: int | None = None) -> None:
     """A full-text index with Qdrant's text settings, `MatchText` on it, prefetch + fusion queries, geo filters,
-    recommend (every strategy), discovery and context queries; on a single node also ordered scrolls and
-    lookup_from (a cluster refuses those)."""
+    recommend (every strategy), discovery and context queries, ordered scrolls and lookup_from."""
     client = QdrantClient(url=url, prefer_grpc=grpc_port is not None, grpc_port=grpc_port or 6334, timeout=30)
     name = "hybrid"
     if client.collection_exists(name):
@@ -268,22 +267,27 @@ def hybrid(url: str, cluster: bool = False, grpc_port: int | None = None) -> Non
     ctx = models.ContextQuery(context=[models.ContextPair(positive=5, negative=3)])
     q = client.query_points(name, query=ctx, limit=3)
     assert [p.id for p in q.points] == [1, 2, 4] and q.points[0].score == 0 and q.points[2].score < 0, q
-    if not cluster:
-        # Scroll ordered by a payload value.
-        client.create_payload_index(name, field_name="n", field_schema=models.PayloadSchemaType.INTEGER, wait=True)
-        page, nxt = client.scroll(name, order_by=models.OrderBy(key="n", direction=models.Direction.DESC), limit=3)
-        assert [p.id for p in page] == [5, 4, 3] and nxt is None, (page, nxt)
-        page, _ = client.scroll(name, order_by=models.OrderBy(key="n", start_from=2), limit=2)
-        assert [p.id for p in page] == [2, 3], page
-        # lookup_from: the query's id names a point of another collection (not left out of this one's answer).
-        other = "hybrid_lookup"
-        if client.collection_exists(other):
-            client.delete_collection(other)
-        client.create_collection(other, vectors_config=models.VectorParams(size=2, distance=models.Distance.EUCLID))
-        client.upsert(other, wait=True, points=[models.PointStruct(id=3, vector=[8.9, 8.9])])
-        q = client.query_points(name, query=3, lookup_from=models.LookupLocation(collection=other), limit=2)
-        assert [p.id for p in q.points] == [1, 2], q
+    # Scroll ordered by a payload value (in a cluster, the shards' pages merged by it).
+    client.create_payload_index(name, field_name="n", field_schema=models.PayloadSchemaType.INTEGER, wait=True)
+    page, nxt = client.scroll(name, order_by=models.OrderBy(key="n", direction=models.Direction.DESC), limit=3)
+    assert [p.id for p in page] == [5, 4, 3] and nxt is None, (page, nxt)
+    assert [p.order_value for p in page] == [5, 4, 3], page
+    page, _ = client.scroll(name, order_by=models.OrderBy(key="n", start_from=2), limit=2)
+    assert [p.id for p in page] == [2, 3], page
+    # lookup_from: the query's id names a point of another collection (not left out of this one's answer).
+    other = "hybrid_lookup"
+    if client.collection_exists(other):
         client.delete_collection(other)
+    client.create_collection(other, vectors_config=models.VectorParams(size=2, distance=models.Distance.EUCLID),
+                             **sharding)
+    client.upsert(other, wait=True, points=[models.PointStruct(id=3, vector=[8.9, 8.9])])
+    q = client.query_points(name, query=3, lookup_from=models.LookupLocation(collection=other), limit=2)
+    assert [p.id for p in q.points] == [1, 2], q
+    rec = models.RecommendQuery(recommend=models.RecommendInput(positive=[3]))
+    q = client.query_points(name, prefetch=models.Prefetch(query=rec, lookup_from=models.LookupLocation(collection=other),
+                                                          limit=2), query=[0.0, 0.0], limit=2)
+    assert [p.id for p in q.points] == [2, 1], q
+    client.delete_collection(other)
     # BM25 (QuiverDB's query shape) fused with a nearest list, over plain HTTP.
     body = {"prefetch": [{"query": {"bm25": {"key": "body", "text": "dog barks"}}, "limit": 5},
                          {"query": [0.0, 0.0], "limit": 5}],
@@ -313,14 +317,16 @@ def hybrid(url: str, cluster: bool = False, grpc_port: int | None = None) -> Non
     print("qdrant-client hybrid checks: all passed")
 
 
-def named(url: str, grpc_port: int | None = None) -> None:
+def named(url: str, grpc_port: int | None = None, cluster: bool = False) -> None:
     """Named vectors as qdrant-client writes them: a collection of two vectors, points with both or one, searches
-    and queries with `using`, reads of the named vectors, a fusion of the two vectors' lists, recommend."""
+    and queries with `using`, reads of the named vectors, a fusion of the two vectors' lists, recommend (in a
+    cluster, over 3 shards)."""
     client = QdrantClient(url=url, prefer_grpc=grpc_port is not None, grpc_port=grpc_port or 6334, timeout=30)
     name = "named"
+    sharding = {"shard_number": 3} if cluster else {}
     if client.collection_exists(name):
         client.delete_collection(name)
-    client.create_collection(name, vectors_config={
+    client.create_collection(name, **sharding, vectors_config={
         "title": models.VectorParams(size=2, distance=models.Distance.EUCLID),
         "body": models.VectorParams(size=3, distance=models.Distance.COSINE),
     })
@@ -345,12 +351,16 @@ def named(url: str, grpc_port: int | None = None) -> None:
     assert got[0].vector == {"title": [3.0, 0.0]}, got
     fused = client.query_points(name, prefetch=[models.Prefetch(query=[5.0, 0.0], using="title", limit=4),
                                                 models.Prefetch(query=[1.0, 5.0, 0.0], using="body", limit=4)],
-                                query=models.FusionQuery(fusion=models.Fusion.RRF), limit=2)
-    assert fused.points[0].id == 5, fused
+                                query=models.FusionQuery(fusion=models.Fusion.RRF), limit=2, with_vectors=["title"])
+    assert fused.points[0].id == 5 and fused.points[0].vector == {"title": [5.0, 0.0]}, fused
     rec = client.query_points(name, query=models.RecommendQuery(recommend=models.RecommendInput(positive=[2, 4])),
                               using="title", limit=1)
     assert [p.id for p in rec.points] == [3], rec
-    for bad in [dict(query=[1.0, 0.0], using="nope"), dict(query=[1.0, 0.0])]:
+    # A query by a stored point takes its vector of the same name, and leaves the point out.
+    q = client.query_points(name, query=9, using="title", limit=2)
+    assert sorted(p.id for p in q.points) == [8, 10], q
+    # Point 9 has no "body" vector.
+    for bad in [dict(query=[1.0, 0.0], using="nope"), dict(query=[1.0, 0.0]), dict(query=9, using="body")]:
         try:
             client.query_points(name, limit=1, **bad)
             raise AssertionError(f"accepted {bad}")
@@ -359,16 +369,17 @@ def named(url: str, grpc_port: int | None = None) -> None:
         except Exception as e:
             assert status_of(e) == 400, e
     client.delete_collection(name)
-    sparse(client)
+    sparse(client, sharding)
     print("qdrant-client named and sparse vector checks: all passed")
 
 
-def sparse(client: QdrantClient) -> None:
+def sparse(client: QdrantClient, sharding: dict) -> None:
     """Sparse vectors beside a dense one: the hybrid layout fastembed users create."""
     name = "sparse"
     if client.collection_exists(name):
         client.delete_collection(name)
-    client.create_collection(name, vectors_config={"dense": models.VectorParams(size=2, distance=models.Distance.DOT)},
+    client.create_collection(name, **sharding,
+                             vectors_config={"dense": models.VectorParams(size=2, distance=models.Distance.DOT)},
                              sparse_vectors_config={"terms": models.SparseVectorParams()})
     assert "terms" in client.get_collection(name).config.params.sparse_vectors
     client.upsert(name, wait=True, points=[
@@ -404,5 +415,4 @@ if __name__ == "__main__":
     main(sys.argv[1], *(int(x) for x in sys.argv[2:4]))
     text(sys.argv[1])
     hybrid(sys.argv[1], cluster=len(sys.argv) > 2)
-    if len(sys.argv) == 2:
-        named(sys.argv[1])
+    named(sys.argv[1], cluster=len(sys.argv) > 2)

@@ -205,8 +205,8 @@ fn analyze_into(opts: TextOptions, text: &str, out: &mut Vec<String>) {
     }
 }
 
-/// Collection-wide figures BM25 needs, summed over segments.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Collection-wide figures BM25 needs, summed over segments (and, in a cluster, over shards).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TextStats {
     /// Live rows holding at least one term of the key.
     pub docs: u64,

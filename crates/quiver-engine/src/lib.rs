@@ -74,11 +74,11 @@ pub use error::{Error, Result};
 pub use explore::{ExampleQuery, ExampleSearch};
 pub use feed::{CLOSED_SEQ, Change, Listener};
 pub use filter::Filter;
-pub use fulltext::TextOptions;
+pub use fulltext::{TextOptions, TextStats};
 pub use id::PointId;
 pub use payload::Payload;
 pub use payload_index::FieldType;
-pub use query::{Fusion, Ranking, Stage, TextSearchRequest};
+pub use query::{Fusion, OrderedRecord, Ranking, Stage, TextSearchRequest};
 pub use snapshot::SnapshotInfo;
 pub use sparse::SparseVector;
 pub use types::{

@@ -49,6 +49,10 @@ pub struct TextSearchRequest {
     pub score_threshold: Option<f32>,
     /// Wait until the operation with this sequence number is applied.
     pub min_seq: Option<u64>,
+    /// Statistics to score with instead of this collection's own: a cluster sums every shard's
+    /// ([`Collection::text_stats`]) so that each shard scores as one collection would. `df` has one count per
+    /// distinct query term, in the order the query's analysis gives them.
+    pub stats: Option<TextStats>,
 }
 
 impl TextSearchRequest {
@@ -64,6 +68,7 @@ impl TextSearchRequest {
             with_vector: false,
             score_threshold: None,
             min_seq: None,
+            stats: None,
         }
     }
 }
@@ -220,12 +225,36 @@ pub(crate) fn restrict(filter: Option<&Filter>, ids: Vec<PointId>) -> Filter {
     f
 }
 
+/// The BM25 statistics of `segs` for query `q` on `key` (live points only).
+fn own_text_stats(segs: &[Arc<Segment>], key: &str, q: &Bm25Query, now: u64) -> TextStats {
+    let mut stats = TextStats::default();
+    for s in segs {
+        let d = s.data.read();
+        if let Some(st) = d.payload_index.text_stats(key, q, &d.excluded(now)) {
+            stats.add(&st);
+        }
+    }
+    // One count per query term, also where no segment holds the key (an empty shard's share of a sum).
+    stats.df.resize(q.terms.len(), 0);
+    stats
+}
+
+/// A point of an ordered scroll and the value it was ordered by: the number, or for a datetime key the instant
+/// in microseconds since 1970-01-01T00:00:00Z.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderedRecord {
+    /// The point.
+    pub record: crate::types::Record,
+    /// The value it was ordered by.
+    pub order_value: f64,
+}
+
 impl Collection {
     /// Up to `limit` live points that `filter` admits and that hold a value at `order.key`, ordered by it (then by
     /// id): by their smallest value ascending, or their largest descending. Values are numbers, or datetimes
     /// when the key has a datetime index (then numbers are ignored, and the other way round). Points without
     /// such a value are left out. Reads every admitted point's payload: a full scan, like Qdrant's without an
-    /// index.
+    /// index. Each point comes with the value it was ordered by, so pages of several shards merge.
     pub fn scroll_ordered(
         &self,
         filter: Option<&Filter>,
@@ -233,7 +262,7 @@ impl Collection {
         limit: usize,
         with_payload: bool,
         with_vector: bool,
-    ) -> Result<Vec<crate::types::Record>> {
+    ) -> Result<Vec<OrderedRecord>> {
         self.check_open()?;
         check_limit(limit, 0)?;
         if let Some(f) = filter {
@@ -277,7 +306,10 @@ impl Collection {
         Ok(keyed
             .into_iter()
             .take(limit)
-            .map(|(_, _, si, row)| crate::collection::record(&segs[si].data.read(), row, with_payload, with_vector))
+            .map(|(order_value, _, si, row)| OrderedRecord {
+                record: crate::collection::record(&segs[si].data.read(), row, with_payload, with_vector),
+                order_value,
+            })
             .collect())
     }
 
@@ -286,23 +318,7 @@ impl Collection {
     pub fn text_search(&self, req: &TextSearchRequest) -> Result<Vec<ScoredPoint>> {
         self.check_open()?;
         check_limit(req.limit, req.offset)?;
-        let opts = match self.payload_indexes().into_iter().find(|(k, _)| *k == req.key) {
-            Some((_, FieldType::Text(o))) => o,
-            Some((_, other)) => {
-                return Err(Error::invalid(
-                    "key",
-                    "a payload key with a text index",
-                    format!("{:?}, indexed as {other}", req.key),
-                ));
-            }
-            None => {
-                return Err(Error::invalid(
-                    "key",
-                    "a payload key with a text index (create one with type text)",
-                    format!("{:?}, which has no index", req.key),
-                ));
-            }
-        };
+        let opts = self.text_options(&req.key)?;
         if let Some(f) = &req.filter {
             f.validate(DEFAULT_MAX_FILTER_DEPTH)?;
         }
@@ -315,13 +331,17 @@ impl Collection {
         }
         let now = self.now_ms();
         let segs: Vec<Arc<Segment>> = self.snapshot().into_iter().filter(|s| s.data.read().len() > 0).collect();
-        let mut stats = TextStats::default();
-        for s in &segs {
-            let d = s.data.read();
-            if let Some(st) = d.payload_index.text_stats(&req.key, &q, &d.excluded(now)) {
-                stats.add(&st);
+        let stats = match &req.stats {
+            Some(given) if given.df.len() != q.terms.len() => {
+                return Err(Error::invalid(
+                    "bm25.stats.df",
+                    format!("{} counts (one per distinct term of the analyzed query)", q.terms.len()),
+                    given.df.len(),
+                ));
             }
-        }
+            Some(given) => given.clone(),
+            None => own_text_stats(&segs, &req.key, &q, now),
+        };
         let (weights, avgdl) = q.weights(&stats);
         let k = req.limit + req.offset;
         let run = |s: &Arc<Segment>| {
@@ -337,6 +357,31 @@ impl Collection {
             Page { offset: req.offset, limit: req.limit, with_payload: req.with_payload, with_vector: req.with_vector };
         let keep = |score: f32| req.score_threshold.is_none_or(|t| score >= t);
         Ok(merge_hits(&segs, per_segment, page, |d| -d, keep))
+    }
+
+    /// This collection's BM25 statistics for `text` in the text-indexed key `key`: live points holding the key,
+    /// their total length, and for each distinct term of the analyzed text the points holding it. A cluster sums
+    /// them over its shards and passes the sum as [`TextSearchRequest::stats`].
+    pub fn text_stats(&self, key: &str, text: &str) -> Result<TextStats> {
+        self.check_open()?;
+        let q = Bm25Query::new(self.text_options(key)?, text);
+        let segs: Vec<Arc<Segment>> = self.snapshot().into_iter().filter(|s| s.data.read().len() > 0).collect();
+        Ok(own_text_stats(&segs, key, &q, self.now_ms()))
+    }
+
+    /// The analysis settings of the text index on `key` (400 naming `key` when it has none).
+    fn text_options(&self, key: &str) -> Result<crate::fulltext::TextOptions> {
+        match self.payload_indexes().into_iter().find(|(k, _)| *k == key) {
+            Some((_, FieldType::Text(o))) => Ok(o),
+            Some((_, other)) => {
+                Err(Error::invalid("key", "a payload key with a text index", format!("{key:?}, indexed as {other}")))
+            }
+            None => Err(Error::invalid(
+                "key",
+                "a payload key with a text index (create one with type text)",
+                format!("{key:?}, which has no index"),
+            )),
+        }
     }
 
     /// Runs a multi-stage query; see [`Stage`].

@@ -681,6 +681,7 @@ impl PyCollection {
             with_vector,
             score_threshold,
             min_seq,
+            stats: None,
         };
         let found = py.detach(move || col.text_search(&req)).map_err(|e| engine_err(py, e))?;
         hit_list(py, found)

@@ -163,7 +163,16 @@ impl Embedders {
     /// The model of the named vector `using` (`None`: the unnamed vector) of collection `col` (400 when it has
     /// none, or no such vector).
     pub fn for_vector(&self, name: &str, col: &Collection, using: Option<&str>) -> ApiResult<Arc<dyn Embedder>> {
-        let cfg = col.config();
+        self.for_using(name, col.config(), using)
+    }
+
+    /// [`Self::for_vector`] by the collection's configuration (a cluster's receiving node has no local copy).
+    pub fn for_using(
+        &self,
+        name: &str,
+        cfg: &quiver_engine::CollectionConfig,
+        using: Option<&str>,
+    ) -> ApiResult<Arc<dyn Embedder>> {
         Ok(self.models.for_space(name, cfg, cfg.space_of(using, "using")?)?)
     }
 

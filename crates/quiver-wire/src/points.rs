@@ -351,6 +351,11 @@ pub struct Record {
     /// Vector (normalised under cosine), or named vectors by name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vector: Option<VectorOutput>,
+    /// A scroll with `order_by`: the value the point was ordered by (an integer when it is one; a datetime key
+    /// gives microseconds since 1970-01-01T00:00:00Z).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    pub order_value: Option<serde_json::Number>,
 }
 
 /// `POST /collections/{collection_name}/points/scroll`.

@@ -308,6 +308,22 @@ pub struct Bm25Input {
     pub key: String,
     /// The query text.
     pub text: String,
+    /// Statistics to score with instead of the collection's own (a cluster node sends every shard the sum of
+    /// theirs, so scores match one collection's). Rarely set by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<Bm25Stats>,
+}
+
+/// The figures BM25 scores with.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bm25Stats {
+    /// Points holding at least one term in the key.
+    pub docs: u64,
+    /// Their total length in terms.
+    pub total_len: u64,
+    /// For each distinct term of the analyzed query text, in order of first appearance, the points holding it.
+    pub df: Vec<u64>,
 }
 
 /// One stage run before the query (Qdrant's `prefetch`): its hits feed the fusion, or are the only points the

@@ -442,6 +442,99 @@ fn a_three_node_cluster_answers_like_one_node_and_survives_a_replica_kill() {
     assert_eq!(count(of("b")), 0);
     assert_eq!(count(json!({})), 1);
 
+    // BM25 across shards scores with the whole collection's statistics: the same hits and scores as one node,
+    // also as a stage of a fusion, though each shard holds a third of the texts.
+    let words = ["dog", "cat", "barks", "sleeps", "the", "red", "fox", "runs", "quick", "lazy", "mat", "sun"];
+    let texts: Vec<Value> = (0..90u64)
+        .map(|i| {
+            let n = 1 + (i * 7 % 6) as usize;
+            let body: Vec<&str> = (0..n).map(|j| words[((i * 31 + j as u64 * 17) % 12) as usize]).collect();
+            json!({"id": i, "vector": [1.0, (i % 10) as f32], "payload": {"body": body.join(" ")}})
+        })
+        .collect();
+    let create = json!({"vectors": {"size": 2, "distance": "Euclid"}, "shard_number": 3});
+    ok(&nodes[0].addr, "PUT", "/collections/bm25docs", Some(&create));
+    ok(&single.addr, "PUT", "/collections/bm25docs", Some(&json!({"vectors": {"size": 2, "distance": "Euclid"}})));
+    let index = json!({"field_name": "body", "field_schema": {"type": "text", "tokenizer": "word", "lowercase": true}});
+    for a in [&nodes[0].addr, &single.addr] {
+        ok(a, "PUT", "/collections/bm25docs/points?wait=true", Some(&json!({"points": texts})));
+        ok(a, "PUT", "/collections/bm25docs/index?wait=true", Some(&index));
+    }
+    let scored = |v: &Value| -> Vec<(u64, f64)> {
+        v["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["id"].as_u64().unwrap(), p["score"].as_f64().unwrap()))
+            .collect()
+    };
+    for text in ["dog", "the lazy fox", "quick cat sleeps mat"] {
+        let bm25 = json!({"query": {"bm25": {"key": "body", "text": text}}, "limit": 15});
+        let fused = json!({"prefetch": [{"query": {"bm25": {"key": "body", "text": text}}, "limit": 10},
+                                        {"query": [1.0, 3.0], "limit": 10}],
+                           "query": {"fusion": "dbsf"}, "limit": 8});
+        for body in [bm25, fused] {
+            let want = scored(&ok(&single.addr, "POST", "/collections/bm25docs/points/query", Some(&body)));
+            let got = scored(&ok(&nodes[2].addr, "POST", "/collections/bm25docs/points/query", Some(&body)));
+            assert!(!want.is_empty() && want.len() == got.len(), "{text}: {got:?} vs {want:?}");
+            for ((gi, gs), (wi, ws)) in got.iter().zip(&want) {
+                assert!(gi == wi && (gs - ws).abs() <= 1e-5 * ws.abs().max(1.0), "{text}: {got:?} vs {want:?}");
+            }
+        }
+    }
+
+    // Named vectors with their own model: texts embedded by the receiving node, queried with `using` (a query
+    // by id takes the stored point's vector of that name), fused across vectors; centroid sharding is refused.
+    let create = json!({"vectors": {
+        "caption": {"size": 384, "distance": "Cosine", "embedding": {"model": "all-MiniLM-L6-v2"}},
+        "pos": {"size": 2, "distance": "Euclid"}}, "shard_number": 3});
+    ok(&nodes[0].addr, "PUT", "/collections/captions", Some(&create));
+    let captions = ["a cup of hot coffee", "a kitten asleep on a sofa", "a red sports car", "a bowl of soup"];
+    let pts: Vec<Value> = captions
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({"id": i, "vector": {"caption": {"text": t}, "pos": [i as f32, 0.0]}}))
+        .collect();
+    ok(&nodes[1].addr, "PUT", "/collections/captions/points?wait=true", Some(&json!({"points": pts})));
+    let q = |body: Value| {
+        let r = ok(&nodes[2].addr, "POST", "/collections/captions/points/query", Some(&body));
+        r["points"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(q(json!({"query": {"text": "a sleepy cat"}, "using": "caption", "limit": 1})), vec![1]);
+    assert_eq!(q(json!({"query": 3, "using": "pos", "limit": 2})), vec![2, 1]);
+    assert_eq!(q(json!({"query": 0, "using": "caption", "limit": 1})), vec![3], "coffee is nearest soup");
+    let fused = json!({"prefetch": [{"query": {"text": "a fast car"}, "using": "caption", "limit": 2},
+                                    {"query": [2.2, 0.0], "using": "pos", "limit": 2}],
+                       "query": {"fusion": "rrf"}, "limit": 1});
+    assert_eq!(q(fused), vec![2]);
+    let (status, body) = http(
+        &nodes[2].addr,
+        "POST",
+        "/collections/captions/points/query",
+        Some(&json!({"query": {"text": "a cat"}, "limit": 1})),
+    );
+    assert!(status == 400 && body.contains("using"), "{status} {body}");
+    // lookup_from: an id names another collection's point (its vector `p`), read from that collection's shards.
+    let create = json!({"vectors": {"p": {"size": 2, "distance": "Euclid"}}, "shard_number": 2});
+    ok(&nodes[0].addr, "PUT", "/collections/anchors", Some(&create));
+    let anchor = json!({"points": [{"id": 50, "vector": {"p": [2.9, 0.0]}}]});
+    ok(&nodes[0].addr, "PUT", "/collections/anchors/points?wait=true", Some(&anchor));
+    let lookup = json!({"collection": "anchors", "vector": "p"});
+    assert_eq!(q(json!({"query": 50, "using": "pos", "lookup_from": lookup, "limit": 2})), vec![3, 2]);
+    let missing = [
+        (json!({"collection": "nope"}), 404, "lookup_from.collection"),
+        (json!({"collection": "anchors", "vector": "x"}), 400, "which has none"),
+    ];
+    for (lookup, want, says) in missing {
+        let body = json!({"query": 50, "using": "pos", "lookup_from": lookup, "limit": 2});
+        let (status, body) = http(&nodes[1].addr, "POST", "/collections/captions/points/query", Some(&body));
+        assert!(status == want && body.contains(says), "{status} {body}");
+    }
+    let create = json!({"vectors": {"a": {"size": 2, "distance": "Euclid"}}, "shard_number": 2,
+                        "sharding": {"method": "centroid"}});
+    let (status, body) = http(&nodes[0].addr, "PUT", "/collections/named_near", Some(&create));
+    assert!(status == 400 && body.contains("sharding"), "{status} {body}");
+
     // Payload-key sharding: every point of a tenant lands on one shard (one log grows per tenant).
     let create = json!({"vectors": {"size": 2, "distance": "Euclid"}, "shard_number": 3,
                         "sharding": {"method": "payload_key", "key": "tenant"}});

@@ -231,7 +231,7 @@ fn scroll_ordered_by_a_payload_value() {
         c.scroll_ordered(None, o, limit, false, false)
             .unwrap()
             .into_iter()
-            .map(|r| match r.id {
+            .map(|r| match r.record.id {
                 PointId::Num(n) => n,
                 PointId::Uuid(_) => unreachable!(),
             })
@@ -246,7 +246,12 @@ fn scroll_ordered_by_a_payload_value() {
     let f: quiver_engine::Filter = serde_json::from_value(json!({"must_not": [{"has_id": [1]}]})).unwrap();
     let filtered = c.scroll_ordered(Some(&f), &order("n", false, None), 10, true, false).unwrap();
     assert_eq!(filtered.len(), 3);
-    assert!(filtered[0].payload.is_some());
+    assert!(filtered[0].record.payload.is_some());
+    // Each point carries the value it was ordered by (2 holds 1 and 9: its smallest ascending).
+    let values: Vec<f64> = filtered.iter().map(|r| r.order_value).collect();
+    assert_eq!(values, [1.0, 3.5, 7.0], "{filtered:?}");
+    let desc = c.scroll_ordered(None, &order("n", true, None), 1, false, false).unwrap();
+    assert_eq!(desc[0].order_value, 9.0);
     // Datetimes once the key has a datetime index (instants compared, offsets honoured).
     assert_eq!(ids(&order("t", false, None), 10), Vec::<u64>::new());
     c.create_field_index("t", FieldType::Datetime).unwrap();

@@ -179,6 +179,57 @@ fn text_search_refuses_keys_without_a_text_index_and_bad_limits() {
     assert!(f.c.text_search(&TextSearchRequest::new("body", " ,; ", 5)).unwrap().is_empty());
 }
 
+/// A corpus split over two collections (as a cluster's shards hold it) scores exactly as one collection of all
+/// of it once each part is given the parts' summed statistics.
+#[test]
+fn summed_statistics_of_parts_score_as_the_whole_collection() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let (whole, a, b) = (
+        mem_collection(2, Metric::Dot, |_| {}),
+        mem_collection(2, Metric::Dot, |_| {}),
+        mem_collection(2, Metric::Dot, |_| {}),
+    );
+    for f in [&whole, &a, &b] {
+        f.c.create_field_index("body", FieldType::Text(ENGLISH)).unwrap();
+    }
+    for i in 0..300u64 {
+        let p = PointInput::new(i, vec![1.0, 0.0]).with_payload(payload(json!({"body": sentence(&mut rng)})));
+        whole.c.upsert(vec![p.clone()]).unwrap();
+        (if i % 3 == 0 { &a } else { &b }).c.upsert(vec![p]).unwrap();
+        if i == 150 {
+            a.c.seal().unwrap();
+        }
+    }
+    for text in ["dog", "the quick brown fox", "cats running dogs", "lazy lazy cat", "zebra dog"] {
+        let mut sum = a.c.text_stats("body", text).unwrap();
+        sum.add(&b.c.text_stats("body", text).unwrap());
+        assert_eq!(sum, whole.c.text_stats("body", text).unwrap(), "{text}");
+        let want = whole.c.text_search(&TextSearchRequest::new("body", text, 300)).unwrap();
+        let mut found = 0;
+        for part in [&a, &b] {
+            let req = TextSearchRequest { stats: Some(sum.clone()), ..TextSearchRequest::new("body", text, 300) };
+            for h in part.c.text_search(&req).unwrap() {
+                let w = want.iter().find(|w| w.id == h.id).unwrap();
+                assert!((h.score - w.score).abs() <= 1e-6 * w.score.abs().max(1.0), "{text}: {h:?} vs {w:?}");
+                found += 1;
+            }
+        }
+        assert!(!want.is_empty() && found == want.len(), "{text}: {found} of {}", want.len());
+    }
+    // No part holds "zebra": its count is still there (0), one per term.
+    assert_eq!(a.c.text_stats("body", "zebra dog").unwrap().df.len(), 2);
+    let empty = mem_collection(2, Metric::Dot, |_| {});
+    empty.c.create_field_index("body", FieldType::Text(ENGLISH)).unwrap();
+    assert_eq!(empty.c.text_stats("body", "quick fox").unwrap().df, vec![0, 0]);
+    // Statistics for another query (a count per term missing) are refused, naming the field.
+    let mut wrong = a.c.text_stats("body", "dog").unwrap();
+    wrong.df.clear();
+    let req = TextSearchRequest { stats: Some(wrong), ..TextSearchRequest::new("body", "dog", 5) };
+    let e = a.c.text_search(&req).unwrap_err().to_string();
+    assert!(e.contains("bm25.stats.df"), "{e}");
+    assert!(a.c.text_stats("nope", "dog").unwrap_err().to_string().contains("no index"));
+}
+
 #[test]
 fn match_text_means_every_term_with_a_text_index_and_a_substring_without() {
     let f = mem_collection(2, Metric::Dot, |_| {});

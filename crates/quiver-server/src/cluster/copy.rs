@@ -159,7 +159,7 @@ async fn replay(c: &Cluster, src: &CollectionSpec, dst: &CollectionSpec, op: Ope
             if !src.sharding.routes_by_id() {
                 // Under payload-key or centroid sharding a delete on one source shard may be a point moving to
                 // another one: only ids the source no longer holds anywhere are deleted from the copy.
-                let live = super::read::get_points(c, src, &ids, false, false, None).await?;
+                let live = super::read::get_points(c, src, &ids, false, &Value::Bool(false), None).await?;
                 let live: std::collections::HashSet<PointId> =
                     live.iter().filter_map(|r| serde_json::from_value(r["id"].clone()).ok()).collect();
                 ids.retain(|id| !live.contains(id));

@@ -150,12 +150,14 @@ async fn route(
         }
         ["points", "scroll"] if post => read::scroll(c, spec, body).await,
         ["points", "count"] if post => read::count(c, spec, body).await,
-        ["points", "search"] if post => read::search(c, spec, SearchKind::Search, body).await,
-        ["points", "query"] if post => read::search(c, spec, SearchKind::Query, body).await,
-        ["points", "search", "batch"] if post => read::search_batch(c, spec, SearchKind::Search, body).await,
-        ["points", "query", "batch"] if post => read::search_batch(c, spec, SearchKind::Query, body).await,
-        ["points", "search", "groups"] if post => super::groups::groups(c, spec, SearchKind::Search, body).await,
-        ["points", "query", "groups"] if post => super::groups::groups(c, spec, SearchKind::Query, body).await,
+        ["points", "search"] if post => read::search(c, access, spec, SearchKind::Search, body).await,
+        ["points", "query"] if post => read::search(c, access, spec, SearchKind::Query, body).await,
+        ["points", "search", "batch"] if post => read::search_batch(c, access, spec, SearchKind::Search, body).await,
+        ["points", "query", "batch"] if post => read::search_batch(c, access, spec, SearchKind::Query, body).await,
+        ["points", "search", "groups"] if post => {
+            super::groups::groups(c, access, spec, SearchKind::Search, body).await
+        }
+        ["points", "query", "groups"] if post => super::groups::groups(c, access, spec, SearchKind::Query, body).await,
         ["points", id] if get => read::get_one(c, spec, id).await,
         ["documents"] if post => write::upsert_documents(c, spec, body, wait_param(query)?).await,
         ["documents", doc_id] if delete => write::delete_document(c, spec, doc_id, wait_param(query)?).await,

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::Cluster;
 use super::read::{SearchKind, body_object, search_once};
+use crate::access::Access;
 use crate::convert::PayloadSel;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::search::{GroupSpec, group_hits};
@@ -13,8 +14,17 @@ use crate::wire::WithPayload;
 use quiver_cluster::CollectionSpec;
 
 /// `POST …/points/search/groups` and `…/points/query/groups`.
-pub async fn groups(c: &Cluster, spec: &CollectionSpec, kind: SearchKind, body: &[u8]) -> ApiResult<Value> {
+pub async fn groups(
+    c: &Cluster,
+    access: &Access,
+    spec: &CollectionSpec,
+    kind: SearchKind,
+    body: &[u8],
+) -> ApiResult<Value> {
     let mut m = body_object(body, false)?;
+    if kind == SearchKind::Query {
+        super::lookup::resolve(c, access, &mut m, String::new()).await?;
+    }
     let group_by = match m.remove("group_by") {
         Some(Value::String(s)) => s,
         Some(v) => return Err(ApiError::invalid("group_by", "a dotted payload key like `doc_id`", v)),

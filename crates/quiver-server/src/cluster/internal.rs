@@ -17,6 +17,8 @@
 //!   ids, the payload values at `keys`, and the vectors (see `map_sample` for the bytes).
 //! - `POST /internal/misplaced/{collection}?min_seq=N` — body `{centroids, shard, after, scan}`: scans up to
 //!   `scan` points from id `after` and answers `{ids, next}`, the ids whose nearest centroid is not `shard`'s.
+//! - `POST /internal/bm25-stats/{collection}?min_seq=N` — body `{key, text}`: the shard's BM25 statistics for the
+//!   text (`{docs, total_len, df}`); a cluster sums them so every shard scores with the whole collection's.
 //! - `POST /internal/fence/{collection}?uid=&epoch=` — answered by the node itself (it needs the cluster): see
 //!   [`super::place`].
 //! - `POST /internal/snapshot/{collection}/{shard}` — answered by the node itself before this router (it needs the
@@ -48,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/internal/sample/{collection}", axum::routing::post(sample))
         .route("/internal/misplaced/{collection}", axum::routing::post(misplaced))
         .route("/internal/map-sample/{collection}", axum::routing::post(map_sample))
+        .route("/internal/bm25-stats/{collection}", axum::routing::post(bm25_stats))
         .layer(DefaultBodyLimit::max(limit))
         // Other nodes and this node itself: the caller was checked where the request entered the cluster.
         .layer(axum::Extension(crate::access::Access::Manage))
@@ -282,4 +285,29 @@ async fn misplaced(
     })
     .await?;
     Ok(axum::Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+struct Bm25StatsBody {
+    key: String,
+    text: String,
+}
+
+/// The shard's BM25 statistics for a query text (once it has applied `min_seq`).
+async fn bm25_stats(
+    State(s): State<AppState>,
+    Path(collection): Path<String>,
+    Query(q): Query<MinSeqQuery>,
+    body: Bytes,
+) -> ApiResult<axum::Json<quiver_engine::TextStats>> {
+    let b: Bm25StatsBody = parse_json(&body)?;
+    let col = s.collection(&collection)?;
+    let stats = blocking(move || {
+        if let Some(seq) = q.min_seq {
+            col.wait_for(seq, APPLY_WAIT)?;
+        }
+        Ok(col.text_stats(&b.key, &b.text)?)
+    })
+    .await?;
+    Ok(axum::Json(stats))
 }

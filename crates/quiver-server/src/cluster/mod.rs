@@ -12,6 +12,7 @@ pub mod copy;
 pub mod dispatch;
 pub mod groups;
 pub mod internal;
+pub mod lookup;
 pub mod map;
 pub mod place;
 pub mod read;

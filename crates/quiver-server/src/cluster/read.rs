@@ -15,6 +15,7 @@ use quiver_index::{Metric, Neighbor, merge_top_k, prepare_query};
 use serde_json::{Map, Value, json};
 
 use super::{Cluster, ShardReply};
+use crate::access::Access;
 use crate::embedding;
 use crate::error::{ApiError, ApiResult};
 use crate::state::blocking;
@@ -191,8 +192,43 @@ fn is_bm25(m: &Map<String, Value>) -> bool {
     m.get("query").and_then(Value::as_object).is_some_and(|q| q.contains_key("bm25"))
 }
 
-/// Whether a query's scores grow with relevance, whatever the metric: BM25, and queries scored against several
-/// examples (`discover`, `context`, `recommend` by `best_score` or `sum_scores`).
+/// The vector a search or query body names: `using` (`/points/query`) or `vector.name` (`/points/search`);
+/// `None`: the unnamed one.
+pub(crate) fn using_of(m: &Map<String, Value>) -> Option<&str> {
+    m.get("using")
+        .and_then(Value::as_str)
+        .or_else(|| m.get("vector").and_then(|v| v.get("name")).and_then(Value::as_str))
+        .filter(|u| !u.is_empty())
+}
+
+/// The metric of the vector `using` names; `None` for a sparse vector (dot product) or a name the collection
+/// lacks (its shards answer that with a 400).
+fn metric_of(spec: &CollectionSpec, using: Option<&str>) -> Option<Metric> {
+    let cfg = &spec.config;
+    if using.is_some_and(|u| cfg.sparse_of(u).is_some()) {
+        return None;
+    }
+    let space = cfg.space_of(using, "using").ok()?;
+    cfg.spaces().get(space).map(|s| s.metric)
+}
+
+/// The vector `using` of a point record read with its vectors (a list, or an object by name when the collection
+/// has named or sparse vectors, the unnamed one under `""`): 400 naming `at` when the point has no such vector.
+pub(crate) fn record_vector(rec: &Value, using: Option<&str>, id: PointId, at: &str) -> ApiResult<Value> {
+    let name = using.unwrap_or("");
+    let v = match rec.get("vector") {
+        Some(v @ Value::Array(_)) if name.is_empty() => Some(v.clone()),
+        Some(Value::Object(by_name)) => by_name.get(name).filter(|v| !v.is_null()).cloned(),
+        _ => None,
+    };
+    v.ok_or_else(|| {
+        ApiError::invalid(at, format!("a point with a {name:?} vector"), format!("point {id}, which has none"))
+    })
+}
+
+/// Whether a query's scores grow with relevance: BM25, sparse vectors (dot product), every metric but Euclid,
+/// and queries scored against several examples (`discover`, `context`, `recommend` by `best_score` or
+/// `sum_scores`).
 pub(crate) fn higher_is_better(m: &Map<String, Value>, spec: &CollectionSpec) -> bool {
     let by_examples = m.get("query").and_then(Value::as_object).is_some_and(|q| {
         q.contains_key("discover")
@@ -202,7 +238,7 @@ pub(crate) fn higher_is_better(m: &Map<String, Value>, spec: &CollectionSpec) ->
                 .and_then(Value::as_str)
                 .is_some_and(|s| s == "best_score" || s == "sum_scores")
     });
-    is_bm25(m) || by_examples || spec.config.metric != Metric::Euclidean
+    is_bm25(m) || by_examples || metric_of(spec, using_of(m)) != Some(Metric::Euclidean)
 }
 
 /// The pairs of a `context` value (a list, or one pair object): each side's slot, with where it is.
@@ -222,7 +258,7 @@ fn pair_slots<'a>(v: &'a mut Value, at: &str, out: &mut Vec<(String, &'a mut Val
 
 /// The example slots of a query by examples (`recommend`'s positives and negatives, `discover`'s target and
 /// pairs, `context`'s pairs), with where each is in the request.
-fn example_slots(q: &mut Map<String, Value>) -> Vec<(String, &mut Value)> {
+pub(crate) fn example_slots(q: &mut Map<String, Value>) -> Vec<(String, &mut Value)> {
     let mut out = Vec::new();
     for (key, val) in q.iter_mut() {
         match (key.as_str(), val) {
@@ -274,21 +310,23 @@ async fn resolve_examples(
     let mut unique: Vec<PointId> = ids.iter().map(|(_, id)| *id).collect();
     unique.sort_unstable();
     unique.dedup();
-    let found: std::collections::HashMap<PointId, Value> = get_points(c, spec, &unique, false, true, token)
+    let using = using_of(m).map(str::to_owned);
+    let found: std::collections::HashMap<PointId, Value> = get_points(c, spec, &unique, false, &json!(true), token)
         .await?
         .into_iter()
-        .filter_map(|r| Some((serde_json::from_value::<PointId>(r.get("id")?.clone()).ok()?, r.get("vector")?.clone())))
+        .filter_map(|r| Some((serde_json::from_value::<PointId>(r.get("id")?.clone()).ok()?, r)))
         .collect();
-    if let Some((at, id)) = ids.iter().find(|(_, id)| !found.contains_key(id)) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("{at}: point {id} does not exist")));
+    let mut vectors = Vec::with_capacity(ids.len());
+    for (at, id) in &ids {
+        let Some(rec) = found.get(id) else {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("{at}: point {id} does not exist")));
+        };
+        vectors.push(record_vector(rec, using.as_deref(), *id, at)?);
     }
     if let Some(Value::Object(q)) = m.get_mut("query") {
-        for (_, v) in example_slots(q) {
-            if let Ok(id) = serde_json::from_value::<PointId>(v.clone())
-                && let Some(vector) = found.get(&id)
-            {
-                *v = vector.clone();
-            }
+        let slots = example_slots(q).into_iter().filter(|(_, v)| matches!(v, Value::Number(_) | Value::String(_)));
+        for ((_, v), vector) in slots.zip(vectors) {
+            *v = vector;
         }
     }
     exclude_ids(m, unique.into_iter().map(|id| json!(id)).collect());
@@ -318,11 +356,9 @@ pub(crate) fn is_staged(m: &Map<String, Value>) -> bool {
     fused || m.get("prefetch").is_some_and(|p| !p.is_null())
 }
 
-/// What reaches a shard as one request: no stages (those run in [`super::staged`]), no `lookup_from`.
+/// What reaches a shard as one request: no stages (those run in [`super::staged`]); `lookup_from` was resolved
+/// before ([`super::lookup`]).
 fn refuse_staged(m: &Map<String, Value>) -> ApiResult<()> {
-    if m.get("lookup_from").is_some_and(|l| !l.is_null()) {
-        return Err(ApiError::invalid("lookup_from", "absent in cluster mode (not yet)", "a collection"));
-    }
     if is_staged(m) {
         return Err(ApiError::invalid(
             "query",
@@ -392,8 +428,9 @@ async fn prepare_search(
         let cfg = spec.config.clone();
         let name = spec.name.clone();
         let state = c.state().clone();
+        let using = using_of(&m).map(str::to_owned);
         let v = blocking(move || {
-            let m = state.embedders().for_config(&name, &cfg)?;
+            let m = state.embedders().for_using(&name, &cfg, using.as_deref())?;
             embedding::check_named_model(model.as_deref(), m.model_name(), &field)?;
             embedding::embed_content(m.as_ref(), &content, &field)
         })
@@ -415,22 +452,69 @@ async fn prepare_search(
         if let Some(q @ (Value::Number(_) | Value::String(_))) = q {
             let id: PointId = serde_json::from_value(q.clone())
                 .map_err(|_| ApiError::invalid("query", "a vector, a point id or {\"nearest\": …}", &q))?;
-            let rec = get_points(c, spec, &[id], false, true, token.as_ref()).await?;
-            let Some(v) = rec.first().and_then(|r| r.get("vector")).cloned() else {
+            let rec = get_points(c, spec, &[id], false, &json!(true), token.as_ref()).await?;
+            let Some(rec) = rec.first() else {
                 return Err(ApiError::new(StatusCode::NOT_FOUND, format!("query: point {id} does not exist")));
             };
+            let v = record_vector(rec, using_of(&m), id, "query")?;
             m.insert("query".into(), v);
             exclude_ids(&mut m, vec![q]);
         }
         resolve_examples(c, spec, &mut m, token.as_ref()).await?;
+    }
+    if kind == SearchKind::Query && is_bm25(&m) {
+        global_bm25_stats(c, spec, &mut m, token.as_ref()).await?;
     }
     let vector = match kind {
         SearchKind::Search => m.get("vector").map(|v| v.get("vector").unwrap_or(v)),
         SearchKind::Query => m.get("query").map(|q| q.get("nearest").unwrap_or(q)),
     }
     .and_then(|v| serde_json::from_value::<Vec<f32>>(v.clone()).ok())
+    // Only the unnamed vector places points (centroid sharding takes no named vectors).
+    .filter(|_| using_of(&m).is_none())
     .and_then(|v| prepare_query(spec.config.metric, spec.config.dimension, &v).ok());
     Ok(Prepared { body: m, offset, limit, vector, shards_to_search, token })
+}
+
+/// A BM25 query's statistics for the whole collection: every shard's (for the query's terms) summed and put in
+/// the query as `bm25.stats`, so each shard scores as one collection of all the points would — the scores match
+/// a single node's, whatever the sharding. Left as given when the query has them.
+async fn global_bm25_stats(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    m: &mut Map<String, Value>,
+    token: Option<&ReadToken>,
+) -> ApiResult<()> {
+    let Some(Value::Object(bm25)) = m.get_mut("query").and_then(|q| q.get_mut("bm25")) else { return Ok(()) };
+    if bm25.get("stats").is_some_and(|s| !s.is_null()) {
+        return Ok(());
+    }
+    let (Some(key), Some(text)) = (bm25.get("key").and_then(Value::as_str), bm25.get("text").and_then(Value::as_str))
+    else {
+        return Ok(()); // malformed: the shards answer with the field named
+    };
+    let body = to_bytes(&json!({"key": key, "text": text}));
+    let calls = all_shards(spec).into_iter().map(|s| {
+        let body = body.clone();
+        async move {
+            let mut path = format!("/internal/bm25-stats/{}", spec.shard_collection(s));
+            if let Some(&seq) = token.and_then(|t| t.0.get(&s)) {
+                path.push_str(&format!("?min_seq={seq}"));
+            }
+            let r = c.call_shard(spec, s, "POST", &path, body).await?;
+            if !r.status.is_success() {
+                return shard_result(spec, s, r).map(|_| quiver_engine::TextStats::default());
+            }
+            serde_json::from_slice::<quiver_engine::TextStats>(&r.body)
+                .map_err(|e| ApiError::internal(format!("shard {s} answered BM25 statistics that do not parse: {e}")))
+        }
+    });
+    let mut total = quiver_engine::TextStats::default();
+    for r in join_all(calls).await {
+        total.add(&r?);
+    }
+    bm25.insert("stats".into(), serde_json::to_value(&total).unwrap_or(Value::Null));
+    Ok(())
 }
 
 /// Merges shards' hits (each best first) into the best `offset + limit`, then drops the first `offset`.
@@ -507,8 +591,17 @@ pub(crate) async fn search_once(
 }
 
 /// `POST …/points/search` and `…/points/query`.
-pub async fn search(c: &Cluster, spec: &CollectionSpec, kind: SearchKind, body: &[u8]) -> ApiResult<Value> {
-    let m = body_object(body, false)?;
+pub async fn search(
+    c: &Cluster,
+    access: &Access,
+    spec: &CollectionSpec,
+    kind: SearchKind,
+    body: &[u8],
+) -> ApiResult<Value> {
+    let mut m = body_object(body, false)?;
+    if kind == SearchKind::Query {
+        super::lookup::resolve(c, access, &mut m, String::new()).await?;
+    }
     if kind == SearchKind::Query && is_staged(&m) {
         return Ok(json!({"points": super::staged::query(c, spec, m).await?}));
     }
@@ -521,7 +614,13 @@ pub async fn search(c: &Cluster, spec: &CollectionSpec, kind: SearchKind, body: 
 }
 
 /// `POST …/points/search/batch` and `…/points/query/batch`: each search on its own, in parallel.
-pub async fn search_batch(c: &Cluster, spec: &CollectionSpec, kind: SearchKind, body: &[u8]) -> ApiResult<Value> {
+pub async fn search_batch(
+    c: &Cluster,
+    access: &Access,
+    spec: &CollectionSpec,
+    kind: SearchKind,
+    body: &[u8],
+) -> ApiResult<Value> {
     let mut m = body_object(body, false)?;
     let Some(Value::Array(searches)) = m.remove("searches") else {
         return Err(ApiError::invalid("searches", "a list of searches", "nothing"));
@@ -531,10 +630,13 @@ pub async fn search_batch(c: &Cluster, spec: &CollectionSpec, kind: SearchKind, 
         return Err(ApiError::invalid("searches", format!("1 to {most} searches"), searches.len()));
     }
     let runs = searches.into_iter().enumerate().map(|(i, s)| async move {
-        let Value::Object(s) = s else {
+        let Value::Object(mut s) = s else {
             return Err(ApiError::invalid(format!("searches[{i}]"), "an object", "another value"));
         };
         let run = async {
+            if kind == SearchKind::Query {
+                super::lookup::resolve(c, access, &mut s, String::new()).await?;
+            }
             if kind == SearchKind::Query && is_staged(&s) {
                 Ok((super::staged::query(c, spec, s).await?, Vec::new()))
             } else {
@@ -560,7 +662,7 @@ pub async fn get_points(
     spec: &CollectionSpec,
     ids: &[PointId],
     with_payload: bool,
-    with_vector: bool,
+    with_vector: &Value,
     token: Option<&ReadToken>,
 ) -> ApiResult<Vec<Value>> {
     let requests = route::ids_by_shard(spec, ids)
@@ -639,9 +741,6 @@ pub async fn get_one(c: &Cluster, spec: &CollectionSpec, id: &str) -> ApiResult<
 /// id not returned (stable: pages are cut by id, not by position).
 pub async fn scroll(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResult<Value> {
     let mut m = body_object(body, true)?;
-    if m.get("order_by").is_some_and(|v| !v.is_null()) {
-        return Err(ApiError::invalid("order_by", "absent in cluster mode (pages are in id order)", "a value"));
-    }
     let token = take_read_token(&mut m, spec)?;
     let token = settle_token(c, spec, token).await?;
     let limit = match m.get("limit") {
@@ -650,6 +749,9 @@ pub async fn scroll(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResul
     };
     crate::convert::check_limit(limit, 0, c.state().config())?;
     let results = fanout(c, spec, "POST", "/points/scroll", per_shard(&m, &all_shards(spec), token.as_ref())).await?;
+    if let Some(order) = m.get("order_by").filter(|v| !v.is_null()) {
+        return Ok(merge_ordered(order, results, limit));
+    }
     let mut points: Vec<(PointId, Value)> = Vec::new();
     let mut next: Option<PointId> = None;
     for (_, r) in results {
@@ -672,6 +774,32 @@ pub async fn scroll(c: &Cluster, spec: &CollectionSpec, body: &[u8]) -> ApiResul
     }
     let next = next.filter(|n| points.last().is_none_or(|(last, _)| n > last));
     Ok(json!({"points": points.into_iter().map(|(_, p)| p).collect::<Vec<_>>(), "next_page_offset": next}))
+}
+
+/// Merges the shards' pages of a scroll with `order_by` (each in order, each point with its `order_value`) into
+/// the first `limit` by value, then id — the order one node gives. The next page starts from the last value
+/// (`order_by.start_from`), as on one node.
+fn merge_ordered(order: &Value, results: Vec<(u32, Value)>, limit: usize) -> Value {
+    let descending = order.get("direction").and_then(Value::as_str) == Some("desc");
+    let mut points: Vec<(f64, PointId, Value)> = results
+        .into_iter()
+        .filter_map(|(_, r)| match r.get("points") {
+            Some(Value::Array(ps)) => Some(ps.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|p| {
+            let id = serde_json::from_value::<PointId>(p.get("id")?.clone()).ok()?;
+            Some((p.get("order_value")?.as_f64()?, id, p))
+        })
+        .collect();
+    points.sort_by(|a, b| {
+        let by_value = if descending { b.0.total_cmp(&a.0) } else { a.0.total_cmp(&b.0) };
+        by_value.then(a.1.cmp(&b.1))
+    });
+    points.dedup_by(|a, b| a.1 == b.1);
+    points.truncate(limit);
+    json!({"points": points.into_iter().map(|(_, _, p)| p).collect::<Vec<_>>(), "next_page_offset": null})
 }
 
 /// `POST …/points/count`: the shards' exact counts, summed.

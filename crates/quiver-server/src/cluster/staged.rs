@@ -26,7 +26,8 @@ pub async fn query(c: &Cluster, spec: &CollectionSpec, mut m: Map<String, Value>
     let limit = uint(&m, "limit", 10)?;
     crate::convert::check_limit(limit, offset, c.state().config())?;
     let with_payload = m.remove("with_payload").unwrap_or(Value::Bool(false));
-    let with_vector = m.remove("with_vector").is_some_and(|v| v.as_bool().unwrap_or(false));
+    // `true`, or a list of vector names: passed on to the shards the page's points are read from.
+    let with_vector = m.remove("with_vector").filter(|v| !v.is_null() && *v != Value::Bool(false));
     if m.get("explain").and_then(Value::as_bool) == Some(true) {
         return Err(ApiError::invalid("explain", "false or absent with prefetch or fusion", "true"));
     }
@@ -45,9 +46,10 @@ pub async fn query(c: &Cluster, spec: &CollectionSpec, mut m: Map<String, Value>
     };
     let wants_payload = sel.wanted();
     let mut records: HashMap<PointId, Value> = HashMap::new();
-    if wants_payload || with_vector {
+    if wants_payload || with_vector.is_some() {
         let ids: Vec<PointId> = page.iter().map(|(id, _)| *id).collect();
-        for r in get_points(c, spec, &ids, true, with_vector, None).await? {
+        let vectors = with_vector.clone().unwrap_or(Value::Bool(false));
+        for r in get_points(c, spec, &ids, true, &vectors, None).await? {
             if let Some(id) = r.get("id").and_then(|v| serde_json::from_value::<PointId>(v.clone()).ok()) {
                 records.insert(id, r);
             }
@@ -62,7 +64,7 @@ pub async fn query(c: &Cluster, spec: &CollectionSpec, mut m: Map<String, Value>
                     let p = r.get("payload").and_then(|p| serde_json::from_value::<Payload>(p.clone()).ok());
                     h["payload"] = serde_json::to_value(sel.apply(p)).unwrap_or(Value::Null);
                 }
-                if with_vector {
+                if with_vector.is_some() {
                     h["vector"] = r.get("vector").cloned().unwrap_or(Value::Null);
                 }
             }

@@ -63,20 +63,10 @@ pub async fn create(c: &Cluster, name: &str, body: &[u8]) -> ApiResult<Value> {
     let rest: CreateCollection = crate::extract::parse_json(&to_bytes(&Value::Object(m)))?;
     let model_dim = crate::routes::collections::requested_model_dim(c.state(), &rest).await?;
     let config = crate::routes::collections::engine_config(rest, model_dim)?;
-    if config.is_named() {
-        return Err(ApiError::invalid(
-            "vectors",
-            "one unnamed vector in cluster mode (named vectors run on a single node for now)",
-            format!("named vectors {:?}", config.vector_names()),
-        ));
-    }
-    if !config.sparse_vectors.is_empty() {
-        return Err(ApiError::invalid(
-            "sparse_vectors",
-            "absent in cluster mode (sparse vectors run on a single node for now)",
-            format!("sparse vectors {:?}", config.sparse_vectors.keys().collect::<Vec<_>>()),
-        ));
-    }
+    // Each named vector's model loads and gives vectors of that vector's size (as on one node).
+    let (state, checked) = (c.state().clone(), config.clone());
+    let collection = name.to_owned();
+    blocking(move || state.embedders().check_spaces(&collection, &checked)).await?;
     let spec = new_spec(c, name, config, shard_number, replication_factor, sharding).await?;
     create_spec(c, spec).await?;
     Ok(json!(true))
@@ -102,6 +92,13 @@ pub(crate) async fn new_spec(
     replication_factor: u32,
     sharding: Sharding,
 ) -> ApiResult<CollectionSpec> {
+    if config.is_named() && matches!(sharding, Sharding::Centroid { .. }) {
+        return Err(ApiError::invalid(
+            "sharding",
+            "hash or payload_key sharding for named vectors (centroid sharding places points by one unnamed vector)",
+            format!("centroid sharding with named vectors {:?}", config.vector_names()),
+        ));
+    }
     let sharding = match sharding {
         Sharding::Centroid { centroids, train_after, .. } => {
             let centroids = prepare_centroids(&config, &centroids, "sharding.centroids")?;

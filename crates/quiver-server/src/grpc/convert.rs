@@ -606,7 +606,18 @@ pub fn retrieved_point(v: &Value) -> pb::RetrievedPoint {
         id: Some(json_point_id(&v["id"])),
         payload: payload_of(v),
         vectors: v.get("vector").and_then(vectors_output),
+        order_value: v.get("order_value").and_then(order_value),
     }
+}
+
+/// An ordered scroll's `order_value`: an integer or a float.
+fn order_value(v: &Value) -> Option<pb::OrderValue> {
+    use pb::order_value::Variant;
+    let variant = match v.as_i64() {
+        Some(i) => Variant::Int(i),
+        None => Variant::Float(v.as_f64()?),
+    };
+    Some(pb::OrderValue { variant: Some(variant) })
 }
 
 pub fn update_result(v: &Value) -> pb::UpdateResult {

@@ -185,8 +185,22 @@ pub async fn clear_payload(
 
 fn to_records(recs: Vec<quiver_engine::Record>, sel: &PayloadSel, vsel: &VectorSel) -> Vec<Record> {
     recs.into_iter()
-        .map(|r| Record { id: r.id, payload: sel.apply(r.payload), vector: vsel.apply(r.vector, r.vectors, r.sparse) })
+        .map(|r| Record {
+            id: r.id,
+            payload: sel.apply(r.payload),
+            vector: vsel.apply(r.vector, r.vectors, r.sparse),
+            order_value: None,
+        })
         .collect()
+}
+
+/// An ordered scroll's value as JSON: an integer when it is one (as Qdrant answers for an integer key).
+fn order_number(x: f64) -> Option<serde_json::Number> {
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        Some(serde_json::Number::from(x as i64))
+    } else {
+        serde_json::Number::from_f64(x)
+    }
 }
 
 /// Points by id (missing ids are left out).
@@ -239,7 +253,8 @@ pub async fn get_one(State(s): State<AppState>, Path(p): Path<PointPath>, t: Sta
     let Some(r) = recs.pop() else {
         return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, format!("point {id} does not exist")));
     };
-    Ok(Reply(Record { id: r.id, payload: r.payload, vector: VectorSel::All.apply(r.vector, r.vectors, r.sparse) }, t))
+    let vector = VectorSel::All.apply(r.vector, r.vectors, r.sparse);
+    Ok(Reply(Record { id: r.id, payload: r.payload, vector, order_value: None }, t))
 }
 
 /// Pages through points in id order.
@@ -273,15 +288,22 @@ pub async fn scroll(
             col.wait_for(seq, MIN_SEQ_WAIT)?;
         }
         Ok(match &order {
-            Some(o) => quiver_engine::ScrollPage {
-                points: col.scroll_ordered(body.filter.as_ref(), o, limit, sel2.wanted(), wv)?,
-                next_offset: None,
-            },
-            None => col.scroll(body.filter.as_ref(), body.offset, limit, sel2.wanted(), wv)?,
+            Some(o) => {
+                let page = col.scroll_ordered(body.filter.as_ref(), o, limit, sel2.wanted(), wv)?;
+                let values = page.iter().map(|r| order_number(r.order_value)).collect();
+                let points = page.into_iter().map(|r| r.record).collect();
+                (quiver_engine::ScrollPage { points, next_offset: None }, values)
+            }
+            None => (col.scroll(body.filter.as_ref(), body.offset, limit, sel2.wanted(), wv)?, Vec::new()),
         })
     })
     .await?;
-    Ok(Reply(ScrollResult { points: to_records(page.points, &sel, &vsel), next_page_offset: page.next_offset }, t))
+    let (page, values) = page;
+    let mut points = to_records(page.points, &sel, &vsel);
+    for (p, v) in points.iter_mut().zip(values) {
+        p.order_value = v;
+    }
+    Ok(Reply(ScrollResult { points, next_page_offset: page.next_offset }, t))
 }
 
 /// `"key"` or `{"key", "direction": "asc" | "desc", "start_from": number | datetime}`.

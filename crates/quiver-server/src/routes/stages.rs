@@ -188,6 +188,7 @@ fn plan_stage(
             with_vector: s.with_vector,
             score_threshold: s.score_threshold,
             min_seq: None,
+            stats: bm25.stats.map(|st| quiver_engine::TextStats { docs: st.docs, total_len: st.total_len, df: st.df }),
         }),
         Some(q) => {
             let lookup = s.lookup_from.take();
