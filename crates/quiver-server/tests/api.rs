@@ -550,9 +550,27 @@ async fn text_indexes_bm25_and_fusion_queries() {
     let missing =
         json!({"query": {"fusion": "rrf"}, "prefetch": [{"query": [0.0, 0.0], "lookup_from": {"collection": "x"}}]});
     t.err("POST", "/collections/h/points/query", Some(missing), StatusCode::NOT_FOUND, "lookup_from.collection").await;
-    // Grouped queries stay nearest-only, with a clear refusal.
-    let groups = json!({"query": {"bm25": {"key": "body", "text": "dog"}}, "group_by": "n"});
-    t.err("POST", "/collections/h/points/query/groups", Some(groups), StatusCode::BAD_REQUEST, "grouped").await;
+    // Grouped queries with stages: BM25 and a fusion, grouped by a payload key, scores as ungrouped.
+    let set = |g: &str, ids: &[u64]| json!({"payload": {"g": g}, "points": ids});
+    t.ok("POST", "/collections/h/points/payload?wait=true", Some(set("dogs", &[1, 3]))).await;
+    t.ok("POST", "/collections/h/points/payload?wait=true", Some(set("cats", &[2]))).await;
+    let bm25 = json!({"query": {"bm25": {"key": "body", "text": "barking dog"}}, "group_by": "g", "group_size": 2,
+        "with_payload": ["n"]});
+    let g = t.ok("POST", "/collections/h/points/query/groups", Some(bm25)).await;
+    let ungrouped = q(json!({"query": {"bm25": {"key": "body", "text": "barking dog"}}})).await;
+    assert_eq!(g["groups"].as_array().unwrap().len(), 1, "{g}");
+    assert_eq!(g["groups"][0]["id"], "dogs");
+    for (hit, want) in g["groups"][0]["hits"].as_array().unwrap().iter().zip(ungrouped.as_array().unwrap()) {
+        assert_eq!((&hit["id"], &hit["score"]), (&want["id"], &want["score"]));
+        assert_eq!(hit["payload"], json!({"n": hit["id"]}));
+    }
+    let fused_groups = json!({"prefetch": [{"query": {"bm25": {"key": "body", "text": "cat"}}},
+        {"query": [0.0, 0.0], "limit": 2}], "query": {"rrf": {"k": 1}}, "group_by": "g", "group_size": 1, "limit": 2});
+    let g = t.ok("POST", "/collections/h/points/query/groups", Some(fused_groups)).await;
+    let got: Vec<(Value, Value)> =
+        g["groups"].as_array().unwrap().iter().map(|x| (x["id"].clone(), x["hits"][0]["id"].clone())).collect();
+    assert_eq!(got, [(json!("cats"), json!(2)), (json!("dogs"), json!(3))], "{g}");
+    assert_eq!(g["groups"][0]["hits"][0]["score"], hits[0]["score"]);
     // match.text on the text index: terms, stemmed.
     let filter = json!({"filter": {"must": [{"key": "body", "match": {"text": "DOGS bark"}}]}});
     assert_eq!(t.ok("POST", "/collections/h/points/count", Some(filter)).await["count"], 2);

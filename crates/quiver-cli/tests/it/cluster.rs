@@ -333,6 +333,11 @@ fn a_three_node_cluster_answers_like_one_node_and_survives_a_replica_kill() {
     let group =
         json!({"vector": [0.3, 0.9, 0.1, 0.9], "group_by": "doc", "limit": 4, "group_size": 2, "with_payload": ["n"]});
     let want_groups = ok(&single.addr, "POST", "/collections/docs/points/search/groups", Some(&group));
+    let staged_group = json!({"prefetch": [{"query": [0.3, 0.9, 0.1, 0.9], "limit": 20},
+                                           {"query": [0.9, 0.1, 0.0, 0.5], "limit": 20}],
+                              "query": {"fusion": "rrf"}, "group_by": "doc", "limit": 4, "group_size": 2});
+    let want_staged_groups = ok(&single.addr, "POST", "/collections/docs/points/query/groups", Some(&staged_group));
+    assert_eq!(want_staged_groups["groups"].as_array().unwrap().len(), 4);
     for n in &nodes {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -352,6 +357,8 @@ fn a_three_node_cluster_answers_like_one_node_and_survives_a_replica_kill() {
         assert_eq!(scroll_all(&n.addr, "docs", None), want_all, "node {}", n.id);
         let got = ok(&n.addr, "POST", "/collections/docs/points/search/groups", Some(&group));
         assert_eq!(got, want_groups, "node {}", n.id);
+        let got = ok(&n.addr, "POST", "/collections/docs/points/query/groups", Some(&staged_group));
+        assert_eq!(got, want_staged_groups, "node {}", n.id);
         let rec =
             ok(&n.addr, "POST", "/collections/docs/points", Some(&json!({"ids": [3, 205, 1], "with_payload": true})));
         assert_eq!(rec.as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).collect::<Vec<_>>(), vec![3, 1]);

@@ -1,11 +1,12 @@
 //! Grouped search across shards: candidates are fetched from every probed shard as one merged search (with
 //! payloads), grouped here with the single-node grouping, in growing rounds as on one node — so a group whose
-//! points live on several shards (payload-key sharding keeps them on one) is assembled from all of them.
+//! points live on several shards (payload-key sharding keeps them on one) is assembled from all of them. A
+//! grouped query with stages (prefetch, fusion, `bm25`) runs as [`super::staged`] does, its final limit growing.
 
 use serde_json::{Map, Value, json};
 
 use super::Cluster;
-use super::read::{SearchKind, body_object, search_once};
+use super::read::{SearchKind, body_object, is_staged, search_once};
 use crate::access::Access;
 use crate::convert::PayloadSel;
 use crate::error::{ApiError, ApiResult};
@@ -57,7 +58,11 @@ pub async fn groups(
     let groups = loop {
         let mut req: Map<String, Value> = m.clone();
         req.insert("limit".into(), json!(fetch));
-        let (hits, _) = search_once(c, spec, kind, req, true).await?;
+        let hits = if kind == SearchKind::Query && is_staged(&req) {
+            super::staged::query(c, spec, req, true).await?
+        } else {
+            search_once(c, spec, kind, req, true).await?.0
+        };
         let exhausted = hits.len() < fetch || fetch >= gs.cap;
         let groups = group_hits(
             hits,

@@ -603,7 +603,7 @@ pub async fn search(
         super::lookup::resolve(c, access, &mut m, String::new()).await?;
     }
     if kind == SearchKind::Query && is_staged(&m) {
-        return Ok(json!({"points": super::staged::query(c, spec, m).await?}));
+        return Ok(json!({"points": super::staged::query(c, spec, m, false).await?}));
     }
     let (hits, explains) = search_one(c, spec, kind, m).await?;
     Ok(match kind {
@@ -638,7 +638,7 @@ pub async fn search_batch(
                 super::lookup::resolve(c, access, &mut s, String::new()).await?;
             }
             if kind == SearchKind::Query && is_staged(&s) {
-                Ok((super::staged::query(c, spec, s).await?, Vec::new()))
+                Ok((super::staged::query(c, spec, s, false).await?, Vec::new()))
             } else {
                 search_one(c, spec, kind, s).await
             }

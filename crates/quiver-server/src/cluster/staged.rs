@@ -20,11 +20,19 @@ use crate::convert::PayloadSel;
 use crate::error::{ApiError, ApiResult};
 use quiver_cluster::CollectionSpec;
 
-/// Runs a staged query body; the hits, best first, in the server's reply shape.
-pub async fn query(c: &Cluster, spec: &CollectionSpec, mut m: Map<String, Value>) -> ApiResult<Vec<Value>> {
+/// Runs a staged query body; the hits, best first, in the server's reply shape. `unlimited`: a grouped query's
+/// candidate rounds, which may pass `max_limit`.
+pub async fn query(
+    c: &Cluster,
+    spec: &CollectionSpec,
+    mut m: Map<String, Value>,
+    unlimited: bool,
+) -> ApiResult<Vec<Value>> {
     let offset = uint(&m, "offset", 0)?;
     let limit = uint(&m, "limit", 10)?;
-    crate::convert::check_limit(limit, offset, c.state().config())?;
+    if !unlimited {
+        crate::convert::check_limit(limit, offset, c.state().config())?;
+    }
     let with_payload = m.remove("with_payload").unwrap_or(Value::Bool(false));
     // `true`, or a list of vector names: passed on to the shards the page's points are read from.
     let with_vector = m.remove("with_vector").filter(|v| !v.is_null() && *v != Value::Bool(false));
@@ -58,7 +66,7 @@ pub async fn query(c: &Cluster, spec: &CollectionSpec, mut m: Map<String, Value>
     Ok(page
         .into_iter()
         .map(|(id, score)| {
-            let mut h = json!({"id": id, "version": 0, "score": score});
+            let mut h = json!({"id": id, "version": 0, "score": f32_json(score)});
             if let Some(r) = records.get(&id) {
                 if wants_payload {
                     let p = r.get("payload").and_then(|p| serde_json::from_value::<Payload>(p.clone()).ok());
@@ -71,6 +79,12 @@ pub async fn query(c: &Cluster, spec: &CollectionSpec, mut m: Map<String, Value>
             h
         })
         .collect())
+}
+
+/// A score as one node writes it: the shortest decimal that reads back as the same `f32` (not the `f64`
+/// expansion of its bits, which `json!` would write).
+fn f32_json(x: f32) -> Value {
+    x.to_string().parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number)
 }
 
 /// A stage's hits, best first, and whether their scores grow with relevance.

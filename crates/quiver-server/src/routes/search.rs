@@ -751,8 +751,21 @@ pub async fn query_groups(
         read_token: body.read_token,
         shards_to_search: None,
     };
-    let plan = plan_query(first, &unlimited())?;
     let target = Target::with_access(&s, p.collection_name, access)?;
+    if stages::is_staged(&first) {
+        // Prefetch, fusion or bm25: the final stage's limit grows round by round.
+        let staged = stages::plan(first, &unlimited())?;
+        let (groups, vectors) = blocking(move || stages::groups(&target, staged, &spec)).await?;
+        let groups = groups
+            .into_iter()
+            .map(|(id, hits)| PointGroup {
+                id,
+                hits: hits.into_iter().map(|h| wire_hit(h, &user_payload, &vectors)).collect(),
+            })
+            .collect();
+        return Ok(Reply(GroupsResult { groups }, t));
+    }
+    let plan = plan_query(first, &unlimited())?;
     let groups = run_groups(target, plan, spec, user_payload).await?;
     Ok(Reply(groups, t))
 }

@@ -7,7 +7,9 @@ use quiver_engine::query::MAX_PREFETCH_DEPTH;
 use quiver_engine::{Filter, Fusion, Ranking, SearchRequest as EngineSearch, Stage, TextSearchRequest};
 use serde_json::Value;
 
-use super::search::{NearestQuery, Plan, Target, example_search, nearest_query, resolve_vector, wire_hit};
+use super::search::{
+    GroupSpec, NearestQuery, Plan, Target, example_search, group_hits, nearest_query, resolve_vector, wire_hit,
+};
 use crate::convert::{self, PayloadSel, VectorSel};
 use crate::error::{ApiError, ApiResult};
 use crate::state::ServerConfig;
@@ -264,6 +266,41 @@ fn resolve(t: &Target, p: StagePlan) -> ApiResult<Stage> {
         RankPlan::Fusion(r) => r,
     };
     Ok(Stage { prefetch, ranking })
+}
+
+/// A group's value and its hits, best first.
+pub(super) type HitGroup = (Value, Vec<quiver_engine::ScoredPoint>);
+
+/// The number of results a stage's ranking asks for.
+fn limit_of(r: &mut Ranking) -> &mut usize {
+    match r {
+        Ranking::Nearest(req) => &mut req.limit,
+        Ranking::Text(req) => &mut req.limit,
+        Ranking::Examples(x) => &mut x.limit,
+        Ranking::Fusion { limit, .. } => limit,
+    }
+}
+
+/// A grouped multi-stage query (blocking): resolved once, then run with a growing final limit (the prefetches
+/// keep theirs) until `spec.limit` groups are found or the candidates run out; the groups, best first, with the
+/// hits as the engine gives them (with payloads) and the vectors the request selected.
+pub(super) fn groups(t: &Target, q: Staged, spec: &GroupSpec) -> ApiResult<(Vec<HitGroup>, VectorSel)> {
+    super::points::check_min_seq(&t.state, &t.col, q.min_seq)?;
+    if let Some(seq) = q.min_seq {
+        t.col.wait_for(seq, super::points::MIN_SEQ_WAIT)?;
+    }
+    let mut stage = resolve(t, q.root)?;
+    let mut limit = spec.first_fetch();
+    loop {
+        *limit_of(&mut stage.ranking) = limit;
+        let hits = t.col.query(&stage)?;
+        let exhausted = hits.len() < limit || limit >= spec.cap;
+        let groups = group_hits(hits, |h| h.payload.as_ref(), &spec.group_by, spec.group_size, spec.limit);
+        if groups.len() >= spec.limit || exhausted {
+            return Ok((groups, q.vectors));
+        }
+        limit = limit.saturating_mul(4).min(spec.cap);
+    }
 }
 
 /// Runs a multi-stage query (blocking).
