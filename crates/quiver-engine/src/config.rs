@@ -401,13 +401,6 @@ impl CollectionConfig {
                         format!("{first:?} twice"),
                     ));
                 }
-                if self.tiering.is_some() {
-                    return Err(Error::invalid(
-                        "tiering",
-                        "absent in a collection with named vectors (not supported yet)",
-                        "a tiering policy",
-                    ));
-                }
                 for (name, v) in &self.more_vectors {
                     let at = format!("more_vectors.{name}");
                     check_vector_name(name, &at)?;
@@ -442,15 +435,11 @@ impl CollectionConfig {
                 self.sparse_vectors.len(),
             ));
         }
-        if !self.sparse_vectors.is_empty() && self.tiering.is_some() {
-            return Err(Error::invalid(
-                "tiering",
-                "absent in a collection with sparse vectors (not supported yet)",
-                "a tiering policy",
-            ));
-        }
         if let Some(t) = &self.tiering {
-            t.cold_index.validate("tiering.cold_index", self.metric, self.dimension)?;
+            // Cold segments index every dense vector with the cold index (sparse vectors keep their own).
+            for space in self.spaces() {
+                t.cold_index.validate("tiering.cold_index", space.metric, space.dimension)?;
+            }
             if t.hot_age_secs == 0 {
                 return Err(Error::invalid("tiering.hot_age_secs", "at least 1", 0));
             }

@@ -232,12 +232,13 @@ impl Collection {
         }
     }
 
-    /// The index a segment of `tier` is built with.
-    fn index_config(&self, tier: Tier) -> &crate::config::IndexConfig {
+    /// The index of dense vector `space` in a segment of `tier`: a cold segment's every dense vector takes the
+    /// tiering policy's cold index; otherwise each vector its own.
+    fn index_config(&self, tier: Tier, space: usize) -> &crate::config::IndexConfig {
         let cfg = &self.inner.config;
-        match tier {
-            Tier::Cold => cfg.tiering.as_ref().map_or(&cfg.index, |t| &t.cold_index),
-            Tier::Hot | Tier::Growing => &cfg.index,
+        match (tier, &cfg.tiering) {
+            (Tier::Cold, Some(t)) => &t.cold_index,
+            _ => cfg.spaces().get(space).map_or(&cfg.index, |s| s.index),
         }
     }
 
@@ -249,13 +250,12 @@ impl Collection {
         let cfg = &self.inner.config;
         let now = self.now_ms();
         let rows: u64 = inputs.iter().map(|s| s.data.read().live_count(now)).sum();
-        let index = self.index_config(tier);
         let per_row = cfg
             .spaces()
             .iter()
             .enumerate()
             .map(|(s, space)| {
-                let index = if s == 0 { index } else { space.index };
+                let index = self.index_config(tier, s);
                 let dim = space.dimension as u64;
                 4 * dim + crate::budget::index_bytes_per_point(index, dim)
             })
@@ -288,10 +288,9 @@ impl Collection {
         }
         // 2. Build and write the new segment, no lock held, then serve what the file holds, as a reopen would:
         //    vectors read in place, the build's copy freed.
-        // Space 0 takes the tier's index; other named vectors their own (tiering is refused with named vectors).
         let mut builds = Vec::new();
         for (s, space) in cfg.spaces().iter().enumerate() {
-            let index_cfg = if s == 0 { self.index_config(tier) } else { space.index };
+            let index_cfg = self.index_config(tier, s);
             builds.push((space.metric, Some((index_cfg.kind, index_cfg.to_params()?))));
         }
         write_sealed(inner.dir.clone(), new_id, tier, rows, &builds)?;

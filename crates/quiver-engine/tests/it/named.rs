@@ -224,10 +224,12 @@ fn named_vector_configurations_are_checked() {
         Error::InvalidArgument { field, .. } => field,
         other => panic!("{other}"),
     };
+    // The cold index must fit every named vector (pq_m 3 divides neither 8 nor 4).
     let mut c = config();
-    c.tiering =
-        Some(quiver_engine::TieringConfig { hot_age_secs: 60, cold_index: quiver_engine::IndexConfig::ivf_pq() });
-    assert_eq!(invalid(c), "tiering");
+    let mut cold = quiver_engine::IndexConfig::ivf_pq();
+    cold.params.insert("pq_m".into(), json!(3));
+    c.tiering = Some(quiver_engine::TieringConfig { hot_age_secs: 60, cold_index: cold });
+    assert!(invalid(c).starts_with("tiering.cold_index"));
     let mut c = config();
     c.more_vectors.get_mut("title").unwrap().dimension = 0;
     assert_eq!(invalid(c), "more_vectors.title.dimension");
@@ -267,4 +269,65 @@ fn when_every_point_has_every_vector_the_indexes_read_the_mapped_vectors() {
         let hits = c.search(&SearchRequest::new(bodies[i].clone(), 1).using("body")).unwrap().hits;
         assert_eq!(hits[0].id, PointId::Num(i as u64));
     }
+}
+
+/// Tiering with named and sparse vectors: an aged segment is rebuilt cold with the cold index on every named
+/// vector (sparse vectors keep their inverted index), and every vector finds its points in both tiers, also after
+/// a reopen.
+#[test]
+fn tiering_moves_named_and_sparse_vectors_to_the_cold_index() {
+    use quiver_engine::config::SparseVectorConfig;
+    use quiver_engine::segment::Tier;
+    use quiver_engine::{IndexConfig, SparseVector, TieringConfig};
+    let dir = MemDirectory::new(5);
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let mut cfg = config();
+    cfg.sparse_vectors.insert("terms".into(), SparseVectorConfig::default());
+    let mut cold = IndexConfig::ivf_pq();
+    cold.params.insert("pq_m".into(), json!(2));
+    cold.params.insert("nlist".into(), json!(4));
+    cfg.tiering = Some(TieringConfig { hot_age_secs: 60, cold_index: cold });
+    let c = Collection::create("tiered", Arc::new(dir.clone()), cfg, clock.clone()).unwrap();
+    let (titles, bodies) = (random_vectors(600, 4, 11), random_vectors(600, 8, 12));
+    let point = |i: usize| {
+        let mut v = BTreeMap::new();
+        v.insert("title".to_owned(), titles[i].clone());
+        v.insert("body".to_owned(), bodies[i].clone());
+        let mut p = PointInput::named(i as u64, v);
+        // A term only this point has, and one all share.
+        p.sparse.insert("terms".into(), SparseVector { indices: vec![7, 1000 + i as u32], values: vec![0.5, 2.0] });
+        p
+    };
+    c.upsert((0..300).map(point).collect()).unwrap();
+    c.seal().unwrap();
+    clock.advance(61_000);
+    c.upsert((300..600).map(point).collect()).unwrap();
+    c.seal().unwrap();
+    c.optimize().unwrap();
+    let check = |c: &Collection, what: &str| {
+        let info = c.info().unwrap();
+        let cold: Vec<_> = info.segments.iter().filter(|s| s.tier == Tier::Cold).collect();
+        assert_eq!(cold.len(), 1, "{what}: {:?}", info.segments);
+        assert_eq!(cold[0].live, 300, "{what}");
+        for name in ["title", "body"] {
+            assert_eq!(cold[0].vectors[name].index, "ivf", "{what}: {:?}", cold[0].vectors);
+        }
+        assert!(info.segments.iter().any(|s| s.tier == Tier::Hot && s.vectors["title"].index == "hnsw"), "{what}");
+        for i in [5usize, 150, 299, 300, 451, 599] {
+            for (name, v) in [("title", &titles[i]), ("body", &bodies[i])] {
+                let mut req = SearchRequest::new(v.clone(), 3).using(name);
+                req.params = quiver_index::SearchParams::default().with_nprobe(4);
+                let hits = c.search(&req).unwrap().hits;
+                assert_eq!(hits[0].id, PointId::Num(i as u64), "{what}: {name} of {i}");
+            }
+            let q = SparseVector { indices: vec![1000 + i as u32], values: vec![1.0] };
+            let hits = c.search(&SearchRequest::sparse("terms", q, 3)).unwrap().hits;
+            assert_eq!(hits.len(), 1, "{what}: sparse {i}");
+            assert_eq!((hits[0].id, hits[0].score), (PointId::Num(i as u64), 2.0), "{what}: sparse {i}");
+        }
+    };
+    check(&c, "migrated");
+    drop(c);
+    let c = Collection::open("tiered", Arc::new(dir.clone()), clock.clone()).unwrap();
+    check(&c, "reopened");
 }
