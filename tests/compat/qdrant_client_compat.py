@@ -403,6 +403,37 @@ def sparse(client: QdrantClient, sharding: dict) -> None:
     ], query=models.FusionQuery(fusion=models.Fusion.RRF), limit=1)
     assert [p.id for p in fused.points] == [4], fused
     client.delete_collection(name)
+    # Sparse vectors only (no dense vector), as for BM25 or SPLADE alone.
+    name = "sparse_only"
+    if client.collection_exists(name):
+        client.delete_collection(name)
+    client.create_collection(name, vectors_config={}, **sharding,
+                             sparse_vectors_config={"text": models.SparseVectorParams(modifier=models.Modifier.IDF)})
+    params = client.get_collection(name).config.params
+    assert not params.vectors and "text" in params.sparse_vectors, params
+    client.upsert(name, wait=True, points=[
+        models.PointStruct(id=i, vector={"text": models.SparseVector(indices=[i % 3, 10 + i], values=[1.0, 1.0])},
+                           payload={"i": i})
+        for i in range(9)
+    ])
+    q = client.query_points(name, query=models.SparseVector(indices=[13, 1], values=[1.0, 0.1]), using="text",
+                            limit=4, with_vectors=True)
+    assert q.points[0].id == 3 and len(q.points) == 4, q
+    assert list(q.points[0].vector["text"].indices) == [0, 13], q.points[0].vector
+    page, _ = client.scroll(name, limit=20, with_vectors=True)
+    assert len(page) == 9 and set(page[0].vector) == {"text"}, page
+    # No dense vector to query by or to write.
+    for bad in [lambda: client.query_points(name, query=[1.0], limit=1),
+                lambda: client.upsert(name, points=[models.PointStruct(id=99, vector=[1.0])], wait=True)]:
+        try:
+            bad()
+            raise AssertionError("accepted a dense vector in a collection of sparse vectors only")
+        except AssertionError:
+            raise
+        except Exception as e:
+            assert status_of(e) == 400, e
+    assert client.count(name).count == 9
+    client.delete_collection(name)
 
 
 if __name__ == "__main__":

@@ -619,6 +619,16 @@ impl Collection {
                     format!("{:?}", req.using.as_deref().unwrap_or("")),
                 ));
             }
+            None if !cfg.has_dense() => {
+                return Err(Error::invalid(
+                    "using",
+                    format!(
+                        "one of the collection's sparse vectors {:?} (it has no dense vector)",
+                        cfg.sparse_vectors.keys().collect::<Vec<_>>()
+                    ),
+                    format!("{:?}", req.using.as_deref().unwrap_or("")),
+                ));
+            }
             None => None,
         };
         let (space_i, metric, dimension) = match &sparse {
@@ -977,7 +987,7 @@ pub(crate) fn record(d: &SegmentData, row: u32, with_payload: bool, with_vector:
         id: d.ids[row as usize],
         payload: with_payload
             .then(|| d.payloads.get(row).map(crate::payloads::PayloadRef::into_owned).unwrap_or_default()),
-        vector: (with_vector && !d.layout.named).then(|| d.vector(row as usize).to_vec()),
+        vector: (with_vector && !d.layout.named && d.layout.dense).then(|| d.vector(row as usize).to_vec()),
         vectors: if with_vector { d.named_vectors(row) } else { None },
         sparse: if with_vector { d.sparse_vectors(row) } else { None },
     }

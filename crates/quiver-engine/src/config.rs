@@ -64,6 +64,11 @@ pub struct CollectionConfig {
     /// an inverted index.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sparse_vectors: BTreeMap<String, SparseVectorConfig>,
+    /// A collection of sparse vectors only: points carry no dense vector and searches name a sparse one. Each row
+    /// keeps a one-number zero in the dense vector's place (`dimension` 1, `dot`, `flat`), never returned or
+    /// searched, so segments keep one shape; see [`CollectionConfig::sparse_only`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sparse_only: bool,
 }
 
 /// A sparse vector of a collection: scores are exact dot products, of the query's weights as given or scaled by
@@ -284,7 +289,22 @@ impl CollectionConfig {
             vector_name: None,
             more_vectors: BTreeMap::new(),
             sparse_vectors: BTreeMap::new(),
+            sparse_only: false,
         }
+    }
+
+    /// A configuration with every default and these sparse vectors only (no dense vector).
+    pub fn sparse_only(sparse_vectors: BTreeMap<String, SparseVectorConfig>) -> Self {
+        let mut c = CollectionConfig::new(1, Metric::Dot);
+        c.index = IndexConfig { kind: IndexKind::Flat, params: BTreeMap::new() };
+        c.sparse_vectors = sparse_vectors;
+        c.sparse_only = true;
+        c
+    }
+
+    /// Whether points have a dense vector (every collection but one of sparse vectors only).
+    pub fn has_dense(&self) -> bool {
+        !self.sparse_only
     }
 
     /// The position of sparse vector `name` among the collection's sparse vectors (name order), if it has one.
@@ -370,8 +390,45 @@ impl CollectionConfig {
         })
     }
 
+    /// What a collection of sparse vectors only requires: sparse vectors, the placeholder's shape, and nothing
+    /// that needs a dense vector.
+    fn validate_sparse_only(&self) -> Result<()> {
+        let dense =
+            |field: &str| Err(Error::invalid(field, "absent for a collection of sparse vectors only", "a value"));
+        if self.sparse_vectors.is_empty() {
+            return Err(Error::invalid("sparse_vectors", "at least one sparse vector (sparse_only is set)", "none"));
+        }
+        if self.dimension != 1 || self.metric != Metric::Dot {
+            return Err(Error::invalid(
+                "dimension",
+                "1 under dot (a collection of sparse vectors only keeps a one-number placeholder)",
+                self.dimension,
+            ));
+        }
+        if self.vector_name.is_some() || !self.more_vectors.is_empty() {
+            return dense("vector_name");
+        }
+        if self.embedding.is_some() {
+            return dense("embedding");
+        }
+        if self.tiering.is_some() {
+            return dense("tiering");
+        }
+        if self.index.kind != IndexKind::Flat || !self.index.params.is_empty() {
+            return Err(Error::invalid(
+                "index",
+                "flat with no parameters for a collection of sparse vectors only (each has its own index)",
+                self.index.kind.name(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks every value; the error names the field.
     pub fn validate(&self) -> Result<()> {
+        if self.sparse_only {
+            self.validate_sparse_only()?;
+        }
         if !(1..=MAX_DIMENSION).contains(&self.dimension) {
             return Err(Error::invalid("dimension", format!("1..={MAX_DIMENSION}"), self.dimension));
         }

@@ -213,7 +213,7 @@ impl Collection {
             f.validate(DEFAULT_MAX_FILTER_DEPTH)?;
         }
         let cfg = self.config();
-        if req.using.as_deref().is_some_and(|u| cfg.sparse_of(u).is_some()) {
+        if req.using.as_deref().is_some_and(|u| cfg.sparse_of(u).is_some()) || !cfg.has_dense() {
             return Err(Error::invalid(
                 "using",
                 "a dense vector (examples are not supported on sparse vectors)",

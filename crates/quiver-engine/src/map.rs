@@ -155,6 +155,13 @@ impl Collection {
     pub fn map(&self, req: &MapRequest) -> Result<CollectionMap> {
         let t = Instant::now();
         req.validate()?;
+        if !self.config().has_dense() {
+            return Err(Error::invalid(
+                "collection",
+                "a collection with a dense vector (the map lays one out)",
+                "a collection of sparse vectors only",
+            ));
+        }
         let (total, mut records) = self.sample(req.sample, req.filter.as_ref(), true, true)?;
         let cfg = self.config();
         // Named vectors: the map lays out the first one (points without it are left out).

@@ -62,6 +62,8 @@ pub(crate) struct Layout {
     pub named: bool,
     /// The sparse vectors' names, in order.
     pub sparse: Vec<String>,
+    /// Whether space 0 is a real vector (not a collection of sparse vectors only's placeholder).
+    pub dense: bool,
 }
 
 impl Layout {
@@ -70,13 +72,14 @@ impl Layout {
             spaces: cfg.spaces().iter().map(|s| (s.name.to_owned(), s.dimension)).collect(),
             named: cfg.is_named(),
             sparse: cfg.sparse_vectors.keys().cloned().collect(),
+            dense: cfg.has_dense(),
         })
     }
 
     /// One unnamed vector of `dim`.
     #[cfg(test)]
     pub fn single(dim: usize) -> Arc<Layout> {
-        Arc::new(Layout { spaces: vec![(String::new(), dim)], named: false, sparse: Vec::new() })
+        Arc::new(Layout { spaces: vec![(String::new(), dim)], named: false, sparse: Vec::new(), dense: true })
     }
 }
 
@@ -1170,8 +1173,12 @@ mod tests {
     /// other than the one it was written for is refused.
     #[test]
     fn damaged_named_and_sparse_blocks_are_reported_not_served() {
-        let layout =
-            Arc::new(Layout { spaces: vec![("a".into(), 4), ("b".into(), 3)], named: true, sparse: vec!["t".into()] });
+        let layout = Arc::new(Layout {
+            spaces: vec![("a".into(), 4), ("b".into(), 3)],
+            named: true,
+            sparse: vec!["t".into()],
+            dense: true,
+        });
         let mut rows = SealedRows::new(&layout).unwrap();
         for i in 0..50u32 {
             let a: Vec<f32> = (0..4).map(|j| (i * 7 + j) as f32 % 5.0).collect();

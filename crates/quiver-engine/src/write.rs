@@ -114,7 +114,19 @@ fn prepare_point(cfg: &CollectionConfig, p: &PointInput, now: u64) -> Result<Poi
             other => bad(field, other.to_string()),
         })
     };
-    let (vector, more) = if cfg.is_named() {
+    let (vector, more) = if cfg.sparse_only {
+        if !p.vector.is_empty() || !p.named.is_empty() {
+            return Err(bad(
+                "vector",
+                format!(
+                    "only sparse vectors {:?} (the collection has no dense vector), got a dense vector",
+                    cfg.sparse_vectors.keys().collect::<Vec<_>>()
+                ),
+            ));
+        }
+        // The placeholder every row of such a collection keeps (never returned or searched).
+        (vec![0.0], Vec::new())
+    } else if cfg.is_named() {
         if !p.vector.is_empty() {
             return Err(bad(
                 "vector",

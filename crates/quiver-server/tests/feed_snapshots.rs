@@ -145,6 +145,13 @@ async fn sse_upserts_carry_named_and_sparse_vectors_by_name() {
     let req = Request::get("/collections/n/changes?after=0&with_vector=true").body(Body::empty()).unwrap();
     let ev = read_events(app.clone().oneshot(req).await.unwrap().into_body(), 1).await;
     assert_eq!(ev[0].2["points"][0]["vector"], json!({"b": [3.0], "t": {"indices": [5], "values": [0.5]}}));
+    // A collection of sparse vectors only: the sparse vector alone, no dense placeholder.
+    ok(&app, "PUT", "/collections/s", json!({"sparse_vectors": {"t": {}}})).await;
+    let point = json!({"points": [{"id": 2, "vector": {"t": {"indices": [1, 4], "values": [1.0, 2.0]}}}]});
+    ok(&app, "PUT", "/collections/s/points", point).await;
+    let req = Request::get("/collections/s/changes?after=0&with_vector=true").body(Body::empty()).unwrap();
+    let ev = read_events(app.clone().oneshot(req).await.unwrap().into_body(), 1).await;
+    assert_eq!(ev[0].2["points"][0]["vector"], json!({"t": {"indices": [1, 4], "values": [1.0, 2.0]}}));
 }
 
 #[tokio::test]

@@ -124,6 +124,61 @@ fn sparse_search_is_exact_in_every_segment_state() {
     assert_eq!(hits[0].id, PointId::Num(N - 1));
 }
 
+/// A collection of sparse vectors only: the same exact search through every segment state, reads without a
+/// dense vector, and a dense query or a dense vector refused.
+#[test]
+fn a_collection_of_sparse_vectors_only_searches_them_in_every_segment_state() {
+    let dir = MemDirectory::new(3);
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let mut terms = BTreeMap::new();
+    terms.insert("terms".to_string(), SparseVectorConfig::default());
+    let mut cfg = CollectionConfig::sparse_only(terms);
+    cfg.optimizer.interval_ms = 0;
+    cfg.optimizer.seal_points = 1_000_000;
+    assert!(!cfg.has_dense());
+    let c = Collection::create("only", Arc::new(dir.clone()), cfg, clock.clone()).unwrap();
+    let sparse_point = |i: u64| {
+        let mut p = point(i);
+        p.vector = Vec::new();
+        p
+    };
+    c.upsert((0..N / 2).map(sparse_point).collect()).unwrap();
+    c.seal().unwrap();
+    c.upsert((N / 2..N).map(sparse_point).collect()).unwrap();
+    check(&c, &[], "sparse only: one sealed, one growing");
+    let deleted = [4, 9, 250];
+    c.delete(Selector::Ids(deleted.iter().map(|&i| PointId::Num(i)).collect())).unwrap();
+    c.seal().unwrap();
+    drop(c);
+    let c = Collection::open("only", Arc::new(dir.clone()), clock.clone()).unwrap();
+    assert!(!c.config().has_dense(), "the setting survives a reopen");
+    check(&c, &deleted, "sparse only: reopened");
+    c.optimize().unwrap();
+    check(&c, &deleted, "sparse only: merged");
+    assert_eq!(c.count(None).unwrap(), N - 3);
+    let got = c.get(&[PointId::Num(7)], false, true).unwrap();
+    assert_eq!(got[0].sparse.as_ref().unwrap()["terms"], sparse_of(7).unwrap());
+    assert_eq!(got[0].vector, None, "no dense vector is returned");
+    let page = c.scroll(None, None, 5, false, true).unwrap();
+    assert!(page.points.iter().all(|r| r.vector.is_none()));
+    // No dense vector to search or to write; nothing changes.
+    let e = c.search(&SearchRequest::new(vec![0.0], 3)).unwrap_err().to_string();
+    assert!(e.contains("using") && e.contains("no dense vector"), "{e}");
+    let e = c.upsert(vec![PointInput::new(1000, vec![1.0])]).unwrap_err().to_string();
+    assert!(e.contains("vector") && e.contains("no dense vector"), "{e}");
+    assert_eq!(c.count(None).unwrap(), N - 3);
+    // What such a collection cannot have.
+    let mut bad = CollectionConfig::sparse_only(BTreeMap::new());
+    assert!(bad.validate().unwrap_err().to_string().contains("sparse_vectors"));
+    bad.sparse_vectors.insert("t".into(), SparseVectorConfig::default());
+    bad.validate().unwrap();
+    bad.index = quiver_engine::IndexConfig::hnsw();
+    assert!(bad.validate().unwrap_err().to_string().contains("index"));
+    let mut bad = CollectionConfig::sparse_only(BTreeMap::from([("t".to_string(), SparseVectorConfig::default())]));
+    bad.dimension = 8;
+    assert!(bad.validate().unwrap_err().to_string().contains("dimension"));
+}
+
 #[test]
 fn bad_sparse_input_is_refused_and_changes_nothing() {
     let dir = MemDirectory::new(3);

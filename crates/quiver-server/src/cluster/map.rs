@@ -32,6 +32,13 @@ pub async fn map(c: &Cluster, spec: &CollectionSpec, query: Option<&str>) -> Api
         .map_err(|e| ApiError::bad_request(format!("invalid query string {query:?}: {}", e.body_text())))?;
     let req = params.0.request()?;
     req.validate()?;
+    if !spec.config.has_dense() {
+        return Err(ApiError::invalid(
+            "collection",
+            "a collection with a dense vector (the map lays one out)",
+            "a collection of sparse vectors only",
+        ));
+    }
     let shards: Vec<u32> = (0..spec.shard_number).collect();
     let filter = req.filter.as_ref().map_or(json!({}), |f| json!({"filter": f}));
     let counts = broadcast(c, spec, &shards, "POST", "/points/count", to_bytes(&filter)).await?;

@@ -92,11 +92,12 @@ pub(crate) async fn new_spec(
     replication_factor: u32,
     sharding: Sharding,
 ) -> ApiResult<CollectionSpec> {
-    if config.is_named() && matches!(sharding, Sharding::Centroid { .. }) {
+    if (config.is_named() || !config.has_dense()) && matches!(sharding, Sharding::Centroid { .. }) {
         return Err(ApiError::invalid(
             "sharding",
-            "hash or payload_key sharding for named vectors (centroid sharding places points by one unnamed vector)",
-            format!("centroid sharding with named vectors {:?}", config.vector_names()),
+            "hash or payload_key sharding for named or sparse vectors only (centroid sharding places points by \
+             one unnamed dense vector)",
+            format!("centroid sharding with vectors {:?}", config.vector_names()),
         ));
     }
     let sharding = match sharding {

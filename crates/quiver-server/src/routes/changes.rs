@@ -152,7 +152,9 @@ fn vector_json(cfg: &quiver_engine::CollectionConfig, p: &quiver_engine::ops::Po
         return json!(p.vector);
     }
     let mut m = serde_json::Map::new();
-    for (i, space) in cfg.spaces().iter().enumerate() {
+    // A collection of sparse vectors only has no dense vector to show (its rows keep a placeholder).
+    let dense = if cfg.has_dense() { cfg.spaces() } else { Vec::new() };
+    for (i, space) in dense.iter().enumerate() {
         let v = if i == 0 { Some(&p.vector) } else { p.more.get(i - 1) };
         if let Some(v) = v.filter(|v| !v.is_empty()) {
             m.insert(space.name.to_owned(), json!(v));

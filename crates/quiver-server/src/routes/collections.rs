@@ -63,7 +63,16 @@ pub async fn requested_model_dim(s: &AppState, body: &CreateCollection) -> ApiRe
 pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiResult<CollectionConfig> {
     let body_vectors = body.vectors.clone();
     let sparse = body.sparse_vectors.clone().filter(|v| !v.is_null());
+    // Sparse vectors and no dense one (`vectors` absent or `{}`, no model): a collection of sparse vectors only.
+    let sparse_only = model_dim.is_none()
+        && sparse.as_ref().and_then(Value::as_object).is_some_and(|m| !m.is_empty())
+        && match &body.vectors {
+            None => true,
+            Some(crate::wire::VectorsConfig::Named(m)) => m.is_empty(),
+            Some(_) => false,
+        };
     let spaces = match &body.vectors {
+        _ if sparse_only => Vec::new(),
         Some(v) => convert::vector_spaces(v)?,
         None => Vec::new(),
     };
@@ -75,12 +84,14 @@ pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiRes
         ));
     }
     let (dim, metric) = match (spaces.first(), model_dim) {
+        _ if sparse_only => (1, quiver_index::Metric::Dot),
         (Some((_, d, m)), _) => (*d, *m),
         (None, Some(d)) => (d, quiver_index::Metric::Cosine),
         (None, None) => {
             return Err(ApiError::invalid(
                 "vectors",
-                "{\"size\": N, \"distance\": \"Cosine\"} (or an `embedding` model to take its size)",
+                "{\"size\": N, \"distance\": \"Cosine\"} (or an `embedding` model to take its size, or \
+                 `sparse_vectors` alone)",
                 "nothing",
             ));
         }
@@ -145,8 +156,12 @@ pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiRes
             }
         }
     }
+    if sparse_only {
+        m.entry("index").or_insert_with(|| json!({"kind": "flat"}));
+    }
     let bytes = serde_json::to_vec(&Value::Object(m)).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut cfg: CollectionConfig = crate::extract::parse_json(&bytes)?;
+    cfg.sparse_only = sparse_only;
     // Named vectors: the first by name is space 0 (the fields above); the others share its index settings.
     let models = named_models(body_vectors.as_ref())?;
     cfg.sparse_vectors = sparse_configs(sparse.as_ref())?;
@@ -245,6 +260,9 @@ pub fn vectors_json(cfg: &CollectionConfig) -> Value {
         }
         v
     };
+    if !cfg.has_dense() {
+        return json!({});
+    }
     if !cfg.is_named() {
         return one(cfg.dimension, cfg.metric, None);
     }
