@@ -99,6 +99,9 @@ def main():
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--ef", type=int, default=64)
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--index", default=None,
+                    help='the collection\'s index as JSON, e.g. \'{"kind": "hnsw", "params": {"quantization": "sq8"}}\' '
+                         '(default: the server\'s, HNSW without quantization)')
     ap.add_argument("--query-cache", type=int, default=0,
                     help="create the collection with this many result-cache entries (0: none)")
     args = ap.parse_args()
@@ -114,6 +117,8 @@ def main():
         create = {"vectors": {"size": int(dim), "distance": "Cosine"}}
         if args.query_cache:
             create["query_cache_entries"] = args.query_cache
+        if args.index:
+            create["index"] = json.loads(args.index)
         call(base, "PUT", "/collections/bench", create)
         # Ingest over HTTP with the product's own client (`quiver import`: batches, wait=true, retries), so the
         # figure is the server's, not a Python serializer's.
@@ -170,7 +175,8 @@ def main():
         proc.wait(timeout=60)
     raw_mib = n * dim * 4 / 2**20
     cache = f", result cache of {args.query_cache} entries" if args.query_cache else ""
-    print(f"### `quiver serve` on loopback: {name}, {n} × {dim}, HNSW (defaults), ef {args.ef}, k {args.k}{cache}\n")
+    index = f"index {args.index}" if args.index else "HNSW (defaults)"
+    print(f"### `quiver serve` on loopback: {name}, {n} × {dim}, {index}, ef {args.ef}, k {args.k}{cache}\n")
     print(f"- HTTP ingest with `quiver import`, batches of {args.batch}, `wait=true`, fsync: **{n / ingest:,.0f} vectors/s** "
           f"({ingest:.1f} s); fully indexed after {indexed:.1f} s")
     print(f"- recall@{args.k} of the HTTP answers (1000 queries): **{recall:.3f}**")

@@ -756,14 +756,7 @@ pub async fn query_groups(
         // Prefetch, fusion or bm25: the final stage's limit grows round by round.
         let staged = stages::plan(first, &unlimited())?;
         let (groups, vectors) = blocking(move || stages::groups(&target, staged, &spec)).await?;
-        let groups = groups
-            .into_iter()
-            .map(|(id, hits)| PointGroup {
-                id,
-                hits: hits.into_iter().map(|h| wire_hit(h, &user_payload, &vectors)).collect(),
-            })
-            .collect();
-        return Ok(Reply(GroupsResult { groups }, t));
+        return Ok(Reply(wire_groups(groups, &user_payload, &vectors), t));
     }
     let plan = plan_query(first, &unlimited())?;
     let groups = run_groups(target, plan, spec, user_payload).await?;
@@ -822,31 +815,47 @@ async fn run_groups(
                 None
             }
         };
-        loop {
-            let hits = match examples.as_mut() {
-                Some(x) => {
-                    x.limit = plan.req.limit;
-                    target.col.example_search(x)?
-                }
-                None => target.col.search(&plan.req)?.hits,
-            };
-            let exhausted = hits.len() < plan.req.limit || plan.req.limit >= spec.cap;
-            let groups = group_hits(hits, |h| h.payload.as_ref(), &spec.group_by, spec.group_size, spec.limit);
-            if groups.len() >= spec.limit || exhausted {
-                return Ok(groups);
+        grouped_rounds(&spec, plan.req.limit, |limit| match examples.as_mut() {
+            Some(x) => {
+                x.limit = limit;
+                Ok(target.col.example_search(x)?)
             }
-            plan.req.limit = plan.req.limit.saturating_mul(4).min(spec.cap);
-        }
+            None => {
+                plan.req.limit = limit;
+                Ok(target.col.search(&plan.req)?.hits)
+            }
+        })
     })
     .await?;
+    Ok(wire_groups(groups, &user_payload, &vectors))
+}
+
+/// Fetches candidates (`fetch(limit)`: the best `limit`, best first, with payloads) in rounds growing from
+/// `first` until `spec.limit` groups are found or the candidates (or `spec.cap`) run out; the groups.
+pub(super) fn grouped_rounds(
+    spec: &GroupSpec,
+    first: usize,
+    mut fetch: impl FnMut(usize) -> ApiResult<Vec<quiver_engine::ScoredPoint>>,
+) -> ApiResult<Vec<stages::HitGroup>> {
+    let mut limit = first;
+    loop {
+        let hits = fetch(limit)?;
+        let exhausted = hits.len() < limit || limit >= spec.cap;
+        let groups = group_hits(hits, |h| h.payload.as_ref(), &spec.group_by, spec.group_size, spec.limit);
+        if groups.len() >= spec.limit || exhausted {
+            return Ok(groups);
+        }
+        limit = limit.saturating_mul(4).min(spec.cap);
+    }
+}
+
+/// Groups in the reply's shape: each hit with the payload and vectors the caller selected.
+fn wire_groups(groups: Vec<stages::HitGroup>, payload: &PayloadSel, vectors: &VectorSel) -> GroupsResult {
     let groups = groups
         .into_iter()
-        .map(|(id, hits)| PointGroup {
-            id,
-            hits: hits.into_iter().map(|h| wire_hit(h, &user_payload, &vectors)).collect(),
-        })
+        .map(|(id, hits)| PointGroup { id, hits: hits.into_iter().map(|h| wire_hit(h, payload, vectors)).collect() })
         .collect();
-    Ok(GroupsResult { groups })
+    GroupsResult { groups }
 }
 
 /// Limits for the candidate searches of a grouped search, which may look at more than `max_limit` points.

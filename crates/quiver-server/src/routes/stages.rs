@@ -8,7 +8,7 @@ use quiver_engine::{Filter, Fusion, Ranking, SearchRequest as EngineSearch, Stag
 use serde_json::Value;
 
 use super::search::{
-    GroupSpec, NearestQuery, Plan, Target, example_search, group_hits, nearest_query, resolve_vector, wire_hit,
+    GroupSpec, NearestQuery, Plan, Target, example_search, grouped_rounds, nearest_query, resolve_vector, wire_hit,
 };
 use crate::convert::{self, PayloadSel, VectorSel};
 use crate::error::{ApiError, ApiResult};
@@ -290,17 +290,11 @@ pub(super) fn groups(t: &Target, q: Staged, spec: &GroupSpec) -> ApiResult<(Vec<
         t.col.wait_for(seq, super::points::MIN_SEQ_WAIT)?;
     }
     let mut stage = resolve(t, q.root)?;
-    let mut limit = spec.first_fetch();
-    loop {
+    let groups = grouped_rounds(spec, spec.first_fetch(), |limit| {
         *limit_of(&mut stage.ranking) = limit;
-        let hits = t.col.query(&stage)?;
-        let exhausted = hits.len() < limit || limit >= spec.cap;
-        let groups = group_hits(hits, |h| h.payload.as_ref(), &spec.group_by, spec.group_size, spec.limit);
-        if groups.len() >= spec.limit || exhausted {
-            return Ok((groups, q.vectors));
-        }
-        limit = limit.saturating_mul(4).min(spec.cap);
-    }
+        Ok(t.col.query(&stage)?)
+    })?;
+    Ok((groups, q.vectors))
 }
 
 /// Runs a multi-stage query (blocking).
