@@ -235,6 +235,8 @@ export interface Record_ {
   id: PointId;
   payload?: Payload;
   vector?: VectorOutput;
+  /** A scroll with `order_by`: the value the point was ordered by (microseconds since 1970 for a datetime key). */
+  order_value?: number;
 }
 
 export interface ScrollRequest {

@@ -215,6 +215,7 @@ test("text index, BM25, hybrid fusion, recommend, discover, context, lookup_from
   assert.deepEqual(looked.points.map((p) => p.id), [1, 2]);
   const ordered = await col.scroll({ order_by: { key: "n", direction: "desc" }, limit: 2 });
   assert.deepEqual(ordered.points.map((p) => p.id), [4, 3]);
+  assert.deepEqual(ordered.points.map((p) => p.order_value), [4, 3]);
   await assert.rejects(col.query({ query: { fusion: "rrf" } }), (e: unknown) =>
     e instanceof QuiverError && e.status === 400 && /prefetch/.test(e.message));
 });
