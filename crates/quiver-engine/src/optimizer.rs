@@ -238,7 +238,7 @@ impl Collection {
         let cfg = &self.inner.config;
         match (tier, &cfg.tiering) {
             (Tier::Cold, Some(t)) => &t.cold_index,
-            _ => cfg.spaces().get(space).map_or(&cfg.index, |s| s.index),
+            _ => cfg.space(space).map_or(&cfg.index, |s| s.index),
         }
     }
 

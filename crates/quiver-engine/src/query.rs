@@ -331,6 +331,7 @@ impl Collection {
         }
         let now = self.now_ms();
         let segs: Vec<Arc<Segment>> = self.snapshot().into_iter().filter(|s| s.data.read().len() > 0).collect();
+        let own;
         let stats = match &req.stats {
             Some(given) if given.df.len() != q.terms.len() => {
                 return Err(Error::invalid(
@@ -339,10 +340,13 @@ impl Collection {
                     given.df.len(),
                 ));
             }
-            Some(given) => given.clone(),
-            None => own_text_stats(&segs, &req.key, &q, now),
+            Some(given) => given,
+            None => {
+                own = own_text_stats(&segs, &req.key, &q, now);
+                &own
+            }
         };
-        let (weights, avgdl) = q.weights(&stats);
+        let (weights, avgdl) = q.weights(stats);
         let k = req.limit + req.offset;
         let run = |s: &Arc<Segment>| {
             let d = s.data.read();

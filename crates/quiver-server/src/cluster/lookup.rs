@@ -78,10 +78,9 @@ pub(crate) fn resolve<'a>(
                 }
             }
             (Shape::Examples, Some(Value::Object(q))) => {
-                let prefix = if path.is_empty() { String::new() } else { format!("{path}.") };
                 let ids =
                     example_slots(q).into_iter().filter(|(_, v)| matches!(v, Value::Number(_) | Value::String(_)));
-                slots.extend(ids.map(|(f, v)| (format!("{prefix}{f}"), v)));
+                slots.extend(ids.map(|(f, v)| (at(&f), v)));
             }
             _ => {}
         }

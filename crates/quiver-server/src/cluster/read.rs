@@ -543,17 +543,8 @@ pub fn merge_hits(higher_is_better: bool, lists: Vec<Vec<Value>>, offset: usize,
         .collect()
 }
 
-/// One search or query across the shards it selects; the hits, best first.
-async fn search_one(
-    c: &Cluster,
-    spec: &CollectionSpec,
-    kind: SearchKind,
-    m: Map<String, Value>,
-) -> ApiResult<(Vec<Value>, Vec<Value>)> {
-    search_once(c, spec, kind, m, false).await
-}
-
-/// [`search_one`]; `unlimited`: the grouped search's candidate rounds, which may exceed `max_limit`.
+/// One search or query (without stages) across the shards it selects; the hits, best first, and the shards'
+/// explanations. `unlimited`: the grouped search's candidate rounds, which may exceed `max_limit`.
 pub(crate) async fn search_once(
     c: &Cluster,
     spec: &CollectionSpec,
@@ -590,6 +581,24 @@ pub(crate) async fn search_once(
     Ok((merge_hits(higher_is_better(&m, spec), lists, offset, limit), explains))
 }
 
+/// One search or query body, whatever its shape: `lookup_from` resolved, then staged ([`super::staged`]) or
+/// plain; the hits, best first, and the shards' explanations.
+async fn search_any(
+    c: &Cluster,
+    access: &Access,
+    spec: &CollectionSpec,
+    kind: SearchKind,
+    mut m: Map<String, Value>,
+) -> ApiResult<(Vec<Value>, Vec<Value>)> {
+    if kind == SearchKind::Query {
+        super::lookup::resolve(c, access, &mut m, String::new()).await?;
+        if is_staged(&m) {
+            return Ok((super::staged::query(c, spec, m, false).await?, Vec::new()));
+        }
+    }
+    search_once(c, spec, kind, m, false).await
+}
+
 /// `POST …/points/search` and `…/points/query`.
 pub async fn search(
     c: &Cluster,
@@ -598,14 +607,8 @@ pub async fn search(
     kind: SearchKind,
     body: &[u8],
 ) -> ApiResult<Value> {
-    let mut m = body_object(body, false)?;
-    if kind == SearchKind::Query {
-        super::lookup::resolve(c, access, &mut m, String::new()).await?;
-    }
-    if kind == SearchKind::Query && is_staged(&m) {
-        return Ok(json!({"points": super::staged::query(c, spec, m, false).await?}));
-    }
-    let (hits, explains) = search_one(c, spec, kind, m).await?;
+    let m = body_object(body, false)?;
+    let (hits, explains) = search_any(c, access, spec, kind, m).await?;
     Ok(match kind {
         SearchKind::Search => Value::Array(hits),
         SearchKind::Query if explains.is_empty() => json!({"points": hits}),
@@ -630,20 +633,12 @@ pub async fn search_batch(
         return Err(ApiError::invalid("searches", format!("1 to {most} searches"), searches.len()));
     }
     let runs = searches.into_iter().enumerate().map(|(i, s)| async move {
-        let Value::Object(mut s) = s else {
+        let Value::Object(s) = s else {
             return Err(ApiError::invalid(format!("searches[{i}]"), "an object", "another value"));
         };
-        let run = async {
-            if kind == SearchKind::Query {
-                super::lookup::resolve(c, access, &mut s, String::new()).await?;
-            }
-            if kind == SearchKind::Query && is_staged(&s) {
-                Ok((super::staged::query(c, spec, s, false).await?, Vec::new()))
-            } else {
-                search_one(c, spec, kind, s).await
-            }
-        };
-        run.await.map_err(|e| ApiError::new(e.status, format!("searches[{i}]: {}", e.message)))
+        search_any(c, access, spec, kind, s)
+            .await
+            .map_err(|e| ApiError::new(e.status, format!("searches[{i}]: {}", e.message)))
     });
     let mut out = Vec::new();
     for r in join_all(runs).await {
@@ -783,8 +778,8 @@ fn merge_ordered(order: &Value, results: Vec<(u32, Value)>, limit: usize) -> Val
     let descending = order.get("direction").and_then(Value::as_str) == Some("desc");
     let mut points: Vec<(f64, PointId, Value)> = results
         .into_iter()
-        .filter_map(|(_, r)| match r.get("points") {
-            Some(Value::Array(ps)) => Some(ps.clone()),
+        .filter_map(|(_, mut r)| match r.get_mut("points").map(Value::take) {
+            Some(Value::Array(ps)) => Some(ps),
             _ => None,
         })
         .flatten()
