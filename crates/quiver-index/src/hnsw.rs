@@ -8,6 +8,11 @@
 //! - list slots are `AtomicU32` read with relaxed loads (plain loads on x86), written under a per-node lock, so
 //!   parallel build needs no global lock and searches need none at all.
 //!
+//! After a build every live node is reachable on layer 0 from the entry point: the selection heuristic can leave
+//! a node with no in-link (short vectors under inner product always, any node now and then in a parallel build),
+//! and such a node is never found however wide the search, so the build ends with a repair pass that links each
+//! one from its nearest reachable node (`HnswStats::unreachable` counts them; 7 of 107,659 on the WordNet set).
+//!
 //! Search uses a per-thread context (visited marks with a generation counter, two reused heaps), so no memory is
 //! allocated per visited node. Removal marks a tombstone and repairs the neighbourhood: every live out-neighbour
 //! that linked back to the removed node is re-linked among its remaining neighbours and the removed node's
@@ -193,6 +198,9 @@ pub struct HnswStats {
     pub top_level: usize,
     /// Mean out-degree on layer 0 over live nodes.
     pub mean_degree0: f64,
+    /// Live nodes a search cannot reach: not reachable on layer 0 from the entry point. A build repairs this to
+    /// zero; removals may raise it again until the next build.
+    pub unreachable: usize,
 }
 
 impl HnswIndex {
@@ -260,6 +268,7 @@ impl HnswIndex {
             }
             (1..n as u32).into_par_iter().for_each(|i| with_ctx(|ctx| index.link(i, ctx)));
         }
+        index.repair_reachability();
         Ok(index)
     }
 
@@ -278,12 +287,108 @@ impl HnswIndex {
     pub fn stats(&self) -> HnswStats {
         let live: Vec<usize> = (0..self.ids.len()).filter(|&i| !self.deleted[i]).collect();
         let degree: usize = live.iter().map(|&i| self.layer0[i * (self.params.m0() + 1)].load(Relaxed) as usize).sum();
+        let unreachable = self.reach().iter().enumerate().filter(|&(i, &r)| !r && !self.deleted[i]).count();
         HnswStats {
             live: live.len(),
             tombstones: self.n_deleted,
             top_level: self.entry.lock().map_or(0, |(_, l)| l),
             mean_degree0: degree as f64 / live.len().max(1) as f64,
+            unreachable,
         }
+    }
+
+    /// Which nodes are reachable on layer 0 from the entry point (tombstones route, so they are walked too).
+    fn reach(&self) -> Vec<bool> {
+        let mut reached = vec![false; self.ids.len()];
+        if let Some((entry, _)) = *self.entry.lock() {
+            self.spread(entry, &mut reached, &mut Vec::new());
+        }
+        reached
+    }
+
+    /// Marks `from` and every node reachable from it on layer 0 in `reached` (depth-first, stopping at marked ones).
+    fn spread(&self, from: u32, reached: &mut [bool], links: &mut Vec<u32>) {
+        if std::mem::replace(&mut reached[from as usize], true) {
+            return;
+        }
+        let mut stack = vec![from];
+        while let Some(n) = stack.pop() {
+            self.neighbors_into(n, 0, links);
+            for &nb in links.iter() {
+                if !std::mem::replace(&mut reached[nb as usize], true) {
+                    stack.push(nb);
+                }
+            }
+        }
+    }
+
+    /// Makes every live node reachable on layer 0 from the entry point; returns how many links it added.
+    ///
+    /// The selection heuristic can leave a node without in-links: an inner-product graph does it to short vectors
+    /// (never the best neighbour of anything), and parallel inserts can prune a node's last in-link while it is
+    /// being linked. Such a node is never found, however wide the search. Each one gets an in-link from the
+    /// nearest reachable node found by a search for it: into a free slot of one of the closest few, else in place
+    /// of the closest node's neighbour with the most in-links (which stays reachable through the others). A
+    /// replacement can, rarely, strand a node in turn, so the pass repeats (a few rounds at most).
+    fn repair_reachability(&self) -> usize {
+        let n = self.ids.len();
+        let Some((entry, top)) = *self.entry.lock() else { return 0 };
+        let mut links = Vec::new();
+        let mut reached = vec![false; n];
+        self.spread(entry, &mut reached, &mut links);
+        let mut in_links = vec![0u32; n];
+        for i in 0..n as u32 {
+            self.neighbors_into(i, 0, &mut links);
+            for &nb in &links {
+                in_links[nb as usize] += 1;
+            }
+        }
+        let m0 = self.params.m0();
+        let mut added = 0;
+        for _round in 0..4 {
+            let stranded: Vec<u32> =
+                (0..n as u32).filter(|&i| !reached[i as usize] && !self.deleted[i as usize]).collect();
+            if stranded.is_empty() {
+                break;
+            }
+            for u in stranded {
+                if reached[u as usize] {
+                    continue; // reached through a node linked earlier in this round
+                }
+                let q = self.vector(u).to_vec();
+                let sc = self.storage.scorer(&q);
+                let mut near: Vec<Cand> = with_ctx(|ctx| {
+                    let start = self.descend(&sc, entry, top, 0, &mut ctx.links);
+                    let admit = |c: u32| reached[c as usize] && c != u;
+                    self.search_layer(&sc, &[start], self.params.ef_construction, 0, ctx, &admit);
+                    ctx.results.drain().collect()
+                });
+                near.sort_unstable();
+                let host = near.first().map_or(entry, |c| c.node);
+                if host == u {
+                    continue;
+                }
+                let free = near.iter().take(4).map(|c| c.node).find(|&c| self.list(c, 0)[0].load(Relaxed) < m0 as u32);
+                let host = free.unwrap_or(host);
+                self.neighbors_into(host, 0, &mut links);
+                if links.len() < m0 {
+                    links.push(u);
+                } else {
+                    let (slot, _) =
+                        links.iter().enumerate().max_by_key(|&(_, &l)| in_links[l as usize]).expect("full list");
+                    in_links[links[slot] as usize] -= 1;
+                    links[slot] = u;
+                }
+                in_links[u as usize] += 1;
+                self.set_neighbors(host, 0, &links);
+                added += 1;
+                self.spread(u, &mut reached, &mut links);
+            }
+            // A replaced link may have stranded a node marked reached earlier: recompute from the entry.
+            reached.iter_mut().for_each(|r| *r = false);
+            self.spread(entry, &mut reached, &mut links);
+        }
+        added
     }
 
     /// Appends the (empty) link lists of node `i`, whose vector and id are already stored.

@@ -64,6 +64,35 @@ fn recall_at_default_parameters() {
     assert!(stats.mean_degree0 > 4.0, "{stats:?}");
 }
 
+/// An inner-product graph over vectors of very different lengths: the selection heuristic never keeps a short
+/// vector as anyone's neighbour, so without a repair many nodes have no in-link and no search can find them.
+#[test]
+fn every_point_is_reachable_after_a_build() {
+    let base = random_vectors(SEED, 2000, 16);
+    let mut flat = Vec::with_capacity(2000 * 16);
+    for (i, v) in base.iter().enumerate() {
+        let scale = 0.02 + (i % 50) as f32 * 0.1;
+        flat.extend(v.iter().map(|x| x * scale));
+    }
+    let set = VectorSet::from_flat(16, flat).unwrap();
+    let ids: Vec<u64> = (0..2000).collect();
+    let build = |threads: usize, extra: &[&str]| {
+        let params = Params::parse(extra).unwrap();
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| HnswIndex::build(Metric::Dot, set.clone(), ids.clone(), params).unwrap())
+    };
+    for threads in [1, 2] {
+        for extra in [&["m=4"][..], &["m=8", "quantization=sq8"], &[]] {
+            let index = build(threads, extra);
+            let stats = index.stats();
+            assert_eq!(stats.unreachable, 0, "{threads} threads, {extra:?}: {stats:?}");
+        }
+    }
+}
+
 #[test]
 fn parallel_build_reaches_the_same_recall_and_one_thread_is_deterministic() {
     let set = small_set();
