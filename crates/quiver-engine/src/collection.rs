@@ -111,6 +111,8 @@ pub(crate) struct Inner {
     pub budget: std::sync::OnceLock<Arc<crate::budget::MemoryBudget>>,
     /// Average heap bytes of a payload (for the memory estimate), kept current by upserts.
     pub payload_avg: std::sync::atomic::AtomicU64,
+    /// Recent queries and each segment's measured recall, for `target_recall` (see [`crate::recall`]).
+    pub recall: crate::recall::RecallMonitor,
 }
 
 /// A collection of points. Cheap to clone (an `Arc`); safe to use from many threads.
@@ -271,7 +273,11 @@ impl Collection {
             cache,
             budget: std::sync::OnceLock::new(),
             payload_avg: std::sync::atomic::AtomicU64::new(payload_bytes.checked_div(rows).unwrap_or(0)),
+            recall: crate::recall::RecallMonitor::default(),
         };
+        if inner.config.target_recall.is_some() {
+            inner.recall.want();
+        }
         let c = Collection { inner: Arc::new(inner) };
         crate::optimizer::spawn_background(&c);
         Ok(c)
@@ -651,6 +657,12 @@ impl Collection {
         if let Some(f) = &req.filter {
             f.validate(DEFAULT_MAX_FILTER_DEPTH)?;
         }
+        req.params.validate().map_err(|e| match e {
+            quiver_index::Error::InvalidParameter { name, expected, got } => {
+                Error::invalid(format!("params.{name}"), expected, got)
+            }
+            other => Error::invalid("params", "valid search parameters", other),
+        })?;
         if let Some(seq) = req.min_seq {
             self.wait_for(seq, Duration::from_secs(10))?;
         }
@@ -666,6 +678,23 @@ impl Collection {
         }
         let k = req.limit + req.offset;
         let exact_below = cfg.optimizer.exact_below;
+        // A target recall (the query's, else the collection's) unless the query names a width or asks for exact.
+        let mut params = std::borrow::Cow::Borrowed(&req.params);
+        let named_width = req.params.ef.is_some() || req.params.nprobe.is_some() || req.params.exact;
+        let target = match (&sparse, named_width) {
+            (None, false) => req.params.target_recall.or(cfg.target_recall).map(f64::from),
+            _ => None,
+        };
+        if target.is_some() {
+            self.inner.recall.want();
+        }
+        if target.is_some_and(|t| t >= 1.0) {
+            params.to_mut().exact = true;
+        }
+        let target = target.filter(|&t| t < 1.0);
+        if sparse.is_none() && !params.exact && self.inner.recall.wanted() {
+            self.inner.recall.record(space_i, &query);
+        }
         // The idf modifier: each query weight times its term's inverse document frequency over the live points.
         let sparse = match sparse {
             Some((si, mut q))
@@ -686,20 +715,31 @@ impl Collection {
             other => other,
         };
         let run = |s: &Arc<Segment>, k: usize, params: &quiver_index::SearchParams| {
+            let calibration = target.and_then(|_| self.inner.recall.calibration(s.id, space_i));
+            let target = target.map(|t| (t, calibration.as_deref()));
             let d = s.data.read();
             match &sparse {
                 Some((si, q)) => Ok(d.search_sparse((s.id, s.tier), *si, q, k, req.filter.as_ref(), now)),
-                None => {
-                    d.search((s.id, s.tier), space_i, metric, &query, k, req.filter.as_ref(), params, exact_below, now)
-                }
+                None => d.search(
+                    (s.id, s.tier),
+                    space_i,
+                    metric,
+                    &query,
+                    k,
+                    req.filter.as_ref(),
+                    params,
+                    exact_below,
+                    now,
+                    target,
+                ),
             }
         };
         // Empty segments (a fresh growing one) are skipped; several non-empty ones are searched in parallel.
         let segs: Vec<Arc<Segment>> = segs.into_iter().filter(|s| s.data.read().len() > 0).collect();
         let results: Vec<_> = if segs.len() > 1 {
-            segs.par_iter().map(|s| run(s, k, &req.params)).collect::<Result<Vec<_>>>()?
+            segs.par_iter().map(|s| run(s, k, &params)).collect::<Result<Vec<_>>>()?
         } else {
-            segs.iter().map(|s| run(s, k, &req.params)).collect::<Result<Vec<_>>>()?
+            segs.iter().map(|s| run(s, k, &params)).collect::<Result<Vec<_>>>()?
         };
         let mut per_segment = Vec::with_capacity(results.len());
         let mut plans = Vec::with_capacity(results.len());
@@ -826,10 +866,40 @@ impl Collection {
         };
         let mut infos = Vec::with_capacity(segs.len());
         let (mut points, mut memory, mut mapped, mut disk) = (0u64, 0u64, 0u64, 0u64);
+        let (mut recall_sum, mut recall_rows, mut calibrated) = (0.0f64, 0u64, false);
+        let target = self.inner.config.target_recall;
         for s in &segs {
             let d = s.data.read();
             let live = d.live_count(now);
             points += live;
+            // Space 0's estimated recall@10: at the collection's target, else at the index's default width.
+            let recall = self.inner.recall.calibration(s.id, 0).map(|c| {
+                let (width, estimated) = match target {
+                    Some(t) => c.width(f64::from(t), 1.0, crate::recall::CALIBRATION_K),
+                    None => (c.default_width, c.at_default()),
+                };
+                crate::types::RecallEstimate {
+                    param: c.param.to_owned(),
+                    width,
+                    estimated,
+                    queries: c.recent_queries + c.stored_queries,
+                    recent_queries: c.recent_queries,
+                }
+            });
+            // The collection's estimate weighs segments by live rows; a segment scanned exactly counts as 1, one
+            // not calibrated yet is left out.
+            match (&recall, d.space_index(0)) {
+                (Some(r), _) => {
+                    calibrated = true;
+                    recall_sum += r.estimated * live as f64;
+                    recall_rows += live;
+                }
+                (None, None) => {
+                    recall_sum += live as f64;
+                    recall_rows += live;
+                }
+                (None, Some(_)) => {}
+            }
             memory += d.memory_bytes() as u64;
             mapped += d.mapped_bytes() as u64;
             disk += d.file_bytes;
@@ -844,6 +914,7 @@ impl Collection {
                 memory_bytes: d.memory_bytes() as u64,
                 mapped_bytes: d.mapped_bytes() as u64,
                 disk_bytes: d.file_bytes,
+                recall,
                 vectors: if d.layout.named {
                     (0..d.layout.spaces.len())
                         .map(|sp| {
@@ -887,6 +958,7 @@ impl Collection {
             change_feed_bytes: feed_bytes,
             optimizer,
             query_cache: self.query_cache(),
+            estimated_recall: (calibrated && recall_rows > 0).then(|| recall_sum / recall_rows as f64),
         })
     }
 

@@ -69,6 +69,11 @@ pub struct CollectionConfig {
     /// searched, so segments keep one shape; see [`CollectionConfig::sparse_only`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sparse_only: bool,
+    /// The recall@10 searches aim for when they name no `ef`/`nprobe` (a query's own `target_recall` wins): each
+    /// indexed segment's search width is picked from its measured recall; see [`crate::recall`]. `None`: the
+    /// index's default width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_recall: Option<f32>,
 }
 
 /// A sparse vector of a collection: scores are exact dot products, of the query's weights as given or scaled by
@@ -290,6 +295,7 @@ impl CollectionConfig {
             more_vectors: BTreeMap::new(),
             sparse_vectors: BTreeMap::new(),
             sparse_only: false,
+            target_recall: None,
         }
     }
 
@@ -521,6 +527,11 @@ impl CollectionConfig {
                 format!("0..={} (0: no cache)", crate::cache::MAX_QUERY_CACHE_ENTRIES),
                 self.query_cache_entries,
             ));
+        }
+        if let Some(t) = self.target_recall
+            && !(t > 0.0 && t <= 1.0)
+        {
+            return Err(Error::invalid("target_recall", "a number in (0, 1]", t));
         }
         if let DurabilityConfig::Batch { max_delay_ms } = self.durability
             && max_delay_ms > 1000

@@ -60,6 +60,7 @@ pub mod payload;
 pub mod payload_index;
 pub mod payloads;
 pub mod query;
+pub mod recall;
 pub mod segment;
 pub mod snapshot;
 pub mod sparse;

@@ -380,7 +380,10 @@ pub(crate) fn spawn_background(c: &Collection) {
                 return;
             }
             // Errors are recorded in the optimizer state (`info().optimizer.last_error`) and retried next tick.
-            let _ = Collection { inner }.optimize();
+            let c = Collection { inner };
+            let _ = c.optimize();
+            // Then measure the recall of segments that need it (only once someone asked for a target recall).
+            c.calibrate_due();
         }
     });
     if let Err(e) = spawned {

@@ -240,10 +240,11 @@ pub struct SegmentPlan {
     pub unindexed_keys: Vec<String>,
 }
 
-struct BitmapFilter<'a> {
-    allowed: Option<&'a RoaringBitmap>,
-    excluded: &'a RoaringBitmap,
-    count: u64,
+/// Admits the rows of `allowed` (all rows when `None`) not in `excluded`; `count` is how many that is.
+pub(crate) struct BitmapFilter<'a> {
+    pub allowed: Option<&'a RoaringBitmap>,
+    pub excluded: &'a RoaringBitmap,
+    pub count: u64,
 }
 
 impl IdFilter for BitmapFilter<'_> {
@@ -533,6 +534,7 @@ impl SegmentData {
         params: &SearchParams,
         exact_below: usize,
         now_ms: u64,
+        target: Option<(f64, Option<&crate::recall::Calibration>)>,
     ) -> Result<(Vec<Neighbor>, SegmentPlan)> {
         let mut excluded = self.excluded(now_ms);
         // Rows without a vector in this space are not candidates.
@@ -564,7 +566,27 @@ impl SegmentData {
         let use_index = self.space_index(space).filter(|_| allowed.is_none() || admitted as f64 > exact_limit);
         let hits = match use_index {
             Some(index) => {
-                plan.plan = format!("index:{}", index.as_index().kind());
+                let kind = index.as_index().kind();
+                plan.plan = format!("index:{kind}");
+                // A target recall: this segment's width for it (see `crate::recall`).
+                let tuned;
+                let params = match target {
+                    Some((t, Some(cal))) => {
+                        let (p, w, est) = cal.params(params, t, admitted as f64 / live.max(1) as f64, k);
+                        plan.plan = format!("index:{kind} {}={w} (target_recall {}, estimated {est:.3})", cal.param, t as f32);
+                        tuned = p;
+                        &tuned
+                    }
+                    Some((t, None)) if kind == quiver_index::IndexKind::Hnsw => {
+                        let ef = crate::recall::UNCALIBRATED_EF * k.div_ceil(crate::recall::CALIBRATION_K).max(1);
+                        plan.plan = format!("index:{kind} ef={ef} (target_recall {}, not calibrated yet)", t as f32);
+                        let mut p = params.clone();
+                        p.ef = Some(ef);
+                        tuned = p;
+                        &tuned
+                    }
+                    _ => params,
+                };
                 let f = BitmapFilter { allowed: allowed.as_ref(), excluded: &excluded, count: admitted };
                 let needs_filter = allowed.is_some() || !excluded.is_empty();
                 index.as_index().search(query, k, params, needs_filter.then_some(&f as &dyn IdFilter))?
@@ -1098,7 +1120,7 @@ mod tests {
         }
         let q = &pts[42].vector;
         let sp = SearchParams::new();
-        let (hits, plan) = back.search((7, Tier::Hot), 0, Metric::Euclidean, q, 3, None, &sp, 0, 0).unwrap();
+        let (hits, plan) = back.search((7, Tier::Hot), 0, Metric::Euclidean, q, 3, None, &sp, 0, 0, None).unwrap();
         assert_eq!((hits[0].id, plan.plan.as_str()), (42, "index:hnsw"));
     }
 
@@ -1304,7 +1326,7 @@ mod tests {
             for q in [3usize, 350, 699] {
                 let query = &pts[q].vector;
                 let (hits, plan) =
-                    d.search((2, Tier::Hot), 0, Metric::Euclidean, query, 10, Some(&filter), &sp, 0, 0).unwrap();
+                    d.search((2, Tier::Hot), 0, Metric::Euclidean, query, 10, Some(&filter), &sp, 0, 0, None).unwrap();
                 assert_eq!(plan.plan, "exact");
                 let admitted: RoaringBitmap = (0..n as u32).filter(|&r| (r as usize * 37 % 100) < share).collect();
                 let want = one_by_one(&admitted, |r| Metric::Euclidean.distance(query, &pts[r as usize].vector), 10);

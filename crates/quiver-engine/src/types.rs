@@ -241,6 +241,11 @@ pub struct CollectionInfo {
     /// The result cache's figures, when the collection has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_cache: Option<crate::cache::QueryCacheInfo>,
+    /// Estimated recall@10 of an unfiltered search (at `target_recall`'s widths when the collection has one, else
+    /// at the indexes' defaults), weighted by live rows; `None` until a segment is calibrated (see
+    /// [`crate::recall`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_recall: Option<f64>,
 }
 
 /// One segment in [`CollectionInfo`].
@@ -267,10 +272,29 @@ pub struct SegmentInfo {
     pub mapped_bytes: u64,
     /// File bytes.
     pub disk_bytes: u64,
+    /// The measured recall of the (first) vector's index, once calibrated (see [`crate::recall`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recall: Option<RecallEstimate>,
     /// With named vectors: each vector's own index kind (or `exact`) and note, by name (`index` above is the
     /// first one's). Empty otherwise.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub vectors: std::collections::BTreeMap<String, VectorIndexInfo>,
+}
+
+/// A segment's estimated recall@10 for an unfiltered search, at the collection's `target_recall` (else at the
+/// index's default width).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecallEstimate {
+    /// `ef` or `nprobe`.
+    pub param: String,
+    /// The width chosen.
+    pub width: usize,
+    /// Mean recall@10 measured at it.
+    pub estimated: f64,
+    /// Queries measured.
+    pub queries: usize,
+    /// Of those, recent user queries (the others are stored vectors).
+    pub recent_queries: usize,
 }
 
 /// The index of one named vector in one segment.

@@ -149,6 +149,9 @@ pub struct SearchParams {
     pub max_leaves: Option<usize>,
     /// Buckets probed per LSH table (multi-probe: the home bucket, then the least-confident bit flips).
     pub probes: Option<usize>,
+    /// The recall@10 wanted instead of a search width: the database picks each segment's `ef` or `nprobe` from
+    /// its measured recall (see `quiver-engine`'s `recall` module). Indexes ignore it.
+    pub target_recall: Option<f32>,
 }
 
 impl SearchParams {
@@ -196,6 +199,12 @@ impl SearchParams {
         self
     }
 
+    /// Sets `target_recall`.
+    pub fn with_target_recall(mut self, target: f32) -> Self {
+        self.target_recall = Some(target);
+        self
+    }
+
     /// The accepted range of each numeric parameter (`name`, least, most).
     pub const RANGES: [(&'static str, usize, usize); 5] = [
         ("ef", 1, 1 << 20),
@@ -215,6 +224,11 @@ impl SearchParams {
             {
                 return Err(Error::invalid(name, format!("an integer in {lo}..={hi}"), v));
             }
+        }
+        if let Some(t) = self.target_recall
+            && !(t > 0.0 && t <= 1.0)
+        {
+            return Err(Error::invalid("target_recall", "a number in (0, 1]", t));
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ mod memory;
 mod named;
 mod optimizer;
 mod process;
+mod recall;
 mod search;
 mod snapshot;
 mod sparse;
