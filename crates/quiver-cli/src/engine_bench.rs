@@ -61,6 +61,20 @@ pub struct EngineBenchArgs {
     /// Index of the sealed segments (`hnsw`, `flat`, `ivf`, ...); `flat` segments are scanned exactly.
     #[arg(long, default_value = "hnsw")]
     index: String,
+    /// Index build parameters, `KEY=VALUE` (e.g. `quantization=sq8`), repeatable.
+    #[arg(long = "param")]
+    params: Vec<String>,
+    /// Recall targets to measure with `target_recall` (e.g. `0.9,0.95,0.99`): the collection is calibrated on
+    /// `--calibration-queries` queries after the measured ones, then each target is searched and compared with
+    /// the cheapest `--sweep` ef that reaches it.
+    #[arg(long, value_delimiter = ',')]
+    targets: Vec<f64>,
+    /// Queries (after the measured ones in the query file) the calibration sees as recent queries.
+    #[arg(long, default_value_t = 200)]
+    calibration_queries: usize,
+    /// Skip the filtered searches.
+    #[arg(long)]
+    skip_filters: bool,
 }
 
 fn items_path(data: &std::path::Path) -> Result<PathBuf> {
@@ -130,7 +144,7 @@ fn measure(
     filter: Option<&Filter>,
     args: &EngineBenchArgs,
     nq: usize,
-    ef: usize,
+    params: SearchParams,
 ) -> Result<Measured> {
     let queries: Vec<Vec<f32>> = (0..nq).map(|i| data.queries.get(i).to_vec()).collect();
     let truth: Vec<Vec<(f32, u32)>> = queries.par_iter().map(|q| exact(&data.base, admitted, q, args.k)).collect();
@@ -139,7 +153,7 @@ fn measure(
         let mut req = SearchRequest::new(q.clone(), args.k);
         req.with_payload = false;
         req.filter = filter.cloned();
-        req.params = SearchParams::default().with_ef(ef);
+        req.params = params.clone();
         Ok(c.search(&req)?.hits)
     };
     // Warm-up, then `reps` timed passes; the median pass is reported (these shared machines are noisy).
@@ -214,7 +228,8 @@ fn ingest(
 
 /// Runs the benchmark.
 pub fn run(args: EngineBenchArgs) -> Result<()> {
-    let data = Dataset::load(&args.data, Some(args.queries)).context("loading the dataset")?;
+    let extra = if args.targets.is_empty() { 0 } else { args.calibration_queries };
+    let data = Dataset::load(&args.data, Some(args.queries + extra)).context("loading the dataset")?;
     let n = data.base.len();
     let payloads = load_payloads(&items_path(&args.data)?, n)?;
     let nq = args.queries.min(data.queries.len());
@@ -232,8 +247,16 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
     cfg.optimizer.seal_points = args.seal_points;
     cfg.optimizer.merge_below_points = 1;
     cfg.optimizer.max_segments = args.max_segments;
-    cfg.optimizer.interval_ms = 100;
+    // With targets, no background optimizer: it would calibrate again on the measured queries as they are
+    // recorded (what a live collection does), and the comparison is meant on queries the calibration never saw.
+    // `ingest` seals and optimizes explicitly either way.
+    cfg.optimizer.interval_ms = if args.targets.is_empty() { 100 } else { 0 };
     cfg.index.kind = quiver_index::IndexKind::parse(&args.index)?;
+    for p in &args.params {
+        let (k, v) = p.split_once('=').with_context(|| format!("--param {p:?}: expected KEY=VALUE"))?;
+        let v = v.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::from(v));
+        cfg.index.params.insert(k.to_owned(), v);
+    }
     println!(
         "ingest: {n} points × {} dims, batches of {}, durability {}",
         data.base.dim(),
@@ -256,7 +279,7 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
     let all: Vec<u32> = (0..n as u32).collect();
     let mut multi_curve = Vec::new();
     for &ef in &args.sweep {
-        let m = measure(&c, &data, &all, None, &args, nq, ef)?;
+        let m = measure(&c, &data, &all, None, &args, nq, SearchParams::default().with_ef(ef))?;
         println!(
             "unfiltered ({sealed} segments) ef {ef:>4}: recall@{} {:.3}  QPS {:.0}  p50 {:.3} ms",
             args.k, m.recall, m.qps, m.p50_ms
@@ -270,6 +293,9 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
             .map(|(ef, (r, q))| json!({"ef": ef, "recall": r, "qps": q}))
             .collect::<Vec<_>>()
     );
+    if !args.targets.is_empty() {
+        report["targets"] = targets(&c, &data, &args, nq, &multi_curve)?;
+    }
     let filters = [
         ("70%", json!({"must": [{"key": "pos", "match": {"value": "noun"}}]})),
         (
@@ -282,11 +308,11 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
         ("0.1%", json!({"must": [{"key": "lexname", "match": {"any": ["adj.ppl", "noun.Tops"]}}]})),
     ];
     let mut filtered = Vec::new();
-    for (label, fj) in filters {
+    for (label, fj) in filters.into_iter().filter(|_| !args.skip_filters) {
         let filter: Filter = serde_json::from_value(fj)?;
         let admitted: Vec<u32> =
             (0..n as u32).filter(|&i| filter.matches(&PointId::Num(u64::from(i)), &payloads[i as usize])).collect();
-        let m = measure(&c, &data, &admitted, Some(&filter), &args, nq, args.ef)?;
+        let m = measure(&c, &data, &admitted, Some(&filter), &args, nq, SearchParams::default().with_ef(args.ef))?;
         println!(
             "filter {label:>5} ({:>6} points, {:.2}%): recall@{} {:.3}  QPS {:.0}  p50 {:.3} ms  queries short of min(k, matches): {}",
             admitted.len(),
@@ -307,7 +333,7 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
         let (s, _, s_indexed) = ingest(&db, "single", single, &data, &payloads, args.batch)?;
         let mut single_curve = Vec::new();
         for &ef in &args.sweep {
-            let m = measure(&s, &data, &all, None, &args, nq, ef)?;
+            let m = measure(&s, &data, &all, None, &args, nq, SearchParams::default().with_ef(ef))?;
             println!("single segment ef {ef:>4}: recall@{} {:.3}  QPS {:.0}", args.k, m.recall, m.qps);
             single_curve.push((m.recall, m.qps));
         }
@@ -327,6 +353,69 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
     db.close()?;
     println!("{report}");
     Ok(())
+}
+
+/// `target_recall` against hand-picked `ef`: calibrates on the queries after the measured ones, then per target
+/// the recall and QPS reached, the `ef` each segment chose, and the QPS of the cheapest swept `ef` that reaches the
+/// target.
+fn targets(
+    c: &quiver_engine::Collection,
+    data: &Dataset,
+    args: &EngineBenchArgs,
+    nq: usize,
+    curve: &[(f64, f64)],
+) -> Result<Value> {
+    c.calibrate()?; // from now on queries are recorded
+    let t = Instant::now();
+    for i in nq..data.queries.len() {
+        c.search(&SearchRequest::new(data.queries.get(i).to_vec(), args.k))?;
+    }
+    let made = c.calibrate()?;
+    println!(
+        "calibrated {made} segments on {} recent queries in {:.1} s",
+        data.queries.len() - nq,
+        t.elapsed().as_secs_f64()
+    );
+    let all: Vec<u32> = (0..data.base.len() as u32).collect();
+    let mut out = Vec::new();
+    for &target in &args.targets {
+        let hand = args.sweep.iter().zip(curve).find(|(_, (r, _))| *r >= target).map(|(ef, (r, _))| (*ef, *r));
+        // The target and the hand-picked ef measured in turns (twice each, the faster pass kept), so that both
+        // see the same machine.
+        let by_target = SearchParams::default().with_target_recall(target);
+        let (mut m, mut hand_qps) = (measure(c, data, &all, None, args, nq, by_target.clone())?, 0.0f64);
+        for round in 0..2 {
+            if let Some((ef, _)) = hand {
+                hand_qps =
+                    hand_qps.max(measure(c, data, &all, None, args, nq, SearchParams::default().with_ef(ef))?.qps);
+            }
+            if round == 0 {
+                let again = measure(c, data, &all, None, args, nq, by_target.clone())?;
+                if again.qps > m.qps {
+                    m = again;
+                }
+            }
+        }
+        let mut req = SearchRequest::new(data.queries.get(0).to_vec(), args.k);
+        req.params = SearchParams::default().with_target_recall(target);
+        req.explain = true;
+        let plans: Vec<String> =
+            c.search(&req)?.explain.map(|e| e.segments.into_iter().map(|s| s.plan).collect()).unwrap_or_default();
+        let hand = hand.map(|(ef, r)| (ef, r, hand_qps));
+        let cost = hand.map(|(_, _, q)| q / m.qps);
+        println!(
+            "target_recall {target}: recall@{} {:.4}  QPS {:.0}  ({}); cheapest swept ef reaching it: {}  QPS cost {}",
+            args.k,
+            m.recall,
+            m.qps,
+            plans.join(" | "),
+            hand.map_or("none".to_owned(), |(ef, r, q)| format!("ef {ef} (recall {r:.4}, QPS {q:.0})")),
+            cost.map_or("-".to_owned(), |c| format!("{c:.2}x")),
+        );
+        out.push(json!({"target": target, "recall": m.recall, "qps": m.qps, "plans": plans,
+            "hand_ef": hand.map(|h| h.0), "hand_recall": hand.map(|h| h.1), "hand_qps": hand.map(|h| h.2), "qps_cost": cost}));
+    }
+    Ok(json!(out))
 }
 
 /// QPS at `target` recall, linearly interpolated between the two sweep points around it (`None` if never

@@ -682,7 +682,7 @@ impl Collection {
         let mut params = std::borrow::Cow::Borrowed(&req.params);
         let named_width = req.params.ef.is_some() || req.params.nprobe.is_some() || req.params.exact;
         let target = match (&sparse, named_width) {
-            (None, false) => req.params.target_recall.or(cfg.target_recall).map(f64::from),
+            (None, false) => req.params.target_recall.or(cfg.target_recall),
             _ => None,
         };
         if target.is_some() {
@@ -875,7 +875,7 @@ impl Collection {
             // Space 0's estimated recall@10: at the collection's target, else at the index's default width.
             let recall = self.inner.recall.calibration(s.id, 0).map(|c| {
                 let (width, estimated) = match target {
-                    Some(t) => c.width(f64::from(t), 1.0, crate::recall::CALIBRATION_K),
+                    Some(t) => c.width(t, 1.0, crate::recall::CALIBRATION_K),
                     None => (c.default_width, c.at_default()),
                 };
                 crate::types::RecallEstimate {

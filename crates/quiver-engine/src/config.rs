@@ -73,7 +73,7 @@ pub struct CollectionConfig {
     /// indexed segment's search width is picked from its measured recall; see [`crate::recall`]. `None`: the
     /// index's default width.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_recall: Option<f32>,
+    pub target_recall: Option<f64>,
 }
 
 /// A sparse vector of a collection: scores are exact dot products, of the query's weights as given or scaled by

@@ -573,13 +573,13 @@ impl SegmentData {
                 let params = match target {
                     Some((t, Some(cal))) => {
                         let (p, w, est) = cal.params(params, t, admitted as f64 / live.max(1) as f64, k);
-                        plan.plan = format!("index:{kind} {}={w} (target_recall {}, estimated {est:.3})", cal.param, t as f32);
+                        plan.plan = format!("index:{kind} {}={w} (target_recall {}, estimated {est:.3})", cal.param, t);
                         tuned = p;
                         &tuned
                     }
                     Some((t, None)) if kind == quiver_index::IndexKind::Hnsw => {
                         let ef = crate::recall::UNCALIBRATED_EF * k.div_ceil(crate::recall::CALIBRATION_K).max(1);
-                        plan.plan = format!("index:{kind} ef={ef} (target_recall {}, not calibrated yet)", t as f32);
+                        plan.plan = format!("index:{kind} ef={ef} (target_recall {}, not calibrated yet)", t);
                         let mut p = params.clone();
                         p.ef = Some(ef);
                         tuned = p;

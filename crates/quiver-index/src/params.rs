@@ -151,12 +151,12 @@ pub struct SearchParams {
     pub probes: Option<usize>,
     /// The recall@10 wanted instead of a search width: the database picks each segment's `ef` or `nprobe` from
     /// its measured recall (see `quiver-engine`'s `recall` module). Indexes ignore it.
-    pub target_recall: Option<f32>,
+    pub target_recall: Option<f64>,
 }
 
 impl SearchParams {
     /// Names of the search parameters [`SearchParams::from_params`] understands.
-    pub const NAMES: [&'static str; 6] = ["ef", "nprobe", "rerank", "exact", "max_leaves", "probes"];
+    pub const NAMES: [&'static str; 7] = ["ef", "nprobe", "rerank", "exact", "max_leaves", "probes", "target_recall"];
 
     /// Default settings.
     pub fn new() -> Self {
@@ -200,7 +200,7 @@ impl SearchParams {
     }
 
     /// Sets `target_recall`.
-    pub fn with_target_recall(mut self, target: f32) -> Self {
+    pub fn with_target_recall(mut self, target: f64) -> Self {
         self.target_recall = Some(target);
         self
     }
@@ -249,6 +249,13 @@ impl SearchParams {
         sp.max_leaves = take("max_leaves")?;
         sp.probes = take("probes")?;
         sp.exact = mine.take_bool("exact")?.unwrap_or(false);
+        sp.target_recall = match mine.take_str("target_recall") {
+            None => None,
+            Some(raw) => match raw.parse::<f64>() {
+                Ok(t) if t > 0.0 && t <= 1.0 => Some(t),
+                _ => return Err(Error::invalid("target_recall", "a number in (0, 1]", raw)),
+            },
+        };
         mine.finish(context, accepted)?;
         params.finish(context, accepted)?;
         Ok(sp)

@@ -412,6 +412,7 @@ pub fn search_params(p: Option<SearchParams>) -> ApiResult<EngineParams> {
     out.max_leaves = p.max_leaves;
     out.probes = p.probes;
     out.rerank = p.rerank;
+    out.target_recall = p.target_recall;
     if let Some(q) = p.quantization {
         if let Some(o) = q.oversampling {
             if !(o.is_finite() && (1.0..=1024.0).contains(&o)) {

@@ -99,6 +99,8 @@ impl Metrics {
         }
         let Some(db) = db else { return out };
         let mut rows: Vec<(String, String, u64)> = Vec::new();
+        // Gauges with fractional values.
+        let mut fractions: Vec<(&str, String, f64)> = Vec::new();
         let mut unavailable = 0u64;
         for status in db.list() {
             if status.unavailable.is_some() {
@@ -119,6 +121,9 @@ impl Metrics {
                 info.disk_bytes.saturating_sub(seg_disk),
             ));
             rows.push(("quiver_collection_applied_seq".into(), format!("collection=\"{c}\""), info.applied_seq));
+            if let Some(r) = info.estimated_recall {
+                fractions.push(("quiver_estimated_recall", format!("collection=\"{c}\""), r));
+            }
             if let Some(q) = &info.query_cache {
                 rows.push(("quiver_query_cache_hits_total".into(), format!("collection=\"{c}\""), q.hits));
                 rows.push(("quiver_query_cache_misses_total".into(), format!("collection=\"{c}\""), q.misses));
@@ -139,7 +144,7 @@ impl Metrics {
                 u64::from(o.last_error.is_some()),
             ));
         }
-        const HELP: [(&str, &str, &str); 12] = [
+        const HELP: [(&str, &str, &str); 13] = [
             ("quiver_collection_points", "gauge", "Live points per collection."),
             ("quiver_collection_segments", "gauge", "Segments per collection."),
             (
@@ -160,6 +165,11 @@ impl Metrics {
             ("quiver_query_cache_misses_total", "counter", "Cacheable searches that had to search."),
             ("quiver_optimizer_failing", "gauge", "1 when the optimizer's last job failed."),
             ("quiver_collections_unavailable", "gauge", "Collections that could not be opened."),
+            (
+                "quiver_estimated_recall",
+                "gauge",
+                "Measured recall@10 of an unfiltered search (at the collection's target_recall, else the defaults).",
+            ),
         ];
         for (name, ty, help) in HELP {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {ty}");
@@ -168,6 +178,9 @@ impl Metrics {
             }
             for (n, labels, v) in rows.iter().filter(|r| r.0 == name) {
                 let _ = writeln!(out, "{n}{{{labels}}} {v}");
+            }
+            for (n, labels, v) in fractions.iter().filter(|r| r.0 == name) {
+                let _ = writeln!(out, "{n}{{{labels}}} {v:.4}");
             }
         }
         out

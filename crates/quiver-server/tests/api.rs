@@ -1022,3 +1022,70 @@ async fn a_write_past_the_memory_budget_is_507_with_the_estimate() {
     let info = t.ok("GET", "/collections/c", None).await;
     assert_eq!(info["quiver"]["estimated_memory"]["points"], json!(100), "{info}");
 }
+
+#[tokio::test]
+async fn target_recall_on_a_collection_and_a_query_is_measured_and_reported() {
+    let t = server();
+    for (body, field) in [
+        (json!({"vectors": {"size": 8, "distance": "Euclid"}, "target_recall": 0}), "target_recall"),
+        (json!({"vectors": {"size": 8, "distance": "Euclid"}, "target_recall": 1.5}), "target_recall"),
+    ] {
+        t.err("PUT", "/collections/tr", Some(body), StatusCode::BAD_REQUEST, field).await;
+    }
+    let create = json!({
+        "vectors": {"size": 8, "distance": "Euclid"},
+        "target_recall": 0.9,
+        "hnsw_config": {"m": 4, "ef_construct": 16},
+        "optimizer": {"seal_points": 1500, "interval_ms": 10, "exact_below": 0},
+    });
+    t.ok("PUT", "/collections/tr", Some(create)).await;
+    let info = t.ok("GET", "/collections/tr", None).await;
+    assert_eq!(info["quiver"]["config"]["target_recall"], json!(0.9));
+    let v =
+        |i: u64| (0..8).map(|d| (((i * 2_654_435_761 + d * 40_503) % 10_007) as f32) / 10_007.0).collect::<Vec<f32>>();
+    let pts: Vec<Value> = (0..2000u64).map(|i| json!({"id": i, "vector": v(i)})).collect();
+    t.ok("PUT", "/collections/tr/points?wait=true", Some(json!({"points": pts}))).await;
+    // The background optimizer seals, indexes, then calibrates the sealed segment on its own.
+    let mut estimated = Value::Null;
+    for _ in 0..600 {
+        let info = t.ok("GET", "/collections/tr", None).await;
+        estimated = info["quiver"]["estimated_recall"].clone();
+        if estimated.is_number() {
+            let seg = info["quiver"]["segments"].as_array().unwrap().iter().find(|s| s["recall"].is_object()).cloned();
+            let seg = seg.expect("a calibrated segment");
+            assert_eq!(seg["recall"]["param"], "ef", "{seg}");
+            assert!(seg["recall"]["estimated"].as_f64().unwrap() >= 0.9, "{seg}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(estimated.as_f64().is_some_and(|r| r >= 0.9), "estimated_recall {estimated}");
+    let (_, m) = t.raw("GET", "/metrics", Body::empty(), &[]).await;
+    let m = String::from_utf8(m).unwrap();
+    assert!(m.contains("quiver_estimated_recall{collection=\"tr\"} "), "{m}");
+    // A query's own target, in search and query shapes; a bad one is a 400 naming it.
+    let hits = t
+        .ok(
+            "POST",
+            "/collections/tr/points/search",
+            Some(json!({"vector": v(5), "limit": 3, "params": {"target_recall": 0.99}})),
+        )
+        .await;
+    assert_eq!(hits[0]["id"], json!(5), "{hits}");
+    let q = json!({"query": v(6), "limit": 3, "params": {"target_recall": 0.95}, "explain": true});
+    let r = t.ok("POST", "/collections/tr/points/query", Some(q)).await;
+    assert_eq!(r["points"][0]["id"], json!(6), "{r}");
+    let plans = r["explain"]["segments"].to_string();
+    assert!(plans.contains("(target_recall 0.95, estimated"), "{plans}");
+    let q = json!({"query": v(7), "limit": 3, "params": {"target_recall": 1.0}});
+    let r = t.ok("POST", "/collections/tr/points/query", Some(q)).await;
+    assert_eq!(r["points"][0]["id"], json!(7), "{r}");
+    t.err(
+        "POST",
+        "/collections/tr/points/search",
+        Some(json!({"vector": v(5), "limit": 3, "params": {"target_recall": 1.5}})),
+        StatusCode::BAD_REQUEST,
+        "params.target_recall",
+    )
+    .await;
+}

@@ -141,6 +141,10 @@ pub struct CreateCollection {
     /// write or a point's expiry makes older answers miss.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_cache_entries: Option<usize>,
+    /// QuiverDB: the recall@10 searches aim for when they name no `hnsw_ef`/`nprobe` (in (0, 1]): each segment's
+    /// search width is picked from its measured recall. A query's `params.target_recall` wins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_recall: Option<f64>,
     /// QuiverDB: the text embedding model, `{"model": "all-MiniLM-L6-v2"}`: points and searches may then carry
     /// `text` instead of a vector.
     #[schema(value_type = Object)]

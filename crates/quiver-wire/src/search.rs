@@ -72,6 +72,10 @@ pub struct SearchParams {
     /// QuiverDB: LSH buckets probed per table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probes: Option<usize>,
+    /// QuiverDB: the recall@10 wanted, in (0, 1], instead of a width: each segment picks its `ef`/`nprobe` from
+    /// its measured recall (a named `hnsw_ef`/`nprobe` wins; 1 searches exactly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_recall: Option<f64>,
 }
 
 /// The query vector of a search: a plain array or `{"name": "title", "vector": [...]}` (a named vector).

@@ -48,7 +48,8 @@ fn a_target_recall_is_met_on_queries_the_calibration_never_saw() {
         c.optimizer.exact_below = 0;
     });
     let c = &f.c;
-    let points: Vec<PointInput> = set.base.iter().enumerate().map(|(i, v)| PointInput::new(i as u64, v.to_vec())).collect();
+    let points: Vec<PointInput> =
+        set.base.iter().enumerate().map(|(i, v)| PointInput::new(i as u64, v.to_vec())).collect();
     c.upsert(points).unwrap();
     c.seal().unwrap();
     let queries: Vec<&[f32]> = set.queries.iter().collect();
@@ -71,7 +72,7 @@ fn a_target_recall_is_met_on_queries_the_calibration_never_saw() {
     assert_eq!(est.queries, 101, "enough recent queries: no stored vectors needed");
 
     let mut widths = Vec::new();
-    for target in [0.8f32, 0.9, 0.95, 0.99] {
+    for target in [0.8f64, 0.9, 0.95, 0.99] {
         let mut total = 0.0;
         let mut plan = String::new();
         for (qi, q) in held_out.iter().enumerate() {
@@ -84,7 +85,7 @@ fn a_target_recall_is_met_on_queries_the_calibration_never_saw() {
         let measured = total / held_out.len() as f64;
         let ef: usize = plan.split("ef=").nth(1).and_then(|s| s.split(' ').next()).unwrap().parse().unwrap();
         eprintln!("target {target}: ef {ef}, recall {measured:.4} on held-out queries ({plan})");
-        assert!(measured >= f64::from(target) - 0.02, "target {target}: recall {measured:.4} with ef {ef}");
+        assert!(measured >= target - 0.02, "target {target}: recall {measured:.4} with ef {ef}");
         widths.push(ef);
     }
     assert!(widths.windows(2).all(|w| w[0] <= w[1]), "a higher target never searches narrower: {widths:?}");
@@ -102,7 +103,7 @@ fn a_target_recall_is_met_on_queries_the_calibration_never_saw() {
     assert_eq!(full, exact);
 
     // Bad targets are named and change nothing.
-    for bad in [0.0f32, -0.5, 1.5, f32::NAN] {
+    for bad in [0.0f64, -0.5, 1.5, f64::NAN] {
         let mut req = SearchRequest::new(held_out[0].to_vec(), 10);
         req.params = SearchParams::new().with_target_recall(bad);
         match c.search(&req) {

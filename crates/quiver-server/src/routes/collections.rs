@@ -132,6 +132,7 @@ pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiRes
         ("max_payload_bytes", body.max_payload_bytes.map(Value::from)),
         ("change_feed_bytes", body.change_feed_bytes.map(Value::from)),
         ("query_cache_entries", body.query_cache_entries.map(Value::from)),
+        ("target_recall", body.target_recall.map(Value::from)),
         ("embedding", body.embedding.filter(|v| !v.is_null())),
     ] {
         if let Some(v) = v {
