@@ -66,6 +66,9 @@ export interface CreateCollection {
   optimizer?: Record<string, unknown>;
   max_payload_bytes?: number;
   change_feed_bytes?: number;
+  /** QuiverDB: the recall@10 searches aim for when they name no width (each segment's `ef` from its measured
+   * recall). */
+  target_recall?: number;
   /** QuiverDB: the embedding model (a text model, or the image model `efficientnet-lite0`); points and searches
    * may then carry text (or images, base64). */
   embedding?: { model: string };
@@ -114,6 +117,9 @@ export interface SearchParams {
   rerank?: number;
   max_leaves?: number;
   probes?: number;
+  /** The recall@10 wanted, in (0, 1], instead of a width: each segment picks its `ef`/`nprobe` from its measured
+   * recall (a named `hnsw_ef`/`nprobe` wins; 1 searches exactly). */
+  target_recall?: number;
 }
 
 export interface SearchRequest {

@@ -122,6 +122,23 @@ test("collections, points, search with filters, payloads, scroll, count", async 
   assert.equal(await db.collectionExists("ts"), false);
 });
 
+test("target_recall: a collection's and a query's, validated by the server", async () => {
+  const db = new QuiverClient(url);
+  await db.createCollection("tstr", { vectors: { size: 8, distance: "Euclid" }, target_recall: 0.9 });
+  const col = db.collection("tstr");
+  const vs = vectors(40, 8);
+  await col.upsert({ batch: { ids: vs.map((_, i) => i), vectors: vs } }, { wait: true });
+  const info = (await col.info()) as { quiver: { config: { target_recall: number } } };
+  assert.equal(info.quiver.config.target_recall, 0.9);
+  const hits = await col.search({ vector: vs[3]!, limit: 1, params: { target_recall: 0.99 } });
+  assert.equal(hits[0]!.id, 3);
+  const q = await col.query({ query: vs[4]!, limit: 1, params: { target_recall: 1 } });
+  assert.equal(q.points[0]!.id, 4);
+  await assert.rejects(col.search({ vector: vs[3]!, limit: 1, params: { target_recall: 2 } }),
+    (e: Error) => /params\.target_recall/.test(e.message));
+  await db.deleteCollection("tstr");
+});
+
 test("errors carry the status and the server's message naming the field", async () => {
   const db = new QuiverClient(url);
   await assert.rejects(db.getCollection("nope"), (e: unknown) => e instanceof QuiverError && e.status === 404);

@@ -790,6 +790,12 @@ impl PyCollection {
         .map_err(|e| engine_err(py, e))
     }
 
+    /// Measures the recall of every indexed segment now (for `target_recall`); returns the calibrations made.
+    fn calibrate(&self, py: Python<'_>) -> PyResult<usize> {
+        let col = self.col(py)?;
+        py.detach(move || col.calibrate()).map_err(|e| engine_err(py, e))
+    }
+
     /// Makes every applied operation durable (a WAL fsync).
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
         let col = self.col(py)?;

@@ -161,3 +161,38 @@ def test_a_damaged_snapshot_is_refused_and_the_collection_keeps_serving(tmp_path
             db.restore_snapshot("t", str(bad_dir / "snap-0000000000000001-0000.qsnap"))
         # The intact archive, by path, restores.
         assert db.restore_snapshot("t", src).count() == 3
+
+
+def test_target_recall_picks_a_width_from_measured_recall(tmp_path):
+    """A collection's target_recall: after a calibration on recent queries, searches that name no ef meet it on
+    other queries, and the estimate is reported; a bad target is an InvalidArgument naming it."""
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((6000, 16)).astype(np.float32)
+    with quiverdb.open(tmp_path / "data") as db:
+        col = db.create_collection(
+            "t", dim=16, metric="euclidean", index={"kind": "hnsw", "params": {"m": 4, "ef_construction": 16}},
+            target_recall=0.9,
+        )
+        col.upsert(np.arange(6000), base)
+        col.optimize()
+        seen, held_out = rng.standard_normal((2, 100, 16)).astype(np.float32)
+        for q in seen:
+            col.search(q, k=10)
+        assert col.calibrate() == 1
+        info = col.info()
+        assert info["estimated_recall"] >= 0.9
+        est = [s["recall"] for s in info["segments"] if s.get("recall")]
+        assert est and est[0]["param"] == "ef" and est[0]["recent_queries"] == 100
+        hit = 0
+        for q in held_out:
+            got = {h.id for h in col.search(q, k=10)}
+            want = {h.id for h in col.search(q, k=10, params={"exact": True})}
+            hit += len(got & want)
+        assert hit / 1000 >= 0.88, hit / 1000
+        # A query's own target of 1 is exact.
+        q = held_out[0]
+        assert [h.id for h in col.search(q, k=10, params={"target_recall": 1})] == [
+            h.id for h in col.search(q, k=10, params={"exact": True})
+        ]
+        with pytest.raises(quiverdb.InvalidArgument, match="target_recall"):
+            col.search(q, k=10, params={"target_recall": 1.5})

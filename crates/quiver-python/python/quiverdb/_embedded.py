@@ -239,6 +239,13 @@ class Collection(CollectionBase):
         gets there by itself over time; call this before timing searches or after a bulk load."""
         return self._c.optimize()
 
+    def calibrate(self) -> int:
+        """Measures each indexed segment's recall at every search width now, on the recent queries (topped up
+        with stored vectors), for searches with ``params={"target_recall": 0.95}`` or a collection created with
+        ``target_recall=``; returns the calibrations made. The background optimizer does this by itself once a
+        target was asked for; ``info()["segments"][i]["recall"]`` and ``info()["estimated_recall"]`` report it."""
+        return self._c.calibrate()
+
     def flush(self) -> None:
         """Makes every applied write durable (a WAL fsync), whatever the durability setting."""
         self._c.flush()
@@ -485,7 +492,8 @@ class Database:
         —, ``"ivf"``, ``"kd-tree"``, ``"lsh"``, ``"kd-lsh"``, ``"flat"``) or ``{"kind": ..., "params": {...}}``
         (e.g. ``{"kind": "hnsw", "params": {"m": 16, "quantization": "sq8"}}``). ``embedding``: a model name
         (``"all-MiniLM-L6-v2"``): the collection then takes texts, and ``dim`` may be left out. Other options:
-        ``durability``, ``tiering``, ``optimizer``, ``max_payload_bytes``, ``change_feed_bytes``.
+        ``durability``, ``tiering``, ``optimizer``, ``max_payload_bytes``, ``change_feed_bytes``, ``target_recall``
+        (the recall@10 searches aim for when they name no ``ef``).
 
         Named vectors: ``vectors={"title": 384, "body": {"dim": 768, "metric": "dot"}}`` instead of ``dim`` (each
         searched by name: ``search(q, using="title")``). Sparse vectors: ``sparse_vectors=["terms"]``."""
