@@ -128,8 +128,8 @@ test("target_recall: a collection's and a query's, validated by the server", asy
   const col = db.collection("tstr");
   const vs = vectors(40, 8);
   await col.upsert({ batch: { ids: vs.map((_, i) => i), vectors: vs } }, { wait: true });
-  const info = (await col.info()) as { quiver: { config: { target_recall: number } } };
-  assert.equal(info.quiver.config.target_recall, 0.9);
+  const info = await col.info();
+  assert.equal((info.quiver.config as { target_recall: number }).target_recall, 0.9);
   const hits = await col.search({ vector: vs[3]!, limit: 1, params: { target_recall: 0.99 } });
   assert.equal(hits[0]!.id, 3);
   const q = await col.query({ query: vs[4]!, limit: 1, params: { target_recall: 1 } });
