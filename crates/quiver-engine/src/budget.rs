@@ -4,8 +4,8 @@
 //! The estimate counts the heap (graph and codes, ids and times, the growing segment's vectors and payloads, the
 //! change feed's window) apart from the vectors and payloads read in place from the segment files (`mapped`: page
 //! cache, resident while read), at the peak: the growing segment full (`seal_points` rows) while a seal copies it.
-//! Per sealed point, for a `d`-dimensional vector: row bookkeeping [`ROW_BYTES`]; HNSW `8 + 3 + 20 + 4·(2m + 1) + 4·(m + 1)/(m − 1)` (id, flags, id map, layer-0 and the expected upper
-//! links) + codes (SQ8 `d + 4`, PQ `pq_m`, bits `8·⌈d/64⌉`); IVF `8` + codes or `4·d` when it keeps vectors; KD-tree
+//! Per sealed point, for a `d`-dimensional vector: row bookkeeping [`ROW_BYTES`]; HNSW `8 + 3 + 4·(2m + 1) + 4·(m + 1)/(m − 1)` (id, flags, layer-0 and the expected upper
+//! links; a segment's graph is built over its rows, so it keeps no id map) + codes (SQ8 `d + 4`, PQ `pq_m`, bits `8·⌈d/64⌉`); IVF `8` + codes or `4·d` when it keeps vectors; KD-tree
 //! and LSH `4·d + 32`. It is an estimate: `info().memory_bytes` is the engine's own count of what is there now.
 
 use std::collections::BTreeMap;
@@ -18,8 +18,8 @@ use serde::Serialize;
 use crate::config::{CollectionConfig, IndexConfig};
 use crate::error::{Error, Result};
 
-/// Heap bytes per row for ids, times and the id → row map, whatever the index.
-pub const ROW_BYTES: u64 = 72;
+/// Heap bytes per sealed row for its id (32), times (16) and its place in id order (4), whatever the index.
+pub const ROW_BYTES: u64 = 52;
 /// Heap bytes the change feed holds per operation beyond the vectors it carries.
 const FEED_OP_BYTES: u64 = 64;
 
@@ -64,7 +64,7 @@ pub fn index_bytes_per_point(cfg: &IndexConfig, dim: u64) -> u64 {
         IndexKind::Flat => 0,
         IndexKind::Hnsw => {
             let m = usize_param(cfg, "m", 16).max(2);
-            8 + 3 + 20 + 4 * (2 * m + 1) + (4 * (m + 1)).div_ceil(m - 1) + codes
+            8 + 3 + 4 * (2 * m + 1) + (4 * (m + 1)).div_ceil(m - 1) + codes
         }
         IndexKind::Ivf => {
             let keeps = param(cfg, "store_vectors").and_then(|v| v.as_bool()).unwrap_or(true);

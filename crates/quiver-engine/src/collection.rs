@@ -1155,7 +1155,7 @@ pub(crate) fn apply(state: &RwLock<State>, config: &CollectionConfig, op: &Opera
 fn retire(s: &Segment, id: &PointId) {
     let live = {
         let d = s.data.read();
-        d.row_of.get(id).copied().filter(|r| !d.deleted.contains(*r))
+        d.row_of_id(id).filter(|r| !d.deleted.contains(*r))
     };
     if let Some(row) = live {
         s.data.write().deleted.insert(row);

@@ -135,8 +135,13 @@ pub(crate) struct Segment {
 #[derive(Debug)]
 pub(crate) struct SegmentData {
     pub ids: Vec<PointId>,
-    /// Newest row of each id in this segment (deleted rows included; callers check `deleted`).
-    pub row_of: HashMap<PointId, u32>,
+    /// Newest row of each id in this segment (deleted rows included; callers check `deleted`), while the segment
+    /// takes appends. A sealed segment drops it and finds an id by binary search over `id_order` (4 bytes a row
+    /// instead of about 100 for the map's entry and control byte); read it through [`SegmentData::row_of_id`].
+    row_of: HashMap<PointId, u32>,
+    /// Whether rows are found through `id_order` instead of `row_of` (a sealed segment; see
+    /// [`SegmentData::seal_ids`]).
+    ids_sorted: bool,
     /// The rows' vectors — empty when `vectors_in_index` (read them through [`SegmentData::vector`]).
     pub vectors: VectorSet,
     /// The index keeps a full-precision copy of every row's vector in row order (HNSW), so the segment does not
@@ -271,7 +276,7 @@ impl RowSource for SegmentData {
         self.payloads.get(row)
     }
     fn rows_of_ids(&self, ids: &[PointId]) -> RoaringBitmap {
-        ids.iter().filter_map(|id| self.row_of.get(id).copied()).collect()
+        ids.iter().filter_map(|id| self.row_of_id(id)).collect()
     }
 }
 
@@ -285,6 +290,7 @@ impl SegmentData {
         let mut d = SegmentData {
             ids: Vec::new(),
             row_of: HashMap::new(),
+            ids_sorted: false,
             vectors: VectorSet::new(layout.spaces[0].1)?,
             vectors_in_index: false,
             payloads: Payloads::default(),
@@ -394,9 +400,32 @@ impl SegmentData {
         Cow::Owned(out)
     }
 
+    /// The newest row of `id` in this segment, deleted or not.
+    pub fn row_of_id(&self, id: &PointId) -> Option<u32> {
+        if !self.ids_sorted {
+            return self.row_of.get(id).copied();
+        }
+        // Rows sorted by (id, row): the last row of `id` is the newest.
+        let order = self.id_order();
+        let end = order.partition_point(|&r| self.ids[r as usize] <= *id);
+        let row = *order.get(end.checked_sub(1)?)?;
+        (self.ids[row as usize] == *id).then_some(row)
+    }
+
+    /// Drops the id → row map of a segment that takes no more appends, for a binary search over its rows in id
+    /// order; of rows sharing an id, all but the newest are marked deleted (what the map does on append).
+    pub fn seal_ids(&mut self) {
+        self.row_of = HashMap::new();
+        self.ids_sorted = true;
+        let order = self.id_order();
+        let older: Vec<u32> =
+            order.windows(2).filter(|w| self.ids[w[0] as usize] == self.ids[w[1] as usize]).map(|w| w[0]).collect();
+        self.deleted.extend(older);
+    }
+
     /// The live row of `id`, if any (not deleted, not expired).
     pub fn live_row(&self, id: &PointId, now_ms: u64) -> Option<u32> {
-        let row = *self.row_of.get(id)?;
+        let row = self.row_of_id(id)?;
         let alive = !self.deleted.contains(row) && !self.is_expired(row, now_ms);
         alive.then_some(row)
     }
@@ -442,7 +471,10 @@ impl SegmentData {
         self.id_order.take();
         let row = self.len();
         self.ids.push(id);
-        if let Some(old) = self.row_of.insert(id, row) {
+        // Without the map (a sealed segment being read), `seal_ids` marks the older rows of an id afterwards.
+        if !self.ids_sorted
+            && let Some(old) = self.row_of.insert(id, row)
+        {
             self.deleted.insert(old);
         }
         self.payload_index.insert(row, payload);
@@ -480,7 +512,9 @@ impl SegmentData {
     pub fn memory_bytes(&self) -> usize {
         let payload_guess = self.payload_heap_bytes() as usize;
         self.vectors.memory_bytes()
-            + self.ids.len() * (16 + 8 + 8 + 32)
+            // ids, created and expiry times, and the id → row map (or the rows in id order once sealed)
+            + self.ids.len() * (std::mem::size_of::<PointId>() + 8 + 8)
+            + if self.ids_sorted { self.ids.len() * 4 } else { self.row_of.capacity() * 49 * 8 / 7 }
             + payload_guess
             + self.index.as_ref().map_or(0, |i| i.as_index().memory_bytes())
             + self.payload_index.memory_bytes()
@@ -692,6 +726,8 @@ impl SegmentData {
             return Err(r.corrupt(format!("dimension {dim}, the collection's is {}", layout.spaces[0].1)));
         }
         let mut d = SegmentData::empty(layout, &[])?;
+        // Rows are found through `id_order` (see `seal_ids`), so no id → row map is built while reading.
+        d.ids_sorted = true;
         let mut times = Vec::with_capacity(rows);
         for _ in 0..rows {
             let id = r.id("point id")?;
@@ -805,6 +841,7 @@ impl SegmentData {
         d.index_note = note;
         d.deleted |= deleted;
         d.file_bytes = dir.file_len(&name)?;
+        d.seal_ids();
         Ok((d, tier))
     }
 }
@@ -1094,6 +1131,33 @@ mod tests {
             rows.push(&p.id, &p.vector, &p.payload, p.created_ms, p.expires_ms).unwrap();
         }
         write_sealed(dir.clone(), id, Tier::Hot, rows, &[(Metric::Euclidean, index)]).unwrap()
+    }
+
+    /// A sealed segment keeps no id → row map: ids are found by binary search over the rows in id order, the
+    /// newest row of a repeated id wins and the older ones are deleted, as in a growing segment.
+    #[test]
+    fn sealed_segments_find_ids_without_a_map() {
+        let mut pts = points(200, 4);
+        pts.reverse(); // rows in descending id order
+        let mut again = points(3, 4).into_iter().nth(2).unwrap(); // id 2 once more, as the last row
+        again.vector = vec![9.0; 4];
+        pts.push(again);
+        pts.push(PointWrite { id: PointId::Uuid(7), ..points(1, 4).pop().unwrap() });
+        let dir = Arc::new(MemDirectory::new(3));
+        write(&dir, 5, &pts, None);
+        let (back, _) = SegmentData::read_file(dir.as_ref(), 5, RoaringBitmap::new(), &[], &Layout::single(4)).unwrap();
+        assert!(back.row_of.is_empty() && back.ids_sorted);
+        for i in [0u64, 1, 3, 100, 199] {
+            assert_eq!(back.row_of_id(&PointId::Num(i)), Some(199 - i as u32), "{i}");
+        }
+        assert_eq!(back.row_of_id(&PointId::Num(2)), Some(200), "the newest row of id 2");
+        assert!(back.deleted.contains(197) && !back.deleted.contains(200), "the older row of id 2 is deleted");
+        assert_eq!(back.live_row(&PointId::Num(2), 0), Some(200));
+        assert_eq!(back.vector(200), &[9.0; 4][..]);
+        assert_eq!(back.row_of_id(&PointId::Uuid(7)), Some(201));
+        assert_eq!(back.row_of_id(&PointId::Num(200)), None);
+        assert_eq!(back.row_of_id(&PointId::Uuid(8)), None);
+        assert_eq!(back.deleted.len(), 1);
     }
 
     #[test]

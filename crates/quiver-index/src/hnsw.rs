@@ -164,7 +164,8 @@ pub struct HnswIndex {
     params: HnswParams,
     storage: RawStorage,
     ids: Vec<u64>,
-    rows: HashMap<u64, u32>,
+    /// Live id → node (`None`: the identity, see [`HnswIndex::node_of`]).
+    rows: Option<HashMap<u64, u32>>,
     deleted: Vec<bool>,
     n_deleted: usize,
     levels: Vec<u8>,
@@ -215,7 +216,7 @@ impl HnswIndex {
             params,
             storage: RawStorage::new(metric, VectorSet::new(dim)?),
             ids: Vec::new(),
-            rows: HashMap::new(),
+            rows: None,
             deleted: Vec::new(),
             n_deleted: 0,
             levels: Vec::new(),
@@ -238,7 +239,8 @@ impl HnswIndex {
         let mut index = Self::new(metric, dim, hp)?;
         index.storage = RawStorage::new(metric, vectors);
         index.ids = ids;
-        index.rows = rows;
+        // Ids `0..n` in node order (a segment's rows, what the engine builds) need no map.
+        index.rows = (!index.ids.iter().enumerate().all(|(i, &id)| id == i as u64)).then_some(rows);
         index.deleted = vec![false; n];
         for i in 0..n {
             index.push_node_slots(i);
@@ -294,6 +296,18 @@ impl HnswIndex {
             top_level: self.entry.lock().map_or(0, |(_, l)| l),
             mean_degree0: degree as f64 / live.len().max(1) as f64,
             unreachable,
+        }
+    }
+
+    /// The live node of `id`. Without a map the ids are the identity: node `i` has id `i` (built over ids
+    /// `0..n` in order, as the engine does with a segment's rows), which saves a hash map entry per node.
+    fn node_of(&self, id: u64) -> Option<u32> {
+        match &self.rows {
+            Some(rows) => rows.get(&id).copied(),
+            None => {
+                let i = usize::try_from(id).ok().filter(|&i| i < self.ids.len() && !self.deleted[i])?;
+                (self.ids[i] == id).then_some(i as u32)
+            }
         }
     }
 
@@ -643,7 +657,7 @@ impl HnswIndex {
         match filter.and_then(|f| f.ids()) {
             Some(set) => {
                 for id in set.iter() {
-                    if let Some(&node) = self.rows.get(&id) {
+                    if let Some(node) = self.node_of(id) {
                         heap.push(Neighbor::new(id, self.dist(q, node)));
                     }
                 }
@@ -768,15 +782,18 @@ impl HnswIndex {
                 }
             }
         }
-        let mut rows = HashMap::with_capacity(n);
-        let mut n_deleted = 0;
-        for (node, &id) in ids.iter().enumerate() {
-            if deleted[node] {
-                n_deleted += 1;
-            } else if rows.insert(id, node as u32).is_some() {
-                return Err(corrupt(at_del, format!("duplicate live id {id}")));
+        let n_deleted = deleted.iter().filter(|&&d| d).count();
+        let rows = if ids.iter().enumerate().all(|(i, &id)| id == i as u64) {
+            None
+        } else {
+            let mut rows = HashMap::with_capacity(n - n_deleted);
+            for (node, &id) in ids.iter().enumerate() {
+                if !deleted[node] && rows.insert(id, node as u32).is_some() {
+                    return Err(corrupt(at_del, format!("duplicate live id {id}")));
+                }
             }
-        }
+            Some(rows)
+        };
         let entry = match entry_node {
             NO_NODE if n_deleted == n => None,
             e if (e as usize) < n && top == levels[e as usize] as usize => Some((e, top)),
@@ -825,7 +842,7 @@ impl VectorIndex for HnswIndex {
     }
 
     fn contains(&self, id: u64) -> bool {
-        self.rows.contains_key(&id)
+        self.node_of(id).is_some()
     }
 
     fn search(
@@ -878,7 +895,7 @@ impl VectorIndex for HnswIndex {
     }
 
     fn memory_bytes(&self) -> usize {
-        let map = self.rows.capacity() * (8 + 4 + 1) * 8 / 7;
+        let map = self.rows.as_ref().map_or(0, |r| r.capacity() * (8 + 4 + 1) * 8 / 7);
         self.storage.vectors.memory_bytes()
             + self.ids.capacity() * 8
             + map
@@ -980,14 +997,30 @@ impl MutableIndex for HnswIndex {
         }
         self.ids.push(id);
         self.deleted.push(false);
-        self.rows.insert(id, node as u32);
+        match &mut self.rows {
+            Some(rows) => {
+                rows.insert(id, node as u32);
+            }
+            // Still the identity.
+            None if id == node as u64 => {}
+            None => {
+                let mut rows: HashMap<u64, u32> =
+                    (0..node).filter(|&i| !self.deleted[i]).map(|i| (self.ids[i], i as u32)).collect();
+                rows.insert(id, node as u32);
+                self.rows = Some(rows);
+            }
+        }
         self.push_node_slots(node);
         with_ctx(|ctx| self.link(node as u32, ctx));
         Ok(())
     }
 
     fn remove(&mut self, id: u64) -> bool {
-        let Some(node) = self.rows.remove(&id) else { return false };
+        let node = match &mut self.rows {
+            Some(rows) => rows.remove(&id),
+            None => self.node_of(id),
+        };
+        let Some(node) = node else { return false };
         self.deleted[node as usize] = true;
         self.n_deleted += 1;
         let mut outs = Vec::new();

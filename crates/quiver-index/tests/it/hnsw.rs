@@ -279,3 +279,32 @@ fn bad_input_and_edge_cases() {
     assert!(empty.search(&[1.0, 0.0, 0.0, 0.0], 3, &sp, None).unwrap().is_empty());
     assert!(HnswIndex::from_bytes(&empty.to_bytes()).is_ok());
 }
+
+/// A graph over ids `0..n` in order keeps no id map; upserts and foreign ids switch to one without changing what
+/// is found, and both forms survive a round trip.
+#[test]
+fn identity_ids_need_no_map_and_switch_to_one_on_other_ids() {
+    let base = random_vectors(SEED, 300, 8);
+    let ids: Vec<u64> = (0..300).collect();
+    let mut index = HnswIndex::build(Metric::Euclidean, base.clone(), ids, Params::new()).unwrap();
+    let with_map =
+        HnswIndex::build(Metric::Euclidean, base.clone(), (0..300).map(|i| i + 1000).collect(), Params::new()).unwrap();
+    assert!(index.memory_bytes() < with_map.memory_bytes(), "no id map for ids 0..n");
+    let sp = SearchParams::new().with_exact(true);
+    assert!(index.contains(299) && !index.contains(300));
+    assert!(index.remove(7) && !index.remove(7) && !index.contains(7));
+    // Appending id == node keeps the identity; re-inserting 7 and a foreign id switch to a map.
+    index.insert(300, base.get(0)).unwrap();
+    assert!(index.contains(300));
+    index.insert(7, base.get(7)).unwrap();
+    index.insert(5_000, base.get(9)).unwrap();
+    for (id, row) in [(7u64, 7usize), (5_000, 9), (300, 0), (42, 42)] {
+        assert!(index.contains(id), "{id}");
+        let hits = index.search(base.get(row), 2, &sp, None).unwrap();
+        assert!(hits.iter().any(|h| h.id == id && h.distance < 1e-6), "{id}: {hits:?}");
+    }
+    assert!(index.remove(0) && !index.contains(0) && index.contains(300));
+    let back = HnswIndex::from_bytes(&index.to_bytes()).unwrap();
+    assert!(back.contains(5_000) && back.contains(7) && !back.contains(0));
+    assert_eq!(back.search(base.get(9), 3, &sp, None).unwrap(), index.search(base.get(9), 3, &sp, None).unwrap());
+}
