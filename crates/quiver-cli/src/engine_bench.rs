@@ -360,6 +360,21 @@ fn filters() -> [(&'static str, Value); 6] {
     ]
 }
 
+/// Each segment's plan (`explain`) for the first query with `params` and `filter`.
+fn plans(
+    c: &quiver_engine::Collection,
+    data: &Dataset,
+    args: &EngineBenchArgs,
+    filter: Option<&Filter>,
+    params: SearchParams,
+) -> Result<Vec<String>> {
+    let mut req = SearchRequest::new(data.queries.get(0).to_vec(), args.k);
+    req.filter = filter.cloned();
+    req.params = params;
+    req.explain = true;
+    Ok(c.search(&req)?.explain.map(|e| e.segments.into_iter().map(|s| s.plan).collect()).unwrap_or_default())
+}
+
 /// `target_recall` against hand-picked `ef`: calibrates on the queries after the measured ones, then per target
 /// the recall and QPS reached, the `ef` each segment chose, and the QPS of the cheapest swept `ef` that reaches the
 /// target.
@@ -402,11 +417,7 @@ fn targets(
                 }
             }
         }
-        let mut req = SearchRequest::new(data.queries.get(0).to_vec(), args.k);
-        req.params = SearchParams::default().with_target_recall(target);
-        req.explain = true;
-        let plans: Vec<String> =
-            c.search(&req)?.explain.map(|e| e.segments.into_iter().map(|s| s.plan).collect()).unwrap_or_default();
+        let plans = plans(c, data, args, None, SearchParams::default().with_target_recall(target))?;
         let hand = hand.map(|(ef, r)| (ef, r, hand_qps));
         let cost = hand.map(|(_, _, q)| q / m.qps);
         println!(
@@ -432,14 +443,7 @@ fn targets(
             for &target in &args.targets {
                 let params = SearchParams::default().with_target_recall(target);
                 let m = measure(c, data, &admitted, Some(&filter), args, nq, params.clone())?;
-                let mut req = SearchRequest::new(data.queries.get(0).to_vec(), args.k).with_filter(filter.clone());
-                req.params = params;
-                req.explain = true;
-                let plans: Vec<String> = c
-                    .search(&req)?
-                    .explain
-                    .map(|e| e.segments.into_iter().map(|s| s.plan).collect())
-                    .unwrap_or_default();
+                let plans = plans(c, data, args, Some(&filter), params)?;
                 println!(
                     "filter {label:>4}, target_recall {target}: recall@{} {:.4}  QPS {:.0}  ({})",
                     args.k,

@@ -878,13 +878,7 @@ impl Collection {
                     Some(t) => c.width(t, 1.0, crate::recall::CALIBRATION_K),
                     None => (c.default_width, c.at_default()),
                 };
-                crate::types::RecallEstimate {
-                    param: c.param.to_owned(),
-                    width,
-                    estimated,
-                    queries: c.recent_queries + c.stored_queries,
-                    recent_queries: c.recent_queries,
-                }
+                crate::types::RecallEstimate { param: c.param.to_owned(), width, estimated, queries: c.queries }
             });
             // The collection's estimate weighs segments by live rows; a segment scanned exactly counts as 1, one
             // not calibrated yet is left out.

@@ -291,10 +291,8 @@ pub struct RecallEstimate {
     pub width: usize,
     /// Mean recall@10 measured at it.
     pub estimated: f64,
-    /// Queries measured.
+    /// Recent queries measured.
     pub queries: usize,
-    /// Of those, recent user queries (the others are stored vectors).
-    pub recent_queries: usize,
 }
 
 /// The index of one named vector in one segment.

@@ -336,7 +336,7 @@ impl HnswIndex {
         }
     }
 
-    /// Makes every live node reachable on layer 0 from the entry point; returns how many links it added.
+    /// Makes every live node reachable on layer 0 from the entry point.
     ///
     /// The selection heuristic can leave a node without in-links: an inner-product graph does it to short vectors
     /// (never the best neighbour of anything), and parallel inserts can prune a node's last in-link while it is
@@ -344,9 +344,9 @@ impl HnswIndex {
     /// nearest reachable node found by a search for it: into a free slot of one of the closest few, else in place
     /// of the closest node's neighbour with the most in-links (which stays reachable through the others). A
     /// replacement can, rarely, strand a node in turn, so the pass repeats (a few rounds at most).
-    fn repair_reachability(&self) -> usize {
+    fn repair_reachability(&self) {
         let n = self.ids.len();
-        let Some((entry, top)) = *self.entry.lock() else { return 0 };
+        let Some((entry, top)) = *self.entry.lock() else { return };
         let mut links = Vec::new();
         let mut reached = vec![false; n];
         self.spread(entry, &mut reached, &mut links);
@@ -358,7 +358,6 @@ impl HnswIndex {
             }
         }
         let m0 = self.params.m0();
-        let mut added = 0;
         for _round in 0..4 {
             let stranded: Vec<u32> =
                 (0..n as u32).filter(|&i| !reached[i as usize] && !self.deleted[i as usize]).collect();
@@ -378,31 +377,27 @@ impl HnswIndex {
                     ctx.results.drain().collect()
                 });
                 near.sort_unstable();
+                // `near` holds reached nodes only, and the entry is reached: neither is `u`.
                 let host = near.first().map_or(entry, |c| c.node);
-                if host == u {
-                    continue;
-                }
                 let free = near.iter().take(4).map(|c| c.node).find(|&c| self.list(c, 0)[0].load(Relaxed) < m0 as u32);
                 let host = free.unwrap_or(host);
                 self.neighbors_into(host, 0, &mut links);
-                if links.len() < m0 {
-                    links.push(u);
-                } else {
-                    let (slot, _) =
-                        links.iter().enumerate().max_by_key(|&(_, &l)| in_links[l as usize]).expect("full list");
-                    in_links[links[slot] as usize] -= 1;
-                    links[slot] = u;
+                let most_linked = (0..links.len()).max_by_key(|&i| in_links[links[i] as usize]);
+                match most_linked {
+                    Some(slot) if links.len() >= m0 => {
+                        in_links[links[slot] as usize] -= 1;
+                        links[slot] = u;
+                    }
+                    _ => links.push(u),
                 }
                 in_links[u as usize] += 1;
                 self.set_neighbors(host, 0, &links);
-                added += 1;
                 self.spread(u, &mut reached, &mut links);
             }
             // A replaced link may have stranded a node marked reached earlier: recompute from the entry.
             reached.iter_mut().for_each(|r| *r = false);
             self.spread(entry, &mut reached, &mut links);
         }
-        added
     }
 
     /// Appends the (empty) link lists of node `i`, whose vector and id are already stored.

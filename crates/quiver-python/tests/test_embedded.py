@@ -182,7 +182,7 @@ def test_target_recall_picks_a_width_from_measured_recall(tmp_path):
         info = col.info()
         assert info["estimated_recall"] >= 0.9
         est = [s["recall"] for s in info["segments"] if s.get("recall")]
-        assert est and est[0]["param"] == "ef" and est[0]["recent_queries"] == 100
+        assert est and est[0]["param"] == "ef" and est[0]["queries"] == 100
         hit = 0
         for q in held_out:
             got = {h.id for h in col.search(q, k=10)}

@@ -1045,7 +1045,11 @@ async fn target_recall_on_a_collection_and_a_query_is_measured_and_reported() {
         |i: u64| (0..8).map(|d| (((i * 2_654_435_761 + d * 40_503) % 10_007) as f32) / 10_007.0).collect::<Vec<f32>>();
     let pts: Vec<Value> = (0..2000u64).map(|i| json!({"id": i, "vector": v(i)})).collect();
     t.ok("PUT", "/collections/tr/points?wait=true", Some(json!({"points": pts}))).await;
-    // The background optimizer seals, indexes, then calibrates the sealed segment on its own.
+    // Searches are recorded (the collection has a target); once 50 are, the background optimizer calibrates the
+    // sealed segment on its own.
+    for i in 0..60u64 {
+        t.ok("POST", "/collections/tr/points/search", Some(json!({"vector": v(i * 31 + 3), "limit": 10}))).await;
+    }
     let mut estimated = Value::Null;
     for _ in 0..600 {
         let info = t.ok("GET", "/collections/tr", None).await;

@@ -58,18 +58,17 @@ fn a_target_recall_is_met_on_queries_the_calibration_never_saw() {
     // Before any calibration a target searches wide and says so.
     let (_, plan) = ids(c, seen[0], SearchParams::new().with_target_recall(0.9), None);
     assert!(plan.contains("ef=256 (target_recall 0.9, not calibrated yet)"), "{plan}");
-    // The first calibration uses stored vectors (no query recorded before anyone asked for a target but this one).
-    assert_eq!(c.calibrate().unwrap(), 1);
-    let first = c.info().unwrap().segments.iter().find_map(|s| s.recall.clone()).expect("calibrated");
-    assert_eq!((first.param.as_str(), first.recent_queries), ("ef", 1), "{first:?}");
-    // Recent queries are recorded once a target was asked for; the next calibration measures on them.
+    // One recorded query is not enough to measure on: nothing is calibrated, searches stay wide.
+    assert_eq!(c.calibrate().unwrap(), 0);
+    assert!(c.info().unwrap().segments.iter().all(|s| s.recall.is_none()));
+    assert_eq!(c.info().unwrap().estimated_recall, None);
+    // Recent queries are recorded once a target was asked for; the calibration measures on them.
     for q in seen {
         ids(c, q, SearchParams::new(), None);
     }
     assert_eq!(c.calibrate().unwrap(), 1);
     let est = c.info().unwrap().segments.iter().find_map(|s| s.recall.clone()).unwrap();
-    assert_eq!(est.recent_queries, 101, "{est:?}");
-    assert_eq!(est.queries, 101, "enough recent queries: no stored vectors needed");
+    assert_eq!((est.param.as_str(), est.queries), ("ef", 101), "{est:?}");
 
     let mut widths = Vec::new();
     for target in [0.8f64, 0.9, 0.95, 0.99] {

@@ -240,10 +240,10 @@ class Collection(CollectionBase):
         return self._c.optimize()
 
     def calibrate(self) -> int:
-        """Measures each indexed segment's recall at every search width now, on the recent queries (topped up
-        with stored vectors), for searches with ``params={"target_recall": 0.95}`` or a collection created with
-        ``target_recall=``; returns the calibrations made. The background optimizer does this by itself once a
-        target was asked for; ``info()["segments"][i]["recall"]`` and ``info()["estimated_recall"]`` report it."""
+        """Measures each indexed segment's recall at every search width now, on the recent queries (at least 50
+        recorded since a target was first asked for), for searches with ``params={"target_recall": 0.95}`` or a
+        collection created with ``target_recall=``; returns the calibrations made. The background optimizer does
+        this by itself; ``info()["segments"][i]["recall"]`` and ``info()["estimated_recall"]`` report it."""
         return self._c.calibrate()
 
     def flush(self) -> None:
