@@ -98,6 +98,16 @@ impl Metric {
         }
     }
 
+    /// `(offset, sign)` with `distance_from_raw(raw) == offset + sign * raw` exactly (the sign is ±1), for loops
+    /// that test many raw values at once.
+    pub(crate) fn raw_to_distance(self) -> (f32, f32) {
+        match self {
+            Metric::Cosine => (1.0, -1.0),
+            Metric::Dot => (0.0, -1.0),
+            Metric::Euclidean => (0.0, 1.0),
+        }
+    }
+
     /// Converts the raw kernel output (an inner product, or a squared L2 for Euclidean) to a distance.
     #[inline]
     pub(crate) fn distance_from_raw(self, raw: f32) -> f32 {

@@ -205,6 +205,8 @@ mod x86_tables {
     safe!(avx512_dot_u8, avx512::dot_u8, (a: &[u8], b: &[u8]) -> u32);
     safe!(avx512_l2sq_u8, avx512::l2sq_u8, (a: &[u8], b: &[u8]) -> u32);
     safe!(avx512_hamming, avx512::hamming, (a: &[u64], b: &[u64]) -> u32);
+    safe!(avx512_dot_tile, avx512::dot_tile, (q: &[f32], r: &[f32], d: usize, o: &mut [f32]) -> ());
+    safe!(avx512_l2sq_tile, avx512::l2sq_tile, (q: &[f32], r: &[f32], d: usize, o: &mut [f32]) -> ());
 
     /// Needs `avx2`, `fma` and `popcnt`.
     pub(super) static AVX2: Kernels = Kernels {
@@ -230,8 +232,8 @@ mod x86_tables {
         dot_u8: avx512_dot_u8,
         l2sq_u8: avx512_l2sq_u8,
         hamming: avx512_hamming,
-        dot_tile: avx2_dot_tile,
-        l2sq_tile: avx2_l2sq_tile,
+        dot_tile: avx512_dot_tile,
+        l2sq_tile: avx512_l2sq_tile,
     };
 }
 

@@ -80,6 +80,28 @@ fn batch_search_equals_single_queries() {
 }
 
 #[test]
+fn filtered_batches_equal_filtered_single_queries() {
+    // Many queries at once take the packed, tiled kernel and the top-k pass that skips runs without candidates.
+    let set = small_set();
+    let n = set.base.len() as u64;
+    let third = FnFilter::new(|id| id % 3 == 1, Some(n / 3));
+    for metric in Metric::ALL {
+        let index = build(metric, &set.base);
+        for k in [1usize, 10, 100] {
+            let batch = index.search_batch(set.queries.as_slice(), k, &SearchParams::new(), Some(&third)).unwrap();
+            for (qi, got) in batch.iter().enumerate() {
+                let q = set.queries.get(qi);
+                let want = naive_top_k(metric, set.base.iter().enumerate().map(|(i, v)| (i as u64, v)), q, k, |id| {
+                    third.allows(id)
+                });
+                let truth = |id: u64| naive_distance(metric, q, set.base.get(id as usize));
+                assert_exact(got, &want, truth, EPS, &format!("{metric} batch query {qi} k {k}"));
+            }
+        }
+    }
+}
+
+#[test]
 fn filtered_search_returns_min_k_matches_and_only_allowed_ids() {
     let set = small_set();
     let index = build(Metric::Cosine, &set.base);
