@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 /// Arguments of `quiver engine-bench`.
 #[derive(clap::Args, Debug)]
 pub struct EngineBenchArgs {
-    /// Dataset prefix (`DIR/NAME`) or directory, with `NAME_base_items.jsonl` beside the vectors.
+    /// Dataset prefix (`DIR/NAME`) or directory, with `NAME_base_items.jsonl` beside the vectors (without it the
+    /// points have no payloads and the filtered searches are skipped).
     #[arg(long)]
     data: PathBuf,
     /// Queries to run per measurement (the first N of the query file).
@@ -55,6 +56,14 @@ pub struct EngineBenchArgs {
     /// Data directory (default: a fresh temporary one, removed afterwards).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Name of the measured collection in `--dir`.
+    #[arg(long, default_value = "multi")]
+    collection: String,
+    /// Measure the collection already in `--dir` (ids 0..n of `--data`, e.g. one imported by `quiver import` or
+    /// `bench/serve_load.py`) instead of ingesting: a large set is built once and measured many times. Its
+    /// configuration is used as it is (`--index`, `--param`, `--seal-points` are ignored).
+    #[arg(long, requires = "dir")]
+    reuse: bool,
     /// Skip building the single-segment collection for the comparison.
     #[arg(long)]
     skip_single: bool,
@@ -231,7 +240,16 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
     let extra = if args.targets.is_empty() { 0 } else { args.calibration_queries };
     let data = Dataset::load(&args.data, Some(args.queries + extra)).context("loading the dataset")?;
     let n = data.base.len();
-    let payloads = load_payloads(&items_path(&args.data)?, n)?;
+    let payloads = match items_path(&args.data) {
+        Ok(path) => Some(load_payloads(&path, n)?),
+        Err(e) => {
+            println!("no payloads ({e}): the filtered searches are skipped");
+            None
+        }
+    };
+    let no_payloads = vec![Payload::new(); if payloads.is_some() { 0 } else { n }];
+    let payloads: &[Payload] = payloads.as_deref().unwrap_or(&no_payloads);
+    let skip_filters = args.skip_filters || no_payloads.len() == n && n > 0;
     let nq = args.queries.min(data.queries.len());
     let tmp;
     let root = match &args.dir {
@@ -263,7 +281,17 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
         args.batch,
         args.durability
     );
-    let (c, ingest_s, indexed_s) = ingest(&db, "multi", cfg.clone(), &data, &payloads, args.batch)?;
+    let (c, ingest_s, indexed_s) = if args.reuse {
+        let c = db.collection(&args.collection)?;
+        let points = c.info()?.points;
+        if points != n as u64 {
+            bail!("--reuse: collection {:?} holds {points} points, the data set {n}", args.collection);
+        }
+        println!("  reusing collection {:?} ({points} points)", args.collection);
+        (c, 0.0, 0.0)
+    } else {
+        ingest(&db, &args.collection, cfg.clone(), &data, payloads, args.batch)?
+    };
     let info = c.info()?;
     let sealed = info.segments.iter().filter(|s| s.tier != quiver_engine::segment::Tier::Growing).count();
     println!(
@@ -294,11 +322,11 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
             .collect::<Vec<_>>()
     );
     if !args.targets.is_empty() {
-        report["targets"] = targets(&c, &data, &payloads, &args, nq, &multi_curve)?;
+        report["targets"] = targets(&c, &data, payloads, &args, nq, &multi_curve)?;
     }
     let filters = filters();
     let mut filtered = Vec::new();
-    for (label, fj) in filters.into_iter().filter(|_| !args.skip_filters) {
+    for (label, fj) in filters.into_iter().filter(|_| !skip_filters) {
         let filter: Filter = serde_json::from_value(fj)?;
         let admitted: Vec<u32> =
             (0..n as u32).filter(|&i| filter.matches(&PointId::Num(u64::from(i)), &payloads[i as usize])).collect();
@@ -320,7 +348,7 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
         let mut single = cfg.clone();
         single.optimizer.seal_points = n + 1;
         single.durability = DurabilityConfig::None;
-        let (s, _, s_indexed) = ingest(&db, "single", single, &data, &payloads, args.batch)?;
+        let (s, _, s_indexed) = ingest(&db, "single", single, &data, payloads, args.batch)?;
         let mut single_curve = Vec::new();
         for &ef in &args.sweep {
             let m = measure(&s, &data, &all, None, &args, nq, SearchParams::default().with_ef(ef))?;

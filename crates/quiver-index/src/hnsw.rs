@@ -511,16 +511,13 @@ impl HnswIndex {
                 break;
             }
             self.neighbors_into(c.node, level, links);
-            if let Some(&first) = links.first() {
-                sc.prefetch(first as usize);
+            // Drop the visited neighbours first, then ask for every remaining one's vector before scoring any, so
+            // their loads from memory overlap instead of each waiting for the one before.
+            links.retain(|&nb| visited.first(nb));
+            for &nb in links.iter() {
+                sc.prefetch(nb as usize);
             }
-            for (pos, &nb) in links.iter().enumerate() {
-                if let Some(&next) = links.get(pos + 1) {
-                    sc.prefetch(next as usize);
-                }
-                if !visited.first(nb) {
-                    continue;
-                }
+            for &nb in links.iter() {
                 let d = sc.distance(nb as usize);
                 let worst = results.peek().map_or(f32::INFINITY, |w| w.dist);
                 if results.len() < ef || d < worst {
