@@ -213,7 +213,7 @@ fn ingest(
     name: &str,
     cfg: CollectionConfig,
     data: &Dataset,
-    payloads: &[Payload],
+    payloads: Option<&[Payload]>,
     batch: usize,
 ) -> Result<(quiver_engine::Collection, f64, f64)> {
     let c = db.create_collection(name, cfg)?;
@@ -224,7 +224,13 @@ fn ingest(
     for start in (0..n).step_by(batch) {
         let end = (start + batch).min(n);
         let pts = (start..end)
-            .map(|i| PointInput::new(i as u64, data.base.get(i).to_vec()).with_payload(payloads[i].clone()))
+            .map(|i| {
+                let p = PointInput::new(i as u64, data.base.get(i).to_vec());
+                match payloads {
+                    Some(payloads) => p.with_payload(payloads[i].clone()),
+                    None => p,
+                }
+            })
             .collect();
         c.upsert(pts)?;
     }
@@ -247,9 +253,9 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
             None
         }
     };
-    let no_payloads = vec![Payload::new(); if payloads.is_some() { 0 } else { n }];
-    let payloads: &[Payload] = payloads.as_deref().unwrap_or(&no_payloads);
-    let skip_filters = args.skip_filters || no_payloads.len() == n && n > 0;
+    let payloads = payloads.as_deref();
+    // The filtered searches need the payloads.
+    let filtered_payloads = payloads.filter(|_| !args.skip_filters);
     let nq = args.queries.min(data.queries.len());
     let tmp;
     let root = match &args.dir {
@@ -322,11 +328,11 @@ pub fn run(args: EngineBenchArgs) -> Result<()> {
             .collect::<Vec<_>>()
     );
     if !args.targets.is_empty() {
-        report["targets"] = targets(&c, &data, payloads, &args, nq, &multi_curve)?;
+        report["targets"] = targets(&c, &data, filtered_payloads, &args, nq, &multi_curve)?;
     }
-    let filters = filters();
     let mut filtered = Vec::new();
-    for (label, fj) in filters.into_iter().filter(|_| !skip_filters) {
+    let measured_filters = filtered_payloads.map(|payloads| filters().map(|f| (f, payloads)));
+    for ((label, fj), payloads) in measured_filters.into_iter().flatten() {
         let filter: Filter = serde_json::from_value(fj)?;
         let admitted: Vec<u32> =
             (0..n as u32).filter(|&i| filter.matches(&PointId::Num(u64::from(i)), &payloads[i as usize])).collect();
@@ -409,7 +415,7 @@ fn plans(
 fn targets(
     c: &quiver_engine::Collection,
     data: &Dataset,
-    payloads: &[Payload],
+    filtered_payloads: Option<&[Payload]>,
     args: &EngineBenchArgs,
     nq: usize,
     curve: &[(f64, f64)],
@@ -462,7 +468,7 @@ fn targets(
     }
     // Under real filters (correlated with the vectors, unlike the calibration's random bands), where the
     // planner uses the index.
-    if !args.skip_filters {
+    if let Some(payloads) = filtered_payloads {
         for (label, fj) in filters().into_iter().take(3) {
             let filter: Filter = serde_json::from_value(fj)?;
             let admitted: Vec<u32> = (0..data.base.len() as u32)
