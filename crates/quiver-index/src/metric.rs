@@ -145,3 +145,20 @@ impl std::str::FromStr for Metric {
         Metric::parse(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Metric;
+
+    #[test]
+    fn raw_to_distance_is_distance_from_raw() {
+        // The flat scan skips runs with `offset + sign * raw` and then keeps candidates with `distance_from_raw`:
+        // the two must agree exactly, or a run holding a candidate could be skipped.
+        for metric in Metric::ALL {
+            let (offset, sign) = metric.raw_to_distance();
+            for raw in [-2.5f32, -1.0, -1e-7, 0.0, 1e-7, 0.3, 0.999_999_9, 1.0, 7.25, 1e30] {
+                assert_eq!(offset + sign * raw, metric.distance_from_raw(raw), "{metric} raw {raw}");
+            }
+        }
+    }
+}
