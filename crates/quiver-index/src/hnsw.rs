@@ -378,9 +378,17 @@ impl HnswIndex {
                 });
                 near.sort_unstable();
                 // `near` holds reached nodes only, and the entry is reached: neither is `u`.
-                let host = near.first().map_or(entry, |c| c.node);
+                let closest = near.first().map_or(entry, |c| c.node);
                 let free = near.iter().take(4).map(|c| c.node).find(|&c| self.list(c, 0)[0].load(Relaxed) < m0 as u32);
-                let host = free.unwrap_or(host);
+                // Else the closest node with a neighbour that has another in-link: giving that link up does not
+                // strand it (evicting a neighbour's only in-link passed the problem back and forth).
+                let mut spare = || {
+                    near.iter().map(|c| c.node).find(|&c| {
+                        self.neighbors_into(c, 0, &mut links);
+                        links.iter().any(|&l| in_links[l as usize] >= 2)
+                    })
+                };
+                let host = free.or_else(&mut spare).unwrap_or(closest);
                 self.neighbors_into(host, 0, &mut links);
                 let most_linked = (0..links.len()).max_by_key(|&i| in_links[links[i] as usize]);
                 match most_linked {
