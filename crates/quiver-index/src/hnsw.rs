@@ -242,6 +242,7 @@ impl HnswIndex {
         // Ids `0..n` in node order (a segment's rows, what the engine builds) need no map.
         index.rows = (!index.ids.iter().enumerate().all(|(i, &id)| id == i as u64)).then_some(rows);
         index.deleted = vec![false; n];
+        index.layer0 = crate::huge::with_capacity(n * (hp.m0() + 1));
         for i in 0..n {
             index.push_node_slots(i);
         }
@@ -418,6 +419,7 @@ impl HnswIndex {
         } else {
             self.upper_start.push(NO_NODE);
         }
+        crate::huge::reserve(&mut self.layer0, self.params.m0() + 1);
         self.layer0.extend((0..self.params.m0() + 1).map(|_| AtomicU32::new(0)));
         self.locks.push(Mutex::new(()));
     }
@@ -808,7 +810,7 @@ impl HnswIndex {
             n_deleted,
             levels,
             upper_start,
-            layer0: layer0.into_iter().map(AtomicU32::new).collect(),
+            layer0: crate::huge::collected(layer0.len(), layer0.into_iter().map(AtomicU32::new)),
             upper: upper.into_iter().map(AtomicU32::new).collect(),
             locks: (0..n).map(|_| Mutex::new(())).collect(),
             entry: Mutex::new(entry),

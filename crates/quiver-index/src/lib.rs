@@ -39,6 +39,7 @@ mod error;
 mod filter;
 mod flat;
 mod hnsw;
+mod huge;
 mod ivf;
 mod kdlsh;
 mod kdtree;

@@ -309,6 +309,8 @@ impl Visited {
     /// Forgets every mark and makes room for `n` rows.
     pub(crate) fn reset(&mut self, n: usize) {
         if self.marks.len() < n {
+            let more = n - self.marks.len();
+            crate::huge::reserve(&mut self.marks, more);
             self.marks.resize(n, 0);
         }
         self.epoch = self.epoch.wrapping_add(1);

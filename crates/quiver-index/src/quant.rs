@@ -183,7 +183,7 @@ impl Sq8Storage {
     pub fn train(metric: Metric, vectors: &VectorSet) -> Self {
         let dim = vectors.dim();
         let quantizer = Sq8::train(vectors);
-        let mut codes = vec![0u8; vectors.len() * dim];
+        let mut codes = crate::huge::filled(vectors.len() * dim, 0u8);
         codes
             .par_chunks_exact_mut(dim)
             .zip(vectors.as_slice().par_chunks_exact(dim))
@@ -195,6 +195,7 @@ impl Sq8Storage {
     /// Appends the code of one prepared vector.
     pub fn push(&mut self, v: &[f32]) {
         let start = self.codes.len();
+        crate::huge::reserve(&mut self.codes, v.len());
         self.codes.resize(start + v.len(), 0);
         self.quantizer.encode_into(v, &mut self.codes[start..]);
         self.norms.push(self.quantizer.decoded_norm2(&self.codes[start..]));
@@ -221,7 +222,8 @@ impl Sq8Storage {
     pub(crate) fn read(r: &mut Reader<'_>, metric: Metric, dim: usize, rows: usize) -> Result<Self> {
         let quantizer = Sq8::read(r, Some(dim))?;
         let at = r.offset();
-        let codes = r.bytes(rows.checked_mul(dim).ok_or_else(|| r.corrupt(at, "count overflows"))?)?.to_vec();
+        let codes =
+            crate::huge::copied(r.bytes(rows.checked_mul(dim).ok_or_else(|| r.corrupt(at, "count overflows"))?)?);
         let at = r.offset();
         let norms = r.f32s(rows)?;
         if norms.iter().any(|x| !x.is_finite()) {
@@ -461,7 +463,7 @@ impl PqStorage {
     /// Trains a product quantizer with `m` sub-spaces on `vectors` and encodes them.
     pub fn train(metric: Metric, vectors: &VectorSet, m: usize, seed: u64) -> Result<Self> {
         let quantizer = Pq::train(vectors, m, seed)?;
-        let mut codes = vec![0u8; vectors.len() * m];
+        let mut codes = crate::huge::filled(vectors.len() * m, 0u8);
         codes
             .par_chunks_exact_mut(m)
             .zip(vectors.as_slice().par_chunks_exact(vectors.dim()))
@@ -472,6 +474,8 @@ impl PqStorage {
     /// Appends the code of one prepared vector.
     pub fn push(&mut self, v: &[f32]) {
         let start = self.codes.len();
+        let more = self.quantizer.m;
+        crate::huge::reserve(&mut self.codes, more);
         self.codes.resize(start + self.quantizer.m, 0);
         self.quantizer.encode_into(v, &mut self.codes[start..]);
     }
@@ -495,7 +499,9 @@ impl PqStorage {
     pub(crate) fn read(r: &mut Reader<'_>, metric: Metric, dim: usize, rows: usize) -> Result<Self> {
         let quantizer = Pq::read(r, Some(dim))?;
         let at = r.offset();
-        let codes = r.bytes(rows.checked_mul(quantizer.m).ok_or_else(|| r.corrupt(at, "count overflows"))?)?.to_vec();
+        let codes = crate::huge::copied(
+            r.bytes(rows.checked_mul(quantizer.m).ok_or_else(|| r.corrupt(at, "count overflows"))?)?,
+        );
         if codes.iter().any(|&c| c as usize >= quantizer.ksub) {
             return Err(r.corrupt(at, "code refers to a missing centroid"));
         }
@@ -648,7 +654,7 @@ impl BitStorage {
     pub fn new(metric: Metric, vectors: &VectorSet, seed: u64) -> Self {
         let quantizer = BitQuantizer::new(vectors.dim(), seed);
         let w = quantizer.words();
-        let mut codes = vec![0u64; vectors.len() * w];
+        let mut codes = crate::huge::filled(vectors.len() * w, 0u64);
         codes
             .par_chunks_exact_mut(w)
             .zip(vectors.as_slice().par_chunks_exact(vectors.dim()))
@@ -659,6 +665,8 @@ impl BitStorage {
     /// Appends the code of one prepared vector.
     pub fn push(&mut self, v: &[f32]) {
         let start = self.codes.len();
+        let more = self.quantizer.words();
+        crate::huge::reserve(&mut self.codes, more);
         self.codes.resize(start + self.quantizer.words(), 0);
         self.quantizer.encode_into(v, &mut self.codes[start..]);
     }
@@ -688,7 +696,9 @@ impl BitStorage {
         }
         let quantizer = BitQuantizer { dim, rotation };
         let at = r.offset();
-        let codes = r.u64s(rows.checked_mul(quantizer.words()).ok_or_else(|| r.corrupt(at, "count overflows"))?)?;
+        let codes = crate::huge::copied(
+            &r.u64s(rows.checked_mul(quantizer.words()).ok_or_else(|| r.corrupt(at, "count overflows"))?)?,
+        );
         Ok(Self { metric, quantizer, codes })
     }
 }

@@ -1,6 +1,6 @@
 //! Floats owned by someone else — a memory-mapped segment file, in practice — that a [`crate::VectorSet`] reads
-//! without copying. This is the crate's only module with `unsafe` code (allowed on this module alone in `lib.rs`):
-//! the address of the owner's slice is taken once and the slice is rebuilt from it on every read, so a row lookup
+//! without copying. One of the crate's two modules with `unsafe` code (allowed on this module in `lib.rs`; the
+//! other is `huge`, one `madvise` call): the address of the owner's slice is taken once and the slice is rebuilt from it on every read, so a row lookup
 //! costs no virtual call.
 
 use std::fmt;
