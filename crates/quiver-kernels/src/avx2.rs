@@ -162,6 +162,41 @@ pub(crate) fn dot_f32_u8(w: &[f32], c: &[u8]) -> f32 {
     s
 }
 
+/// `Σ w[i] · c[i]` of i16 weights and u8 codes in wrapping i32 arithmetic, the same sum as the scalar
+/// reference in any order (exact while `Σ |w[i]| · 255 ≤ i32::MAX`, which the callers keep).
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn dot_i16_u8(w: &[i16], c: &[u8]) -> i32 {
+    let n = w.len().min(c.len());
+    let (mut a0, mut a1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    let mut i = 0;
+    // SAFETY (all loads below): every index is bounded by the loop condition against `n`.
+    unsafe {
+        while i + 32 <= n {
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(ld_i16x16(w, i), ld_u8x16(c, i)));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(ld_i16x16(w, i + 16), ld_u8x16(c, i + 16)));
+            i += 32;
+        }
+        while i + 16 <= n {
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(ld_i16x16(w, i), ld_u8x16(c, i)));
+            i += 16;
+        }
+    }
+    let mut s = hsum_epi32(_mm256_add_epi32(a0, a1)) as i32;
+    while i < n {
+        s = s.wrapping_add(i32::from(w[i]) * i32::from(c[i]));
+        i += 1;
+    }
+    s
+}
+
+/// 16 i16 values at `p[i..i + 16]`.
+#[inline(always)]
+unsafe fn ld_i16x16(p: &[i16], i: usize) -> __m256i {
+    debug_assert!(i + 16 <= p.len());
+    // SAFETY: the caller guarantees `i + 16 <= p.len()`; `loadu` has no alignment requirement.
+    unsafe { _mm256_loadu_si256(p.as_ptr().add(i).cast()) }
+}
+
 /// Widens 16 bytes at `p[i..i + 16]` to 16 x i16.
 #[inline(always)]
 unsafe fn ld_u8x16(p: &[u8], i: usize) -> __m256i {

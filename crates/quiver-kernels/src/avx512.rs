@@ -89,7 +89,8 @@ pub(crate) fn sum_f32(a: &[f32]) -> f32 {
     _mm512_reduce_add_ps(_mm512_add_ps(s0, s1))
 }
 
-/// 32 bytes at `p[i..]` (fewer under `mask`) widened to 32 x i16.
+/// 32 bytes at `p[i..]` (fewer under `mask`) widened to 32 x i16. Callers enable `avx512vl` (the masked 256-bit
+/// load needs it; without it the load is not inlined but called, once per 32 bytes).
 #[inline(always)]
 unsafe fn ld_u8x32(p: &[u8], i: usize, mask: __mmask32) -> __m512i {
     // SAFETY: the caller guarantees that every byte selected by `mask` lies inside `p`.
@@ -101,8 +102,61 @@ fn byte_mask(rem: usize) -> __mmask32 {
     if rem >= 32 { !0 } else { ((1u64 << rem) - 1) as __mmask32 }
 }
 
+/// `Σ w[i] · c[i]` of f32 weights and u8 codes: 16 codes widened to f32 per FMA, two accumulators.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) fn dot_f32_u8(w: &[f32], c: &[u8]) -> f32 {
+    let n = w.len().min(c.len());
+    let (mut s0, mut s1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    let mut i = 0;
+    // SAFETY: full loads only while `i + 32 <= n`; after that the mask selects only elements below `n` (of both
+    // slices: `n` is the shorter length).
+    unsafe {
+        while i + 32 <= n {
+            let c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(c.as_ptr().add(i).cast())));
+            let c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(c.as_ptr().add(i + 16).cast())));
+            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(w.as_ptr().add(i)), c0, s0);
+            s1 = _mm512_fmadd_ps(_mm512_loadu_ps(w.as_ptr().add(i + 16)), c1, s1);
+            i += 32;
+        }
+        while i < n {
+            let m = if n - i >= 16 { !0 } else { tail_mask(n - i) };
+            let cv = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c.as_ptr().add(i).cast())));
+            s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w.as_ptr().add(i)), cv, s0);
+            i += 16;
+        }
+    }
+    _mm512_reduce_add_ps(_mm512_add_ps(s0, s1))
+}
+
+/// `Σ w[i] · c[i]` of i16 weights and u8 codes in wrapping i32 arithmetic (see the AVX2 version): 32 codes
+/// widened to i16 per `madd`, two accumulators.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) fn dot_i16_u8(w: &[i16], c: &[u8]) -> i32 {
+    let n = w.len().min(c.len());
+    let (mut a0, mut a1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+    let mut i = 0;
+    // SAFETY: full loads only while `i + 64 <= n`; after that `byte_mask(n - i)` selects only elements below `n`
+    // (of both slices: `n` is the shorter length).
+    unsafe {
+        while i + 64 <= n {
+            let w0 = _mm512_loadu_si512(w.as_ptr().add(i).cast());
+            let w1 = _mm512_loadu_si512(w.as_ptr().add(i + 32).cast());
+            a0 = _mm512_add_epi32(a0, _mm512_madd_epi16(w0, ld_u8x32(c, i, !0)));
+            a1 = _mm512_add_epi32(a1, _mm512_madd_epi16(w1, ld_u8x32(c, i + 32, !0)));
+            i += 64;
+        }
+        while i < n {
+            let m = byte_mask(n - i);
+            let w0 = _mm512_maskz_loadu_epi16(m, w.as_ptr().add(i));
+            a0 = _mm512_add_epi32(a0, _mm512_madd_epi16(w0, ld_u8x32(c, i, m)));
+            i += 32;
+        }
+    }
+    _mm512_reduce_add_epi32(_mm512_add_epi32(a0, a1))
+}
+
 /// Overflow bounds as in the AVX2 version: each i32 lane gains at most 130,050 per 32 bytes.
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub(crate) fn dot_u8(a: &[u8], b: &[u8]) -> u32 {
     let n = a.len().min(b.len());
     let mut acc = _mm512_setzero_si512();
@@ -118,7 +172,7 @@ pub(crate) fn dot_u8(a: &[u8], b: &[u8]) -> u32 {
     _mm512_reduce_add_epi32(acc) as u32
 }
 
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub(crate) fn l2sq_u8(a: &[u8], b: &[u8]) -> u32 {
     let n = a.len().min(b.len());
     let mut acc = _mm512_setzero_si512();

@@ -60,6 +60,7 @@ pub struct Kernels {
     l2sq_f32: PairF32,
     sum_f32: fn(&[f32]) -> f32,
     dot_f32_u8: fn(&[f32], &[u8]) -> f32,
+    dot_i16_u8: fn(&[i16], &[u8]) -> i32,
     dot_u8: fn(&[u8], &[u8]) -> u32,
     l2sq_u8: fn(&[u8], &[u8]) -> u32,
     hamming: fn(&[u64], &[u64]) -> u32,
@@ -123,6 +124,16 @@ impl Kernels {
         (self.dot_f32_u8)(w, c)
     }
 
+    /// `Σ w[i] · c[i]` of i16 weights and u8 codes in wrapping i32 arithmetic — exact while
+    /// `Σ |w[i]| · 255 ≤ i32::MAX` (the caller scales its weights to keep that); scoring a query rounded to 16-bit
+    /// weights against SQ8 codes, several times fewer instructions than [`Kernels::dot_f32_u8`]. Integer kernels
+    /// agree with the scalar reference exactly. # Panics: as [`Kernels::dot`].
+    #[inline]
+    pub fn dot_i16_u8(&self, w: &[i16], c: &[u8]) -> i32 {
+        check_len(w.len(), c.len());
+        (self.dot_i16_u8)(w, c)
+    }
+
     /// Inner product of u8 codes. # Panics: as [`Kernels::dot`].
     #[inline]
     pub fn dot_u8(&self, a: &[u8], b: &[u8]) -> u32 {
@@ -166,6 +177,7 @@ static SCALAR: Kernels = Kernels {
     l2sq_f32: scalar::l2sq_f32,
     sum_f32: scalar::sum_f32,
     dot_f32_u8: scalar::dot_f32_u8,
+    dot_i16_u8: scalar::dot_i16_u8,
     dot_u8: scalar::dot_u8,
     l2sq_u8: scalar::l2sq_u8,
     hamming: scalar::hamming,
@@ -194,6 +206,7 @@ mod x86_tables {
     safe!(avx2_l2sq, avx2::l2sq_f32, (a: &[f32], b: &[f32]) -> f32);
     safe!(avx2_sum, avx2::sum_f32, (a: &[f32]) -> f32);
     safe!(avx2_dot_f32_u8, avx2::dot_f32_u8, (w: &[f32], c: &[u8]) -> f32);
+    safe!(avx2_dot_i16_u8, avx2::dot_i16_u8, (w: &[i16], c: &[u8]) -> i32);
     safe!(avx2_dot_u8, avx2::dot_u8, (a: &[u8], b: &[u8]) -> u32);
     safe!(avx2_l2sq_u8, avx2::l2sq_u8, (a: &[u8], b: &[u8]) -> u32);
     safe!(avx2_hamming, avx2::hamming, (a: &[u64], b: &[u64]) -> u32);
@@ -202,6 +215,8 @@ mod x86_tables {
     safe!(avx512_dot, avx512::dot_f32, (a: &[f32], b: &[f32]) -> f32);
     safe!(avx512_l2sq, avx512::l2sq_f32, (a: &[f32], b: &[f32]) -> f32);
     safe!(avx512_sum, avx512::sum_f32, (a: &[f32]) -> f32);
+    safe!(avx512_dot_f32_u8, avx512::dot_f32_u8, (w: &[f32], c: &[u8]) -> f32);
+    safe!(avx512_dot_i16_u8, avx512::dot_i16_u8, (w: &[i16], c: &[u8]) -> i32);
     safe!(avx512_dot_u8, avx512::dot_u8, (a: &[u8], b: &[u8]) -> u32);
     safe!(avx512_l2sq_u8, avx512::l2sq_u8, (a: &[u8], b: &[u8]) -> u32);
     safe!(avx512_hamming, avx512::hamming, (a: &[u64], b: &[u64]) -> u32);
@@ -215,6 +230,7 @@ mod x86_tables {
         l2sq_f32: avx2_l2sq,
         sum_f32: avx2_sum,
         dot_f32_u8: avx2_dot_f32_u8,
+        dot_i16_u8: avx2_dot_i16_u8,
         dot_u8: avx2_dot_u8,
         l2sq_u8: avx2_l2sq_u8,
         hamming: avx2_hamming,
@@ -222,13 +238,14 @@ mod x86_tables {
         l2sq_tile: avx2_l2sq_tile,
     };
 
-    /// Needs everything `AVX2` needs plus `avx512f`, `avx512bw` and `avx512vpopcntdq`.
+    /// Needs everything `AVX2` needs plus `avx512f`, `avx512bw`, `avx512vl` and `avx512vpopcntdq`.
     pub(super) static AVX512: Kernels = Kernels {
         name: "avx512",
         dot_f32: avx512_dot,
         l2sq_f32: avx512_l2sq,
         sum_f32: avx512_sum,
-        dot_f32_u8: avx2_dot_f32_u8,
+        dot_f32_u8: avx512_dot_f32_u8,
+        dot_i16_u8: avx512_dot_i16_u8,
         dot_u8: avx512_dot_u8,
         l2sq_u8: avx512_l2sq_u8,
         hamming: avx512_hamming,
@@ -244,6 +261,7 @@ static NEON: Kernels = Kernels {
     l2sq_f32: neon::l2sq_f32,
     sum_f32: neon::sum_f32,
     dot_f32_u8: neon::dot_f32_u8,
+    dot_i16_u8: scalar::dot_i16_u8,
     dot_u8: neon::dot_u8,
     l2sq_u8: neon::l2sq_u8,
     hamming: neon::hamming,
@@ -263,6 +281,7 @@ fn detect() -> Vec<&'static Kernels> {
             sets.push(&x86_tables::AVX2);
             if std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vl")
                 && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
             {
                 sets.push(&x86_tables::AVX512);
@@ -325,6 +344,12 @@ pub fn norm(a: &[f32]) -> f32 {
 #[inline]
 pub fn dot_f32_u8(w: &[f32], c: &[u8]) -> f32 {
     active().dot_f32_u8(w, c)
+}
+
+/// `Σ w[i] · c[i]` (i16 weights, u8 codes, wrapping i32) with the active kernels. See [`Kernels::dot_i16_u8`].
+#[inline]
+pub fn dot_i16_u8(w: &[i16], c: &[u8]) -> i32 {
+    active().dot_i16_u8(w, c)
 }
 
 /// Inner product of u8 codes with the active kernels.

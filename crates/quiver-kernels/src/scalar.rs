@@ -35,6 +35,14 @@ pub(crate) fn dot_f32_u8(w: &[f32], c: &[u8]) -> f32 {
     s
 }
 
+pub(crate) fn dot_i16_u8(w: &[i16], c: &[u8]) -> i32 {
+    let mut s = 0i32;
+    for (&x, &y) in w.iter().zip(c) {
+        s = s.wrapping_add(i32::from(x) * i32::from(y));
+    }
+    s
+}
+
 pub(crate) fn dot_u8(a: &[u8], b: &[u8]) -> u32 {
     let mut s = 0u32;
     for (&x, &y) in a.iter().zip(b) {

@@ -1,6 +1,9 @@
 use crate::support::{naive_distance, random_vectors, small_set};
 use proptest::prelude::*;
-use quiver_index::{FlatIndex, HnswIndex, Metric, Params, SearchParams, Sq8, VectorIndex, VectorSet};
+use quiver_index::{
+    FlatIndex, HnswIndex, Metric, Params, QueryScorer, SearchParams, Sq8, Sq8Storage, VectorIndex, VectorSet,
+    VectorStorage,
+};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
@@ -27,6 +30,43 @@ proptest! {
             let l2: f32 = query.iter().zip(&back).map(|(a, b)| (a - b) * (a - b)).sum();
             let got = Sq8::distance(Metric::Euclidean, &prepared, &code, q.decoded_norm2(&code));
             prop_assert!((got - l2).abs() <= 1e-3 * (1.0 + l2), "seed {seed}: l2 {got} vs {l2}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The graph's SQ8 scorer rounds the query's weights to 16 bits: its distances stay within the stated bound
+    /// (`Σ cᵢ · scale / 2` on the score, `scale = max |wᵢ| / limit`) of the f32-weight distance, for every metric,
+    /// dimensions across the kernels' lane widths included.
+    #[test]
+    fn sq8_scorer_with_rounded_weights_stays_within_its_bound(seed in any::<u64>(), dim in 1usize..700, n in 1usize..20) {
+        let data = random_vectors(seed, n, dim);
+        for metric in [Metric::Cosine, Metric::Dot, Metric::Euclidean] {
+            let mut prepared = data.clone();
+            for i in 0..prepared.len() {
+                let mut v = prepared.get(i).to_vec();
+                if metric.prepare(&mut v).is_err() {
+                    continue;
+                }
+                prepared.set(i, &v).unwrap();
+            }
+            let storage = Sq8Storage::train(metric, &prepared);
+            let q = prepared.get(0);
+            let plain = storage.quantizer().query(q);
+            let scorer = storage.scorer(q);
+            let limit = (i32::MAX as usize / (255 * dim)).min(16_383) as f32;
+            let max_w: f32 = q.iter().zip(0..dim).map(|(x, d)| (x * storage.quantizer().max_error(d) * 2.0).abs()).fold(0.0, f32::max);
+            for row in 0..prepared.len() {
+                let code = storage.code(row);
+                let want = Sq8::distance(metric, &plain, code, storage.quantizer().decoded_norm2(code));
+                let got = scorer.distance(row);
+                let codes: f32 = code.iter().map(|&c| f32::from(c)).sum();
+                // The score moves by at most Σcᵢ·scale/2 (doubled under Euclidean: -2·dot), plus f32 rounding.
+                let bound = 2.0 * codes * (max_w / limit) / 2.0 * 1.01 + 1e-4 * (1.0 + want.abs());
+                prop_assert!((got - want).abs() <= bound, "{metric:?} dim {dim} row {row}: {got} vs {want} (bound {bound})");
+            }
         }
     }
 }

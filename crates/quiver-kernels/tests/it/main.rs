@@ -66,6 +66,16 @@ proptest! {
     }
 
     #[test]
+    fn i16_u8_kernel_matches_scalar_exactly(
+        (w, c) in (0usize..600).prop_flat_map(|n| (prop::collection::vec(any::<i16>(), n), prop::collection::vec(any::<u8>(), n)))
+    ) {
+        // Full-range weights overflow i32 on long inputs: the kernels must wrap the same way as the reference.
+        for k in simd_sets() {
+            prop_assert_eq!(k.dot_i16_u8(&w, &c), scalar().dot_i16_u8(&w, &c), "{} dot_i16_u8 len {}", k.name(), w.len());
+        }
+    }
+
+    #[test]
     fn f32_u8_kernel_matches_scalar(
         (w, c) in (0usize..300).prop_flat_map(|n| (vec_f32(n), prop::collection::vec(any::<u8>(), n)))
     ) {
@@ -124,6 +134,8 @@ fn every_edge_length_matches_scalar() {
         for k in simd_sets() {
             assert_eq!(k.dot_u8(&au, &bu), scalar().dot_u8(&au, &bu), "{} dot_u8 len {n}", k.name());
             assert_eq!(k.l2sq_u8(&au, &bu), scalar().l2sq_u8(&au, &bu), "{} l2sq_u8 len {n}", k.name());
+            let w: Vec<i16> = (0..n).map(|i| ((i * 7919) % 65536) as u16 as i16).collect();
+            assert_eq!(k.dot_i16_u8(&w, &au), scalar().dot_i16_u8(&w, &au), "{} dot_i16_u8 len {n}", k.name());
         }
     }
 }
@@ -148,6 +160,7 @@ fn known_values() {
         assert_eq!(k.cosine(&[0.0, 0.0], &[1.0, 1.0]), 0.0, "zero vector has cosine 0");
         assert_eq!(k.hamming(&[0b1011, u64::MAX], &[0b0001, 0]), 66, "{}", k.name());
         assert_eq!(k.dot_u8(&[1, 2, 255], &[3, 4, 255]), 3 + 8 + 65025, "{}", k.name());
+        assert_eq!(k.dot_i16_u8(&[-1, 2, -32768], &[3, 4, 255]), -3 + 8 - 32768 * 255, "{}", k.name());
     }
 }
 
