@@ -14,7 +14,7 @@ import sys
 def curve_of_bench(path):
     rows = []
     for line in open(path):
-        m = re.match(r"hnsw\s+\S+\s+ef=(\d+)\s+([\d.]+)\s+([\d.]+)", line)
+        m = re.match(r"hnsw\s.*?\sef=(\d+)\s+([\d.]+)\s+([\d.]+)", line)
         if m:
             rows.append((float(m.group(2)), float(m.group(3))))
     return rows
