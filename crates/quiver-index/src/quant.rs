@@ -239,11 +239,12 @@ impl Sq8Storage {
 }
 
 /// A query's SQ8 weights rounded to 16-bit integers under one scale, for graph traversal: `Σ wᵢcᵢ ≈ scale ·
-/// Σ ŵᵢcᵢ`, the sum taken exactly in integers by `dot_i16_u8` (two 32-lane multiply-adds per 64 dimensions
-/// instead of 16-lane conversions and FMAs). Rounding moves each weight by at most `scale / 2`, i.e. the score by
-/// at most `Σ cᵢ · scale / 2`; with 384 dimensions and weights kept to 14 bits that is about 1/60 of SQ8's own
-/// worst case (half a step in every dimension). Only traversal uses it: the graph's candidates are reranked on
-/// the f32 vectors, and IVF's SQ8 bounds keep the f32 weights.
+/// Σ ŵᵢcᵢ`, the sum taken exactly in integers by `dot_i16_u8` (one 32-lane multiply-add per 32 dimensions instead
+/// of 16-lane conversions and FMAs). Rounding moves each weight by at most `scale / 2`, so the score by at most
+/// `Σ cᵢ · scale / 2` — with 14-bit weights at most `max |wᵢ| / 128` per dimension, against SQ8's own error of up
+/// to `|wᵢ| / 2` per dimension (on the WordNet MiniLM queries the first bound is a median 1/15 of the second).
+/// Only traversal uses it: the graph's candidates are reranked on the f32 vectors, and IVF's SQ8 bounds keep the
+/// f32 weights.
 #[derive(Clone, Debug)]
 struct Sq8IntWeights {
     weights: Vec<i16>,
@@ -524,7 +525,7 @@ impl PqStorage {
         let start = self.codes.len();
         let more = self.quantizer.m;
         crate::huge::reserve(&mut self.codes, more);
-        self.codes.resize(start + self.quantizer.m, 0);
+        self.codes.resize(start + more, 0);
         self.quantizer.encode_into(v, &mut self.codes[start..]);
     }
 
@@ -715,7 +716,7 @@ impl BitStorage {
         let start = self.codes.len();
         let more = self.quantizer.words();
         crate::huge::reserve(&mut self.codes, more);
-        self.codes.resize(start + self.quantizer.words(), 0);
+        self.codes.resize(start + more, 0);
         self.quantizer.encode_into(v, &mut self.codes[start..]);
     }
 

@@ -14,7 +14,7 @@
 //! # Accuracy
 //! f32 SIMD kernels sum in a different order than the scalar loop, so results differ by rounding:
 //! `|simd - scalar| <= F32_REL_EPS * sum(|a_i * b_i|) + 1e-6` (for `l2sq`, the sum of `(a_i - b_i)^2`).
-//! Integer kernels (u8, Hamming) are exact.
+//! Integer kernels (u8, i16 × u8, Hamming) are exact.
 //!
 //! ```
 //! let a = [1.0f32, 2.0, 3.0];

@@ -64,7 +64,8 @@ proptest! {
                 let got = scorer.distance(row);
                 let codes: f32 = code.iter().map(|&c| f32::from(c)).sum();
                 // The score moves by at most Σcᵢ·scale/2 (doubled under Euclidean: -2·dot), plus f32 rounding.
-                let bound = 2.0 * codes * (max_w / limit) / 2.0 * 1.01 + 1e-4 * (1.0 + want.abs());
+                let factor = if metric == Metric::Euclidean { 2.0 } else { 1.0 };
+                let bound = factor * codes * (max_w / limit) / 2.0 * 1.01 + 1e-4 * (1.0 + want.abs());
                 prop_assert!((got - want).abs() <= bound, "{metric:?} dim {dim} row {row}: {got} vs {want} (bound {bound})");
             }
         }
