@@ -48,12 +48,6 @@ const VERSION: u16 = 2;
 const NO_NODE: u32 = u32::MAX;
 /// Highest level a node may get (with m ≥ 2 a level above 16 has probability < 2^-16 per node).
 const MAX_LEVEL: usize = 16;
-/// How many neighbours ahead of the one being scored a layer search asks memory for (all of a code's lines). One
-/// at a time leaves each load waiting; all of a node's neighbours at once (the earlier scheme, two lines each)
-/// overflows the core's outstanding-miss slots and leaves most of each code to demand loads. Four ahead measured
-/// 1.1–1.5x faster than all-at-once on 100k and 1M sets (AMD EPYC, docs/benchmarks.md "Prefetching a few
-/// neighbours ahead"); three was level with four.
-const PREFETCH_AHEAD: usize = 4;
 
 /// HNSW construction and default search settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -527,15 +521,16 @@ impl HnswIndex {
                 break;
             }
             self.neighbors_into(c.node, level, links);
-            // Drop the visited neighbours first, then keep the loads of the next few neighbours' codes in flight
-            // while scoring one, so each waits less on memory (see `PREFETCH_AHEAD`).
+            // Drop the visited neighbours first, then keep the loads of the next neighbours in flight while scoring
+            // one, so each waits less on memory: all of them at once, or a few ahead (`prefetch_ahead`).
             links.retain(|&nb| visited.first(nb));
-            for &nb in links.iter().take(PREFETCH_AHEAD) {
+            let ahead = sc.prefetch_ahead().min(links.len());
+            for &nb in &links[..ahead] {
                 sc.prefetch(nb as usize);
             }
             for (j, &nb) in links.iter().enumerate() {
-                if let Some(&ahead) = links.get(j + PREFETCH_AHEAD) {
-                    sc.prefetch(ahead as usize);
+                if let Some(&next) = links.get(j + ahead) {
+                    sc.prefetch(next as usize);
                 }
                 let d = sc.distance(nb as usize);
                 let worst = results.peek().map_or(f32::INFINITY, |w| w.dist);

@@ -11,8 +11,14 @@ pub trait QueryScorer {
     fn distance(&self, row: usize) -> f32;
     /// Distances to rows `start..start + out.len()`, written to `out`.
     fn distances(&self, start: usize, out: &mut [f32]);
-    /// Hints that row `row` will be scored soon (graph searches call it one neighbour ahead).
+    /// Hints that row `row` will be scored soon.
     fn prefetch(&self, row: usize);
+    /// How many rows ahead of the one being scored a graph search should keep prefetched: `usize::MAX` asks for
+    /// every unvisited neighbour of a node before scoring any (the default), a small number keeps that many in
+    /// flight (see `quiver-index/src/hnsw.rs`, `search_layer`).
+    fn prefetch_ahead(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// Rows of vectors that can be scored against a query.
