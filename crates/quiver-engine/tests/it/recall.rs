@@ -134,8 +134,10 @@ fn a_collection_target_applies_to_filtered_searches_too() {
     .unwrap();
     c.seal().unwrap();
     let half: Filter = serde_json::from_value(json!({"must": [{"key": "half", "match": {"value": 0}}]})).unwrap();
-    let queries = random_vectors(200, dim, 8);
-    for q in &queries[..100] {
+    // 250 queries to calibrate on (the sample holds 256) and 250 to measure: with 100 of each, a graph built on
+    // several threads measured 0.924-0.973 over runs, too wide for the tolerance below.
+    let queries = random_vectors(500, dim, 8);
+    for q in &queries[..250] {
         ids(c, q, SearchParams::new(), None);
     }
     assert_eq!(c.calibrate().unwrap(), 1);
@@ -146,13 +148,13 @@ fn a_collection_target_applies_to_filtered_searches_too() {
     for filter in [None, Some(&half)] {
         let mut total = 0.0;
         let mut plan = String::new();
-        for q in &queries[100..] {
+        for q in &queries[250..] {
             let (got, p) = ids(c, q, SearchParams::new(), filter);
             let (want, _) = ids(c, q, SearchParams::new().with_exact(true), filter);
             total += recall(&got, &want);
             plan = p;
         }
-        let measured = total / 100.0;
+        let measured = total / 250.0;
         eprintln!("filter {}: recall {measured:.4} ({plan})", filter.is_some());
         assert!(plan.contains("target_recall 0.95, estimated"), "{plan}");
         assert!(measured >= 0.93, "filter {}: recall {measured:.4} ({plan})", filter.is_some());
