@@ -20,7 +20,7 @@ pub struct BenchArgs {
     /// NAME_groundtruth_dist.fvecs), or the set's directory.
     #[arg(long)]
     pub data: PathBuf,
-    /// Index: flat, hnsw, ivf, or a preset (hnsw-f32, hnsw-sq8, hnsw-pq, hnsw-bits, ivf-flat, ivf-pq).
+    /// Index: flat, hnsw, ivf, or a preset (hnsw-f32, hnsw-sq8, hnsw-sq4, hnsw-pq, hnsw-bits, ivf-flat, ivf-pq).
     #[arg(long, default_value = "flat")]
     pub index: String,
     /// Metric the index uses.
@@ -108,6 +108,7 @@ pub struct Row {
 fn resolve_index(name: &str) -> anyhow::Result<(IndexKind, Vec<String>)> {
     match name.trim().to_ascii_lowercase().as_str() {
         "hnsw-sq8" => Ok((IndexKind::Hnsw, vec!["quantization=sq8".to_owned()])),
+        "hnsw-sq4" => Ok((IndexKind::Hnsw, vec!["quantization=sq4".to_owned()])),
         "hnsw-f32" => Ok((IndexKind::Hnsw, vec!["quantization=none".to_owned()])),
         "hnsw-pq" => Ok((IndexKind::Hnsw, vec!["quantization=pq".to_owned()])),
         "hnsw-bits" => Ok((IndexKind::Hnsw, vec!["quantization=bits".to_owned()])),

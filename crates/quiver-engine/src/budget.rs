@@ -57,6 +57,7 @@ pub fn index_bytes_per_point(cfg: &IndexConfig, dim: u64) -> u64 {
     let codes = match quantization {
         Quantization::None => 0,
         Quantization::Sq8 => dim + 4,
+        Quantization::Sq4 => dim.div_ceil(2) + 4,
         Quantization::Pq => pq_m,
         Quantization::Bits => 8 * dim.div_ceil(64),
     };

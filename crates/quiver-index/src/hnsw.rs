@@ -34,6 +34,7 @@ use crate::neighbor::{Neighbor, TopK};
 use crate::params::{Params, SearchParams};
 use crate::points::Visited;
 use crate::quant::{BitStorage, PqStorage, Quantization, Sq8Storage};
+use crate::sq4::Sq4Storage;
 use crate::storage::{QueryScorer, RawStorage, VectorStorage};
 use crate::traits::{MutableIndex, VectorIndex, prepare_query};
 use crate::vectors::{VectorSet, prepare_build, validate_vector};
@@ -184,6 +185,7 @@ pub struct HnswIndex {
 enum Codes {
     None,
     Sq8(Sq8Storage),
+    Sq4(Sq4Storage),
     Pq(PqStorage),
     Bits(BitStorage),
 }
@@ -249,6 +251,9 @@ impl HnswIndex {
         index.codes = match hp.quantization {
             Quantization::None => Codes::None,
             Quantization::Sq8 => Codes::Sq8(Sq8Storage::train(metric, &index.storage.vectors)),
+            Quantization::Sq4 => {
+                Codes::Sq4(Sq4Storage::train(metric, &index.storage.vectors, crate::sq4::DEFAULT_CLIP))
+            }
             Quantization::Pq => {
                 let m = if hp.pq_m == 0 { crate::quant::Pq::default_m(dim) } else { hp.pq_m };
                 if n == 0 {
@@ -744,6 +749,7 @@ impl HnswIndex {
         let codes = match hp.quantization {
             Quantization::None => Codes::None,
             Quantization::Sq8 => Codes::Sq8(Sq8Storage::read(&mut r, metric, dim, n)?),
+            Quantization::Sq4 => Codes::Sq4(Sq4Storage::read(&mut r, metric, dim, n)?),
             Quantization::Pq => Codes::Pq(PqStorage::read(&mut r, metric, dim, n)?),
             Quantization::Bits => Codes::Bits(BitStorage::read(&mut r, metric, dim, n)?),
         };
@@ -883,6 +889,7 @@ impl VectorIndex for HnswIndex {
             let mut cands: Vec<Cand> = match &self.codes {
                 Codes::None => self.walk(&self.storage.scorer(&q), entry, top, ef, ctx, &admit),
                 Codes::Sq8(c) => self.rescore(&q, self.walk(&c.scorer(&q), entry, top, ef, ctx, &admit), rerank),
+                Codes::Sq4(c) => self.rescore(&q, self.walk(&c.scorer(&q), entry, top, ef, ctx, &admit), rerank),
                 Codes::Pq(c) => self.rescore(&q, self.walk(&c.scorer(&q), entry, top, ef, ctx, &admit), rerank),
                 Codes::Bits(c) => self.rescore(&q, self.walk(&c.scorer(&q), entry, top, ef, ctx, &admit), rerank),
             };
@@ -913,6 +920,7 @@ impl VectorIndex for HnswIndex {
             + match &self.codes {
                 Codes::None => 0,
                 Codes::Sq8(c) => c.memory_bytes(),
+                Codes::Sq4(c) => c.memory_bytes(),
                 Codes::Pq(c) => c.memory_bytes(),
                 Codes::Bits(c) => c.memory_bytes(),
             }
@@ -977,6 +985,7 @@ impl HnswIndex {
         match &self.codes {
             Codes::None => {}
             Codes::Sq8(c) => c.write(&mut w),
+            Codes::Sq4(c) => c.write(&mut w),
             Codes::Pq(c) => c.write(&mut w),
             Codes::Bits(c) => c.write(&mut w),
         }
@@ -998,6 +1007,7 @@ impl MutableIndex for HnswIndex {
         match &mut self.codes {
             Codes::None => {}
             Codes::Sq8(c) => c.push(&v),
+            Codes::Sq4(c) => c.push(&v),
             Codes::Pq(c) => c.push(&v),
             Codes::Bits(c) => c.push(&v),
         }

@@ -83,7 +83,7 @@ impl IvfParams {
         p.finish("ivf index (build)", Self::NAMES)?;
         match out.quantization {
             Quantization::None | Quantization::Pq => Ok(out),
-            Quantization::Sq8 | Quantization::Bits => {
+            Quantization::Sq8 | Quantization::Sq4 | Quantization::Bits => {
                 Err(Error::invalid("quantization", "none or pq for an IVF index", out.quantization.name()))
             }
         }
@@ -169,7 +169,9 @@ impl IvfIndex {
                 Some(Pq::train(&residuals, m, p.seed)?)
             }
             Quantization::None => None,
-            Quantization::Sq8 | Quantization::Bits => unreachable!("rejected by IvfParams::from_params"),
+            Quantization::Sq8 | Quantization::Sq4 | Quantization::Bits => {
+                unreachable!("rejected by IvfParams::from_params")
+            }
         };
         let sq = (pq.is_none() && p.prefilter).then(|| Sq8::train(&vectors));
         let mut index = Self {

@@ -53,6 +53,7 @@ mod points;
 mod quant;
 #[allow(unsafe_code)]
 mod shared;
+mod sq4;
 mod storage;
 mod traits;
 mod vectors;
@@ -74,6 +75,7 @@ pub use quant::{
     Sq8Storage,
 };
 pub use shared::FloatSource;
+pub use sq4::{Sq4, Sq4Scorer, Sq4Storage};
 pub use storage::{QueryScorer, RawScorer, RawStorage, VectorStorage};
 pub use traits::{MutableIndex, VectorIndex, prepare_query};
 pub use vectors::{VectorSet, validate_dim, validate_vector};

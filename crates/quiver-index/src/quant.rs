@@ -813,6 +813,8 @@ pub enum Quantization {
     None,
     /// One byte per dimension ([`Sq8`]), rescored on f32 vectors.
     Sq8,
+    /// Four bits per dimension ([`crate::Sq4`]), rescored on f32 vectors.
+    Sq4,
     /// One byte per sub-space ([`Pq`]), rescored on f32 vectors.
     Pq,
     /// One bit per dimension ([`BitQuantizer`]), rescored on f32 vectors.
@@ -825,21 +827,25 @@ impl Quantization {
         match self {
             Quantization::None => "none",
             Quantization::Sq8 => "sq8",
+            Quantization::Sq4 => "sq4",
             Quantization::Pq => "pq",
             Quantization::Bits => "bits",
         }
     }
 
-    /// Parses `none`, `sq8`, `pq` or `bits`.
+    /// Parses `none`, `sq8`, `sq4`, `pq` or `bits`.
     pub fn parse(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "none" | "f32" => Ok(Quantization::None),
             "sq8" | "int8" => Ok(Quantization::Sq8),
+            "sq4" | "int4" => Ok(Quantization::Sq4),
             "pq" => Ok(Quantization::Pq),
             "bits" | "1bit" | "binary" => Ok(Quantization::Bits),
-            _ => {
-                Err(Error::UnknownName { what: "quantization", got: s.to_owned(), known: "none, sq8, pq, bits".into() })
-            }
+            _ => Err(Error::UnknownName {
+                what: "quantization",
+                got: s.to_owned(),
+                known: "none, sq8, sq4, pq, bits".into(),
+            }),
         }
     }
 
@@ -849,10 +855,13 @@ impl Quantization {
             Quantization::Sq8 => 1,
             Quantization::Pq => 2,
             Quantization::Bits => 3,
+            Quantization::Sq4 => 4,
         }
     }
 
     pub(crate) fn from_tag(t: u8) -> Option<Self> {
-        [Quantization::None, Quantization::Sq8, Quantization::Pq, Quantization::Bits].into_iter().find(|q| q.tag() == t)
+        [Quantization::None, Quantization::Sq8, Quantization::Sq4, Quantization::Pq, Quantization::Bits]
+            .into_iter()
+            .find(|q| q.tag() == t)
     }
 }

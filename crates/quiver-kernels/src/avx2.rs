@@ -189,6 +189,34 @@ pub(crate) fn dot_i16_u8(w: &[i16], c: &[u8]) -> i32 {
     s
 }
 
+/// `Σ w[d] · code[d]` of i8 weights and 4-bit codes in the packing of [`crate::Kernels::dot_i8_u4`]: per 32-byte
+/// block, the low nibbles (masked) and the high nibbles (shifted, masked) are 64 unsigned bytes in dimension
+/// order, multiplied by the signed weight bytes and summed in pairs (`maddubs`: at most `2 · 15 · 128` a lane, so
+/// no saturation), then widened to i32. Exact, as the scalar reference.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn dot_i8_u4(w: &[i8], c: &[u8]) -> i32 {
+    let n = c.len().min(w.len() / 2);
+    let mask = _mm256_set1_epi8(0x0f);
+    let ones = _mm256_set1_epi16(1);
+    let (mut a0, mut a1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    let mut i = 0;
+    // SAFETY (all loads below): `i + 32 <= n` bounds the code load, and `2i + 64 <= 2n <= w.len()` the weights'.
+    unsafe {
+        while i + 32 <= n {
+            let codes = _mm256_loadu_si256(c.as_ptr().add(i).cast());
+            let lo = _mm256_and_si256(codes, mask);
+            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(codes), mask);
+            let wl = _mm256_loadu_si256(w.as_ptr().add(2 * i).cast());
+            let wh = _mm256_loadu_si256(w.as_ptr().add(2 * i + 32).cast());
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, wl), ones));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, wh), ones));
+            i += 32;
+        }
+    }
+    let s = hsum_epi32(_mm256_add_epi32(a0, a1)) as i32;
+    s + crate::scalar::dot_i8_u4(&w[2 * i..], &c[i..])
+}
+
 /// 16 i16 values at `p[i..i + 16]`.
 #[inline(always)]
 unsafe fn ld_i16x16(p: &[i16], i: usize) -> __m256i {

@@ -61,6 +61,7 @@ pub struct Kernels {
     sum_f32: fn(&[f32]) -> f32,
     dot_f32_u8: fn(&[f32], &[u8]) -> f32,
     dot_i16_u8: fn(&[i16], &[u8]) -> i32,
+    dot_i8_u4: fn(&[i8], &[u8]) -> i32,
     dot_u8: fn(&[u8], &[u8]) -> u32,
     l2sq_u8: fn(&[u8], &[u8]) -> u32,
     hamming: fn(&[u64], &[u64]) -> u32,
@@ -134,6 +135,18 @@ impl Kernels {
         (self.dot_i16_u8)(w, c)
     }
 
+    /// `Σ w[d] · code[d]` of i8 weights and 4-bit codes packed two to a byte, in i32 — exact for any input (at
+    /// most `127 · 15` a dimension). The packing, [`U4_BLOCK`] bytes at a time: a block of `t` bytes starting at
+    /// byte `o` holds dimensions `2o .. 2o + t` in its bytes' low nibbles and `2o + t .. 2o + 2t` in their high
+    /// nibbles (`t` is 32 except for a shorter last block), so that one 32-byte load and two masks give 64
+    /// dimensions in order. Integer kernels agree with the scalar reference exactly.
+    /// # Panics: if `w.len() != 2 * c.len()` or `w` is longer than `MAX_DIM`.
+    #[inline]
+    pub fn dot_i8_u4(&self, w: &[i8], c: &[u8]) -> i32 {
+        check_len(w.len(), 2 * c.len());
+        (self.dot_i8_u4)(w, c)
+    }
+
     /// Inner product of u8 codes. # Panics: as [`Kernels::dot`].
     #[inline]
     pub fn dot_u8(&self, a: &[u8], b: &[u8]) -> u32 {
@@ -178,6 +191,7 @@ static SCALAR: Kernels = Kernels {
     sum_f32: scalar::sum_f32,
     dot_f32_u8: scalar::dot_f32_u8,
     dot_i16_u8: scalar::dot_i16_u8,
+    dot_i8_u4: scalar::dot_i8_u4,
     dot_u8: scalar::dot_u8,
     l2sq_u8: scalar::l2sq_u8,
     hamming: scalar::hamming,
@@ -207,6 +221,7 @@ mod x86_tables {
     safe!(avx2_sum, avx2::sum_f32, (a: &[f32]) -> f32);
     safe!(avx2_dot_f32_u8, avx2::dot_f32_u8, (w: &[f32], c: &[u8]) -> f32);
     safe!(avx2_dot_i16_u8, avx2::dot_i16_u8, (w: &[i16], c: &[u8]) -> i32);
+    safe!(avx2_dot_i8_u4, avx2::dot_i8_u4, (w: &[i8], c: &[u8]) -> i32);
     safe!(avx2_dot_u8, avx2::dot_u8, (a: &[u8], b: &[u8]) -> u32);
     safe!(avx2_l2sq_u8, avx2::l2sq_u8, (a: &[u8], b: &[u8]) -> u32);
     safe!(avx2_hamming, avx2::hamming, (a: &[u64], b: &[u64]) -> u32);
@@ -231,6 +246,7 @@ mod x86_tables {
         sum_f32: avx2_sum,
         dot_f32_u8: avx2_dot_f32_u8,
         dot_i16_u8: avx2_dot_i16_u8,
+        dot_i8_u4: avx2_dot_i8_u4,
         dot_u8: avx2_dot_u8,
         l2sq_u8: avx2_l2sq_u8,
         hamming: avx2_hamming,
@@ -246,6 +262,8 @@ mod x86_tables {
         sum_f32: avx512_sum,
         dot_f32_u8: avx512_dot_f32_u8,
         dot_i16_u8: avx512_dot_i16_u8,
+        // The AVX2 kernel: 32 bytes of codes are 64 dimensions, and a wider load would need a second packing.
+        dot_i8_u4: avx2_dot_i8_u4,
         dot_u8: avx512_dot_u8,
         l2sq_u8: avx512_l2sq_u8,
         hamming: avx512_hamming,
@@ -262,6 +280,7 @@ static NEON: Kernels = Kernels {
     sum_f32: neon::sum_f32,
     dot_f32_u8: neon::dot_f32_u8,
     dot_i16_u8: scalar::dot_i16_u8,
+    dot_i8_u4: scalar::dot_i8_u4,
     dot_u8: neon::dot_u8,
     l2sq_u8: neon::l2sq_u8,
     hamming: neon::hamming,
@@ -351,6 +370,15 @@ pub fn dot_f32_u8(w: &[f32], c: &[u8]) -> f32 {
 pub fn dot_i16_u8(w: &[i16], c: &[u8]) -> i32 {
     active().dot_i16_u8(w, c)
 }
+
+/// `Σ w[d] · code[d]` of i8 weights and packed 4-bit codes with the active kernels. See [`Kernels::dot_i8_u4`].
+#[inline]
+pub fn dot_i8_u4(w: &[i8], c: &[u8]) -> i32 {
+    active().dot_i8_u4(w, c)
+}
+
+/// Bytes in one block of the 4-bit packing of [`Kernels::dot_i8_u4`] (64 dimensions).
+pub const U4_BLOCK: usize = 32;
 
 /// Inner product of u8 codes with the active kernels.
 #[inline]

@@ -43,6 +43,18 @@ pub(crate) fn dot_i16_u8(w: &[i16], c: &[u8]) -> i32 {
     s
 }
 
+/// The reference for the 4-bit packing described at [`crate::Kernels::dot_i8_u4`].
+pub(crate) fn dot_i8_u4(w: &[i8], c: &[u8]) -> i32 {
+    let mut s = 0i32;
+    for (o, block) in (0..c.len()).step_by(crate::U4_BLOCK).map(|o| (o, &c[o..c.len().min(o + crate::U4_BLOCK)])) {
+        let t = block.len();
+        for (j, &b) in block.iter().enumerate() {
+            s += i32::from(w[2 * o + j]) * i32::from(b & 0x0f) + i32::from(w[2 * o + t + j]) * i32::from(b >> 4);
+        }
+    }
+    s
+}
+
 pub(crate) fn dot_u8(a: &[u8], b: &[u8]) -> u32 {
     let mut s = 0u32;
     for (&x, &y) in a.iter().zip(b) {

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use quiver_engine::{Collection, CollectionConfig, Database, ManualClock, Payload, PointId, PointInput, Selector};
+use quiver_engine::{
+    Collection, CollectionConfig, Database, ManualClock, Payload, PointId, PointInput, SearchRequest, Selector,
+};
 use quiver_index::Metric;
 use quiver_storage::{CrashMode, MemDirectory};
 use serde_json::json;
@@ -125,6 +127,31 @@ fn reopen_replays_the_wal_and_loads_segments() {
     // New writes continue the sequence.
     let next = again.upsert(vec![PointInput::new(500, vec![1.0, 1.0, 1.0])]).unwrap();
     assert_eq!(next, f.c.applied_seq() + 1);
+}
+
+/// The same script over HNSW graphs that traverse SQ4 codes (and SQ8): sealed, merged and vacuumed segments
+/// write their codes, and a reopen reads them back beside the mapped vectors.
+#[test]
+fn reopen_loads_segments_whose_graphs_traverse_quantized_codes() {
+    for quantization in ["sq4", "sq8"] {
+        let f = mem_collection(3, Metric::Euclidean, |cfg| {
+            tune(cfg);
+            cfg.index.params.insert("quantization".into(), json!(quantization));
+        });
+        let mut model = Model::new();
+        for step in script() {
+            run_step(&f.c, &model, &step).unwrap();
+            model_apply(&mut model, &step);
+        }
+        assert!(f.c.info().unwrap().optimizer.sealed >= 3, "{quantization}");
+        let probe = [0.5f32, -0.25, 1.0];
+        let before = f.c.search(&SearchRequest::new(probe.to_vec(), 5)).unwrap();
+        assert!(!before.hits.is_empty(), "{quantization}");
+        drop(f.c.clone());
+        let again = f.reopen().unwrap();
+        assert_eq!(dump(&again), model, "{quantization}");
+        assert_eq!(again.search(&SearchRequest::new(probe.to_vec(), 5)).unwrap(), before, "{quantization}");
+    }
 }
 
 /// Crash at every mutating disk operation of the script (every `stride`-th), in every crash mode: after reopen

@@ -23,9 +23,14 @@ pub fn real_recall(kind: IndexKind, metric: Metric, extra: &[&str], sp: &SearchP
 
 /// Filters of every shape return `min(k, matches)` allowed ids with at least `min_recall`.
 pub fn filtered_search(kind: IndexKind, min_recall: f64) {
+    filtered_search_with(kind, &[], min_recall);
+}
+
+/// [`filtered_search`] of an index built with parameters `extra`.
+pub fn filtered_search_with(kind: IndexKind, extra: &[&str], min_recall: f64) {
     let set = small_set();
     let ids: Vec<u64> = (0..set.base.len() as u64).collect();
-    let index = build(kind, Metric::Cosine, &set.base, ids.clone(), &[]);
+    let index = build(kind, Metric::Cosine, &set.base, ids.clone(), extra);
     let flat = oracle(Metric::Cosine, &set.base, ids);
     let n = set.base.len() as u64;
     let half = FnFilter::new(|id| id % 2 == 0, None);
@@ -53,9 +58,14 @@ pub fn filtered_search(kind: IndexKind, min_recall: f64) {
 /// Removes 30% and upserts 100 new points and 50 moved ones: removed ids never come back, moved ids are found
 /// at their new place, results stay `min(k, live)`, and recall holds.
 pub fn churn(kind: IndexKind, min_recall: f64) {
+    churn_with(kind, &[], min_recall);
+}
+
+/// [`churn`] of an index built with parameters `extra`.
+pub fn churn_with(kind: IndexKind, extra: &[&str], min_recall: f64) {
     let set = small_set();
     let ids: Vec<u64> = (0..set.base.len() as u64).collect();
-    let mut index = build(kind, Metric::Cosine, &set.base, ids, &[]);
+    let mut index = build(kind, Metric::Cosine, &set.base, ids, extra);
     let m = index.as_mutable();
     for id in (0..set.base.len() as u64).filter(|id| id % 10 < 3) {
         assert!(m.remove(id));

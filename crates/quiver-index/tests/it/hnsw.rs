@@ -85,7 +85,7 @@ fn every_point_is_reachable_after_a_build() {
             .install(|| HnswIndex::build(Metric::Dot, set.clone(), ids.clone(), params).unwrap())
     };
     for threads in [1, 2] {
-        for extra in [&["m=4"][..], &["m=8", "quantization=sq8"], &[]] {
+        for extra in [&["m=4"][..], &["m=8", "quantization=sq8"], &["m=8", "quantization=sq4"], &[]] {
             let index = build(threads, extra);
             let stats = index.stats();
             assert_eq!(stats.unreachable, 0, "{threads} threads, {extra:?}: {stats:?}");
@@ -212,7 +212,7 @@ unsafe impl FloatSource for Floats {
 fn a_graph_written_without_its_vectors_reads_them_in_place() {
     let set = small_set();
     let ids: Vec<u64> = (0..set.base.len() as u64).collect();
-    for extra in [&["m=8"][..], &["m=8", "quantization=sq8"]] {
+    for extra in [&["m=8"][..], &["m=8", "quantization=sq8"], &["m=8", "quantization=sq4"]] {
         let index = hnsw(&set.base, ids.clone(), extra);
         let bytes = index.to_bytes_without_vectors();
         assert!(bytes.len() + index.vectors().as_slice().len() * 4 <= index.to_bytes().len() + 1, "{extra:?}");

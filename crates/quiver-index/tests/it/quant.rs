@@ -1,8 +1,8 @@
 use crate::support::{naive_distance, random_vectors, small_set};
 use proptest::prelude::*;
 use quiver_index::{
-    FlatIndex, HnswIndex, Metric, Params, QueryScorer, SearchParams, Sq8, Sq8Storage, VectorIndex, VectorSet,
-    VectorStorage,
+    FlatIndex, HnswIndex, Metric, Params, QueryScorer, SearchParams, Sq4, Sq4Storage, Sq8, Sq8Storage, VectorIndex,
+    VectorSet, VectorStorage,
 };
 
 proptest! {
@@ -72,6 +72,81 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// SQ4: a value inside its dimension's range decodes within half a step, one outside is clamped to the range;
+    /// the packed codes read back per dimension; and the scorer (i8 weights, the packed kernel) is within its
+    /// rounding bound — `Σ cᵢ · scale / 2` on the score, `scale = max |qᵢ · stepᵢ| / 127` — of the exact distance to
+    /// the decoded vector, for every metric and for dimensions on both sides of the kernel's 64-dimension blocks.
+    #[test]
+    fn sq4_codes_decode_within_half_a_step_and_score_within_the_rounding_bound(
+        seed in any::<u64>(), dim in 1usize..200, n in 1usize..30, clip in prop::sample::select(vec![0.0f32, 0.01, 0.2])
+    ) {
+        let data = random_vectors(seed, n, dim);
+        for metric in [Metric::Cosine, Metric::Dot, Metric::Euclidean] {
+            let mut prepared = data.clone();
+            for i in 0..prepared.len() {
+                let mut v = prepared.get(i).to_vec();
+                if metric.prepare(&mut v).is_err() {
+                    continue;
+                }
+                prepared.set(i, &v).unwrap();
+            }
+            let storage = Sq4Storage::train(metric, &prepared, clip);
+            let sq4 = storage.quantizer();
+            prop_assert_eq!(sq4.code_len(), dim.div_ceil(2));
+            let mut back = vec![0f32; dim];
+            for (row, v) in prepared.iter().enumerate() {
+                let code = storage.code(row);
+                sq4.decode_into(code, &mut back);
+                for d in 0..dim {
+                    let (lo, hi) = sq4.range(d);
+                    let want = v[d].clamp(lo, hi);
+                    prop_assert!((back[d] - want).abs() <= sq4.max_error(d) * 1.001 + 1e-6, "dim {d}: {} vs {want}", back[d]);
+                    prop_assert!(Sq4::code_at(code, d) <= 15);
+                }
+            }
+            let q = prepared.get(0);
+            let scorer = storage.scorer(q);
+            let max_w = q.iter().enumerate().map(|(d, x)| (x * sq4.max_error(d) * 2.0).abs()).fold(0.0f32, f32::max);
+            for row in 0..prepared.len() {
+                let code = storage.code(row);
+                sq4.decode_into(code, &mut back);
+                let dot: f32 = q.iter().zip(&back).map(|(a, b)| a * b).sum();
+                let want = match metric {
+                    Metric::Cosine => 1.0 - dot,
+                    Metric::Dot => -dot,
+                    Metric::Euclidean => q.iter().zip(&back).map(|(a, b)| (a - b) * (a - b)).sum(),
+                };
+                let codes: f32 = (0..dim).map(|d| f32::from(Sq4::code_at(code, d))).sum();
+                let factor = if metric == Metric::Euclidean { 2.0 } else { 1.0 };
+                let bound = factor * codes * (max_w / 127.0) / 2.0 * 1.01 + 1e-4 * (1.0 + want.abs());
+                let got = scorer.distance(row);
+                prop_assert!((got - want).abs() <= bound, "{metric:?} dim {dim} row {row}: {got} vs {want} (bound {bound})");
+            }
+        }
+    }
+}
+
+#[test]
+fn sq4_ranges_leave_out_the_clipped_share_and_clamp() {
+    // One dimension: 0..=99 and one outlier. With clip 0 the range is min..max; with clip 0.1 the outlier and the
+    // lowest values fall outside it and are clamped to its ends.
+    let rows: Vec<[f32; 1]> = (0..100).map(|i| [i as f32]).chain([[1000.0]]).collect();
+    let set = VectorSet::from_rows(1, rows).unwrap();
+    let (lo, hi) = Sq4::train(&set, 0.0).range(0);
+    assert!(lo == 0.0 && (hi - 1000.0).abs() < 1e-3, "{lo}..{hi}");
+    let clipped = Sq4::train(&set, 0.1);
+    let (lo, hi) = clipped.range(0);
+    assert!((5.0..=6.0).contains(&lo) && (94.0..=96.0).contains(&hi), "{lo}..{hi}");
+    let mut code = [0u8; 1];
+    clipped.encode_into(&[1000.0], &mut code);
+    assert_eq!(code, [15]);
+    clipped.encode_into(&[-7.0], &mut code);
+    assert_eq!(code, [0]);
+}
+
 #[test]
 fn sq8_clamps_values_outside_the_trained_range() {
     let q = Sq8::train(&VectorSet::from_rows(2, [[0.0, -1.0], [1.0, 1.0]]).unwrap());
@@ -123,6 +198,50 @@ fn hnsw_sq8_with_rerank_loses_at_most_a_hundredth_of_recall() {
         }
     }
     assert!(sq8.memory_bytes() > f32_graph.memory_bytes(), "codes are held beside the f32 vectors");
+}
+
+#[test]
+fn hnsw_sq4_with_rerank_loses_at_most_two_hundredths_of_recall() {
+    let set = small_set();
+    let ids: Vec<u64> = (0..set.base.len() as u64).collect();
+    let oracle = FlatIndex::build(Metric::Cosine, set.base.clone(), ids.clone(), Params::new()).unwrap();
+    // One thread, as in the SQ8 test: the two graphs are then the same graph (a build links on f32 vectors),
+    // and only the traversal codes differ.
+    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let (f32_graph, sq4) = one_thread.install(|| {
+        let f = HnswIndex::build(Metric::Cosine, set.base.clone(), ids.clone(), Params::new()).unwrap();
+        let q = HnswIndex::build(Metric::Cosine, set.base.clone(), ids, Params::parse(["quantization=sq4"]).unwrap())
+            .unwrap();
+        (f, q)
+    });
+    for ef in [16usize, 32, 64] {
+        let sp = SearchParams::new().with_ef(ef);
+        let (a, b) = (recall(&f32_graph, &oracle, &set.queries, &sp), recall(&sq4, &oracle, &set.queries, &sp));
+        eprintln!("ef {ef}: f32 {a:.4} sq4 {b:.4}");
+        assert!(b >= a - 0.02, "ef {ef}: sq4 recall {b:.4} vs f32 {a:.4}");
+    }
+    let back = HnswIndex::from_bytes(&sq4.to_bytes()).unwrap();
+    assert_eq!(back.to_bytes(), sq4.to_bytes());
+    for q in set.queries.iter().take(20) {
+        let got = back.search(q, 5, &SearchParams::new(), None).unwrap();
+        assert_eq!(got, sq4.search(q, 5, &SearchParams::new(), None).unwrap());
+        for n in &got {
+            let exact = naive_distance(Metric::Cosine, q, set.base.get(n.id as usize));
+            assert!((f64::from(n.distance) - exact).abs() < 1e-5, "id {}: {} vs exact {exact}", n.id, n.distance);
+        }
+    }
+    // Half a byte a dimension beside the f32 vectors.
+    let codes = sq4.memory_bytes() - f32_graph.memory_bytes();
+    let n = set.base.len();
+    assert!(codes >= n * set.base.dim() / 2 && codes < n * (set.base.dim() / 2 + 16), "{codes} bytes of codes");
+}
+
+#[test]
+fn hnsw_over_quantized_codes_keeps_filters_removals_and_upserts_working() {
+    for extra in [["quantization=sq4"], ["quantization=sq8"]] {
+        crate::common::filtered_search_with(quiver_index::IndexKind::Hnsw, &extra, 0.9);
+        crate::common::churn_with(quiver_index::IndexKind::Hnsw, &extra, 0.9);
+    }
 }
 
 #[test]

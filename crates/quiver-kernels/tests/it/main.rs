@@ -76,6 +76,15 @@ proptest! {
     }
 
     #[test]
+    fn i8_u4_kernel_matches_scalar_exactly(
+        (w, c) in (0usize..300).prop_flat_map(|n| (prop::collection::vec(any::<i8>(), 2 * n), prop::collection::vec(any::<u8>(), n)))
+    ) {
+        for k in simd_sets() {
+            prop_assert_eq!(k.dot_i8_u4(&w, &c), scalar().dot_i8_u4(&w, &c), "{} dot_i8_u4 len {}", k.name(), c.len());
+        }
+    }
+
+    #[test]
     fn f32_u8_kernel_matches_scalar(
         (w, c) in (0usize..300).prop_flat_map(|n| (vec_f32(n), prop::collection::vec(any::<u8>(), n)))
     ) {
@@ -148,6 +157,30 @@ fn u8_kernels_do_not_overflow_at_max_dim() {
     for k in available() {
         assert_eq!(k.dot_u8(&a, &a), 255 * 255 * n as u32, "{}", k.name());
         assert_eq!(k.l2sq_u8(&a, &z), 255 * 255 * n as u32, "{}", k.name());
+    }
+}
+
+#[test]
+fn u4_packing_puts_low_nibbles_first_in_each_block() {
+    // 40 bytes: one whole block (dimensions 0..32 low, 32..64 high) and a last block of 8 (64..72 low, 72..80 high).
+    let c: Vec<u8> = (0..40u8).map(|j| (j % 16) | (((j + 3) % 16) << 4)).collect();
+    let mut want = vec![0i32; 80];
+    for j in 0..32 {
+        want[j] = i32::from(j as u8 % 16);
+        want[32 + j] = i32::from((j as u8 + 3) % 16);
+    }
+    for j in 0..8 {
+        want[64 + j] = i32::from((32 + j as u8) % 16);
+        want[72 + j] = i32::from((35 + j as u8) % 16);
+    }
+    for k in available() {
+        for d in 0..80 {
+            let mut w = vec![0i8; 80];
+            w[d] = -3;
+            assert_eq!(k.dot_i8_u4(&w, &c), -3 * want[d], "{} dimension {d}", k.name());
+        }
+        assert_eq!(k.dot_i8_u4(&[127; 64], &[0xff; 32]), 127 * 15 * 64, "{}", k.name());
+        assert_eq!(k.dot_i8_u4(&[-128; 64], &[0xff; 32]), -128 * 15 * 64, "{}", k.name());
     }
 }
 

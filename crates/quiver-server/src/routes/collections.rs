@@ -114,7 +114,7 @@ pub fn engine_config(body: CreateCollection, model_dim: Option<usize>) -> ApiRes
     for (name, v) in [("quantization_config", &body.quantization_config), ("init_from", &body.init_from)] {
         if v.as_ref().is_some_and(|v| !v.is_null()) {
             let hint = if name == "quantization_config" {
-                " (set `index.params.quantization` to sq8 or pq instead)"
+                " (set `index.params.quantization` to sq8, sq4 or pq instead)"
             } else {
                 ""
             };
