@@ -81,9 +81,9 @@ pub fn estimate(cfg: &CollectionConfig, points: u64, payload_bytes: u64) -> Memo
     let spaces = cfg.spaces();
     let vector: u64 = spaces.iter().map(|s| 4 * s.dimension as u64).sum();
     let per_point = ROW_BYTES + spaces.iter().map(|s| index_bytes_per_point(s.index, s.dimension as u64)).sum::<u64>();
-    // The growing segment at its fullest, and the copy of its vectors a seal builds from (transient, but it is
-    // what the peak holds).
-    let growing = points.min(cfg.optimizer.seal_points as u64) * (2 * vector + payload_bytes);
+    // The growing segment at its fullest. (A seal streams its vectors to a scratch file and builds the index over
+    // them in place: no second heap copy.)
+    let growing = points.min(cfg.optimizer.seal_points as u64) * (vector + payload_bytes);
     let feed = cfg.change_feed_bytes.min(points.saturating_mul(vector + FEED_OP_BYTES + payload_bytes));
     MemoryEstimate {
         points,
@@ -122,7 +122,7 @@ impl MemoryBudget {
         Ok(())
     }
 
-    /// Checks that collection `name` may take `heap_bytes` for a while (a merge's transient copy) without recording
+    /// Checks that collection `name` may take `heap_bytes` for a while (the index a merge builds) without recording
     /// it; refuses like [`MemoryBudget::admit`].
     pub(crate) fn check(&self, name: &str, heap_bytes: u64, what: &str) -> Result<()> {
         self.within(&self.usage.lock(), name, heap_bytes, what)

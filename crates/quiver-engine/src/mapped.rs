@@ -1,11 +1,14 @@
 //! Vectors read in place from a segment file: a sealed segment's vectors block, memory-mapped, becomes the rows
 //! of a [`VectorSet`] without a copy, so a reopened collection holds its graphs, codes and ids on the heap and its
-//! full-precision vectors in the page cache (read when a query reranks or scans exactly). The engine's only
-//! `unsafe` is the one `unsafe impl` below (allowed on this module alone in `lib.rs`).
+//! full-precision vectors in the page cache (read when a query reranks or scans exactly); and a segment being
+//! written streams its vectors to a scratch file read back the same way ([`ScratchVectors`]), so building it holds
+//! no heap copy of them. The engine's only `unsafe` is the two `unsafe impl`s below (allowed on this module alone
+//! in `lib.rs`).
 
 use std::sync::Arc;
 
 use quiver_index::{FloatSource, VectorSet};
+use quiver_storage::{Directory, WritableFile};
 
 use crate::error::{Error, Result};
 
@@ -30,6 +33,124 @@ impl SegmentFloats {
 unsafe impl FloatSource for SegmentFloats {
     fn floats(&self) -> &[f32] {
         bytemuck::try_cast_slice(self.bytes()).unwrap_or_default()
+    }
+}
+
+/// A whole scratch file of little-endian `f32`s (see [`ScratchVectors`]), mapped.
+#[derive(Debug)]
+struct ScratchFloats(quiver_storage::Mapped);
+
+// SAFETY: the map is a read-only view of a scratch file whose writer was closed before it was mapped; nothing
+// writes, truncates or renames that file afterwards (it is only removed, which leaves a mapping intact), and the
+// map lives as long as this value. Its start is page-aligned (or a 64-byte-aligned heap copy), so the cast below
+// is the same slice on every call.
+unsafe impl FloatSource for ScratchFloats {
+    fn floats(&self) -> &[f32] {
+        bytemuck::try_cast_slice(&self.0).unwrap_or_default()
+    }
+}
+
+/// Bytes gathered before one write to a scratch file.
+const SCRATCH_BUFFER: usize = 256 << 10;
+
+/// The vectors of one space of a segment being written, streamed to a scratch file in the collection's directory
+/// instead of a heap array, then read back in place for the index build ([`ScratchVectors::finish`]). So a merge
+/// or a seal holds no heap copy of the rows it rewrites: their bytes sit in the page cache, which the kernel can
+/// reclaim. The file ends in `.tmp`: removed when the value is dropped, and by the cleanup at open if a crash left
+/// it.
+#[derive(Debug)]
+pub(crate) struct ScratchVectors {
+    dir: Arc<dyn Directory>,
+    name: String,
+    file: Option<Box<dyn WritableFile>>,
+    buf: Vec<u8>,
+    dim: usize,
+    rows: usize,
+}
+
+impl ScratchVectors {
+    /// Starts scratch file `name` (which must end in `.tmp`) for `dim`-dimensional vectors.
+    pub fn create(dir: Arc<dyn Directory>, name: String, dim: usize) -> Result<ScratchVectors> {
+        debug_assert!(name.ends_with(quiver_storage::dir::TEMP_SUFFIX));
+        quiver_index::validate_dim(dim)?;
+        let file = dir.create(&name)?;
+        Ok(ScratchVectors { dir, name, file: Some(file), buf: Vec::with_capacity(SCRATCH_BUFFER), dim, rows: 0 })
+    }
+
+    /// Appends one vector (validated: the right length, finite).
+    pub fn push(&mut self, v: &[f32]) -> Result<()> {
+        quiver_index::validate_vector(v, self.dim)?;
+        if cfg!(target_endian = "little") {
+            self.buf.extend_from_slice(bytemuck::cast_slice(v));
+        } else {
+            self.buf.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+        }
+        self.rows += 1;
+        if self.buf.len() >= SCRATCH_BUFFER {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Vector length.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if let Some(f) = self.file.as_mut() {
+            f.write_all(&self.buf)?;
+        }
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Closes the file and reads it back in place as a [`VectorSet`] (a heap copy where the platform cannot map
+    /// it as `f32`s). The file is removed when the returned guard is dropped: drop the set (and any index built
+    /// over it) first.
+    pub fn finish(mut self) -> Result<(VectorSet, ScratchFile)> {
+        self.flush()?;
+        drop(self.file.take());
+        let guard = ScratchFile { dir: self.dir.clone(), name: std::mem::take(&mut self.name) };
+        let map = guard.dir.map(&guard.name)?;
+        let expected = self.rows * self.dim * 4;
+        if map.len() != expected {
+            return Err(Error::Corrupt {
+                file: guard.dir.file_path(&guard.name),
+                offset: 0,
+                detail: format!("scratch vectors hold {} bytes, expected {} × {} × 4", map.len(), self.rows, self.dim),
+            });
+        }
+        let set = if cfg!(target_endian = "little") && bytemuck::try_cast_slice::<u8, f32>(&map).is_ok() {
+            VectorSet::shared(self.dim, Arc::new(ScratchFloats(map)))
+        } else {
+            let floats = map.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            VectorSet::from_flat(self.dim, floats)
+        };
+        Ok((set?, guard))
+    }
+}
+
+impl Drop for ScratchVectors {
+    fn drop(&mut self) {
+        if !self.name.is_empty() {
+            drop(self.file.take());
+            // Best effort: a leftover `.tmp` file is removed at the next open.
+            let _ = self.dir.remove(&self.name);
+        }
+    }
+}
+
+/// A finished scratch file; removed (best effort) when dropped.
+#[derive(Debug)]
+pub(crate) struct ScratchFile {
+    dir: Arc<dyn Directory>,
+    name: String,
+}
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        let _ = self.dir.remove(&self.name);
     }
 }
 

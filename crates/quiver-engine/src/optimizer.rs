@@ -243,8 +243,8 @@ impl Collection {
     }
 
     /// Refuses a merge, vacuum or migration whose build would take the database past its memory budget: the
-    /// build holds a heap copy of the inputs' live vectors and the new index beside everything the collection
-    /// already holds. (A seal's copy is in the collection's estimate already.) The job is retried at the next run.
+    /// build holds the new index beside everything the collection already holds (the inputs' vectors are streamed
+    /// to a scratch file and read in place, not copied to the heap). The job is retried at the next run.
     fn admit_rewrite(&self, inputs: &[Arc<Segment>], tier: Tier, what: &str) -> Result<()> {
         let Some(budget) = self.inner.budget.get() else { return Ok(()) };
         let cfg = &self.inner.config;
@@ -254,11 +254,7 @@ impl Collection {
             .spaces()
             .iter()
             .enumerate()
-            .map(|(s, space)| {
-                let index = self.index_config(tier, s);
-                let dim = space.dimension as u64;
-                4 * dim + crate::budget::index_bytes_per_point(index, dim)
-            })
+            .map(|(s, space)| crate::budget::index_bytes_per_point(self.index_config(tier, s), space.dimension as u64))
             .sum::<u64>();
         let need = self.memory_estimate().heap_bytes.saturating_add(rows.saturating_mul(per_row));
         budget.check(&self.inner.name, need, &format!("{what} of {} segments ({rows} points)", inputs.len()))
@@ -276,7 +272,7 @@ impl Collection {
             st.next_segment_id += 1;
             (id, st.fields.clone())
         };
-        let mut rows = SealedRows::new(&inner.layout)?;
+        let mut rows = SealedRows::new(&inner.dir, new_id, &inner.layout)?;
         let mut origin: Vec<(usize, u32)> = Vec::new();
         for (i, s) in inputs.iter().enumerate() {
             let d = s.data.read();

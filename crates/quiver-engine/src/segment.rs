@@ -19,6 +19,7 @@ use crate::codec::{Reader, Writer};
 use crate::error::Result;
 use crate::filter::Filter;
 use crate::id::PointId;
+use crate::mapped::{ScratchFile, ScratchVectors};
 use crate::ops::{PointWrite, read_payload};
 use crate::payload::Payload;
 use crate::payload_index::{Estimate, FieldType, PayloadIndex, RowSource};
@@ -896,16 +897,15 @@ fn read_spaces(
 }
 
 /// The rows of a segment being written, gathered once: ids and times and payloads encoded straight into the bytes
-/// the file stores, vectors into one [`VectorSet`] per space that the index build then takes over (no copy). See
-/// [`write_sealed`].
+/// the file stores, vectors streamed to one scratch file per space ([`ScratchVectors`]) that the index build then
+/// reads in place — no heap copy of the rows' vectors. See [`write_sealed`].
 #[derive(Debug)]
 pub(crate) struct SealedRows {
     rows: u64,
     meta_rows: Writer,
     payloads: PayloadWriter,
-    vectors: VectorSet,
-    /// Spaces 1, 2, … (zeros where a row has no vector).
-    more: Vec<VectorSet>,
+    /// Per space (space 0 first; zeros where a row has no vector).
+    vectors: Vec<ScratchVectors>,
     /// Per space, rows without a vector; empty unless the vectors are named.
     missing: Vec<RoaringBitmap>,
     /// The sparse vectors, per name.
@@ -913,20 +913,29 @@ pub(crate) struct SealedRows {
 }
 
 impl SealedRows {
-    pub fn new(layout: &Layout) -> Result<SealedRows> {
+    /// Rows for segment `id` of a collection of `layout`, their vectors streamed to scratch files in `dir`.
+    pub fn new(dir: &Arc<dyn Directory>, id: u64, layout: &Layout) -> Result<SealedRows> {
+        let file = quiver_storage::segment::file_name(id);
+        let vectors = layout
+            .spaces
+            .iter()
+            .enumerate()
+            .map(|(s, (_, dim))| {
+                ScratchVectors::create(dir.clone(), format!("{file}.v{s}{}", quiver_storage::dir::TEMP_SUFFIX), *dim)
+            })
+            .collect::<Result<_>>()?;
         Ok(SealedRows {
             rows: 0,
             meta_rows: Writer::default(),
             payloads: PayloadWriter::default(),
-            vectors: VectorSet::new(layout.spaces[0].1)?,
-            more: layout.spaces[1..].iter().map(|(_, d)| VectorSet::new(*d)).collect::<quiver_index::Result<_>>()?,
+            vectors,
             missing: if layout.named { vec![RoaringBitmap::new(); layout.spaces.len()] } else { Vec::new() },
             sparse: layout.sparse.iter().map(|_| SparseSpace::new()).collect(),
         })
     }
 
     pub fn push(&mut self, id: &PointId, vector: &[f32], payload: &Payload, created: u64, expires: u64) -> Result<()> {
-        self.vectors.push(vector)?;
+        self.vectors[0].push(vector)?;
         self.push_meta(id, payload, created, expires)
     }
 
@@ -941,11 +950,9 @@ impl SealedRows {
     ) -> Result<()> {
         let row = self.rows as u32;
         for (s, v) in vectors.iter().enumerate() {
-            let set = if s == 0 { &mut self.vectors } else { &mut self.more[s - 1] };
+            let set = &mut self.vectors[s];
             match v {
-                Some(v) => {
-                    set.push(v)?;
-                }
+                Some(v) => set.push(v)?,
                 None => {
                     set.push(&vec![0.0; set.dim()])?;
                     self.missing[s].insert(row);
@@ -1005,9 +1012,10 @@ fn build_index(
 
 /// Writes `rows` as segment file `id` of `tier` (temp file, fsync, rename, directory fsync) with an index per
 /// vector space as `spaces` says (space 0 first) over row numbers (none for `flat`, or when the build fails: the
-/// note says why, and the rows are scanned exactly). Returns the file's size. Memory: the vectors are written
-/// first, then moved into the index builds, so the peak is one copy of the rows' vectors plus an index; the caller
-/// reads the file back ([`SegmentData::read_file`]) to serve it with the vectors mapped.
+/// note says why, and the rows are scanned exactly). Returns the file's size. Memory: the index builds read the
+/// vectors in place from the scratch files [`SealedRows`] streamed them to, so the heap holds the indexes being
+/// built and the payload bytes, never a copy of the vectors; the caller reads the file back
+/// ([`SegmentData::read_file`]) to serve it with the vectors mapped.
 pub(crate) fn write_sealed(
     dir: Arc<dyn Directory>,
     id: u64,
@@ -1015,17 +1023,20 @@ pub(crate) fn write_sealed(
     rows: SealedRows,
     spaces: &[SpaceBuild],
 ) -> Result<u64> {
-    let SealedRows { rows, meta_rows, payloads, vectors, more, missing, sparse } = rows;
-    let dim = vectors.dim();
-    let dims: Vec<usize> = std::iter::once(dim).chain(more.iter().map(VectorSet::dim)).collect();
+    let SealedRows { rows, meta_rows, payloads, vectors, missing, sparse } = rows;
+    // Every space's vectors, read in place from its scratch file (removed when its guard drops, after the builds).
+    let (vectors, _scratch): (Vec<VectorSet>, Vec<ScratchFile>) =
+        vectors.into_iter().map(ScratchVectors::finish).collect::<Result<Vec<_>>>()?.into_iter().unzip();
+    let dims: Vec<usize> = vectors.iter().map(VectorSet::dim).collect();
+    let dim = dims[0];
     let mut w = SegmentWriter::create(dir.clone(), id)?;
-    w.add_block(BlockKind::Vectors, 0, &crate::mapped::vector_bytes(vectors.as_slice()))?;
+    w.add_block(BlockKind::Vectors, 0, &crate::mapped::vector_bytes(vectors[0].as_slice()))?;
     let (data, offsets) = payloads.into_blocks();
     w.add_block(BlockKind::Payload, crate::payloads::DATA_TAG, &data)?;
     w.add_block(BlockKind::Payload, crate::payloads::OFFSETS_TAG, &offsets)?;
     drop((data, offsets));
-    for (s, v) in more.iter().enumerate() {
-        w.add_block(BlockKind::Vectors, SPACES_TAG + 1 + s as u32, &crate::mapped::vector_bytes(v.as_slice()))?;
+    for (s, v) in vectors.iter().enumerate().skip(1) {
+        w.add_block(BlockKind::Vectors, SPACES_TAG + s as u32, &crate::mapped::vector_bytes(v.as_slice()))?;
     }
     for (s, v) in sparse.iter().enumerate() {
         w.add_block(BlockKind::Vectors, SPARSE_TAG + s as u32, &v.to_bytes())?;
@@ -1033,7 +1044,7 @@ pub(crate) fn write_sealed(
     drop(sparse);
     let mut notes: Vec<Option<String>> = Vec::new();
     let mut compact: Vec<bool> = Vec::new();
-    for (s, v) in std::iter::once(vectors).chain(more).enumerate() {
+    for (s, v) in vectors.into_iter().enumerate() {
         debug_assert!(s < spaces.len(), "index settings for every space");
         let build = spaces.get(s).cloned().unwrap_or((Metric::Cosine, None));
         let tag = if s == 0 { 0 } else { SPACES_TAG + s as u32 };
@@ -1126,11 +1137,51 @@ mod tests {
         pts: &[PointWrite],
         index: Option<(IndexKind, quiver_index::Params)>,
     ) -> u64 {
-        let mut rows = SealedRows::new(&Layout::single(pts[0].vector.len())).unwrap();
+        let scratch: Arc<dyn Directory> = dir.clone();
+        let mut rows = SealedRows::new(&scratch, id, &Layout::single(pts[0].vector.len())).unwrap();
         for p in pts {
             rows.push(&p.id, &p.vector, &p.payload, p.created_ms, p.expires_ms).unwrap();
         }
-        write_sealed(dir.clone(), id, Tier::Hot, rows, &[(Metric::Euclidean, index)]).unwrap()
+        let size = write_sealed(dir.clone(), id, Tier::Hot, rows, &[(Metric::Euclidean, index)]).unwrap();
+        let left: Vec<String> = dir.list().unwrap().into_iter().filter(|n| n.ends_with(".tmp")).collect();
+        assert!(left.is_empty(), "scratch files left behind: {left:?}");
+        size
+    }
+
+    /// The vectors of a segment being written go to a scratch file, not the heap: the index is built over them
+    /// in place, and the file is gone once the segment is written — or once a write fails (a full disk), which
+    /// leaves no segment either.
+    #[test]
+    fn vectors_stream_through_a_scratch_file_that_is_removed_after_success_or_failure() {
+        let dir = Arc::new(MemDirectory::new(1));
+        let scratch: Arc<dyn Directory> = dir.clone();
+        let pts = points(300, 8);
+        let mut rows = SealedRows::new(&scratch, 9, &Layout::single(8)).unwrap();
+        for p in &pts {
+            rows.push(&p.id, &p.vector, &p.payload, p.created_ms, p.expires_ms).unwrap();
+        }
+        let name = format!("{}.v0.tmp", quiver_storage::segment::file_name(9));
+        assert!(dir.exists(&name).unwrap(), "the rows' vectors are in a scratch file");
+        write_sealed(dir.clone(), 9, Tier::Hot, rows, &[(Metric::Euclidean, hnsw())]).unwrap();
+        assert!(!dir.exists(&name).unwrap());
+        let (d, _) = SegmentData::read_file(dir.as_ref(), 9, RoaringBitmap::new(), &[], &Layout::single(8)).unwrap();
+        assert_eq!(d.len(), 300);
+        assert_eq!(d.vector(123), &pts[123].vector[..]);
+        // Out of space while streaming the vectors: the push fails, and dropping the rows removes the scratch.
+        let before = dir.used_bytes();
+        dir.set_capacity(Some(before + 4096));
+        let mut rows = SealedRows::new(&scratch, 10, &Layout::single(8)).unwrap();
+        let err = pts
+            .iter()
+            .cycle()
+            .take(100_000)
+            .try_for_each(|p| rows.push(&p.id, &p.vector, &p.payload, p.created_ms, p.expires_ms));
+        assert!(err.is_err(), "3 MB of vectors do not fit in 4 KiB");
+        drop(rows);
+        dir.set_capacity(None);
+        let left: Vec<String> = dir.list().unwrap().into_iter().filter(|n| n.ends_with(".tmp")).collect();
+        assert!(left.is_empty(), "{left:?}");
+        assert!(!dir.exists(&quiver_storage::segment::file_name(10)).unwrap());
     }
 
     /// A sealed segment keeps no id → row map: ids are found by binary search over the rows in id order, the
@@ -1265,7 +1316,9 @@ mod tests {
             sparse: vec!["t".into()],
             dense: true,
         });
-        let mut rows = SealedRows::new(&layout).unwrap();
+        let dir = Arc::new(MemDirectory::new(3));
+        let scratch: Arc<dyn Directory> = dir.clone();
+        let mut rows = SealedRows::new(&scratch, 4, &layout).unwrap();
         for i in 0..50u32 {
             let a: Vec<f32> = (0..4).map(|j| (i * 7 + j) as f32 % 5.0).collect();
             let b: Vec<f32> = (0..3).map(|j| (i + j) as f32 % 3.0 + 1.0).collect();
@@ -1274,7 +1327,6 @@ mod tests {
             rows.push_named(&PointId::Num(u64::from(i)), &vectors, &Payload::new(), 1, 0).unwrap();
         }
         let builds = [(Metric::Euclidean, hnsw()), (Metric::Dot, hnsw())];
-        let dir = Arc::new(MemDirectory::new(3));
         write_sealed(dir.clone(), 4, Tier::Hot, rows, &builds).unwrap();
         let (d, _) = SegmentData::read_file(dir.as_ref(), 4, RoaringBitmap::new(), &[], &layout).unwrap();
         assert_eq!(d.missing[1].len(), 13, "rows 0, 4, … have no b");

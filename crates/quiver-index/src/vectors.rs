@@ -24,9 +24,15 @@ pub fn validate_vector(v: &[f32], dim: usize) -> Result<()> {
     }
 }
 
+/// How far from 1 the length of a vector may be for a normalising metric to take it as already prepared (a vector
+/// normalised in f32 lands within a few ulps of 1).
+const PREPARED_NORM_TOLERANCE: f32 = 1e-5;
+
 /// The checks every index's `build` makes, in one place: as many ids as vectors, fewer than `max_rows` of them,
 /// no id twice; then every vector is prepared for `metric` in parallel (normalised for cosine; a zero vector is
-/// an error). Returns the id → row map. On error the caller discards `vectors`, so nothing half-built escapes.
+/// an error) unless every one already is (unit length within [`PREPARED_NORM_TOLERANCE`]: then `vectors` is not
+/// touched, and a shared set stays shared). Returns the id → row map. On error the caller discards `vectors`, so
+/// nothing half-built escapes.
 pub(crate) fn prepare_build(
     metric: Metric,
     vectors: &mut VectorSet,
@@ -46,7 +52,19 @@ pub(crate) fn prepare_build(
         }
     }
     let dim = vectors.dim();
-    if let Some(e) = vectors.as_mut_slice().par_chunks_exact_mut(dim).find_map_first(|v| metric.prepare(v).err()) {
+    // Vectors already prepared (what the engine stores: it normalises at write) are left as they are, so that a
+    // shared set (rows read in place from a file) is not copied to the heap just to be rewritten with the same
+    // values.
+    let unprepared = |v: &[f32]| {
+        let norm = quiver_kernels::norm(v);
+        // NaN (a non-finite component) counts as unprepared: `prepare` reports it.
+        let off = (norm - 1.0).abs();
+        off.is_nan() || off > PREPARED_NORM_TOLERANCE
+    };
+    if metric.normalises()
+        && vectors.as_slice().par_chunks_exact(dim).any(unprepared)
+        && let Some(e) = vectors.as_mut_slice().par_chunks_exact_mut(dim).find_map_first(|v| metric.prepare(v).err())
+    {
         return Err(e);
     }
     Ok(rows)

@@ -111,7 +111,7 @@ fn a_merge_whose_build_would_pass_the_memory_budget_waits() {
     }
     let sealed = |c: &quiver_engine::Collection| c.info().unwrap().segments.iter().filter(|s| s.rows > 0).count();
     assert_eq!(sealed(&c), 3);
-    // Room for what the collection holds, not for a merge's copy of its vectors.
+    // Room for what the collection holds, not for the index a merge builds.
     db.set_memory_budget(Some(c.memory_estimate().heap_bytes + 1_000));
     let err = c.optimize().unwrap_err();
     assert!(err.is_storage_full() && err.to_string().contains("merge of"), "{err}");

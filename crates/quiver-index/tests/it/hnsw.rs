@@ -239,6 +239,39 @@ fn a_graph_written_without_its_vectors_reads_them_in_place() {
 }
 
 #[test]
+fn a_build_over_prepared_shared_vectors_reads_them_in_place() {
+    // What a segment build hands over: rows read in place from a file, already unit length under cosine.
+    let data = random_vectors(21, 300, 16);
+    let mut unit = Vec::new();
+    for v in data.iter() {
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        unit.extend(v.iter().map(|x| x / norm));
+    }
+    for metric in [Metric::Cosine, Metric::Dot, Metric::Euclidean] {
+        let source: Arc<dyn FloatSource> = Arc::new(Floats(unit.clone()));
+        let shared = VectorSet::shared(16, source.clone()).unwrap();
+        let index = HnswIndex::build(metric, shared, (0..300).collect(), Params::new()).unwrap();
+        assert!(index.vectors().is_shared(), "{metric:?}: the build copied the rows");
+        assert_eq!(index.vectors().as_slice().as_ptr(), source.floats().as_ptr());
+        let hits = index.search(&unit[16 * 7..16 * 8], 1, &SearchParams::new(), None).unwrap();
+        assert_eq!(hits[0].id, 7, "{metric:?}");
+    }
+    // Rows that are not unit length are normalised under cosine: on a heap copy, never through the source.
+    let source: Arc<dyn FloatSource> = Arc::new(Floats(data.as_slice().to_vec()));
+    let index = HnswIndex::build(
+        Metric::Cosine,
+        VectorSet::shared(16, source.clone()).unwrap(),
+        (0..300).collect(),
+        Params::new(),
+    )
+    .unwrap();
+    assert!(!index.vectors().is_shared());
+    assert_eq!(source.floats(), data.as_slice(), "the source is never written");
+    let norm = index.vectors().get(3).iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+}
+
+#[test]
 fn a_shared_vector_set_is_copied_on_first_change() {
     let source: Arc<dyn FloatSource> = Arc::new(Floats(vec![1.0, 2.0, 3.0, 4.0]));
     let mut v = VectorSet::shared(2, source.clone()).unwrap();
