@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 mod any;
+mod code_rows;
 mod codec;
 pub mod dataset;
 mod error;

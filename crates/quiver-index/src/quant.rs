@@ -4,6 +4,7 @@
 //! quantized: it is turned into per-dimension weights so that `q · x̂ = bias + Σ wᵢ cᵢ` with the f32×u8 SIMD
 //! kernel, which keeps the query's full precision and reads a quarter of the bytes of f32 vectors.
 
+use crate::code_rows::CodeRows;
 use crate::codec::{Reader, Writer};
 
 /// Envelope kind tags of stand-alone quantizers (indexes use 1..=63).
@@ -180,38 +181,30 @@ impl Sq8 {
 pub struct Sq8Storage {
     metric: Metric,
     quantizer: Sq8,
-    codes: Vec<u8>,
+    codes: CodeRows<u8>,
     norms: Vec<f32>,
 }
 
 impl Sq8Storage {
     /// Trains a quantizer on `vectors` (already prepared for `metric`) and encodes them, in parallel.
     pub fn train(metric: Metric, vectors: &VectorSet) -> Self {
-        let dim = vectors.dim();
         let quantizer = Sq8::train(vectors);
-        let mut codes = crate::huge::filled(vectors.len() * dim, 0u8);
-        codes
-            .par_chunks_exact_mut(dim)
-            .zip(vectors.as_slice().par_chunks_exact(dim))
-            .for_each(|(c, v)| quantizer.encode_into(v, c));
-        let norms = codes.par_chunks_exact(dim).map(|c| quantizer.decoded_norm2(c)).collect();
+        let codes = CodeRows::encode(vectors.dim(), vectors, |v, c| quantizer.encode_into(v, c));
+        let norms = codes.as_slice().par_chunks_exact(vectors.dim()).map(|c| quantizer.decoded_norm2(c)).collect();
         Self { metric, quantizer, codes, norms }
     }
 
     /// Appends the code of one prepared vector.
     pub fn push(&mut self, v: &[f32]) {
-        let start = self.codes.len();
-        crate::huge::reserve(&mut self.codes, v.len());
-        self.codes.resize(start + v.len(), 0);
-        self.quantizer.encode_into(v, &mut self.codes[start..]);
-        self.norms.push(self.quantizer.decoded_norm2(&self.codes[start..]));
+        let q = &self.quantizer;
+        let code = self.codes.push(v, |v, c| q.encode_into(v, c));
+        self.norms.push(q.decoded_norm2(code));
     }
 
     /// Code of row `row`.
     #[inline]
     pub fn code(&self, row: usize) -> &[u8] {
-        let dim = self.quantizer.dim();
-        &self.codes[row * dim..(row + 1) * dim]
+        self.codes.get(row)
     }
 
     /// The quantizer.
@@ -221,15 +214,15 @@ impl Sq8Storage {
 
     pub(crate) fn write(&self, w: &mut Writer) {
         self.quantizer.write(w);
-        w.bytes(&self.codes);
+        w.bytes(self.codes.as_slice());
         w.f32s(&self.norms);
     }
 
     pub(crate) fn read(r: &mut Reader<'_>, metric: Metric, dim: usize, rows: usize) -> Result<Self> {
         let quantizer = Sq8::read(r, Some(dim))?;
         let at = r.offset();
-        let codes =
-            crate::huge::copied(r.bytes(rows.checked_mul(dim).ok_or_else(|| r.corrupt(at, "count overflows"))?)?);
+        let bytes = r.bytes(rows.checked_mul(dim).ok_or_else(|| r.corrupt(at, "count overflows"))?)?;
+        let codes = CodeRows::from_vec(dim, crate::huge::copied(bytes));
         let at = r.offset();
         let norms = r.f32s(rows)?;
         if norms.iter().any(|x| !x.is_finite()) {
@@ -330,7 +323,7 @@ impl VectorStorage for Sq8Storage {
     }
 
     fn memory_bytes(&self) -> usize {
-        self.codes.capacity() + self.norms.capacity() * 4 + self.quantizer.dim() * 8
+        self.codes.memory_bytes() + self.norms.capacity() * 4 + self.quantizer.dim() * 8
     }
 }
 
@@ -516,34 +509,27 @@ impl Pq {
 pub struct PqStorage {
     metric: Metric,
     quantizer: Pq,
-    codes: Vec<u8>,
+    codes: CodeRows<u8>,
 }
 
 impl PqStorage {
     /// Trains a product quantizer with `m` sub-spaces on `vectors` and encodes them.
     pub fn train(metric: Metric, vectors: &VectorSet, m: usize, seed: u64) -> Result<Self> {
         let quantizer = Pq::train(vectors, m, seed)?;
-        let mut codes = crate::huge::filled(vectors.len() * m, 0u8);
-        codes
-            .par_chunks_exact_mut(m)
-            .zip(vectors.as_slice().par_chunks_exact(vectors.dim()))
-            .for_each(|(c, v)| quantizer.encode_into(v, c));
+        let codes = CodeRows::encode(m, vectors, |v, c| quantizer.encode_into(v, c));
         Ok(Self { metric, quantizer, codes })
     }
 
     /// Appends the code of one prepared vector.
     pub fn push(&mut self, v: &[f32]) {
-        let start = self.codes.len();
-        let more = self.quantizer.m;
-        crate::huge::reserve(&mut self.codes, more);
-        self.codes.resize(start + more, 0);
-        self.quantizer.encode_into(v, &mut self.codes[start..]);
+        let q = &self.quantizer;
+        self.codes.push(v, |v, c| q.encode_into(v, c));
     }
 
     /// Code of row `row`.
     #[inline]
     pub fn code(&self, row: usize) -> &[u8] {
-        &self.codes[row * self.quantizer.m..(row + 1) * self.quantizer.m]
+        self.codes.get(row)
     }
 
     /// The quantizer.
@@ -553,18 +539,17 @@ impl PqStorage {
 
     pub(crate) fn write(&self, w: &mut Writer) {
         self.quantizer.write(w);
-        w.bytes(&self.codes);
+        w.bytes(self.codes.as_slice());
     }
 
     pub(crate) fn read(r: &mut Reader<'_>, metric: Metric, dim: usize, rows: usize) -> Result<Self> {
         let quantizer = Pq::read(r, Some(dim))?;
         let at = r.offset();
-        let codes = crate::huge::copied(
-            r.bytes(rows.checked_mul(quantizer.m).ok_or_else(|| r.corrupt(at, "count overflows"))?)?,
-        );
-        if codes.iter().any(|&c| c as usize >= quantizer.ksub) {
+        let bytes = r.bytes(rows.checked_mul(quantizer.m).ok_or_else(|| r.corrupt(at, "count overflows"))?)?;
+        if bytes.iter().any(|&c| c as usize >= quantizer.ksub) {
             return Err(r.corrupt(at, "code refers to a missing centroid"));
         }
+        let codes = CodeRows::from_vec(quantizer.m, crate::huge::copied(bytes));
         Ok(Self { metric, quantizer, codes })
     }
 }
@@ -602,11 +587,11 @@ impl VectorStorage for PqStorage {
     }
 
     fn rows(&self) -> usize {
-        self.codes.len() / self.quantizer.m
+        self.codes.rows()
     }
 
     fn memory_bytes(&self) -> usize {
-        self.codes.capacity() + self.quantizer.centroids.capacity() * 4
+        self.codes.memory_bytes() + self.quantizer.centroids.capacity() * 4
     }
 }
 
@@ -706,42 +691,33 @@ impl BitQuantizer {
 pub struct BitStorage {
     metric: Metric,
     quantizer: BitQuantizer,
-    codes: Vec<u64>,
+    codes: CodeRows<u64>,
 }
 
 impl BitStorage {
     /// Encodes `vectors` with a rotation drawn from `seed`.
     pub fn new(metric: Metric, vectors: &VectorSet, seed: u64) -> Self {
         let quantizer = BitQuantizer::new(vectors.dim(), seed);
-        let w = quantizer.words();
-        let mut codes = crate::huge::filled(vectors.len() * w, 0u64);
-        codes
-            .par_chunks_exact_mut(w)
-            .zip(vectors.as_slice().par_chunks_exact(vectors.dim()))
-            .for_each(|(c, v)| quantizer.encode_into(v, c));
+        let codes = CodeRows::encode(quantizer.words(), vectors, |v, c| quantizer.encode_into(v, c));
         Self { metric, quantizer, codes }
     }
 
     /// Appends the code of one prepared vector.
     pub fn push(&mut self, v: &[f32]) {
-        let start = self.codes.len();
-        let more = self.quantizer.words();
-        crate::huge::reserve(&mut self.codes, more);
-        self.codes.resize(start + more, 0);
-        self.quantizer.encode_into(v, &mut self.codes[start..]);
+        let q = &self.quantizer;
+        self.codes.push(v, |v, c| q.encode_into(v, c));
     }
 
     /// Code of row `row`.
     #[inline]
     pub fn code(&self, row: usize) -> &[u64] {
-        let w = self.quantizer.words();
-        &self.codes[row * w..(row + 1) * w]
+        self.codes.get(row)
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
         w.u32(self.quantizer.dim as u32);
         w.f32s(&self.quantizer.rotation);
-        w.u64s(&self.codes);
+        w.u64s(self.codes.as_slice());
     }
 
     pub(crate) fn read(r: &mut Reader<'_>, metric: Metric, dim: usize, rows: usize) -> Result<Self> {
@@ -756,9 +732,8 @@ impl BitStorage {
         }
         let quantizer = BitQuantizer { dim, rotation };
         let at = r.offset();
-        let codes = crate::huge::copied(
-            &r.u64s(rows.checked_mul(quantizer.words()).ok_or_else(|| r.corrupt(at, "count overflows"))?)?,
-        );
+        let words = r.u64s(rows.checked_mul(quantizer.words()).ok_or_else(|| r.corrupt(at, "count overflows"))?)?;
+        let codes = CodeRows::from_vec(quantizer.words(), crate::huge::copied(&words));
         Ok(Self { metric, quantizer, codes })
     }
 }
@@ -798,11 +773,11 @@ impl VectorStorage for BitStorage {
     }
 
     fn rows(&self) -> usize {
-        self.codes.len() / self.quantizer.words()
+        self.codes.rows()
     }
 
     fn memory_bytes(&self) -> usize {
-        self.codes.capacity() * 8 + self.quantizer.rotation.capacity() * 4
+        self.codes.memory_bytes() + self.quantizer.rotation.capacity() * 4
     }
 }
 

@@ -11,6 +11,7 @@
 
 use rayon::prelude::*;
 
+use crate::code_rows::CodeRows;
 use crate::codec::{Reader, Writer};
 use crate::error::Result;
 use crate::metric::Metric;
@@ -118,9 +119,8 @@ impl Sq4 {
 
     /// Squared norm of the decoded vector (kept beside each code for Euclidean distances).
     pub fn decoded_norm2(&self, code: &[u8]) -> f32 {
-        let mut out = vec![0.0; self.dim()];
-        self.decode_into(code, &mut out);
-        quiver_kernels::dot(&out, &out)
+        let value = |d: usize| self.lo[d] + self.step[d] * f32::from(Self::code_at(code, d));
+        (0..self.dim()).map(|d| value(d) * value(d)).sum()
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
@@ -151,7 +151,7 @@ impl Sq4 {
 pub struct Sq4Storage {
     metric: Metric,
     quantizer: Sq4,
-    codes: Vec<u8>,
+    codes: CodeRows<u8>,
     norms: Vec<f32>,
 }
 
@@ -160,36 +160,22 @@ impl Sq4Storage {
     pub fn train(metric: Metric, vectors: &VectorSet, clip: f32) -> Self {
         let quantizer = Sq4::train(vectors, clip);
         let len = quantizer.code_len();
-        let mut codes = crate::huge::filled(vectors.len() * len, 0u8);
-        if len > 0 {
-            codes
-                .par_chunks_exact_mut(len)
-                .zip(vectors.as_slice().par_chunks_exact(vectors.dim()))
-                .for_each(|(c, v)| quantizer.encode_into(v, c));
-        }
-        let norms = if len == 0 {
-            vec![0.0; vectors.len()]
-        } else {
-            codes.par_chunks_exact(len).map(|c| quantizer.decoded_norm2(c)).collect()
-        };
+        let codes = CodeRows::encode(len, vectors, |v, c| quantizer.encode_into(v, c));
+        let norms = codes.as_slice().par_chunks_exact(len).map(|c| quantizer.decoded_norm2(c)).collect();
         Self { metric, quantizer, codes, norms }
     }
 
     /// Appends the code of one prepared vector.
     pub fn push(&mut self, v: &[f32]) {
-        let len = self.quantizer.code_len();
-        let start = self.codes.len();
-        crate::huge::reserve(&mut self.codes, len);
-        self.codes.resize(start + len, 0);
-        self.quantizer.encode_into(v, &mut self.codes[start..]);
-        self.norms.push(self.quantizer.decoded_norm2(&self.codes[start..]));
+        let q = &self.quantizer;
+        let code = self.codes.push(v, |v, c| q.encode_into(v, c));
+        self.norms.push(q.decoded_norm2(code));
     }
 
     /// Code of row `row`.
     #[inline]
     pub fn code(&self, row: usize) -> &[u8] {
-        let len = self.quantizer.code_len();
-        &self.codes[row * len..(row + 1) * len]
+        self.codes.get(row)
     }
 
     /// The quantizer.
@@ -199,7 +185,7 @@ impl Sq4Storage {
 
     pub(crate) fn write(&self, w: &mut Writer) {
         self.quantizer.write(w);
-        w.bytes(&self.codes);
+        w.bytes(self.codes.as_slice());
         w.f32s(&self.norms);
     }
 
@@ -207,7 +193,7 @@ impl Sq4Storage {
         let quantizer = Sq4::read(r, dim)?;
         let at = r.offset();
         let len = rows.checked_mul(quantizer.code_len()).ok_or_else(|| r.corrupt(at, "count overflows"))?;
-        let codes = crate::huge::copied(r.bytes(len)?);
+        let codes = CodeRows::from_vec(quantizer.code_len(), crate::huge::copied(r.bytes(len)?));
         let at = r.offset();
         let norms = r.f32s(rows)?;
         if norms.iter().any(|x| !x.is_finite()) {
@@ -280,6 +266,6 @@ impl VectorStorage for Sq4Storage {
     }
 
     fn memory_bytes(&self) -> usize {
-        self.codes.capacity() + self.norms.capacity() * 4 + self.quantizer.dim() * 8
+        self.codes.memory_bytes() + self.norms.capacity() * 4 + self.quantizer.dim() * 8
     }
 }
