@@ -175,20 +175,22 @@ def test_target_recall_picks_a_width_from_measured_recall(tmp_path):
         )
         col.upsert(np.arange(6000), base)
         col.optimize()
-        seen, held_out = rng.standard_normal((2, 100, 16)).astype(np.float32)
+        # 250 queries each way (the monitor's sample holds 256): with 100, the graph's multi-threaded build and the
+        # sample's spread put the held-out recall below the bound about one run in five.
+        seen, held_out = rng.standard_normal((2, 250, 16)).astype(np.float32)
         for q in seen:
             col.search(q, k=10)
         assert col.calibrate() == 1
         info = col.info()
         assert info["estimated_recall"] >= 0.9
         est = [s["recall"] for s in info["segments"] if s.get("recall")]
-        assert est and est[0]["param"] == "ef" and est[0]["queries"] == 100
+        assert est and est[0]["param"] == "ef" and est[0]["queries"] == 250
         hit = 0
         for q in held_out:
             got = {h.id for h in col.search(q, k=10)}
             want = {h.id for h in col.search(q, k=10, params={"exact": True})}
             hit += len(got & want)
-        assert hit / 1000 >= 0.88, hit / 1000
+        assert hit / 2500 >= 0.88, hit / 2500
         # A query's own target of 1 is exact.
         q = held_out[0]
         assert [h.id for h in col.search(q, k=10, params={"target_recall": 1})] == [
