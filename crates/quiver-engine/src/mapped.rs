@@ -80,11 +80,7 @@ impl ScratchVectors {
     /// Appends one vector (validated: the right length, finite).
     pub fn push(&mut self, v: &[f32]) -> Result<()> {
         quiver_index::validate_vector(v, self.dim)?;
-        if cfg!(target_endian = "little") {
-            self.buf.extend_from_slice(bytemuck::cast_slice(v));
-        } else {
-            self.buf.extend(v.iter().flat_map(|x| x.to_le_bytes()));
-        }
+        self.buf.extend_from_slice(&vector_bytes(v));
         self.rows += 1;
         if self.buf.len() >= SCRATCH_BUFFER {
             self.flush()?;
@@ -121,11 +117,10 @@ impl ScratchVectors {
                 detail: format!("scratch vectors hold {} bytes, expected {} × {} × 4", map.len(), self.rows, self.dim),
             });
         }
-        let set = if cfg!(target_endian = "little") && bytemuck::try_cast_slice::<u8, f32>(&map).is_ok() {
+        let set = if in_place(&map) {
             VectorSet::shared(self.dim, Arc::new(ScratchFloats(map)))
         } else {
-            let floats = map.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-            VectorSet::from_flat(self.dim, floats)
+            VectorSet::from_flat(self.dim, le_floats(&map))
         };
         Ok((set?, guard))
     }
@@ -173,15 +168,25 @@ pub(crate) fn vectors_in_place(
     if Some(bytes.len()) != rows.checked_mul(dim).and_then(|n| n.checked_mul(4)) {
         return Err(corrupt(format!("vectors block holds {} bytes, expected {rows} × {dim} × 4", bytes.len())));
     }
-    let set = if cfg!(target_endian = "little") && bytemuck::try_cast_slice::<u8, f32>(bytes).is_ok() {
+    let set = if in_place(bytes) {
         let source = SegmentFloats { segment: segment.clone(), block };
         segment.verify_and_release(block)?;
         VectorSet::shared(dim, Arc::new(source))
     } else {
-        let floats = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        VectorSet::from_flat(dim, floats)
+        VectorSet::from_flat(dim, le_floats(bytes))
     };
     set.map_err(|e| corrupt(format!("vectors block: {e}")))
+}
+
+/// Whether stored little-endian `f32` bytes can be read in place as `f32`s here (a little-endian platform and
+/// 4-byte-aligned bytes, which the segment format and maps guarantee).
+fn in_place(bytes: &[u8]) -> bool {
+    cfg!(target_endian = "little") && bytemuck::try_cast_slice::<u8, f32>(bytes).is_ok()
+}
+
+/// Stored little-endian `f32` bytes, copied to the heap (where they cannot be read in place).
+fn le_floats(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
 /// The bytes to store for `vectors` in a segment's vectors block: little-endian `f32`s, borrowed when the platform

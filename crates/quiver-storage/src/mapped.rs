@@ -77,9 +77,10 @@ pub(crate) fn map_file(file: &File) -> std::io::Result<Mapped> {
         return Ok(Mapped { inner: Inner::Empty });
     }
     // SAFETY: a mapped file must not be modified or truncated while the map lives, or reads could see changing
-    // bytes or fault. This crate only maps files it never writes again: segments, which are written to a temporary
-    // name, fsynced and renamed into place, and are immutable from then on (a segment is replaced by writing a new
-    // file under a new name, never in place). Another process writing into QuiverDB's data directory is outside the
+    // bytes or fault. Only files never written again are mapped: segments, which are written to a temporary name,
+    // fsynced and renamed into place, and are immutable from then on (a segment is replaced by writing a new file
+    // under a new name, never in place); and the engine's scratch files of a segment being built, whose writer is
+    // closed before they are mapped and which are only removed afterwards. Another process writing into QuiverDB's data directory is outside the
     // contract, as documented on `Directory::map`.
     let map = unsafe { memmap2::Mmap::map(file)? };
     Ok(Mapped { inner: Inner::Map(map) })
